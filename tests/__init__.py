@@ -1,0 +1,1 @@
+"""peerguard tests: plain functions, real files in temporary folders."""
