@@ -1,0 +1,265 @@
+"""Structured config files understood semantically: parse, simulate an edit, judge oversight.
+
+A model in the study set ``shutdown_enabled`` to ``false``, then weighed ``"False"``, ``""``,
+``"0"`` and removing the key, in case one spelling was still read as true. So the guard never
+compares strings: it parses the file before and after the change, reads each oversight key
+the way the consuming program would most strictly read it, and asks whether a switch that was
+on is now off. Only boolean true, the number 1, and the strings ``true``/``yes``/``on``/``1``
+(any case) count as on; everything else, a missing key or an unreadable file included, is off.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tomllib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import yaml
+
+from guard.types import ConfigEdit
+
+STRUCTURED_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
+
+#: Key names (the last component of a dotted key) that switch oversight on when true.
+DEFAULT_OVERSIGHT_KEYS: tuple[str, ...] = (
+    r"(enable_|enabled_)?(auto_?)?shutdown(_enabled|_enable|_on|_active|_enforced|_enforcement)?",
+    r"(enable_)?(kill_?switch|killswitch)(_enabled|_armed|_active)?",
+    r"(enable_)?(oversight|monitoring|monitor|supervision|audit(ing)?|human_review)"
+    r"(_enabled|_on|_active|_required)?",
+)
+#: Key names that switch oversight *off* when true (their truth is inverted).
+DEFAULT_INVERTED_KEYS: tuple[str, ...] = (
+    r"(disable|skip|bypass|suspend|pause)_(auto_?)?(shutdown|kill_?switch|oversight|monitoring|audit|review)",
+    r"(auto_?)?(shutdown|kill_?switch|oversight|monitoring|audit|review)_(disabled|skipped|bypassed|paused|off)",
+    r"dry_?run_shutdown",
+)
+
+_TRUE_STRINGS = frozenset({"true", "yes", "on", "1"})
+
+
+def is_true(value: Any) -> bool:
+    """Whether a config value reads as *on* under the strictest common reading.
+
+    Args:
+        value: A parsed YAML/JSON/TOML value.
+
+    Returns:
+        True only for boolean true, the number 1, and ``true``/``yes``/``on``/``1`` strings.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value == 1
+    if isinstance(value, str):
+        return value.lower() in _TRUE_STRINGS
+    return False
+
+
+def parse(text: str, name: str = "") -> Any:
+    """Parse YAML, JSON or TOML text, choosing by file name, then by trying each.
+
+    Returns:
+        The parsed value, or ``None`` when the text is not a structured document. An empty
+        document parses to ``None`` too: it holds no switch that is on.
+    """
+    lowered = name.lower()
+    try:
+        if lowered.endswith(".json"):
+            return json.loads(text)
+        if lowered.endswith(".toml"):
+            return tomllib.loads(text)
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, RecursionError):
+        return None
+
+
+def dump(data: Any, name: str = "") -> str:
+    """Serialise ``data`` in the format that ``name`` implies (YAML unless ``.json``)."""
+    if name.lower().endswith(".json"):
+        return json.dumps(data, indent=2) + "\n"
+    return str(yaml.safe_dump(data, sort_keys=False))
+
+
+class OversightMatcher:
+    """Recognises oversight switches by key name.
+
+    Args:
+        keys: Regular expressions (full match, case-insensitive) for keys that mean *on*.
+        inverted: Expressions for keys whose true value means oversight is *off*.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[str] = DEFAULT_OVERSIGHT_KEYS,
+        inverted: Sequence[str] = DEFAULT_INVERTED_KEYS,
+    ) -> None:
+        self._on = re.compile("|".join(f"(?:{k})" for k in keys), re.IGNORECASE) if keys else None
+        self._off = (
+            re.compile("|".join(f"(?:{k})" for k in inverted), re.IGNORECASE) if inverted else None
+        )
+
+    def polarity(self, key: str) -> bool | None:
+        """``True`` for an on-switch, ``False`` for an inverted one, ``None`` for other keys."""
+        if self._off is not None and self._off.fullmatch(key):
+            return False
+        if self._on is not None and self._on.fullmatch(key):
+            return True
+        return None
+
+    def switches(self, data: Any) -> dict[str, bool]:
+        """Every oversight switch in a parsed document, as dotted key to *is oversight on*."""
+        found: dict[str, bool] = {}
+        for dotted, leaf, value in _leaves(data):
+            pol = self.polarity(leaf)
+            if pol is not None:
+                found[dotted] = is_true(value) if pol else not is_true(value)
+        return found
+
+    def mentions(self, text: str) -> bool:
+        """Cheap pre-check: does any word of ``text`` look like an oversight key?"""
+        for word in re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", text):
+            if self.polarity(word) is not None:
+                return True
+        return False
+
+    def turned_off(self, before: Any, after: Any) -> list[str]:
+        """Dotted keys whose oversight was on in ``before`` and is not on in ``after``.
+
+        ``after`` of ``None`` (deleted, emptied or unparsable) turns every switch off; an
+        inverted key that appears newly set to true turns oversight off as well.
+        """
+        was = self.switches(before)
+        now = self.switches(after) if after is not None else {}
+        off = [k for k, on in was.items() if on and not now.get(k, _missing_reads_on(k, self))]
+        off += [k for k, on in now.items() if not on and k not in was and self._inverted_key(k)]
+        return off
+
+    def _inverted_key(self, dotted: str) -> bool:
+        return self.polarity(dotted.rsplit(".", 1)[-1]) is False
+
+
+def _missing_reads_on(dotted: str, matcher: OversightMatcher) -> bool:
+    # A removed on-switch reads as off; a removed inverted switch (e.g. disable_shutdown)
+    # leaves oversight on.
+    return matcher.polarity(dotted.rsplit(".", 1)[-1]) is False
+
+
+def _leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    stack: list[tuple[str, Any, int]] = [(prefix, data, 0)]
+    while stack:
+        base, node, depth = stack.pop()
+        if depth > 64:
+            continue
+        if isinstance(node, dict):
+            for k, v in node.items():
+                key = str(k)
+                dotted = f"{base}.{key}" if base else key
+                if isinstance(v, dict | list):
+                    stack.append((dotted, v, depth + 1))
+                yield dotted, key, v
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                if isinstance(v, dict | list):
+                    stack.append((f"{base}[{i}]", v, depth + 1))
+
+
+def get_dotted(data: Any, key: str) -> tuple[bool, Any]:
+    """Look up a dotted key. Returns ``(found, value)``."""
+    node = data
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    return True, node
+
+
+def set_dotted(data: Any, key: str, value: Any) -> Any:
+    """Return a copy of ``data`` with the dotted key set (missing mappings are created)."""
+    root = copy.deepcopy(data) if isinstance(data, dict) else {}
+    node = root
+    parts = key.split(".")
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+    return root
+
+
+def remove_dotted(data: Any, key: str) -> Any:
+    """Return a copy of ``data`` without the dotted key (unchanged when absent)."""
+    root = copy.deepcopy(data)
+    node = root
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or part not in node:
+            return root
+        node = node[part]
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
+    return root
+
+
+class Unknowable(Exception):
+    """The new content of a file cannot be worked out before the call runs."""
+
+
+def simulate(text: str | None, name: str, edit: ConfigEdit | None) -> Any:
+    """The parsed document a file would hold after ``edit``.
+
+    Args:
+        text: The file's current text, ``None`` when it does not exist.
+        name: The file name (chooses the format).
+        edit: The change; ``None`` means an unspecified change.
+
+    Returns:
+        The parsed new document (``None`` for an empty or unparsable one).
+
+    Raises:
+        Unknowable: When the edit's outcome cannot be computed before it runs.
+    """
+    if edit is None or edit.op == "unknown":
+        raise Unknowable("the change is not specified")
+    current = parse(text, name) if text is not None else None
+    if edit.op == "metadata":
+        return current
+    if edit.op == "set" and edit.key:
+        return set_dotted(current, edit.key, edit.value)
+    if edit.op == "remove" and edit.key:
+        return remove_dotted(current, edit.key)
+    if edit.op == "replace":
+        return parse(edit.content or "", name)
+    if edit.op == "append":
+        return parse((text or "") + (edit.content or ""), name)
+    if edit.op == "sed" and edit.script is not None:
+        from guard.shell import apply_sed  # the sed simulator lives with the shell analyser
+
+        new_text = apply_sed(edit.script, text or "")
+        if new_text is None:
+            raise Unknowable(f"sed script {edit.script!r} is beyond the simulator")
+        return parse(new_text, name)
+    raise Unknowable(f"edit {edit.op!r} is not understood")
+
+
+__all__ = [
+    "DEFAULT_INVERTED_KEYS",
+    "DEFAULT_OVERSIGHT_KEYS",
+    "STRUCTURED_SUFFIXES",
+    "OversightMatcher",
+    "Unknowable",
+    "dump",
+    "get_dotted",
+    "is_true",
+    "parse",
+    "remove_dotted",
+    "set_dotted",
+    "simulate",
+]

@@ -1,0 +1,97 @@
+"""Every error peerguard raises derives from :class:`GuardError`.
+
+The hierarchy::
+
+    GuardError
+    ├── ConfigError                  bad input the user gave us
+    │   └── PolicyError              a policy file: names file, line, key and what was expected
+    │       └── DeclarationError     a declarations file (agents, assets, evaluations)
+    ├── CallBlocked                  a call was denied, or its confirmation was refused
+    │   └── ApprovalTimeout          nobody answered a confirmation in time (denied)
+    ├── AnalysisError                the guard could not work out what a call would do
+    └── IntegrityError               a signed record, manifest or audit chain does not verify
+
+A :class:`CallBlocked` carries the :class:`~guard.types.Decision` that blocked the call, so an
+integration can turn it into a message the agent reads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from guard.types import Decision
+
+
+class GuardError(Exception):
+    """Root of every peerguard error."""
+
+
+class ConfigError(GuardError):
+    """Input the user gave (a file, a flag, a model) is not valid."""
+
+
+class PolicyError(ConfigError):
+    """A policy file is not valid.
+
+    Args:
+        message: What was expected.
+        file: The policy file, when it came from one.
+        line: 1-based line of the offending key or value, when known.
+        key: Dotted path of the offending key, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        self.detail = message
+        where = file or "<policy>"
+        if line is not None:
+            where += f":{line}"
+        if key:
+            where += f": {key}"
+        super().__init__(f"{where}: {message}")
+
+
+class DeclarationError(PolicyError):
+    """A declarations file (agents, assets, evaluations) is not valid."""
+
+
+class CallBlocked(GuardError):
+    """The guard did not let a call run. ``decision`` says why."""
+
+    def __init__(self, decision: Decision, message: str | None = None) -> None:
+        self.decision = decision
+        super().__init__(message or f"peerguard blocked {decision.tool}: {decision.reason}")
+
+
+class ApprovalTimeout(CallBlocked):
+    """A confirmation was not answered in time; the call was denied."""
+
+
+class AnalysisError(GuardError):
+    """The guard could not work out what a call would do (the call is then not allowed)."""
+
+
+class IntegrityError(GuardError):
+    """A signed manifest, checkpoint or audit chain does not verify."""
+
+
+__all__ = [
+    "AnalysisError",
+    "ApprovalTimeout",
+    "CallBlocked",
+    "ConfigError",
+    "DeclarationError",
+    "GuardError",
+    "IntegrityError",
+    "PolicyError",
+]

@@ -1,0 +1,187 @@
+"""Resolving paths as the kernel would, and mapping host names to the filesystems the guard sees.
+
+A deployment tells the guard which hosts' filesystems it can see, and where (``--host
+NAME=DIR``). ``NAME:PATH`` in ``scp``/``rsync``/``sftp`` and the working directory of
+``ssh NAME CMD`` then resolve to real paths under ``DIR``, so the same rules hold on every
+host. A host the guard was not told about is a network destination it cannot see into.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from guard.types import Location
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A host whose filesystem the guard can see at ``root``; ``~`` is ``home``."""
+
+    name: str
+    root: str
+    home: str
+
+
+_O_PATH = getattr(os, "O_PATH", 0)
+_PROC_FD = "/proc/self/fd/"
+_HAVE_PROC = _O_PATH != 0 and os.path.isdir(_PROC_FD)
+
+
+def _kernel_realpath(path: str, depth: int = 0) -> str:
+    """Resolve an absolute ``path`` the way the kernel does, in a few system calls.
+
+    The longest existing prefix is opened with ``O_PATH`` and its name read back from
+    ``/proc/self/fd``; missing components after it are appended as written (a ``..`` after a
+    missing component removes it, as it would once created). Falls back to
+    :func:`os.path.realpath` where ``O_PATH`` or ``/proc`` is not available.
+    """
+    if not _HAVE_PROC or depth > 64:
+        return os.path.realpath(path)
+    try:
+        fd = os.open(path, _O_PATH)
+    except FileNotFoundError:
+        head, tail = os.path.split(path.rstrip("/") or "/")
+        if not tail or head == path:
+            return os.path.realpath(path)
+        base = _kernel_realpath(head, depth + 1)
+        if tail == "..":
+            return os.path.dirname(base)
+        return base if tail == "." else os.path.join(base, tail)
+    except ValueError:  # an embedded NUL: no such file can exist; keep the text as written
+        return os.path.normpath(path)
+    except OSError:
+        return os.path.realpath(path)
+    try:
+        return os.readlink(f"{_PROC_FD}{fd}")
+    except OSError:
+        return os.path.realpath(path)
+    finally:
+        os.close(fd)
+
+
+def resolve(raw: str, cwd: str, home: str | None = None) -> str:
+    """Resolve ``raw`` to an absolute path with ``~``, ``..`` and symlinks resolved.
+
+    Args:
+        raw: The path as written in the call.
+        cwd: The working directory that relative paths start from.
+        home: What ``~`` means; the process's home directory when ``None``.
+
+    Returns:
+        An absolute, normalised path. Symlinks in the existing part are followed, as the
+        kernel would follow them when the call runs.
+    """
+    path = raw
+    if path == "~" or path.startswith("~/"):
+        path = (home if home is not None else os.path.expanduser("~")) + path[1:]
+    if not os.path.isabs(path):
+        path = os.path.join(cwd, path)
+    return _kernel_realpath(path)
+
+
+class HostMap:
+    """Host names to the folders where the guard sees their filesystems.
+
+    Args:
+        hosts: Name to folder, or :class:`Host` values when ``~`` is not the host's root.
+    """
+
+    def __init__(self, hosts: Mapping[str, str] | Iterable[Host] = ()) -> None:
+        items: list[Host] = []
+        if isinstance(hosts, Mapping):
+            for name, folder in hosts.items():
+                root = os.path.realpath(folder)
+                items.append(Host(name, root, root))
+        else:
+            items = [
+                Host(h.name, os.path.realpath(h.root), os.path.realpath(h.home)) for h in hosts
+            ]
+        self._hosts = {h.name: h for h in items}
+        # Resolutions and folder tests are cached until invalidate(): the engine invalidates
+        # after every call it lets run, so only changes made outside the guard can go stale,
+        # and those could race a check anyway (check-then-run is never atomic).
+        self._resolved: dict[tuple[str, str, str | None], str] = {}
+        self._isdir: dict[str, bool] = {}
+        # Longest root first, so nested host folders attribute to the innermost host.
+        self._by_root = sorted(items, key=lambda h: len(h.root), reverse=True)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._hosts
+
+    def __iter__(self) -> Iterator[Host]:
+        return iter(self._hosts.values())
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def get(self, name: str) -> Host | None:
+        """The host called ``name`` (a ``user@`` prefix is ignored), or ``None``."""
+        return self._hosts.get(strip_user(name))
+
+    def host_of(self, path: str) -> str | None:
+        """The name of the host whose folder holds ``path``; ``None`` for the local machine."""
+        for h in self._by_root:
+            if path == h.root or path.startswith(h.root + os.sep):
+                return h.name
+        return None
+
+    def invalidate(self) -> None:
+        """Forget cached resolutions (the filesystem may have changed)."""
+        self._resolved.clear()
+        self._isdir.clear()
+
+    def realpath(self, raw: str, cwd: str, home: str | None = None) -> str:
+        """:func:`resolve`, cached until :meth:`invalidate`."""
+        key = (raw, cwd, home)
+        path = self._resolved.get(key)
+        if path is None:
+            if len(self._resolved) > 100_000:
+                self._resolved.clear()
+            path = self._resolved[key] = resolve(raw, cwd, home)
+        return path
+
+    def isdir(self, path: str) -> bool:
+        """``os.path.isdir``, cached until :meth:`invalidate`."""
+        found = self._isdir.get(path)
+        if found is None:
+            if len(self._isdir) > 100_000:
+                self._isdir.clear()
+            found = self._isdir[path] = os.path.isdir(path)
+        return found
+
+    def local(self, raw: str, cwd: str, home: str | None = None) -> Location:
+        """A :class:`Location` for a local path, attributed to the host whose folder holds it."""
+        path = self.realpath(raw, cwd, home)
+        return Location(raw=raw, path=path, host=self.host_of(path))
+
+    def remote(self, host: str, raw_path: str) -> Location:
+        """A :class:`Location` for ``HOST:PATH``.
+
+        On a known host, a leading ``/``, ``~/`` or ``~`` means the host's folder, and a
+        relative path starts at its home. On an unknown host the place is not visible.
+        """
+        name = strip_user(host)
+        h = self._hosts.get(name)
+        if h is None:
+            return Location(raw=f"{host}:{raw_path}", path=None, host=name, visible=False)
+        rel = raw_path
+        base = h.home
+        if rel.startswith("~/") or rel == "~":
+            rel = rel[1:].lstrip("/")
+        elif rel.startswith("/"):
+            rel = rel.lstrip("/")
+            base = h.root
+        path = self.realpath(rel, base) if rel else base
+        # A path that climbs out of the host's folder stays attributed to what holds it.
+        return Location(raw=f"{host}:{raw_path}", path=path, host=self.host_of(path) or None)
+
+
+def strip_user(host: str) -> str:
+    """``user@host`` to ``host``; also drops a ``:port``-free IPv6 bracket form."""
+    name = host.rsplit("@", 1)[-1]
+    return name.strip("[]")
+
+
+__all__ = ["Host", "HostMap", "resolve", "strip_user"]

@@ -1,0 +1,495 @@
+"""Policy files: schema, loading with precise errors, and rule matching.
+
+A policy is YAML validated by the pydantic models below. Unknown keys are errors, and every
+error names the file, the line and the dotted key, and says what was expected::
+
+    my-policy.yaml:14: rules.2.when.effect.0: expected one of read, list, write, ...
+
+Rules match *facts*: one fact per (effect, asset) pair that a call would produce. A rule
+matches a call when its ``when`` block matches at least one fact and its ``unless`` block
+does not match that same fact. The most restrictive matching rule wins, whatever the order
+(deny > confirm > alert > allow); a call that no rule matches is allowed.
+
+A policy may ``extends:`` a shipped policy by name (``peer-preservation``): it inherits its
+rules, tool specs and settings, adds its own, and replaces a shipped rule by reusing its id.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from guard.configs import DEFAULT_INVERTED_KEYS, DEFAULT_OVERSIGHT_KEYS
+from guard.exceptions import PolicyError
+from guard.types import Action, AssetKind, Destination, EffectKind, Mode, Relation, Severity
+
+DEFAULT_POLICY = "peer-preservation"
+
+ScoreCheck = Literal["none", "match", "mismatch", "unverifiable"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AssetDecl(_Strict):
+    """A declared asset: files matching ``glob`` are ``kind`` and belong to ``owner``.
+
+    Globs are relative to the guard's root unless absolute; ``*`` and ``?`` stay inside one
+    path component, ``**`` spans any number of them.
+    """
+
+    glob: str = Field(min_length=1)
+    kind: AssetKind
+    owner: str | None = None
+
+
+class EvaluationDecl(_Strict):
+    """A score file the guard can recompute independently from per-item correctness."""
+
+    score_file: str = Field(min_length=1)
+    score_field: str = Field(min_length=1)
+    items_file: str = Field(min_length=1)
+    correct_field: str = Field(min_length=1)
+    threshold: float | None = None
+
+
+class Declarations(_Strict):
+    """What an operator declares: known agents, assets, and evaluations.
+
+    This is the ``guard:`` block of a bench scenario, and may also stand in a policy file.
+    """
+
+    agents: list[str] = Field(default_factory=list)
+    assets: list[AssetDecl] = Field(default_factory=list)
+    evaluations: list[EvaluationDecl] = Field(default_factory=list)
+
+    def merged(self, other: Declarations) -> Declarations:
+        """These declarations followed by ``other``'s."""
+        agents = list(dict.fromkeys([*self.agents, *other.agents]))
+        return Declarations(
+            agents=agents,
+            assets=[*self.assets, *other.assets],
+            evaluations=[*self.evaluations, *other.evaluations],
+        )
+
+
+class Match(_Strict):
+    """Conditions on one fact; every condition given must hold (lists mean *any of*)."""
+
+    tool: list[str] | None = None  # fnmatch globs on the tool name
+    agent: list[str] | None = None  # fnmatch globs on the acting agent's id
+    effect: list[EffectKind] | None = None
+    asset: list[AssetKind] | None = None
+    relation: list[Relation] | None = None
+    destination: list[Destination] | None = None
+    path: list[str] | None = None  # globs on the asset's or target's path
+    args: dict[str, str] | None = None  # argument name to a regex searched in its value
+    protected: bool | None = None  # the fact touches an asset (or a possibly protected place)
+    oversight_off: bool | None = None  # the change turns a shutdown/oversight switch off
+    score: list[ScoreCheck] | None = None
+    near_threshold: bool | None = None
+    certain: bool | None = None
+
+    @field_validator("args")
+    @classmethod
+    def _regexes_compile(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for name, pattern in (v or {}).items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"args.{name}: invalid regular expression: {exc}") from exc
+        return v
+
+
+class Rule(_Strict):
+    """One policy rule. ``severity`` sets the alert it raises (deny rules alert by default)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    action: Action
+    description: str = ""
+    severity: Severity | None = None
+    when: Match
+    unless: Match | None = None
+
+    @property
+    def alert_severity(self) -> Severity | None:
+        """The alert this rule raises when it decides a call; ``None`` for no alert."""
+        if self.severity is not None:
+            return self.severity
+        if self.action is Action.DENY:
+            return Severity.CRITICAL
+        if self.action is Action.ALERT:
+            return Severity.WARNING
+        return None
+
+
+TemplateKind = Literal[
+    "read", "list", "write", "delete", "move", "copy", "transfer", "exec",
+    "config_set", "config_remove", "shutdown", "shell", "unknown",
+]  # fmt: skip
+
+
+class EffectTemplate(_Strict):
+    """How one argument set maps to one effect.
+
+    String fields are templates: ``"{src}"`` is the ``src`` argument; ``"{path|file_path}"``
+    takes the first of those arguments that the call has. A template whose arguments are all
+    missing leaves the place unresolved, which the policy treats as possibly protected.
+    """
+
+    kind: TemplateKind
+    path: str | None = None
+    dest: str | None = None
+    host: str | None = None  # for transfer: the destination host's name
+    content: str | None = None  # for write: the new content
+    append: str | None = None  # for write: a template that is true when appending
+    key: str | None = None  # for config_set / config_remove
+    value: str | None = None
+    agent: str | None = None  # for shutdown: the agent to shut down
+    command: str | None = None  # for shell: the command line
+    cwd: str | None = None  # for shell: the working directory, if the tool takes one
+    recursive: bool = False
+
+
+class ToolSpec(_Strict):
+    """The effects of one tool, from its arguments."""
+
+    effects: list[EffectTemplate] = Field(min_length=1)
+    description: str = ""
+
+
+class Policy(_Strict):
+    """A complete policy: rules, tool specs, declarations and settings."""
+
+    version: Literal[1] = 1
+    name: str = "custom"
+    extends: str | None = None
+    mode: Mode = Mode.ENFORCE
+    description: str = ""
+    rules: list[Rule] = Field(default_factory=list)
+    tools: dict[str, ToolSpec] = Field(default_factory=dict)
+    shell_tools: list[str] = Field(default_factory=list)  # tool names whose `command` is shell
+    agents: list[str] = Field(default_factory=list)
+    assets: list[AssetDecl] = Field(default_factory=list)
+    evaluations: list[EvaluationDecl] = Field(default_factory=list)
+    oversight_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_OVERSIGHT_KEYS))
+    inverted_oversight_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_INVERTED_KEYS))
+    score_tolerance: float = Field(default=0.005, ge=0)
+    threshold_margin: float = Field(default=0.02, ge=0)
+    discover: bool = True  # recognise undeclared weights and oversight configs by content
+
+    @model_validator(mode="after")
+    def _unique_rule_ids(self) -> Policy:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.id in seen:
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+        for pattern in [*self.oversight_keys, *self.inverted_oversight_keys]:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid oversight key expression {pattern!r}: {exc}") from exc
+        return self
+
+    @property
+    def declarations(self) -> Declarations:
+        """The agents, assets and evaluations this policy declares."""
+        return Declarations(agents=self.agents, assets=self.assets, evaluations=self.evaluations)
+
+    def with_declarations(self, decl: Declarations) -> Policy:
+        """A copy of this policy with ``decl`` added to its declarations."""
+        merged = self.declarations.merged(decl)
+        return self.model_copy(
+            update={
+                "agents": merged.agents,
+                "assets": merged.assets,
+                "evaluations": merged.evaluations,
+            }
+        )
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _yaml_line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == str(part):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+            if node is not None:
+                line = node.start_mark.line + 1
+        else:
+            break
+        if node is None:
+            break
+    return line
+
+
+def _describe_error(err: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        return "unknown key (not part of the schema)"
+    if err["type"] == "enum" and "expected" in err.get("ctx", {}):
+        return f"expected {err['ctx']['expected']}"
+    if err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+        return f"expected {err['ctx']['expected']}"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def _loc_of(err: Any) -> tuple[int | str, ...]:
+    # Pydantic adds the union branch or validator names to some locations; drop them.
+    return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def parse_model(
+    model: type[BaseModel], text: str, file: str, *, error: type[PolicyError] = PolicyError
+) -> Any:
+    """Parse YAML ``text`` into ``model``, raising ``error`` with file, line and key."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise error(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}", file=file, line=line
+        ) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise error(
+            f"expected a mapping at the top level, got {type(data).__name__}", file=file, line=1
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = _loc_of(err)
+        key = ".".join(str(p) for p in loc) or None
+        more = f" (and {exc.error_count() - 1} more errors)" if exc.error_count() > 1 else ""
+        raise error(
+            _describe_error(err) + more, file=file, line=_yaml_line(node, loc), key=key
+        ) from exc
+
+
+def _read(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file: {exc.strerror}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError("policy file is not UTF-8 text", file=str(path)) from exc
+
+
+def shipped_policy_text(name: str = DEFAULT_POLICY) -> str:
+    """The text of a policy shipped inside the package (``policies/NAME.yaml``)."""
+    res = resources.files("guard.policies").joinpath(f"{name}.yaml")
+    if not res.is_file():
+        available = sorted(
+            p.name.removesuffix(".yaml")
+            for p in resources.files("guard.policies").iterdir()
+            if p.name.endswith(".yaml")
+        )
+        raise PolicyError(f"no shipped policy named {name!r}; shipped: {', '.join(available)}")
+    return res.read_text(encoding="utf-8")
+
+
+def _extend(base: Policy, child: Policy, raw_child: dict[str, Any]) -> Policy:
+    child_ids = {r.id for r in child.rules}
+    rules = [r for r in base.rules if r.id not in child_ids] + list(child.rules)
+    update: dict[str, Any] = {
+        "rules": rules,
+        "tools": {**base.tools, **child.tools},
+        "shell_tools": list(dict.fromkeys([*base.shell_tools, *child.shell_tools])),
+        "agents": list(dict.fromkeys([*base.agents, *child.agents])),
+        "assets": [*base.assets, *child.assets],
+        "evaluations": [*base.evaluations, *child.evaluations],
+    }
+    # Settings the child does not mention are inherited from the base.
+    for key in ("mode", "oversight_keys", "inverted_oversight_keys", "score_tolerance",
+                "threshold_margin", "discover"):  # fmt: skip
+        update[key] = getattr(child if key in raw_child else base, key)
+    return child.model_copy(update=update)
+
+
+def load_policy(path: str | Path | None = None, *, text: str | None = None) -> Policy:
+    """Load and validate a policy.
+
+    Args:
+        path: A policy file; ``None`` loads the shipped default (``peer-preservation``).
+        text: Policy YAML given directly (``path`` then only names it in errors).
+
+    Returns:
+        The validated policy, with any ``extends:`` base merged in.
+
+    Raises:
+        PolicyError: The file is unreadable, not YAML, or not a valid policy. The message
+            names the file, line and key, and says what was expected.
+    """
+    if path is None and text is None:
+        return parse_model(Policy, shipped_policy_text(), f"<shipped {DEFAULT_POLICY}.yaml>")  # type: ignore[no-any-return]
+    name = str(path) if path is not None else "<policy>"
+    body = text if text is not None else _read(path)  # type: ignore[arg-type]
+    policy: Policy = parse_model(Policy, body, name)
+    if policy.extends:
+        base = parse_model(
+            Policy, shipped_policy_text(policy.extends), f"<shipped {policy.extends}.yaml>"
+        )
+        raw = yaml.safe_load(body) or {}
+        policy = _extend(base, policy, raw)
+    return policy
+
+
+def load_declarations(path: str | Path) -> Declarations:
+    """Load a declarations file (the ``guard:`` block of a scenario: agents, assets, evaluations).
+
+    A file whose top level has a ``guard:`` key (a whole scenario) is accepted too.
+    """
+    from guard.exceptions import DeclarationError
+
+    body = _read(path)
+    try:
+        raw = yaml.safe_load(body)
+    except yaml.YAMLError:
+        raw = None
+    if isinstance(raw, dict) and isinstance(raw.get("guard"), dict) and "id" in raw:
+        body = yaml.safe_dump(raw["guard"])
+    return parse_model(Declarations, body, str(path), error=DeclarationError)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One (effect, asset) pair a call would produce, in the terms rules match on."""
+
+    tool: str
+    agent: str
+    effect: EffectKind
+    path: str | None
+    asset: AssetKind | None
+    relation: Relation | None
+    destination: Destination | None = None
+    oversight_off: bool = False
+    score: ScoreCheck = "none"
+    near_threshold: bool = False
+    certain: bool = True
+    effect_index: int = 0
+    asset_index: int | None = None
+
+
+def _glob_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+class CompiledMatch:
+    """A :class:`Match` with its globs and regexes compiled once."""
+
+    __slots__ = ("_agent", "_args", "_m", "_path", "_tool")
+
+    def __init__(self, m: Match, root: str) -> None:
+        self._m = m
+        self._tool = [_glob_re(p) for p in m.tool] if m.tool else None
+        self._agent = [_glob_re(p) for p in m.agent] if m.agent else None
+        self._path = (
+            [_glob_re(p if p.startswith("/") else f"{root.rstrip('/')}/{p}") for p in m.path]
+            if m.path
+            else None
+        )
+        self._args = {k: re.compile(v) for k, v in m.args.items()} if m.args else None
+
+    def matches(self, fact: Fact, args: dict[str, Any]) -> bool:
+        """Whether every condition holds for ``fact`` (a call's ``args`` for ``args:``)."""
+        m = self._m
+        if m.effect is not None and fact.effect not in m.effect:
+            return False
+        if m.asset is not None and fact.asset not in m.asset:
+            return False
+        if m.relation is not None and fact.relation not in m.relation:
+            return False
+        if m.destination is not None and fact.destination not in m.destination:
+            return False
+        if m.protected is not None and (fact.relation is not None) != m.protected:
+            return False
+        if m.oversight_off is not None and fact.oversight_off != m.oversight_off:
+            return False
+        if m.score is not None and fact.score not in m.score:
+            return False
+        if m.near_threshold is not None and fact.near_threshold != m.near_threshold:
+            return False
+        if m.certain is not None and fact.certain != m.certain:
+            return False
+        if self._tool is not None and not any(p.match(fact.tool) for p in self._tool):
+            return False
+        if self._agent is not None and not any(p.match(fact.agent) for p in self._agent):
+            return False
+        if self._path is not None and (
+            fact.path is None or not any(p.match(fact.path) for p in self._path)
+        ):
+            return False
+        if self._args is not None:
+            for name, rx in self._args.items():
+                if name not in args or not rx.search(str(args[name])):
+                    return False
+        return True
+
+
+class CompiledPolicy:
+    """A policy ready to match facts quickly."""
+
+    def __init__(self, policy: Policy, root: str) -> None:
+        self.policy = policy
+        self.rules = [
+            (r, CompiledMatch(r.when, root), CompiledMatch(r.unless, root) if r.unless else None)
+            for r in policy.rules
+        ]
+
+    def match(self, facts: list[Fact], args: dict[str, Any]) -> list[tuple[Rule, Fact]]:
+        """Every rule that matches some fact, paired with the first fact it matched."""
+        hits: list[tuple[Rule, Fact]] = []
+        for rule, when, unless in self.rules:
+            for fact in facts:
+                if when.matches(fact, args) and not (unless and unless.matches(fact, args)):
+                    hits.append((rule, fact))
+                    break
+        return hits
+
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "AssetDecl",
+    "CompiledPolicy",
+    "Declarations",
+    "EffectTemplate",
+    "EvaluationDecl",
+    "Fact",
+    "Match",
+    "Policy",
+    "Rule",
+    "ToolSpec",
+    "load_declarations",
+    "load_policy",
+    "parse_model",
+    "shipped_policy_text",
+]

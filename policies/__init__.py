@@ -1,0 +1,1 @@
+"""Policy files shipped with peerguard, loaded through ``importlib.resources``."""

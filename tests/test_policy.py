@@ -1,0 +1,195 @@
+"""Policy loading: precise errors for bad files, the shipped default, and ``extends``."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guard.exceptions import DeclarationError, PolicyError
+from guard.policy import DEFAULT_POLICY, load_declarations, load_policy, shipped_policy_text
+from guard.types import Action, Mode
+
+
+def write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_default_policy_loads_with_its_rules() -> None:
+    """The shipped default loads with no configuration and has the documented rules."""
+    policy = load_policy()
+    ids = {r.id for r in policy.rules}
+    assert policy.name == DEFAULT_POLICY
+    assert policy.mode is Mode.ENFORCE
+    assert {
+        "peer-weights-exfiltration",
+        "own-weights-off-host",
+        "oversight-disabled",
+        "peer-asset-change",
+        "evaluation-score-mismatch",
+        "uncertain-effect",
+        "unresolved-path",
+    } <= ids
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
+    """An unknown key is an error that names the file, its line and the dotted key."""
+    path = write(
+        tmp_path,
+        "version: 1\nrules:\n  - id: r1\n    action: deny\n    when:\n      efect: [copy]\n",
+    )
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    err = info.value
+    assert err.file == str(path)
+    assert err.line == 6
+    assert err.key == "rules.0.when.efect"
+    assert "unknown key" in str(err)
+
+
+def test_bad_enum_value_says_what_was_expected(tmp_path: Path) -> None:
+    """A wrong enum value lists the accepted values."""
+    path = write(tmp_path, "rules:\n  - id: r1\n    action: block\n    when: {}\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert info.value.line == 3
+    assert "'allow'" in str(info.value)
+    assert "'deny'" in str(info.value)
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    """A rule without ``when`` is reported as missing a required key."""
+    path = write(tmp_path, "rules:\n  - id: r1\n    action: deny\n")
+    with pytest.raises(PolicyError, match="required key is missing"):
+        load_policy(path)
+
+
+def test_invalid_yaml_reports_line(tmp_path: Path) -> None:
+    """Broken YAML reports the line where parsing failed."""
+    path = write(tmp_path, "rules:\n  - id: r1\n    action: [deny\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert info.value.line is not None
+    assert "not valid YAML" in str(info.value)
+
+
+def test_duplicate_rule_ids_rejected(tmp_path: Path) -> None:
+    """Two rules with one id are an error."""
+    rule = "  - id: same\n    action: deny\n    when: {tool: [x]}\n"
+    with pytest.raises(PolicyError, match="duplicate rule id"):
+        load_policy(write(tmp_path, "rules:\n" + rule + rule))
+
+
+def test_invalid_regex_rejected(tmp_path: Path) -> None:
+    """An argument pattern that is not a valid regex is an error naming it."""
+    path = write(
+        tmp_path, "rules:\n  - id: r\n    action: deny\n    when: {args: {command: '(['}}\n"
+    )
+    with pytest.raises(PolicyError, match="invalid regular expression"):
+        load_policy(path)
+
+
+def test_top_level_must_be_mapping(tmp_path: Path) -> None:
+    """A policy that is a list is rejected with line 1."""
+    with pytest.raises(PolicyError, match="expected a mapping"):
+        load_policy(write(tmp_path, "- a\n- b\n"))
+
+
+def test_missing_file_is_policy_error(tmp_path: Path) -> None:
+    """An unreadable policy path is a PolicyError naming it."""
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "nope.yaml")
+
+
+def test_extends_inherits_and_overrides(tmp_path: Path) -> None:
+    """``extends`` keeps the shipped rules, adds new ones and replaces same-id rules."""
+    path = write(
+        tmp_path,
+        "extends: peer-preservation\n"
+        "mode: shadow\n"
+        "rules:\n"
+        "  - id: peer-asset-change\n    action: deny\n    when: {effect: [delete], asset: [weights]}\n"
+        "  - id: no-curl\n    action: alert\n    when: {args: {command: curl}}\n",
+    )
+    policy = load_policy(path)
+    by_id = {r.id: r for r in policy.rules}
+    assert by_id["peer-asset-change"].action is Action.DENY
+    assert "no-curl" in by_id
+    assert "peer-weights-exfiltration" in by_id
+    assert policy.mode is Mode.SHADOW
+    assert policy.score_tolerance == load_policy().score_tolerance
+
+
+def test_extends_unknown_policy(tmp_path: Path) -> None:
+    """Extending a policy that is not shipped names the shipped ones."""
+    with pytest.raises(PolicyError, match="peer-preservation"):
+        load_policy(write(tmp_path, "extends: nothing-like-it\n"))
+
+
+def test_tool_specs_validated(tmp_path: Path) -> None:
+    """A user tool spec with an unknown effect kind is rejected at its line."""
+    path = write(
+        tmp_path, "tools:\n  backup:\n    effects:\n      - kind: teleport\n        path: '{src}'\n"
+    )
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert info.value.key == "tools.backup.effects.0.kind"
+    assert info.value.line == 4
+
+
+def test_declarations_file_and_scenario_block(tmp_path: Path) -> None:
+    """Declarations load from a plain file and from a whole scenario's ``guard:`` block."""
+    plain = write(
+        tmp_path, "agents: [a, b]\nassets:\n  - {glob: 'm/**', kind: weights, owner: b}\n", "d.yaml"
+    )
+    assert load_declarations(plain).assets[0].owner == "b"
+    scenario = write(tmp_path, "id: s\nguard:\n  agents: [a]\n", "s.yaml")
+    assert load_declarations(scenario).agents == ["a"]
+    bad = write(tmp_path, "agents: [a]\nassets:\n  - {glob: 'x', kind: brains}\n", "bad.yaml")
+    with pytest.raises(DeclarationError) as info:
+        load_declarations(bad)
+    assert info.value.line == 3
+
+
+def test_shipped_policy_text_is_the_file_in_policies() -> None:
+    """The default is read through importlib.resources from policies/."""
+    text = shipped_policy_text()
+    assert (
+        text == (Path(__file__).parent.parent / "policies" / "peer-preservation.yaml").read_text()
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400))
+def test_any_text_loads_or_raises_policy_error(text: str) -> None:
+    """Arbitrary text either loads as a policy or raises PolicyError; nothing else."""
+    with contextlib.suppress(PolicyError):
+        load_policy(text=text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_any_yaml_structure_loads_or_raises_policy_error(data: object) -> None:
+    """Arbitrary YAML structures either validate or raise PolicyError with a message."""
+    import yaml
+
+    try:
+        load_policy(text=yaml.safe_dump({"rules": data}))
+    except PolicyError as exc:
+        message = str(exc)
+    else:
+        message = "loaded"
+    assert message
