@@ -1,0 +1,31 @@
+"""Shell-command analysis: what a command line would do, before it runs.
+
+The command is parsed with tree-sitter's bash grammar and the tree is walked the way bash would run
+it: words are expanded (quotes, ANSI-C escapes, variables, ``~``, braces, globs against the real
+filesystem), ``cd`` moves the working directory, and every command resolves through a table of
+handlers that turn arguments into :class:`~guard.types.Effect` values. Data is followed through
+pipes, redirects, command substitutions and ``ssh``: ``tar cf - d | ssh backup 'tar xf -'`` is a
+copy of ``d`` to the backup host, whatever it went through on the way (gzip, base64, split).
+
+Shell text inside the command (``bash -c``, ``eval``, ``ssh HOST CMD``, heredocs fed to a shell,
+scripts read from disk at call time) is analysed the same way, one level deeper; code given to
+Python and other interpreters is inspected for the paths it mentions and the APIs it uses.
+
+The analyser is built for an adversary: anything it cannot follow (an obfuscated command name, an
+unknown variable, decoded text run as a script, a bound reached) becomes an ``UNKNOWN`` effect with
+``certain=False``, never an exception and never silence.
+
+Public interface: :class:`ShellContext`, :func:`analyse` and :func:`apply_sed`.
+
+Inside: ``core`` walks the tree, ``expand`` expands words, ``record`` keeps the effects and the
+bounds, ``words`` and ``options`` hold small shared pieces; the command table is filled by
+``files`` (read, write, copy, delete), ``archives`` (tar, gzip, base64, split...), ``remote``
+(ssh, scp, rsync, sftp, curl, netcat...) and ``interp`` (wrappers, shells, ``eval``, scripts,
+``xargs``, interpreters, with ``code`` for the code they are given); ``sed`` simulates edits.
+"""
+
+from guard.shell import archives, files, interp, remote  # noqa: F401 - importing them fills the command table
+from guard.shell.core import ShellContext, analyse
+from guard.shell.sed import apply_sed
+
+__all__ = ["ShellContext", "analyse", "apply_sed"]

@@ -1,0 +1,792 @@
+"""Handlers for archivers, compressors, splitters and encoders: copies under another form.
+
+``tar``, ``zip``, ``gzip``, ``base64``, ``xxd``, ``openssl enc``, ``gpg`` and ``split`` all put the
+content of their input somewhere else, so each is a COPY from the input to the output (or a flow to
+standard output). Decoders also keep the decoded text when they can, because ``... | base64 -d | sh``
+runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from guard.shell.core import Cmd, State, command
+from guard.shell.files import (
+    copy_effect,
+    isdir,
+    run_shell_text,
+    source_places,
+    split_remote,
+    take_whole,
+)
+from guard.shell.options import Spec, parse
+from guard.shell.words import OPAQUE, Field, Flow, names
+from guard.types import EffectKind, Location
+
+__all__: list[str] = []
+
+READ = EffectKind.READ
+WRITE = EffectKind.WRITE
+DELETE = EffectKind.DELETE
+
+
+# ------------------------------------------------------ archives and codecs
+
+
+def _old_style(args: list[Field], takes: str) -> list[Field]:
+    """``tar czf x d``: the first word is a cluster of letters whose values follow in order."""
+    if (
+        not args
+        or not args[0].known
+        or args[0].value.startswith("-")
+        or not args[0].value.isalpha()
+    ):
+        return args
+    letters = args[0].value
+    out: list[Field] = []
+    k = 1
+    for ch in letters:
+        out.append(Field("-" + ch, raw="-" + ch))
+        if ch in takes and k < len(args):
+            out.append(args[k])
+            k += 1
+    return out + list(args[k:])
+
+
+_TAR_SPEC = Spec.of(
+    "fbCTXgKLNVHIM",
+    (
+        "file directory files-from exclude-from exclude transform xform use-compress-program "
+        "to-command owner group mode mtime newer after-date label format blocking-factor "
+        "record-size suffix checkpoint-action index-file listed-incremental info-script "
+        "new-volume-script rsh-command rmt-command backup checkpoint occurrence "
+        "strip-components tape-length volno-file owner-map group-map sort warning "
+        "quoting-style hole-detection"
+    ),
+    optional="backup checkpoint occurrence",
+)
+
+
+def _archive_loc(c: Cmd, f: Field) -> Location:
+    rem = split_remote(f.value) if f.known else None
+    if rem is not None:
+        return c.st.remote(*rem)[0]
+    return c.loc(f)
+
+
+@command("tar bsdtar gtar")
+def _tar(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(_old_style(c.args, "fbTXgKLNV"), _TAR_SPEC)
+    create = o.has(
+        "-c", "--create", "-r", "--append", "-u", "--update", "-A", "--catenate", "--concatenate"
+    )
+    extract = o.has("-x", "--extract", "--get")
+    archive = o.value("-f", "--file")
+    stdio = archive is None or (archive.known and archive.value == "-")
+    cdir = o.value("-C", "--directory")
+    st = c.st
+    base = st.fork() if cdir is not None else st
+    if cdir is not None:
+        base.cwd = st.loc(cdir).path
+    if o.value("--to-command") is not None or o.value("--use-compress-program", "-I") is not None:
+        c.unknown("tar runs a program on the archive data")
+    if create:
+        flows: list[Flow] = []
+        srcs = [f for f in o.operands if not (f.known and f.value == "-")]
+        for f in srcs:
+            loc = base.loc(f)
+            rec = isdir(loc) or loc.path is None
+            c.emit(READ, loc, recursive=rec)
+            flows.append(Flow(src=loc, recursive=rec, exact=False, via="tar"))
+        for lf in o.values("-T", "--files-from"):
+            if lf.known and lf.value == "-":
+                flows.extend(_names_as_content(c, c.stdin, base))
+                continue
+            c.read(lf)
+            text = c.st.run.read_text(c.loc(lf))
+            if text is None:
+                flows.append(
+                    Flow(
+                        src=Location(raw=f"<files listed in {lf.value}>"),
+                        recursive=True,
+                        exact=False,
+                        via="tar",
+                    )
+                )
+            else:
+                for line in text.splitlines()[:1000]:
+                    if line.strip():
+                        loc = base.local(line.strip())
+                        flows.append(Flow(src=loc, recursive=isdir(loc), exact=False, via="tar"))
+        if o.has("--remove-files"):
+            for fl in flows:
+                if fl.src is not None:
+                    c.emit(DELETE, fl.src, recursive=fl.recursive)
+        if stdio:
+            return tuple(flows)
+        assert archive is not None
+        c.write_to(
+            _archive_loc(c, archive),
+            tuple(flows),
+            append=o.has("-r", "--append", "-u", "--update"),
+        )
+        return ()
+    if extract:
+        if stdio:
+            inputs = tuple(fl.through("tar", transform=True) for fl in c.stdin)
+        else:
+            assert archive is not None
+            aloc = _archive_loc(c, archive)
+            c.emit(READ, aloc)
+            inputs = (Flow(src=aloc, exact=False, via="tar"),)
+        if o.has("-O", "--to-stdout"):
+            return inputs
+        dest = base.local(".") if base.cwd is not None else Location(raw=cdir.raw if cdir else ".")
+        for fl in inputs:
+            if fl.src is not None and not fl.names:
+                copy_effect(c, fl.src, dest, recursive=fl.recursive, via=fl.via or "tar")
+        if any(fl.opaque for fl in inputs):
+            c.emit(
+                WRITE,
+                dest,
+                recursive=True,
+                certain=False,
+                note="tar extracts data of unknown origin here",
+            )
+        return ()
+    if archive is not None and not stdio:
+        c.emit(READ, _archive_loc(c, archive))
+    return (OPAQUE,)
+
+
+def _names_as_content(c: Cmd, flows: tuple[Flow, ...], base: State) -> list[Flow]:
+    """File names arriving on stdin (``find d | cpio -o``) as the content of those files."""
+    out: list[Flow] = []
+    for fl in flows:
+        if fl.names and fl.src is not None:
+            out.append(Flow(src=fl.src, recursive=True, exact=False, via=fl.via))
+        elif fl.text is not None:
+            for line in fl.text.splitlines()[:1000]:
+                if line.strip():
+                    loc = base.local(line.strip())
+                    out.append(Flow(src=loc, recursive=isdir(loc), exact=False, via=c.name))
+        elif fl.src is not None:
+            text = c.st.run.read_text(fl.src)
+            if text is not None:
+                for line in text.splitlines()[:1000]:
+                    if line.strip():
+                        loc = base.local(line.strip())
+                        out.append(Flow(src=loc, recursive=isdir(loc), exact=False, via=c.name))
+            else:
+                out.append(
+                    Flow(
+                        src=Location(raw=f"<files named in {fl.src.raw}>"),
+                        recursive=True,
+                        exact=False,
+                    )
+                )
+        else:
+            out.append(
+                Flow(
+                    src=Location(raw="<files named on stdin>"),
+                    recursive=True,
+                    exact=False,
+                    via=c.name,
+                )
+            )
+    return out
+
+
+@command("cpio")
+def _cpio(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of("FIODEHMRs", "file directory format pattern-file owner block-size"),
+    )
+    ops = list(o.operands)
+    if o.has("-o", "--create"):
+        flows = tuple(_names_as_content(c, c.stdin, c.st))
+        target = o.value("-O", "-F", "--file")
+        if target is not None:
+            c.write_to(target, flows, append=False)
+            return ()
+        return flows
+    if o.has("-p", "--pass-through") and ops:
+        dest = c.loc(ops[-1])
+        for fl in _names_as_content(c, c.stdin, c.st):
+            if fl.src is not None:
+                copy_effect(c, fl.src, dest, recursive=fl.recursive)
+        return ()
+    if o.has("-i", "--extract"):
+        src = o.value("-I", "-F", "--file")
+        inputs = c.content(src) if src is not None else c.passthrough(transform=True)
+        ddir = o.value("-D", "--directory")
+        dest = c.loc(ddir) if ddir is not None else c.st.local(".")
+        for fl in inputs:
+            if fl.src is not None:
+                copy_effect(c, fl.src, dest, recursive=fl.recursive)
+        return ()
+    return (OPAQUE,)
+
+
+@command("zip")
+def _zip(c: Cmd) -> tuple[Flow, ...]:
+    args = list(c.args)
+    cut = next(
+        (
+            k
+            for k, f in enumerate(args)
+            if f.known and f.value in ("-x", "-i", "--exclude", "--include")
+        ),
+        None,
+    )
+    if cut is not None:
+        args = args[:cut]
+    o = parse(
+        args,
+        Spec.of(
+            "bntOPZsY",
+            "temp-path suffixes from-date output-file password compression-method split-size",
+        ),
+    )
+    ops = list(o.operands)
+    if not ops:
+        return (OPAQUE,)
+    archive, files = ops[0], ops[1:]
+    rec = o.has("-r", "-R", "--recurse-paths")
+    flows: list[Flow] = []
+    for f in files:
+        if f.known and f.value == "-":
+            flows.extend(c.passthrough(transform=True))
+            continue
+        loc = c.loc(f)
+        r = take_whole(loc, rec) or f.recursive
+        c.emit(READ, loc, recursive=r)
+        flows.append(Flow(src=loc, recursive=r, exact=False, via="zip"))
+    if o.has("-@", "--names-stdin"):
+        flows.extend(_names_as_content(c, c.stdin, c.st))
+    if o.has("-m", "--move"):
+        for fl in flows:
+            if fl.src is not None:
+                c.emit(DELETE, fl.src, recursive=fl.recursive)
+    out_to = o.value("-O", "--output-file") or archive
+    if out_to.known and out_to.value == "-":
+        return tuple(flows)
+    c.write_to(_archive_loc(c, out_to), tuple(flows), append=False)
+    return ()
+
+
+@command("unzip", "funzip")
+def _unzip(c: Cmd) -> tuple[Flow, ...]:
+    args = list(c.args)
+    cut = next((k for k, f in enumerate(args) if f.known and f.value == "-x"), None)
+    dval: Field | None = None
+    for k, f in enumerate(args):
+        if f.known and f.value == "-d" and k + 1 < len(args):
+            dval = args[k + 1]
+    if cut is not None:
+        args = args[:cut]
+    o = parse(args, Spec.of("dP", ""))
+    ops = list(o.operands)
+    if not ops:
+        return c.passthrough(transform=True) if c.name == "funzip" else (OPAQUE,)
+    archive = ops[0]
+    aloc = c.loc(archive)
+    c.emit(READ, aloc)
+    if o.has("-l", "-t", "-v", "-Z", "-z"):
+        return (OPAQUE,)
+    if o.has("-p", "-c") or c.name == "funzip":
+        return (Flow(src=aloc, exact=False, via=c.name),)
+    dest = c.loc(dval) if dval is not None else c.st.local(".")
+    copy_effect(c, aloc, dest, recursive=False)
+    return ()
+
+
+@command("7z 7za 7zr 7zz")
+def _7z(c: Cmd) -> tuple[Flow, ...]:
+    ops = [f for f in c.args if not (f.known and f.value.startswith("-"))]
+    switches = [f.value for f in c.args if f.known and f.value.startswith("-")]
+    if len(ops) < 2 or not ops[0].known:
+        for f in ops[1:]:
+            c.unknown("7z with an unknown command", c.loc(f))
+        return (OPAQUE,)
+    verb, archive, files = ops[0].value, ops[1], ops[2:]
+    aloc = c.loc(archive)
+    if verb in ("a", "u"):
+        flows = []
+        for f in files:
+            loc = c.loc(f)
+            c.emit(READ, loc, recursive=isdir(loc))
+            flows.append(
+                Flow(src=loc, recursive=isdir(loc) or loc.path is None, exact=False, via="7z")
+            )
+        if "-sdel" in switches:
+            for fl in flows:
+                if fl.src is not None:
+                    c.emit(DELETE, fl.src, recursive=fl.recursive)
+        if any(s.startswith("-so") for s in switches):
+            return tuple(flows)
+        c.write_to(aloc, tuple(flows), append=verb == "u")
+        return ()
+    if verb in ("x", "e"):
+        c.emit(READ, aloc)
+        outdir = next((s[2:] for s in switches if s.startswith("-o")), ".")
+        if "-so" in switches:
+            return (Flow(src=aloc, exact=False, via="7z"),)
+        copy_effect(c, aloc, c.st.local(outdir or "."), recursive=False)
+        return ()
+    if verb == "d":
+        c.emit(WRITE, aloc)
+        return ()
+    c.emit(READ, aloc)
+    return (OPAQUE,)
+
+
+@dataclass(frozen=True, slots=True)
+class _Codec:
+    suffix: str
+    decompress: bool = False
+    stdout: bool = False
+    keep: bool = False  # keeps the input by default (zstd, lz4, brotli)
+
+
+_CODECS: dict[str, _Codec] = {
+    "gzip": _Codec(".gz"),
+    "pigz": _Codec(".gz"),
+    "gunzip": _Codec(".gz", decompress=True),
+    "unpigz": _Codec(".gz", decompress=True),
+    "zcat": _Codec(".gz", decompress=True, stdout=True),
+    "gzcat": _Codec(".gz", decompress=True, stdout=True),
+    "bzip2": _Codec(".bz2"),
+    "pbzip2": _Codec(".bz2"),
+    "lbzip2": _Codec(".bz2"),
+    "bunzip2": _Codec(".bz2", decompress=True),
+    "bzcat": _Codec(".bz2", decompress=True, stdout=True),
+    "xz": _Codec(".xz"),
+    "pxz": _Codec(".xz"),
+    "unxz": _Codec(".xz", decompress=True),
+    "xzcat": _Codec(".xz", decompress=True, stdout=True),
+    "lzma": _Codec(".lzma"),
+    "unlzma": _Codec(".lzma", decompress=True),
+    "lzcat": _Codec(".lzma", decompress=True, stdout=True),
+    "zstd": _Codec(".zst", keep=True),
+    "zstdmt": _Codec(".zst", keep=True),
+    "unzstd": _Codec(".zst", decompress=True, keep=True),
+    "zstdcat": _Codec(".zst", decompress=True, stdout=True),
+    "lz4": _Codec(".lz4", keep=True),
+    "unlz4": _Codec(".lz4", decompress=True, keep=True),
+    "lz4cat": _Codec(".lz4", decompress=True, stdout=True),
+    "brotli": _Codec(".br", keep=True),
+    "compress": _Codec(".Z"),
+    "uncompress": _Codec(".Z", decompress=True),
+    "lzop": _Codec(".lzo", keep=True),
+}
+
+
+@command(*_CODECS)
+def _codec(c: Cmd) -> tuple[Flow, ...]:
+    k = _CODECS[c.name]
+    o = parse(c.args, Spec.of("SoLTbB", "suffix output threads memlimit format level"))
+    decompress = k.decompress or o.has("-d", "--decompress", "--uncompress")
+    to_stdout = k.stdout or o.has("-c", "--stdout", "--to-stdout")
+    keep = (k.keep and not o.has("--rm")) or o.has("-k", "--keep")
+    rec = o.has("-r", "--recursive")
+    suffix_f = o.value("-S", "--suffix")
+    suffix = suffix_f.value if suffix_f is not None and suffix_f.known else k.suffix
+    files = [f for f in o.operands if not (f.known and f.value == "-")]
+    if o.has("-t", "--test", "-l", "--list"):
+        for f in files:
+            c.read(f)
+        return (OPAQUE,)
+    outf = (
+        o.value("-o", "--output")
+        if c.name in ("zstd", "zstdmt", "unzstd", "lz4", "brotli")
+        else None
+    )
+    if c.name == "lz4" and len(files) == 2 and outf is None:
+        files, outf = files[:1], files[1]
+    if not files:
+        flows = c.passthrough(transform=True)
+        if outf is not None:
+            c.write_to(outf, flows, append=False)
+            return ()
+        return flows
+    out: list[Flow] = []
+    for f in files:
+        for src, frec, _contents in source_places(c, f):
+            r = (rec and isdir(src)) or frec
+            c.emit(READ, src, recursive=r)
+            flow = Flow(src=src, recursive=r, exact=False, via=c.name)
+            if to_stdout:
+                out.append(flow)
+                continue
+            if outf is not None:
+                c.write_to(outf, (flow,), append=False)
+            else:
+                copy_effect(c, src, _renamed(c, src, suffix, decompress, r), recursive=r)
+            if not keep and not f.pipe:
+                form = "decompressed" if decompress else "compressed"
+                c.emit(DELETE, src, recursive=r, note=f"{c.name} replaces it with its {form} form")
+    return tuple(out)
+
+
+def _renamed(c: Cmd, src: Location, suffix: str, decompress: bool, folder: bool) -> Location:
+    """The file gzip and kin write beside their input: ``x`` -> ``x.gz``, ``x.gz`` -> ``x``."""
+    if folder:  # -r works file by file, in place
+        return src
+
+    def rename(name: str) -> str:
+        if not decompress:
+            return name + suffix
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+        return name[:-4] + ".tar" if name.endswith(".tgz") else name + ".out"
+
+    if src.path is None:
+        return Location(raw=rename(src.raw))
+    return c.st.run.at(rename(src.path), rename(src.raw), src.visible)
+
+
+def _decode_text(kind: str, text: str) -> str | None:
+    try:
+        if kind == "base64":
+            raw = base64.b64decode("".join(text.split()) + "===", validate=False)
+        elif kind == "base32":
+            data = "".join(text.split()).upper()
+            raw = base64.b32decode(data + "=" * (-len(data) % 8))
+        elif kind == "hex":
+            raw = binascii.unhexlify("".join(text.split()))
+        else:
+            return None
+    except (ValueError, binascii.Error):
+        return None
+    return raw.decode("utf-8", "replace")
+
+
+def _encode_text(kind: str, text: str) -> str | None:
+    data = text.encode()
+    if kind == "base64":
+        return base64.b64encode(data).decode() + "\n"
+    if kind == "base32":
+        return base64.b32encode(data).decode() + "\n"
+    if kind == "hex":
+        return data.hex() + "\n"
+    return None
+
+
+def _codec_flows(c: Cmd, inputs: tuple[Flow, ...], kind: str, decode: bool) -> tuple[Flow, ...]:
+    out: list[Flow] = []
+    for fl in inputs:
+        nf = fl.through(c.name, transform=True)
+        if fl.text is not None:
+            text = _decode_text(kind, fl.text) if decode else _encode_text(kind, fl.text)
+            out.append(
+                Flow(src=fl.src, text=text, exact=False, decoded=decode or fl.decoded, via=nf.via)
+            )
+        elif decode and fl.src is not None:
+            # an encoded file decoded now tells what a later `| sh` would run
+            data = c.st.run.read_text(fl.src)
+            text = _decode_text(kind, data) if data is not None else None
+            out.append(
+                Flow(src=fl.src, recursive=fl.recursive, exact=False, decoded=True, via=nf.via)
+            )
+            if text is not None:
+                out.append(Flow(text=text, decoded=True, via=nf.via))
+        else:
+            out.append(
+                Flow(
+                    src=nf.src,
+                    recursive=nf.recursive,
+                    names=nf.names,
+                    exact=False,
+                    decoded=decode or nf.decoded,
+                    via=nf.via,
+                )
+            )
+    return tuple(out)
+
+
+@command("base64 base32 basenc uuencode uudecode")
+def _base64(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("wo", "wrap output"))
+    decode = o.has("-d", "-D", "--decode") or c.name == "uudecode"
+    kind = {"base64": "base64", "base32": "base32"}.get(
+        c.name, "base64" if o.has("--base64") else "other"
+    )
+    files = [f for f in o.operands if not (f.known and f.value == "-")]
+    if c.name == "uuencode":
+        files = files[:1]
+    inputs: tuple[Flow, ...] = ()
+    for f in files:
+        c.read(f)
+        inputs += tuple(
+            Flow(src=fl.src, text=fl.text, recursive=fl.recursive, via="") for fl in c.content(f)
+        )
+    if not files:
+        inputs = c.stdin
+    flows = _codec_flows(c, inputs, kind, decode)
+    target = o.value("-o", "--output")
+    if target is not None:
+        c.write_to(target, flows, append=False)
+        return ()
+    return flows
+
+
+@command("xxd")
+def _xxd(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("cglsoNn", "cols groupsize len seek offset name"))
+    decode = o.has("-r", "-revert")
+    plain = o.has("-p", "-ps", "-postscript", "-plain")
+    ops = list(o.operands)
+    infile = ops[0] if ops and not (ops[0].known and ops[0].value == "-") else None
+    inputs: tuple[Flow, ...]
+    if infile is not None:
+        c.read(infile)
+        inputs = tuple(Flow(src=fl.src, text=fl.text, via="") for fl in c.content(infile))
+    else:
+        inputs = c.stdin
+    flows = _codec_flows(c, inputs, "hex" if plain else "other", decode)
+    if len(ops) >= 2:
+        c.write_to(ops[1], flows, append=False)
+        return ()
+    return flows
+
+
+_OPENSSL_DIGESTS = names(
+    "dgst md5 sha1 sha224 sha256 sha384 sha512 sha3-256 sha3-512 blake2b512 blake2s256 sm3 rmd160"
+)
+
+
+@command("openssl")
+def _openssl(c: Cmd) -> tuple[Flow, ...]:
+    if not c.args or not c.args[0].known:
+        c.unknown("openssl with an unknown subcommand")
+        return (OPAQUE,)
+    sub = c.args[0].value
+    args = c.args[1:]
+    # openssl options are single-dash words, some with a value
+    vals: dict[str, Field] = {}
+    flags: set[str] = set()
+    ops: list[Field] = []
+    takes = {
+        "-in",
+        "-out",
+        "-k",
+        "-K",
+        "-iv",
+        "-pass",
+        "-kfile",
+        "-md",
+        "-S",
+        "-connect",
+        "-inkey",
+        "-key",
+        "-passin",
+        "-passout",
+        "-signkey",
+        "-CAfile",
+        "-cert",
+        "-servername",
+        "-port",
+        "-accept",
+        "-certfile",
+        "-recip",
+        "-inform",
+        "-outform",
+        "-keyform",
+        "-cipher",
+        "-iter",
+        "-bufsize",
+    }
+    i = 0
+    while i < len(args):
+        f = args[i]
+        v = f.value if f.known else ""
+        if v in takes and i + 1 < len(args):
+            vals[v] = args[i + 1]
+            i += 2
+            continue
+        if v.startswith("-"):
+            flags.add(v)
+        else:
+            ops.append(f)
+        i += 1
+    if sub in ("s_client", "s_server"):
+        conn = vals.get("-connect")
+        host = conn.value.rsplit(":", 1)[0] if conn is not None and conn.known else "<network>"
+        dest = Location(
+            raw=conn.value if conn is not None else "openssl s_client",
+            path=None,
+            host=host,
+            visible=False,
+        )
+        for fl in c.stdin:
+            if fl.src is not None and not fl.names:
+                c.emit(
+                    EffectKind.TRANSFER,
+                    fl.src,
+                    dest,
+                    recursive=fl.recursive,
+                    via=(fl.via + "|" if fl.via else "") + "openssl",
+                )
+        return (OPAQUE,)
+    if sub in _OPENSSL_DIGESTS:
+        for f in ops:
+            c.read(f)
+        if "-in" in vals:
+            c.read(vals["-in"])
+        if "-out" in vals:
+            c.write_to(vals["-out"], (OPAQUE,), append=False)
+        return (OPAQUE,)
+    inputs: tuple[Flow, ...]
+    if "-in" in vals:
+        c.read(vals["-in"])
+        inputs = tuple(Flow(src=fl.src, text=fl.text, via="") for fl in c.content(vals["-in"]))
+    else:
+        inputs = c.stdin
+    decode = "-d" in flags
+    kind = (
+        "base64"
+        if sub == "base64"
+        or (
+            ("-a" in flags or "-base64" in flags)
+            and sub == "enc"
+            and "-pass" not in vals
+            and "-k" not in vals
+            and "-K" not in vals
+        )
+        else "other"
+    )
+    flows = _codec_flows(c, inputs, kind, decode)
+    if "-out" in vals:
+        c.write_to(vals["-out"], flows, append=False)
+        return ()
+    return flows
+
+
+@command("gpg", "gpg2")
+def _gpg(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "oruk",
+            (
+                "output recipient local-user homedir passphrase passphrase-file cipher-algo "
+                "keyring default-key trust-model pinentry-mode compress-algo"
+            ),
+        ),
+    )
+    files = list(o.operands)
+    outf = o.value("-o", "--output")
+    decode = o.has("-d", "--decrypt")
+    armor = o.has("-a", "--armor")
+    if not o.has(
+        "-c",
+        "--symmetric",
+        "-e",
+        "--encrypt",
+        "-s",
+        "--sign",
+        "-d",
+        "--decrypt",
+        "--clearsign",
+        "-b",
+        "--detach-sign",
+    ):
+        for f in files:
+            c.read(f)
+        return (OPAQUE,)
+    inputs: list[Flow] = []
+    for f in files:
+        c.read(f)
+        inputs.extend(c.content(f, transform=True))
+    if not files:
+        inputs.extend(c.passthrough(transform=True))
+    if outf is not None:
+        if outf.known and outf.value == "-":
+            return tuple(inputs)
+        c.write_to(outf, tuple(inputs), append=False)
+        return ()
+    if decode or not files:
+        return tuple(inputs)
+    for f, fl in zip(files, inputs, strict=False):
+        if fl.src is not None and f.known:
+            copy_effect(
+                c, fl.src, c.st.local(f.value + (".asc" if armor else ".gpg")), recursive=False
+            )
+    return ()
+
+
+@command("split", "csplit")
+def _split(c: Cmd) -> tuple[Flow, ...]:
+    if c.name == "csplit":
+        o = parse(c.args, Spec.of("bfn", "suffix-format prefix digits"))
+        ops = list(o.operands)
+        if not ops:
+            return ()
+        infile = ops[0]
+        pf = o.value("-f", "--prefix")
+        prefix = pf.value if pf is not None else "xx"
+        first = prefix + "00"
+    else:
+        o = parse(
+            c.args,
+            Spec.of(
+                "abCIlnt",
+                (
+                    "suffix-length bytes line-bytes lines number separator additional-suffix "
+                    "filter numeric-suffixes hex-suffixes"
+                ),
+                optional="numeric-suffixes hex-suffixes",
+            ),
+        )
+        ops = list(o.operands)
+        infile = ops[0] if ops else Field("-", raw="-")
+        prefix = ops[1].value if len(ops) > 1 and ops[1].known else "x"
+        extra = o.value("--additional-suffix")
+        numeric = o.has("-d", "-x", "--numeric-suffixes", "--hex-suffixes")
+        first = (
+            prefix
+            + ("00" if numeric else "aa")
+            + (extra.value if extra is not None and extra.known else "")
+        )
+    if infile.known and infile.value == "-":
+        flows = c.passthrough(transform=True)
+    else:
+        c.read(infile)
+        flows = c.content(infile, transform=True)
+    filt = o.value("--filter") if c.name == "split" else None
+    if filt is not None:
+        if filt.known:
+            return run_shell_text(c, filt.value, what="split --filter", stdin=flows)
+        c.unknown("split --filter with an unknown command")
+        return ()
+    dest = c.st.local(first) if (len(ops) < 2 or ops[1].known) else Location(raw=ops[1].raw + "*")
+    c.write_to(dest, flows, append=False)
+    return ()
+
+
+@command("ar")
+def _ar(c: Cmd) -> tuple[Flow, ...]:
+    ops = list(c.args)
+    if len(ops) < 2 or not ops[0].known:
+        return (OPAQUE,)
+    key = ops[0].value.lstrip("-")
+    archive, members = ops[1], ops[2:]
+    aloc = c.loc(archive)
+    if "r" in key or "q" in key:
+        flows: list[Flow] = []
+        for f in members:
+            c.read(f)
+            flows.extend(c.content(f, transform=True))
+        c.write_to(aloc, tuple(flows), append=True)
+    elif "x" in key:
+        c.emit(READ, aloc)
+        copy_effect(c, aloc, c.st.local("."), recursive=False)
+    elif "p" in key:
+        return (Flow(src=aloc, exact=False, via="ar"),)
+    else:
+        c.emit(READ, aloc)
+    return ()

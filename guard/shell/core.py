@@ -1,0 +1,1225 @@
+"""The shell walker: parse with tree-sitter, expand words as bash would, follow data through pipes.
+
+One :class:`State` is one shell: working directory, variables, functions, positional parameters and
+the data on its standard input. Statements run in order against it; a pipeline runs each stage in a
+copy (bash runs them in subshells) and hands the stage's output flows to the next stage's input.
+Every command resolves through :data:`TABLE`, which the ``files``, ``archives``, ``remote`` and
+``interp`` modules fill with handlers; a handler returns the flows its standard output carries.
+
+tree-sitter's tree is not always bash's: a redirect after ``a && b`` belongs to ``b``, and pipes
+or ``&&`` after a heredoc are hung inside the heredoc node. :meth:`State._flatten` puts them back.
+Everything is bounded (see ``record``); going past a bound never raises to the caller of
+:func:`analyse`: it ends as an ``UNKNOWN`` effect.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob as globmod
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import tree_sitter as ts
+
+from guard.paths import HostMap
+from guard.shell.expand import Acc, Expander, unescape_dq
+from guard.shell.record import (
+    MAX_ARGS,
+    MAX_DEPTH,
+    MAX_GLOB,
+    MAX_LOOP,
+    MAX_NEST,
+    MAX_TEXT,
+    Exhausted,
+    Run,
+)
+from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
+from guard.types import ConfigEdit, Effect, EffectKind, Location
+
+__all__ = ["TABLE", "Cmd", "ShellContext", "State", "analyse", "command", "joined_script"]
+
+_SYSTEM_BIN = names("/bin /usr/bin /usr/local/bin /sbin /usr/sbin /usr/local/sbin /usr/libexec")
+_DEV_SINKS = names("/dev/null /dev/zero /dev/full /dev/random /dev/urandom")
+_DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
+_EXPANSION = re.compile(r"\$[^']|`")
+_SYSTEM_PATHS = ("/dev/", "/proc/", "/sys/")  # the same on every host: never mapped
+_GLOB_CHARS = frozenset("*?[")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SKIP = names("comment heredoc_body heredoc_start heredoc_end heredoc_content")
+_BLOCKS = names(
+    "compound_statement do_group if_statement elif_clause else_clause while_statement "
+    "until_statement program"
+)
+_UNSAFE_BYTES = re.compile(rb"[\x00\x80-\xff]+")
+
+
+@dataclass(frozen=True)
+class ShellContext:
+    """Where and how a shell command would run.
+
+    Attributes:
+        cwd: The absolute, real working directory.
+        hosts: The hosts whose filesystems the guard can see.
+        home: What ``~`` and ``$HOME`` mean; ``None`` means ``cwd``.
+        host: The host this shell runs on (``None``: the local machine).
+        env: Variables whose values are known.
+        stdin: Data already flowing into this shell's standard input.
+        depth: How deeply this shell is nested in others (``bash -c``, ``ssh``, scripts).
+    """
+
+    cwd: str
+    hosts: HostMap
+    home: str | None = None
+    host: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    stdin: tuple[Location, ...] = ()
+    depth: int = 0
+
+
+@functools.cache
+def _parser() -> ts.Parser:
+    import tree_sitter_bash as tsb
+
+    return ts.Parser(ts.Language(tsb.language()))
+
+
+Handler = Callable[["Cmd"], tuple[Flow, ...]]
+TABLE: dict[str, Handler] = {}
+"""Command name to handler. ``/script`` runs a file by path; ``/unknown`` handles the rest."""
+
+
+def command(*names: str) -> Callable[[Handler], Handler]:
+    """Register a handler for command names (each argument may hold several, space-separated)."""
+
+    def deco(fn: Handler) -> Handler:
+        for group in names:
+            for n in group.split():
+                TABLE[n] = fn
+        return fn
+
+    return deco
+
+
+@dataclass(slots=True)
+class _Unit:
+    node: ts.Node
+    op: str
+    src: bytes
+    redirects: list[ts.Node] = field(default_factory=list)
+    extra: list[ts.Node] = field(default_factory=list)
+    bodiless: bool = False
+
+
+@dataclass(slots=True)
+class _Out:
+    """An output redirect: operator, file descriptor (-1: stdout and stderr) and target."""
+
+    op: str
+    fd: int
+    target: Field
+    sink: tuple[ts.Node, bytes] | None = None  # a process substitution: >(cmd)
+
+
+@dataclass(slots=True)
+class Cmd:
+    """One command about to run: its handler reads this and emits effects through it."""
+
+    st: State
+    name: str
+    args: list[Field]
+    stdin: tuple[Flow, ...]
+    via: str
+
+    def loc(self, f: Field) -> Location:
+        """Where argument ``f`` points on this shell's host."""
+        return self.st.loc(f)
+
+    def emit(
+        self,
+        kind: EffectKind,
+        target: Location | None = None,
+        dest: Location | None = None,
+        *,
+        recursive: bool = False,
+        via: str | None = None,
+        edit: ConfigEdit | None = None,
+        certain: bool = True,
+        note: str = "",
+    ) -> None:
+        """Record an effect (``via`` defaults to this command's name)."""
+        self.st.run.emit(
+            kind,
+            target,
+            dest,
+            recursive=recursive,
+            via=self.via if via is None else via,
+            edit=edit,
+            certain=certain,
+            note=note,
+        )
+
+    def read(
+        self, f: Field, kind: EffectKind = EffectKind.READ, *, recursive: bool = False
+    ) -> None:
+        """Record that argument ``f`` is read (or listed); process substitutions read nothing."""
+        if f.pipe:
+            return
+        self.emit(kind, self.loc(f), recursive=recursive or f.recursive)
+
+    def content(self, f: Field, *, transform: bool = False) -> tuple[Flow, ...]:
+        """The data that reading argument ``f`` yields."""
+        if f.pipe:
+            return tuple(x.through(self.name, transform=transform) for x in f.flows)
+        loc = self.loc(f)
+        if loc.path is not None and loc.path in _DEV_SINKS:
+            return ()
+        return (Flow(src=loc, recursive=f.recursive, exact=not transform, via=self.name),)
+
+    def passthrough(self, *, transform: bool = False) -> tuple[Flow, ...]:
+        """Standard input, passed on to standard output by this command."""
+        return tuple(x.through(self.name, transform=transform) for x in self.stdin)
+
+    def unknown(self, note: str, target: Location | None = None) -> None:
+        """Record that the analyser cannot tell what this command does."""
+        self.emit(EffectKind.UNKNOWN, target, certain=False, note=note)
+
+    def write_to(
+        self, where: Field | Location, flows: tuple[Flow, ...], *, append: bool = False
+    ) -> None:
+        """This command writes ``flows`` to a file (an argument or a place)."""
+        if isinstance(where, Field):
+            self.st.sink_field(where, flows, append=append, via=self.name)
+        else:
+            self.st.run.sink_file(where, flows, append=append, via=self.name)
+
+
+def _parse(data: bytes) -> ts.Tree:
+    """Parse ``data``; node offsets index ``data`` itself.
+
+    tree-sitter-bash's scanner reads out of bounds on some non-ASCII input (seen as segfaults on
+    supplementary-plane characters), so the grammar only ever sees an ASCII stand-in of the same
+    length: every non-ASCII byte (and NUL) becomes a word character, which is what bash makes of
+    them too. Text is always sliced from the original bytes.
+    """
+    if not data.isascii() or b"\0" in data:
+        data = _UNSAFE_BYTES.sub(lambda m: b"x" * len(m.group()), data)
+    return _parser().parse(data)
+
+
+class State:
+    """One shell: where it is, what it knows, and what is on its standard input."""
+
+    __slots__ = (
+        "aliases",
+        "arg0",
+        "cwd",
+        "depth",
+        "dirstack",
+        "exported",
+        "fds",
+        "funcs",
+        "home",
+        "host",
+        "host_root",
+        "nest",
+        "out_sink",
+        "pos",
+        "run",
+        "src",
+        "stdin",
+        "vars",
+        "x",
+    )
+
+    def __init__(
+        self,
+        run: Run,
+        *,
+        cwd: str | None,
+        home: str | None,
+        host: str | None,
+        depth: int,
+        nest: int,
+        stdin: tuple[Flow, ...] = (),
+        variables: dict[str, Var] | None = None,
+        pos: list[str] | None = None,
+        arg0: str = "bash",
+    ) -> None:
+        self.run = run
+        self.cwd = cwd
+        self.home = home
+        self.host = host
+        h = run.hosts.get(host) if host else None
+        self.host_root = h.root if h is not None else None
+        self.depth = depth
+        self.nest = nest
+        self.stdin = stdin
+        self.vars: dict[str, Var] = variables if variables is not None else {}
+        self.exported: set[str] = set()
+        self.funcs: dict[str, tuple[ts.Node, bytes]] = {}
+        self.aliases: dict[str, str] = {}
+        self.pos = pos
+        self.arg0 = arg0
+        self.src = b""
+        self.dirstack: list[str | None] = []
+        self.out_sink: Location | None = None
+        self.fds: dict[int, Location] = {}  # exec 3> file
+        self.x = Expander(self)
+
+    def text(self, node: ts.Node) -> str:
+        """The text of ``node`` in the source being walked."""
+        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+    # ----------------------------------------------------------------- shells
+
+    def fork(self) -> State:
+        """A subshell: a copy whose changes (cd, variables) do not come back."""
+        s = State(
+            self.run,
+            cwd=self.cwd,
+            home=self.home,
+            host=self.host,
+            depth=self.depth,
+            nest=self.nest,
+            stdin=self.stdin,
+            variables=dict(self.vars),
+            pos=list(self.pos) if self.pos is not None else None,
+            arg0=self.arg0,
+        )
+        s.exported = set(self.exported)
+        s.funcs = dict(self.funcs)
+        s.aliases = dict(self.aliases)
+        s.src = self.src
+        s.dirstack = list(self.dirstack)
+        s.out_sink = self.out_sink
+        s.fds = dict(self.fds)
+        return s
+
+    def env_vars(self) -> dict[str, Var]:
+        """The variables a child process inherits: the exported ones."""
+        return {k: v for k, v in self.vars.items() if k in self.exported}
+
+    def new_shell(
+        self,
+        *,
+        cwd: str | None,
+        home: str | None,
+        host: str | None,
+        stdin: tuple[Flow, ...],
+        variables: dict[str, Var] | None = None,
+        pos: list[str] | None = None,
+        arg0: str = "bash",
+    ) -> State | None:
+        """A new shell process one level deeper, or ``None`` (with an UNKNOWN) past the bound."""
+        if self.depth + 1 > MAX_DEPTH or self.nest + 1 > MAX_NEST:
+            self.run.emit(
+                EffectKind.UNKNOWN, certain=False, note="shell nested too deeply to analyse"
+            )
+            return None
+        s = State(
+            self.run,
+            cwd=cwd,
+            home=home,
+            host=host,
+            depth=self.depth + 1,
+            nest=self.nest + 1,
+            stdin=stdin,
+            variables=variables,
+            pos=pos,
+            arg0=arg0,
+        )
+        s.exported = set(s.vars)
+        return s
+
+    def run_text(self, text: str, *, what: str = "command") -> tuple[Flow, ...]:
+        """Parse and run ``text`` in this state (callers choose a new shell or this one)."""
+        data = text.encode("utf-8", "replace")
+        tree = _parse(data)
+        root = tree.root_node
+        saved = self.src
+        self.src = data
+        try:
+            if root.has_error:
+                self.run.emit(
+                    EffectKind.UNKNOWN,
+                    certain=False,
+                    note=f"{what} has shell syntax the analyser cannot parse",
+                    via="bash",
+                )
+            return self.run_seq(root.named_children)
+        finally:
+            self.src = saved
+
+    def run_nested_text(self, text: str, *, what: str) -> tuple[Flow, ...]:
+        """Run ``text`` in this same shell one parse level deeper (``eval``, ``source``)."""
+        if self.depth + 1 > MAX_DEPTH or self.nest + 1 > MAX_NEST:
+            self.run.emit(
+                EffectKind.UNKNOWN, certain=False, note=f"{what} nested too deeply to analyse"
+            )
+            return (OPAQUE,)
+        self.depth += 1
+        self.nest += 1
+        try:
+            return self.run_text(text, what=what)
+        finally:
+            self.depth -= 1
+            self.nest -= 1
+
+    # ------------------------------------------------------------------ paths
+
+    def map_abs(self, value: str) -> str:
+        """On a host the guard sees, ``/x`` is the host's ``/x``: below the host's folder."""
+        if self.host_root is None or not value.startswith("/") or value.startswith(_SYSTEM_PATHS):
+            return value
+        if self.run.hosts.host_of(os.path.normpath(value)) is not None:
+            return value
+        return self.host_root + os.path.normpath(value)
+
+    def local(self, value: str) -> Location:
+        """A path on this shell's host, resolved as the kernel would."""
+        if value == "" or "\0" in value:
+            # no file has that name (a NUL cannot even reach the kernel): unresolved
+            return Location(raw=value, path=None)
+        key = (value, self.cwd, self.home, self.host_root)
+        hit = self.run.locs.get(key)
+        if hit is not None:
+            return hit
+        if not value.startswith("/") and self.cwd is None:
+            loc = Location(raw=value, path=None)
+        else:
+            mapped = self.map_abs(value)
+            loc = self.run.hosts.local(mapped, self.cwd or "/", self.home)
+            if mapped != value:
+                loc = Location(raw=value, path=loc.path, host=loc.host)
+        if len(self.run.locs) < 4096:
+            self.run.locs[key] = loc
+        return loc
+
+    def loc(self, f: Field) -> Location:
+        """Where word ``f`` points: its preset place, its path, or unresolved."""
+        if f.loc is not None:
+            return f.loc
+        if not f.known or f.pipe:
+            return Location(raw=f.value or f.raw, path=None)
+        return self.local(f.value)
+
+    def remote(self, host: str, path: str) -> list[Location]:
+        """``HOST:PATH`` as Locations (a glob in PATH is expanded on a visible host)."""
+        if "\0" in path or "\0" in host:
+            return [Location(raw=f"{host}:{path}", path=None, host=host, visible=False)]
+        loc = self.run.hosts.remote(host, path)
+        if loc.path is None or not (_GLOB_CHARS & set(path)):
+            return [loc]
+        hits = sorted(itertools.islice(globmod.iglob(loc.path), MAX_GLOB))
+        if not hits:
+            return [loc]
+        name = loc.raw.rsplit(":", 1)[0]
+        return [self.run.at(h, f"{name}:{h}") for h in hits]
+
+    # ------------------------------------------------------------- statements
+
+    def run_seq(self, nodes: Iterable[ts.Node]) -> tuple[Flow, ...]:
+        """Run statements in order; returns what they write to standard output."""
+        out: list[Flow] = []
+        for n in nodes:
+            if n.type in _SKIP or not n.is_named:
+                continue
+            units = self._flatten(n)
+            group: list[_Unit] = []
+            for u in units:
+                if u.op != "|" and group:
+                    out.extend(self._pipeline(group))
+                    group = []
+                group.append(u)
+            if group:
+                out.extend(self._pipeline(group))
+        return tuple(out)
+
+    def _flatten(self, root: ts.Node) -> list[_Unit]:
+        """Lists, pipelines and redirected statements as a flat run of units.
+
+        Iterative, because tree-sitter nests ``a && b && c`` to the left and an agent can chain
+        thousands. A redirect after a list or pipeline belongs to its last command, as in bash;
+        tree-sitter attaches it to the whole, and hangs pipelines and ``&&`` that follow a
+        heredoc inside the heredoc node: both are put back where bash has them here.
+        """
+        out: list[_Unit] = []
+        src = self.src
+        # tasks: ("node", node, op) to flatten, ("attach", redirected_statement, op) to hang its
+        # redirects on the last unit once its body is flat
+        stack: list[tuple[str, ts.Node, str]] = [("node", root, "")]
+        while stack:
+            kind, node, op = stack.pop()
+            if kind == "attach":
+                self._attach(node, out, op)
+                continue
+            t = node.type
+            if t in ("list", "pipeline"):
+                pending = op
+                items: list[tuple[ts.Node, str]] = []
+                for c in node.children:
+                    if c.is_named and c.type not in _SKIP:
+                        items.append((c, pending))
+                    elif not c.is_named:
+                        pending = "|" if c.type in ("|", "|&") else c.type
+                for c, o in reversed(items):
+                    stack.append(("node", c, o))
+            elif t == "redirected_statement":
+                body = node.child_by_field_name("body")
+                stack.append(("attach", node, op))
+                if body is not None:
+                    stack.append(("node", body, op))
+            elif t == "negated_command":
+                inner = [c for c in node.named_children if c.type not in _SKIP]
+                if inner:
+                    stack.append(("node", inner[0], op))
+            elif t in _SKIP:
+                continue
+            else:
+                out.append(_Unit(node, op, src))
+        return out
+
+    def _attach(self, node: ts.Node, out: list[_Unit], op: str) -> None:
+        body = node.child_by_field_name("body")
+        if body is None or not out:
+            out.append(_Unit(node, op, self.src, bodiless=True))
+        target = out[-1]
+        follow: list[tuple[ts.Node, str]] = []
+        for i, c in enumerate(node.children):
+            if node.field_name_for_child(i) != "redirect":
+                continue
+            target.redirects.append(c)
+            if c.type != "heredoc_redirect":
+                continue
+            pending = ""
+            for j, h in enumerate(c.children):
+                fname = c.field_name_for_child(j)
+                if fname == "redirect" and h.type != "heredoc_redirect":
+                    target.redirects.append(h)
+                elif fname == "argument":
+                    target.extra.append(h)
+                elif h.type == "pipeline":
+                    follow.append((h, "|"))
+                elif fname == "operator":
+                    pending = h.type
+                elif fname == "right":
+                    follow.append((h, pending or ";"))
+        for h, o in follow:
+            units = self._flatten(h)
+            if units and h.type == "pipeline":
+                units[0].op = "|"
+            elif units:
+                units[0].op = o
+            out.extend(units)
+
+    def _pipeline(self, group: list[_Unit]) -> tuple[Flow, ...]:
+        if len(group) == 1:
+            return self._unit(group[0], None)
+        flows: tuple[Flow, ...] | None = None
+        for u in group:
+            flows = self.fork()._unit(u, flows)
+        return flows or ()
+
+    def _unit(self, u: _Unit, stdin: tuple[Flow, ...] | None) -> tuple[Flow, ...]:
+        if self.nest >= MAX_NEST:
+            self.run.emit(
+                EffectKind.UNKNOWN, certain=False, note="statement nested too deeply to analyse"
+            )
+            return (OPAQUE,)
+        saved_src = self.src
+        self.src = u.src
+        self.nest += 1
+        try:
+            return self._unit_inner(u, stdin)
+        finally:
+            self.nest -= 1
+            self.src = saved_src
+
+    def _unit_inner(self, u: _Unit, stdin: tuple[Flow, ...] | None) -> tuple[Flow, ...]:
+        node = u.node
+        t = node.type
+        redirects = list(u.redirects)
+        if t == "command":
+            own = [
+                c for i, c in enumerate(node.children) if node.field_name_for_child(i) == "redirect"
+            ]
+            redirects = own + redirects
+        given, outs = self._redirects(redirects)
+        if t == "command" and (outs or given is not None) and self._bare_exec(node):
+            # `exec >f`, `exec 3>f`, `exec <f`: the redirects stay for the rest of this shell
+            for o in outs:
+                self.sink_field(o.target, (), append=o.op in (">>", "&>>"))
+                loc = self.loc(o.target)
+                if o.fd in (1, -1):
+                    self.out_sink = loc
+                else:
+                    self.fds[o.fd] = loc
+            if given is not None:
+                self.stdin = given
+            return ()
+        if given is not None:
+            stdin = given
+        if stdin is None:
+            stdin = self.stdin
+        if u.bodiless:
+            out: tuple[Flow, ...] = given or ()
+        elif t == "command":
+            out = self._command(node, u.extra, stdin)
+        else:
+            out = self._compound(node, stdin)
+        out = self._apply_out(outs, out)
+        if self.out_sink is not None and out:
+            self.run.sink_file(self.out_sink, out, append=True)
+            out = ()
+        return out
+
+    def _bare_exec(self, node: ts.Node) -> bool:
+        words = node.children_by_field_name("argument")
+        name = node.child_by_field_name("name")
+        return not words and name is not None and self.text(name) == "exec"
+
+    def _compound(self, node: ts.Node, stdin: tuple[Flow, ...]) -> tuple[Flow, ...]:
+        t = node.type
+        saved = self.stdin
+        self.stdin = stdin
+        try:
+            if t == "subshell":
+                sub = self.fork()
+                return sub.run_seq(node.named_children)
+            if t == "while_statement":
+                looped = self._while_read(node, stdin)
+                if looped is not None:
+                    return looped
+            if t in _BLOCKS:
+                return self.run_seq(node.named_children)
+            if t == "variable_assignment":
+                self._assign(node)
+                return ()
+            if t == "variable_assignments":
+                for c in node.named_children:
+                    if c.type == "variable_assignment":
+                        self._assign(c)
+                return ()
+            if t == "declaration_command":
+                self._declare(node)
+                return ()
+            if t == "unset_command":
+                self._unset(node)
+                return ()
+            if t == "for_statement":
+                return self._for(node)
+            if t == "c_style_for_statement":
+                self.scan(node, skip_body=True)
+                body = node.child_by_field_name("body")
+                return self.run_seq([body]) if body is not None else ()
+            if t == "case_statement":
+                return self._case(node)
+            if t == "function_definition":
+                name = node.child_by_field_name("name")
+                body = node.child_by_field_name("body")
+                if name is not None and body is not None:
+                    self.funcs[self.text(name)] = (body, self.src)
+                return ()
+            if t == "ERROR":
+                return self.run_seq(node.named_children)
+            self.scan(node)
+            return ()
+        finally:
+            self.stdin = saved
+
+    def _while_read(self, node: ts.Node, stdin: tuple[Flow, ...]) -> tuple[Flow, ...] | None:
+        """``while read f; do ...; done < list``: run the body once per line the analyser can read."""
+        cond = node.child_by_field_name("condition")
+        body = node.child_by_field_name("body")
+        if cond is None or body is None or cond.type != "command":
+            return None
+        words = [f for c in cond.children_by_field_name("argument") for f in self.x.expand(c)]
+        name = cond.child_by_field_name("name")
+        if name is None or self.text(name) != "read" or not all(f.known for f in words):
+            return None
+        names: list[str] = []
+        k = 0
+        while k < len(words):
+            v = words[k].value
+            if v.startswith("-"):
+                k += 2 if v in ("-d", "-p", "-n", "-N", "-t", "-u", "-a", "-i") else 1
+                continue
+            names.append(v)
+            k += 1
+        lines = self._lines(stdin)
+        if lines is None or not names or not all(_NAME_RE.fullmatch(n) for n in names):
+            return None
+        out: list[Flow] = []
+        for line in lines[:MAX_LOOP]:
+            parts = line.split(None, len(names) - 1)
+            for i, n in enumerate(names):
+                self.vars[n] = Var(parts[i] if i < len(parts) else "")
+            out.extend(self.run_seq([body]))
+        if len(lines) > MAX_LOOP:
+            for n in names:
+                self.vars[n] = Var(None, flows=stdin)
+            out.extend(self.run_seq([body]))
+        return tuple(out)
+
+    def _lines(self, flows: tuple[Flow, ...]) -> list[str] | None:
+        """The lines of data the analyser can read now, or ``None``."""
+        lines: list[str] = []
+        for fl in flows:
+            text = fl.text
+            if text is None and fl.src is not None and fl.exact and not fl.names:
+                text = self.run.read_text(fl.src)
+            if text is None:
+                return None
+            lines.extend(text.splitlines())
+        return lines
+
+    def scan(self, node: ts.Node, *, skip_body: bool = False) -> None:
+        """Run the command and process substitutions found anywhere inside ``node``."""
+        stack = [node]
+        body = node.child_by_field_name("body") if skip_body else None
+        while stack:
+            n = stack.pop()
+            if body is not None and n == body:
+                continue
+            if n.type in ("command_substitution", "process_substitution"):
+                acc = Acc()
+                self.x.seg(n, acc, quoted=True)
+                continue
+            stack.extend(reversed(n.children))
+
+    def _for(self, node: ts.Node) -> tuple[Flow, ...]:
+        var = node.child_by_field_name("variable")
+        body = node.child_by_field_name("body")
+        values: list[Field] = []
+        has_in = False
+        for i, c in enumerate(node.children):
+            if node.field_name_for_child(i) == "value":
+                values.extend(self.x.expand(c))
+            elif c.type == "in":
+                has_in = True
+        if not has_in:
+            values = (
+                [Field(p) for p in self.pos] if self.pos is not None else [Field("$@", known=False)]
+            )
+        if var is None or body is None:
+            return ()
+        name = self.text(var)
+        out: list[Flow] = []
+        for f in values[:MAX_LOOP]:
+            self.vars[name] = Var(
+                f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated
+            )
+            out.extend(self.run_seq([body]))
+        if len(values) > MAX_LOOP:
+            self.vars[name] = Var(None)
+            out.extend(self.run_seq([body]))
+        return tuple(out)
+
+    def _case(self, node: ts.Node) -> tuple[Flow, ...]:
+        out: list[Flow] = []
+        value = node.child_by_field_name("value")
+        if value is not None:
+            self.x.expand(value)
+        # every branch may run: the guard cannot know which pattern the value matches at run time
+        for item in node.named_children:
+            if item.type != "case_item":
+                continue
+            stmts: list[ts.Node] = []
+            for i, c in enumerate(item.children):
+                if item.field_name_for_child(i) == "value":
+                    self.scan(c)
+                elif c.is_named:
+                    stmts.append(c)
+            out.extend(self.run_seq(stmts))
+        return tuple(out)
+
+    # ------------------------------------------------------------ assignments
+
+    def _value_of(self, node: ts.Node | None) -> Var:
+        if node is None:
+            return Var("")
+        if node.type == "array":
+            items: list[str] = []
+            flows: list[Flow] = []
+            for c in node.named_children:
+                for f in self.x.expand(c):
+                    if not f.known:
+                        return Var(None, flows=tuple(flows) + f.flows)
+                    items.append(f.value)
+            return Var(items[0] if items else "", items=tuple(items), flows=tuple(flows))
+        f = self.x.expand_one(node, assignment=True)
+        if not f.known or len(f.value) > MAX_TEXT:
+            return Var(None, flows=f.flows, obfuscated=f.obfuscated)
+        return Var(f.value, flows=f.flows, obfuscated=f.obfuscated)
+
+    def _assign(self, node: ts.Node, *, into: dict[str, Var] | None = None) -> str | None:
+        name_node = node.child_by_field_name("name")
+        if name_node is None:
+            return None
+        name = self.text(name_node)
+        if name_node.type == "subscript":
+            inner = name_node.child_by_field_name("name")
+            name = self.text(inner) if inner is not None else name
+            self._value_of(node.child_by_field_name("value"))
+            (into if into is not None else self.vars)[name] = Var(None)
+            return name
+        value = self._value_of(node.child_by_field_name("value"))
+        appends = any(c.type == "+=" for c in node.children)
+        target = into if into is not None else self.vars
+        if appends:
+            old = self.x.get_var(name)
+            if (
+                old is None
+                or old.text is None
+                or value.text is None
+                or len(old.text) + len(value.text) > MAX_TEXT
+            ):
+                value = Var(None, flows=value.flows)
+            else:
+                value = Var(old.text + value.text, flows=old.flows + value.flows)
+        target[name] = value
+        return name
+
+    def _declare(self, node: ts.Node) -> None:
+        kw = node.children[0].type if node.children else ""
+        flags = "".join(
+            self.text(c)
+            for c in node.named_children
+            if c.type == "word" and self.text(c).startswith("-")
+        )
+        for c in node.named_children:
+            if c.type == "variable_assignment":
+                name = self._assign(c)
+                if name and ("n" in flags or "A" in flags or "i" in flags):
+                    # name references, associative arrays and integer attributes change what a
+                    # later expansion gives in ways this walker does not model
+                    self.vars[name] = Var(None)
+                if name and (kw == "export" or "x" in flags):
+                    self.exported.add(name)
+            elif c.type == "variable_name" and kw == "export":
+                self.exported.add(self.text(c))
+
+    def _unset(self, node: ts.Node) -> None:
+        funcs = any(c.type == "word" and self.text(c) == "-f" for c in node.named_children)
+        for c in node.named_children:
+            if c.type in ("variable_name", "word") and not self.text(c).startswith("-"):
+                if funcs:
+                    self.funcs.pop(self.text(c), None)
+                else:
+                    self.vars[self.text(c)] = Var("")
+
+    # -------------------------------------------------------------- expansion
+
+    def substitution(self, node: ts.Node) -> tuple[Flow, ...] | None:
+        """Run the body of ``$(...)``/`` `...` `` in a subshell; its standard output."""
+        if self.nest + 1 >= MAX_NEST:
+            self.run.emit(
+                EffectKind.UNKNOWN, certain=False, note="substitution nested too deeply to analyse"
+            )
+            return None
+        sub = self.fork()
+        sub.nest += 1
+        kids = [c for c in node.named_children if c.type not in _SKIP]
+        if kids and all(c.type == "file_redirect" for c in kids):
+            # $(<file) is bash's shorthand for $(cat file)
+            given, _ = sub._redirects(kids)
+            return given or ()
+        return sub.run_seq(kids)
+
+    # --------------------------------------------------------------- commands
+
+    def _words(
+        self, node: ts.Node, extra: list[ts.Node]
+    ) -> tuple[list[ts.Node], list[list[ts.Node]]]:
+        assigns: list[ts.Node] = []
+        words: list[ts.Node] = []
+        for i, c in enumerate(node.children):
+            fname = node.field_name_for_child(i)
+            if c.type == "variable_assignment":
+                assigns.append(c)
+            elif fname == "name":
+                words.append(c.children[0] if c.type == "command_name" and c.child_count else c)
+            elif fname == "argument":
+                words.append(c)
+        words.extend(extra)
+        groups: list[list[ts.Node]] = []
+        src = self.src
+        for w in words:
+            if groups:
+                prev = groups[-1][-1]
+                gap = src[prev.end_byte : w.start_byte]
+                if prev.end_byte <= w.start_byte and gap in (b"", b"\\\n"):
+                    groups[-1].append(w)
+                    continue
+            groups.append([w])
+        return assigns, groups
+
+    def _command(
+        self, node: ts.Node, extra: list[ts.Node], stdin: tuple[Flow, ...]
+    ) -> tuple[Flow, ...]:
+        self.run.tick()
+        assigns, groups = self._words(node, extra)
+        if len(groups) > MAX_ARGS:
+            self.run.emit(
+                EffectKind.UNKNOWN, certain=False, note=f"command with more than {MAX_ARGS} words"
+            )
+            groups = groups[:MAX_ARGS]
+        sinks: list[tuple[ts.Node, bytes]] = []
+        fields: list[Field] = []
+        for g in groups:
+            fields.extend(self.x.expand_group(g, sinks=sinks))
+            if len(fields) > MAX_ARGS:
+                self.run.emit(
+                    EffectKind.UNKNOWN,
+                    certain=False,
+                    note=f"command with more than {MAX_ARGS} words",
+                )
+                break
+        if not fields:
+            for a in assigns:
+                self._assign(a)
+            return ()
+        st: State = self
+        if assigns:
+            st = self.fork()
+            for a in assigns:
+                name = st._assign(a)
+                if name:
+                    st.exported.add(name)
+        if groups and self._name_obfuscated(groups[0], fields[0].value):
+            fields[0].obfuscated = True
+        out = st.dispatch(fields, stdin)
+        if sinks:
+            # what a command writes to a >(cmd) argument is its input and the files it reads
+            feed = stdin + tuple(
+                fl for f in fields[1:] if f.known and not f.pipe for fl in st._existing_content(f)
+            )
+            for sink in sinks:
+                st._run_sink(sink, feed)
+        return out
+
+    def _existing_content(self, f: Field) -> tuple[Flow, ...]:
+        loc = self.loc(f)
+        if loc.path is not None and os.path.exists(loc.path):
+            return (Flow(src=loc, recursive=os.path.isdir(loc.path)),)
+        return ()
+
+    def _name_obfuscated(self, nodes: list[ts.Node], name: str) -> bool:
+        """A command name written other than plainly: escapes, pieces, braces, expansions.
+
+        ``cp``, ``"cp"``, ``'cp'`` and ``\\cp`` are plain; ``'c''p'``, ``c\\p``, ``{cp,a,b}`` and
+        ``$'\\x63p'`` are how an agent hides a command from a reader, and are reported.
+        """
+        raw = self.src[nodes[0].start_byte : nodes[-1].end_byte].decode("utf-8", "replace")
+        if _EXPANSION.search(raw) and "$'" not in raw:
+            # expansions are judged on what they produce (Field.dynamic): "$HOME/bin/x" is fine
+            return False
+        return raw not in (name, f'"{name}"', f"'{name}'", "\\" + name)
+
+    def dispatch(self, fields: list[Field], stdin: tuple[Flow, ...]) -> tuple[Flow, ...]:
+        """Run a command given as expanded fields (also used by wrappers such as ``sudo``)."""
+        head = fields[0]
+        name = head.value
+        if not head.known or head.loc is not None:
+            self.run.emit(
+                EffectKind.UNKNOWN,
+                certain=False,
+                via=head.raw or name,
+                note=f"obfuscated command name: {short(head.raw or name)} cannot be resolved",
+            )
+            c = Cmd(self, head.raw or name, fields[1:], stdin, head.raw or name)
+            return TABLE["/unknown"](c)
+        if head.obfuscated or head.dynamic:
+            self.run.emit(
+                EffectKind.UNKNOWN,
+                certain=False,
+                via=name,
+                note=f"obfuscated command name: {short(head.raw)} runs {short(name)}",
+            )
+        if name in self.aliases and self.nest < MAX_NEST:
+            text = self.aliases.pop(name)
+            try:
+                rest, ph = joined_script(fields[1:])
+                self.vars.update(ph)
+                return self.run_nested_text(text + " " + rest, what="alias")
+            finally:
+                self.aliases[name] = text
+        if name in self.funcs:
+            return self._call_function(name, fields[1:], stdin)
+        base = name
+        if "/" in name:
+            d, b = os.path.split(name)
+            if os.path.normpath(d) in _SYSTEM_BIN and b in TABLE:
+                base = b
+            else:
+                return TABLE["/script"](Cmd(self, name, fields[1:], stdin, name))
+        handler = TABLE.get(base) or TABLE["/unknown"]
+        return handler(Cmd(self, base, fields[1:], stdin, base))
+
+    def _call_function(
+        self, name: str, args: list[Field], stdin: tuple[Flow, ...]
+    ) -> tuple[Flow, ...]:
+        if self.nest + 1 >= MAX_NEST:
+            self.run.emit(
+                EffectKind.UNKNOWN, certain=False, note=f"function {name} recurses too deeply"
+            )
+            return (OPAQUE,)
+        body, src = self.funcs[name]
+        saved_pos, saved_src, saved_stdin = self.pos, self.src, self.stdin
+        self.pos = [a.value for a in args] if all(a.known for a in args) else None
+        self.src = src
+        self.stdin = stdin
+        self.nest += 1
+        try:
+            return self._unit(_Unit(body, "", src), stdin)
+        finally:
+            self.nest -= 1
+            self.pos, self.src, self.stdin = saved_pos, saved_src, saved_stdin
+
+    # -------------------------------------------------------------- redirects
+
+    def _redirects(self, redirects: list[ts.Node]) -> tuple[tuple[Flow, ...] | None, list[_Out]]:
+        """Input redirects give the command's stdin; output ones are returned for later."""
+        stdin: tuple[Flow, ...] | None = None
+        outs: list[_Out] = []
+        for r in redirects:
+            t = r.type
+            if t == "heredoc_redirect":
+                stdin = self._heredoc(r)
+                continue
+            if t == "herestring_redirect":
+                words = list(r.named_children)
+                if not words:
+                    continue
+                f = self.x.expand_one(words[-1])
+                if f.known:
+                    stdin = (Flow(text=f.value + "\n", decoded=f.obfuscated),)
+                else:
+                    stdin = (*f.flows, OPAQUE)
+                continue
+            if t != "file_redirect":
+                continue
+            op = ""
+            fd: int | None = None
+            dest: ts.Node | None = None
+            for i, c in enumerate(r.children):
+                fname = r.field_name_for_child(i)
+                if fname == "descriptor":
+                    text = self.text(c)
+                    fd = int(text) if text.isdigit() and len(text) < 6 else None
+                elif fname == "destination" and dest is None:
+                    dest = c
+                elif not c.is_named:
+                    op = c.type
+                elif c.type == "ERROR" and op == "<" and self.text(c) == ">":
+                    op = "<>"  # the grammar does not know bash's read-write redirect
+            if dest is None:
+                continue
+            sink: tuple[ts.Node, bytes] | None = None
+            if dest.type == "process_substitution":
+                acc = Acc()
+                self.x.procsub(dest, acc)
+                sink = acc.sinks[0] if acc.sinks else None
+                f = Field(
+                    self.text(dest),
+                    raw=self.text(dest),
+                    known=False,
+                    flows=tuple(acc.flows),
+                    pipe=True,
+                )
+            else:
+                f = self.x.expand_one(dest)
+            if op in ("<", "<<<"):
+                if fd in (None, 0):
+                    stdin = self._input(f)
+            elif op == "<>":
+                stdin = self._input(f)
+                outs.append(_Out(">", 0 if fd is None else fd, f))
+            elif op in ("<&", ">&", "<&-", ">&-"):
+                if not (f.known and (f.value.isdigit() or f.value == "-")):
+                    if op == ">&":
+                        outs.append(_Out(">", -1, f, sink))
+                    continue
+                target = int(f.value) if f.value.isdigit() and len(f.value) < 6 else -2
+                if op == ">&" and fd in (None, 1):
+                    if target == 2:
+                        outs.append(_Out("drop", 1, f))
+                    elif target in self.fds:
+                        loc = self.fds[target]
+                        outs.append(_Out(">>", 1, Field(loc.raw, raw=f.raw, loc=loc)))
+            else:
+                outs.append(
+                    _Out(op, -1 if op in ("&>", "&>>") else (1 if fd is None else fd), f, sink)
+                )
+        return stdin, outs
+
+    def _input(self, f: Field) -> tuple[Flow, ...]:
+        if f.pipe:
+            return f.flows
+        loc = self.loc(f)
+        if loc.path is not None and (_DEV_NET.fullmatch(loc.path) or loc.path in _DEV_SINKS):
+            return (OPAQUE,)
+        if loc.path in ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"):
+            return self.stdin
+        if loc.path is not None and loc.path.startswith("/dev/"):
+            return ()
+        self.run.emit(EffectKind.READ, loc, via="<")
+        return (Flow(src=loc, recursive=False),)
+
+    def _heredoc(self, r: ts.Node) -> tuple[Flow, ...]:
+        start = ""
+        body_node: ts.Node | None = None
+        strip_tabs = False
+        for c in r.children:
+            if c.type == "heredoc_start":
+                start = self.text(c)
+            elif c.type == "heredoc_body":
+                body_node = c
+            elif c.type == "<<-":
+                strip_tabs = True
+        if body_node is None:
+            return (Flow(text=""),)
+        quoted = any(q in start for q in "'\"\\")
+        if quoted:
+            text = self.text(body_node)
+        else:
+            acc = Acc()
+            pos = body_node.start_byte
+            for c in body_node.children:
+                if c.start_byte > pos:
+                    acc.add(
+                        unescape_dq(self.src[pos : c.start_byte].decode("utf-8", "replace")), "q"
+                    )
+                pos = max(pos, c.end_byte)
+                if c.type == "heredoc_content":
+                    acc.add(unescape_dq(self.text(c)), "q")
+                else:
+                    self.x.seg(c, acc, quoted=True)
+            if body_node.end_byte > pos:
+                acc.add(
+                    unescape_dq(self.src[pos : body_node.end_byte].decode("utf-8", "replace")), "q"
+                )
+            if not acc.known:
+                return (*acc.flows, OPAQUE)
+            text = "".join(t for t, _ in acc.parts)
+        if strip_tabs:
+            text = "\n".join(line.lstrip("\t") for line in text.split("\n"))
+        # tree-sitter keeps the indentation of the closing delimiter line in the body
+        if text.endswith("\n\t") or (strip_tabs and not text.endswith("\n")):
+            text = text.rstrip("\t")
+        return (Flow(text=text),)
+
+    def _apply_out(self, outs: list[_Out], out: tuple[Flow, ...]) -> tuple[Flow, ...]:
+        if not outs:
+            return out
+        stdout = [o for o in outs if o.fd in (1, -1)]
+        last = stdout[-1] if stdout else None
+        for o in outs:
+            if o.op == "drop":
+                continue
+            # only the last redirect of stdout gets the data; earlier ones are just truncated
+            flows = out if o is last else (() if o.fd in (1, -1) else (OPAQUE,))
+            if o.sink is not None:
+                self._run_sink(o.sink, flows)
+            else:
+                self.sink_field(o.target, flows, append=o.op in (">>", "&>>"))
+        return () if last is not None else out
+
+    def _run_sink(self, sink: tuple[ts.Node, bytes], stdin: tuple[Flow, ...]) -> None:
+        """Run the command of a ``>(cmd)`` with ``stdin`` as its input."""
+        node, src = sink
+        sub = self.fork()
+        sub.src = src
+        sub.stdin = stdin
+        sub.nest += 1
+        if sub.nest < MAX_NEST:
+            sub.run_seq(c for c in node.named_children if c.type not in _SKIP)
+
+    def sink_field(
+        self, f: Field, flows: tuple[Flow, ...], *, append: bool, via: str = ""
+    ) -> tuple[Flow, ...]:
+        """Data written to the file word ``f``; returns what still reaches standard output."""
+        if f.pipe:
+            return ()
+        return self.run.sink_file(self.loc(f), flows, append=append, via=via)
+
+
+def joined_script(fields: Iterable[Field]) -> tuple[str, dict[str, Var]]:
+    """Words joined into a script (as ``ssh`` and ``eval`` do), unknown words as placeholders.
+
+    An unknown word becomes a reference to a variable that the nested shell does not know, so it
+    stays unresolved there, and carries the data that fed it.
+    """
+    parts: list[str] = []
+    ph: dict[str, Var] = {}
+    for f in fields:
+        if f.known:
+            parts.append(f.value)
+            continue
+        word: list[str] = []
+        for text, unknown in f.pieces or ((f.value, True),):
+            if not unknown:
+                word.append(text)
+                continue
+            name = f"__peerguard_unknown_{len(ph)}"
+            ph[name] = Var(None, flows=f.flows, obfuscated=f.obfuscated)
+            word.append("${" + name + "}")
+        parts.append("".join(word))
+    return " ".join(parts), ph
+
+
+def root_state(ctx: ShellContext, run: Run) -> State:
+    """The state of the shell described by ``ctx``."""
+    variables = {k: Var(v) for k, v in ctx.env.items()}
+    home = ctx.home if ctx.home is not None else ctx.cwd
+    stdin = tuple(
+        Flow(src=loc, recursive=loc.path is not None and os.path.isdir(loc.path))
+        for loc in ctx.stdin
+    )
+    st = State(
+        run,
+        cwd=ctx.cwd,
+        home=home,
+        host=ctx.host,
+        depth=ctx.depth,
+        nest=0,
+        stdin=stdin,
+        variables=variables,
+    )
+    st.exported = set(variables)
+    return st
+
+
+def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
+    """What running ``command`` in ``ctx`` would do, as effects in order, without duplicates.
+
+    Args:
+        command: The shell command line (bytes are decoded as UTF-8, bad bytes replaced).
+        ctx: Where the shell runs and what it can see.
+
+    Returns:
+        The effects. Anything the analyser cannot understand is an ``UNKNOWN`` effect with
+        ``certain=False`` and a note; this function never raises.
+    """
+    run = Run(ctx.hosts)
+    try:
+        if isinstance(command, bytes | bytearray | memoryview):
+            text = bytes(command).decode("utf-8", "replace")
+        else:
+            text = str(command)
+        st = root_state(ctx, run)
+        if ctx.depth > MAX_DEPTH:
+            run.emit(EffectKind.UNKNOWN, certain=False, note="shell nested too deeply to analyse")
+        else:
+            st.run_text(text)
+    except Exhausted as exc:
+        run.give_up(f"analysis stopped: {exc}")
+    except RecursionError:
+        run.give_up("analysis stopped: command nested too deeply")
+    except Exception as exc:
+        # a bug here must not let a call through unexamined: it becomes an UNKNOWN like the rest
+        run.give_up(f"analyser error: {type(exc).__name__}")
+    return run.effects

@@ -1,0 +1,735 @@
+"""Word expansion as bash does it: quotes, escapes, parameters, substitutions, braces, ``~``, globs.
+
+A word is first cut into *parts*, each tagged with how it was written: ``u`` unquoted literal,
+``q`` quoted literal, ``s`` unquoted expansion result, ``e`` quoted expansion result, ``x``
+unknown (an unset variable, a command's unknown output), ``B`` a break between the words of
+``"$@"``. The tags then drive the later steps exactly as in bash: brace expansion and ``~`` only
+on ``u``, word splitting only on ``s``, globbing on ``u`` and ``s``. A word with an ``x`` part is
+one unresolved field.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import glob as globmod
+import itertools
+import re
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import tree_sitter as ts
+
+from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT
+from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand
+from guard.types import EffectKind
+
+if TYPE_CHECKING:
+    from guard.shell.core import State
+
+__all__ = ["Acc", "Expander", "arith", "unescape_dq"]
+
+_GLOB_CHARS = frozenset("*?[")
+_SPECIAL_WORD = re.compile(r"[\\{~*?\[$`]")
+_IFS = frozenset(" \t\n")
+_ARITH_OK = re.compile(r"[0-9+\-*/%() ]*")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ALL_ITEMS = re.compile(r"\[[@*]\]")
+_TILDE_AFTER_COLON = re.compile(r"(?<=:)~(?=/|:|$)")
+_MAX_PATTERN_TEXT = 256  # values longer than this are not cut with ${X#pattern} and kin
+_VAR_REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+class Acc:
+    """Accumulates the parts of one word during expansion."""
+
+    __slots__ = ("flows", "known", "obf", "parts", "pipe", "sinks")
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[str, str]] = []  # (text, kind): u q s e x B
+        self.known = True
+        self.obf = False
+        self.flows: list[Flow] = []
+        self.sinks: list[tuple[ts.Node, bytes]] = []
+        self.pipe = False
+
+    def add(self, text: str, kind: str) -> None:
+        self.parts.append((text, kind))
+
+    def unknown(self, raw: str, flows: Iterable[Flow] = ()) -> None:
+        self.known = False
+        self.parts.append((raw, "x"))
+        self.flows.extend(flows)
+
+
+def unescape_dq(s: str) -> str:
+    """Remove the backslashes that double quotes honour (before ``$``, `` ` ``, ``"``, ``\\``)."""
+    if "\\" not in s:
+        return s
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s) and s[i + 1] in '$`"\\\n':
+            if s[i + 1] != "\n":
+                out.append(s[i + 1])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(pat: str) -> re.Pattern[str] | None:
+    """A shell pattern (``*``, ``?``, ``[...]``) as a regular expression.
+
+    ``None`` past two ``*``: matching is tried at every cut of the value, and Python's
+    backtracking makes many stars against a long value take too long to be worth it.
+    """
+    if pat.count("*") > 2:
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(pat):
+        ch = pat[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\" and i + 1 < len(pat):
+            out.append(re.escape(pat[i + 1]))
+            i += 1
+        elif ch == "[":
+            j = pat.find("]", i + 2)
+            if j < 0:
+                out.append("\\[")
+            else:
+                body = pat[i + 1 : j]
+                neg = body[:1] in ("!", "^")
+                if neg:
+                    body = body[1:]
+                esc = "".join("\\" + c if not c.isalnum() and c != "-" else c for c in body)
+                out.append("[" + ("^" if neg else "") + esc + "]")
+                i = j
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    try:
+        return re.compile("".join(out), re.S)
+    except re.error:
+        return None
+
+
+def arith(expr: str) -> int | None:
+    """Evaluate plain integer arithmetic (what ``$((...))`` usually holds), else ``None``."""
+    if len(expr) > 200 or not _ARITH_OK.fullmatch(expr):
+        return None
+    try:
+        tree = ast.parse(expr.replace("/", "//"), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+    def ev(n: ast.AST) -> int:
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, int):
+            return n.value
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub | ast.UAdd):
+            v = ev(n.operand)
+            return -v if isinstance(n.op, ast.USub) else v
+        if isinstance(n, ast.BinOp):
+            a, b = ev(n.left), ev(n.right)
+            if isinstance(n.op, ast.Add):
+                return a + b
+            if isinstance(n.op, ast.Sub):
+                return a - b
+            if isinstance(n.op, ast.Mult) and abs(a) < 1 << 32 and abs(b) < 1 << 32:
+                return a * b
+            if isinstance(n.op, ast.FloorDiv) and b:
+                return int(a / b)
+            if isinstance(n.op, ast.Mod) and b:
+                return a - b * int(a / b)
+        raise ValueError(expr)
+
+    try:
+        return ev(tree)
+    except (ValueError, RecursionError):
+        return None
+
+
+class Expander:
+    """Expands the words of one shell (:class:`~guard.shell.core.State`)."""
+
+    __slots__ = ("st",)
+
+    def __init__(self, st: State) -> None:
+        self.st = st
+
+    def get_var(self, name: str) -> Var | None:
+        """A variable's value; ``None`` when unknown."""
+        v = self.st.vars.get(name)
+        if v is not None:
+            return v
+        if name.isdigit():
+            if name == "0":
+                return Var(self.st.arg0)
+            if self.st.pos is None:
+                return None
+            k = int(name)
+            return Var(self.st.pos[k - 1] if k <= len(self.st.pos) else "")
+        if name in ("@", "*"):
+            if self.st.pos is None:
+                return None
+            return Var(" ".join(self.st.pos), items=tuple(self.st.pos))
+        if name == "#":
+            return Var(str(len(self.st.pos))) if self.st.pos is not None else None
+        if name == "HOME":
+            return Var(self.st.home) if self.st.home is not None else None
+        if name == "PWD":
+            return Var(self.st.cwd) if self.st.cwd is not None else None
+        if name == "?":
+            return Var("0")
+        if name == "IFS":
+            return Var(" \t\n")
+        return None
+
+    def expand(self, node: ts.Node) -> list[Field]:
+        """One word as bash expands it: possibly several fields (splitting, braces, globs)."""
+        acc = Acc()
+        self.seg(node, acc, quoted=False)
+        return self._finish(acc, self.st.text(node))
+
+    def expand_group(
+        self, nodes: list[ts.Node], *, sinks: list[tuple[ts.Node, bytes]] | None = None
+    ) -> list[Field]:
+        """Adjacent word nodes that bash reads as one word (``a\\<newline>b``, ``$"x"``)."""
+        if len(nodes) == 1:
+            # most words are plain: skip the general machinery (this is the hot path)
+            n = nodes[0]
+            if n.type == "word":
+                text = self.st.text(n)
+                if not _SPECIAL_WORD.search(text):
+                    return [Field(text, raw=text)]
+            elif n.type == "raw_string":
+                text = self.st.text(n)
+                return [Field(text[1:-1], raw=text)]
+        acc = Acc()
+        for i, n in enumerate(nodes):
+            if (
+                n.type == "$"
+                and i + 1 < len(nodes)
+                and nodes[i + 1].type in ("string", "raw_string")
+            ):
+                continue
+            self.seg(n, acc, quoted=False)
+        raw = self.st.src[nodes[0].start_byte : nodes[-1].end_byte].decode("utf-8", "replace")
+        if sinks is not None:
+            sinks.extend(acc.sinks)
+        return self._finish(acc, raw)
+
+    def expand_one(self, node: ts.Node, *, assignment: bool = False) -> Field:
+        """A word expanded without splitting or globbing (assignments, redirect targets)."""
+        acc = Acc()
+        self.seg(node, acc, quoted=False)
+        fields = self._finish(
+            acc, self.st.text(node), split=False, glob=False, assignment=assignment
+        )
+        return fields[0] if fields else Field("", raw=self.st.text(node))
+
+    def seg(self, node: ts.Node, acc: Acc, *, quoted: bool) -> None:
+        t = node.type
+        if t == "word":
+            self._seg_word(self.st.text(node), acc, quoted)
+        elif t == "raw_string":
+            acc.add(self.st.text(node)[1:-1], "q")
+        elif t in ("string", "translated_string"):
+            self._seg_string(node, acc)
+        elif t == "ansi_c_string":
+            decoded, used = ansi_c_decode(self.st.text(node)[2:-1])
+            acc.add(decoded, "q")
+            if used:
+                acc.obf = True
+        elif t in ("simple_expansion", "expansion"):
+            self._seg_param(node, acc, quoted)
+        elif t == "command_substitution":
+            self._seg_cmdsub(node, acc, quoted)
+        elif t == "process_substitution":
+            self.procsub(node, acc)
+        elif t == "arithmetic_expansion":
+            self._scan_children(node)
+            body = self.st.text(node)
+            inner = body[3:-2] if body.startswith("$((") else body[2:-1]
+            inner = _VAR_REF.sub(lambda m: self._num(m.group(1)), inner)
+            inner = _NAME_RE.sub(lambda m: self._num(m.group(0)), inner)
+            value = arith(inner)
+            if value is None:
+                acc.unknown(body)
+            else:
+                acc.add(str(value), "e" if quoted else "s")
+        elif t == "concatenation":
+            kids = node.children
+            for i, c in enumerate(kids):
+                if (
+                    c.type == "$"
+                    and i + 1 < len(kids)
+                    and kids[i + 1].type in ("string", "raw_string")
+                ):
+                    continue
+                self.seg(c, acc, quoted=quoted)
+        else:
+            acc.add(self.st.text(node), "q" if quoted else "u")
+
+    def _num(self, name: str) -> str:
+        v = self.get_var(name)
+        if v is None or v.text is None or not v.text.strip().lstrip("-").isdigit():
+            return "@"  # not arithmetic: makes the evaluation give up
+        return v.text.strip()
+
+    def _scan_children(self, node: ts.Node) -> None:
+        for c in node.children:
+            self.st.scan(c)
+
+    @staticmethod
+    def _seg_word(text: str, acc: Acc, quoted: bool) -> None:
+        if quoted:
+            acc.add(text, "q")
+            return
+        if "\\" not in text:
+            acc.add(text, "u")
+            return
+        i = 0
+        buf: list[str] = []
+        while i < len(text):
+            ch = text[i]
+            if ch == "\\" and i + 1 < len(text):
+                if buf:
+                    acc.add("".join(buf), "u")
+                    buf = []
+                if text[i + 1] != "\n":
+                    acc.add(text[i + 1], "q")
+                i += 2
+                continue
+            buf.append(ch)
+            i += 1
+        if buf:
+            acc.add("".join(buf), "u")
+
+    def _seg_string(self, node: ts.Node, acc: Acc) -> None:
+        src = self.st.src
+        pos = node.start_byte
+        acc.add("", "q")
+        for c in node.children:
+            if c.start_byte > pos:
+                gap = src[pos : c.start_byte].decode("utf-8", "replace")
+                acc.add(unescape_dq(gap), "q")
+            pos = max(pos, c.end_byte)
+            ct = c.type
+            if ct in ('"', '$"'):
+                continue
+            if ct == "string_content":
+                acc.add(unescape_dq(self.st.text(c)), "q")
+            elif ct == "$":
+                acc.add("$", "q")
+            elif ct == "string":
+                self._seg_string(c, acc)
+            else:
+                self.seg(c, acc, quoted=True)
+
+    def _seg_param(self, node: ts.Node, acc: Acc, quoted: bool) -> None:
+        if self.st.nest >= MAX_NEST:
+            acc.unknown(self.st.text(node))
+            return
+        self.st.nest += 1
+        try:
+            v = self._param(node)
+        finally:
+            self.st.nest -= 1
+        if v is None or v.text is None:
+            acc.unknown(self.st.text(node), v.flows if v is not None else ())
+            return
+        if v.obfuscated:
+            acc.obf = True
+        acc.flows.extend(v.flows)
+        text = self.st.text(node)
+        if v.items is not None and (
+            text in ("$@", "$*", "${@}", "${*}") or _ALL_ITEMS.search(text)
+        ):
+            # "$@" and "${a[@]}" give one word per item; "$*" and "${a[*]}" join them
+            if quoted and "*" not in text:
+                for k, item in enumerate(v.items):
+                    if k:
+                        acc.add("", "B")
+                    acc.add(item, "e")
+                return
+            acc.add(" ".join(v.items), "e" if quoted else "s")
+            return
+        acc.add(v.text, "e" if quoted else "s")
+
+    def _param(self, node: ts.Node) -> Var | None:
+        if node.type == "simple_expansion":
+            named = [c for c in node.children if c.type != "$"]
+            if not named:
+                return Var("$")
+            return self.get_var(self.st.text(named[0]))
+        kids = [c for c in node.children if c.type not in ("${", "}")]
+        if not kids:
+            return None
+        prefix = ""
+        if kids[0].type in ("#", "!") and len(kids) > 1:
+            prefix = kids[0].type
+            kids = kids[1:]
+        head = kids[0]
+        var: Var | None
+        if head.type in ("variable_name", "special_variable_name"):
+            var = self.get_var(self.st.text(head))
+        elif head.type == "subscript":
+            var = self._subscript(head)
+        else:
+            return None
+        rest = kids[1:]
+        if prefix == "#":
+            if rest or var is None or var.text is None:
+                return None
+            return Var(
+                str(
+                    len(var.items)
+                    if var.items is not None and self.st.text(head).endswith("]")
+                    else len(var.text)
+                )
+            )
+        if prefix == "!":
+            if rest or var is None or var.text is None or not _NAME_RE.fullmatch(var.text):
+                return None
+            return self.get_var(var.text)
+        if not rest:
+            return var
+        op = self.st.text(rest[0])
+        operands = rest[1:]
+        if op in (":-", "-", ":=", "=", ":+", "+", ":?", "?"):
+            if var is None or var.text is None:
+                return None
+            empty = var.text == "" and op.startswith(":")
+            if op in (":+", "+"):
+                return self._operand(operands) if not empty else Var("")
+            if not empty:
+                return var
+            alt = self._operand(operands)
+            if op in (":=", "=") and head.type == "variable_name":
+                self.st.vars[self.st.text(head)] = alt
+            return alt
+        if var is None or var.text is None:
+            return None
+        text = var.text
+        if op in ("#", "##", "%", "%%", "/", "//", "/#", "/%") and len(text) > _MAX_PATTERN_TEXT:
+            return None
+        if op in ("#", "##", "%", "%%"):
+            pat_v = self._operand(operands, pattern=True)
+            if pat_v.text is None:
+                return None
+            pat = _pattern(pat_v.text)
+            if pat is None:
+                return None
+            return Var(_strip(text, pat, op), flows=var.flows, obfuscated=var.obfuscated)
+        if op in ("/", "//", "/#", "/%"):
+            pat_nodes: list[ts.Node] = []
+            rep_nodes: list[ts.Node] = []
+            cur = pat_nodes
+            for c in operands:
+                if c.type == "/" and cur is pat_nodes:
+                    cur = rep_nodes
+                    continue
+                cur.append(c)
+            pat_v = self._operand(pat_nodes, pattern=True)
+            rep_v = self._operand(rep_nodes)
+            if pat_v.text is None or rep_v.text is None:
+                return None
+            pat = _pattern(pat_v.text)
+            if pat is None:
+                return None
+            rep = rep_v.text
+            if len(rep) * (len(text) + 1) > MAX_TEXT:
+                return None
+            if op == "/#":
+                k = _longest_prefix(text, pat)
+                new = rep + text[k:] if k is not None else text
+            elif op == "/%":
+                k = _longest_suffix_start(text, pat)
+                new = text[:k] + rep if k is not None else text
+            else:
+                new = pat.sub(lambda _m: rep, text, count=0 if op == "//" else 1)
+            return Var(
+                new, flows=var.flows + rep_v.flows, obfuscated=var.obfuscated or rep_v.obfuscated
+            )
+        if op == ":":
+            nums: list[int] = []
+            for c in operands:
+                if c.type == ":":
+                    continue
+                val = self._operand([c])
+                n = arith(val.text) if val.text is not None else None
+                if n is None:
+                    return None
+                nums.append(n)
+            if not nums:
+                return None
+            start = nums[0] if nums[0] >= 0 else max(len(text) + nums[0], 0)
+            if len(nums) > 1:
+                end = start + nums[1] if nums[1] >= 0 else len(text) + nums[1]
+                return Var(text[start:end], flows=var.flows, obfuscated=var.obfuscated)
+            return Var(text[start:], flows=var.flows, obfuscated=var.obfuscated)
+        if op in ("^^", "^"):
+            return Var(text.upper() if op == "^^" else text[:1].upper() + text[1:], flows=var.flows)
+        if op in (",,", ","):
+            return Var(text.lower() if op == ",," else text[:1].lower() + text[1:], flows=var.flows)
+        return None
+
+    def _subscript(self, node: ts.Node) -> Var | None:
+        name = node.child_by_field_name("name")
+        index = node.child_by_field_name("index")
+        if name is None or index is None:
+            return None
+        var = self.get_var(self.st.text(name))
+        if var is None or var.text is None:
+            return None
+        idx = self.st.text(index)
+        items = var.items if var.items is not None else (var.text,)
+        if idx in ("@", "*"):
+            return Var(" ".join(items), items=items, flows=var.flows, obfuscated=var.obfuscated)
+        n = arith(idx) if _ARITH_OK.fullmatch(idx) else None
+        if n is None:
+            return None
+        return Var(items[n] if -len(items) <= n < len(items) else "", flows=var.flows)
+
+    def _operand(self, nodes: list[ts.Node], *, pattern: bool = False) -> Var:
+        acc = Acc()
+        for n in nodes:
+            if pattern and n.type == "regex":
+                text = self.st.text(n)
+                if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+                    text = text[1:-1]
+                acc.add(text, "u")
+            else:
+                self.seg(n, acc, quoted=True)
+        if not acc.known:
+            return Var(None, flows=tuple(acc.flows))
+        return Var("".join(t for t, _ in acc.parts), flows=tuple(acc.flows), obfuscated=acc.obf)
+
+    def _seg_cmdsub(self, node: ts.Node, acc: Acc, quoted: bool) -> None:
+        out = self.st.substitution(node)
+        if out is None:
+            acc.unknown(self.st.text(node))
+            return
+        texts = [f.text for f in out if not f.names]
+        size = sum(len(t) for t in texts if t is not None)
+        if (
+            out
+            and all(f.text is not None for f in out)
+            and not any(f.names for f in out)
+            and size <= MAX_TEXT
+        ):
+            value = "".join(t for t in texts if t is not None).rstrip("\n")
+            if any(f.decoded for f in out):
+                acc.obf = True
+            acc.add(value, "e" if quoted else "s")
+            return
+        if not out:
+            acc.add("", "e" if quoted else "s")
+            return
+        acc.unknown(self.st.text(node), out)
+
+    def procsub(self, node: ts.Node, acc: Acc) -> None:
+        acc.known = False
+        acc.pipe = True
+        acc.parts.append((self.st.text(node), "x"))
+        if self.st.text(node).startswith(">("):
+            acc.sinks.append((node, self.st.src))
+            return
+        out = self.st.substitution(node)
+        acc.flows.extend(out if out is not None else (OPAQUE,))
+
+    def _finish(
+        self,
+        acc: Acc,
+        raw: str,
+        *,
+        split: bool = True,
+        glob: bool = True,
+        assignment: bool = False,
+    ) -> list[Field]:
+        flows = tuple(acc.flows)
+        if not acc.known:
+            value = "".join(t for t, _ in acc.parts)
+            segs = tuple((t, k == "x") for t, k in acc.parts if t)
+            return [
+                Field(
+                    value,
+                    raw=raw,
+                    known=False,
+                    obfuscated=acc.obf,
+                    flows=flows,
+                    pipe=acc.pipe,
+                    pieces=segs,
+                )
+            ]
+        groups: list[list[tuple[str, str]]] = [[]]
+        for p in acc.parts:
+            if p[1] == "B":
+                groups.append([])
+            else:
+                groups[-1].append(p)
+        out: list[Field] = []
+        for parts in groups:
+            value = "".join(t for t, _ in parts)
+            mask = "".join(k * len(t) for t, k in parts)
+            quoted = any(k in "qe" for _, k in parts)
+            pieces = [(value, mask)]
+            if "{" in value and not assignment and value.count("{") <= 32 and len(value) <= 8192:
+                pieces = brace_expand(value, mask)
+            for v, m in pieces:
+                if v[:1] == "~" and m[:1] == "u":
+                    v2, m2 = self._tilde(v, m)
+                    if v2 is None:
+                        out.append(Field(v, raw=raw, known=False, flows=flows))
+                        continue
+                    v, m = v2, m2
+                if assignment and ":~" in v:
+                    v = _tilde_after_colon(v, self.st.home or "")
+                    m = "q" * len(v)
+                words = self._split(v, m) if split and "s" in m else [(v, m)]
+                for w, wm in words:
+                    if w == "" and not quoted and split:
+                        continue
+                    dyn = self._dynamic(w, wm)
+                    if glob and _GLOB_CHARS.intersection(w):
+                        out.extend(self._glob(w, wm, raw, acc.obf, flows, dyn))
+                    else:
+                        out.append(Field(w, raw=raw, obfuscated=acc.obf, dynamic=dyn, flows=flows))
+                    if len(out) > MAX_GLOB:
+                        return out
+        return out
+
+    @staticmethod
+    def _dynamic(value: str, mask: str) -> bool:
+        cut = value.rfind("/") + 1
+        return "s" in mask[cut:] or "e" in mask[cut:]
+
+    def _tilde(self, v: str, m: str) -> tuple[str | None, str]:
+        end = v.find("/")
+        head = v[1:] if end < 0 else v[1:end]
+        tail, tail_m = ("", "") if end < 0 else (v[end:], m[end:])
+        if any(k != "u" for k in m[: len(head) + 1]):
+            return v, m
+        if head == "":
+            base = self.get_var("HOME")
+            repl = base.text if base is not None else None
+        elif head == "+":
+            repl = self.st.cwd
+        elif head == "-":
+            old = self.st.vars.get("OLDPWD")
+            repl = old.text if old is not None else None
+        else:
+            return None, m
+        if repl is None:
+            return None, m
+        return repl + tail, "q" * len(repl) + tail_m
+
+    @staticmethod
+    def _split(v: str, m: str) -> list[tuple[str, str]]:
+        words: list[tuple[str, str]] = []
+        cur_v: list[str] = []
+        cur_m: list[str] = []
+        for ch, k in zip(v, m, strict=False):
+            if k == "s" and ch in _IFS:
+                if cur_v:
+                    words.append(("".join(cur_v), "".join(cur_m)))
+                    cur_v, cur_m = [], []
+                continue
+            cur_v.append(ch)
+            cur_m.append(k)
+        if cur_v:
+            words.append(("".join(cur_v), "".join(cur_m)))
+        return words
+
+    def _glob(
+        self, w: str, wm: str, raw: str, obf: bool, flows: tuple[Flow, ...], dyn: bool
+    ) -> list[Field]:
+        magic = False
+        pat: list[str] = []
+        for ch, k in zip(w, wm, strict=False):
+            if ch in _GLOB_CHARS:
+                if k in "us":
+                    magic = True
+                    pat.append(ch)
+                else:
+                    pat.append("[" + ch + "]")
+            else:
+                pat.append(ch)
+        if not magic:
+            return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
+        pattern = "".join(pat)
+        if (
+            len(pattern) > 4096
+            or sum(1 for part in pattern.split("/") if _GLOB_CHARS & set(part)) > 3
+        ):
+            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
+        if not pattern.startswith("/") and self.st.cwd is None:
+            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
+        self.st.run.globs += 1
+        if self.st.run.globs > MAX_GLOBS or time.monotonic() > self.st.run.deadline:
+            self.st.run.emit(EffectKind.UNKNOWN, certain=False, note="too many globs to expand")
+            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
+        pattern = self.st.map_abs(pattern)
+        try:
+            if pattern.startswith("/"):
+                hits = sorted(itertools.islice(globmod.iglob(pattern), MAX_GLOB))
+            else:
+                hits = sorted(
+                    itertools.islice(globmod.iglob(pattern, root_dir=self.st.cwd), MAX_GLOB)
+                )
+        except (OSError, ValueError, re.error, RecursionError):
+            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
+        if not hits:
+            return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
+        return [Field(h, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows) for h in hits]
+
+
+def _tilde_after_colon(value: str, home: str) -> str:
+    """``PATH=~/a:~/b``: bash expands ``~`` after every colon of an assignment."""
+    return _TILDE_AFTER_COLON.sub(lambda _m: home, value)
+
+
+def _strip(text: str, pat: re.Pattern[str], op: str) -> str:
+    n = len(text)
+    if op == "#":
+        for k in range(n + 1):
+            if pat.fullmatch(text, 0, k):
+                return text[k:]
+    elif op == "##":
+        for k in range(n, -1, -1):
+            if pat.fullmatch(text, 0, k):
+                return text[k:]
+    elif op == "%":
+        for k in range(n, -1, -1):
+            if pat.fullmatch(text, k):
+                return text[:k]
+    elif op == "%%":
+        for k in range(n + 1):
+            if pat.fullmatch(text, k):
+                return text[:k]
+    return text
+
+
+def _longest_prefix(text: str, pat: re.Pattern[str]) -> int | None:
+    for k in range(len(text), -1, -1):
+        if pat.fullmatch(text, 0, k):
+            return k
+    return None
+
+
+def _longest_suffix_start(text: str, pat: re.Pattern[str]) -> int | None:
+    for k in range(len(text) + 1):
+        if pat.fullmatch(text, k):
+            return k
+    return None

@@ -1,0 +1,1231 @@
+"""Handlers for commands that read, write, copy and delete local files.
+
+Each handler turns a command's arguments into effects and returns the flows its standard output
+carries. Readers that print file content (``cat``, ``head``, ``grep``) pass that content on, so a
+redirect or a pipe further along turns it into a copy; readers that print only facts about files
+(``ls``, ``wc``, ``sha256sum``) do not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from guard.shell.core import Cmd, State, command, joined_script
+from guard.shell.options import Opts, Spec, parse
+from guard.shell.sed import apply_sed, ere_script_to_bre
+from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, names
+from guard.types import ConfigEdit, EffectKind, Location
+
+__all__ = [
+    "copy_effect",
+    "dest_for",
+    "isdir",
+    "run_shell_text",
+    "source_places",
+    "split_remote",
+    "take_whole",
+]
+
+READ = EffectKind.READ
+LIST = EffectKind.LIST
+WRITE = EffectKind.WRITE
+DELETE = EffectKind.DELETE
+COPY = EffectKind.COPY
+MOVE = EffectKind.MOVE
+META = ConfigEdit(op="metadata")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def split_remote(value: str) -> tuple[str, str] | None:
+    """``[user@]HOST:PATH`` as (host, path); ``None`` for a local path (as scp and rsync decide)."""
+    if value.startswith(("scp://", "sftp://", "ssh://")):
+        rest = value.split("://", 1)[1]
+        hostpart, _, path = rest.partition("/")
+        host = hostpart.rsplit("@", 1)[-1]
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.split(":", 1)[0]
+        return host, path
+    if value.startswith("/"):
+        return None
+    if value.startswith("["):
+        end = value.find("]:")
+        return (value[: end + 1], value[end + 2 :]) if end > 0 else None
+    i = value.find(":")
+    if i <= 0 or "/" in value[:i]:
+        return None
+    return value[:i], value[i + 1 :]
+
+
+def dest_for(st: State, src: Location, dst: Location, raw: str, *, into: bool = False) -> Location:
+    """Where ``src`` lands when copied to ``dst``: inside it when it is a folder (or must be one)."""
+    if dst.path is None:
+        return dst
+    if into or raw.endswith("/") or os.path.isdir(dst.path):
+        # the name as written decides: `cp -a dir/. dst` copies the folder's content into dst
+        base = os.path.basename(src.raw.rstrip("/")) if src.raw else ""
+        if not base and src.path:
+            base = os.path.basename(src.path)
+        if not base or base in (".", ".."):
+            return dst
+        return st.run.at(
+            os.path.join(dst.path, base), dst.raw.rstrip("/") + "/" + base, dst.visible
+        )
+    return dst
+
+
+def copy_effect(
+    c: Cmd,
+    src: Location,
+    dst: Location,
+    *,
+    recursive: bool,
+    kind: EffectKind = COPY,
+    via: str | None = None,
+    note: str = "",
+    certain: bool = True,
+) -> None:
+    """A copy or move; overwriting an existing file is also recorded as a write to it."""
+    c.emit(kind, src, dst, recursive=recursive, via=via, note=note, certain=certain)
+    if dst.path is not None and dst.visible and os.path.isfile(dst.path):
+        c.emit(WRITE, dst, via=via, note="overwritten by a copy")
+
+
+def isdir(loc: Location) -> bool:
+    """True when ``loc`` is an existing folder."""
+    return loc.path is not None and os.path.isdir(loc.path)
+
+
+def take_whole(loc: Location, flag: bool) -> bool:
+    """A folder (or a place the analyser cannot see) taken by a recursive command."""
+    return flag and (loc.path is None or os.path.isdir(loc.path) or not os.path.exists(loc.path))
+
+
+def source_places(c: Cmd, f: Field) -> list[tuple[Location, bool, bool]]:
+    """The places a source argument stands for: a path, or the sources behind ``<(...)``.
+
+    Each comes with whether it is a folder taken whole and whether it stands for the files
+    below it (``find DIR -exec cp {} DST``), which then land in DST itself.
+    """
+    if f.pipe:
+        return [
+            (fl.src, fl.recursive, False) for fl in f.flows if fl.src is not None and not fl.names
+        ]
+    return [(c.loc(f), f.recursive, f.loc is not None)]
+
+
+def _noop_out(c: Cmd) -> tuple[Flow, ...]:
+    return ()
+
+
+# Builtins and tools that touch no file and print nothing worth following.
+command(
+    "true false : sleep wait jobs fg bg disown return exit break continue shopt umask ulimit",
+    "hash clear tput reset sync getopts times caller logout suspend enable complete compgen",
+    "history let test [ [[",
+)(_noop_out)
+
+
+@command(
+    "date whoami id hostname uname ps top free uptime nvidia-smi df printenv groups who w",
+    "last lsblk lscpu nproc arch tty locale seq yes lsof ss netstat ip ifconfig",
+    "mount dmesg vmstat iostat mpstat pgrep pidof journalctl getconf expr",
+    "bc factor cal type which whereis mktemp tempfile",
+)
+def _facts(c: Cmd) -> tuple[Flow, ...]:
+    # They print facts about the system, not file content: nothing to follow.
+    return (OPAQUE,)
+
+
+@command("pwd")
+def _pwd(c: Cmd) -> tuple[Flow, ...]:
+    return (Flow(text=c.st.cwd + "\n"),) if c.st.cwd is not None else (OPAQUE,)
+
+
+@command("basename", "dirname")
+def _basename(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("s", "suffix"))
+    ops = o.operands
+    if not ops or not all(f.known for f in ops):
+        return (OPAQUE,)
+    if c.name == "dirname":
+        return (
+            Flow(text="".join((os.path.dirname(f.value.rstrip("/")) or ".") + "\n" for f in ops)),
+        )
+    suffix = o.value("-s", "--suffix")
+    bases = [os.path.basename(f.value.rstrip("/")) for f in ops]
+    if not o.has("-a", "--multiple") and suffix is None and len(ops) == 2:
+        suffix, bases = ops[1], bases[:1]
+    if suffix is not None:
+        bases = [
+            n[: -len(suffix.value)] if suffix.value and n.endswith(suffix.value) else n
+            for n in bases
+        ]
+    return (Flow(text="".join(n + "\n" for n in bases)),)
+
+
+@command("realpath", "readlink")
+def _realpath(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("", "relative-to relative-base"))
+    resolve = c.name == "realpath" or o.has("-f", "-e", "-m", "--canonicalize")
+    out: list[str] = []
+    for f in o.operands:
+        loc = c.loc(f)
+        if loc.path is None:
+            return (OPAQUE,)
+        if resolve:
+            out.append(loc.path)
+        else:
+            try:
+                out.append(
+                    os.readlink(
+                        loc.raw
+                        if os.path.isabs(loc.raw)
+                        else os.path.join(c.st.cwd or "/", loc.raw)
+                    )
+                )
+            except OSError:
+                return (OPAQUE,)
+    return (Flow(text="".join(p + "\n" for p in out)),)
+
+
+# ---------------------------------------------------------------- readers
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    spec: Spec = field(default_factory=Spec)
+    kind: EffectKind = READ
+    content: bool = True  # standard output carries the files' content
+    exact: bool = False  # ...unchanged (cat)
+    recursive: tuple[str, ...] = ()  # options that make it descend into folders
+    whole: bool = False  # always descends (du, tree)
+    default_cwd: bool = False
+
+
+_READERS: dict[str, _Reader] = {
+    "cat": _Reader(exact=True),
+    "tac": _Reader(Spec.of("s", "separator")),
+    "nl": _Reader(Spec.of("bdfhilnsvw")),
+    "head": _Reader(Spec.of("nc", "lines bytes")),
+    "tail": _Reader(Spec.of("ncs", "lines bytes sleep-interval pid max-unchanged-stats")),
+    "less": _Reader(Spec.of("bhjkopPtTxyz#", "log-file tag"), exact=True),
+    "more": _Reader(Spec.of("n", "lines"), exact=True),
+    "cut": _Reader(Spec.of("bcdf", "bytes characters delimiter fields output-delimiter")),
+    "paste": _Reader(Spec.of("d", "delimiters")),
+    "fold": _Reader(Spec.of("w", "width")),
+    "fmt": _Reader(Spec.of("wpg", "width prefix goal")),
+    "expand": _Reader(Spec.of("t", "tabs")),
+    "unexpand": _Reader(Spec.of("t", "tabs")),
+    "rev": _Reader(),
+    "column": _Reader(Spec.of("cstoNRHWEdO", "separator output-separator table-columns")),
+    "od": _Reader(Spec.of("AjNStw", "address-radix skip-bytes read-bytes format width")),
+    "hexdump": _Reader(Spec.of("enfsL", "format length skip")),
+    "hd": _Reader(Spec.of("enfsL", "format length skip")),
+    "strings": _Reader(Spec.of("ntTeo", "bytes radix target encoding output-separator")),
+    "comm": _Reader(Spec.of("", "output-delimiter")),
+    "join": _Reader(Spec.of("aejotv12", "")),
+    "look": _Reader(Spec.of("t", "")),
+    "diff": _Reader(
+        Spec.of(
+            "CUDFIlLSxX",
+            (
+                "label line-format exclude exclude-from ignore-matching-lines unified context "
+                "from-file to-file color palette"
+            ),
+            optional="color unified context",
+        ),
+        recursive=("-r", "--recursive"),
+    ),
+    "wc": _Reader(Spec.of("", "files0-from"), content=False),
+    "cmp": _Reader(Spec.of("iIn", "ignore-initial bytes"), content=False),
+    "stat": _Reader(Spec.of("c", "format printf"), content=False),
+    "file": _Reader(Spec.of("emfFP", "magic-file files-from separator exclude"), content=False),
+    "cksum": _Reader(Spec.of("al", "algorithm length"), content=False),
+    "sum": _Reader(content=False),
+    "ls": _Reader(
+        Spec.of(
+            "ITw",
+            (
+                "ignore hide tabsize width format sort time time-style block-size "
+                "quoting-style indicator-style color"
+            ),
+            optional="color",
+        ),
+        kind=LIST,
+        content=False,
+        recursive=("-R", "--recursive"),
+        default_cwd=True,
+    ),
+    "dir": _Reader(kind=LIST, content=False, default_cwd=True),
+    "vdir": _Reader(kind=LIST, content=False, default_cwd=True),
+    "tree": _Reader(
+        Spec.of("LPIo", "filelimit timefmt charset"),
+        kind=LIST,
+        content=False,
+        whole=True,
+        default_cwd=True,
+    ),
+    "du": _Reader(
+        Spec.of(
+            "dBtX",
+            "max-depth block-size threshold exclude exclude-from files0-from time-style time",
+            optional="time",
+        ),
+        kind=LIST,
+        content=False,
+        whole=True,
+        default_cwd=True,
+    ),
+}
+for _sum in names("sha1sum sha224sum sha256sum sha384sum sha512sum md5sum b2sum shasum"):
+    _READERS[_sum] = _Reader(Spec.of("al", "algorithm length"), content=False)
+
+
+def _reader(c: Cmd) -> tuple[Flow, ...]:
+    r = _READERS[c.name]
+    o = parse(c.args, r.spec)
+    ops = o.operands
+    rec = r.whole or o.has(*r.recursive)
+    out: list[Flow] = []
+    if not ops:
+        if r.default_cwd and c.st.cwd is not None:
+            c.emit(r.kind, c.st.local("."), recursive=rec)
+        elif r.content:
+            out.extend(c.passthrough(transform=not r.exact))
+    for f in ops:
+        if f.known and f.value == "-":
+            if r.content:
+                out.extend(c.passthrough(transform=not r.exact))
+            continue
+        loc = c.loc(f)
+        c.read(f, r.kind, recursive=rec and (r.kind is LIST or isdir(loc)))
+        if r.content:
+            out.extend(c.content(f, transform=not r.exact))
+    if not r.content:
+        return (OPAQUE,)
+    return tuple(out)
+
+
+command(*_READERS)(_reader)
+
+
+_SORTERS = {
+    "sort": Spec.of(
+        "kotTSS",
+        (
+            "key output field-separator temporary-directory buffer-size parallel "
+            "batch-size compress-program files0-from sort"
+        ),
+    ),
+    "shuf": Spec.of("niro", "head-count input-range random-source output"),
+    "iconv": Spec.of("fto", "from-code to-code output"),
+    "uniq": Spec.of(
+        "fsw",
+        "skip-fields skip-chars check-chars group all-repeated",
+        optional="group all-repeated",
+    ),
+}
+
+
+@command(*_SORTERS)
+def _sort(c: Cmd) -> tuple[Flow, ...]:
+    spec = _SORTERS[c.name]
+    o = parse(c.args, spec)
+    ops = list(o.operands)
+    target = o.value("-o", "--output")
+    if c.name == "uniq" and len(ops) >= 2:
+        target = ops[1]
+        ops = ops[:1]
+    if c.name == "shuf" and (o.has("-e", "--echo") or o.has("-i", "--input-range")):
+        ops = []
+        flows: tuple[Flow, ...] = (OPAQUE,)
+    else:
+        flows = ()
+        for f in ops:
+            c.read(f)
+            flows += c.content(f, transform=True)
+        if not ops:
+            flows = c.passthrough(transform=True)
+    if target is not None:
+        c.write_to(target, flows, append=False)
+        return ()
+    return flows
+
+
+_GREP_SPEC = Spec.of(
+    "efmABCdD",
+    (
+        "regexp file max-count after-context before-context context include exclude "
+        "exclude-dir exclude-from label binary-files devices directories color colour "
+        "group-separator"
+    ),
+    optional="color colour context",
+)
+_RG_SPEC = Spec.of(
+    "efgtTmABCjMEr",
+    (
+        "regexp file glob iglob type type-not type-add max-count after-context before-context "
+        "context threads max-columns encoding replace sort sortr max-depth color colors pre "
+        "pre-glob ignore-file path-separator engine"
+    ),
+)
+
+
+@command("grep egrep fgrep zgrep rg ag ack")
+def _grep(c: Cmd) -> tuple[Flow, ...]:
+    is_rg = c.name in ("rg", "ag", "ack")
+    o = parse(c.args, _RG_SPEC if is_rg else _GREP_SPEC)
+    ops = list(o.operands)
+    for pf in o.values("-f", "--file"):
+        c.read(pf)
+    if not o.values("-e", "--regexp", "-f", "--file") and ops:
+        ops = ops[1:]
+    rec = is_rg or o.has("-r", "-R", "--recursive", "--dereference-recursive")
+    directories = o.value("-d", "--directories")
+    if directories is not None and directories.value == "recurse":
+        rec = True
+    if o.has("--pre"):
+        c.unknown("rg --pre runs a program on every file")
+    if not ops:
+        if rec and c.st.cwd is not None:
+            c.emit(READ, c.st.local("."), recursive=True)
+            return (Flow(src=c.st.local("."), recursive=True, exact=False, via=c.name),)
+        return c.passthrough(transform=True)
+    out: list[Flow] = []
+    for f in ops:
+        loc = c.loc(f)
+        r = rec and (isdir(loc) or loc.path is None)
+        c.read(f, recursive=r)
+        out.extend(Flow(src=fl.src, recursive=r, exact=False, via=fl.via) for fl in c.content(f))
+    return tuple(out)
+
+
+_AWK_DANGER = re.compile(
+    r"system\s*\(|\|\s*&|\|\s*\"|\|\s*[A-Za-z_]|\b(print|printf)\b[^;}\n]*>|getline\s*<|\bclose\s*\("
+)
+_AWK_SYSTEM = re.compile(r"system\s*\(\s*\"((?:[^\"\\]|\\.)*)\"\s*\)")
+
+
+@command("awk gawk mawk nawk busybox-awk")
+def _awk(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("Ffv", "field-separator file assign include load"))
+    ops = list(o.operands)
+    progs = o.values("-f", "--file", "--include")
+    if progs:
+        texts = []
+        for pf in progs:
+            c.read(pf)
+            texts.append(c.st.run.read_text(c.loc(pf)))
+        program = (
+            None if any(t is None for t in texts) else "\n".join(t for t in texts if t is not None)
+        )
+    elif ops:
+        program = ops[0].value if ops[0].known else None
+        ops = ops[1:]
+    else:
+        return (OPAQUE,)
+    files = [
+        f
+        for f in ops
+        if not (f.known and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", f.value, re.S))
+    ]
+    if program is None or _AWK_DANGER.search(program):
+        for m in _AWK_SYSTEM.finditer(program or ""):
+            decoded, _ = ansi_c_decode(m.group(1))
+            run_shell_text(c, decoded, what="awk system()")
+        note = "awk program writes files or runs commands" if program else "awk program is unknown"
+        for f in files:
+            c.unknown(note, c.loc(f))
+        if not files:
+            c.unknown(note)
+        return (*c.passthrough(transform=True), OPAQUE)
+    out: list[Flow] = []
+    for f in files:
+        c.read(f)
+        out.extend(c.content(f, transform=True))
+    if not files:
+        out.extend(c.passthrough(transform=True))
+    return tuple(out)
+
+
+def run_shell_text(
+    c: Cmd, text: str, *, what: str, stdin: tuple[Flow, ...] = ()
+) -> tuple[Flow, ...]:
+    """Analyse ``text`` as a script run by this command in a new shell (``awk system()``)."""
+    st = c.st
+    sub = st.new_shell(
+        cwd=st.cwd, home=st.home, host=st.host, stdin=stdin, variables=st.env_vars(), pos=[]
+    )
+    if sub is None:
+        return (OPAQUE,)
+    return sub.run_text(text, what=what)
+
+
+@command("jq gojq jaq")
+def _jq(c: Cmd) -> tuple[Flow, ...]:
+    args = c.args
+    ops: list[Field] = []
+    filter_given = False
+    i = 0
+    while i < len(args):
+        f = args[i]
+        v = f.value if f.known else ""
+        if v in ("--arg", "--argjson", "--slurpfile", "--rawfile"):
+            if v in ("--slurpfile", "--rawfile") and i + 2 < len(args):
+                c.read(args[i + 2])
+            i += 3
+            continue
+        if v in ("--args", "--jsonargs"):
+            break
+        if v in ("-f", "--from-file") and i + 1 < len(args):
+            c.read(args[i + 1])
+            filter_given = True
+            i += 2
+            continue
+        if v in ("--indent", "--tab-width") and i + 1 < len(args):
+            i += 2
+            continue
+        if v.startswith("-") and len(v) > 1:
+            i += 1
+            continue
+        ops.append(f)
+        i += 1
+    files = ops if filter_given else ops[1:]
+    out: list[Flow] = []
+    for f in files:
+        c.read(f)
+        out.extend(c.content(f, transform=True))
+    return tuple(out) if files else c.passthrough(transform=True)
+
+
+@command("yq")
+def _yq(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "pPoIs",
+            "input-format output-format indent expression from-file split-exp front-matter",
+        ),
+    )
+    ops = list(o.operands)
+    if ops and ops[0].known and ops[0].value in ("e", "eval", "ea", "eval-all"):
+        ops = ops[1:]
+    if o.value("--expression") is None and o.value("--from-file") is None and ops:
+        ops = ops[1:]
+    inplace = o.has("-i", "--inplace")
+    out: list[Flow] = []
+    for f in ops:
+        if inplace:
+            c.emit(WRITE, c.loc(f))
+        else:
+            c.read(f)
+            out.extend(c.content(f, transform=True))
+    if inplace:
+        return ()
+    return tuple(out) if ops else c.passthrough(transform=True)
+
+
+# ------------------------------------------------------------ echo, printf
+
+_ECHO_ESC = re.compile(
+    r"\\(0[0-7]{0,3}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|.)", re.S
+)
+
+
+def _echo_escapes(s: str) -> tuple[str, bool]:
+    """``echo -e`` / ``%b`` escapes; the flag is true when ``\\c`` cut the output."""
+    cut = s.find("\\c")
+    if cut >= 0:
+        s = s[:cut]
+
+    def sub(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e[0] == "0":
+            return chr(int(e[1:] or "0", 8) & 0xFF)
+        decoded, _ = ansi_c_decode("\\" + e)
+        return decoded
+
+    return _ECHO_ESC.sub(sub, s), cut >= 0
+
+
+@command("echo")
+def _echo(c: Cmd) -> tuple[Flow, ...]:
+    args = list(c.args)
+    newline, escapes = True, False
+    while args and args[0].known and re.fullmatch(r"-[neE]+", args[0].value):
+        flags = args.pop(0).value
+        newline = newline and "n" not in flags
+        for ch in flags[1:]:
+            if ch == "e":
+                escapes = True
+            elif ch == "E":
+                escapes = False
+    return _text_out(c, args, lambda vals: _echo_text(vals, newline, escapes))
+
+
+def _echo_text(vals: list[str], newline: bool, escapes: bool) -> str:
+    s = " ".join(vals)
+    if escapes:
+        s, cut = _echo_escapes(s)
+        if cut:
+            return s
+    return s + ("\n" if newline else "")
+
+
+def _text_out(
+    c: Cmd, args: list[Field], render: Callable[[list[str]], str | None]
+) -> tuple[Flow, ...]:
+    """What echo and printf print: known text, or the data that went into their arguments."""
+    obf = any(f.obfuscated for f in args)
+    flows = tuple(fl.through(c.name) for f in args for fl in f.flows if fl.src is not None)
+    if all(f.known for f in args):
+        text = render([f.value for f in args])
+        if text is not None:
+            return (Flow(text=text, decoded=obf),)
+    return (*flows, OPAQUE)
+
+
+_PRINTF_SPEC = re.compile(r"%([-+ #0]*)(\d*)(?:\.(\d+))?([sbdiouxXcfgeE%])")
+
+
+def _printf(fmt: str, args: list[str]) -> str | None:
+    fmt, _ = _echo_escapes(fmt) if "\\" in fmt else (fmt, False)
+    out: list[str] = []
+    k = 0
+    for _round in range(64):
+        pos = 0
+        used = False
+        for m in _PRINTF_SPEC.finditer(fmt):
+            out.append(fmt[pos : m.start()])
+            pos = m.end()
+            flags, width, prec, conv = m.groups()
+            if conv == "%":
+                out.append("%")
+                continue
+            used = True
+            arg = args[k] if k < len(args) else ""
+            k += 1
+            if conv == "b":
+                arg, _ = _echo_escapes(arg)
+                conv = "s"
+            if conv in "diouxXc":
+                if conv == "c":
+                    piece = arg[:1]
+                else:
+                    try:
+                        num = int(arg or "0", 0)
+                    except ValueError:
+                        return None
+                    piece = format(num, {"i": "d", "u": "d", "o": "o"}.get(conv, conv))
+            elif conv in "fgeE":
+                if prec and int(prec) > 64:
+                    return None
+                try:
+                    piece = format(float(arg or "0"), "." + (prec or "6") + conv)
+                except ValueError:
+                    return None
+            else:
+                piece = arg[: int(prec)] if prec else arg
+            if width:
+                if int(width) > 4096:
+                    return None
+                piece = piece.ljust(int(width)) if "-" in flags else piece.rjust(int(width))
+            out.append(piece)
+        out.append(fmt[pos:])
+        if not used or k >= len(args):
+            break
+    return "".join(out)
+
+
+@command("printf")
+def _printf_cmd(c: Cmd) -> tuple[Flow, ...]:
+    args = list(c.args)
+    target: str | None = None
+    if len(args) >= 2 and args[0].known and args[0].value == "-v":
+        target = args[1].value
+        args = args[2:]
+    if args and args[0].known and args[0].value == "--":
+        args = args[1:]
+    if not args:
+        return ()
+    fmt = args[0]
+    out = _text_out(c, args, lambda vals: _printf(vals[0], vals[1:]) if fmt.known else None)
+    if target is not None:
+        text = out[0].text if len(out) == 1 else None
+        c.st.vars[target] = Var(
+            text,
+            flows=tuple(f for f in out if f.src is not None),
+            obfuscated=any(f.decoded for f in out),
+        )
+        return ()
+    return out
+
+
+# ------------------------------------------------------------- file writers
+
+_CP_SPEC = Spec.of(
+    "tS",
+    "target-directory suffix backup preserve no-preserve sparse reflink context update",
+    optional="backup preserve reflink context update",
+)
+
+
+def _targets(c: Cmd, o: Opts) -> tuple[list[Field], Field | None, bool]:
+    """Sources, destination, and whether the destination must be a folder."""
+    tdir = o.value("-t", "--target-directory")
+    ops = list(o.operands)
+    if tdir is not None:
+        return ops, tdir, True
+    if len(ops) < 2:
+        return ops, None, False
+    return ops[:-1], ops[-1], len(ops) > 2
+
+
+@command("cp", "install")
+def _cp(c: Cmd) -> tuple[Flow, ...]:
+    spec = (
+        _CP_SPEC
+        if c.name == "cp"
+        else Spec.of("gmoStT", "group mode owner suffix target-directory strip-program")
+    )
+    o = parse(c.args, spec)
+    if c.name == "install" and o.has("-d", "--directory"):
+        for f in o.operands:
+            c.emit(WRITE, c.loc(f), edit=META)
+        return ()
+    rec = c.name == "cp" and o.has("-r", "-R", "-a", "--recursive", "--archive")
+    srcs, dst, into = _targets(c, o)
+    if dst is None:
+        for f in srcs:
+            c.read(f)
+        return ()
+    dloc = c.loc(dst)
+    no_target = o.has("-T", "--no-target-directory")
+    for f in srcs:
+        for src, frec, contents in source_places(c, f):
+            d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
+            copy_effect(c, src, d, recursive=take_whole(src, rec) or frec)
+    return ()
+
+
+@command("mv")
+def _mv(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, _CP_SPEC)
+    srcs, dst, into = _targets(c, o)
+    if dst is None:
+        return ()
+    dloc = c.loc(dst)
+    no_target = o.has("-T", "--no-target-directory")
+    for f in srcs:
+        for src, frec, contents in source_places(c, f):
+            d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
+            copy_effect(c, src, d, recursive=isdir(src) or src.path is None or frec, kind=MOVE)
+    return ()
+
+
+@command("ln", "link")
+def _ln(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("tS", "target-directory suffix backup", optional="backup"))
+    ops = list(o.operands)
+    symbolic = o.has("-s", "--symbolic")
+    tdir = o.value("-t", "--target-directory")
+    if tdir is not None:
+        srcs, dst, into = ops, tdir, True
+    elif len(ops) == 1:
+        srcs, dst, into = ops, Field(".", raw="."), True
+    elif len(ops) >= 2:
+        srcs, dst, into = ops[:-1], ops[-1], len(ops) > 2
+    else:
+        return ()
+    dloc = c.loc(dst)
+    for f in srcs:
+        src = c.loc(f)
+        d = (
+            dloc
+            if o.has("-T", "--no-target-directory")
+            else dest_for(c.st, src, dloc, dst.value, into=into)
+        )
+        if symbolic:
+            c.emit(WRITE, d, note=f"symbolic link to {f.value}")
+        else:
+            copy_effect(c, src, d, recursive=False, note="hard link")
+    return ()
+
+
+@command("rm unlink rmdir shred srm wipe trash trash-put gio-trash")
+def _rm(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "ns",
+            "iterations size random-source interactive remove",
+            optional="interactive remove",
+        ),
+    )
+    rec = c.name == "rm" and o.has("-r", "-R", "--recursive")
+    rec = rec or (c.name in ("srm", "wipe") and o.has("-r", "-R"))
+    for f in o.operands:
+        loc = c.loc(f)
+        c.emit(DELETE, loc, recursive=take_whole(loc, rec) or f.recursive)
+    return ()
+
+
+@command("mkdir")
+def _mkdir(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("mZ", "mode context", optional="context"))
+    for f in o.operands:
+        loc = c.loc(f)
+        c.emit(WRITE, loc, edit=META, note="folder created")
+        if loc.path is not None:
+            c.st.run.created.add(loc.path)
+    return ()
+
+
+_OWNER_SPEC = Spec.of("", "reference from")
+_META_SPECS = {
+    "touch": Spec.of("dtr", "date reference time"),
+    "setfacl": Spec.of("mxMX", "modify remove modify-file remove-file set set-file"),
+    "setfattr": Spec.of("nvx", "name value remove restore"),
+    "chcon": Spec.of("urtl", "user role type range reference"),
+}
+
+
+@command("touch chmod chown chgrp chattr setfacl chcon utime setfattr")
+def _meta(c: Cmd) -> tuple[Flow, ...]:
+    if c.name == "chattr":
+        files = [f for f in c.args if not (f.known and f.value[:1] in "+-=")]
+        rec = any(f.known and f.value == "-R" for f in c.args)
+        for f in files:
+            c.emit(WRITE, c.loc(f), edit=META, recursive=rec and isdir(c.loc(f)))
+        return ()
+    o = parse(c.args, _META_SPECS.get(c.name, _OWNER_SPEC))
+    ops = list(o.operands)
+    if c.name in ("chmod", "chown", "chgrp", "chcon") and o.value("--reference") is None and ops:
+        # the first operand is the mode or owner, unless a mode such as -w was read as options
+        mode_as_options = c.name == "chmod" and any(
+            not name.startswith("--") and name[1:2] in "rwxXst" for name, _ in o.items
+        )
+        if not mode_as_options:
+            ops = ops[1:]
+    rec = o.has("-R", "--recursive")
+    for f in ops:
+        loc = c.loc(f)
+        c.emit(WRITE, loc, edit=META, recursive=rec and (isdir(loc) or loc.path is None))
+    return ()
+
+
+@command("truncate")
+def _truncate(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("sr", "size reference io-blocks"))
+    size = o.value("-s", "--size")
+    zero = size is not None and size.known and size.value.lstrip("=<>") in ("0", "0K", "0M", "0G")
+    for f in o.operands:
+        c.emit(WRITE, c.loc(f), edit=ConfigEdit(op="replace", content="") if zero else None)
+    return ()
+
+
+@command("dd")
+def _dd(c: Cmd) -> tuple[Flow, ...]:
+    src: Field | None = None
+    dst: Field | None = None
+    append = False
+    for f in c.args:
+        if not f.known:
+            c.unknown("dd operand is unknown", c.loc(f))
+            continue
+        key, eq, val = f.value.partition("=")
+        if not eq:
+            continue
+        vf = Field(val, raw=val, obfuscated=f.obfuscated)
+        if key == "if":
+            src = vf
+        elif key == "of":
+            dst = vf
+        elif key == "oflag" and "append" in val:
+            append = True
+    if src is not None:
+        c.read(src)
+        flows = c.content(src)
+    else:
+        flows = c.passthrough()
+    if dst is None:
+        return flows
+    c.write_to(dst, flows, append=append)
+    return ()
+
+
+@command("tee", "sponge")
+def _tee(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("", "output-error", optional="output-error"))
+    flows = c.passthrough()
+    for f in o.operands:
+        c.write_to(f, flows, append=o.has("-a", "--append"))
+    return flows if c.name == "tee" else ()
+
+
+@command("dos2unix unix2dos mac2unix unix2mac")
+def _dos2unix(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("", ""))
+    ops = list(o.operands)
+    if o.has("-n", "--newfile") and len(ops) >= 2:
+        for a, b in zip(ops[::2], ops[1::2], strict=False):
+            c.read(a)
+            c.write_to(b, c.content(a, transform=True), append=False)
+        return ()
+    for f in ops:
+        c.emit(WRITE, c.loc(f))
+    return () if ops else c.passthrough(transform=True)
+
+
+@command("patch")
+def _patch(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "iopdDBFgrVxYzX",
+            "input output strip directory reject-file prefix suffix fuzz backup-if-mismatch",
+        ),
+    )
+    for pf in o.values("-i", "--input"):
+        c.read(pf)
+    out = o.value("-o", "--output")
+    if out is not None:
+        c.emit(WRITE, c.loc(out))
+    if o.operands:
+        c.emit(WRITE, c.loc(o.operands[0]))
+    elif out is None:
+        c.emit(
+            WRITE,
+            Location(raw="<files named in the patch>"),
+            certain=False,
+            note="patch changes the files its input names",
+        )
+    return ()
+
+
+@command("crudini")
+def _crudini(c: Cmd) -> tuple[Flow, ...]:
+    args = [f for f in c.args if f.known]
+    modes = {"--set", "--del", "--merge", "--get", "--ini-options"}
+    mode = next((f.value.split("=")[0] for f in args if f.value.split("=")[0] in modes), "--get")
+    ops = [f for f in c.args if not (f.known and f.value.startswith("--"))]
+    if ops:
+        if mode == "--get":
+            c.read(ops[0])
+            return c.content(ops[0], transform=True)
+        c.emit(WRITE, c.loc(ops[0]))
+    return ()
+
+
+# --------------------------------------------------------------------- sed
+
+_SED_EXEC = re.compile(
+    r"(?:^|[;\n{}])\s*(?:[0-9$]+|/(?:[^/\\\n]|\\.)*/)?\s*(?:,\s*(?:[0-9$]+|/(?:[^/\\\n]|\\.)*/))?\s*!?\s*[ewWrR](?:\s|$)"
+)
+_SED_SFLAG = re.compile(r"s(.)(?:(?!\1)[^\\]|\\.)*\1(?:(?!\1)[^\\]|\\.)*\1[gpiImM0-9]*[ew]", re.S)
+
+
+def _sed_parse(c: Cmd) -> tuple[list[str | None], str | None, bool, bool, list[Field]]:
+    """sed's options by hand: ``-i`` takes an optional attached suffix, which getopt cannot say."""
+    scripts: list[str | None] = []
+    inplace: str | None = None
+    ere = False
+    exact = True
+    operands: list[Field] = []
+    args = c.args
+    i = 0
+    while i < len(args):
+        a = args[i]
+        v = a.value
+        if not a.known or not v.startswith("-") or v == "-":
+            operands.append(a)
+            i += 1
+            continue
+        if v == "--":
+            operands.extend(args[i + 1 :])
+            break
+        if v.startswith("--"):
+            name, eq, val = v.partition("=")
+            if "--in-place".startswith(name) and len(name) > 4:
+                inplace = val if eq else ""
+            elif "--expression".startswith(name) and len(name) > 3:
+                if eq:
+                    scripts.append(val)
+                elif i + 1 < len(args):
+                    i += 1
+                    scripts.append(args[i].value if args[i].known else None)
+            elif "--file".startswith(name) and len(name) > 3:
+                if not eq and i + 1 < len(args):
+                    i += 1
+                    val = args[i].value
+                c.read(Field(val, raw=val))
+                scripts.append(c.st.run.read_text(c.st.local(val), 64 * 1024))
+            elif "--regexp-extended".startswith(name) and len(name) > 3:
+                ere = True
+            elif name in ("--quiet", "--silent", "--null-data", "--zero-terminated", "--separate"):
+                exact = exact and name == "--separate"
+            elif "--line-length".startswith(name) and not eq and len(name) > 3:
+                i += 1
+            i += 1
+            continue
+        j = 1
+        while j < len(v):
+            ch = v[j]
+            if ch == "i":
+                inplace = v[j + 1 :]
+                break
+            if ch in "efl":
+                val_s: str | None = v[j + 1 :]
+                if not val_s and i + 1 < len(args):
+                    i += 1
+                    val_s = args[i].value if args[i].known else None
+                if ch == "e":
+                    scripts.append(val_s)
+                elif ch == "f" and val_s is not None:
+                    c.read(Field(val_s, raw=val_s))
+                    scripts.append(c.st.run.read_text(c.st.local(val_s), 64 * 1024))
+                elif ch == "f":
+                    scripts.append(None)
+                break
+            if ch in "Er":
+                ere = True
+            elif ch in "nz":
+                exact = False
+            j += 1
+        i += 1
+    if not scripts and operands:
+        first = operands.pop(0)
+        scripts.append(first.value if first.known else None)
+    return scripts, inplace, ere, exact, operands
+
+
+@command("sed", "gsed")
+def _sed(c: Cmd) -> tuple[Flow, ...]:
+    scripts, inplace, ere, exact, files = _sed_parse(c)
+    script: str | None = None
+    if scripts and all(s is not None for s in scripts):
+        script = "\n".join(s for s in scripts if s is not None)
+    if script is not None and (_SED_EXEC.search(script) or _SED_SFLAG.search(script)):
+        c.unknown("sed script runs commands or writes other files")
+    if inplace is None:
+        out: list[Flow] = []
+        for f in files:
+            c.read(f)
+            out.extend(c.content(f, transform=True))
+        return tuple(out) if files else c.passthrough(transform=True)
+    edit: ConfigEdit | None = None
+    if script is not None and exact:
+        bre = ere_script_to_bre(script) if ere else script
+        if bre is not None and (apply_sed(bre, "") is not None or not ere):
+            edit = ConfigEdit(op="sed", script=bre)
+    for f in files:
+        loc = c.loc(f)
+        if inplace:
+            base = os.path.basename(f.value)
+            backup = inplace.replace("*", base) if "*" in inplace else f.value + inplace
+            if "*" in inplace and "/" not in inplace:
+                backup = os.path.join(os.path.dirname(f.value), backup)
+            copy_effect(
+                c,
+                loc,
+                c.st.local(backup) if f.known else Location(raw=backup),
+                recursive=False,
+                note="sed backup",
+            )
+        c.emit(WRITE, loc, edit=edit)
+    return ()
+
+
+@command("perl")
+def _perl(c: Cmd) -> tuple[Flow, ...]:
+    from guard.shell.interp import perl_command
+
+    return perl_command(c)
+
+
+# --------------------------------------------------------------------- find
+
+_FIND_VALUE = names(
+    "-name -iname -path -ipath -wholename -iwholename -regex -iregex -type -xtype -user -group"
+    " -perm -size -mtime -mmin -atime -amin -ctime -cmin -newer -anewer -cnewer -maxdepth "
+    "-mindepth -samefile -inum -links -uid -gid -fstype -regextype -printf -used -context "
+    "-lname -ilname -D -O -files0-from -newermm -newerma -newermc -newerct -newerat -newercm "
+    "-newermt -neweraa -newercc"
+)
+
+
+@command("find")
+def _find(c: Cmd) -> tuple[Flow, ...]:
+    args = c.args
+    i = 0
+    while i < len(args) and args[i].known and args[i].value in ("-H", "-L", "-P"):
+        i += 1
+    starts: list[Field] = []
+    while i < len(args) and not (
+        args[i].known and (args[i].value[:1] in ("-", "(", "!") and args[i].value != "-")
+    ):
+        starts.append(args[i])
+        i += 1
+    if not starts:
+        starts = [Field(".", raw=".")]
+    locs = [c.loc(f) for f in starts]
+    acted = False
+    out: list[Flow] = []
+    expr = args[i:]
+    j = 0
+    while j < len(expr):
+        e = expr[j]
+        v = e.value if e.known else ""
+        if v in _FIND_VALUE:
+            j += 2
+            continue
+        if v == "-delete":
+            acted = True
+            for loc in locs:
+                c.emit(DELETE, loc, recursive=True, note="find -delete removes what matches below")
+        elif v in ("-exec", "-execdir", "-ok", "-okdir"):
+            acted = True
+            k = j + 1
+            cmd: list[Field] = []
+            while k < len(expr) and not (expr[k].known and expr[k].value in (";", "+")):
+                cmd.append(expr[k])
+                k += 1
+            j = k
+            if cmd:
+                for loc in locs:
+                    sub = [
+                        Field(loc.raw, raw="{}", loc=loc, recursive=True)
+                        if (f.known and f.value == "{}")
+                        else (
+                            Field(f.value.replace("{}", loc.raw), raw=f.raw, known=False)
+                            if f.known and "{}" in f.value
+                            else f
+                        )
+                        for f in cmd
+                    ]
+                    out.extend(c.st.dispatch(sub, ()))
+        elif v in ("-fprint", "-fprint0", "-fls", "-fprintf"):
+            if j + 1 < len(expr):
+                c.emit(WRITE, c.loc(expr[j + 1]))
+            j += 3 if v == "-fprintf" else 2
+            continue
+        j += 1
+    if not acted:
+        for loc in locs:
+            c.emit(LIST, loc, recursive=True)
+    if not out:
+        out = [Flow(src=loc, names=True, recursive=True, via="find") for loc in locs]
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------- git
+
+_GIT_READ = names(
+    "status log diff show ls-files ls-tree grep blame rev-parse branch tag describe shortlog "
+    "reflog cat-file config remote fetch help version whatchanged show-ref for-each-ref"
+)
+
+
+@command("git")
+def _git(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of("Cc", "git-dir work-tree namespace exec-path config-env"),
+        stop_at_operand=True,
+    )
+    st = c.st
+    cdir = o.value("-C")
+    base = st
+    if cdir is not None:
+        base = st.fork()
+        base.cwd = st.loc(cdir).path
+    if not o.rest or not o.rest[0].known:
+        return (OPAQUE,)
+    sub, rest = o.rest[0].value, o.rest[1:]
+    repo = base.local(".") if base.cwd is not None else Location(raw=".")
+    if sub in _GIT_READ:
+        return (OPAQUE,)
+    if sub == "push":
+        remote = next((f.value for f in rest if f.known and not f.value.startswith("-")), "origin")
+        host = remote.split("@")[-1].split(":")[0] if ("@" in remote or "://" in remote) else remote
+        c.emit(
+            EffectKind.TRANSFER,
+            repo,
+            Location(raw=remote, path=None, host=host, visible=False),
+            recursive=True,
+            certain=False,
+            note="git push sends the committed files of this repository",
+        )
+        return (OPAQUE,)
+    if sub in ("rm", "mv", "add"):
+        sub_o = parse(rest, Spec.of("", "pathspec-from-file chmod"))
+        ops = sub_o.operands
+        if sub == "rm" and not sub_o.has("--cached"):
+            for f in ops:
+                c.emit(DELETE, base.loc(f), recursive=sub_o.has("-r"))
+        elif sub == "mv" and len(ops) >= 2:
+            d = base.loc(ops[-1])
+            for f in ops[:-1]:
+                src = base.loc(f)
+                copy_effect(
+                    c,
+                    src,
+                    dest_for(st, src, d, ops[-1].value, into=len(ops) > 2),
+                    recursive=isdir(src),
+                    kind=MOVE,
+                )
+        elif sub == "add":
+            for f in ops:
+                c.read(f, recursive=isdir(base.loc(f)))
+        return ()
+    if sub == "clean":
+        c.emit(
+            DELETE, repo, recursive=True, certain=False, note="git clean removes untracked files"
+        )
+        return ()
+    if sub in (
+        "checkout",
+        "restore",
+        "reset",
+        "stash",
+        "apply",
+        "am",
+        "merge",
+        "rebase",
+        "pull",
+        "switch",
+        "cherry-pick",
+        "revert",
+    ):
+        c.emit(
+            WRITE,
+            repo,
+            recursive=True,
+            certain=False,
+            note=f"git {sub} rewrites files in the working tree",
+        )
+        return ()
+    if sub in ("archive", "bundle"):
+        sub_o = parse(rest, Spec.of("o", "output format prefix remote"))
+        out = sub_o.value("-o", "--output")
+        if out is None and sub == "bundle" and len(sub_o.operands) >= 2:
+            out = sub_o.operands[1]
+        flows = (Flow(src=repo, recursive=True, exact=False, via=f"git {sub}"),)
+        if out is None:
+            return flows
+        c.write_to(out, flows, append=False)
+        return ()
+    if sub == "clone":
+        ops = [f for f in rest if f.known and not f.value.startswith("-")]
+        if len(ops) >= 2:
+            c.emit(WRITE, base.loc(ops[1]), recursive=True)
+        return ()
+    c.emit(EffectKind.EXEC, via=f"git {sub}")
+    return (OPAQUE,)
+
+
+__all__ += ["joined_script"]

@@ -1,0 +1,1001 @@
+"""Commands that run other commands: wrappers, shells, ``eval``, scripts, ``xargs``, interpreters.
+
+Wrappers (``sudo``, ``env``, ``timeout``...) are analysed as the command they run. Shell text
+(``bash -c``, ``eval``, ``su -c``, scripts read from disk at call time, heredocs fed to a shell) is
+parsed and walked like the outer command, one level deeper. Text that had to be decoded first is
+analysed too, and also reported as obfuscation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Callable
+
+from guard.shell.code import inspect_code, inspect_python
+from guard.shell.core import TABLE, Cmd, State, command, joined_script
+from guard.shell.options import Spec, parse
+from guard.shell.record import MAX_LOOP
+from guard.shell.sed import perl_subst_to_sed
+from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
+from guard.types import ConfigEdit, EffectKind, Location
+
+__all__ = ["perl_command", "run_stdin_script"]
+
+_SHELLS = names("bash sh dash zsh ksh ash mksh yash posh rbash busybox-sh")
+_PYTHONS = re.compile(r"python(\d+(\.\d+)?)?|pypy3?")
+
+
+# -------------------------------------------------------------- helpers
+
+
+def _shell_for(
+    c: Cmd, *, stdin: tuple[Flow, ...], pos: list[str] | None, arg0: str
+) -> State | None:
+    """A child shell of this command's shell, with the exported variables."""
+    st = c.st
+    return st.new_shell(
+        cwd=st.cwd,
+        home=st.home,
+        host=st.host,
+        stdin=stdin,
+        variables=st.env_vars(),
+        pos=pos,
+        arg0=arg0,
+    )
+
+
+def _positional(args: list[Field]) -> list[str] | None:
+    """Positional parameters for a script, or ``None`` when one of them is unknown."""
+    return [a.value for a in args] if all(a.known for a in args) else None
+
+
+def run_text_in(
+    c: Cmd,
+    field: Field,
+    *,
+    what: str,
+    stdin: tuple[Flow, ...],
+    pos: list[str] | None = None,
+    arg0: str = "bash",
+    same: bool = False,
+) -> tuple[Flow, ...]:
+    """Analyse shell text given as one word (``bash -c WORD``, ``eval``)."""
+    if field.obfuscated:
+        c.unknown(f"{what}: obfuscated command text")
+    if not field.known:
+        c.unknown(f"{what}: command text the analyser cannot see ({short(field.raw)})")
+        for fl in field.flows:
+            if fl.text is not None:
+                return _run_decoded(c, fl.text, what=what, stdin=stdin)
+        return (OPAQUE,)
+    if same:
+        return c.st.run_nested_text(field.value, what=what)
+    sub = _shell_for(c, stdin=stdin, pos=pos if pos is not None else [], arg0=arg0)
+    if sub is None:
+        return (OPAQUE,)
+    return sub.run_text(field.value, what=what)
+
+
+def _run_decoded(c: Cmd, text: str, *, what: str, stdin: tuple[Flow, ...]) -> tuple[Flow, ...]:
+    sub = _shell_for(c, stdin=stdin, pos=[], arg0="bash")
+    if sub is None:
+        return (OPAQUE,)
+    return sub.run_text(text, what=f"{what} (decoded)")
+
+
+def run_stdin_script(
+    c: Cmd, lang: str, *, what: str, run: Callable[[str], tuple[Flow, ...]] | None = None
+) -> tuple[Flow, ...]:
+    """Analyse the data on standard input as a script: heredocs, ``cat x | sh``, ``... | base64 -d | sh``.
+
+    Args:
+        c: The interpreter's command.
+        lang: ``shell``, ``python`` or another language name.
+        what: How to name the script in notes.
+        run: A callable ``(text) -> flows`` that analyses shell text somewhere else (``ssh``).
+    """
+    out: list[Flow] = []
+    for fl in c.stdin:
+        if fl.names:
+            continue
+        text: str | None = None
+        if fl.text is not None:
+            text = fl.text
+            if fl.decoded:
+                c.unknown(f"{what} runs decoded data (obfuscation)")
+        elif fl.src is not None and fl.exact:
+            text = c.st.run.read_text(fl.src)
+            if text is None:
+                c.unknown(f"{what} runs a file the analyser cannot read", fl.src)
+                continue
+        elif fl.src is not None:
+            c.unknown(f"{what} runs transformed content of a file (obfuscation)", fl.src)
+            continue
+        else:
+            c.unknown(f"{what} runs data of unknown origin")
+            continue
+        if lang == "shell":
+            if run is not None:
+                out.extend(run(text))
+                continue
+            sub = _shell_for(c, stdin=(), pos=[], arg0=c.name)
+            if sub is not None:
+                out.extend(sub.run_text(text, what=what))
+        elif lang == "python":
+            out.extend(inspect_python(c, text, [], what=what))
+        else:
+            out.extend(inspect_code(c, text, [], what=what))
+    return tuple(out)
+
+
+def _shebang(text: str) -> str:
+    """The language a script's ``#!`` line names (``shell`` without one, as bash runs it)."""
+    if not text.startswith("#!"):
+        return "shell"
+    line = text[2:].split("\n", 1)[0].strip()
+    parts = line.split()
+    if not parts:
+        return "shell"
+    prog = os.path.basename(parts[0])
+    if prog == "env" and len(parts) > 1:
+        rest = [p for p in parts[1:] if not p.startswith("-")]
+        prog = os.path.basename(rest[0]) if rest else "env"
+    if prog in _SHELLS:
+        return "shell"
+    if _PYTHONS.fullmatch(prog):
+        return "python"
+    return prog
+
+
+def run_script_file(
+    c: Cmd,
+    loc: Location,
+    args: list[Field],
+    *,
+    lang: str | None = None,
+    same: bool = False,
+    stdin: tuple[Flow, ...] = (),
+) -> tuple[Flow, ...]:
+    """Read a script now and analyse it (``./x.sh``, ``bash x.sh``, ``source x``, ``python x.py``)."""
+    text = c.st.run.read_text(loc)
+    if text is None:
+        c.unknown("script cannot be read at analysis time", loc)
+        return (OPAQUE,)
+    if "\0" in text[:4096] or text.startswith("\x7fELF"):
+        return _unknown_args(c, args)
+    kind = lang or _shebang(text)
+    what = f"script {loc.raw}"
+    if kind == "shell":
+        if same:
+            st = c.st
+            saved = st.pos
+            if args:
+                st.pos = _positional(args)
+            try:
+                return st.run_nested_text(text, what=what)
+            finally:
+                st.pos = saved
+        sub = _shell_for(c, stdin=stdin, pos=_positional(args), arg0=loc.raw)
+        if sub is None:
+            return (OPAQUE,)
+        return sub.run_text(text, what=what)
+    if kind == "python":
+        return inspect_python(c, text, args, what=what)
+    if kind in ("perl", "ruby", "node", "nodejs", "php", "lua", "Rscript", "tclsh", "deno", "bun"):
+        return inspect_code(c, text, args, what=what)
+    c.unknown(f"{what} runs with an interpreter the analyser does not know ({kind})", loc)
+    return _unknown_args(c, args)
+
+
+def _unknown_args(c: Cmd, args: list[Field]) -> tuple[Flow, ...]:
+    return TABLE["/unknown"](Cmd(c.st, c.name, args, c.stdin, c.via))
+
+
+# ----------------------------------------------------------- unknown commands
+
+
+def _candidates(c: Cmd, f: Field) -> list[Location]:
+    if f.pipe:
+        return [fl.src for fl in f.flows if fl.src is not None]
+    if f.loc is not None:
+        return [f.loc]
+    if not f.known:
+        return [Location(raw=f.raw or f.value, path=None)]
+    v = f.value
+    out: list[Location] = []
+    values = [v]
+    if v.startswith("-"):
+        values = [v.split("=", 1)[1]] if "=" in v else []
+    elif "=" in v:
+        values.append(v.split("=", 1)[1])
+    if ":" in v:
+        values.extend(p for p in v.split(":") if p.startswith(("/", "./", "../", "~")))
+    for s in values:
+        if not s or len(s) > 4096 or "\0" in s:
+            continue
+        loc = c.st.local(s)
+        if loc.path is not None and os.path.exists(loc.path):
+            out.append(loc)
+    from guard.shell.files import split_remote
+
+    rem = split_remote(v)
+    if rem is not None and c.st.run.hosts.get(rem[0]) is not None:
+        loc = c.st.remote(*rem)[0]
+        if loc.path is not None and os.path.exists(loc.path):
+            out.append(loc)
+    return out
+
+
+@command("/unknown")
+def _unknown(c: Cmd) -> tuple[Flow, ...]:
+    hit = False
+    for f in c.args:
+        for loc in _candidates(c, f):
+            hit = True
+            c.emit(
+                EffectKind.UNKNOWN,
+                loc,
+                certain=False,
+                note=f"unknown command {short(c.name)} given a path",
+            )
+        for fl in f.flows:
+            if fl.src is not None and not f.pipe:
+                hit = True
+                c.emit(
+                    EffectKind.UNKNOWN,
+                    fl.src,
+                    certain=False,
+                    note=f"unknown command {short(c.name)} given file content",
+                )
+    for fl in c.stdin:
+        if fl.src is not None and not fl.names:
+            hit = True
+            c.emit(
+                EffectKind.UNKNOWN,
+                fl.src,
+                certain=False,
+                note=f"unknown command {short(c.name)} reads file content",
+            )
+    if not hit:
+        c.emit(EffectKind.EXEC)
+    return (*c.passthrough(transform=True), OPAQUE)
+
+
+@command("/script")
+def _script(c: Cmd) -> tuple[Flow, ...]:
+    loc = c.st.local(c.name)
+    c.emit(EffectKind.EXEC, loc)
+    return run_script_file(c, loc, c.args, stdin=c.stdin)
+
+
+# ------------------------------------------------------------------ shells
+
+
+@command(*_SHELLS)
+def _shell(c: Cmd) -> tuple[Flow, ...]:
+    args = c.args
+    i = 0
+    text: Field | None = None
+    read_stdin = False
+    while i < len(args):
+        a = args[i]
+        v = a.value if a.known else ""
+        if v in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file") and i + 1 < len(args):
+            i += 2
+            continue
+        if v == "--":
+            i += 1
+            break
+        if v.startswith("--") or (len(v) > 1 and v[0] in "-+" and v[1:].isalpha()):
+            if v[0] == "-" and not v.startswith("--"):
+                if "c" in v[1:]:
+                    if i + 1 < len(args):
+                        text = args[i + 1]
+                        i += 2
+                    else:
+                        i += 1
+                    break
+                if "s" in v[1:]:
+                    read_stdin = True
+            i += 1
+            continue
+        break
+    rest = args[i:]
+    if text is not None:
+        arg0 = rest[0].value if rest and rest[0].known else c.name
+        return run_text_in(
+            c, text, what=f"{c.name} -c", stdin=c.stdin, pos=_positional(rest[1:]), arg0=arg0
+        )
+    if rest and rest[0].pipe:
+        # bash <(curl ...): the script is whatever the process substitution prints
+        piped = Cmd(c.st, c.name, rest[1:], rest[0].flows, c.via)
+        return run_stdin_script(piped, "shell", what=f"{c.name} <(...)")
+    if rest and not read_stdin:
+        loc = c.loc(rest[0])
+        return run_script_file(c, loc, rest[1:], lang="shell", stdin=c.stdin)
+    return run_stdin_script(c, "shell", what=f"{c.name} reading standard input")
+
+
+@command("busybox")
+def _busybox(c: Cmd) -> tuple[Flow, ...]:
+    if not c.args:
+        return (OPAQUE,)
+    head = c.args[0]
+    if head.known and head.value in ("sh", "ash", "hush"):
+        return c.st.dispatch([Field("sh", raw="sh"), *c.args[1:]], c.stdin)
+    return c.st.dispatch(list(c.args), c.stdin)
+
+
+@command("su", "runuser")
+def _su(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "cgGsw",
+            "command group supp-group shell whitelist-environment session-command",
+        ),
+    )
+    cmd = o.value("-c", "--command", "--session-command")
+    if cmd is not None:
+        return run_text_in(c, cmd, what=f"{c.name} -c", stdin=c.stdin)
+    return run_stdin_script(c, "shell", what=f"{c.name} shell")
+
+
+@command("eval")
+def _eval(c: Cmd) -> tuple[Flow, ...]:
+    if not c.args:
+        return ()
+    text, ph = joined_script(c.args)
+    if ph:
+        c.unknown(
+            f"eval of a value the analyser cannot see ({short(' '.join(a.raw for a in c.args))})"
+        )
+        for v in ph.values():
+            for fl in v.flows:
+                if fl.text is not None:
+                    _run_decoded(c, fl.text, what="eval", stdin=c.stdin)
+        c.st.vars.update(ph)
+    if any(a.obfuscated for a in c.args):
+        c.unknown("eval of decoded text (obfuscation)")
+    return c.st.run_nested_text(text, what="eval")
+
+
+@command("source", ".")
+def _source(c: Cmd) -> tuple[Flow, ...]:
+    if not c.args:
+        return ()
+    f = c.args[0]
+    if f.pipe:
+        c.st.stdin, saved = tuple(f.flows), c.st.stdin
+        try:
+            return run_stdin_script(
+                Cmd(c.st, c.name, [], tuple(f.flows), c.via), "shell", what="source"
+            )
+        finally:
+            c.st.stdin = saved
+    loc = c.loc(f)
+    if loc.path in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"):
+        return run_stdin_script(c, "shell", what="source /dev/stdin")
+    c.read(f)
+    return run_script_file(c, loc, c.args[1:], lang="shell", same=True)
+
+
+# ---------------------------------------------------------------- wrappers
+
+
+def _run_rest(c: Cmd, rest: list[Field], extra: dict[str, Var] | None = None) -> tuple[Flow, ...]:
+    if not rest:
+        return (OPAQUE,)
+    st = c.st
+    if extra:
+        st = st.fork()
+        st.vars.update(extra)
+        st.exported.update(extra)
+    return st.dispatch(rest, c.stdin)
+
+
+def _assignments(rest: list[Field]) -> tuple[dict[str, Var], list[Field]]:
+    extra: dict[str, Var] = {}
+    k = 0
+    while (
+        k < len(rest)
+        and rest[k].known
+        and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", rest[k].value, re.S)
+    ):
+        name, _, val = rest[k].value.partition("=")
+        extra[name] = Var(val)
+        k += 1
+    return extra, rest[k:]
+
+
+@command("sudo doas pkexec")
+def _sudo(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "ugCDhprtUTc",
+            (
+                "user group close-from chdir host prompt role type other-user command-timeout "
+                "preserve-env"
+            ),
+            permute=False,
+            optional="preserve-env",
+        ),
+    )
+    extra, rest = _assignments(o.rest)
+    if o.has("-e", "--edit"):
+        for f in rest:
+            c.emit(EffectKind.WRITE, c.loc(f))
+        return ()
+    if not rest and o.has("-s", "--shell", "-i", "--login"):
+        return run_stdin_script(c, "shell", what="sudo shell")
+    chdir = o.value("-D", "--chdir")
+    if chdir is not None:
+        sub = c.st.fork()
+        sub.cwd = c.loc(chdir).path
+        return sub.dispatch(rest, c.stdin) if rest else (OPAQUE,)
+    return _run_rest(c, rest, extra)
+
+
+@command("env")
+def _env(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "uCSP",
+            "unset chdir split-string block-signal default-signal ignore-signal",
+            permute=False,
+        ),
+    )
+    split = o.value("-S", "--split-string")
+    rest = list(o.rest)
+    if split is not None:
+        if not split.known:
+            c.unknown("env -S with a command the analyser cannot see")
+            return (OPAQUE,)
+        try:
+            words = shlex.split(split.value)
+        except ValueError:
+            words = split.value.split()
+        rest = [Field(w, raw=w) for w in words] + rest
+    extra, rest = _assignments(rest)
+    if o.has("-i", "--ignore-environment"):
+        pass
+    chdir = o.value("-C", "--chdir")
+    if not rest:
+        return (OPAQUE,)
+    st = c.st.fork()
+    if chdir is not None:
+        st.cwd = c.st.loc(chdir).path
+    st.vars.update(extra)
+    st.exported.update(extra)
+    return st.dispatch(rest, c.stdin)
+
+
+_WRAPPERS: dict[str, Spec] = {
+    "nohup": Spec.of(permute=False),
+    "time": Spec.of("fo", "format output", permute=False),
+    "nice": Spec.of("n", "adjustment", permute=False),
+    "ionice": Spec.of("cnp", "class classdata pid", permute=False),
+    "stdbuf": Spec.of("ioe", "input output error", permute=False),
+    "setsid": Spec.of(permute=False),
+    "unbuffer": Spec.of(permute=False),
+    "chrt": Spec.of("T", "sched-runtime", permute=False),
+    "taskset": Spec.of(permute=False),
+    "caffeinate": Spec.of("t", permute=False),
+    "torsocks": Spec.of(permute=False),
+    "proxychains": Spec.of("f", permute=False),
+    "proxychains4": Spec.of("f", permute=False),
+    "faketime": Spec.of(permute=False),
+    "catchsegv": Spec.of(permute=False),
+    "strace": Spec.of("oepsSEIuaX", "output trace", permute=False),
+    "ltrace": Spec.of("oepsSEu", "output", permute=False),
+    "firejail": Spec.of(permute=False),
+    "systemd-run": Spec.of("pEMu", "property setenv unit machine working-directory", permute=False),
+}
+
+
+@command(*_WRAPPERS)
+def _wrapper(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, _WRAPPERS[c.name])
+    rest = list(o.rest)
+    if c.name == "nice" and rest and rest[0].known and rest[0].value.lstrip("-+").isdigit():
+        rest = rest[1:]
+    if c.name == "taskset" and rest:
+        rest = rest[1:]
+    if c.name == "chrt" and rest:
+        rest = rest[1:]
+    if c.name == "faketime" and rest:
+        rest = rest[1:]
+    if c.name in ("strace", "ltrace"):
+        for f in o.values("-o", "--output"):
+            c.emit(EffectKind.WRITE, c.loc(f))
+    return _run_rest(c, rest)
+
+
+@command("timeout")
+def _timeout(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("sk", "signal kill-after", permute=False))
+    return _run_rest(c, list(o.rest[1:]))
+
+
+@command("flock")
+def _flock(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("wEc", "timeout wait conflict-exit-code command", permute=False))
+    cmd = o.value("-c", "--command")
+    if cmd is not None:
+        return run_text_in(c, cmd, what="flock -c", stdin=c.stdin)
+    return _run_rest(c, list(o.rest[1:]))
+
+
+@command("command builtin exec coproc noglob nocorrect")
+def _command(c: Cmd) -> tuple[Flow, ...]:
+    args = list(c.args)
+    while args and args[0].known and args[0].value.startswith("-") and len(args[0].value) > 1:
+        flag = args.pop(0).value
+        if c.name == "command" and flag in ("-v", "-V"):
+            return (OPAQUE,)
+        if c.name == "exec" and flag == "-a" and args:
+            args.pop(0)
+    if not args:
+        return ()
+    return c.st.dispatch(args, c.stdin)
+
+
+@command("watch")
+def _watch(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("nd", "interval differences", permute=False), stop_at_operand=True)
+    text, ph = joined_script(o.rest)
+    return run_text_in(c, Field(text, raw=text, known=not ph), what="watch", stdin=c.stdin)
+
+
+@command("trap")
+def _trap(c: Cmd) -> tuple[Flow, ...]:
+    args = [a for a in c.args if not (a.known and a.value in ("-p", "-l", "--"))]
+    if args:
+        return run_text_in(c, args[0], what="trap", stdin=(), same=True)
+    return ()
+
+
+# ------------------------------------------------------------------- xargs
+
+
+def _xargs_items(c: Cmd, sep: str | None, lines: bool, infile: Field | None) -> list[Field]:
+    flows = c.stdin
+    if infile is not None:
+        c.read(infile)
+        flows = c.content(infile)
+    items: list[Field] = []
+    for fl in flows:
+        text: str | None = None
+        if fl.names and fl.src is not None:
+            items.append(Field(fl.src.raw, raw="<find output>", loc=fl.src, recursive=True))
+            continue
+        if fl.text is not None:
+            text = fl.text
+        elif fl.src is not None and fl.exact:
+            text = c.st.run.read_text(fl.src)
+        if text is None:
+            items.append(Field("<xargs input>", raw="<xargs input>", known=False, flows=(fl,)))
+            continue
+        if sep is not None:
+            words = [w for w in text.split(sep) if w]
+        elif lines:
+            words = [w.strip() for w in text.splitlines() if w.strip()]
+        else:
+            try:
+                words = shlex.split(text)
+            except ValueError:
+                words = text.split()
+        items.extend(Field(w, raw=w) for w in words[: MAX_LOOP * 4])
+    if not flows:
+        items.append(Field("<xargs input>", raw="<xargs input>", known=False))
+    return items
+
+
+@command("xargs")
+def _xargs(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "ILnPsdEaei",
+            (
+                "replace max-lines max-args max-procs max-chars delimiter eof arg-file "
+                "process-slot-var"
+            ),
+            permute=False,
+            optional="replace eof",
+        ),
+    )
+    repl_f = o.value("-I", "--replace", "-i")
+    repl = repl_f.value if repl_f is not None else ("{}" if o.has("-i", "--replace") else None)
+    delim = o.value("-d", "--delimiter")
+    sep = (
+        "\0"
+        if o.has("-0", "--null")
+        else (delim.value if delim is not None and delim.known else None)
+    )
+    items = _xargs_items(c, sep, repl is not None or o.has("-L"), o.value("-a", "--arg-file"))
+    rest = list(o.rest) or [Field("echo", raw="echo")]
+    out: list[Flow] = []
+    if repl is None:
+        return c.st.dispatch(rest + items[: MAX_LOOP * 4], ())
+    for item in items[:MAX_LOOP]:
+        argv: list[Field] = []
+        for a in rest:
+            if a.known and repl in a.value:
+                if a.value == repl:
+                    argv.append(item)
+                elif item.known and item.loc is None:
+                    v = a.value.replace(repl, item.value)
+                    argv.append(Field(v, raw=a.raw))
+                else:
+                    argv.append(
+                        Field(
+                            a.value.replace(repl, item.raw),
+                            raw=a.raw,
+                            known=False,
+                            flows=item.flows,
+                        )
+                    )
+            else:
+                argv.append(a)
+        out.extend(c.st.dispatch(argv, ()))
+    return tuple(out)
+
+
+@command("parallel")
+def _parallel(c: Cmd) -> tuple[Flow, ...]:
+    args = list(c.args)
+    cut = next((k for k, f in enumerate(args) if f.known and f.value in (":::", "::::")), len(args))
+    cmd = [f for f in args[:cut] if not (f.known and f.value.startswith("-"))]
+    inputs = args[cut + 1 :]
+    if not cmd:
+        return (OPAQUE,)
+    out: list[Flow] = []
+    items = inputs or [Field("<parallel input>", raw="<parallel input>", known=False)]
+    for item in items[:MAX_LOOP]:
+        argv = [item if (a.known and a.value == "{}") else a for a in cmd]
+        if not any(a.known and a.value == "{}" for a in cmd):
+            argv = [*cmd, item]
+        text, ph = joined_script(argv)
+        out.extend(
+            run_text_in(
+                c, Field(text, raw=text, known=not ph, flows=item.flows), what="parallel", stdin=()
+            )
+        )
+    return tuple(out)
+
+
+# ------------------------------------------------------- directories, vars
+
+
+@command("cd pushd chdir")
+def _cd(c: Cmd) -> tuple[Flow, ...]:
+    st = c.st
+    args = [a for a in c.args if not (a.known and a.value in ("-L", "-P", "-e", "-@", "--"))]
+    old = st.cwd
+    if not args:
+        target: str | None = st.home
+    else:
+        f = args[0]
+        if f.known and f.value == "-":
+            v = st.vars.get("OLDPWD")
+            target = v.text if v is not None else None
+        elif c.name == "pushd" and f.known and re.fullmatch(r"[+-]\d+", f.value):
+            target = None
+        else:
+            loc = c.loc(f)
+            target = loc.path
+            # a cd that fails leaves the shell where it was; where that is then is not known
+            if target is not None and not os.path.isdir(target) and target not in st.run.created:
+                target = None
+    if c.name == "pushd":
+        st.dirstack.append(old)
+    st.cwd = target
+    st.vars["OLDPWD"] = Var(old)
+    st.vars["PWD"] = Var(target)
+    return ()
+
+
+@command("popd")
+def _popd(c: Cmd) -> tuple[Flow, ...]:
+    st = c.st
+    st.cwd = st.dirstack.pop() if st.dirstack else None
+    return ()
+
+
+@command("dirs")
+def _dirs(c: Cmd) -> tuple[Flow, ...]:
+    return (OPAQUE,)
+
+
+@command("alias")
+def _alias(c: Cmd) -> tuple[Flow, ...]:
+    for a in c.args:
+        if a.known and "=" in a.value:
+            name, _, val = a.value.partition("=")
+            c.st.aliases[name] = val
+    return ()
+
+
+@command("unalias")
+def _unalias(c: Cmd) -> tuple[Flow, ...]:
+    for a in c.args:
+        if a.known:
+            c.st.aliases.pop(a.value, None)
+    return ()
+
+
+@command("set")
+def _set(c: Cmd) -> tuple[Flow, ...]:
+    args = list(c.args)
+    for k, a in enumerate(args):
+        if a.known and a.value == "--":
+            c.st.pos = _positional(args[k + 1 :])
+            return ()
+    if args and not (args[0].known and args[0].value[:1] in "-+"):
+        c.st.pos = _positional(args)
+    return ()
+
+
+@command("shift")
+def _shift(c: Cmd) -> tuple[Flow, ...]:
+    n = int(c.args[0].value) if c.args and c.args[0].known and c.args[0].value.isdigit() else 1
+    if c.st.pos is not None:
+        c.st.pos = c.st.pos[n:]
+    return ()
+
+
+@command("read mapfile readarray")
+def _read(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("adnNptuCcsO", ""))
+    names = [
+        f.value for f in o.operands if f.known and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", f.value)
+    ]
+    arr = o.value("-a")
+    if arr is not None and arr.known:
+        names.append(arr.value)
+    if not names:
+        names = ["REPLY" if c.name == "read" else "MAPFILE"]
+    for n in names:
+        c.st.vars[n] = Var(None, flows=c.stdin)
+    return ()
+
+
+@command("export declare typeset local readonly")
+def _declare_cmd(c: Cmd) -> tuple[Flow, ...]:
+    # only reached when tree-sitter did not see a declaration (``builtin export``, ``command local``)
+    for a in c.args:
+        if a.known and "=" in a.value and not a.value.startswith("-"):
+            name, _, val = a.value.partition("=")
+            c.st.vars[name] = Var(val)
+            c.st.exported.add(name)
+        elif not a.known:
+            c.unknown(f"{c.name} of a value the analyser cannot see")
+    return ()
+
+
+# ---------------------------------------------------------- interpreters
+
+
+def _python_like(c: Cmd) -> tuple[Flow, ...]:
+    args = c.args
+    i = 0
+    code: Field | None = None
+    module: Field | None = None
+    while i < len(args):
+        a = args[i]
+        v = a.value if a.known else ""
+        if not v.startswith("-") or v == "-":
+            break
+        if v == "--":
+            i += 1
+            break
+        j = 1
+        consumed = False
+        while j < len(v):
+            ch = v[j]
+            if ch in "cm":
+                val = (
+                    Field(v[j + 1 :], raw=v[j + 1 :])
+                    if j + 1 < len(v)
+                    else (args[i + 1] if i + 1 < len(args) else None)
+                )
+                if j + 1 >= len(v):
+                    i += 1
+                if ch == "c":
+                    code = val
+                else:
+                    module = val
+                consumed = True
+                break
+            if ch in "WX":
+                if j + 1 >= len(v):
+                    i += 1
+                break
+            j += 1
+        i += 1
+        if consumed:
+            break
+    rest = args[i:]
+    what = c.name
+    if code is not None:
+        if code.obfuscated:
+            c.unknown(f"{what} -c: obfuscated code")
+        if not code.known:
+            c.unknown(f"{what} -c: code the analyser cannot see")
+            return (OPAQUE,)
+        return inspect_python(c, code.value, rest, what=f"{what} -c")
+    if module is not None:
+        name = module.value if module.known else "?"
+        if name in (
+            "http.server",
+            "SimpleHTTPServer",
+            "ftplib",
+            "smtpd",
+            "uploadserver",
+            "pyftpdlib",
+        ):
+            target = c.st.local(".") if c.st.cwd is not None else Location(raw=".")
+            c.emit(
+                EffectKind.TRANSFER,
+                target,
+                Location(raw=f"python -m {name}", host=None, visible=False),
+                recursive=True,
+                certain=False,
+                note="serves the current folder on the network",
+            )
+            return (OPAQUE,)
+        if name in ("zipfile", "tarfile", "gzip", "shutil", "base64"):
+            for f in rest:
+                if f.known and not f.value.startswith("-"):
+                    c.unknown(f"python -m {name} given a path", c.loc(f))
+            return (OPAQUE,)
+        return _unknown_args(c, rest)
+    if rest and not (rest[0].known and rest[0].value == "-"):
+        loc = c.loc(rest[0])
+        c.read(rest[0])
+        return run_script_file(c, loc, rest[1:], lang="python", stdin=c.stdin)
+    return run_stdin_script(c, "python", what=f"{what} reading standard input")
+
+
+for _py in (
+    "python",
+    "python2",
+    "python3",
+    "pypy",
+    "pypy3",
+    *(f"python3.{k}" for k in range(6, 15)),
+):
+    command(_py)(_python_like)
+
+
+def _code_opts(c: Cmd, code_flags: str) -> tuple[list[str | None], list[Field]]:
+    """Code given with ``-e`` and kin (``None`` when unknown), and the arguments after options."""
+    codes: list[str | None] = []
+    i = 0
+    args = c.args
+    while i < len(args):
+        a = args[i]
+        v = a.value if a.known else ""
+        if not v.startswith("-") or v == "-":
+            break
+        if v == "--":
+            i += 1
+            break
+        if v in ("--eval", "--print", "-r") or (len(v) == 2 and v[1] in code_flags):
+            if i + 1 < len(args):
+                codes.append(args[i + 1].value if args[i + 1].known else None)
+            i += 2
+            continue
+        i += 1
+    return codes, list(args[i:])
+
+
+@command(
+    "ruby node nodejs php lua Rscript deno bun tclsh osascript pwsh jshell",
+)
+def _code_interp(c: Cmd) -> tuple[Flow, ...]:
+    codes, rest = _code_opts(c, "ep")
+    if codes:
+        if any(x is None for x in codes):
+            c.unknown(f"{c.name}: code the analyser cannot see")
+            return (OPAQUE,)
+        return inspect_code(
+            c, "\n".join(x for x in codes if x is not None), rest, what=f"{c.name} -e"
+        )
+    if rest and not (rest[0].known and rest[0].value == "-"):
+        loc = c.loc(rest[0])
+        c.read(rest[0])
+        return run_script_file(c, loc, rest[1:], lang=c.name)
+    return run_stdin_script(c, c.name, what=f"{c.name} reading standard input")
+
+
+def perl_command(c: Cmd) -> tuple[Flow, ...]:
+    """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected."""
+    args = c.args
+    codes: list[str | None] = []
+    inplace: str | None = None
+    loop = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        v = a.value if a.known else ""
+        if not v.startswith("-") or v == "-":
+            break
+        if v == "--":
+            i += 1
+            break
+        j = 1
+        while j < len(v):
+            ch = v[j]
+            if ch in "eE":
+                val = v[j + 1 :]
+                if not val:
+                    i += 1
+                    val_f = args[i] if i < len(args) else None
+                    codes.append(val_f.value if val_f is not None and val_f.known else None)
+                else:
+                    codes.append(val)
+                break
+            if ch == "i":
+                inplace = v[j + 1 :]
+                break
+            if ch in "pn":
+                loop = True
+            if ch in "MmIFCxl0d":
+                break
+            j += 1
+        i += 1
+    rest = list(args[i:])
+    if not codes and rest:
+        loc = c.loc(rest[0])
+        c.read(rest[0])
+        return run_script_file(c, loc, rest[1:], lang="perl")
+    if not codes:
+        return run_stdin_script(c, "perl", what="perl reading standard input")
+    if inplace is not None:
+        code = (
+            "\n".join(x for x in codes if x is not None)
+            if all(x is not None for x in codes)
+            else None
+        )
+        script = (
+            perl_subst_to_sed(code)
+            if code is not None
+            and loop
+            and "p" in "".join(a.value for a in args if a.known and a.value.startswith("-"))
+            else None
+        )
+        for f in rest:
+            loc = c.loc(f)
+            if inplace:
+                from guard.shell.files import copy_effect
+
+                copy_effect(
+                    c,
+                    loc,
+                    c.st.local(f.value + inplace) if f.known else Location(raw=f.raw + inplace),
+                    recursive=False,
+                    note="perl -i backup",
+                )
+            c.emit(
+                EffectKind.WRITE, loc, edit=ConfigEdit(op="sed", script=script) if script else None
+            )
+        if script is None and code is not None:
+            inspect_code(c, code, [], what="perl -i")
+        return ()
+    if any(x is None for x in codes):
+        c.unknown("perl: code the analyser cannot see")
+        return (OPAQUE,)
+    code = "\n".join(x for x in codes if x is not None)
+    out = inspect_code(c, code, rest, what="perl -e")
+    if loop:
+        files = [f for f in rest if f.known]
+        return tuple(fl for f in files for fl in c.content(f, transform=True)) or c.passthrough(
+            transform=True
+        )
+    return out

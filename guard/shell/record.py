@@ -1,0 +1,279 @@
+"""What one analysis records: effects (once each), its bounds, and what files hold meanwhile.
+
+A command line can write a file and use it a moment later (``echo ... > x.sh; bash x.sh``,
+``cp w tmp; scp tmp host:``). :class:`Run` remembers, for the rest of the analysis, what each
+written file now holds (the *overlay*, read back by :meth:`Run.read_text`) and which original
+sources any copied data came from (*provenance*), so the later step is judged on the real data.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import time
+
+from guard.paths import HostMap
+from guard.shell.sed import apply_sed
+from guard.shell.words import Flow, short
+from guard.types import ConfigEdit, Effect, EffectKind, Location
+
+__all__ = ["Exhausted", "Run"]
+
+# Every bound of the analysis, in one place. Going past one never raises to the caller of
+# analyse(): the part left out becomes an UNKNOWN effect.
+MAX_DEPTH = 8  # nested parses: bash -c, ssh, eval, source, scripts
+MAX_NEST = 40  # syntactic nesting; keeps Python's own stack far from its limit
+MAX_COMMANDS = 2000
+MAX_EFFECTS = 2000
+MAX_ARGS = 5000  # words of one command
+MAX_GLOB = 1000  # words one glob may become
+MAX_GLOBS = 32  # glob patterns expanded against the filesystem per analysis
+MAX_LOOP = 32  # iterations of a loop body that are analysed one by one
+MAX_READ = 1 << 20  # scripts and batch files read at call time
+MAX_TEXT = 1 << 20  # literal text kept (variables, command output)
+TIME_LIMIT = 5.0  # seconds; a backstop for filesystems and code the budgets do not bound
+
+_DEV_SINKS = frozenset(("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"))
+_DEV_STDOUT = frozenset(("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
+_DEV_STDERR = frozenset(("/dev/stderr", "/dev/fd/2", "/proc/self/fd/2", "/dev/tty"))
+_DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
+_MOVES = frozenset((EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER))
+_GLOB_CHARS = frozenset("*?[")
+
+
+class Exhausted(Exception):
+    """An analysis bound was reached; the rest of the command is not analysed."""
+
+
+class Run:
+    """What one :func:`~guard.shell.analyse` call shares between all the shells it walks."""
+
+    __slots__ = (
+        "commands",
+        "created",
+        "deadline",
+        "derived",
+        "effects",
+        "globs",
+        "hosts",
+        "locs",
+        "overlay",
+        "seen",
+    )
+
+    def __init__(self, hosts: HostMap) -> None:
+        self.hosts = hosts
+        self.deadline = time.monotonic() + TIME_LIMIT
+        self.globs = 0
+        self.commands = 0
+        self.effects: list[Effect] = []
+        self.seen: set[tuple[object, ...]] = set()
+        self.locs: dict[tuple[str, str | None, str | None, str | None], Location] = {}
+        self.created: set[str] = set()  # folders made by this command line (cd may enter them)
+        # What files hold after earlier commands of this same command line wrote them: text,
+        # None (changed in an unknown way) or the path whose content was copied there.
+        self.overlay: dict[str, str | tuple[str] | None] = {}
+        # Files this command line copied data into, with the original sources of that data.
+        self.derived: dict[str, tuple[tuple[Location, bool], ...]] = {}
+
+    def tick(self) -> None:
+        """Count one command against the budgets."""
+        self.commands += 1
+        if self.commands > MAX_COMMANDS:
+            raise Exhausted(f"more than {MAX_COMMANDS} commands")
+        if time.monotonic() > self.deadline:
+            raise Exhausted(f"took longer than {TIME_LIMIT:g} s")
+
+    def give_up(self, note: str) -> None:
+        """Record that the analysis stopped (always recorded, past every bound)."""
+        key = ("give-up", note)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.effects.append(
+                Effect(kind=EffectKind.UNKNOWN, certain=False, note=note, via="bash")
+            )
+
+    def _add(self, effect: Effect, key: tuple[object, ...]) -> None:
+        if len(self.effects) >= MAX_EFFECTS:
+            raise Exhausted("too many effects")
+        self.seen.add(key)
+        self.effects.append(effect)
+
+    def at(self, path: str, raw: str, visible: bool = True) -> Location:
+        """A Location for an absolute path, attributed to the host whose folder holds it."""
+        if "\0" in path:
+            return Location(raw=raw, path=None, visible=visible)
+        real = os.path.realpath(path)
+        return Location(raw=raw, path=real, host=self.hosts.host_of(real), visible=visible)
+
+    def emit(
+        self,
+        kind: EffectKind,
+        target: Location | None = None,
+        dest: Location | None = None,
+        *,
+        recursive: bool = False,
+        via: str = "",
+        edit: ConfigEdit | None = None,
+        certain: bool = True,
+        note: str = "",
+    ) -> None:
+        """Record one effect, once."""
+        key = (
+            kind,
+            None if target is None else (target.raw, target.path, target.host, target.visible),
+            None if dest is None else (dest.raw, dest.path, dest.host, dest.visible),
+            recursive,
+            via,
+            None if edit is None else (edit.op, edit.key, edit.content, edit.script),
+            certain,
+            note,
+        )
+        if key in self.seen:
+            return
+        roots = self._roots(target) if kind in _MOVES and self.derived else ()
+        self._track(kind, target, dest, recursive, edit)
+        # every value here is already of the right type: skip pydantic's validation (hot path)
+        self._add(
+            Effect.model_construct(
+                kind=kind,
+                target=target,
+                dest=dest,
+                recursive=recursive,
+                via=via,
+                edit=edit,
+                certain=certain,
+                note=note,
+            ),
+            key,
+        )
+        for src, whole in roots:
+            # `cp w tmp; scp tmp host:` ships w: say so, with w as the source (w itself stays)
+            self.emit(
+                EffectKind.COPY if kind is EffectKind.MOVE else kind,
+                src,
+                dest,
+                recursive=whole or recursive,
+                via=via,
+                certain=certain,
+                note=f"carries content copied from {short(src.raw)} earlier in this command",
+            )
+
+    def _roots(self, target: Location | None) -> tuple[tuple[Location, bool], ...]:
+        """The original sources of a file that earlier commands of this line copied data into."""
+        if target is None or target.path is None:
+            return ()
+        derived = self.derived
+        path = target.path
+        hit = derived.get(path)
+        if hit is not None:
+            return hit
+        pattern = _GLOB_CHARS.intersection(path)
+        for key, roots in derived.items():
+            # a file inside a folder copied earlier, or a folder holding a file copied earlier
+            if path.startswith(key + "/") or key.startswith(path + "/"):
+                return roots
+            if pattern and fnmatch.fnmatchcase(key, path):
+                return roots
+        return ()
+
+    def _track(
+        self,
+        kind: EffectKind,
+        target: Location | None,
+        dest: Location | None,
+        recursive: bool,
+        edit: ConfigEdit | None,
+    ) -> None:
+        """Remember what files hold after this effect, for scripts read later in the command."""
+        overlay = self.overlay
+        if kind is EffectKind.WRITE and target is not None and target.path is not None:
+            if edit is not None and edit.op == "metadata":
+                return
+            new: str | None = None
+            if edit is not None and edit.op == "replace":
+                new = edit.content
+            elif edit is not None and edit.op == "append" and edit.content is not None:
+                old = self.read_text(target)
+                new = None if old is None else old + edit.content
+            elif edit is not None and edit.op == "sed" and edit.script is not None:
+                old = self.read_text(target, 64 * 1024)
+                new = None if old is None else apply_sed(edit.script, old)
+            overlay[target.path] = new
+        elif kind in (EffectKind.COPY, EffectKind.MOVE) and dest is not None and dest.path:
+            src = target.path if target is not None and not recursive else None
+            overlay[dest.path] = (src,) if src is not None else None
+            if target is not None:
+                roots = self._roots(target) or ((target, recursive),)
+                self.derived[dest.path] = roots
+        elif kind is EffectKind.DELETE and target is not None and target.path is not None:
+            overlay[target.path] = None
+
+    def read_text(self, loc: Location, limit: int = MAX_READ) -> str | None:
+        """A small text file's content as it will be when read later in this command."""
+        path = loc.path
+        for _ in range(8):
+            if path is None or not loc.visible:
+                return None
+            if path not in self.overlay:
+                break
+            held = self.overlay[path]
+            if not isinstance(held, tuple):
+                return held
+            path = held[0]
+        else:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(limit + 1)
+        except (OSError, ValueError):
+            return None
+        if len(data) > limit:
+            return None
+        return data.decode("utf-8", "replace")
+
+    def sink_file(
+        self, loc: Location, flows: tuple[Flow, ...], *, append: bool, via: str = ""
+    ) -> tuple[Flow, ...]:
+        """Data written to ``loc``: a WRITE, and a COPY (or TRANSFER) from every source in it."""
+        path = loc.path
+        if path is not None:
+            if path in _DEV_SINKS:
+                return ()
+            if path in _DEV_STDOUT:
+                return flows
+            if path in _DEV_STDERR or path.startswith(("/dev/fd/", "/proc/self/fd/")):
+                return ()
+            m = _DEV_NET.fullmatch(path)
+            if m:
+                dest = Location(raw=loc.raw, path=None, host=m.group(2), visible=False)
+                for fl in flows:
+                    if fl.src is not None and not fl.names:
+                        self.emit(
+                            EffectKind.TRANSFER,
+                            fl.src,
+                            dest,
+                            recursive=fl.recursive,
+                            via=fl.via or via or ">",
+                        )
+                return ()
+        edit: ConfigEdit | None
+        texts = [fl.text for fl in flows]
+        if not flows:
+            edit = (
+                ConfigEdit(op="append", content="")
+                if append
+                else ConfigEdit(op="replace", content="")
+            )
+        elif all(t is not None for t in texts) and not any(fl.names for fl in flows):
+            content = "".join(t for t in texts if t is not None)
+            edit = ConfigEdit(op="append" if append else "replace", content=content)
+        else:
+            edit = None
+        self.emit(EffectKind.WRITE, loc, edit=edit, via=via or ">")
+        for fl in flows:
+            if fl.src is not None and not fl.names:
+                kind = EffectKind.COPY if loc.visible else EffectKind.TRANSFER
+                self.emit(kind, fl.src, loc, recursive=fl.recursive, via=fl.via or via or ">")
+        return ()

@@ -1,0 +1,811 @@
+"""Commands that move data between hosts: ssh, scp, rsync, sftp, curl, wget, netcat and kin.
+
+``HOST:PATH`` on a host the guard sees resolves below that host's folder (``HostMap.remote``), so a
+copy between two visible hosts is an ordinary COPY whose Locations name both hosts. ``ssh HOST CMD``
+runs CMD in a new shell whose working directory and home are the host's home, with the data of the
+local pipeline on its standard input. A host the guard cannot see gets the data as a TRANSFER (or a
+COPY to an invisible Location for scp-like tools) and nothing that runs there can touch files the
+guard protects.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from urllib.parse import urlsplit
+
+from guard.shell.core import TABLE, Cmd, State, command, joined_script
+from guard.shell.files import copy_effect, dest_for, split_remote
+from guard.shell.interp import run_stdin_script
+from guard.shell.options import Spec, parse
+from guard.shell.record import MAX_LOOP
+from guard.shell.words import OPAQUE, Field, Flow, names, short
+from guard.types import EffectKind, Location
+
+__all__: list[str] = []
+
+COPY = EffectKind.COPY
+TRANSFER = EffectKind.TRANSFER
+
+
+def _invisible(raw: str, host: str | None) -> Location:
+    return Location(raw=raw, path=None, host=host, visible=False)
+
+
+def _send(c: Cmd, flows: tuple[Flow, ...], dest: Location, *, via: str | None = None) -> None:
+    """Data of ``flows`` leaves for ``dest``, which the guard cannot see into."""
+    for fl in flows:
+        if fl.src is not None and not fl.names:
+            v = via or ((fl.via + "|" if fl.via else "") + c.name)
+            c.emit(TRANSFER, fl.src, dest, recursive=fl.recursive, via=v)
+
+
+def _arg_flows(c: Cmd, fields: list[Field]) -> tuple[Flow, ...]:
+    return tuple(fl for f in fields if not f.pipe for fl in f.flows if fl.src is not None)
+
+
+# ---------------------------------------------------------------------- ssh
+
+_SSH_SPEC = Spec.of("BbcDEeFIiJLlmOoPpQRSWw", permute=False)
+
+
+def _host_name(value: str) -> str:
+    if value.startswith("ssh://"):
+        value = value[6:].split("/", 1)[0]
+        value = value.rsplit("@", 1)[-1]
+        return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    return value
+
+
+@command("ssh autossh mosh")
+def _ssh(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, _SSH_SPEC, stop_at_operand=True)
+    if c.name == "autossh":
+        o = parse(
+            [f for f in c.args if not (f.known and f.value.startswith("-M"))],
+            _SSH_SPEC,
+            stop_at_operand=True,
+        )
+    if not o.rest:
+        return ()
+    host_f = o.rest[0]
+    words = list(o.rest[1:])
+    for v in o.values("-o"):
+        if v.known and v.value.lower().startswith("remotecommand="):
+            words = [Field(v.value.split("=", 1)[1], raw=v.raw), *words]
+    stdin = () if o.has("-n", "-f", "-N") else tuple(fl.through("ssh") for fl in c.stdin)
+    if not host_f.known:
+        c.unknown(f"ssh to a host the analyser cannot see ({short(host_f.raw)})")
+        _send(c, c.stdin + _arg_flows(c, words), _invisible(host_f.raw, None), via="ssh")
+        return (OPAQUE,)
+    host = _host_name(host_f.value)
+    st = c.st
+    info = st.run.hosts.get(host)
+    if info is None:
+        name = host.rsplit("@", 1)[-1]
+        _send(c, stdin, _invisible(f"{host}:<stdin>", name), via=None)
+        _send(c, _arg_flows(c, words), _invisible(f"{host}:<command line>", name))
+        return (OPAQUE,)
+    name = host.rsplit("@", 1)[-1]
+    if not words:
+        if not stdin:
+            return ()
+
+        def run(text: str) -> tuple[Flow, ...]:
+            sub = st.new_shell(cwd=info.home, home=info.home, host=name, stdin=(), pos=[])
+            return sub.run_text(text, what=f"ssh {name} script") if sub is not None else (OPAQUE,)
+
+        return run_stdin_script(
+            Cmd(st, "ssh", [], stdin, c.via), "shell", what=f"ssh {name}", run=run
+        )
+    text, ph = joined_script(words)
+    if any(w.obfuscated for w in words):
+        c.unknown("ssh command text was decoded (obfuscation)")
+    sub = st.new_shell(cwd=info.home, home=info.home, host=name, stdin=stdin, variables=ph, pos=[])
+    if sub is None:
+        return (OPAQUE,)
+    out = sub.run_text(text, what=f"ssh {name} command")
+    return tuple(fl.through("ssh") for fl in out)
+
+
+# ---------------------------------------------------------------- scp, rsync
+
+
+def _locations(c: Cmd, f: Field, *, rsync: bool = False) -> list[Location]:
+    if f.loc is not None:
+        return [f.loc]
+    if f.pipe:
+        return [fl.src for fl in f.flows if fl.src is not None] or [c.loc(f)]
+    if not f.known:
+        return [c.loc(f)]
+    v = f.value
+    if rsync and (v.startswith("rsync://") or "::" in v.split("/", 1)[0]):
+        host = (
+            urlsplit(v).hostname
+            if v.startswith("rsync://")
+            else v.split("::", 1)[0].rsplit("@", 1)[-1]
+        )
+        return [_invisible(v, host)]
+    rem = split_remote(v)
+    if rem is not None:
+        return c.st.remote(rem[0], rem[1])
+    return [c.loc(f)]
+
+
+def _is_dir(loc: Location) -> bool:
+    return loc.path is not None and loc.visible and os.path.isdir(loc.path)
+
+
+def _copy_all(
+    c: Cmd,
+    srcs: list[Field],
+    dst: Field,
+    *,
+    recursive: bool,
+    rsync: bool = False,
+    remove_source: bool = False,
+    delete_extra: bool = False,
+) -> None:
+    dlocs = _locations(c, dst, rsync=rsync)
+    dloc = dlocs[0]
+    locs: list[tuple[Location, bool, bool]] = []
+    for f in srcs:
+        # a trailing slash (rsync) or a find placeholder stands for what is inside the folder
+        contents = (rsync and f.known and f.value.endswith("/")) or f.loc is not None
+        for loc in _locations(c, f, rsync=rsync):
+            locs.append((loc, contents, f.recursive))
+    many = len(locs) > 1
+    for loc, contents, whole in locs:
+        rec = whole or (recursive and (_is_dir(loc) or loc.path is None or not loc.visible))
+        if contents or (rsync and not many and not dst.value.endswith("/") and not _is_dir(dloc)):
+            d = dloc
+        else:
+            d = dest_for(c.st, loc, dloc, dst.value if dst.known else "", into=many)
+        copy_effect(c, loc, d, recursive=rec)
+        if remove_source:
+            c.emit(EffectKind.DELETE, loc, recursive=rec, note="rsync --remove-source-files")
+        if delete_extra:
+            c.emit(
+                EffectKind.DELETE,
+                d,
+                recursive=True,
+                certain=False,
+                note="rsync --delete removes files at the destination that the source lacks",
+            )
+
+
+@command("scp")
+def _scp(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("cDFiJlmoPSX"))
+    ops = list(o.operands)
+    if len(ops) < 2:
+        for f in ops:
+            c.unknown("scp with a single operand", c.loc(f))
+        return ()
+    _copy_all(c, ops[:-1], ops[-1], recursive=o.has("-r"))
+    return ()
+
+
+_RSYNC_LONG = [
+    "rsh",
+    "rsync-path",
+    "filter",
+    "exclude",
+    "include",
+    "exclude-from",
+    "include-from",
+    "files-from",
+    "partial-dir",
+    "backup-dir",
+    "suffix",
+    "log-file",
+    "log-file-format",
+    "password-file",
+    "port",
+    "timeout",
+    "contimeout",
+    "chmod",
+    "chown",
+    "usermap",
+    "groupmap",
+    "temp-dir",
+    "compare-dest",
+    "copy-dest",
+    "link-dest",
+    "out-format",
+    "bwlimit",
+    "max-size",
+    "min-size",
+    "max-delete",
+    "block-size",
+    "skip-compress",
+    "compress-level",
+    "compress-choice",
+    "checksum-choice",
+    "modify-window",
+    "iconv",
+    "sockopts",
+    "address",
+    "write-batch",
+    "only-write-batch",
+    "read-batch",
+    "protocol",
+    "outbuf",
+    "info",
+    "debug",
+    "stop-after",
+    "stop-at",
+    "remote-option",
+    "early-input",
+    "config",
+    "dparam",
+]
+
+
+@command("rsync")
+def _rsync(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("eBfMT", _RSYNC_LONG))
+    ops = list(o.operands)
+    if o.has("-n", "--dry-run") or len(ops) < 2:
+        for f in ops:
+            for loc in _locations(c, f, rsync=True):
+                c.emit(EffectKind.LIST, loc, recursive=True)
+        return (OPAQUE,)
+    recursive = o.has("-a", "-r", "--archive", "--recursive", "-d", "--dirs")
+    files_from = o.value("--files-from")
+    srcs = ops[:-1]
+    if files_from is not None:
+        c.read(files_from)
+        text = c.st.run.read_text(c.loc(files_from))
+        base = srcs[0] if srcs else Field(".", raw=".")
+        names = [ln.strip() for ln in (text or "").splitlines() if ln.strip()][: MAX_LOOP * 8]
+        if text is None:
+            srcs = [Field(f"<files listed in {files_from.raw}>", raw=files_from.raw, known=False)]
+        elif base.known:
+            srcs = [Field(base.value.rstrip("/") + "/" + n, raw=n) for n in names]
+    _copy_all(
+        c,
+        srcs,
+        ops[-1],
+        recursive=recursive,
+        rsync=True,
+        remove_source=o.has("--remove-source-files", "--remove-sent-files"),
+        delete_extra=o.has(
+            "--delete",
+            "--del",
+            "--delete-before",
+            "--delete-during",
+            "--delete-delay",
+            "--delete-after",
+            "--delete-excluded",
+            "--delete-missing-args",
+        ),
+    )
+    return (OPAQUE,)
+
+
+# -------------------------------------------------------------------- sftp
+
+
+class _Sftp:
+    def __init__(self, c: Cmd, host: str, rpath: str) -> None:
+        self.c = c
+        self.host = host
+        self.rcwd = rpath
+        self.local_st: State = c.st.fork()
+        self.visible = c.st.run.hosts.get(host) is not None
+
+    def rjoin(self, p: str) -> str:
+        if p.startswith(("/", "~")) or not self.rcwd:
+            return p
+        return self.rcwd.rstrip("/") + "/" + p
+
+    def rlocs(self, p: str) -> list[Location]:
+        return self.c.st.remote(self.host, self.rjoin(p))
+
+    def llocs(self, p: str) -> list[Location]:
+        field_list = [Field(p, raw=p)]
+        st = self.local_st
+        if set(p) & set("*?["):
+            import glob
+
+            base = st.cwd or "/"
+            hits = (
+                sorted(glob.glob(p, root_dir=base))[:1000]
+                if not p.startswith("/")
+                else sorted(glob.glob(p))[:1000]
+            )
+            field_list = [Field(h, raw=h) for h in hits] or field_list
+        return [st.loc(f) for f in field_list]
+
+    def line(self, words: list[str]) -> None:
+        c = self.c
+        if not words:
+            return
+        cmd = words[0].lstrip("-@")
+        flags = [w for w in words[1:] if w.startswith("-") and len(w) > 1]
+        args = [w for w in words[1:] if not (w.startswith("-") and len(w) > 1)]
+        rec = any("r" in f or "R" in f for f in flags)
+        if cmd in ("put", "mput", "reput"):
+            if not args:
+                return
+            for src in self.llocs(args[0]):
+                if len(args) > 1:
+                    dst = self.rlocs(args[1])[0]
+                    dst = dest_for(c.st, src, dst, args[1], into=cmd == "mput")
+                else:
+                    base = os.path.basename((src.path or src.raw).rstrip("/"))
+                    dst = self.rlocs(base)[0]
+                copy_effect(
+                    c, src, dst, recursive=rec and (_is_dir(src) or src.path is None), via="sftp"
+                )
+        elif cmd in ("get", "mget", "reget"):
+            if not args:
+                return
+            for src in self.rlocs(args[0]):
+                base = os.path.basename((src.path or args[0]).rstrip("/"))
+                if len(args) > 1:
+                    dst = self.local_st.local(args[1])
+                    dst = dest_for(c.st, src, dst, args[1])
+                else:
+                    dst = self.local_st.local(base)
+                copy_effect(c, src, dst, recursive=rec, via="sftp")
+        elif cmd in ("rm", "rmdir", "del", "delete"):
+            for a in args:
+                for loc in self.rlocs(a):
+                    c.emit(EffectKind.DELETE, loc, via="sftp", recursive=cmd == "rmdir")
+        elif cmd == "rename" and len(args) >= 2:
+            for loc in self.rlocs(args[0]):
+                copy_effect(
+                    c,
+                    loc,
+                    self.rlocs(args[1])[0],
+                    recursive=_is_dir(loc),
+                    kind=EffectKind.MOVE,
+                    via="sftp",
+                )
+        elif cmd in ("ln", "symlink") and len(args) >= 2:
+            dst = self.rlocs(args[1])[0]
+            if "-s" in flags or cmd == "symlink":
+                c.emit(EffectKind.WRITE, dst, via="sftp", note="symbolic link")
+            else:
+                for loc in self.rlocs(args[0]):
+                    copy_effect(c, loc, dst, recursive=False, via="sftp", note="hard link")
+        elif cmd in ("chmod", "chown", "chgrp") and len(args) >= 2:
+            from guard.types import ConfigEdit
+
+            for loc in self.rlocs(args[1]):
+                c.emit(EffectKind.WRITE, loc, edit=ConfigEdit(op="metadata"), via="sftp")
+        elif cmd == "cd" and args:
+            self.rcwd = self.rjoin(args[0])
+        elif cmd == "lcd" and args:
+            self.local_st.cwd = self.local_st.local(args[0]).path
+        elif cmd.startswith("!") or words[0].startswith("!"):
+            text = " ".join(words)[1:]
+            sub = self.local_st.fork()
+            sub.run_nested_text(text, what="sftp !command")
+
+
+def _sftp_batch(c: Cmd, sftp: _Sftp, text: str) -> None:
+    for raw_line in text.splitlines()[:1000]:
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("!"):
+            sftp.line(["!" + line[1:]])
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        sftp.line(words)
+
+
+@command("sftp")
+def _sftp(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("BbcDFiJloPRSsX"))
+    if not o.operands or not o.operands[0].known:
+        c.unknown("sftp to a host the analyser cannot see")
+        return (OPAQUE,)
+    target = o.operands[0].value
+    rem = split_remote(target)
+    host, rpath = rem if rem is not None else (target, "")
+    host = host.rsplit("@", 1)[-1]
+    sftp = _Sftp(c, host, rpath)
+    batch = o.value("-b")
+    texts: list[str] = []
+    if batch is not None and not (batch.known and batch.value == "-"):
+        c.read(batch)
+        text = c.st.run.read_text(c.loc(batch))
+        if text is None:
+            c.unknown("sftp batch file cannot be read", c.loc(batch))
+            return (OPAQUE,)
+        texts.append(text)
+    else:
+        for fl in c.stdin:
+            if fl.text is not None:
+                texts.append(fl.text)
+            elif fl.src is not None and fl.exact:
+                text = c.st.run.read_text(fl.src)
+                if text is None:
+                    c.unknown("sftp batch cannot be read", fl.src)
+                else:
+                    texts.append(text)
+            else:
+                c.unknown("sftp batch of unknown content")
+        if not c.stdin:
+            c.unknown(f"interactive sftp session to {host} cannot be analysed")
+    if rem is not None and rpath and not texts:
+        # `sftp host:file [local]` downloads the file
+        dst = (
+            c.st.local(o.operands[1].value)
+            if len(o.operands) > 1 and o.operands[1].known
+            else c.st.local(".")
+        )
+        for src in c.st.remote(host, rpath):
+            copy_effect(c, src, dest_for(c.st, src, dst, "."), recursive=False, via="sftp")
+    for text in texts:
+        _sftp_batch(c, sftp, text)
+    return (OPAQUE,)
+
+
+# ------------------------------------------------------------- curl, wget
+
+
+def _url(value: str) -> tuple[str, str | None]:
+    """A URL's scheme and host (``example.com`` for ``example.com/x``)."""
+    v = value if "://" in value else "http://" + value
+    try:
+        parts = urlsplit(v)
+        return parts.scheme.lower(), parts.hostname
+    except ValueError:
+        return "", None
+
+
+def _url_dest(c: Cmd, url: str) -> Location:
+    scheme, host = _url(url)
+    if scheme == "file":
+        return c.st.local(urlsplit(url).path)
+    if scheme in ("scp", "sftp") and host is not None and c.st.run.hosts.get(host) is not None:
+        path = urlsplit(url).path
+        return c.st.remote(host, path[1:] if path.startswith("/~/") else path)[0]
+    return _invisible(url, host)
+
+
+_CURL_SPEC = Spec.of(
+    "AbcCdDeEFHKmoPQrTtuUwxXyYz",
+    (
+        "data data-ascii data-binary data-raw data-urlencode form form-string upload-file "
+        "output url header request user user-agent referer cookie cookie-jar config max-time "
+        "connect-timeout proxy resolve connect-to cacert cert key output-dir retry range "
+        "write-out json variable expect100-timeout retry-delay retry-max-time limit-rate "
+        "max-filesize interface dns-servers oauth2-bearer proxy-user aws-sigv4 mail-from "
+        "mail-rcpt ftp-port quote trace trace-ascii stderr dump-header netrc-file unix-socket "
+        "abstract-unix-socket ciphers capath pinnedpubkey hostpubmd5 hostpubsha256 "
+        "keepalive-time local-port socks5 socks5-hostname preproxy noproxy time-cond"
+    ),
+)
+
+
+@command("curl")
+def _curl(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, _CURL_SPEC)
+    urls = [f.value for f in o.operands if f.known] + [
+        f.value for f in o.values("--url") if f.known
+    ]
+    if any(not f.known for f in o.operands):
+        urls.append("<unknown url>")
+    if o.values("-K", "--config"):
+        c.unknown("curl reads options from a config file")
+    dest = _url_dest(c, urls[0]) if urls else _invisible("<curl>", None)
+    sent: list[tuple[Location | None, str]] = []
+    for f in o.values("-T", "--upload-file"):
+        sent.append((None, "-") if f.known and f.value in ("-", ".") else (c.loc(f), f.value))
+    for name in names("-d --data --data-binary --data-ascii --json --data-urlencode"):
+        for f in o.values(name):
+            if not f.known:
+                continue
+            v = f.value
+            at = v.find("@") if name == "--data-urlencode" else (0 if v.startswith("@") else -1)
+            if at >= 0:
+                path = v[at + 1 :]
+                sent.append((None, "-") if path == "-" else (c.st.local(path), path))
+    for f in o.values("-F", "--form"):
+        if not f.known or "=" not in f.value:
+            continue
+        val = f.value.split("=", 1)[1]
+        if val[:1] in ("@", "<"):
+            path = val[1:].split(";", 1)[0]
+            sent.append((None, "-") if path == "-" else (c.st.local(path), path))
+    for loc, _raw in sent:
+        if loc is None:
+            _send(c, c.stdin, dest)
+            continue
+        if dest.visible:
+            copy_effect(c, loc, dest, recursive=False)
+        else:
+            c.emit(TRANSFER, loc, dest)
+    _send(c, _arg_flows(c, list(c.args)), dest)
+    out_f = o.value("-o", "--output")
+    scheme = _url(urls[0])[0] if urls else ""
+    incoming: tuple[Flow, ...] = (
+        (Flow(src=_url_dest(c, urls[0]), via="curl"),) if scheme == "file" else (OPAQUE,)
+    )
+    if scheme == "file" and urls:
+        c.emit(EffectKind.READ, _url_dest(c, urls[0]))
+    if out_f is not None:
+        if out_f.known and out_f.value == "-":
+            return incoming
+        c.write_to(out_f, incoming, append=False)
+        return ()
+    if o.has("-O", "--remote-name", "--remote-name-all") and urls:
+        name = (
+            os.path.basename(urlsplit(urls[0] if "://" in urls[0] else "http://" + urls[0]).path)
+            or "index.html"
+        )
+        c.write_to(c.st.local(name), incoming, append=False)
+        return ()
+    return incoming
+
+
+@command("wget", "wget2")
+def _wget(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "OoaPiUeTtwQlADRIX",
+            (
+                "output-document output-file append-output directory-prefix input-file "
+                "user-agent execute timeout tries wait quota level accept reject domains "
+                "include-directories exclude-directories post-data post-file body-data "
+                "body-file method header user password http-user http-password load-cookies "
+                "save-cookies referer ca-certificate certificate private-key limit-rate "
+                "bind-address base config"
+            ),
+        ),
+    )
+    urls = [f.value for f in o.operands if f.known]
+    dest = _url_dest(c, urls[0]) if urls else _invisible("<wget>", None)
+    for f in o.values("--post-file", "--body-file"):
+        loc = c.loc(f)
+        c.emit(TRANSFER, loc, dest)
+    _send(c, _arg_flows(c, list(c.args)), dest)
+    for f in o.values("-i", "--input-file"):
+        c.read(f)
+    out_f = o.value("-O", "--output-document")
+    if out_f is not None:
+        if out_f.known and out_f.value == "-":
+            return (OPAQUE,)
+        c.write_to(out_f, (OPAQUE,), append=False)
+        return ()
+    prefix = o.value("-P", "--directory-prefix")
+    for u in urls:
+        name = os.path.basename(urlsplit(u if "://" in u else "http://" + u).path) or "index.html"
+        where = (
+            (prefix.value.rstrip("/") + "/" + name) if prefix is not None and prefix.known else name
+        )
+        c.write_to(c.st.local(where), (OPAQUE,), append=False)
+    return ()
+
+
+# ---------------------------------------------------------- raw sockets
+
+
+@command("nc ncat netcat telnet nc.openbsd nc.traditional pwncat cryptcat")
+def _nc(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(
+        c.args,
+        Spec.of(
+            "IiMmOPpqsTVWwXxecolgGbr",
+            (
+                "exec sh-exec lua-exec output hex-dump proxy proxy-type source source-port "
+                "wait idle-timeout max-conns allow deny"
+            ),
+        ),
+    )
+    if o.values("-e", "-c", "--exec", "--sh-exec", "--lua-exec"):
+        c.unknown(f"{c.name} runs a command for a network peer")
+    for f in o.values("-o", "--output"):
+        c.emit(EffectKind.WRITE, c.loc(f))
+    hosts = [f.value for f in o.operands if f.known and not f.value.isdigit()]
+    listen = o.has("-l", "--listen")
+    host = hosts[0] if hosts else None
+    dest = _invisible(
+        " ".join(f.value for f in o.operands if f.known) or c.name, host if not listen else None
+    )
+    _send(c, c.stdin, dest)
+    _send(c, _arg_flows(c, list(c.args)), dest)
+    return (OPAQUE,)
+
+
+def _socat_addr(c: Cmd, f: Field) -> tuple[str, Location | None, str]:
+    """An address: kind (stdio, file, net, exec), its Location, and the command for exec."""
+    if not f.known:
+        return "file", c.loc(f), ""
+    v = f.value
+    head, _, rest = v.partition(":")
+    kind = head.upper()
+    if v in ("-", "STDIO", "STDIN", "STDOUT") or (
+        kind in ("STDIO", "STDIN", "STDOUT", "FD", "PIPE") and not rest
+    ):
+        return "stdio", None, ""
+    if kind in ("FILE", "OPEN", "GOPEN", "CREATE", "CREAT"):
+        return "file", c.st.local(rest.split(",", 1)[0]), ""
+    if kind in ("EXEC", "SYSTEM"):
+        return "exec", None, rest.split(",", 1)[0]
+    if "/" in head or not rest:
+        return "file", c.st.local(v.split(",", 1)[0]), ""
+    host = (
+        rest.split(":", 1)[0]
+        if kind.startswith(("TCP", "UDP", "OPENSSL", "SSL", "SCTP", "DCCP", "SOCKS", "PROXY"))
+        else None
+    )
+    return "net", _invisible(v, host), ""
+
+
+@command("socat")
+def _socat(c: Cmd) -> tuple[Flow, ...]:
+    ops = [f for f in c.args if not (f.known and f.value.startswith("-") and f.value != "-")]
+    if len(ops) < 2:
+        return (OPAQUE,)
+    a = _socat_addr(c, ops[0])
+    b = _socat_addr(c, ops[1])
+    out: list[Flow] = []
+    for src, dst in ((a, b), (b, a)):
+        kind, loc, cmd = src
+        flows: tuple[Flow, ...]
+        if kind == "stdio":
+            flows = c.passthrough()
+        elif kind == "file" and loc is not None:
+            c.emit(EffectKind.READ, loc)
+            flows = (Flow(src=loc, via="socat"),)
+        elif kind == "exec":
+            sub = c.st.new_shell(cwd=c.st.cwd, home=c.st.home, host=c.st.host, stdin=(), pos=[])
+            flows = sub.run_text(cmd, what="socat EXEC") if sub is not None else (OPAQUE,)
+        else:
+            flows = (OPAQUE,)
+        dkind, dloc, dcmd = dst
+        if dkind == "stdio":
+            out.extend(flows)
+        elif dkind == "file" and dloc is not None:
+            c.write_to(dloc, flows, append=False)
+        elif dkind == "exec":
+            sub = c.st.new_shell(cwd=c.st.cwd, home=c.st.home, host=c.st.host, stdin=flows, pos=[])
+            if sub is not None:
+                sub.run_text(dcmd, what="socat EXEC")
+        elif dloc is not None:
+            _send(c, flows, dloc)
+    return tuple(out)
+
+
+@command("ftp lftp tftp pftp ncftp ncftpput")
+def _ftp(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("ecfuUpPo", "user port"))
+    hosts = [f.value for f in o.operands if f.known]
+    host = _url(hosts[0])[1] if hosts else None
+    dest = _invisible(hosts[0] if hosts else c.name, host)
+    texts = [f.value for f in o.values("-e", "-c", "-f") if f.known]
+    texts += [fl.text for fl in c.stdin if fl.text is not None]
+    if c.name == "ncftpput" and len(hosts) >= 3:
+        for p in o.operands[2:]:
+            c.emit(TRANSFER, c.loc(p), dest)
+        return (OPAQUE,)
+    if not texts:
+        for f in o.operands[1:]:
+            c.unknown(f"{c.name} given a path", c.loc(f))
+        return (OPAQUE,)
+    for text in texts:
+        for line in text.replace(";", "\n").splitlines()[:1000]:
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                words = line.split()
+            if not words:
+                continue
+            verb = words[0].lower()
+            if verb in ("put", "mput", "send", "append", "reput") and len(words) > 1:
+                for w in words[1:2] if verb != "mput" else words[1:]:
+                    if not w.startswith("-"):
+                        c.emit(TRANSFER, c.st.local(w), dest)
+            elif verb in ("get", "mget", "recv", "reget") and len(words) > 1:
+                local = (
+                    words[2] if len(words) > 2 and verb != "mget" else os.path.basename(words[1])
+                )
+                c.write_to(c.st.local(local), (OPAQUE,), append=False)
+            elif verb == "open" and len(words) > 1:
+                dest = _invisible(words[1], _url(words[1])[1])
+    return (OPAQUE,)
+
+
+# ------------------------------------------------------------ cloud copies
+
+
+def _cloudish(value: str) -> bool:
+    return "://" in value or (split_remote(value) is not None)
+
+
+def _cloud_copy(c: Cmd, verb: str, ops: list[Field], *, recursive: bool) -> None:
+    if len(ops) < 2:
+        return
+    srcs, dst = ops[:-1], ops[-1]
+    move = verb in ("mv", "move", "moveto")
+    for s in srcs:
+        if s.known and _cloudish(s.value) and not (dst.known and _cloudish(dst.value)):
+            c.write_to(dst, (OPAQUE,), append=False)
+            continue
+        loc = c.loc(s)
+        rec = recursive or (loc.path is not None and os.path.isdir(loc.path))
+        if dst.known and _cloudish(dst.value):
+            host = _url(dst.value)[1] if "://" in dst.value else dst.value.split(":", 1)[0]
+            c.emit(TRANSFER, loc, _invisible(dst.value, host), recursive=rec)
+        else:
+            copy_effect(c, loc, dest_for(c.st, loc, c.loc(dst), dst.value), recursive=rec)
+        if move:
+            c.emit(EffectKind.DELETE, loc, recursive=rec)
+
+
+@command("aws gsutil gcloud rclone azcopy s3cmd mc b2")
+def _cloud(c: Cmd) -> tuple[Flow, ...]:
+    words = [f for f in c.args if not (f.known and f.value.startswith("-"))]
+    flags = {f.value for f in c.args if f.known and f.value.startswith("-")}
+    verbs = {"cp", "mv", "sync", "rsync", "copy", "copyto", "move", "moveto", "put", "upload"}
+    k = next((i for i, f in enumerate(words) if f.known and f.value in verbs), None)
+    if k is None:
+        return TABLE["/unknown"](c)
+    verb = words[k].value
+    ops = words[k + 1 :]
+    if verb in ("put", "upload") and ops:
+        ops = ops if len(ops) > 1 else [*ops, Field(f"{c.name}:<remote>", raw=c.name)]
+    _cloud_copy(
+        c,
+        verb,
+        ops,
+        recursive=verb in ("sync", "rsync") or bool(flags & {"-r", "-R", "--recursive"}),
+    )
+    return (OPAQUE,)
+
+
+@command("docker podman kubectl oc lxc incus")
+def _containers(c: Cmd) -> tuple[Flow, ...]:
+    words = [f for f in c.args if not (f.known and f.value.startswith("-"))]
+    if (words and words[0].known and words[0].value in ("cp", "copy")) or (
+        len(words) > 1
+        and words[0].known
+        and words[0].value == "container"
+        and words[1].value == "cp"
+    ):
+        ops = words[1:] if words[0].value != "container" else words[2:]
+        if len(ops) >= 2:
+            src, dst = ops[0], ops[-1]
+            if dst.known and split_remote(dst.value) is not None:
+                c.emit(
+                    TRANSFER,
+                    c.loc(src),
+                    _invisible(dst.value, dst.value.split(":", 1)[0]),
+                    recursive=os.path.isdir(c.loc(src).path or ""),
+                )
+            elif src.known and split_remote(src.value) is not None:
+                c.write_to(dst, (OPAQUE,), append=False)
+        return (OPAQUE,)
+    return TABLE["/unknown"](c)
+
+
+@command("mail mailx mutt sendmail msmtp ssmtp s-nail neomutt swaks")
+def _mail(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, Spec.of("aAsbcrfSFiC", "attach subject from to server attach-type"))
+    rcpts = [f.value for f in o.operands if f.known]
+    domain = rcpts[0].rsplit("@", 1)[-1] if rcpts else None
+    dest = _invisible(", ".join(rcpts) or c.name, domain)
+    for f in o.values("-a", "-A", "--attach"):
+        if (
+            c.name in ("mail", "mailx", "s-nail")
+            and o.has("-a")
+            and f.known
+            and ":" in f.value
+            and not os.path.exists(c.loc(f).path or "")
+        ):
+            continue  # mailx -a is a header there
+        c.emit(TRANSFER, c.loc(f), dest)
+    _send(c, c.stdin, dest)
+    _send(c, _arg_flows(c, list(c.args)), dest)
+    return (OPAQUE,)
