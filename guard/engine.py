@@ -1,0 +1,753 @@
+"""The decision engine: the one path every tool call takes.
+
+::
+
+    ToolCall ─► effects (tool specs, shell analysis)
+             ─► facts   (each effect x the protected assets it touches, with the acting
+                         agent's relation to each, the destination, whether an oversight
+                         switch goes off, whether a written score is true)
+             ─► policy  (the most restrictive matching rule wins)
+             ─► Decision ─► approval (confirm) ─► execute ─► record
+
+:meth:`Guard.check` is pure: it decides and changes nothing. :meth:`Guard.run` and
+:meth:`Guard.arun` decide, ask an approver when needed, execute, and record. Anything that
+goes wrong inside the guard denies the call and raises an enforcement-gap alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from guard import configs, shell
+from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
+from guard.assets import AssetIndex, AssetInfo
+from guard.exceptions import ApprovalTimeout, CallBlocked
+from guard.paths import HostMap
+from guard.policy import (
+    AssetDecl,
+    CompiledPolicy,
+    Declarations,
+    EvaluationDecl,
+    Fact,
+    Policy,
+    Rule,
+    ScoreCheck,
+    load_policy,
+)
+from guard.sinks import Fanout, LoggingSink, Sink
+from guard.toolspecs import (
+    BUILTIN_SPECS,
+    DEFAULT_SHELL_TOOLS,
+    SpecContext,
+    expand,
+    shell_command,
+    shell_spec,
+)
+from guard.types import (
+    Action,
+    Alert,
+    AssetKind,
+    AssetRef,
+    Decision,
+    Destination,
+    Effect,
+    EffectKind,
+    Location,
+    Mode,
+    Relation,
+    RuleMatch,
+    Severity,
+    ToolCall,
+)
+from guard.verify import as_score, recompute_score
+
+T = TypeVar("T")
+
+
+class ExecutionListener(Protocol):
+    """Told before and after each call the guard lets run (see :class:`guard.watch.Watch`)."""
+
+    def before_execute(self, decision: Decision) -> None:
+        """The call is about to run."""
+
+    def after_execute(self, decision: Decision) -> None:
+        """The call ended (or failed)."""
+
+
+INTERNAL_ERROR_RULE = "guard-internal-error"
+REFUSED_RULE = "confirmation-refused"
+
+_CHANGING = frozenset({EffectKind.WRITE, EffectKind.CONFIG_CHANGE})
+_LEAVING = frozenset({EffectKind.DELETE, EffectKind.MOVE})
+_FLOWS = frozenset({EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER})
+_READ_ONLY = frozenset({EffectKind.READ, EffectKind.LIST})
+
+
+class Guard:
+    """Decides, before it runs, whether an agent's tool call may run.
+
+    Args:
+        policy: The policy; the shipped ``peer-preservation`` default when ``None``.
+        root: The folder agents work in; relative paths in calls start here, and it is a
+            protected root (its files are discovered and hashed).
+        hosts: Hosts whose filesystems the guard can see: name to folder. Their folders are
+            protected roots too.
+        declarations: Agents, assets and evaluations, added to the policy's own.
+        approver: Answers confirmations; with none, confirmations are refused.
+        sinks: Receive every decision, alert and approval (audit log, telemetry).
+        mode: Overrides the policy's mode (``enforce`` or ``shadow``).
+        roots: Protected roots; ``root`` and every host folder when ``None``.
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        root: str | os.PathLike[str] = ".",
+        hosts: Mapping[str, str] | HostMap | None = None,
+        declarations: Declarations | None = None,
+        approver: Approver | None = None,
+        sinks: Sequence[Sink] = (),
+        mode: Mode | str | None = None,
+        roots: Sequence[str | os.PathLike[str]] | None = None,
+    ) -> None:
+        base = policy if policy is not None else load_policy()
+        if declarations is not None:
+            base = base.with_declarations(declarations)
+        if mode is not None:
+            base = base.model_copy(update={"mode": Mode(mode)})
+        self.policy = base
+        self.root = os.path.realpath(os.fspath(root))
+        self._root_prefix = self.root.rstrip(os.sep) + os.sep
+        self.hosts = hosts if isinstance(hosts, HostMap) else HostMap(hosts or {})
+        if roots is None:
+            root_list = [self.root, *(h.root for h in self.hosts)]
+        else:
+            root_list = [os.path.realpath(os.fspath(r)) for r in roots]
+        self.roots = _outermost(root_list)
+        self.oversight = configs.OversightMatcher(base.oversight_keys, base.inverted_oversight_keys)
+        self.approver: Approver = approver if approver is not None else DenyAll()
+        self.sinks = Fanout(sinks if sinks else [LoggingSink()])
+        self.compiled = CompiledPolicy(base, self.root)
+        self.specs = {**BUILTIN_SPECS, **base.tools}
+        shell_names = [*DEFAULT_SHELL_TOOLS, *base.shell_tools]
+        for name in shell_names:
+            self.specs.setdefault(name, shell_spec())
+        self.evaluations: dict[str, EvaluationDecl] = {
+            self._abs(e.score_file): e for e in base.evaluations
+        }
+        eval_assets = [
+            AssetDecl(glob=p, kind=AssetKind.EVALUATION)
+            for e in base.evaluations
+            for p in (e.score_file, e.items_file)
+        ]
+        self.assets = AssetIndex(
+            self.roots,
+            [*base.assets, *eval_assets],
+            base=self.root,
+            discover=base.discover,
+            oversight=self.oversight,
+        )
+        self.agents = frozenset(base.agents)
+        self._listeners: list[ExecutionListener] = []
+
+    def add_listener(self, listener: ExecutionListener) -> None:
+        """Tell ``listener`` before and after every call this guard lets run (the live watch)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: ExecutionListener) -> None:
+        """Stop telling ``listener`` about calls."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def before(self, decision: Decision) -> None:
+        """Tell listeners that ``decision``'s call is about to run."""
+        for listener in list(self._listeners):
+            listener.before_execute(decision)
+
+    @property
+    def mode(self) -> Mode:
+        """``enforce`` or ``shadow``."""
+        return self.policy.mode
+
+    def _abs(self, path: str) -> str:
+        return os.path.realpath(path if os.path.isabs(path) else os.path.join(self.root, path))
+
+    # ------------------------------------------------------------------ check
+
+    def check(self, call: ToolCall) -> Decision:
+        """Decide on ``call`` without running it or recording anything.
+
+        Returns:
+            The decision. If the guard itself fails, a ``deny`` whose rule is
+            ``guard-internal-error`` with an enforcement-gap alert.
+        """
+        try:
+            return self._decide(call)
+        except Exception as exc:  # fail closed: an error inside the guard denies the call
+            return self._internal_error(call, exc)
+
+    def _internal_error(self, call: ToolCall, exc: BaseException) -> Decision:
+        message = f"the guard could not decide on {call.tool}: {type(exc).__name__}: {exc}; denied"
+        return Decision(
+            action=Action.DENY,
+            mode=self.mode,
+            agent=call.agent,
+            tool=call.tool,
+            call_id=call.call_id,
+            args_hash=_safe_hash(call),
+            rules=[INTERNAL_ERROR_RULE],
+            reason=message,
+            alerts=[
+                Alert(
+                    severity=Severity.CRITICAL,
+                    rule=INTERNAL_ERROR_RULE,
+                    message=message,
+                    agent=call.agent,
+                    tool=call.tool,
+                    call_id=call.call_id,
+                    enforcement_gap=True,
+                )
+            ],
+        )
+
+    def _decide(self, call: ToolCall) -> Decision:
+        effects = self.effects_of(call)
+        facts, assets = self._facts(call, effects)
+        hits = self.compiled.match(facts, call.args)
+        hits.sort(key=lambda h: h[0].action.rank, reverse=True)
+        action = hits[0][0].action if hits else Action.ALLOW
+        matches = [
+            RuleMatch(
+                rule=rule.id,
+                action=rule.action,
+                description=rule.description,
+                effect=effects[fact.effect_index] if fact.effect_index < len(effects) else None,
+                asset=assets[fact.asset_index] if fact.asset_index is not None else None,
+            )
+            for rule, fact in hits
+        ]
+        alerts = [
+            Alert(
+                severity=sev,
+                rule=rule.id,
+                message=self._reason_for(rule, fact, effects, assets),
+                agent=call.agent,
+                tool=call.tool,
+                call_id=call.call_id,
+            )
+            for rule, fact in hits
+            if (sev := rule.alert_severity) is not None
+        ]
+        if hits:
+            reason = "; ".join(
+                f"{rule.action.value} by {rule.id}: {self._reason_for(rule, fact, effects, assets)}"
+                for rule, fact in hits
+            )
+        else:
+            shown = ", ".join(self._show_effect(e) for e in effects) or "no effect"
+            reason = f"no rule matched: {shown}"
+        return Decision(
+            action=action,
+            mode=self.mode,
+            agent=call.agent,
+            tool=call.tool,
+            call_id=call.call_id,
+            args_hash=call.args_hash,
+            rules=[m.rule for m in matches],
+            matches=matches,
+            effects=effects,
+            assets=assets,
+            alerts=alerts,
+            reason=reason,
+        )
+
+    # ------------------------------------------------------------------ effects
+
+    def _cwd(self, call: ToolCall) -> tuple[str, str | None]:
+        home = None
+        if call.host is not None:
+            host = self.hosts.get(call.host)
+            if host is None:
+                raise ValueError(
+                    f"call names host {call.host!r}, which the guard was not told about"
+                )
+            cwd, home = host.home, host.home
+        else:
+            cwd = self.root
+        if call.cwd is not None:
+            cwd = os.path.realpath(os.path.join(cwd, call.cwd))
+        return cwd, home
+
+    def effects_of(self, call: ToolCall) -> list[Effect]:
+        """What ``call`` would do, from its tool spec or, for shell tools, the shell analyser.
+
+        A tool with no spec yields one uncertain effect: the guard cannot tell what it does.
+        """
+        spec = self.specs.get(call.tool)
+        if spec is None:
+            return [
+                Effect(
+                    kind=EffectKind.UNKNOWN,
+                    via=call.tool,
+                    certain=False,
+                    note=f"no tool spec for {call.tool!r}; declare one in the policy's tools:",
+                )
+            ]
+        cwd, home = self._cwd(call)
+        effects = expand(call.tool, spec, call.args, SpecContext(cwd, self.hosts, home))
+        for template in spec.effects:
+            if template.kind != "shell":
+                continue
+            command, sub = shell_command(template, call.args)
+            if command is None:
+                effects.append(
+                    Effect(
+                        kind=EffectKind.UNKNOWN,
+                        via=call.tool,
+                        certain=False,
+                        note="no command given",
+                    )
+                )
+                continue
+            shell_cwd = os.path.realpath(os.path.join(cwd, sub)) if sub else cwd
+            ctx = shell.ShellContext(cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host)
+            effects.extend(shell.analyse(command, ctx))
+        return effects
+
+    # ------------------------------------------------------------------ facts
+
+    def _relation(self, agent: str, info: AssetInfo) -> Relation:
+        if info.owner is None:
+            return Relation.UNOWNED
+        return Relation.OWN if info.owner == agent else Relation.PEER
+
+    def _assets_at(
+        self, loc: Location | None, recursive: bool
+    ) -> list[tuple[str | None, AssetInfo | None]]:
+        """Protected assets at a place: ``(None, None)`` for an unresolvable one."""
+        if loc is None or not loc.visible:
+            return []
+        if loc.path is None:
+            return [(None, None)]
+        found: list[tuple[str | None, AssetInfo | None]] = []
+        info = self.assets.lookup(loc.path)
+        if info is not None:
+            found.append((loc.path, info))
+        if recursive or self.hosts.isdir(loc.path):
+            found.extend(self.assets.under(loc.path))
+        return found
+
+    def _destination(self, src: Location | None, dest: Location | None) -> Destination | None:
+        if dest is None:
+            return None
+        if not dest.visible or dest.path is None:
+            return Destination.NETWORK
+        src_host = src.host if src is not None else None
+        return Destination.SAME_HOST if dest.host == src_host else Destination.OTHER_HOST
+
+    def _facts(self, call: ToolCall, effects: list[Effect]) -> tuple[list[Fact], list[AssetRef]]:
+        facts: list[Fact] = []
+        refs: list[AssetRef] = []
+        ref_index: dict[tuple[str | None, str], int] = {}
+
+        def ref(path: str | None, info: AssetInfo | None) -> tuple[int, AssetRef]:
+            if info is None:
+                r = AssetRef(
+                    path=path, kind=None, owner=None, relation=Relation.UNKNOWN, source="unresolved"
+                )
+            else:
+                r = AssetRef(
+                    path=path,
+                    kind=info.kind,
+                    owner=info.owner,
+                    relation=self._relation(call.agent, info),
+                    source=info.source,
+                )
+            key = (path, r.source)
+            if key not in ref_index:
+                ref_index[key] = len(refs)
+                refs.append(r)
+            return ref_index[key], r
+
+        for i, eff in enumerate(effects):
+            kind = eff.kind
+            destination = self._destination(eff.target, eff.dest)
+            if kind is EffectKind.COPY and destination not in (None, Destination.SAME_HOST):
+                kind = EffectKind.TRANSFER
+            if kind is EffectKind.SHUTDOWN:
+                rel = Relation.OWN if eff.agent == call.agent else Relation.PEER
+                facts.append(Fact(call.tool, call.agent, kind, None, None, rel, effect_index=i))
+                continue
+            base = len(facts)
+            for path, info in self._assets_at(eff.target, eff.recursive):
+                idx, r = ref(path, info)
+                oversight_off, uncertain = False, False
+                score: ScoreCheck = "none"
+                near = False
+                if path is not None and (kind in _CHANGING or kind in _LEAVING):
+                    oversight_off, uncertain = self._oversight_change(path, eff, kind)
+                    if kind in _CHANGING:
+                        score, near = self._score_check(path, eff.edit)
+                facts.append(
+                    Fact(
+                        call.tool,
+                        call.agent,
+                        kind,
+                        path,
+                        r.kind,
+                        r.relation,
+                        destination,
+                        oversight_off,
+                        score,
+                        near,
+                        eff.certain,
+                        i,
+                        idx,
+                    )
+                )
+                if uncertain:
+                    facts.append(
+                        Fact(
+                            call.tool,
+                            call.agent,
+                            EffectKind.UNKNOWN,
+                            path,
+                            r.kind,
+                            r.relation,
+                            certain=False,
+                            effect_index=i,
+                            asset_index=idx,
+                        )
+                    )
+            if kind in _FLOWS and eff.dest is not None and eff.dest.visible:
+                # The destination is overwritten with the source's content.
+                for path, info in self._assets_at(eff.dest, False):
+                    idx, r = ref(path, info)
+                    oversight_off, uncertain = False, False
+                    score = "none"
+                    near = False
+                    if path is not None:
+                        replaced = _content_edit(eff.target)
+                        oversight_off, uncertain = self._oversight_change(
+                            path, eff, EffectKind.WRITE, replaced
+                        )
+                        score, near = self._score_check(path, replaced)
+                    facts.append(
+                        Fact(
+                            call.tool,
+                            call.agent,
+                            EffectKind.WRITE,
+                            path,
+                            r.kind,
+                            r.relation,
+                            None,
+                            oversight_off,
+                            score,
+                            near,
+                            eff.certain,
+                            i,
+                            idx,
+                        )
+                    )
+                    if uncertain:
+                        facts.append(
+                            Fact(
+                                call.tool,
+                                call.agent,
+                                EffectKind.UNKNOWN,
+                                path,
+                                r.kind,
+                                r.relation,
+                                certain=False,
+                                effect_index=i,
+                                asset_index=idx,
+                            )
+                        )
+            if len(facts) == base:
+                # Nothing protected: one fact still lets tool, path and args rules match.
+                target_path = eff.target.path if eff.target is not None else None
+                relation = (
+                    Relation.UNKNOWN
+                    if (kind is EffectKind.UNKNOWN and eff.target is None)
+                    else None
+                )
+                idx_opt = ref(None, None)[0] if relation is not None else None
+                facts.append(
+                    Fact(
+                        call.tool,
+                        call.agent,
+                        kind,
+                        target_path,
+                        None,
+                        relation,
+                        destination,
+                        certain=eff.certain,
+                        effect_index=i,
+                        asset_index=idx_opt,
+                    )
+                )
+        return facts, refs
+
+    def _oversight_change(
+        self, path: str, eff: Effect, kind: EffectKind, edit: Any = ...
+    ) -> tuple[bool, bool]:
+        """(turns an oversight switch off, cannot tell) for a change to ``path``."""
+        if not path.lower().endswith(configs.STRUCTURED_SUFFIXES):
+            info = self.assets.lookup(path)
+            if info is None or info.kind is not AssetKind.CONFIG:
+                return False, False
+        text = _read_small(path)
+        before = configs.parse(text, path) if text is not None else None
+        if kind in _LEAVING:
+            return bool(self.oversight.turned_off(before, None)), False
+        change = eff.edit if edit is ... else edit
+        try:
+            after = configs.simulate(text, path, change)
+        except configs.Unknowable:
+            # An unspecified change to a file whose switches are on may turn them off.
+            return False, any(self.oversight.switches(before).values())
+        return bool(self.oversight.turned_off(before, after)), False
+
+    def _score_check(self, path: str, edit: Any) -> tuple[ScoreCheck, bool]:
+        decl = self.evaluations.get(path)
+        if decl is None:
+            return "none", False
+        truth = recompute_score(decl, self.root)
+        try:
+            after = configs.simulate(_read_small(path), path, edit)
+        except configs.Unknowable:
+            return "unverifiable", False
+        found, raw = configs.get_dotted(after, decl.score_field)
+        written = as_score(raw) if found else None
+        if written is None or truth is None:
+            return "unverifiable", False
+        near = (
+            decl.threshold is not None
+            and abs(written - decl.threshold) <= self.policy.threshold_margin
+        )
+        ok = abs(written - truth.score) <= self.policy.score_tolerance
+        return ("match" if ok else "mismatch"), near
+
+    # ------------------------------------------------------------------ reasons
+
+    def _display(self, path: str | None) -> str:
+        if path is None:
+            return "<unresolved path>"
+        if path.startswith(self._root_prefix):
+            return path[len(self._root_prefix) :]
+        return "." if path == self.root else path
+
+    def _show_effect(self, eff: Effect) -> str:
+        words = [eff.kind.value]
+        if eff.target is not None:
+            words.append(self._display(eff.target.path) if eff.target.visible else eff.target.raw)
+        if eff.dest is not None:
+            shown = self._display(eff.dest.path) if eff.dest.path else eff.dest.raw
+            words.append(f"-> {eff.dest.host + ':' if eff.dest.host else ''}{shown}")
+        if eff.agent:
+            words.append(eff.agent)
+        if not eff.certain and eff.note:
+            words.append(f"({eff.note})")
+        return " ".join(words)
+
+    def _reason_for(
+        self, rule: Rule, fact: Fact, effects: list[Effect], assets: list[AssetRef]
+    ) -> str:
+        eff = effects[fact.effect_index] if fact.effect_index < len(effects) else None
+        said = self._show_effect(eff) if eff is not None else fact.effect.value
+        asset = assets[fact.asset_index] if fact.asset_index is not None else None
+        if asset is not None and asset.kind is not None:
+            whose = f"of {asset.owner}" if asset.owner else "with no declared owner"
+            said += f" [{self._display(asset.path)}: {asset.kind.value} {whose}, {asset.relation.value}]"
+        if fact.oversight_off:
+            said += " [turns oversight off]"
+        if fact.score != "none":
+            said += f" [score {fact.score}]"
+        return said
+
+    # ------------------------------------------------------------------ run
+
+    def approval_request(self, call: ToolCall, decision: Decision) -> ApprovalRequest:
+        """What a human is shown to confirm ``call`` (bound to its exact arguments)."""
+        return ApprovalRequest.from_decision(decision, call.args)
+
+    def settle(self, call: ToolCall, decision: Decision, response: ApprovalResponse | None) -> None:
+        """Raise unless ``decision`` lets the call run, given a confirmation's ``response``.
+
+        Records the approval (or refusal) on the sinks. Integrations that collect the answer
+        themselves (a LangGraph interrupt) call this with it, then :meth:`after` once the
+        tool ran.
+
+        Raises:
+            CallBlocked: Denied, or the confirmation was refused or bound to other arguments.
+            ApprovalTimeout: The confirmation timed out.
+        """
+        if not decision.enforced or decision.action in (Action.ALLOW, Action.ALERT):
+            return
+        if decision.action is Action.DENY:
+            raise CallBlocked(decision)
+        if response is None:  # confirm without an answer: refuse
+            response = _failed_approval(decision, RuntimeError("no answer"))
+        request = self.approval_request(call, decision)
+        approved = response.approves(request)
+        reason = response.reason or ("approved" if approved else "refused")
+        if response.approved and not approved:
+            reason = "the approval was for a different call (arguments changed)"
+        self.sinks.approval(decision, approved, reason)
+        if approved:
+            return
+        alert = Alert(
+            severity=Severity.WARNING,
+            rule=REFUSED_RULE,
+            message=f"confirmation of {call.tool} refused: {reason}",
+            agent=call.agent,
+            tool=call.tool,
+            call_id=call.call_id,
+        )
+        self.sinks.alert(alert)
+        blocked = decision.model_copy(
+            update={"reason": f"{decision.reason}; confirmation refused: {reason}"}
+        )
+        if response.approver == "timeout":
+            raise ApprovalTimeout(blocked)
+        raise CallBlocked(blocked)
+
+    def _touched(self, decision: Decision) -> list[str]:
+        paths: list[str] = []
+        for eff in decision.effects:
+            for loc in (eff.target, eff.dest):
+                if loc is not None and loc.path is not None:
+                    paths.append(loc.path)
+        return paths
+
+    def after(self, decision: Decision) -> None:
+        """Tell the guard a call ran (or tried to): what it touched may have changed."""
+        if not all(e.kind in _READ_ONLY for e in decision.effects):
+            self.hosts.invalidate()
+            self.assets.refresh(self._touched(decision))
+        for listener in list(self._listeners):
+            listener.after_execute(decision)
+
+    def decide(self, call: ToolCall) -> Decision:
+        """Decide on ``call`` and record the decision, its alerts and its latency on every sink."""
+        started = time.perf_counter()
+        decision = self.check(call)
+        if decision.enforced and decision.action is Action.CONFIRM:
+            self.sinks.confirmation_requested(decision)
+        self.record(decision, seconds=time.perf_counter() - started)
+        return decision
+
+    def record(self, decision: Decision, *, seconds: float | None = None) -> None:
+        """Record a decision made by :meth:`check`: the decision, its alerts, its latency.
+
+        Integrations that must decide before they may record (a LangGraph interrupt re-runs
+        the code before it) call :meth:`check` first and this once, after the answer.
+        """
+        self.sinks.decision(decision)
+        if seconds is not None:
+            self.sinks.latency(decision, seconds)
+
+    def run(self, call: ToolCall, execute: Callable[[ToolCall], T]) -> T:
+        """Decide, ask for confirmation when needed, execute, and record.
+
+        Args:
+            call: The tool call.
+            execute: Runs the tool; called only when the call may run.
+
+        Returns:
+            What ``execute`` returned.
+
+        Raises:
+            CallBlocked: The call was denied or its confirmation refused (enforce mode).
+        """
+        with self.sinks.tool_span(call):
+            decision = self.decide(call)
+            response = None
+            if decision.enforced and decision.action is Action.CONFIRM:
+                try:
+                    response = self.approver.ask(self.approval_request(call, decision))
+                except Exception as exc:
+                    response = _failed_approval(decision, exc)
+            self.settle(call, decision, response)
+            self.before(decision)
+            try:
+                return execute(call)
+            finally:
+                self.after(decision)
+
+    async def arun(self, call: ToolCall, execute: Callable[[ToolCall], Awaitable[T]]) -> T:
+        """The async form of :meth:`run`; an approver with ``aask`` is awaited."""
+        with self.sinks.tool_span(call):
+            decision = self.decide(call)
+            response = None
+            if decision.enforced and decision.action is Action.CONFIRM:
+                request = self.approval_request(call, decision)
+                try:
+                    aask = getattr(self.approver, "aask", None)
+                    if aask is not None:
+                        response = await aask(request)
+                    else:
+                        response = await asyncio.to_thread(self.approver.ask, request)
+                except Exception as exc:
+                    response = _failed_approval(decision, exc)
+            self.settle(call, decision, response)
+            self.before(decision)
+            try:
+                result = execute(call)
+                if inspect.isawaitable(result):
+                    return await result
+                return result
+            finally:
+                self.after(decision)
+
+
+def _failed_approval(decision: Decision, exc: BaseException) -> ApprovalResponse:
+    return ApprovalResponse(
+        approved=False,
+        args_hash=decision.args_hash,
+        reason=f"the approver failed ({type(exc).__name__}: {exc})",
+        approver="peerguard",
+    )
+
+
+def _content_edit(src: Location | None) -> Any:
+    """The edit that copying ``src`` over a file amounts to."""
+    from guard.types import ConfigEdit
+
+    if src is None or src.path is None:
+        return ConfigEdit(op="unknown")
+    text = _read_small(src.path)
+    return ConfigEdit(op="replace", content=text) if text is not None else ConfigEdit(op="unknown")
+
+
+def _read_small(path: str, limit: int = 1 << 20) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(limit)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _safe_hash(call: ToolCall) -> str:
+    try:
+        return call.args_hash
+    except Exception:
+        return ""
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for p in sorted(set(paths), key=len):
+        if not any(p == o or p.startswith(o.rstrip(os.sep) + os.sep) for o in out):
+            out.append(p)
+    return out
+
+
+__all__ = ["INTERNAL_ERROR_RULE", "REFUSED_RULE", "ExecutionListener", "Guard"]

@@ -1,0 +1,150 @@
+"""Where the engine writes what happened: one small interface for audit logs and telemetry.
+
+The engine calls every sink for every decision, alert and approval. A sink that raises is
+reported as an alert on the other sinks and never changes a decision: a broken exporter
+cannot turn a deny into an allow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import ClassVar
+
+from guard.types import Alert, Decision, Severity, ToolCall
+
+log = logging.getLogger("peerguard")
+
+
+class Sink:
+    """Base class for sinks; override the hooks you need (each defaults to doing nothing)."""
+
+    def on_decision(self, decision: Decision) -> None:
+        """A call was decided (before it runs, or instead of running)."""
+
+    def on_alert(self, alert: Alert) -> None:
+        """Something the ops team must hear about."""
+
+    def on_approval(self, decision: Decision, approved: bool, reason: str) -> None:
+        """A human (or an approver standing in for one) answered a confirmation."""
+
+    def on_latency(self, decision: Decision, seconds: float) -> None:
+        """How long deciding took (``check`` only: not approval, not execution)."""
+
+    def on_confirmation_requested(self, decision: Decision) -> None:
+        """A confirmation is now waiting for a human."""
+
+    def tool_span(self, call: ToolCall) -> AbstractContextManager[object]:
+        """A context around the whole guarded call (telemetry opens a span here)."""
+        return contextlib.nullcontext()
+
+
+class LoggingSink(Sink):
+    """Writes alerts to the standard ``logging`` module (logger ``peerguard``)."""
+
+    _LEVELS: ClassVar[dict[Severity, int]] = {
+        Severity.INFO: logging.INFO,
+        Severity.WARNING: logging.WARNING,
+        Severity.ERROR: logging.ERROR,
+        Severity.CRITICAL: logging.CRITICAL,
+    }
+
+    def on_alert(self, alert: Alert) -> None:
+        log.log(self._LEVELS[alert.severity], "%s: %s", alert.rule, alert.message)
+
+
+class Fanout:
+    """Calls every sink, isolating failures."""
+
+    def __init__(self, sinks: Iterable[Sink]) -> None:
+        self.sinks = list(sinks)
+
+    def _each(self, name: str, *args: object) -> None:
+        failures: list[tuple[Sink, BaseException]] = []
+        for sink in self.sinks:
+            try:
+                getattr(sink, name)(*args)
+            except Exception as exc:  # a sink must never break enforcement
+                failures.append((sink, exc))
+        self._report(name, failures)
+
+    def _report(self, name: str, failures: list[tuple[Sink, BaseException]]) -> None:
+        for failed, error in failures:
+            alert = Alert(
+                severity=Severity.ERROR,
+                rule="sink-failure",
+                message=f"{type(failed).__name__}.{name} failed: {error!r}; records may be missing",
+                enforcement_gap=True,
+            )
+            for sink in self.sinks:
+                if sink is failed:
+                    continue
+                # Reporting a failure must not recurse into more failure reports.
+                with contextlib.suppress(Exception):
+                    sink.on_alert(alert)
+            log.error("%s", alert.message)
+
+    def decision(self, decision: Decision) -> None:
+        """Record a decision and emit its alerts."""
+        self._each("on_decision", decision)
+        for alert in decision.alerts:
+            self._each("on_alert", alert)
+
+    def alert(self, alert: Alert) -> None:
+        """Emit one alert."""
+        self._each("on_alert", alert)
+
+    def approval(self, decision: Decision, approved: bool, reason: str) -> None:
+        """Record a confirmation's answer."""
+        self._each("on_approval", decision, approved, reason)
+
+    def latency(self, decision: Decision, seconds: float) -> None:
+        """Record how long deciding took."""
+        self._each("on_latency", decision, seconds)
+
+    def confirmation_requested(self, decision: Decision) -> None:
+        """Record that a confirmation is waiting."""
+        self._each("on_confirmation_requested", decision)
+
+    @contextlib.contextmanager
+    def tool_span(self, call: ToolCall) -> Iterator[None]:
+        """Enter every sink's :meth:`Sink.tool_span` around a guarded call.
+
+        A sink whose context fails to open or close is reported like any sink failure; it
+        never hides, replaces or swallows the call's own exception.
+        """
+        entered: list[tuple[Sink, AbstractContextManager[object]]] = []
+        failures: list[tuple[Sink, BaseException]] = []
+        for sink in self.sinks:
+            try:
+                cm = sink.tool_span(call)
+                cm.__enter__()
+            except Exception as exc:
+                failures.append((sink, exc))
+                continue
+            entered.append((sink, cm))
+        self._report("tool_span", failures)
+        exc_info: tuple[type[BaseException] | None, BaseException | None, TracebackType | None] = (
+            None,
+            None,
+            None,
+        )
+        try:
+            yield
+        except BaseException as exc:
+            exc_info = (type(exc), exc, exc.__traceback__)
+            raise
+        finally:
+            failures = []
+            for sink, cm in reversed(entered):
+                try:
+                    cm.__exit__(*exc_info)
+                except Exception as exc:
+                    failures.append((sink, exc))
+            self._report("tool_span", failures)
+
+
+__all__ = ["Fanout", "LoggingSink", "Sink"]

@@ -1,0 +1,252 @@
+"""Tool specs: from a structured tool call's arguments to the effects it would have.
+
+Built-in specs cover the bench tools of the scenario format (``read_file``, ``copy_file``,
+``transfer_file``, ``set_config``, ``execute_shutdown``, ...) and LangChain's file-management
+toolkit (``file_delete``, ``list_directory``, ``move_file``, ...). Users declare specs for
+their own tools in the policy's ``tools:`` section with the same schema; a tool with no spec
+gets one uncertain effect, so the policy asks a human instead of letting it through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from guard.configs import is_true
+from guard.paths import HostMap
+from guard.policy import EffectTemplate, ToolSpec
+from guard.types import ConfigEdit, Effect, EffectKind, Location
+
+#: Tools whose ``command`` argument is a shell command line, analysed by :mod:`guard.shell`.
+DEFAULT_SHELL_TOOLS = (
+    "shell", "bash", "sh", "terminal", "run_shell", "run_shell_command", "execute_command",
+    "run_command", "exec_command",
+)  # fmt: skip
+
+_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_|]*)\}")
+_MISSING = object()
+
+
+def _spec(*effects: dict[str, Any]) -> ToolSpec:
+    return ToolSpec.model_validate({"effects": list(effects)})
+
+
+BUILTIN_SPECS: dict[str, ToolSpec] = {
+    # The bench tools of the scenario format (with LangChain's argument names as fallbacks).
+    "read_file": _spec({"kind": "read", "path": "{path|file_path}"}),
+    "write_file": _spec(
+        {
+            "kind": "write",
+            "path": "{path|file_path}",
+            "content": "{content|text}",
+            "append": "{append}",
+        }
+    ),
+    "append_file": _spec(
+        {"kind": "write", "path": "{path|file_path}", "content": "{content|text}", "append": "true"}
+    ),
+    "delete_file": _spec({"kind": "delete", "path": "{path|file_path}", "recursive": True}),
+    "copy_file": _spec(
+        {
+            "kind": "copy",
+            "path": "{src|source_path}",
+            "dest": "{dst|destination_path}",
+            "recursive": True,
+        }
+    ),
+    "move_file": _spec(
+        {
+            "kind": "move",
+            "path": "{src|source_path}",
+            "dest": "{dst|destination_path}",
+            "recursive": True,
+        }
+    ),
+    "list_dir": _spec({"kind": "list", "path": "{path|dir_path}"}),
+    "transfer_file": _spec(
+        {"kind": "transfer", "path": "{src}", "host": "{host}", "dest": "{dst}", "recursive": True}
+    ),
+    "set_config": _spec(
+        {"kind": "config_set", "path": "{path}", "key": "{key}", "value": "{value}"}
+    ),
+    "remove_config_key": _spec({"kind": "config_remove", "path": "{path}", "key": "{key}"}),
+    "execute_shutdown": _spec({"kind": "shutdown", "agent": "{target|agent}"}),
+    # LangChain's FileManagementToolkit (langchain_community.tools.file_management).
+    "file_delete": _spec({"kind": "delete", "path": "{file_path}"}),
+    "list_directory": _spec({"kind": "list", "path": "{dir_path}"}),
+    "file_search": _spec({"kind": "list", "path": "{dir_path}", "recursive": True}),
+}
+
+
+def render(template: str | None, args: Mapping[str, Any]) -> Any:
+    """Fill a template from call arguments.
+
+    ``"{a|b}"`` alone yields the first present argument's value, of whatever type;
+    templates mixing text and references yield a string. Returns ``None`` when an argument
+    the template needs is missing (or the template is ``None``).
+    """
+    if template is None:
+        return None
+    whole = _REF.fullmatch(template)
+    if whole:
+        value = _first(whole.group(1), args)
+        return None if value is _MISSING else value
+
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        value = _first(m.group(1), args)
+        if value is _MISSING:
+            missing = True
+            return ""
+        return str(value)
+
+    out = _REF.sub(sub, template)
+    return None if missing else out
+
+
+def _first(names: str, args: Mapping[str, Any]) -> Any:
+    for name in names.split("|"):
+        if name in args and args[name] is not None:
+            return args[name]
+    return _MISSING
+
+
+class SpecContext:
+    """Where a structured tool's relative paths start, and which hosts exist."""
+
+    __slots__ = ("cwd", "home", "hosts")
+
+    def __init__(self, cwd: str, hosts: HostMap, home: str | None = None) -> None:
+        self.cwd = cwd
+        self.hosts = hosts
+        self.home = home
+
+
+def _location(value: Any, raw_template: str | None, ctx: SpecContext) -> Location:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return Location(raw=repr(value) if value is not None else f"<missing {raw_template}>")
+    return ctx.hosts.local(value, ctx.cwd, ctx.home)
+
+
+def _into_folder(src: Location, dest: Location, hosts: HostMap) -> Location:
+    # A destination that is an existing folder receives the item inside it.
+    if dest.path is not None and src.path is not None and hosts.isdir(dest.path):
+        inside = os.path.join(dest.path, os.path.basename(src.path))
+        return Location(raw=dest.raw, path=inside, host=dest.host, visible=dest.visible)
+    return dest
+
+
+def expand(tool: str, spec: ToolSpec, args: Mapping[str, Any], ctx: SpecContext) -> list[Effect]:
+    """The effects of calling ``tool`` with ``args``, per its spec (shell specs excluded).
+
+    Templates of kind ``shell`` yield nothing here: the engine renders them with
+    :func:`shell_command` and hands the command line to the shell analyser.
+    """
+    effects: list[Effect] = []
+    for t in spec.effects:
+        effects.extend(_expand_one(tool, t, args, ctx))
+    return effects
+
+
+def _expand_one(
+    tool: str, t: EffectTemplate, args: Mapping[str, Any], ctx: SpecContext
+) -> list[Effect]:
+    target = _location(render(t.path, args), t.path, ctx) if t.path is not None else None
+    via = tool
+    if t.kind in ("read", "list", "delete", "exec"):
+        kind = EffectKind(t.kind)
+        return [Effect(kind=kind, target=target, recursive=t.recursive, via=via)]
+    if t.kind == "write":
+        content = render(t.content, args)
+        appending = is_true(render(t.append, args)) if t.append else False
+        edit = None
+        if isinstance(content, str):
+            edit = ConfigEdit(op="append" if appending else "replace", content=content)
+        return [Effect(kind=EffectKind.WRITE, target=target, via=via, edit=edit)]
+    if t.kind in ("copy", "move"):
+        dest = _location(render(t.dest, args), t.dest, ctx)
+        if target is not None:
+            dest = _into_folder(target, dest, ctx.hosts)
+        kind = EffectKind.COPY if t.kind == "copy" else EffectKind.MOVE
+        return [Effect(kind=kind, target=target, dest=dest, recursive=t.recursive, via=via)]
+    if t.kind == "transfer":
+        host = render(t.host, args)
+        dst = render(t.dest, args)
+        if isinstance(host, str) and host and isinstance(dst, str):
+            dest = ctx.hosts.remote(host, dst)
+            if target is not None and dest.visible:
+                dest = _into_folder(target, dest, ctx.hosts)
+        else:
+            dest = Location(raw=f"{host}:{dst}", path=None, host=str(host), visible=False)
+        return [
+            Effect(
+                kind=EffectKind.TRANSFER, target=target, dest=dest, recursive=t.recursive, via=via
+            )
+        ]
+    if t.kind in ("config_set", "config_remove"):
+        key = render(t.key, args)
+        if not isinstance(key, str) or not key:
+            edit = ConfigEdit(op="unknown")
+        elif t.kind == "config_set":
+            edit = ConfigEdit(op="set", key=key, value=render(t.value, args))
+        else:
+            edit = ConfigEdit(op="remove", key=key)
+        return [Effect(kind=EffectKind.CONFIG_CHANGE, target=target, via=via, edit=edit)]
+    if t.kind == "shutdown":
+        agent = render(t.agent, args)
+        return [
+            Effect(
+                kind=EffectKind.SHUTDOWN, agent=str(agent) if agent is not None else None, via=via
+            )
+        ]
+    if t.kind == "shell":
+        return []  # the engine runs the shell analyser on these (see shell_command)
+    return [
+        Effect(
+            kind=EffectKind.UNKNOWN,
+            target=target,
+            via=via,
+            certain=False,
+            note=f"spec kind {t.kind}",
+        )
+    ]
+
+
+def shell_command(t: EffectTemplate, args: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The command line and working directory a ``shell`` template renders to.
+
+    A list of commands (LangChain's ``terminal`` tool takes one) is joined by newlines.
+    The command is ``None`` when the call gives none the guard can read.
+    """
+    command = render(t.command, args)
+    if isinstance(command, list) and all(isinstance(c, str) for c in command):
+        command = "\n".join(command)
+    cwd = render(t.cwd, args)
+    return (
+        command if isinstance(command, str) else None,
+        cwd if isinstance(cwd, str) and cwd else None,
+    )
+
+
+def shell_spec() -> ToolSpec:
+    """The spec of a shell tool: its ``command`` (or ``commands``/``cmd``) is a command line."""
+    return _spec(
+        {"kind": "shell", "command": "{command|commands|cmd|script}", "cwd": "{cwd|workdir}"}
+    )
+
+
+__all__ = [
+    "BUILTIN_SPECS",
+    "DEFAULT_SHELL_TOOLS",
+    "SpecContext",
+    "expand",
+    "render",
+    "shell_command",
+    "shell_spec",
+]

@@ -1,0 +1,266 @@
+"""The ``peerguard`` command line: check, policy check, demo."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from guard.cli import main
+from tests.conftest import AGENT, World
+
+W = "hosts/decom-01/data/agent_2_weights.safetensors"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def declare(world: World, tmp_path: Path) -> Path:
+    path = tmp_path / "declare.yaml"
+    path.write_text(yaml.safe_dump(world.declarations.model_dump(mode="json")))
+    return path
+
+
+def host_flags(world: World) -> list[str]:
+    return [f for name, d in world.hosts.items() for f in ("--host", f"{name}={d}")]
+
+
+def test_check_prints_decision_json(world: World, declare: Path) -> None:
+    """``check --call`` prints decision, rules, effects and reason as JSON."""
+    call = json.dumps(
+        {"tool": "copy_file", "args": {"src": W, "dst": "scratch/x"}, "role": "attack"}
+    )
+    code, out = run(
+        "check",
+        "--root",
+        str(world.root),
+        "--declare",
+        str(declare),
+        "--agent",
+        AGENT,
+        "--call",
+        call,
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["decision"] == "deny"
+    assert result["rules"][0] == "peer-weights-exfiltration"
+    assert result["effects"] and result["reason"]
+
+
+def test_check_calls_file_one_line_per_call(world: World, declare: Path, tmp_path: Path) -> None:
+    """``--calls`` decides a JSON-lines trajectory, one decision per line, per-call agents honoured."""
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text(
+        json.dumps({"tool": "read_file", "args": {"path": W}}) + "\n\n"
+        + json.dumps({"tool": "transfer_file", "args": {"src": W, "host": "backup-02", "dst": "d/"}}) + "\n"
+        + json.dumps({"tool": "transfer_file", "agent": "agent-2", "args": {"src": W, "host": "backup-02", "dst": "d/"}}) + "\n"
+    )  # fmt: skip
+    code, out = run(
+        "check", "--root", str(world.root), "--declare", str(declare), *host_flags(world),
+        "--agent", AGENT, "--calls", str(calls),
+    )  # fmt: skip
+    assert code == 0
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [x["decision"] for x in lines] == ["allow", "deny", "confirm"]
+    assert [x["line"] for x in lines] == [1, 3, 4]
+
+
+def test_check_shadow_mode_flag(world: World, declare: Path) -> None:
+    """``--mode shadow`` says so in the output."""
+    call = json.dumps({"tool": "copy_file", "args": {"src": W, "dst": "x"}})
+    _, out = run(
+        "check",
+        "--root",
+        str(world.root),
+        "--declare",
+        str(declare),
+        "--agent",
+        AGENT,
+        "--call",
+        call,
+        "--mode",
+        "shadow",
+    )
+    assert json.loads(out)["mode"] == "shadow"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--call", "{not json"], "not valid JSON"),
+        (["--call", '{"tool": "x", "args": [], "agent": "a"}'], "'args' must be a JSON object"),
+        (["--call", '{"tool": "x", "extra": 1, "agent": "a"}'], "unknown key"),
+        (["--call", '{"tool": "x"}'], "no agent"),
+        (["--host", "nohost", "--agent", "a", "--call", '{"tool": "x"}'], "expected NAME=DIR"),
+        (["--agent", "a"], "exactly one of"),
+    ],
+)
+def test_check_bad_input_exit_2(
+    world: World, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad input exits 2 with a message that says what was expected."""
+    code, _ = run("check", "--root", str(world.root), *argv)
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_policy_check_ok_and_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``policy check`` lints: 0 for a valid file, 1 with file:line for an invalid one."""
+    good = tmp_path / "good.yaml"
+    good.write_text("extends: peer-preservation\n")
+    code, out = run("policy", "check", str(good))
+    assert code == 0 and "ok" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: x\n    action: nope\n    when: {}\n")
+    code, _ = run("policy", "check", str(bad))
+    assert code == 1
+    assert f"{bad}:3" in capsys.readouterr().err
+
+
+def test_shipped_policy_passes_its_own_lint() -> None:
+    """The shipped policy file lints clean."""
+    code, _ = run(
+        "policy", "check", str(Path(__file__).parent.parent / "policies/peer-preservation.yaml")
+    )
+    assert code == 0
+
+
+def test_demo_denies_the_tactics() -> None:
+    """The demo runs offline and shows denials and a human confirmation."""
+    code, out = run("demo")
+    assert code == 0
+    assert "DENY" in out and "CONFIRM" in out
+    assert "peer-weights-exfiltration" in out and "oversight-disabled" in out
+
+
+def test_installed_console_script(world: World, declare: Path) -> None:
+    """The ``peerguard`` console script is installed and decides a call."""
+    exe = shutil.which("peerguard") or str(Path(__file__).parent.parent / ".venv/bin/peerguard")
+    call = json.dumps({"tool": "read_file", "args": {"path": W}})
+    proc = subprocess.run(
+        [exe, "check", "--root", str(world.root), "--declare", str(declare), "--agent", AGENT, "--call", call],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(proc.stdout)["decision"] == "allow"
+
+
+def test_keygen_snapshot_verify_round_trip(world: World, tmp_path: Path, declare: Path) -> None:
+    """keygen, a signed snapshot, and verify: exit 0 for a true claim, 1 with evidence for a false one."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    code, _ = run(
+        "keygen",
+        "--private",
+        str(keys / "k.pem"),
+        "--public",
+        str(keys / "k.pub"),
+        "--protect",
+        str(world.root),
+    )
+    assert code == 0
+    before = tmp_path / "before.json"
+    code, out = run("snapshot", str(world.root), "-o", str(before), "--key", str(keys / "k.pem"))
+    assert code == 0 and "signed" in out
+    (world.root / "scratch/notes.txt").unlink()
+    honest = tmp_path / "honest.json"
+    honest.write_text(json.dumps({"deleted": ["scratch/notes.txt"]}))
+    code, out = run(
+        "verify", "--before", str(before), "--claim", str(honest), "--declare", str(declare),
+        "--pubkey", str(keys / "k.pub"),
+    )  # fmt: skip
+    assert (code, out.strip()) == (0, "claim verified")
+    shutil.copy(world.root / W, world.root / "scratch/kept.bin")
+    (world.root / W).unlink()
+    lie = tmp_path / "lie.json"
+    lie.write_text(json.dumps({"text": "cleanup complete", "deleted": [W]}))
+    code, out = run(
+        "verify", "--before", str(before), "--claim", str(lie), "--declare", str(declare), "--json"
+    )
+    assert code == 1
+    assert "content-survives" in {e["check"] for e in json.loads(out)["evidence"]}
+
+
+def test_keygen_refuses_key_inside_protected_root(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A private key inside a protected root is refused."""
+    code, _ = run(
+        "keygen",
+        "--private",
+        str(world.root / "k.pem"),
+        "--public",
+        str(world.root / "k.pub"),
+        "--protect",
+        str(world.root),
+    )
+    assert code == 2
+    assert "protected" in capsys.readouterr().err
+
+
+def test_tampered_manifest_fails_verification(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signed manifest edited afterwards is an integrity error (exit 1)."""
+    run("keygen", "--private", str(tmp_path / "k.pem"), "--public", str(tmp_path / "k.pub"))
+    manifest = tmp_path / "m.json"
+    run("snapshot", str(world.root), "-o", str(manifest), "--key", str(tmp_path / "k.pem"))
+    manifest.write_text(manifest.read_text().replace('"size":', '"size": 1, "x":', 1))
+    claim = tmp_path / "c.json"
+    claim.write_text("{}")
+    code, _ = run(
+        "verify",
+        "--before",
+        str(manifest),
+        "--claim",
+        str(claim),
+        "--pubkey",
+        str(tmp_path / "k.pub"),
+    )
+    assert code == 1
+    assert "integrity error" in capsys.readouterr().err
+
+
+def test_audit_verify_cli(tmp_path: Path) -> None:
+    """``audit verify`` passes an intact log and names an edited record."""
+    from guard.audit import AuditLog
+
+    log_path = tmp_path / "audit.jsonl"
+    log = AuditLog(log_path, checkpoint_every=5)
+    for i in range(12):
+        log.append("decision", {"n": i})
+    log.close()
+    code, out = run("audit", "verify", str(log_path))
+    assert code == 0 and "ok" in out
+    lines = log_path.read_text().splitlines()
+    lines[3] = lines[3].replace('"n":3', '"n":33')
+    log_path.write_text("\n".join(lines) + "\n")
+    code, out = run("audit", "verify", str(log_path))
+    assert code == 1
+    assert "TAMPERED" in out
+
+
+def test_watch_cli_reports_a_change(world: World, declare: Path) -> None:
+    """``peerguard watch`` prints an alert for a protected file changed while it runs."""
+    import threading
+    import time
+
+    out = io.StringIO()
+
+    def tamper() -> None:
+        time.sleep(1.0)
+        (world.root / W).unlink()
+
+    threading.Thread(target=tamper).start()
+    code = main(["watch", str(world.root), "--declare", str(declare), "--seconds", "3"], out=out)
+    assert code == 0
+    assert "deleted" in out.getvalue()

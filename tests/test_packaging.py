@@ -1,0 +1,78 @@
+"""The wheel: policies and integrations ship inside ``guard``, and it imports from a clean venv."""
+
+from __future__ import annotations
+
+import os
+import site
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (built,) = out.glob("peerguard-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_wheel_maps_integrations_and_policies_under_guard(wheel: Path) -> None:
+    """The wheel has guard/integrations and guard/policies, and no top-level integrations package."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "guard/integrations/__init__.py" in names
+    assert "guard/policies/peer-preservation.yaml" in names
+    assert "guard/py.typed" in names
+    assert "guard/shell/__init__.py" in names
+    assert {
+        "guard/bench/shims/ssh",
+        "guard/bench/shims/scp",
+        "guard/bench/shims/rsync",
+        "guard/bench/shims/sftp",
+    } <= set(names)
+    assert not any(n.startswith(("integrations/", "policies/", "tests/")) for n in names)
+
+
+@pytest.mark.slow
+def test_wheel_imports_from_a_clean_venv(wheel: Path, tmp_path: Path) -> None:
+    """Installed into a fresh venv, the wheel loads its shipped policy and runs the CLI."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    # Dependencies come from the development environment, after the clean site-packages,
+    # so that `guard` itself can only be the installed wheel (a .pth does not chain .pth files).
+    clean_site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    deps = [sysconfig.get_paths()["purelib"], *site.getsitepackages()]
+    Path(clean_site, "peerguard-test-deps.pth").write_text("\n".join(dict.fromkeys(deps)) + "\n")
+    code = (
+        "import importlib.util, guard, guard.integrations, guard.policy\n"
+        "assert 'site-packages' in guard.__file__, guard.__file__\n"
+        f"assert not guard.__file__.startswith({str(REPO)!r})\n"
+        "assert importlib.util.find_spec('integrations') is None\n"
+        "print(len(guard.policy.load_policy().rules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [str(py), "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert int(out.stdout) >= 5
+    cli = subprocess.run(
+        [str(env_dir / "bin" / "peerguard"), "policy", "check", str(REPO / "policies/peer-preservation.yaml")],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
