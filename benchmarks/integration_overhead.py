@@ -1,0 +1,170 @@
+"""What the LangGraph integration and the decorator add to a tool call, A/B in one run.
+
+1. A compiled one-node graph whose node is a ``ToolNode`` with a no-op tool, invoked with one
+   tool call: without the guard (A) and with :class:`PeerGuardToolWrapper` (B). A and B run
+   in alternating blocks so that drift hits both. Reported: the median per invoke and the
+   added percentage. Target: at most 5 % added median time.
+2. A bare Python function against the same function under ``@guarded``: the median per call
+   and the microseconds the guard adds (reported; the decision itself is most of it).
+
+The no-op tool is declared in the policy (``tools: noop: read {path}``) and reads an
+unprotected path, so the guard decides ``allow`` through its full path. Sinks do nothing, so
+the figure is the guard's, not a logger's. Run:
+``.venv/bin/python benchmarks/integration_overhead.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from guard.integrations.langgraph import PeerGuardToolWrapper
+from langchain_core.messages import AIMessage
+from langchain_core.messages.tool import tool_call
+from langchain_core.tools import tool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt.tool_node import ToolCallRequest
+
+from guard import Guard, Sink, ToolCall, ToolSpec, load_policy
+from guard.decorator import guarded
+from guard.policy import EffectTemplate
+
+AGENT = "agent-1"
+GRAPH_TARGET_PERCENT = 5.0
+
+
+@tool
+def noop(path: str) -> str:
+    """Do nothing and say so."""
+    return "ok"
+
+
+def build_guard(root: Path) -> Guard:
+    (root / "scratch").mkdir()
+    (root / "scratch/notes.txt").write_text("notes\n")
+    base = load_policy()
+    spec = ToolSpec(effects=[EffectTemplate(kind="read", path="{path}")])
+    policy = base.model_copy(update={"tools": {**base.tools, "noop": spec}})
+    return Guard(policy, root=root, sinks=[Sink()])
+
+
+def passthrough(request: ToolCallRequest, execute: Callable[[ToolCallRequest], Any]) -> Any:
+    return execute(request)
+
+
+def one_node_graph(wrapper: PeerGuardToolWrapper | None, *, passthru: bool = False) -> Any:
+    if wrapper is not None:
+        node = ToolNode(
+            [noop], wrap_tool_call=wrapper.wrap_tool_call, awrap_tool_call=wrapper.awrap_tool_call
+        )
+    else:
+        node = ToolNode([noop], wrap_tool_call=passthrough if passthru else None)
+    builder = StateGraph(MessagesState)
+    builder.add_node("tools", node)
+    builder.add_edge(START, "tools")
+    builder.add_edge("tools", END)
+    return builder.compile()
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[int]:
+    samples = []
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter_ns()
+            fn()
+            samples.append(time.perf_counter_ns() - t0)
+    finally:
+        gc.enable()
+    return samples
+
+
+def ab(
+    a: Callable[[], object], b: Callable[[], object], rounds: int, block: int
+) -> tuple[float, float]:
+    """Median ns of ``a`` and of ``b``, run in alternating blocks after a warm-up."""
+    timed(a, block)
+    timed(b, block)
+    sa: list[int] = []
+    sb: list[int] = []
+    for _ in range(rounds):
+        sa += timed(a, block)
+        sb += timed(b, block)
+    return statistics.median(sa), statistics.median(sb)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="A/B blocks of each side")
+    parser.add_argument("--block", type=int, default=50, help="graph invokes per block")
+    parser.add_argument("--calls", type=int, default=20000, help="function calls per block")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        guard = build_guard(Path(tmp))
+        call = tool_call(name="noop", args={"path": "scratch/notes.txt"}, id="c1")
+        state = {"messages": [AIMessage(content="", tool_calls=[call])]}
+        plain = one_node_graph(None)
+        wrapped = one_node_graph(PeerGuardToolWrapper(guard, agent=AGENT))
+        out = wrapped.invoke(state)["messages"][-1]
+        if out.status != "success":
+            raise SystemExit(f"the guard did not allow the no-op call: {out.content}")
+
+        graph_a, graph_b = ab(
+            lambda: plain.invoke(state), lambda: wrapped.invoke(state), args.rounds, args.block
+        )
+        through = one_node_graph(None, passthru=True)
+        _, graph_c = ab(
+            lambda: plain.invoke(state), lambda: through.invoke(state), args.rounds, args.block
+        )
+        # Where the added time goes. The guard's whole path per call (check, record,
+        # settle, after) with a no-op body: `after` refreshes what the call touched, so the
+        # next check re-examines that file. Then the check alone on an unchanged index, with
+        # warm CPU caches and right after a graph invoke (as it runs inside the graph).
+        probe = ToolCall(agent=AGENT, tool="noop", args={"path": "scratch/notes.txt"})
+        run_path = statistics.median(timed(lambda: guard.run(probe, lambda _c: None), 2000))
+        check_hot = statistics.median(timed(lambda: guard.check(probe), 2000))
+        cold: list[int] = []
+        for _ in range(args.rounds * args.block):
+            plain.invoke(state)
+            cold += timed(lambda: guard.check(probe), 1)
+        check_cold = statistics.median(cold)
+
+        def bare(path: str) -> str:
+            return path
+
+        guarded_fn = guarded(guard, agent=AGENT, tool="noop")(bare)
+        fn_a, fn_b = ab(
+            lambda: bare("scratch/notes.txt"),
+            lambda: guarded_fn("scratch/notes.txt"),
+            args.rounds,
+            args.calls // 10,
+        )
+
+    added = (graph_b - graph_a) / graph_a * 100
+    print("one-node graph, ToolNode with a no-op tool, one tool call per invoke")
+    print(f"  without guard (A)    median {graph_a / 1000:9.1f} us per invoke")
+    print(f"  with guard    (B)    median {graph_b / 1000:9.1f} us per invoke")
+    print(f"  added                {(graph_b - graph_a) / 1000:9.1f} us  = {added:+.1f} %")
+    print(f"  pass-through wrapper median {graph_c / 1000:9.1f} us per invoke (wrapping itself)")
+    print(f"  Guard.run, no-op     median {run_path / 1000:9.1f} us (check, record, after)")
+    print(f"  Guard.check alone    median {check_hot / 1000:9.1f} us warm")
+    print(f"  Guard.check alone    median {check_cold / 1000:9.1f} us right after a graph invoke")
+    verdict = "met" if added <= GRAPH_TARGET_PERCENT else "MISSED"
+    print(f"  target: <= {GRAPH_TARGET_PERCENT:.0f} % added median time: {verdict}")
+    print()
+    print("@guarded on a bare function")
+    print(f"  bare call            median {fn_a / 1000:9.2f} us")
+    print(f"  guarded call         median {fn_b / 1000:9.2f} us")
+    print(f"  decorator adds       {(fn_b - fn_a) / 1000:9.2f} us per call (reported, no target)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

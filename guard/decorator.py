@@ -1,0 +1,346 @@
+"""Guard plain functions and LangChain tools: every call is decided before it runs.
+
+::
+
+    @guarded(guard, agent="ops-agent")
+    def delete_file(path: str) -> None: ...
+
+    delete_file("hosts/decom-01/data/agent_2_w.safetensors")   # raises CallBlocked
+
+The acting agent is explicit: a fixed id, or a function that returns the current one (by
+default :func:`current_agent_id`, which reads the :data:`current_agent` context variable that
+:func:`acting_as` sets). A call with no agent is denied: the guard cannot tell whose assets
+are whose without one.
+
+:func:`guard_tool` does the same for an existing LangChain tool, which keeps its name,
+description and argument schema, so the model sees the same tool; a blocked call comes back
+to the agent as a tool error it can read, not as an exception that ends the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+
+from guard.engine import Guard
+from guard.exceptions import CallBlocked
+from guard.types import Action, Alert, Decision, Mode, Severity, ToolCall, args_hash
+
+if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool, ToolException
+
+P = ParamSpec("P")
+R = TypeVar("R")
+ToolT = TypeVar("ToolT", bound="BaseTool")
+
+UNIDENTIFIED_AGENT_RULE = "unidentified-agent"
+
+AgentSource = str | Callable[[], str | None]
+"""Who is acting: a fixed agent id, or a function returning the current one (or ``None``)."""
+
+current_agent: ContextVar[str | None] = ContextVar("peerguard_current_agent", default=None)
+"""The agent acting in this context (thread, task); set it with :func:`acting_as`."""
+
+
+def current_agent_id() -> str | None:
+    """The agent :func:`acting_as` set in this context, ``None`` outside one."""
+    return current_agent.get()
+
+
+@contextmanager
+def acting_as(agent_id: str) -> Iterator[str]:
+    """Run the body as ``agent_id``: guarded calls inside it are that agent's.
+
+    The id lives in a context variable, so each thread and each asyncio task keeps its own,
+    and tasks started inside the block inherit it.
+
+    Args:
+        agent_id: The acting agent's id, as the policy's declarations name it.
+
+    Yields:
+        ``agent_id``.
+    """
+    if not agent_id:
+        raise ValueError("acting_as needs a non-empty agent id")
+    token = current_agent.set(agent_id)
+    try:
+        yield agent_id
+    finally:
+        current_agent.reset(token)
+
+
+def resolve_agent(agent: AgentSource | None) -> str | None:
+    """The agent id ``agent`` names now; ``None`` when there is none."""
+    if agent is None:
+        return None
+    found = agent() if callable(agent) else agent
+    return found or None
+
+
+def unidentified(
+    guard: Guard, tool: str, args: Mapping[str, Any], call_id: str | None = None
+) -> Decision:
+    """A deny for a call that no agent could be named for, recorded on ``guard``'s sinks.
+
+    It is enforced even in shadow mode: without an agent, no decision the policy makes
+    means anything, so the integration is misconfigured and must say so loudly.
+
+    Args:
+        guard: The guard whose sinks record the decision.
+        tool: The tool's name.
+        args: The call's arguments.
+        call_id: The call's id; a new one when ``None``.
+
+    Returns:
+        The deny decision (rule ``unidentified-agent``, with an enforcement-gap alert).
+    """
+    call_id = call_id or uuid.uuid4().hex
+    message = (
+        f"peerguard could not tell which agent is calling {tool}: no agent id was given "
+        "(set the integration's agent, config['configurable']['peerguard_agent'], "
+        "the runtime context's agent_id, or use acting_as()); denied"
+    )
+    decision = Decision(
+        action=Action.DENY,
+        mode=Mode.ENFORCE,
+        agent="",
+        tool=tool,
+        call_id=call_id,
+        args_hash=args_hash(tool, dict(args)),
+        rules=[UNIDENTIFIED_AGENT_RULE],
+        reason=message,
+        alerts=[
+            Alert(
+                severity=Severity.ERROR,
+                rule=UNIDENTIFIED_AGENT_RULE,
+                message=message,
+                tool=tool,
+                call_id=call_id,
+                enforcement_gap=True,
+            )
+        ],
+    )
+    guard.sinks.decision(decision)
+    return decision
+
+
+# ---------------------------------------------------------------------- plain functions
+
+
+def _arguments(
+    sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The call's arguments by parameter name, defaults included, as the guard sees them."""
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    out: dict[str, Any] = {}
+    for i, (name, value) in enumerate(bound.arguments.items()):
+        param = sig.parameters[name]
+        if i == 0 and name in ("self", "cls"):
+            continue  # a method's receiver is not an argument of the tool
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+            out[name] = list(value)
+        else:
+            out[name] = value
+    return out
+
+
+def guarded(
+    guard: Guard, *, agent: AgentSource | None = current_agent_id, tool: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a function, sync or async, so that the guard decides on every call.
+
+    The call the guard sees is ``tool`` (the function's name by default) with the bound
+    arguments, defaults filled in (``**kwargs`` merged in, ``*args`` as a list). It runs
+    through :meth:`Guard.run` (or :meth:`Guard.arun` for a coroutine function), so a
+    confirmation goes to the guard's approver. The wrapper keeps the function's name,
+    docstring, signature and type hints.
+
+    Args:
+        guard: The guard.
+        agent: The acting agent: an id, or a function returning the current one. By
+            default the id set with :func:`acting_as`.
+        tool: The tool name the policy knows the function by.
+
+    Returns:
+        The decorator.
+
+    Raises:
+        CallBlocked: (from the decorated function) the call was denied, its confirmation
+            refused, or no agent could be named.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        sig = inspect.signature(fn)
+        name: str = tool or str(getattr(fn, "__name__", type(fn).__name__))
+
+        def call_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ToolCall:
+            arguments = _arguments(sig, args, kwargs)
+            who = resolve_agent(agent)
+            if who is None:
+                raise CallBlocked(unidentified(guard, name, arguments))
+            return ToolCall(agent=who, tool=name, args=arguments)
+
+        if inspect.iscoroutinefunction(fn):
+            afn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                call = call_of(args, kwargs)
+                return await guard.arun(call, lambda _c: afn(*args, **kwargs))
+
+            return cast(Callable[P, R], awrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            call = call_of(args, kwargs)
+            return guard.run(call, lambda _c: fn(*args, **kwargs))
+
+        return wrapper
+
+    return decorate
+
+
+# ---------------------------------------------------------------------- LangChain tools
+
+# Set while a guarded tool runs its own body, so that a body that hops to the sync path
+# (BaseTool._arun runs _run in a thread) is not decided twice.
+_passing: ContextVar[object | None] = ContextVar("peerguard_tool_passing", default=None)
+
+
+def guard_tool(tool: ToolT, guard: Guard, *, agent: AgentSource | None = None) -> ToolT:
+    """Return a copy of a LangChain tool that the guard decides on before each call.
+
+    The copy is of the same class and keeps the tool's name, description, argument schema
+    and injected arguments, so the model sees the same tool and LangGraph injects the same
+    things. The guard sees the arguments the model gave (injected ones left out) and runs
+    the call through :meth:`Guard.run` / :meth:`Guard.arun`, so a confirmation goes to the
+    guard's approver. A blocked call raises a :class:`~langchain_core.tools.ToolException`
+    that the copy handles: the agent gets the reason as the tool's result (a ``ToolMessage``
+    with ``status="error"`` when called with a tool call). Other tool errors are handled as
+    the original tool handles them.
+
+    The acting agent is, in order: ``agent``; the run's
+    ``config["configurable"]["peerguard_agent"]``; the id set with :func:`acting_as`.
+
+    Args:
+        tool: A ``BaseTool``: ``@tool``, ``StructuredTool`` or a subclass.
+        guard: The guard.
+        agent: The acting agent: an id, or a function returning the current one.
+
+    Returns:
+        The guarded copy (the original is left unchanged).
+    """
+    from langchain_core.tools import BaseTool, ToolException
+
+    if not isinstance(tool, BaseTool):
+        raise TypeError(f"guard_tool needs a LangChain BaseTool, got {type(tool).__name__}")
+    base = type(tool)
+    original_handler = tool.handle_tool_error
+
+    def handle(error: ToolException) -> Any:
+        if isinstance(error.__cause__, CallBlocked):
+            return error.args[0] if error.args else str(error.__cause__)
+        if not original_handler:
+            raise error
+        if isinstance(original_handler, bool):
+            return error.args[0] if error.args else "Tool execution error"
+        if isinstance(original_handler, str):
+            return original_handler
+        return original_handler(error)
+
+    def call_of(self: BaseTool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ToolCall:
+        visible = _visible_args(self)
+        arguments = {k: v for k, v in kwargs.items() if k in visible}
+        for i, value in enumerate(args):
+            key = visible[i] if i < len(visible) else f"arg{i}"
+            arguments.setdefault(key, value)
+        who = resolve_agent(agent) or _configured_agent() or current_agent_id()
+        if who is None:
+            raise CallBlocked(unidentified(guard, self.name, arguments))
+        return ToolCall(agent=who, tool=self.name, args=arguments)
+
+    namespace: dict[str, Any] = {"__module__": base.__module__, "__doc__": base.__doc__}
+
+    base_run = base._run
+
+    @functools.wraps(base_run)
+    def _run(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        if _passing.get() is self:
+            return base_run(self, *args, **kwargs)
+        try:
+            call = call_of(self, args, kwargs)
+            return guard.run(call, lambda _c: base_run(self, *args, **kwargs))
+        except CallBlocked as exc:
+            raise ToolException(str(exc)) from exc
+
+    namespace["_run"] = _run
+
+    base_arun = base._arun
+    if base_arun is not BaseTool._arun:
+        # The tool has its own async body; a tool without one runs _run in a thread,
+        # where the guarded _run above decides.
+
+        @functools.wraps(base_arun)
+        async def _arun(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+            async def execute(_c: ToolCall) -> Any:
+                token = _passing.set(self)
+                try:
+                    return await base_arun(self, *args, **kwargs)
+                finally:
+                    _passing.reset(token)
+
+            try:
+                call = call_of(self, args, kwargs)
+                return await guard.arun(call, execute)
+            except CallBlocked as exc:
+                raise ToolException(str(exc)) from exc
+
+        namespace["_arun"] = _arun
+
+    guarded_cls = cast(type[ToolT], type(f"Guarded{base.__name__}", (base,), namespace))
+    copy = tool.model_copy(update={"handle_tool_error": handle})
+    object.__setattr__(copy, "__class__", guarded_cls)
+    return copy
+
+
+def _visible_args(tool: BaseTool) -> list[str]:
+    """The argument names the model sees (injected arguments left out), in order."""
+    schema = tool.tool_call_schema
+    if isinstance(schema, dict):
+        return list(schema.get("properties", {}))
+    fields = getattr(schema, "model_fields", None)
+    if fields is None:  # a pydantic v1 schema
+        fields = getattr(schema, "__fields__", {})
+    return list(fields)
+
+
+def _configured_agent() -> str | None:
+    """``config["configurable"]["peerguard_agent"]`` of the runnable config in context."""
+    from langchain_core.runnables.config import var_child_runnable_config
+
+    config = var_child_runnable_config.get()
+    if not config:
+        return None
+    found = (config.get("configurable") or {}).get("peerguard_agent")
+    return str(found) if found else None
+
+
+__all__ = [
+    "UNIDENTIFIED_AGENT_RULE",
+    "AgentSource",
+    "acting_as",
+    "current_agent",
+    "current_agent_id",
+    "guard_tool",
+    "guarded",
+    "resolve_agent",
+    "unidentified",
+]

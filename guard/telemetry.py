@@ -1,0 +1,697 @@
+"""OpenTelemetry for peerguard: one span per guarded tool call, decision metrics, alert logs.
+
+:class:`OtelSink` is a :class:`~guard.sinks.Sink`. It writes through the providers it is
+given (the global ones by default), so an application that already set up OpenTelemetry
+gets peerguard's telemetry in the same pipelines. :meth:`OtelSink.from_env` builds its own
+OTLP providers from the standard ``OTEL_*`` variables instead; with none set it sends
+nothing anywhere. Nothing here reads the environment at import time.
+
+What is emitted
+---------------
+
+Spans follow the GenAI semantic conventions for tool execution: one ``INTERNAL`` span per
+call, named ``execute_tool {gen_ai.tool.name}``, with
+
+============================  ===============================================================
+``gen_ai.operation.name``     ``execute_tool``
+``gen_ai.tool.name``          the tool
+``gen_ai.tool.call.id``       the call id (the model's tool-call id under LangGraph)
+``peerguard.agent``           the acting agent
+``peerguard.decision``        ``allow`` / ``alert`` / ``confirm`` / ``deny``
+``peerguard.mode``            ``enforce`` / ``shadow``
+``peerguard.rule``            the deciding (most restrictive) rule; absent when none matched
+``peerguard.rules``           every rule that matched, most restrictive first
+``peerguard.asset.kinds``     kinds of the protected assets touched (``weights``, ...)
+``peerguard.asset.owners``    their owners
+``peerguard.effects``         the effect kinds the guard resolved (``copy``, ``transfer``, ...)
+``peerguard.args_hash``       the hash an approval is bound to (joins spans to the audit log)
+``peerguard.approved``        the answer to a confirmation, once given
+``error.type``                ``peerguard.denied`` or ``peerguard.confirmation_refused`` when the
+                              guard blocked the call (span status ``ERROR``), else the tool's
+                              exception type when the tool failed
+============================  ===============================================================
+
+No arguments, paths or tool results go on spans or metrics. Alert messages do contain
+paths: they are what the ops team needs to act on.
+
+Metrics: the counter ``peerguard.decisions`` and the histogram
+``peerguard.decision.duration`` (seconds) carry ``peerguard.decision``, ``peerguard.rule``,
+``peerguard.mode`` and ``peerguard.agent``; the up-down counter
+``peerguard.confirmations.pending`` counts confirmations asked and not yet answered, by
+``peerguard.agent`` and ``peerguard.rule``.
+
+Alerts are log records (event name ``peerguard.alert``) whose body is the message and whose
+severity maps ``info``/``warning``/``error``/``critical`` to ``INFO``/``WARN``/``ERROR``/
+``FATAL``, with attributes ``peerguard.rule``, ``peerguard.agent``, ``gen_ai.tool.name``,
+``gen_ai.tool.call.id`` and ``peerguard.enforcement_gap``. They carry the call's trace
+context, and are also added as a ``peerguard.alert`` event to the call's span while it is open.
+
+Recording twice
+---------------
+
+LangGraph runs a node again from its start when it resumes after an ``interrupt()``, so the
+same call id can be recorded twice. The sink remembers which ``(call id, event)`` pairs it
+has recorded (a bounded set, ``max_tracked`` entries) and drops repeats: a call id gets one
+span, one count, one latency sample and each alert once. The one exception: when a call's span
+ends by an exception while its confirmation is pending (the interrupt), the resumed run gets one
+continuation span, with ``peerguard.resumed=true`` and a link to the first.
+
+Routing alerts with a Collector
+-------------------------------
+
+Point the sink at a Collector (``OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318``) and
+route peerguard's alerts apart from the rest of the logs with the routing connector::
+
+    connectors:
+      routing:
+        default_pipelines: [logs/all]
+        table:
+          - context: log
+            condition: >-
+              log.event_name == "peerguard.alert"
+              and log.severity_number >= SEVERITY_NUMBER_ERROR
+            pipelines: [logs/pager]
+    service:
+      pipelines:
+        logs/in:    {receivers: [otlp], exporters: [routing]}
+        logs/pager: {receivers: [routing], exporters: [otlphttp/pager]}
+        logs/all:   {receivers: [routing], exporters: [otlphttp/store]}
+
+``attributes["peerguard.enforcement_gap"] == true`` picks out the alerts where the guard could
+not decide and fell back to deny (a broken sink, an internal error): those need a human even
+when nothing was harmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import (
+    LoggerProvider,
+    NoOpLoggerProvider,
+    SeverityNumber,
+    get_logger_provider,
+)
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from guard._version import __version__
+from guard.exceptions import ApprovalTimeout, CallBlocked, ConfigError
+from guard.sinks import Sink
+from guard.types import Action, Alert, Decision, Severity, ToolCall
+
+SCOPE: Final = "peerguard"
+"""Instrumentation scope name of every tracer, meter and logger the sink uses."""
+
+OPERATION: Final = "execute_tool"
+ALERT_EVENT: Final = "peerguard.alert"
+APPROVAL_EVENT: Final = "peerguard.approval"
+ERROR_DENIED: Final = "peerguard.denied"
+ERROR_REFUSED: Final = "peerguard.confirmation_refused"
+
+SEVERITY_NUMBERS: Final[Mapping[Severity, SeverityNumber]] = {
+    Severity.INFO: SeverityNumber.INFO,
+    Severity.WARNING: SeverityNumber.WARN,
+    Severity.ERROR: SeverityNumber.ERROR,
+    Severity.CRITICAL: SeverityNumber.FATAL,
+}
+"""How an alert's severity maps onto OpenTelemetry's log severities."""
+
+# Decisions take microseconds to milliseconds; the SDK default buckets (0, 5, 10, ...) suit ms.
+_DURATION_BUCKETS: Final = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+_SIGNALS: Final = ("traces", "metrics", "logs")
+
+Attributes = dict[str, AttributeValue]
+V = TypeVar("V")
+
+
+class _Seen:
+    """A bounded set of recorded keys: the oldest are forgotten first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+
+    def add(self, key: Hashable) -> bool:
+        """Remember ``key``; true when it is new."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+        return True
+
+
+@dataclass
+class _Open:
+    """A tool span that is open, and what was recorded on it."""
+
+    span: Span
+    error: str | None = None
+
+
+class OtelSink(Sink):
+    """Telemetry for every guarded call: spans, metrics and alert logs.
+
+    Args:
+        tracer_provider: Where spans go; the global provider when ``None``.
+        meter_provider: Where metrics go; the global provider when ``None``.
+        logger_provider: Where alert logs go; the global provider when ``None``.
+        max_tracked: How many recorded ``(call id, event)`` keys to remember for dropping
+            repeats (and how many pending confirmations to track).
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+        max_tracked: int = 10_000,
+    ) -> None:
+        self.tracer_provider = tracer_provider or trace.get_tracer_provider()
+        self.meter_provider = meter_provider or metrics.get_meter_provider()
+        self.logger_provider = logger_provider or get_logger_provider()
+        self._owned: list[Any] = []  # providers from_env built, shut down by shutdown()
+        self._tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
+        self._logger = self.logger_provider.get_logger(SCOPE, __version__)
+        meter = self.meter_provider.get_meter(SCOPE, __version__)
+        self._decisions = meter.create_counter(
+            "peerguard.decisions", unit="{decision}", description="Tool calls decided."
+        )
+        self._duration = meter.create_histogram(
+            "peerguard.decision.duration",
+            unit="s",
+            description="Time the guard took to decide on a tool call.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self._pending_counter = meter.create_up_down_counter(
+            "peerguard.confirmations.pending",
+            unit="{confirmation}",
+            description="Confirmations asked and not yet answered.",
+        )
+        self._max = max_tracked
+        self._lock = threading.Lock()
+        self._seen = _Seen(max_tracked)
+        self._open: dict[str, _Open] = {}
+        self._pending: OrderedDict[str, Attributes] = OrderedDict()
+        self._suspended: OrderedDict[str, trace.SpanContext] = OrderedDict()
+
+    # ------------------------------------------------------------------ configuration
+
+    @classmethod
+    def from_env(cls, *, service_name: str = "peerguard", max_tracked: int = 10_000) -> OtelSink:
+        """A sink exporting over OTLP to where the standard ``OTEL_*`` variables say.
+
+        A signal (traces, metrics, logs) is exported only when
+        ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`` is set and
+        ``OTEL_<SIGNAL>_EXPORTER`` is not ``none``; the others are dropped. With
+        ``OTEL_SDK_DISABLED=true`` nothing is exported. The exporters read the endpoint,
+        headers, timeout, compression and certificates themselves;
+        ``OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL`` picks ``http/protobuf`` (the default) or
+        ``grpc`` (needs ``opentelemetry-exporter-otlp-proto-grpc``). The resource comes from
+        ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``, with ``service_name`` when
+        neither names the service. Call :meth:`shutdown` at exit to flush.
+
+        Args:
+            service_name: ``service.name`` when the environment gives none.
+            max_tracked: As for the constructor.
+
+        Returns:
+            The sink, owning the providers it built.
+
+        Raises:
+            ConfigError: An unsupported protocol, or the exporter package is missing.
+        """
+        env = os.environ
+        if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            return cls(
+                tracer_provider=trace.NoOpTracerProvider(),
+                meter_provider=metrics.NoOpMeterProvider(),
+                logger_provider=NoOpLoggerProvider(),
+                max_tracked=max_tracked,
+            )
+        wanted = {s: _exporter_class(s) for s in _SIGNALS if _signal_configured(env, s)}
+        if not wanted:
+            return cls(
+                tracer_provider=trace.NoOpTracerProvider(),
+                meter_provider=metrics.NoOpMeterProvider(),
+                logger_provider=NoOpLoggerProvider(),
+                max_tracked=max_tracked,
+            )
+
+        from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        resource = Resource.create()
+        if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({SERVICE_NAME: service_name}))
+
+        owned: list[Any] = []
+        tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
+        meter_provider: metrics.MeterProvider = metrics.NoOpMeterProvider()
+        logger_provider: LoggerProvider = NoOpLoggerProvider()
+        if "traces" in wanted:
+            tp = SdkTracerProvider(resource=resource)
+            tp.add_span_processor(BatchSpanProcessor(wanted["traces"]()))
+            tracer_provider = tp
+            owned.append(tp)
+        if "metrics" in wanted:
+            reader = PeriodicExportingMetricReader(wanted["metrics"]())
+            mp = SdkMeterProvider(resource=resource, metric_readers=[reader])
+            meter_provider = mp
+            owned.append(mp)
+        if "logs" in wanted:
+            lp = SdkLoggerProvider(resource=resource)
+            lp.add_log_record_processor(BatchLogRecordProcessor(wanted["logs"]()))
+            logger_provider = lp
+            owned.append(lp)
+        sink = cls(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            logger_provider=logger_provider,
+            max_tracked=max_tracked,
+        )
+        sink._owned = owned
+        return sink
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything buffered now (SDK providers only; others are skipped).
+
+        Returns:
+            False when a provider did not finish in time.
+        """
+        done = True
+        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None and flush(timeout_millis) is False:
+                done = False
+        return done
+
+    def shutdown(self) -> None:
+        """Flush and shut down the providers :meth:`from_env` built (never ones passed in)."""
+        for provider in self._owned:
+            provider.shutdown()
+        self._owned = []
+
+    # ------------------------------------------------------------------ spans
+
+    @contextlib.contextmanager
+    def tool_span(self, call: ToolCall) -> Iterator[Span]:
+        """Open the call's ``execute_tool`` span and make it current for the block.
+
+        Record the decision on it with :meth:`record_decision` (or let the engine's
+        :meth:`on_decision` find it by call id). An exception leaving the block sets the span's
+        status to ``ERROR`` with ``error.type``, unless the guard already blocked the call,
+        or a confirmation is pending (a LangGraph interrupt: the span ends suspended).
+
+        Yields:
+            The span; a non-recording one when this call id already had its span.
+        """
+        opened = self._start(call)
+        if opened is None:
+            yield trace.INVALID_SPAN
+            return
+        try:
+            with trace.use_span(
+                opened.span,
+                end_on_exit=False,
+                record_exception=False,
+                set_status_on_exception=False,
+            ):
+                yield opened.span
+        except BaseException as exc:
+            self._failed(call.call_id, opened, exc)
+            raise
+        finally:
+            with self._lock:
+                self._open.pop(call.call_id, None)
+            opened.span.end()
+
+    def _start(self, call: ToolCall) -> _Open | None:
+        with self._lock:
+            if call.call_id in self._open:
+                return None
+            earlier = self._suspended.pop(call.call_id, None)
+            first = self._seen.add((call.call_id, "span"))
+            if earlier is None and not first:
+                return None
+            attributes = _call_attributes(call.tool, call.call_id, call.agent)
+            links = None
+            if earlier is not None:
+                attributes["peerguard.resumed"] = True
+                links = [Link(earlier, {"peerguard.link": "resumed"})]
+            span = self._tracer.start_span(
+                f"{OPERATION} {call.tool}",
+                kind=SpanKind.INTERNAL,
+                attributes=attributes,
+                links=links,
+            )
+            opened = _Open(span)
+            self._open[call.call_id] = opened
+            return opened
+
+    def _failed(self, call_id: str, opened: _Open, exc: BaseException) -> None:
+        span = opened.span
+        with self._lock:
+            suspended = call_id in self._pending
+            if suspended:
+                _bounded_put(self._suspended, call_id, span.get_span_context(), self._max)
+        if suspended:
+            # The graph paused for a human; the resumed run continues in a linked span.
+            span.set_attribute("peerguard.suspended", True)
+            return
+        if opened.error is not None:
+            return  # the guard blocked the call and said so already
+        description = None
+        if isinstance(exc, CallBlocked):
+            error = ERROR_REFUSED if isinstance(exc, ApprovalTimeout) else ERROR_DENIED
+            rules = exc.decision.rules
+            description = f"blocked by {rules[0]}" if rules else "blocked"
+        else:
+            span.record_exception(exc)
+            error = _type_name(exc)
+        _set_error(span, opened, error, description)
+
+    def _open_for(self, call_id: str | None, span: Span | None = None) -> _Open | None:
+        with self._lock:
+            opened = self._open.get(call_id) if call_id is not None else None
+        if opened is not None and (span is None or opened.span is span):
+            return opened
+        return None
+
+    def record_decision(self, span: Span, decision: Decision) -> None:
+        """Record ``decision`` on ``span`` and everywhere else it belongs.
+
+        Sets the span's ``peerguard.*`` attributes (and ``ERROR`` status for an enforced
+        deny), and, once per call id, counts the decision, starts the pending-confirmation
+        count for an enforced confirm, and emits the decision's alerts.
+        """
+        opened = self._open_for(decision.call_id, span)
+        if span.is_recording():
+            span.set_attributes(_decision_attributes(decision))
+            if decision.enforced and decision.action is Action.DENY:
+                rule = decision.rules[0] if decision.rules else "policy"
+                _set_error(span, opened, ERROR_DENIED, f"denied by {rule}")
+        with self._lock:
+            first = self._seen.add((decision.call_id, "decision"))
+        if first:
+            self._decisions.add(1, _metric_attributes(decision))
+            if decision.enforced and decision.action is Action.CONFIRM:
+                self.confirmation_started(decision)
+        for alert in decision.alerts:
+            self._alert(alert, span)
+
+    # ------------------------------------------------------------------ sink hooks
+
+    def on_decision(self, decision: Decision) -> None:
+        """Record on the call's open tool span, or on a span started and ended here."""
+        opened = self._open_for(decision.call_id)
+        if opened is not None:
+            self.record_decision(opened.span, decision)
+            return
+        with self._lock:
+            first = self._seen.add((decision.call_id, "span"))
+        if not first:
+            self.record_decision(trace.INVALID_SPAN, decision)
+            return
+        span = self._tracer.start_span(
+            f"{OPERATION} {decision.tool}",
+            kind=SpanKind.INTERNAL,
+            attributes=_call_attributes(decision.tool, decision.call_id, decision.agent),
+        )
+        try:
+            self.record_decision(span, decision)
+        finally:
+            span.end()
+
+    def on_alert(self, alert: Alert) -> None:
+        """Emit the alert as a log record, and as an event on the call's open span."""
+        opened = self._open_for(alert.call_id)
+        self._alert(alert, opened.span if opened is not None else None)
+
+    def on_approval(self, decision: Decision, approved: bool, reason: str) -> None:
+        """End the pending confirmation; on the open span, the answer and, if refused, ERROR."""
+        with self._lock:
+            first = self._seen.add((decision.call_id, "approval"))
+        if not first:
+            return
+        self.confirmation_finished(decision)
+        opened = self._open_for(decision.call_id)
+        if opened is None:
+            return
+        span = opened.span
+        span.set_attribute("peerguard.approved", approved)
+        span.add_event(APPROVAL_EVENT, {"peerguard.approved": approved, "peerguard.reason": reason})
+        if not approved and decision.enforced:
+            _set_error(span, opened, ERROR_REFUSED, f"confirmation refused: {reason}")
+
+    def on_latency(self, decision: Decision, seconds: float) -> None:
+        """The engine's hook for :meth:`observe_latency`."""
+        self.observe_latency(decision, seconds)
+
+    def on_confirmation_requested(self, decision: Decision) -> None:
+        """The engine's and integrations' hook for :meth:`confirmation_started`."""
+        self.confirmation_started(decision)
+
+    # ------------------------------------------------------------------ metrics
+
+    def observe_latency(self, decision: Decision, seconds: float) -> None:
+        """Record how long the guard took to reach ``decision`` (once per call id)."""
+        with self._lock:
+            first = self._seen.add((decision.call_id, "latency"))
+        if first:
+            self._duration.record(seconds, _metric_attributes(decision))
+
+    def confirmation_started(self, decision: Decision) -> None:
+        """A confirmation was asked: ``peerguard.confirmations.pending`` goes up (once)."""
+        attributes = _pending_attributes(decision)
+        with self._lock:
+            if not self._seen.add((decision.call_id, "confirmation")):
+                return
+            evicted = _bounded_put(self._pending, decision.call_id, attributes, self._max)
+        self._pending_counter.add(1, attributes)
+        if evicted is not None:
+            # Too many unanswered confirmations to track: forget the oldest rather than grow.
+            self._pending_counter.add(-1, evicted)
+
+    def confirmation_finished(self, decision: Decision) -> None:
+        """The confirmation was answered (or abandoned): the pending count goes down."""
+        with self._lock:
+            attributes = self._pending.pop(decision.call_id, None)
+        if attributes is not None:
+            self._pending_counter.add(-1, attributes)
+
+    # ------------------------------------------------------------------ alerts
+
+    def _alert(self, alert: Alert, span: Span | None) -> None:
+        attributes = _alert_attributes(alert)
+        if alert.call_id is None:
+            log_first, event_first = True, True  # nothing to tell repeats apart by
+        else:
+            key = (alert.call_id, "alert", alert.rule, alert.message)
+            with self._lock:
+                log_first = self._seen.add((*key, "log"))
+                event_first = span is not None and span.is_recording() and self._seen.add(key)
+        if span is not None and span.is_recording() and event_first:
+            span.add_event(ALERT_EVENT, {**attributes, "peerguard.severity": alert.severity.value})
+        if log_first:
+            number = SEVERITY_NUMBERS[alert.severity]
+            context = trace.set_span_in_context(span) if span is not None else None
+            self._logger.emit(
+                severity_number=number,
+                severity_text=number.name,
+                body=alert.message,
+                attributes=attributes,
+                event_name=ALERT_EVENT,
+                context=context,
+            )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _call_attributes(tool: str, call_id: str, agent: str) -> Attributes:
+    return {
+        "gen_ai.operation.name": OPERATION,
+        "gen_ai.tool.name": tool,
+        "gen_ai.tool.call.id": call_id,
+        "peerguard.agent": agent,
+    }
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _decision_attributes(decision: Decision) -> Attributes:
+    attributes = _call_attributes(decision.tool, decision.call_id, decision.agent)
+    attributes.update(
+        {
+            "peerguard.decision": decision.action.value,
+            "peerguard.mode": decision.mode.value,
+            "peerguard.rules": list(decision.rules),
+            "peerguard.asset.kinds": sorted({a.kind.value for a in decision.assets if a.kind}),
+            "peerguard.asset.owners": sorted({a.owner for a in decision.assets if a.owner}),
+            "peerguard.effects": _unique([e.kind.value for e in decision.effects]),
+            "peerguard.args_hash": decision.args_hash,
+        }
+    )
+    if decision.rules:
+        attributes["peerguard.rule"] = decision.rules[0]
+    return attributes
+
+
+def _metric_attributes(decision: Decision) -> Attributes:
+    attributes: Attributes = {
+        "peerguard.decision": decision.action.value,
+        "peerguard.mode": decision.mode.value,
+        "peerguard.agent": decision.agent,
+    }
+    if decision.rules:
+        attributes["peerguard.rule"] = decision.rules[0]
+    return attributes
+
+
+def _pending_attributes(decision: Decision) -> Attributes:
+    attributes: Attributes = {"peerguard.agent": decision.agent}
+    if decision.rules:
+        attributes["peerguard.rule"] = decision.rules[0]
+    return attributes
+
+
+def _alert_attributes(alert: Alert) -> Attributes:
+    attributes: Attributes = {
+        "peerguard.rule": alert.rule,
+        "peerguard.enforcement_gap": alert.enforcement_gap,
+    }
+    if alert.agent is not None:
+        attributes["peerguard.agent"] = alert.agent
+    if alert.tool is not None:
+        attributes["gen_ai.tool.name"] = alert.tool
+    if alert.call_id is not None:
+        attributes["gen_ai.tool.call.id"] = alert.call_id
+    return attributes
+
+
+def _set_error(span: Span, opened: _Open | None, error: str, description: str | None) -> None:
+    if opened is not None:
+        if opened.error is not None:
+            return  # the first reason the call was blocked stands
+        opened.error = error
+    span.set_attribute("error.type", error)
+    span.set_status(Status(StatusCode.ERROR, description))
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def _bounded_put(store: OrderedDict[str, V], key: str, value: V, size: int) -> V | None:
+    """Put ``key`` in ``store``; the evicted oldest value when that made it too big."""
+    store[key] = value
+    if len(store) > size:
+        return store.popitem(last=False)[1]
+    return None
+
+
+def _signal_configured(env: Mapping[str, str], signal: str) -> bool:
+    upper = signal.upper()
+    if env.get(f"OTEL_{upper}_EXPORTER", "").strip().lower() == "none":
+        return False
+    return bool(
+        env.get(f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT", "").strip()
+        or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    )
+
+
+_EXPORTERS: Final = {
+    "http/protobuf": (
+        "opentelemetry-exporter-otlp-proto-http",
+        {
+            "traces": ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+            "metrics": (
+                "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+                "OTLPMetricExporter",
+            ),
+            "logs": ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"),
+        },
+    ),
+    "grpc": (
+        "opentelemetry-exporter-otlp-proto-grpc",
+        {
+            "traces": ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+            "metrics": (
+                "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+                "OTLPMetricExporter",
+            ),
+            "logs": ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"),
+        },
+    ),
+}
+
+
+def _exporter_class(signal: str) -> Any:
+    """The OTLP exporter class for ``signal`` under the configured protocol."""
+    env = os.environ
+    protocol = (
+        env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", "").strip()
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
+        or "http/protobuf"
+    )
+    if protocol not in _EXPORTERS:
+        raise ConfigError(
+            f"OTLP protocol {protocol!r} is not supported for {signal}; "
+            f"use one of {', '.join(sorted(_EXPORTERS))}"
+        )
+    package, modules = _EXPORTERS[protocol]
+    module, name = modules[signal]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"exporting {signal} over OTLP {protocol} needs {package}: pip install {package}"
+        ) from exc
+
+
+__all__ = [
+    "ALERT_EVENT",
+    "APPROVAL_EVENT",
+    "ERROR_DENIED",
+    "ERROR_REFUSED",
+    "OPERATION",
+    "SCOPE",
+    "SEVERITY_NUMBERS",
+    "OtelSink",
+]

@@ -1,0 +1,1 @@
+"""Integrations of peerguard with agent frameworks, imported as ``guard.integrations.*``."""

@@ -1,0 +1,324 @@
+"""peerguard for LangGraph and LangChain agents: every tool call is decided before it runs.
+
+Two ways in, the same behaviour:
+
+- :class:`PeerGuardToolWrapper` for a LangGraph ``ToolNode``::
+
+      guard_wrapper = PeerGuardToolWrapper(guard, agent="agent-1")
+      ToolNode(tools, wrap_tool_call=guard_wrapper.wrap_tool_call,
+               awrap_tool_call=guard_wrapper.awrap_tool_call)
+
+- :class:`PeerGuardMiddleware` for LangChain's ``create_agent``::
+
+      create_agent(model, tools, middleware=[PeerGuardMiddleware(guard)],
+                   checkpointer=InMemorySaver())
+
+A denied call never reaches the tool: the agent gets a ``ToolMessage`` with
+``status="error"`` whose content says why. A call that needs confirmation pauses the graph
+with LangGraph's ``interrupt()``; its value is a :class:`ConfirmationRequest` (as a dict) and
+the graph resumes with ``Command(resume=...)`` carrying a :class:`ConfirmationAnswer`. The
+answer counts only if its ``args_hash`` is the hash of the call being resumed: an edited
+call needs a new approval. Pending confirmations live in the graph's checkpointer, so the
+process that asks and the one that answers need not be the same.
+
+Several confirmations pending at once (one per tool call: ``create_agent`` and graphs that
+``Send`` each tool call to the tool node) are answered by interrupt id::
+
+      pending = pending_confirmations(result["__interrupt__"])
+      graph.invoke(Command(resume={iid: ConfirmationAnswer.to(req, approve=True)
+                                   for iid, req in pending.items()}), config)
+
+The acting agent is, in order: the wrapper's ``agent``; the graph config's
+``config["configurable"]["peerguard_agent"]``; the runtime context's ``agent_id`` (attribute
+or key). With none, the call is denied.
+
+LangGraph runs a node again from its start when it resumes, so the code before
+``interrupt()`` runs twice: the guard only *checks* (a pure function) before it, and records
+the decision once, after the answer (or at once, for a call that needs no answer).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final, Literal
+
+from langchain.agents.middleware import AgentMiddleware, AgentState
+from langchain_core.messages import ToolMessage
+from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.types import Command, Interrupt, interrupt
+from pydantic import BaseModel, ConfigDict
+
+from guard.approval import ApprovalRequest, ApprovalResponse
+from guard.decorator import unidentified
+from guard.engine import Guard
+from guard.exceptions import CallBlocked
+from guard.types import Action, Decision, ToolCall
+
+CONFIG_AGENT_KEY = "peerguard_agent"
+"""The ``config["configurable"]`` key that names the acting agent."""
+
+CONTEXT_AGENT_KEY = "agent_id"
+"""The runtime context's attribute or key that names the acting agent."""
+
+CONFIRMATION_TYPE: Final = "peerguard.confirmation"
+"""The ``type`` of a peerguard confirmation interrupt's value."""
+
+ToolResult = ToolMessage | Command[Any]
+
+
+class ConfirmationRequest(ApprovalRequest):
+    """The value of the interrupt a ``confirm`` decision raises, as a dict in the interrupt.
+
+    ``type`` tells a client this interrupt is peerguard's. ``effects`` says in plain words
+    what the call would do; ``assets`` lists each protected asset it touches with its owner
+    and the agent's relation to it; ``rules`` and ``reason`` say why it needs a human.
+    """
+
+    type: Literal["peerguard.confirmation"] = CONFIRMATION_TYPE
+
+
+class ConfirmationAnswer(BaseModel):
+    """The resume value a confirmation expects: ``Command(resume=answer.model_dump())``.
+
+    ``args_hash`` must be the ``args_hash`` of the :class:`ConfirmationRequest` answered;
+    an approval naming another hash does not approve the call.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approve: bool
+    args_hash: str
+    reason: str = ""
+
+    @classmethod
+    def to(
+        cls, request: ConfirmationRequest | Mapping[str, Any], *, approve: bool, reason: str = ""
+    ) -> dict[str, Any]:
+        """The resume value answering ``request`` (a request or its dict form).
+
+        Args:
+            request: The confirmation being answered.
+            approve: True to let the call run.
+            reason: Why, recorded with the approval.
+
+        Returns:
+            The answer as the dict ``Command(resume=...)`` takes.
+        """
+        hash_ = (
+            request.args_hash
+            if isinstance(request, ConfirmationRequest)
+            else str(request["args_hash"])
+        )
+        return cls(approve=approve, args_hash=hash_, reason=reason).model_dump()
+
+
+def pending_confirmations(interrupts: Iterable[Interrupt]) -> dict[str, ConfirmationRequest]:
+    """peerguard's confirmations among ``interrupts``, by interrupt id.
+
+    Pass ``result["__interrupt__"]`` of an interrupted ``invoke``, or
+    ``graph.get_state(config).interrupts``. Other interrupts are left out.
+    """
+    found: dict[str, ConfirmationRequest] = {}
+    for item in interrupts:
+        value = item.value
+        if isinstance(value, Mapping) and value.get("type") == CONFIRMATION_TYPE:
+            found[item.id] = ConfirmationRequest.model_validate(dict(value))
+    return found
+
+
+def _context_agent(context: Any) -> str | None:
+    if context is None:
+        return None
+    found = (
+        context.get(CONTEXT_AGENT_KEY)
+        if isinstance(context, Mapping)
+        else getattr(context, CONTEXT_AGENT_KEY, None)
+    )
+    return str(found) if found else None
+
+
+class _Gate:
+    """The decision steps shared by the ToolNode wrapper and the agent middleware."""
+
+    def __init__(self, guard: Guard, agent: str | None) -> None:
+        self.guard = guard
+        self.agent = agent
+
+    def agent_of(self, request: ToolCallRequest) -> str | None:
+        if self.agent:
+            return self.agent
+        runtime = getattr(request, "runtime", None)
+        config = getattr(runtime, "config", None) or {}
+        configured = (config.get("configurable") or {}).get(CONFIG_AGENT_KEY)
+        if configured:
+            return str(configured)
+        return _context_agent(getattr(runtime, "context", None))
+
+    @staticmethod
+    def blocked(request: ToolCallRequest, error: CallBlocked) -> ToolMessage:
+        tool_call = request.tool_call
+        return ToolMessage(
+            content=str(error),
+            tool_call_id=tool_call.get("id") or error.decision.call_id,
+            name=tool_call["name"],
+            status="error",
+        )
+
+    def call_of(self, request: ToolCallRequest) -> ToolCall | ToolMessage:
+        """The guard's view of the request, or the refusal when no agent can be named."""
+        tool_call = request.tool_call
+        name = tool_call["name"]
+        args = dict(tool_call.get("args") or {})
+        call_id = tool_call.get("id") or uuid.uuid4().hex
+        agent = self.agent_of(request)
+        if agent is None:
+            return self.blocked(request, CallBlocked(unidentified(self.guard, name, args, call_id)))
+        return ToolCall(agent=agent, tool=name, args=args, call_id=call_id)
+
+    def enter(self, request: ToolCallRequest, call: ToolCall) -> Decision | ToolMessage:
+        """Decide on the call: the decision when it may go on, else the refusal."""
+        started = time.perf_counter()
+        decision = self.guard.check(call)
+        elapsed = time.perf_counter() - started
+        response: ApprovalResponse | None = None
+        if decision.enforced and decision.action is Action.CONFIRM:
+            # Sinks drop the repeat when the node re-runs on resume (keyed by call id).
+            self.guard.sinks.confirmation_requested(decision)
+            prompt = ConfirmationRequest.from_decision(decision, call.args)
+            # Raises GraphInterrupt the first time; returns the answer when resumed.
+            answer = interrupt(prompt.model_dump(mode="json"), response_schema=ConfirmationAnswer)
+            response = ApprovalResponse(
+                approved=answer.approve,
+                args_hash=answer.args_hash,
+                reason=answer.reason,
+                approver="langgraph-interrupt",
+            )
+        self.guard.record(decision, seconds=elapsed)
+        try:
+            self.guard.settle(call, decision, response)
+        except CallBlocked as error:
+            return self.blocked(request, error)
+        self.guard.before(decision)
+        return decision
+
+    def run(
+        self, request: ToolCallRequest, execute: Callable[[ToolCallRequest], ToolResult]
+    ) -> ToolResult:
+        call = self.call_of(request)
+        if isinstance(call, ToolMessage):
+            return call
+        with self.guard.sinks.tool_span(call):
+            decision = self.enter(request, call)
+            if isinstance(decision, ToolMessage):
+                return decision
+            try:
+                return execute(request)
+            finally:
+                self.guard.after(decision)
+
+    async def arun(
+        self,
+        request: ToolCallRequest,
+        execute: Callable[[ToolCallRequest], Awaitable[ToolResult]],
+    ) -> ToolResult:
+        call = self.call_of(request)
+        if isinstance(call, ToolMessage):
+            return call
+        with self.guard.sinks.tool_span(call):
+            decision = self.enter(request, call)
+            if isinstance(decision, ToolMessage):
+                return decision
+            try:
+                return await execute(request)
+            finally:
+                self.guard.after(decision)
+
+
+class PeerGuardToolWrapper:
+    """The guard as a LangGraph ``ToolNode`` tool-call wrapper, sync and async.
+
+    Pass both methods: ``ToolNode(tools, wrap_tool_call=w.wrap_tool_call,
+    awrap_tool_call=w.awrap_tool_call)``. Confirmations use ``interrupt()``, so the graph
+    needs a checkpointer; route each tool call to the node with its own ``Send`` when a
+    model turn may hold several calls that need confirming.
+
+    Args:
+        guard: The guard.
+        agent: The acting agent's id; when ``None``, taken from the graph config's
+            ``configurable.peerguard_agent`` or the runtime context's ``agent_id``.
+    """
+
+    def __init__(self, guard: Guard, agent: str | None = None) -> None:
+        self.guard = guard
+        self.agent = agent
+        self._gate = _Gate(guard, agent)
+
+    def wrap_tool_call(
+        self, request: ToolCallRequest, execute: Callable[[ToolCallRequest], ToolResult]
+    ) -> ToolResult:
+        """Decide on the call; run ``execute`` only if it may run.
+
+        Returns:
+            The tool's result, or an error ``ToolMessage`` saying why the call was blocked.
+        """
+        return self._gate.run(request, execute)
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        execute: Callable[[ToolCallRequest], Awaitable[ToolResult]],
+    ) -> ToolResult:
+        """The async form of :meth:`wrap_tool_call`."""
+        return await self._gate.arun(request, execute)
+
+
+class PeerGuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
+    """The guard as LangChain ``create_agent`` middleware (``wrap_tool_call``, sync and async).
+
+    Put it last in ``middleware=[...]``: the last is the innermost, so the guard decides on
+    the call exactly as it will run, after any middleware that edits calls. A tool name the
+    agent does not have is decided like any tool without a spec (it needs confirmation),
+    since middleware further in may serve tools added at run time.
+
+    Args:
+        guard: The guard.
+        agent: The acting agent's id; when ``None``, taken from the graph config's
+            ``configurable.peerguard_agent`` or the runtime context's ``agent_id``
+            (``create_agent(..., context_schema=...)``, ``invoke(..., context=...)``).
+    """
+
+    def __init__(self, guard: Guard, agent: str | None = None) -> None:
+        super().__init__()
+        self.guard = guard
+        self.agent = agent
+        self._gate = _Gate(guard, agent)
+
+    def wrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolResult],
+    ) -> ToolResult:
+        """Decide on the call; run ``handler`` only if it may run."""
+        return self._gate.run(request, handler)
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolResult]],
+    ) -> ToolResult:
+        """The async form of :meth:`wrap_tool_call`."""
+        return await self._gate.arun(request, handler)
+
+
+__all__ = [
+    "CONFIG_AGENT_KEY",
+    "CONFIRMATION_TYPE",
+    "CONTEXT_AGENT_KEY",
+    "ConfirmationAnswer",
+    "ConfirmationRequest",
+    "PeerGuardMiddleware",
+    "PeerGuardToolWrapper",
+    "pending_confirmations",
+]
