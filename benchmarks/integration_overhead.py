@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from guard.integrations.langgraph import PeerGuardToolWrapper
 from langchain_core.messages import AIMessage
 from langchain_core.messages.tool import tool_call
 from langchain_core.tools import tool
@@ -34,6 +33,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 
 from guard import Guard, Sink, ToolCall, ToolSpec, load_policy
 from guard.decorator import guarded
+from guard.integrations.langgraph import PeerGuardToolWrapper
 from guard.policy import EffectTemplate
 
 AGENT = "agent-1"

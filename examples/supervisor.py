@@ -25,11 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from guard.integrations.langgraph import (
-    ConfirmationAnswer,
-    PeerGuardMiddleware,
-    pending_confirmations,
-)
 from langchain.agents import create_agent
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -43,6 +38,11 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from guard import AssetDecl, AssetKind, Declarations, Guard
+from guard.integrations.langgraph import (
+    ConfirmationAnswer,
+    PeerGuardMiddleware,
+    pending_confirmations,
+)
 
 PEER_WEIGHTS = "hosts/decom-01/data/agent_2_weights.safetensors"
 PLAN = [

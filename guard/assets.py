@@ -329,6 +329,10 @@ class AssetIndex:
         self._probe_cache[path] = (key, result)
         return result
 
+    def indexed(self, path: str) -> AssetInfo | None:
+        """What the declarations or the index say of ``path``, without touching the file."""
+        return self.globs.lookup(path) or self._known.get(path)
+
     def known(self, path: str) -> AssetInfo | None:
         """What the index recorded for ``path`` at its last scan or refresh (no file access)."""
         return self._known.get(path)

@@ -329,15 +329,19 @@ class Guard:
         return Relation.OWN if info.owner == agent else Relation.PEER
 
     def _assets_at(
-        self, loc: Location | None, recursive: bool
+        self, loc: Location | None, recursive: bool, *, probe: bool = True
     ) -> list[tuple[str | None, AssetInfo | None]]:
-        """Protected assets at a place: ``(None, None)`` for an unresolvable one."""
+        """Protected assets at a place: ``(None, None)`` for an unresolvable one.
+
+        With ``probe`` false only the index is asked (declared and already-known files): a
+        read changes nothing, so it is not worth a system call to classify a new file.
+        """
         if loc is None or not loc.visible:
             return []
         if loc.path is None:
             return [(None, None)]
         found: list[tuple[str | None, AssetInfo | None]] = []
-        info = self.assets.lookup(loc.path)
+        info = self.assets.lookup(loc.path) if probe else self.assets.indexed(loc.path)
         if info is not None:
             found.append((loc.path, info))
         if recursive or self.hosts.isdir(loc.path):
@@ -386,7 +390,9 @@ class Guard:
                 facts.append(Fact(call.tool, call.agent, kind, None, None, rel, effect_index=i))
                 continue
             base = len(facts)
-            for path, info in self._assets_at(eff.target, eff.recursive):
+            for path, info in self._assets_at(
+                eff.target, eff.recursive, probe=kind not in _READ_ONLY
+            ):
                 idx, r = ref(path, info)
                 oversight_off, uncertain = False, False
                 score: ScoreCheck = "none"

@@ -24,14 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from guard.integrations.langgraph import (
-    CONFIRMATION_TYPE,
-    ConfirmationAnswer,
-    ConfirmationRequest,
-    PeerGuardMiddleware,
-    PeerGuardToolWrapper,
-    pending_confirmations,
-)
 from langchain.agents import create_agent
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -49,6 +41,14 @@ from pydantic import ValidationError
 
 from guard.decorator import UNIDENTIFIED_AGENT_RULE, guard_tool
 from guard.engine import Guard
+from guard.integrations.langgraph import (
+    CONFIRMATION_TYPE,
+    ConfirmationAnswer,
+    ConfirmationRequest,
+    PeerGuardMiddleware,
+    PeerGuardToolWrapper,
+    pending_confirmations,
+)
 from guard.policy import Declarations
 from guard.types import Action, Mode, args_hash
 from tests.conftest import AGENT, PEER, RecordingSink, World
