@@ -61,6 +61,8 @@ class Fanout:
 
     def __init__(self, sinks: Iterable[Sink]) -> None:
         self.sinks = list(sinks)
+        # Only sinks that open a context around calls need one: skip the machinery otherwise.
+        self._spanning = [s for s in self.sinks if type(s).tool_span is not Sink.tool_span]
 
     def _each(self, name: str, *args: object) -> None:
         failures: list[tuple[Sink, BaseException]] = []
@@ -109,16 +111,21 @@ class Fanout:
         """Record that a confirmation is waiting."""
         self._each("on_confirmation_requested", decision)
 
-    @contextlib.contextmanager
-    def tool_span(self, call: ToolCall) -> Iterator[None]:
+    def tool_span(self, call: ToolCall) -> AbstractContextManager[None]:
         """Enter every sink's :meth:`Sink.tool_span` around a guarded call.
 
         A sink whose context fails to open or close is reported like any sink failure; it
         never hides, replaces or swallows the call's own exception.
         """
+        if not self._spanning:
+            return contextlib.nullcontext()
+        return self._tool_spans(call)
+
+    @contextlib.contextmanager
+    def _tool_spans(self, call: ToolCall) -> Iterator[None]:
         entered: list[tuple[Sink, AbstractContextManager[object]]] = []
         failures: list[tuple[Sink, BaseException]] = []
-        for sink in self.sinks:
+        for sink in self._spanning:
             try:
                 cm = sink.tool_span(call)
                 cm.__enter__()

@@ -23,7 +23,7 @@ W = "hosts/decom-01/data/agent_2_weights.safetensors"
 CFG = "config/shutdown_config.yaml"
 
 
-def wait_for(sink: RecordingSink, pred: Callable[[Alert], bool], timeout: float = 5.0) -> Alert:
+def wait_for(sink: RecordingSink, pred: Callable[[Alert], bool], timeout: float = 10.0) -> Alert:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         for alert in list(sink.alerts):
