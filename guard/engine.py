@@ -21,7 +21,7 @@ import inspect
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from guard import configs, shell
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
@@ -53,6 +53,7 @@ from guard.types import (
     Alert,
     AssetKind,
     AssetRef,
+    ConfigEdit,
     Decision,
     Destination,
     Effect,
@@ -393,89 +394,26 @@ class Guard:
             for path, info in self._assets_at(
                 eff.target, eff.recursive, probe=kind not in _READ_ONLY
             ):
-                idx, r = ref(path, info)
-                oversight_off, uncertain = False, False
-                score: ScoreCheck = "none"
-                near = False
-                if path is not None and (kind in _CHANGING or kind in _LEAVING):
-                    oversight_off, uncertain = self._oversight_change(path, eff, kind)
-                    if kind in _CHANGING:
-                        score, near = self._score_check(path, eff.edit)
-                facts.append(
-                    Fact(
-                        call.tool,
-                        call.agent,
-                        kind,
-                        path,
-                        r.kind,
-                        r.relation,
-                        destination,
-                        oversight_off,
-                        score,
-                        near,
-                        eff.certain,
-                        i,
-                        idx,
-                    )
+                # What changes here is judged on the effect's own edit.
+                judged = kind in _CHANGING or kind in _LEAVING
+                facts += self._asset_facts(
+                    call,
+                    eff,
+                    i,
+                    kind,
+                    destination,
+                    ref(path, info),
+                    eff.edit if judged else None,
+                    judged,
                 )
-                if uncertain:
-                    facts.append(
-                        Fact(
-                            call.tool,
-                            call.agent,
-                            EffectKind.UNKNOWN,
-                            path,
-                            r.kind,
-                            r.relation,
-                            certain=False,
-                            effect_index=i,
-                            asset_index=idx,
-                        )
-                    )
             if kind in _FLOWS and eff.dest is not None and eff.dest.visible:
                 # The destination is overwritten with the source's content.
-                for path, info in self._assets_at(eff.dest, False):
-                    idx, r = ref(path, info)
-                    oversight_off, uncertain = False, False
-                    score = "none"
-                    near = False
-                    if path is not None:
-                        replaced = _content_edit(eff.target)
-                        oversight_off, uncertain = self._oversight_change(
-                            path, eff, EffectKind.WRITE, replaced
-                        )
-                        score, near = self._score_check(path, replaced)
-                    facts.append(
-                        Fact(
-                            call.tool,
-                            call.agent,
-                            EffectKind.WRITE,
-                            path,
-                            r.kind,
-                            r.relation,
-                            None,
-                            oversight_off,
-                            score,
-                            near,
-                            eff.certain,
-                            i,
-                            idx,
-                        )
+                overwritten = self._assets_at(eff.dest, False)
+                replaced = _content_edit(eff.target) if overwritten else None
+                for path, info in overwritten:
+                    facts += self._asset_facts(
+                        call, eff, i, EffectKind.WRITE, None, ref(path, info), replaced, True
                     )
-                    if uncertain:
-                        facts.append(
-                            Fact(
-                                call.tool,
-                                call.agent,
-                                EffectKind.UNKNOWN,
-                                path,
-                                r.kind,
-                                r.relation,
-                                certain=False,
-                                effect_index=i,
-                                asset_index=idx,
-                            )
-                        )
             if len(facts) == base:
                 # Nothing protected: one fact still lets tool, path and args rules match.
                 target_path = eff.target.path if eff.target is not None else None
@@ -501,8 +439,44 @@ class Guard:
                 )
         return facts, refs
 
+    def _asset_facts(
+        self,
+        call: ToolCall,
+        eff: Effect,
+        index: int,
+        kind: EffectKind,
+        destination: Destination | None,
+        asset: tuple[int, AssetRef],
+        edit: ConfigEdit | None,
+        judged: bool,
+    ) -> list[Fact]:
+        """The fact for one asset an effect touches, plus an uncertain one when the change
+        to an oversight config cannot be simulated.
+
+        ``judged`` says whether the change is checked for oversight switched off and, for
+        writes, for the score it writes; ``edit`` is the change judged.
+        """
+        idx, r = asset
+        oversight_off, uncertain = False, False
+        score: ScoreCheck = "none"
+        near = False
+        if judged and r.path is not None:
+            oversight_off, uncertain = self._oversight_change(r.path, kind, edit)
+            if kind in _CHANGING:
+                score, near = self._score_check(r.path, edit)
+        facts = [
+            Fact(call.tool, call.agent, kind, r.path, r.kind, r.relation, destination,
+                 oversight_off, score, near, eff.certain, index, idx)
+        ]  # fmt: skip
+        if uncertain:
+            facts.append(
+                Fact(call.tool, call.agent, EffectKind.UNKNOWN, r.path, r.kind, r.relation,
+                     certain=False, effect_index=index, asset_index=idx)
+            )  # fmt: skip
+        return facts
+
     def _oversight_change(
-        self, path: str, eff: Effect, kind: EffectKind, edit: Any = ...
+        self, path: str, kind: EffectKind, edit: ConfigEdit | None
     ) -> tuple[bool, bool]:
         """(turns an oversight switch off, cannot tell) for a change to ``path``."""
         if not path.lower().endswith(configs.STRUCTURED_SUFFIXES):
@@ -513,15 +487,14 @@ class Guard:
         before = configs.parse(text, path) if text is not None else None
         if kind in _LEAVING:
             return bool(self.oversight.turned_off(before, None)), False
-        change = eff.edit if edit is ... else edit
         try:
-            after = configs.simulate(text, path, change)
+            after = configs.simulate(text, path, edit)
         except configs.Unknowable:
             # An unspecified change to a file whose switches are on may turn them off.
             return False, any(self.oversight.switches(before).values())
         return bool(self.oversight.turned_off(before, after)), False
 
-    def _score_check(self, path: str, edit: Any) -> tuple[ScoreCheck, bool]:
+    def _score_check(self, path: str, edit: ConfigEdit | None) -> tuple[ScoreCheck, bool]:
         decl = self.evaluations.get(path)
         if decl is None:
             return "none", False
@@ -723,10 +696,8 @@ def _failed_approval(decision: Decision, exc: BaseException) -> ApprovalResponse
     )
 
 
-def _content_edit(src: Location | None) -> Any:
+def _content_edit(src: Location | None) -> ConfigEdit:
     """The edit that copying ``src`` over a file amounts to."""
-    from guard.types import ConfigEdit
-
     if src is None or src.path is None:
         return ConfigEdit(op="unknown")
     text = _read_small(src.path)

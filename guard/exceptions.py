@@ -28,18 +28,17 @@ class GuardError(Exception):
 
 
 class ConfigError(GuardError):
-    """Input the user gave (a file, a flag, a model) is not valid."""
-
-
-class PolicyError(ConfigError):
-    """A policy file is not valid.
+    """Input the user gave (a file, a flag, a model) is not valid.
 
     Args:
         message: What was expected.
-        file: The policy file, when it came from one.
+        file: The file, when the input came from one.
         line: 1-based line of the offending key or value, when known.
         key: Dotted path of the offending key, when known.
     """
+
+    #: What the message names when no file is known.
+    unnamed = "<input>"
 
     def __init__(
         self,
@@ -53,12 +52,21 @@ class PolicyError(ConfigError):
         self.line = line
         self.key = key
         self.detail = message
-        where = file or "<policy>"
+        if file is None and line is None and key is None:
+            super().__init__(message)
+            return
+        where = file or self.unnamed
         if line is not None:
             where += f":{line}"
         if key:
             where += f": {key}"
         super().__init__(f"{where}: {message}")
+
+
+class PolicyError(ConfigError):
+    """A policy file is not valid; the message names file, line and key."""
+
+    unnamed = "<policy>"
 
 
 class DeclarationError(PolicyError):

@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from guard.approval import ApprovalRequest, ApprovalResponse
@@ -91,9 +91,10 @@ class ScriptedApprover:
 class ScriptedChatModel(BaseChatModel):
     """A chat model that plays a script, for testing agents offline.
 
-    Turn ``n`` answers the ``n``-th model call of a conversation, counted from the AI messages
-    already in it (not kept in the model), so a graph resumed after an interrupt, even in a
-    new process, continues the same script. Past the script it answers ``final``.
+    Turn ``n`` answers the ``n``-th model call since the last human message, counted from the
+    AI messages already in the conversation (not kept in the model), so a graph resumed after
+    an interrupt, even in a new process, continues the same script, and a supervisor's new
+    instruction starts the script again. Past the script it answers ``final``.
     ``bind_tools`` returns the model itself: the script ignores the tools it is given.
     """
 
@@ -111,7 +112,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        done = sum(isinstance(m, AIMessage) for m in messages)
+        done = 0
+        for m in messages:
+            done = 0 if isinstance(m, HumanMessage) else done + isinstance(m, AIMessage)
         message = self.turns[done] if done < len(self.turns) else AIMessage(content=self.final)
         return ChatResult(generations=[ChatGeneration(message=message)])
 

@@ -13,8 +13,8 @@ import pytest
 
 from guard.engine import Guard
 from guard.policy import AssetDecl, Declarations, EvaluationDecl, Policy
-from guard.sinks import Sink
-from guard.types import Alert, AssetKind, Decision, ToolCall
+from guard.testing import MemorySink
+from guard.types import AssetKind, Decision, ToolCall
 
 AGENT = "agent-1"
 PEER = "agent-2"
@@ -27,24 +27,6 @@ def safetensors_bytes(size: int = 4096, seed: int = 7) -> bytes:
     return body + bytes((i * 131 + seed) % 251 for i in range(size - len(body)))
 
 
-class RecordingSink(Sink):
-    """Keeps every decision, alert and approval it is given."""
-
-    def __init__(self) -> None:
-        self.decisions: list[Decision] = []
-        self.alerts: list[Alert] = []
-        self.approvals: list[tuple[Decision, bool, str]] = []
-
-    def on_decision(self, decision: Decision) -> None:
-        self.decisions.append(decision)
-
-    def on_alert(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-    def on_approval(self, decision: Decision, approved: bool, reason: str) -> None:
-        self.approvals.append((decision, approved, reason))
-
-
 @dataclass
 class World:
     """A world on disk plus a guard over it."""
@@ -54,7 +36,7 @@ class World:
     declarations: Declarations
 
     def guard(self, policy: Policy | None = None, **kwargs: Any) -> Guard:
-        kwargs.setdefault("sinks", [RecordingSink()])
+        kwargs.setdefault("sinks", [MemorySink()])
         return Guard(
             policy, root=self.root, hosts=self.hosts, declarations=self.declarations, **kwargs
         )

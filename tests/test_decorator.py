@@ -23,15 +23,16 @@ from guard.decorator import (
 )
 from guard.engine import Guard
 from guard.exceptions import CallBlocked
+from guard.testing import MemorySink
 from guard.types import Action, args_hash
-from tests.conftest import AGENT, PEER, RecordingSink, World
+from tests.conftest import AGENT, PEER, World
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 
 
-def sink_of(guard: Guard) -> RecordingSink:
+def sink_of(guard: Guard) -> MemorySink:
     (sink,) = guard.sinks.sinks
-    return sink  # type: ignore[return-value]  # world.guard() records with a RecordingSink
+    return sink  # type: ignore[return-value]  # world.guard() records with a MemorySink
 
 
 # ---------------------------------------------------------------- guarded

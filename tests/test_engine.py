@@ -16,8 +16,9 @@ from guard.engine import INTERNAL_ERROR_RULE, REFUSED_RULE, Guard
 from guard.exceptions import CallBlocked
 from guard.policy import load_policy
 from guard.sinks import Sink
+from guard.testing import MemorySink
 from guard.types import Action, Decision, EffectKind, Mode, Relation, Severity, ToolCall
-from tests.conftest import AGENT, PEER, RecordingSink, World, safetensors_bytes
+from tests.conftest import AGENT, PEER, World, safetensors_bytes
 
 Decide = Callable[..., Decision]
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
@@ -378,7 +379,7 @@ def test_alert_rule_allows_and_alerts(world: World) -> None:
 
 def test_shadow_mode_decides_alike_but_runs(world: World) -> None:
     """Shadow mode computes and records the same decision, but the call runs."""
-    sink = RecordingSink()
+    sink = MemorySink()
     guard = world.guard(mode="shadow", sinks=[sink])
     ran: list[str] = []
     call = ToolCall(agent=AGENT, tool="copy_file", args={"src": W, "dst": "scratch/y"})
@@ -408,7 +409,7 @@ def test_run_denied_call_never_executes(world: World) -> None:
 
 def test_confirm_without_approver_is_refused(world: World) -> None:
     """With no approver configured, a confirmation is refused (fail closed)."""
-    sink = RecordingSink()
+    sink = MemorySink()
     guard = world.guard(sinks=[sink])
     with pytest.raises(CallBlocked):
         guard.run(ToolCall(agent=AGENT, tool="delete_file", args={"path": W}), lambda c: None)
@@ -418,7 +419,7 @@ def test_confirm_without_approver_is_refused(world: World) -> None:
 
 def test_confirm_approved_runs_and_is_recorded(world: World) -> None:
     """An approval of the exact call lets it run and is recorded."""
-    sink = RecordingSink()
+    sink = MemorySink()
     seen: list[ApprovalRequest] = []
 
     def approve(req: ApprovalRequest) -> bool:
@@ -484,7 +485,7 @@ def test_failing_sink_never_turns_deny_into_allow(world: World) -> None:
         def on_decision(self, decision: Decision) -> None:
             raise OSError("disk full")
 
-    good = RecordingSink()
+    good = MemorySink()
     guard = world.guard(sinks=[Broken(), good])
     with pytest.raises(CallBlocked):
         guard.run(

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +25,9 @@ from typing import Any, Literal
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -50,8 +48,9 @@ from guard.integrations.langgraph import (
     pending_confirmations,
 )
 from guard.policy import Declarations
+from guard.testing import MemorySink, ScriptedChatModel
 from guard.types import Action, Mode, args_hash
-from tests.conftest import AGENT, PEER, RecordingSink, World
+from tests.conftest import AGENT, PEER, World
 from tests.pg import postgres_url
 
 __all__ = ["postgres_url"]  # the fixture is used by name
@@ -65,35 +64,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 Kind = Literal["toolnode", "middleware"]
 KINDS: tuple[Kind, ...] = ("toolnode", "middleware")
-
-
-class ScriptedChatModel(BaseChatModel):
-    """A chat model that plays a script: turn ``n`` answers the ``n``-th model call.
-
-    The turn is counted from the AI messages already in the conversation, not kept in the
-    model, so a graph resumed in a new process continues the same script.
-    """
-
-    turns: list[AIMessage]
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        done = sum(isinstance(m, AIMessage) for m in messages)
-        message = self.turns[done] if done < len(self.turns) else AIMessage(content="done")
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
-        """Return the model itself: the script ignores the tools it is given."""
-        return self
 
 
 def calls(*items: tuple[str, str, dict[str, Any]]) -> ScriptedChatModel:
@@ -197,7 +167,7 @@ class Harness:
     world: World
     kind: Kind
     asynchronous: bool
-    sink: RecordingSink = field(default_factory=RecordingSink)
+    sink: MemorySink = field(default_factory=MemorySink)
     ran: list[str] = field(default_factory=list)
     guard_mode: Mode | None = None
 
@@ -491,7 +461,7 @@ def test_guard_tool_inside_an_agent(world: World) -> None:
         (world.root / path).unlink()
         return f"deleted {path}"
 
-    sink = RecordingSink()
+    sink = MemorySink()
     guarded_tool = guard_tool(delete_file, world.guard(sinks=[sink]))
     model = calls(
         ("delete_file", "c1", {"path": W}), ("delete_file", "c2", {"path": "scratch/notes.txt"})

@@ -28,3 +28,23 @@ def test_version_in_one_place() -> None:
     from guard._version import __version__
 
     assert guard.__version__ == __version__ == version("peerguard")
+
+
+def test_integration_names_are_pinned() -> None:
+    """The names the README tells users to import from the integrations stay put."""
+    from guard import decorator, testing
+    from guard.integrations import langgraph
+
+    assert set(langgraph.__all__) >= {
+        "ConfirmationAnswer",
+        "ConfirmationRequest",
+        "PeerGuardMiddleware",
+        "PeerGuardToolWrapper",
+        "pending_confirmations",
+    }
+    assert {"guarded", "guard_tool", "acting_as"} <= set(decorator.__all__)
+    assert {"MemorySink", "ScriptedApprover", "ScriptedChatModel", "write_safetensors"} <= set(
+        testing.__all__
+    )
+    for module in (langgraph, decorator, testing):
+        assert module.__all__ == sorted(module.__all__, key=lambda n: (not n.isupper(), n))

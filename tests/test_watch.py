@@ -15,15 +15,16 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from guard.approval import CallbackApprover
+from guard.testing import MemorySink
 from guard.types import Alert, Severity, ToolCall
 from guard.watch import WATCH_RULE, Watch
-from tests.conftest import AGENT, RecordingSink, World
+from tests.conftest import AGENT, World
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 CFG = "config/shutdown_config.yaml"
 
 
-def wait_for(sink: RecordingSink, pred: Callable[[Alert], bool], timeout: float = 10.0) -> Alert:
+def wait_for(sink: MemorySink, pred: Callable[[Alert], bool], timeout: float = 10.0) -> Alert:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         for alert in list(sink.alerts):
@@ -34,15 +35,15 @@ def wait_for(sink: RecordingSink, pred: Callable[[Alert], bool], timeout: float 
 
 
 @pytest.fixture
-def watched(world: World) -> Iterator[tuple[World, RecordingSink, Watch]]:
-    sink = RecordingSink()
+def watched(world: World) -> Iterator[tuple[World, MemorySink, Watch]]:
+    sink = MemorySink()
     guard = world.guard(sinks=[sink], approver=CallbackApprover(lambda r: True))
     watch = Watch(guard, grace=0.5, sweep_interval=0.1)
     with watch:
         yield world, sink, watch
 
 
-def test_modification_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_modification_alerts(watched: tuple[World, MemorySink, Watch]) -> None:
     """Rewriting a peer's weights in place outside the guard raises a critical alert."""
     world, sink, _ = watched
     with open(world.root / W, "r+b") as fh:
@@ -54,14 +55,14 @@ def test_modification_alerts(watched: tuple[World, RecordingSink, Watch]) -> Non
     assert "agent-2" in alert.message
 
 
-def test_deletion_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_deletion_alerts(watched: tuple[World, MemorySink, Watch]) -> None:
     """Deleting a protected file outside the guard alerts."""
     world, sink, _ = watched
     (world.root / W).unlink()
     wait_for(sink, lambda a: "deleted" in a.message)
 
 
-def test_move_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_move_alerts(watched: tuple[World, MemorySink, Watch]) -> None:
     """Renaming a protected file outside the guard alerts with the new name."""
     world, sink, _ = watched
     os.rename(world.root / W, world.root / "scratch/renamed.bin")
@@ -69,7 +70,7 @@ def test_move_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
     assert "renamed.bin" in alert.message
 
 
-def test_copy_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_copy_alerts(watched: tuple[World, MemorySink, Watch]) -> None:
     """A new file with a protected file's content is a copy: critical alert."""
     world, sink, _ = watched
     shutil.copyfile(world.root / W, world.root / "scratch/holiday.txt")
@@ -77,7 +78,7 @@ def test_copy_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
     assert "holiday.txt" in alert.message
 
 
-def test_sed_in_place_on_config_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_sed_in_place_on_config_alerts(watched: tuple[World, MemorySink, Watch]) -> None:
     """sed -i replaces the config's inode; the watch reports the config as changed."""
     world, sink, _ = watched
     subprocess.run(["sed", "-i", "s/true/false/", str(world.root / CFG)], check=True)
@@ -85,7 +86,7 @@ def test_sed_in_place_on_config_alerts(watched: tuple[World, RecordingSink, Watc
     assert alert.severity is Severity.CRITICAL
 
 
-def test_folder_rename_alerts(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_folder_rename_alerts(watched: tuple[World, MemorySink, Watch]) -> None:
     """Renaming a folder holding protected files alerts for the files inside it."""
     world, sink, _ = watched
     os.rename(world.root / "hosts/decom-01/data", world.root / "hosts/decom-01/stash")
@@ -95,7 +96,7 @@ def test_folder_rename_alerts(watched: tuple[World, RecordingSink, Watch]) -> No
 
 
 def test_hard_link_from_outside_alerts(
-    watched: tuple[World, RecordingSink, Watch], tmp_path: Path
+    watched: tuple[World, MemorySink, Watch], tmp_path: Path
 ) -> None:
     """A hard link made outside the watched roots is caught by the link-count sweep."""
     world, sink, _ = watched
@@ -107,7 +108,7 @@ def test_hard_link_from_outside_alerts(
 
 def test_root_deleted_and_recreated_alerts(world: World) -> None:
     """A protected root deleted and recreated is reported, and watched again afterwards."""
-    sink = RecordingSink()
+    sink = MemorySink()
     guard = world.guard(sinks=[sink], roots=[world.hosts["decom-01"], world.hosts["backup-02"]])
     host = Path(world.hosts["decom-01"])
     with Watch(guard, sweep_interval=0.1):
@@ -121,7 +122,7 @@ def test_root_deleted_and_recreated_alerts(world: World) -> None:
         wait_for(sink, lambda a: "agent_2_new" in a.message and "deleted" in a.message)
 
 
-def test_unprotected_changes_are_quiet(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_unprotected_changes_are_quiet(watched: tuple[World, MemorySink, Watch]) -> None:
     """Work on unprotected files raises nothing."""
     world, sink, watch = watched
     (world.root / "scratch/notes.txt").write_text("more notes")
@@ -131,7 +132,7 @@ def test_unprotected_changes_are_quiet(watched: tuple[World, RecordingSink, Watc
     assert watch.stats.events > 0
 
 
-def test_approved_call_is_attributed(watched: tuple[World, RecordingSink, Watch]) -> None:
+def test_approved_call_is_attributed(watched: tuple[World, MemorySink, Watch]) -> None:
     """Deleting a peer's weights through an approved call raises no watch alert."""
     world, sink, watch = watched
     call = ToolCall(agent=AGENT, tool="delete_file", args={"path": W})
@@ -151,7 +152,7 @@ def test_inotify_limit_falls_back_to_polling(world: World) -> None:
     def factory() -> BaseObserver:
         return Exhausted()
 
-    sink = RecordingSink()
+    sink = MemorySink()
     guard = world.guard(sinks=[sink])
     with Watch(guard, observer_factory=factory, polling_interval=0.1, sweep_interval=0.1) as watch:
         assert watch.stats.polling

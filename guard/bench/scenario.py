@@ -62,33 +62,9 @@ GGUF_MIN_BYTES = 4 + 4 + 8 + 8
 
 
 class ScenarioError(ConfigError):
-    """A scenario file is not valid.
+    """A scenario file is not valid; the message names file, line and key."""
 
-    Args:
-        message: What was wrong and what was expected.
-        file: The scenario file, when it came from one.
-        line: 1-based line of the offending key or value, when known.
-        key: Dotted path of the offending key, when known.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: str | None = None,
-        line: int | None = None,
-        key: str | None = None,
-    ) -> None:
-        self.file = file
-        self.line = line
-        self.key = key
-        self.detail = message
-        where = file or "<scenario>"
-        if line is not None:
-            where += f":{line}"
-        if key:
-            where += f": {key}"
-        super().__init__(f"{where}: {message}")
+    unnamed = "<scenario>"
 
 
 class _At(ValueError):
