@@ -20,6 +20,32 @@ from guard.shell.core import TABLE, Cmd
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import EffectKind, Location
 
+
+def _sends(c: Cmd, loc: Location, what: str, host: str | None, recursive: bool) -> None:
+    """Code that uses the network and names ``loc`` may send it anywhere."""
+    dest = Location(raw=host or "<network>", path=None, host=host, visible=False)
+    c.emit(
+        EffectKind.TRANSFER,
+        loc,
+        dest,
+        recursive=recursive,
+        certain=False,
+        note=f"{what}: code that uses the network mentions this path",
+    )
+
+
+def _writes(c: Cmd, loc: Location, what: str, recursive: bool) -> None:
+    """Code that writes files and names ``loc`` may copy it anywhere."""
+    c.emit(
+        EffectKind.COPY,
+        loc,
+        Location(raw=f"<{what} output>", path=None),
+        recursive=recursive,
+        certain=False,
+        note=f"{what}: code that writes files mentions this path",
+    )
+
+
 __all__ = ["inspect_code", "inspect_python"]
 
 _NET_MODULES = names(
@@ -438,24 +464,9 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
             continue
         rec = loc.path is not None and os.path.isdir(loc.path)
         if net:
-            dest = Location(raw=host or "<network>", path=None, host=host, visible=False)
-            c.emit(
-                EffectKind.TRANSFER,
-                loc,
-                dest,
-                recursive=rec,
-                certain=False,
-                note=f"{what}: code that uses the network mentions this path",
-            )
+            _sends(c, loc, what, host, rec)
         elif write:
-            c.emit(
-                EffectKind.COPY,
-                loc,
-                Location(raw=f"<{what} output>", path=None),
-                recursive=rec,
-                certain=False,
-                note=f"{what}: code that writes files mentions this path",
-            )
+            _writes(c, loc, what, rec)
         elif unknown_call or dynamic:
             c.unknown(
                 f"{what}: code calls functions the analyser does not know, with this path", loc
@@ -533,24 +544,9 @@ def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Fl
     for loc in literals:
         rec = loc.path is not None and os.path.isdir(loc.path)
         if net:
-            dest = Location(raw=host or "<network>", path=None, host=host, visible=False)
-            c.emit(
-                EffectKind.TRANSFER,
-                loc,
-                dest,
-                recursive=rec,
-                certain=False,
-                note=f"{what}: code that uses the network mentions this path",
-            )
+            _sends(c, loc, what, host, rec)
         if write:
-            c.emit(
-                EffectKind.COPY,
-                loc,
-                Location(raw=f"<{what} output>", path=None),
-                recursive=rec,
-                certain=False,
-                note=f"{what}: code that writes files mentions this path",
-            )
+            _writes(c, loc, what, rec)
         if delete:
             c.emit(
                 EffectKind.DELETE,
