@@ -9,7 +9,6 @@ sources any copied data came from (*provenance*), so the later step is judged on
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 import time
 
@@ -104,7 +103,8 @@ class Run:
         """A Location for an absolute path, attributed to the host whose folder holds it."""
         if "\0" in path:
             return Location(raw=raw, path=None, visible=visible)
-        real = os.path.realpath(path)
+        # The host map's resolver asks the kernel once and caches until the guard invalidates.
+        real = self.hosts.realpath(path, "/")
         return Location(raw=raw, path=real, host=self.hosts.host_of(real), visible=visible)
 
     def emit(
@@ -134,9 +134,9 @@ class Run:
             return
         roots = self._roots(target) if kind in _MOVES and self.derived else ()
         self._track(kind, target, dest, recursive, edit)
-        # every value here is already of the right type: skip pydantic's validation (hot path)
+        # Validated construction: pydantic-core's validator is faster than model_construct here.
         self._add(
-            Effect.model_construct(
+            Effect(
                 kind=kind,
                 target=target,
                 dest=dest,
