@@ -234,22 +234,23 @@ class Guard:
             )
             for rule, fact in hits
         ]
+        said = [self._reason_for(rule, fact, effects, assets) for rule, fact in hits]
         alerts = [
             Alert(
                 severity=sev,
                 rule=rule.id,
-                message=self._reason_for(rule, fact, effects, assets),
+                message=text,
                 agent=call.agent,
                 tool=call.tool,
                 call_id=call.call_id,
             )
-            for rule, fact in hits
+            for (rule, _fact), text in zip(hits, said, strict=True)
             if (sev := rule.alert_severity) is not None
         ]
         if hits:
             reason = "; ".join(
-                f"{rule.action.value} by {rule.id}: {self._reason_for(rule, fact, effects, assets)}"
-                for rule, fact in hits
+                f"{rule.action.value} by {rule.id}: {text}"
+                for (rule, _fact), text in zip(hits, said, strict=True)
             )
         else:
             shown = ", ".join(self._show_effect(e) for e in effects) or "no effect"
