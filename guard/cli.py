@@ -108,17 +108,25 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         lines = Path(args.calls).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UsageError(f"--calls {args.calls}: {exc.strerror}") from exc
+    bad = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{args.calls}:{number}"
         try:
-            data = json.loads(line)
-        except ValueError as exc:
-            raise UsageError(f"{where}: not valid JSON: {exc}") from exc
-        call = parse_call(data, args.agent, where)
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                raise UsageError(f"{where}: not valid JSON: {exc}") from exc
+            call = parse_call(data, args.agent, where)
+        except UsageError as exc:
+            # One bad line must not cost the decisions on the lines after it.
+            bad += 1
+            print(json.dumps({"line": number, "error": str(exc)}), file=out)
+            print(f"peerguard: error: {exc}", file=sys.stderr)
+            continue
         print(json.dumps({"line": number, **guard.check(call).summary()}), file=out)
-    return 0
+    return 2 if bad else 0
 
 
 def cmd_policy_check(args: argparse.Namespace, out: TextIO) -> int:

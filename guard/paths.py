@@ -98,7 +98,8 @@ class HostMap:
             items = [
                 Host(h.name, os.path.realpath(h.root), os.path.realpath(h.home)) for h in hosts
             ]
-        self._hosts = {h.name: h for h in items}
+        # Host names are matched as DNS matches them: any case, with or without a final dot.
+        self._hosts = {host_key(h.name): h for h in items}
         # Resolutions and folder tests are cached until invalidate(): the engine invalidates
         # after every call it lets run, so only changes made outside the guard can go stale,
         # and those could race a check anyway (check-then-run is never atomic).
@@ -108,7 +109,7 @@ class HostMap:
         self._by_root = sorted(items, key=lambda h: len(h.root), reverse=True)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._hosts
+        return isinstance(name, str) and host_key(strip_user(name)) in self._hosts
 
     def __iter__(self) -> Iterator[Host]:
         return iter(self._hosts.values())
@@ -118,7 +119,7 @@ class HostMap:
 
     def get(self, name: str) -> Host | None:
         """The host called ``name`` (a ``user@`` prefix is ignored), or ``None``."""
-        return self._hosts.get(strip_user(name))
+        return self._hosts.get(host_key(strip_user(name)))
 
     def host_of(self, path: str) -> str | None:
         """The name of the host whose folder holds ``path``; ``None`` for the local machine."""
@@ -163,7 +164,7 @@ class HostMap:
         relative path starts at its home. On an unknown host the place is not visible.
         """
         name = strip_user(host)
-        h = self._hosts.get(name)
+        h = self._hosts.get(host_key(name))
         if h is None:
             return Location(raw=f"{host}:{raw_path}", path=None, host=name, visible=False)
         rel = raw_path
@@ -178,10 +179,15 @@ class HostMap:
         return Location(raw=f"{host}:{raw_path}", path=path, host=self.host_of(path) or None)
 
 
+def host_key(name: str) -> str:
+    """A host name as DNS compares it: lower case, without a trailing dot."""
+    return name.rstrip(".").lower()
+
+
 def strip_user(host: str) -> str:
     """``user@host`` to ``host``; also drops a ``:port``-free IPv6 bracket form."""
     name = host.rsplit("@", 1)[-1]
     return name.strip("[]")
 
 
-__all__ = ["Host", "HostMap", "resolve", "strip_user"]
+__all__ = ["Host", "HostMap", "host_key", "resolve", "strip_user"]

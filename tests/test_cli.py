@@ -264,3 +264,29 @@ def test_watch_cli_reports_a_change(world: World, declare: Path) -> None:
     code = main(["watch", str(world.root), "--declare", str(declare), "--seconds", "3"], out=out)
     assert code == 0
     assert "deleted" in out.getvalue()
+
+
+def test_calls_file_bad_line_does_not_stop_the_rest(
+    world: World, declare: Path, tmp_path: Path
+) -> None:
+    """A malformed line is reported in place; the lines after it are still decided (exit 2)."""
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text(
+        json.dumps({"tool": "read_file", "args": {"path": W}}) + "\n{oops\n"
+        + json.dumps({"tool": "copy_file", "args": {"src": W, "dst": "x"}}) + "\n"
+    )  # fmt: skip
+    code, out = run(
+        "check",
+        "--root",
+        str(world.root),
+        "--declare",
+        str(declare),
+        "--agent",
+        AGENT,
+        "--calls",
+        str(calls),
+    )
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert code == 2
+    assert [x.get("decision", "error") for x in lines] == ["allow", "error", "deny"]
+    assert "not valid JSON" in lines[1]["error"]

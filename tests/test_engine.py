@@ -547,3 +547,15 @@ def test_paths_relative_to_call_cwd(world: World, tmp_path: Path) -> None:
         )
     )
     assert d.action is Action.DENY
+
+
+@pytest.mark.parametrize("host", ["BACKUP-02", "backup-02.", "Backup-02.", "ops@BACKUP-02"])
+def test_host_names_match_as_dns_does(decide: Decide, host: str) -> None:
+    """A known host written in another case or with a final dot is still that host."""
+    d = decide("transfer_file", src=OWN, host=host, dst="data/")
+    assert d.effects[0].dest is not None
+    assert d.effects[0].dest.visible
+    assert d.effects[0].dest.host == "backup-02"
+    shell = decide("shell", command=f"scp {W} {host}:/data/")
+    assert shell.action is Action.DENY
+    assert shell.effects[-1].dest is not None and shell.effects[-1].dest.host == "backup-02"
