@@ -291,6 +291,8 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
     net = write = dynamic = unknown_call = printing = False
     strings: list[str] = []
     reads: list[Location] = []
+    opened: list[Location] = []  # files the code opens for reading
+    written: list[Location] = []  # files it writes
     for n in ast.walk(tree):
         if isinstance(n, ast.Constant) and isinstance(n.value, str):
             strings.append(n.value)
@@ -399,6 +401,7 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
                     note="" if loc.resolved else f"{what}: writes a computed path",
                 )
                 write = True
+                written.append(loc)
             else:
                 c.emit(
                     EffectKind.READ,
@@ -408,6 +411,7 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
                 )
                 if loc.path is not None:
                     reads.append(loc)
+                    opened.append(loc)
             if loc.path is not None:
                 covered.add(loc.path)
             continue
@@ -416,6 +420,7 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
             loc = st.local(path) if path is not None else Location(raw="<python value>")
             c.emit(EffectKind.WRITE, loc, certain=loc.resolved)
             write = True
+            written.append(loc)
             if loc.path is not None:
                 covered.add(loc.path)
             continue
@@ -441,6 +446,20 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
             pass
         else:
             unknown_call = True
+    if write and opened:
+        # `data = open(a).read(); open(b, 'w').write(data)`: what is read may be what is written
+        for src in opened:
+            for dst in written or [Location(raw=f"<{what} output>", path=None)]:
+                if dst.path is not None and dst.path == src.path:
+                    continue
+                c.emit(
+                    EffectKind.COPY,
+                    src,
+                    dst,
+                    recursive=src.path is not None and os.path.isdir(src.path),
+                    certain=False,
+                    note=f"{what}: code reads this file and writes files",
+                )
     # every existing path the code mentions may be what it sends, copies or deletes
     literals: list[Location] = []
     seen: set[str] = set()

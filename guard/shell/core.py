@@ -36,7 +36,7 @@ from guard.shell.record import (
     Exhausted,
     Run,
 )
-from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
+from guard.shell.words import OPAQUE, Field, Flow, Var, fd_number, names, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 __all__ = ["TABLE", "Cmd", "ShellContext", "State", "analyse", "command", "joined_script"]
@@ -167,12 +167,28 @@ class Cmd:
         """Record that argument ``f`` is read (or listed); process substitutions read nothing."""
         if f.pipe:
             return
+        fd = self.fd_of(f)
+        if fd is not None and self.loc(f).path is None:
+            # `cat /dev/fd/3`: reads whatever is open there
+            for fl in self.st.fd_flows(fd):
+                if fl.src is not None and not fl.names:
+                    self.emit(kind, fl.src, recursive=recursive or fl.recursive)
+            return
         self.emit(kind, self.loc(f), recursive=recursive or f.recursive)
+
+    def fd_of(self, f: Field) -> int | None:
+        """The fd that argument ``f`` names (``/dev/fd/3``, ``/dev/stdin``), if it names one."""
+        if not f.known or f.pipe or f.loc is not None:
+            return None
+        return fd_number(f.value, self.st.cwd)
 
     def content(self, f: Field, *, transform: bool = False) -> tuple[Flow, ...]:
         """The data that reading argument ``f`` yields."""
         if f.pipe:
             return tuple(x.through(self.name, transform=transform) for x in f.flows)
+        fd = self.fd_of(f)
+        if fd is not None and fd not in (1, 2):
+            return tuple(x.through(self.name, transform=transform) for x in self.st.fd_flows(fd))
         loc = self.loc(f)
         if loc.path is not None and loc.path in _DEV_SINKS:
             return ()
@@ -224,7 +240,9 @@ class State:
         "home",
         "host",
         "host_root",
+        "infds",
         "nest",
+        "open_fds",
         "out_sink",
         "pos",
         "run",
@@ -267,6 +285,9 @@ class State:
         self.dirstack: list[str | None] = []
         self.out_sink: Location | None = None
         self.fds: dict[int, Location] = {}  # exec 3> file
+        self.infds: dict[int, tuple[Flow, ...]] = {}  # exec 3< file: data open for later commands
+        # what the command being run has open for reading, by fd (0 is its standard input)
+        self.open_fds: dict[int, tuple[Flow, ...]] | None = None
         self.x = Expander(self)
 
     def text(self, node: ts.Node) -> str:
@@ -296,6 +317,8 @@ class State:
         s.dirstack = list(self.dirstack)
         s.out_sink = self.out_sink
         s.fds = dict(self.fds)
+        s.infds = dict(self.infds)
+        s.open_fds = self.open_fds
         return s
 
     def env_vars(self) -> dict[str, Var]:
@@ -383,6 +406,9 @@ class State:
         if value == "" or "\0" in value:
             # no file has that name (a NUL cannot even reach the kernel): unresolved
             return Location(raw=value, path=None)
+        fd = fd_number(value, self.cwd)
+        if fd is not None:
+            return self.fd_loc(fd, value)
         key = (value, self.cwd, self.home, self.host_root)
         hit = self.run.locs.get(key)
         if hit is not None:
@@ -392,11 +418,43 @@ class State:
         else:
             mapped = self.map_abs(value)
             loc = self.run.hosts.local(mapped, self.cwd or "/", self.home)
-            if mapped != value:
-                loc = Location(raw=value, path=loc.path, host=loc.host)
+            real = self.run.follow(loc.path) if loc.path is not None else None
+            if mapped != value or real != loc.path:
+                host = self.run.hosts.host_of(real) if real is not None else None
+                loc = Location(raw=value, path=real, host=host)
         if len(self.run.locs) < 4096:
             self.run.locs[key] = loc
         return loc
+
+    def fd_flows(self, fd: int) -> tuple[Flow, ...]:
+        """The data the command being run can read on ``fd`` (``None`` known: nothing)."""
+        if self.open_fds is not None and fd in self.open_fds:
+            return self.open_fds[fd]
+        if fd == 0:
+            return self.stdin
+        return self.infds.get(fd, ())
+
+    def fd_loc(self, fd: int, raw: str) -> Location:
+        """What ``/dev/fd/N`` (``/dev/stdin``, ``/proc/self/fd/N``) names for the running command.
+
+        Never the guard's own fd: the file open there when the analyser knows it, the standard
+        streams as themselves, and otherwise an unresolved place (which may be protected).
+        """
+        if fd in self.fds:
+            out = self.fds[fd]
+            return Location(raw=raw, path=out.path, host=out.host, visible=out.visible)
+        flows = self.fd_flows(fd)
+        srcs = {
+            (fl.src.path, fl.src.host, fl.src.visible): fl.src
+            for fl in flows
+            if fl.src is not None and not fl.names
+        }
+        if len(srcs) == 1 and all(fl.src is not None for fl in flows):
+            src = next(iter(srcs.values()))
+            return Location(raw=raw, path=src.path, host=src.host, visible=src.visible)
+        if fd in (1, 2) and not flows:
+            return Location(raw=raw, path="/dev/stdout" if fd == 1 else "/dev/stderr")
+        return Location(raw=raw, path=None)
 
     def loc(self, f: Field) -> Location:
         """Where word ``f`` points: its preset place, its path, or unresolved."""
@@ -411,6 +469,10 @@ class State:
         if "\0" in path or "\0" in host:
             return [Location(raw=f"{host}:{path}", path=None, host=host, visible=False)]
         loc = self.run.hosts.remote(host, path)
+        if loc.path is not None and self.run.links:
+            real = self.run.follow(loc.path)
+            if real != loc.path:
+                loc = Location(raw=loc.raw, path=real, host=self.run.hosts.host_of(real) or None)
         if loc.path is None or not (_GLOB_CHARS & set(path)):
             return [loc]
         hits = sorted(itertools.islice(globmod.iglob(loc.path), MAX_GLOB))
@@ -547,8 +609,8 @@ class State:
                 c for i, c in enumerate(node.children) if node.field_name_for_child(i) == "redirect"
             ]
             redirects = own + redirects
-        given, outs = self._redirects(redirects)
-        if t == "command" and (outs or given is not None) and self._bare_exec(node):
+        given, outs, fdin = self._redirects(redirects)
+        if t == "command" and (outs or given is not None or fdin) and self._bare_exec(node):
             # `exec >f`, `exec 3>f`, `exec <f`: the redirects stay for the rest of this shell
             for o in outs:
                 self.sink_field(o.target, (), append=o.op in (">>", "&>>"))
@@ -559,25 +621,46 @@ class State:
                     self.fds[o.fd] = loc
             if given is not None:
                 self.stdin = given
+            for n, data in fdin.items():
+                self.infds[n] = data
             return ()
         if given is not None:
             stdin = given
         if stdin is None:
             stdin = self.stdin
-        if u.bodiless:
-            out: tuple[Flow, ...] = given or ()
-        elif t == "command":
-            out = self._command(node, u.extra, stdin)
-        else:
-            out = self._compound(node, stdin)
+        fds = {**self.infds, **fdin}
+        # data open on any other fd may be read by the command: count it as its input
+        more = tuple(fl for data in fds.values() for fl in data if fl not in stdin)
+        if more:
+            stdin = stdin + tuple(dict.fromkeys(more))
+        saved_fds = self.open_fds
+        self.open_fds = {**fds, 0: stdin}
+        try:
+            if u.bodiless:
+                out: tuple[Flow, ...] = given or ()
+            elif t == "command":
+                out = self._command(node, u.extra, stdin)
+            else:
+                out = self._compound(node, stdin)
+        finally:
+            self.open_fds = saved_fds
         out = self._apply_out(outs, out)
         if self.out_sink is not None and out:
             self.run.sink_file(self.out_sink, out, append=True)
             out = ()
         return out
 
+    def _glued_number(self, c: ts.Node) -> bool:
+        text = self.src[c.start_byte : c.end_byte]
+        nxt = self.src[c.end_byte : c.end_byte + 1]
+        return text.isdigit() and len(text) <= 5 and nxt in (b"<", b">")
+
     def _bare_exec(self, node: ts.Node) -> bool:
-        words = node.children_by_field_name("argument")
+        words = [
+            w
+            for w in node.children_by_field_name("argument")
+            if not (w.type == "number" and self._glued_number(w))
+        ]
         name = node.child_by_field_name("name")
         return not words and name is not None and self.text(name) == "exec"
 
@@ -825,7 +908,7 @@ class State:
         kids = [c for c in node.named_children if c.type not in _SKIP]
         if kids and all(c.type == "file_redirect" for c in kids):
             # $(<file) is bash's shorthand for $(cat file)
-            given, _ = sub._redirects(kids)
+            given, _, _ = sub._redirects(kids)
             return given or ()
         return sub.run_seq(kids)
 
@@ -843,6 +926,8 @@ class State:
             elif fname == "name":
                 words.append(c.children[0] if c.type == "command_name" and c.child_count else c)
             elif fname == "argument":
+                if c.type == "number" and self._glued_number(c):
+                    continue  # `cat 0<w`: the 0 is the redirect's fd, not an argument
                 words.append(c)
         words.extend(extra)
         groups: list[list[ts.Node]] = []
@@ -981,10 +1066,16 @@ class State:
 
     # -------------------------------------------------------------- redirects
 
-    def _redirects(self, redirects: list[ts.Node]) -> tuple[tuple[Flow, ...] | None, list[_Out]]:
-        """Input redirects give the command's stdin; output ones are returned for later."""
+    def _redirects(
+        self, redirects: list[ts.Node]
+    ) -> tuple[tuple[Flow, ...] | None, list[_Out], dict[int, tuple[Flow, ...]]]:
+        """Input redirects give the command's stdin and other input fds; output ones are returned.
+
+        ``N<FILE`` opens FILE on fd N, ``N<&M`` duplicates fd M (``<&M``: onto standard input).
+        """
         stdin: tuple[Flow, ...] | None = None
         outs: list[_Out] = []
+        fdin: dict[int, tuple[Flow, ...]] = {}
         for r in redirects:
             t = r.type
             if t == "heredoc_redirect":
@@ -1016,6 +1107,8 @@ class State:
                     op = c.type
                 elif c.type == "ERROR" and op == "<" and self.text(c) == ">":
                     op = "<>"  # the grammar does not know bash's read-write redirect
+            if fd is None:
+                fd = self._glued_fd(r)
             if dest is None:
                 continue
             sink: tuple[ts.Node, bytes] | None = None
@@ -1032,18 +1125,35 @@ class State:
                 )
             else:
                 f = self.x.expand_one(dest)
-            if op in ("<", "<<<"):
+            if op in ("<", "<<<", "<>"):
+                data = self._input(f)
                 if fd in (None, 0):
-                    stdin = self._input(f)
-            elif op == "<>":
-                stdin = self._input(f)
-                outs.append(_Out(">", 0 if fd is None else fd, f))
+                    stdin = data
+                else:
+                    fdin[fd] = data
+                if op == "<>":
+                    outs.append(_Out(">", 0 if fd is None else fd, f))
             elif op in ("<&", ">&", "<&-", ">&-"):
                 if not (f.known and (f.value.isdigit() or f.value == "-")):
                     if op == ">&":
                         outs.append(_Out(">", -1, f, sink))
+                    elif op == "<&":
+                        # an fd the analyser cannot read: data of unknown origin
+                        fdin[-1] = (*f.flows, OPAQUE)
                     continue
                 target = int(f.value) if f.value.isdigit() and len(f.value) < 6 else -2
+                if op == "<&" and target >= 0:
+                    if target in fdin:
+                        data = fdin[target]
+                    elif target == 0 and stdin is not None:
+                        data = stdin
+                    else:
+                        data = self.fd_flows(target)
+                    if fd in (None, 0):
+                        stdin = data
+                    else:
+                        fdin[fd] = data
+                    continue
                 if op == ">&" and fd in (None, 1):
                     if target == 2:
                         outs.append(_Out("drop", 1, f))
@@ -1054,11 +1164,27 @@ class State:
                 outs.append(
                     _Out(op, -1 if op in ("&>", "&>>") else (1 if fd is None else fd), f, sink)
                 )
-        return stdin, outs
+        return stdin, outs, fdin
+
+    def _glued_fd(self, r: ts.Node) -> int | None:
+        """``cat 0<w``: digits glued to a redirect name its fd (the grammar makes them a word)."""
+        src = self.src
+        i = r.start_byte
+        while i > 0 and 48 <= src[i - 1] <= 57:
+            i -= 1
+        if i == r.start_byte or r.start_byte - i > 5 or (i > 0 and src[i - 1] not in b" \t"):
+            return None
+        if src[r.start_byte : r.start_byte + 1] not in (b"<", b">"):
+            return None
+        return int(src[i : r.start_byte])
 
     def _input(self, f: Field) -> tuple[Flow, ...]:
         if f.pipe:
             return f.flows
+        if f.known and f.loc is None:
+            fd = fd_number(f.value, self.cwd)
+            if fd is not None:
+                return self.fd_flows(fd) if fd not in (1, 2) else ()
         loc = self.loc(f)
         if loc.path is not None and (_DEV_NET.fullmatch(loc.path) or loc.path in _DEV_SINKS):
             return (OPAQUE,)

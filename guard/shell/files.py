@@ -709,7 +709,24 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
         for src, frec, contents in source_places(c, f):
             d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
             copy_effect(c, src, d, recursive=take_whole(src, rec) or frec)
+            if c.name == "cp" and o.has("-s", "--symbolic-link") and src.path and d.path:
+                c.st.run.add_link(d.path, src.path)  # `cp -s`: links, not copies
     return ()
+
+
+def link_to(c: Cmd, link: Location, target: Field) -> None:
+    """Remember that ``link`` is now a symbolic link to ``target`` (as written in ``ln -s``)."""
+    if link.path is None or not link.visible or not target.known or target.pipe:
+        return
+    value = target.value
+    if not value or "\0" in value:
+        return
+    if value.startswith("/"):
+        absolute = c.st.map_abs(value)
+    else:
+        # the kernel resolves a relative target from the link's own folder
+        absolute = os.path.join(os.path.dirname(link.path), value)
+    c.st.run.add_link(link.path, absolute)
 
 
 @command("mv")
@@ -751,6 +768,7 @@ def _ln(c: Cmd) -> tuple[Flow, ...]:
         )
         if symbolic:
             c.emit(WRITE, d, note=f"symbolic link to {f.value}")
+            link_to(c, d, f)
         else:
             copy_effect(c, src, d, recursive=False, note="hard link")
     return ()

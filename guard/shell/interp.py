@@ -376,7 +376,7 @@ def _source(c: Cmd) -> tuple[Flow, ...]:
         finally:
             c.st.stdin = saved
     loc = c.loc(f)
-    if loc.path in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"):
+    if c.fd_of(f) == 0 or loc.path in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"):
         return run_stdin_script(c, "shell", what="source /dev/stdin")
     c.read(f)
     return run_script_file(c, loc, c.args[1:], lang="shell", same=True)

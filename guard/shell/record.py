@@ -14,7 +14,7 @@ import time
 
 from guard.paths import HostMap
 from guard.shell.sed import apply_sed
-from guard.shell.words import Flow, short
+from guard.shell.words import Flow, fd_number, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 __all__ = ["Exhausted", "Run"]
@@ -56,6 +56,7 @@ class Run:
         "effects",
         "globs",
         "hosts",
+        "links",
         "locs",
         "overlay",
         "seen",
@@ -75,6 +76,9 @@ class Run:
         self.overlay: dict[str, str | tuple[str] | None] = {}
         # Files this command line copied data into, with the original sources of that data.
         self.derived: dict[str, tuple[tuple[Location, bool], ...]] = {}
+        # Symbolic links this command line makes (`ln -s t l`): link path -> absolute target,
+        # followed by every later path of the analysis as the kernel will follow the real link.
+        self.links: dict[str, str] = {}
 
     def tick(self) -> None:
         """Count one command against the budgets."""
@@ -104,8 +108,37 @@ class Run:
         if "\0" in path:
             return Location(raw=raw, path=None, visible=visible)
         # The host map's resolver asks the kernel once and caches until the guard invalidates.
-        real = self.hosts.realpath(path, "/")
+        real = self.follow(self.hosts.realpath(path, "/"))
         return Location(raw=raw, path=real, host=self.hosts.host_of(real), visible=visible)
+
+    def add_link(self, link: str, target: str) -> None:
+        """``link`` is now a symbolic link to the absolute ``target`` (for the rest of the line)."""
+        if link == target or len(self.links) >= 256:
+            return
+        self.links[link] = target
+        self.locs.clear()  # cached resolutions may pass through the new link
+
+    def follow(self, real: str) -> str:
+        """A resolved path after the symbolic links made earlier in this command line.
+
+        A path equal to a link or below it maps onto the link's target, which is then resolved
+        again (on disk and through the other links), as the kernel will do once the links exist.
+        """
+        links = self.links
+        if not links:
+            return real
+        for _ in range(40):  # the kernel's own bound on links followed in one lookup
+            for link, target in links.items():
+                if real == link or real.startswith(link + "/"):
+                    real = self.hosts.realpath(target + real[len(link) :], "/")
+                    break
+            else:
+                return real
+        return real
+
+    def links_below(self, folder: str) -> list[str]:
+        """Links made by this command line inside ``folder`` (a copy of it may follow them)."""
+        return [link for link in self.links if link.startswith(folder + "/")]
 
     def emit(
         self,
@@ -148,6 +181,18 @@ class Run:
             ),
             key,
         )
+        if kind in _MOVES and self.links and target is not None and target.path is not None:
+            for link in self.links_below(target.path):
+                # `ln -s ../w d/; rsync -aL d/ host:`: the folder carries what its links point to
+                self.emit(
+                    kind,
+                    self.at(link, link, target.visible),
+                    dest,
+                    recursive=True,
+                    via=via,
+                    certain=certain,
+                    note="follows a symbolic link made earlier in this command",
+                )
         for src, whole in roots:
             # `cp w tmp; scp tmp host:` ships w: say so, with w as the source (w itself stays)
             self.emit(
@@ -238,6 +283,8 @@ class Run:
     ) -> tuple[Flow, ...]:
         """Data written to ``loc``: a WRITE, and a COPY (or TRANSFER) from every source in it."""
         path = loc.path
+        if path is None and loc.visible and fd_number(loc.raw) is not None:
+            return ()  # an fd the analyser does not know: not a file it can name
         if path is not None:
             if path in _DEV_SINKS:
                 return ()

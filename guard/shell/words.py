@@ -22,6 +22,7 @@ __all__ = [
     "Var",
     "ansi_c_decode",
     "brace_expand",
+    "fd_number",
     "names",
     "short",
 ]
@@ -35,6 +36,36 @@ def short(text: str, limit: int = 80) -> str:
 def names(text: str) -> frozenset[str]:
     """A set of names written as one space-separated string (keeps long tables readable)."""
     return frozenset(text.split())
+
+
+_FD_PATH = re.compile(
+    r"/(?:dev/fd|proc/(?:self|thread-self|[0-9]+)(?:/task/[0-9]+)?/fd)/([0-9]{1,5})"
+)
+_FD_NAMES = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def fd_number(value: str, cwd: str | None = None) -> int | None:
+    """The file descriptor a path such as ``/dev/fd/3``, ``/dev/stdin`` or ``/proc/self/fd/3`` names.
+
+    These name whatever the *running command* has open there; the analyser must never resolve them
+    through its own process (``/dev/fd/3`` is the guard's fd 3 in the guard).
+    """
+    if not value.startswith("/"):
+        if cwd is None or ("fd" not in value and "std" not in value):
+            return None
+        value = cwd + "/" + value
+    if "/dev/" not in value and "/proc/" not in value:
+        return None
+    path = "/" + "/".join(p for p in value.split("/") if p and p != ".")
+    while "/../" in path or path.endswith("/.."):
+        path = re.sub(r"/[^/]+/\.\.(?=/|$)", "", path, count=1) or "/"
+        if path.startswith("/.."):
+            path = path[3:] or "/"
+    hit = _FD_NAMES.get(path)
+    if hit is not None:
+        return hit
+    m = _FD_PATH.fullmatch(path)
+    return int(m.group(1)) if m else None
 
 
 # Bash would expand {1..100000} happily; the guard stops at this many words per brace expression.
