@@ -92,16 +92,33 @@ def main() -> int:
     }  # fmt: skip
     results: dict[str, dict[int, float]] = {name: {} for name in calls}
     baseline: dict[int, float] = {}
+    # Build every world first, then measure them round-robin in short batches, so that the
+    # machine's drift (other load, clock frequency, caches) falls on every size alike.
+    tmps = {n: tempfile.TemporaryDirectory() for n in sizes}
+    guards = {}
     for n in sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            guard = build(Path(tmp), n)
-            setup = time.perf_counter() - t0
-            stat_path = str(Path(tmp) / "hosts/srv-a/data/report.txt")
-            baseline[n] = median_us(lambda p=stat_path: os.stat(p), args.repeat)  # type: ignore[misc]
+        t0 = time.perf_counter()
+        guards[n] = build(Path(tmps[n].name), n)
+        print(f"{n:>7} declared assets: guard built in {time.perf_counter() - t0:.2f} s")
+    samples: dict[tuple[str, int], list[float]] = {}
+    rounds = 10
+    batch = max(1, args.repeat // rounds)
+    for _ in range(rounds):
+        for n in sizes:
+            stat_path = str(Path(tmps[n].name) / "hosts/srv-a/data/report.txt")
+            samples.setdefault(("stat", n), []).append(
+                median_us(lambda p=stat_path: os.stat(p), batch)  # type: ignore[misc]
+            )
             for name, call in calls.items():
-                results[name][n] = median_us(lambda c=call, g=guard: g.check(c), args.repeat)  # type: ignore[misc]
-            print(f"{n:>7} declared assets: guard built in {setup:.2f} s")
+                g = guards[n]
+                samples.setdefault((name, n), []).append(
+                    median_us(lambda c=call, g=g: g.check(c), batch)  # type: ignore[misc]
+                )
+    for n in sizes:
+        baseline[n] = statistics.median(samples[("stat", n)])
+        for name in calls:
+            results[name][n] = statistics.median(samples[(name, n)])
+        tmps[n].cleanup()
     print()
     print(
         f"{'median decision time (us)':34}" + "".join(f"{n:>12,}" for n in sizes) + f"{'growth':>9}"
