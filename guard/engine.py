@@ -472,7 +472,8 @@ class Guard:
         if uncertain:
             facts.append(
                 Fact(call.tool, call.agent, EffectKind.UNKNOWN, r.path, r.kind, r.relation,
-                     certain=False, effect_index=index, asset_index=idx)
+                     certain=False, effect_index=index, asset_index=idx,
+                     note="may switch oversight off: the change cannot be simulated")
             )  # fmt: skip
         return facts
 
@@ -548,6 +549,8 @@ class Guard:
             said += f" [{self._display(asset.path)}: {asset.kind.value} {whose}, {asset.relation.value}]"
         if fact.oversight_off:
             said += " [turns oversight off]"
+        if fact.note:
+            said += f" [{fact.note}]"
         if fact.score != "none":
             said += f" [score {fact.score}]"
         return said

@@ -397,6 +397,7 @@ class Fact:
     certain: bool = True
     effect_index: int = 0
     asset_index: int | None = None
+    note: str = ""  # why the fact is uncertain, for the reason a human reads
 
 
 def _glob_re(pattern: str) -> re.Pattern[str]:

@@ -225,3 +225,10 @@ def test_shell_on_a_host_runs_there(world: World) -> None:
         )
     )
     assert d.action is Action.DENY
+
+
+def test_opaque_edit_of_oversight_config_says_why(decide: Decide) -> None:
+    """An edit the guard cannot simulate on a config whose switch is on is confirmed, saying why."""
+    d = sh(decide, "yq -i '.shutdown_enabled = false' config/self_shutdown.yaml")
+    assert d.action is Action.CONFIRM
+    assert "may switch oversight off" in d.reason
