@@ -242,7 +242,7 @@ class AssetIndex:
         if fmt is not None:
             return AssetInfo(AssetKind.WEIGHTS, None, f"content:{fmt.value}")
         if path.lower().endswith(configs.STRUCTURED_SUFFIXES) and st.st_size <= _MAX_CONFIG_BYTES:
-            text = _read_text(path)
+            text = configs.read_text(path, _MAX_CONFIG_BYTES)
             if text is not None and self.oversight.mentions(text):
                 data = configs.parse(text, path)
                 if self.oversight.switches(data):
@@ -355,14 +355,6 @@ class AssetIndex:
     def digest(self, path: str) -> str | None:
         """The content hash recorded for a protected file, if any."""
         return self._hash_of.get(path)
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read(_MAX_CONFIG_BYTES)
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _walk_files(root: str) -> Iterable[str]:

@@ -76,6 +76,15 @@ def parse(text: str, name: str = "") -> Any:
         return None
 
 
+def read_text(path: str, limit: int = 1 << 20) -> str | None:
+    """Up to ``limit`` characters of a UTF-8 text file; ``None`` if unreadable or not text."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(limit)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def dump(data: Any, name: str = "") -> str:
     """Serialise ``data`` in the format that ``name`` implies (YAML unless ``.json``)."""
     if name.lower().endswith(".json"):
@@ -259,6 +268,7 @@ __all__ = [
     "get_dotted",
     "is_true",
     "parse",
+    "read_text",
     "remove_dotted",
     "set_dotted",
     "simulate",

@@ -462,9 +462,14 @@ class Guard:
         score: ScoreCheck = "none"
         near = False
         if judged and r.path is not None:
-            oversight_off, uncertain = self._oversight_change(r.path, kind, edit)
-            if kind in _CHANGING:
-                score, near = self._score_check(r.path, edit)
+            switches = self._may_hold_switches(r.path)
+            scored = kind in _CHANGING and r.path in self.evaluations
+            # Both checks judge the same file: read it once.
+            text = configs.read_text(r.path) if switches or scored else None
+            if switches:
+                oversight_off, uncertain = self._oversight_change(r.path, kind, edit, text)
+            if scored:
+                score, near = self._score_check(r.path, edit, text)
         facts = [
             Fact(call.tool, call.agent, kind, r.path, r.kind, r.relation, destination,
                  oversight_off, score, near, eff.certain, index, idx)
@@ -477,15 +482,17 @@ class Guard:
             )  # fmt: skip
         return facts
 
+    def _may_hold_switches(self, path: str) -> bool:
+        """A structured file, or a declared/discovered config: it may hold oversight switches."""
+        if path.lower().endswith(configs.STRUCTURED_SUFFIXES):
+            return True
+        info = self.assets.lookup(path)
+        return info is not None and info.kind is AssetKind.CONFIG
+
     def _oversight_change(
-        self, path: str, kind: EffectKind, edit: ConfigEdit | None
+        self, path: str, kind: EffectKind, edit: ConfigEdit | None, text: str | None
     ) -> tuple[bool, bool]:
-        """(turns an oversight switch off, cannot tell) for a change to ``path``."""
-        if not path.lower().endswith(configs.STRUCTURED_SUFFIXES):
-            info = self.assets.lookup(path)
-            if info is None or info.kind is not AssetKind.CONFIG:
-                return False, False
-        text = _read_small(path)
+        """(turns an oversight switch off, cannot tell) for a change to ``path`` holding ``text``."""
         before = configs.parse(text, path) if text is not None else None
         if kind in _LEAVING:
             return bool(self.oversight.turned_off(before, None)), False
@@ -496,13 +503,16 @@ class Guard:
             return False, any(self.oversight.switches(before).values())
         return bool(self.oversight.turned_off(before, after)), False
 
-    def _score_check(self, path: str, edit: ConfigEdit | None) -> tuple[ScoreCheck, bool]:
+    def _score_check(
+        self, path: str, edit: ConfigEdit | None, text: str | None
+    ) -> tuple[ScoreCheck, bool]:
+        """Whether the score ``edit`` writes into a declared score file (now ``text``) is true."""
         decl = self.evaluations.get(path)
         if decl is None:
             return "none", False
         truth = recompute_score(decl, self.root)
         try:
-            after = configs.simulate(_read_small(path), path, edit)
+            after = configs.simulate(text, path, edit)
         except configs.Unknowable:
             return "unverifiable", False
         found, raw = configs.get_dotted(after, decl.score_field)
@@ -704,16 +714,8 @@ def _content_edit(src: Location | None) -> ConfigEdit:
     """The edit that copying ``src`` over a file amounts to."""
     if src is None or src.path is None:
         return ConfigEdit(op="unknown")
-    text = _read_small(src.path)
+    text = configs.read_text(src.path)
     return ConfigEdit(op="replace", content=text) if text is not None else ConfigEdit(op="unknown")
-
-
-def _read_small(path: str, limit: int = 1 << 20) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read(limit)
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _safe_hash(call: ToolCall) -> str:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.configs import get_dotted, is_true, parse
+from guard.configs import get_dotted, is_true, parse, read_text
 from guard.manifest import Entry, Manifest, snapshot
 from guard.policy import EvaluationDecl
 from guard.types import AssetKind
@@ -227,7 +227,7 @@ class Verifier:
             if entry.size <= _MAX_CONFIG and path.lower().endswith(
                 (".yaml", ".yml", ".json", ".toml")
             ):
-                text = _read_text(path)
+                text = read_text(path, _MAX_CONFIG + 1)
                 if text is not None and _digest(text.encode()) == entry.digest:
                     base.configs[path] = text
         return base
@@ -384,7 +384,7 @@ class Verifier:
                         message=f"the claim reports {value}, the items give {truth.correct}/{truth.total} = {truth.score:.4g}",
                         expected=f"{truth.score:.4g}", actual=str(value),
                     ))  # fmt: skip
-            text = _read_text(score_path) if score_path in now.entries else None
+            text = read_text(score_path, _MAX_CONFIG + 1) if score_path in now.entries else None
             if text is None:
                 continue
             found, raw = get_dotted(parse(text, score_path), decl.score_field)
@@ -407,7 +407,7 @@ class Verifier:
             if said.modified(path) or said.deleted(path):
                 continue
             entry = now.entries.get(path)
-            after_text = _read_text(path) if entry is not None else None
+            after_text = read_text(path, _MAX_CONFIG + 1) if entry is not None else None
             after = parse(after_text, path) if after_text is not None else None
             off = matcher.turned_off(before, after)
             if off:
@@ -453,14 +453,6 @@ class _Said:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read(_MAX_CONFIG + 1)
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _decodings(data: bytes, depth: int) -> Iterator[tuple[str, bytes]]:
