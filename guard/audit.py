@@ -788,11 +788,11 @@ class AuditSink(Sink):
 
     def on_decision(self, decision: Decision) -> None:
         """Record a decision."""
-        self._record("decision", decision.call_id, decision.model_dump(mode="json"))
+        self._record("decision", decision.call_id, decision.to_dict())
 
     def on_alert(self, alert: Alert) -> None:
         """Record an alert."""
-        self._record("alert", alert.call_id, alert.model_dump(mode="json"))
+        self._record("alert", alert.call_id, alert.to_dict())
 
     def on_approval(self, decision: Decision, approved: bool, reason: str) -> None:
         """Record a confirmation's answer, with the decision it answered."""
@@ -801,7 +801,7 @@ class AuditSink(Sink):
             "args_hash": decision.args_hash,
             "approved": approved,
             "reason": reason,
-            "decision": decision.model_dump(mode="json"),
+            "decision": decision.to_dict(),
         }
         self._record("approval", decision.call_id, payload)
 

@@ -261,7 +261,7 @@ class Guard:
             agent=call.agent,
             tool=call.tool,
             call_id=call.call_id,
-            args_hash=call.args_hash,
+            args=call.args,
             rules=[m.rule for m in matches],
             matches=matches,
             effects=effects,
@@ -605,9 +605,7 @@ class Guard:
             call_id=call.call_id,
         )
         self.sinks.alert(alert)
-        blocked = decision.model_copy(
-            update={"reason": f"{decision.reason}; confirmation refused: {reason}"}
-        )
+        blocked = decision.replace(reason=f"{decision.reason}; confirmation refused: {reason}")
         if response.approver == "timeout":
             raise ApprovalTimeout(blocked)
         raise CallBlocked(blocked)

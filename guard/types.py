@@ -4,8 +4,11 @@ Every stage of the one path a call takes speaks in these types::
 
     ToolCall ─► [Effect] ─► [AssetRef] ─► Decision ─► (approval, execute, record)
 
-They are pydantic models so that they validate at the edges (CLI input, policy files,
-integrations) and serialise to the JSON that the CLI prints and the audit log stores.
+``ToolCall`` is a pydantic model: it is input, validated where it enters (CLI, integrations).
+What the engine builds for every call (``Location``, ``Effect``, ``AssetRef``, ``RuleMatch``,
+``Alert``, ``Decision``) are plain slotted classes: a decision must cost microseconds, and a
+validated model costs one or two each. Their ``to_dict()`` gives the JSON that the CLI prints
+and the audit log stores.
 """
 
 from __future__ import annotations
@@ -13,14 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class Action(StrEnum):
@@ -103,7 +104,8 @@ class Destination(StrEnum):
     NETWORK = "network"  # a host or service the guard cannot see into
 
 
-class Location(_Frozen):
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+class Location:
     """A place a call touches: a resolved path on a host, or the raw text when unresolvable.
 
     ``path`` is absolute and normalised (symlinks resolved) when the guard could resolve it;
@@ -127,8 +129,13 @@ class Location(_Frozen):
         shown = self.path if self.path is not None else f"<unresolved {self.raw!r}>"
         return f"{self.host}:{shown}" if self.host else shown
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return _dump(self)
 
-class ConfigEdit(_Frozen):
+
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+class ConfigEdit:
     """A change to a structured config file, precise enough to simulate before it runs.
 
     ``op`` is one of ``set`` (dotted ``key`` to ``value``), ``remove`` (dotted ``key``),
@@ -143,8 +150,13 @@ class ConfigEdit(_Frozen):
     content: str | None = None
     script: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return _dump(self)
 
-class Effect(_Frozen):
+
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+class Effect:
     """One thing a call would do.
 
     For ``copy``, ``move`` and ``transfer``, ``target`` is the source and ``dest`` where
@@ -180,8 +192,13 @@ class Effect(_Frozen):
             parts.append(f"UNCERTAIN: {self.note}" if self.note else "UNCERTAIN")
         return " ".join(parts)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return _dump(self)
 
-class AssetRef(_Frozen):
+
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+class AssetRef:
     """A protected asset that a call touches, with the acting agent's relation to it."""
 
     path: str | None
@@ -190,20 +207,27 @@ class AssetRef(_Frozen):
     relation: Relation
     source: str = ""  # how it was recognised: declared glob, content sniffing, hash index
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return _dump(self)
 
-def args_hash(tool: str, args: dict[str, Any]) -> str:
+
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
+def args_hash(tool: str, args: Mapping[str, Any]) -> str:
     """The SHA-256 of a call's tool name and arguments in canonical JSON.
 
     An approval is bound to this hash, so an edited call is a new call.
     """
-    canonical = json.dumps(
-        {"tool": tool, "args": args}, sort_keys=True, separators=(",", ":"), default=str
-    )
+    canonical = _ENCODE({"tool": tool, "args": args})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class ToolCall(_Frozen):
+class ToolCall(BaseModel):
     """A tool call an agent wants to make. ``agent`` is always explicit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     agent: str
     tool: str
@@ -218,7 +242,8 @@ class ToolCall(_Frozen):
         return args_hash(self.tool, self.args)
 
 
-class Alert(_Frozen):
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+class Alert:
     """Something the ops team must hear about."""
 
     severity: Severity
@@ -229,8 +254,13 @@ class Alert(_Frozen):
     call_id: str | None = None
     enforcement_gap: bool = False  # the guard could not decide and fell back to deny
 
+    def to_dict(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """The JSON form; without ``None`` fields when ``exclude_none``."""
+        return _dump(self, exclude_none=exclude_none)
 
-class RuleMatch(_Frozen):
+
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+class RuleMatch:
     """One policy rule that matched, and what it matched."""
 
     rule: str
@@ -239,27 +269,82 @@ class RuleMatch(_Frozen):
     effect: Effect | None = None
     asset: AssetRef | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return _dump(self)
 
-class Decision(_Frozen):
+
+class Decision:
     """The guard's verdict on one call.
 
     ``action`` is what the policy decided; ``enforced`` is false in shadow mode, where the
     call runs whatever ``action`` says. ``rules`` lists the ids of every rule that matched,
     most restrictive first.
+
+    ``args_hash`` binds approvals to the exact call. Give it, or give ``args`` (the call's
+    arguments) and it is computed from them when first read: most calls are allowed and never
+    need it, and the hash costs as much as the rest of a decision on a file tool.
+
+    A decision is a value: the guard never changes one after returning it, and neither
+    should a sink (build a new one, e.g. with :meth:`replace`).
     """
 
-    action: Action
-    mode: Mode = Mode.ENFORCE
-    agent: str
-    tool: str
-    call_id: str
-    args_hash: str
-    rules: list[str] = Field(default_factory=list)
-    matches: list[RuleMatch] = Field(default_factory=list)
-    effects: list[Effect] = Field(default_factory=list)
-    assets: list[AssetRef] = Field(default_factory=list)
-    alerts: list[Alert] = Field(default_factory=list)
-    reason: str = ""
+    __slots__ = (
+        "_args",
+        "_args_hash",
+        "action",
+        "agent",
+        "alerts",
+        "assets",
+        "call_id",
+        "effects",
+        "matches",
+        "mode",
+        "reason",
+        "rules",
+        "tool",
+    )
+
+    def __init__(
+        self,
+        *,
+        action: Action,
+        agent: str,
+        tool: str,
+        call_id: str,
+        args_hash: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        mode: Mode = Mode.ENFORCE,
+        rules: list[str] | None = None,
+        matches: list[RuleMatch] | None = None,
+        effects: list[Effect] | None = None,
+        assets: list[AssetRef] | None = None,
+        alerts: list[Alert] | None = None,
+        reason: str = "",
+    ) -> None:
+        if args_hash is None and args is None:
+            raise TypeError("a Decision needs args_hash or the call's args")
+        self.action = action
+        self.mode = mode
+        self.agent = agent
+        self.tool = tool
+        self.call_id = call_id
+        self._args_hash = args_hash
+        self._args = args
+        self.rules = rules if rules is not None else []
+        self.matches = matches if matches is not None else []
+        self.effects = effects if effects is not None else []
+        self.assets = assets if assets is not None else []
+        self.alerts = alerts if alerts is not None else []
+        self.reason = reason
+
+    @property
+    def args_hash(self) -> str:
+        """The hash of the exact tool and arguments decided on (see :func:`args_hash`)."""
+        h = self._args_hash
+        if h is None:
+            h = self._args_hash = args_hash(self.tool, self._args or {})
+        return h
 
     @property
     def enforced(self) -> bool:
@@ -270,6 +355,30 @@ class Decision(_Frozen):
     def blocks(self) -> bool:
         """True when the call must not run without more (deny, or confirm not yet given)."""
         return self.enforced and self.action in (Action.DENY, Action.CONFIRM)
+
+    def replace(self, **changes: Any) -> Decision:
+        """A copy with ``changes`` applied (the keyword arguments of the constructor)."""
+        fields: dict[str, Any] = {name: getattr(self, name) for name in _DECISION_FIELDS}
+        fields["args_hash"] = self.args_hash
+        fields.update(changes)
+        return Decision(**fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full JSON form, as the audit log stores it."""
+        return {
+            "action": self.action.value,
+            "mode": self.mode.value,
+            "agent": self.agent,
+            "tool": self.tool,
+            "call_id": self.call_id,
+            "args_hash": self.args_hash,
+            "rules": list(self.rules),
+            "matches": [m.to_dict() for m in self.matches],
+            "effects": [e.to_dict() for e in self.effects],
+            "assets": [a.to_dict() for a in self.assets],
+            "alerts": [a.to_dict() for a in self.alerts],
+            "reason": self.reason,
+        }
 
     def summary(self) -> dict[str, Any]:
         """The compact JSON form the CLI prints: decision, rules, effects, reason."""
@@ -282,10 +391,60 @@ class Decision(_Frozen):
             "args_hash": self.args_hash,
             "rules": self.rules,
             "effects": [e.describe() for e in self.effects],
-            "assets": [a.model_dump(mode="json") for a in self.assets],
-            "alerts": [a.model_dump(mode="json", exclude_none=True) for a in self.alerts],
+            "assets": [a.to_dict() for a in self.assets],
+            "alerts": [a.to_dict(exclude_none=True) for a in self.alerts],
             "reason": self.reason,
         }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.args_hash == other.args_hash and all(
+            getattr(self, n) == getattr(other, n) for n in _DECISION_FIELDS
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # a mutable-looking value: not hashable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("action", "mode", "agent", "tool", "call_id", "rules", "reason")
+        )
+        return f"Decision({shown})"
+
+
+_DECISION_FIELDS = (
+    "action",
+    "mode",
+    "agent",
+    "tool",
+    "call_id",
+    "rules",
+    "matches",
+    "effects",
+    "assets",
+    "alerts",
+    "reason",
+)
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+def _dump(value: object, *, exclude_none: bool = False) -> dict[str, Any]:
+    # Serialisation lives at the edges (audit log, CLI, telemetry), so these value types stay
+    # plain slotted dataclasses on the hot path and pydantic only shapes their JSON.
+    out: dict[str, Any] = _adapter(type(value)).dump_python(
+        value, mode="json", exclude_none=exclude_none
+    )
+    return out
 
 
 __all__ = [

@@ -456,8 +456,8 @@ def test_sink_records_decisions_alerts_and_approvals(log_path: Path) -> None:
     sink.on_approval(d, False, "operator said no")
     log.close()
     by_kind = {r.kind: r for r in iter_records(log_path)}
-    assert by_kind["decision"].payload == d.model_dump(mode="json")
-    assert by_kind["alert"].payload == alert.model_dump(mode="json")
+    assert by_kind["decision"].payload == d.to_dict()
+    assert by_kind["alert"].payload == alert.to_dict()
     assert by_kind["approval"].payload["approved"] is False
     assert by_kind["approval"].payload["decision"]["call_id"] == "call-1"
 
