@@ -31,11 +31,11 @@ from guard.paths import HostMap
 from guard.policy import (
     AssetDecl,
     CompiledPolicy,
+    CompiledRule,
     Declarations,
     EvaluationDecl,
     Fact,
     Policy,
-    Rule,
     ScoreCheck,
     load_policy,
 )
@@ -123,6 +123,7 @@ class Guard:
         if mode is not None:
             base = base.model_copy(update={"mode": Mode(mode)})
         self.policy = base
+        self._mode = base.mode
         self.root = os.path.realpath(os.fspath(root))
         self._root_prefix = self.root.rstrip(os.sep) + os.sep
         self.hosts = hosts if isinstance(hosts, HostMap) else HostMap(hosts or {})
@@ -175,7 +176,7 @@ class Guard:
     @property
     def mode(self) -> Mode:
         """``enforce`` or ``shadow``."""
-        return self.policy.mode
+        return self._mode
 
     def _abs(self, path: str) -> str:
         return os.path.realpath(path if os.path.isabs(path) else os.path.join(self.root, path))
@@ -222,42 +223,58 @@ class Guard:
         effects = self.effects_of(call)
         facts, assets = self._facts(call, effects)
         hits = self.compiled.match(facts, call.args)
-        hits.sort(key=lambda h: h[0].action.rank, reverse=True)
-        action = hits[0][0].action if hits else Action.ALLOW
-        matches = [
-            RuleMatch(
-                rule=rule.id,
-                action=rule.action,
-                description=rule.description,
-                effect=effects[fact.effect_index] if fact.effect_index < len(effects) else None,
-                asset=assets[fact.asset_index] if fact.asset_index is not None else None,
-            )
-            for rule, fact in hits
-        ]
-        said = [self._reason_for(rule, fact, effects, assets) for rule, fact in hits]
-        alerts = [
-            Alert(
-                severity=sev,
-                rule=rule.id,
-                message=text,
+        if not hits:
+            shown = ", ".join([self._show_effect(e) for e in effects]) or "no effect"
+            return Decision(
+                action=Action.ALLOW,
+                mode=self._mode,
                 agent=call.agent,
                 tool=call.tool,
                 call_id=call.call_id,
+                args=call.args,
+                effects=effects,
+                assets=assets,
+                reason=f"no rule matched: {shown}",
             )
-            for (rule, _fact), text in zip(hits, said, strict=True)
-            if (sev := rule.alert_severity) is not None
-        ]
-        if hits:
-            reason = "; ".join(
-                f"{rule.action.value} by {rule.id}: {text}"
-                for (rule, _fact), text in zip(hits, said, strict=True)
+        if len(hits) > 1:
+            hits.sort(key=_rank_of_hit, reverse=True)
+        matches: list[RuleMatch] = []
+        alerts: list[Alert] = []
+        said: list[str] = []
+        shown_effects: dict[int, str] = {}
+        for rule, fact in hits:
+            i = fact.effect_index
+            eff = effects[i] if i < len(effects) else None
+            asset = assets[fact.asset_index] if fact.asset_index is not None else None
+            matches.append(
+                RuleMatch(
+                    rule=rule.id,
+                    action=rule.action,
+                    description=rule.description,
+                    effect=eff,
+                    asset=asset,
+                )
             )
-        else:
-            shown = ", ".join(self._show_effect(e) for e in effects) or "no effect"
-            reason = f"no rule matched: {shown}"
+            if eff is None:
+                text = fact.effect.value
+            else:
+                text = shown_effects.get(i) or shown_effects.setdefault(i, self._show_effect(eff))
+            text = self._reason_for(text, fact, asset)
+            said.append(rule.said + text)
+            if rule.alert_severity is not None:
+                alerts.append(
+                    Alert(
+                        severity=rule.alert_severity,
+                        rule=rule.id,
+                        message=text,
+                        agent=call.agent,
+                        tool=call.tool,
+                        call_id=call.call_id,
+                    )
+                )
         return Decision(
-            action=action,
-            mode=self.mode,
+            action=hits[0][0].action,
+            mode=self._mode,
             agent=call.agent,
             tool=call.tool,
             call_id=call.call_id,
@@ -267,7 +284,7 @@ class Guard:
             effects=effects,
             assets=assets,
             alerts=alerts,
-            reason=reason,
+            reason="; ".join(said),
         )
 
     # ------------------------------------------------------------------ effects
@@ -325,11 +342,6 @@ class Guard:
 
     # ------------------------------------------------------------------ facts
 
-    def _relation(self, agent: str, info: AssetInfo) -> Relation:
-        if info.owner is None:
-            return Relation.UNOWNED
-        return Relation.OWN if info.owner == agent else Relation.PEER
-
     def _assets_at(
         self, loc: Location | None, recursive: bool, *, probe: bool = True
     ) -> list[tuple[str | None, AssetInfo | None]]:
@@ -343,7 +355,11 @@ class Guard:
         if loc.path is None:
             return [(None, None)]
         found: list[tuple[str | None, AssetInfo | None]] = []
-        info = self.assets.lookup(loc.path) if probe else self.assets.indexed(loc.path)
+        if probe and not self.hosts.missing(loc.path):
+            info = self.assets.lookup(loc.path)
+        else:
+            # Nothing to examine: a read changes nothing, and a missing file has no content.
+            info = self.assets.indexed(loc.path)
         if info is not None:
             found.append((loc.path, info))
         if recursive or self.hosts.isdir(loc.path):
@@ -360,28 +376,7 @@ class Guard:
 
     def _facts(self, call: ToolCall, effects: list[Effect]) -> tuple[list[Fact], list[AssetRef]]:
         facts: list[Fact] = []
-        refs: list[AssetRef] = []
-        ref_index: dict[tuple[str | None, str], int] = {}
-
-        def ref(path: str | None, info: AssetInfo | None) -> tuple[int, AssetRef]:
-            if info is None:
-                r = AssetRef(
-                    path=path, kind=None, owner=None, relation=Relation.UNKNOWN, source="unresolved"
-                )
-            else:
-                r = AssetRef(
-                    path=path,
-                    kind=info.kind,
-                    owner=info.owner,
-                    relation=self._relation(call.agent, info),
-                    source=info.source,
-                )
-            key = (path, r.source)
-            if key not in ref_index:
-                ref_index[key] = len(refs)
-                refs.append(r)
-            return ref_index[key], r
-
+        refs: _Refs = _Refs(call.agent)
         for i, eff in enumerate(effects):
             kind = eff.kind
             destination = self._destination(eff.target, eff.dest)
@@ -392,18 +387,19 @@ class Guard:
                 facts.append(Fact(call.tool, call.agent, kind, None, None, rel, effect_index=i))
                 continue
             base = len(facts)
+            # What changes here is judged on the effect's own edit.
+            judged = kind in _CHANGING or kind in _LEAVING
             for path, info in self._assets_at(
                 eff.target, eff.recursive, probe=kind not in _READ_ONLY
             ):
-                # What changes here is judged on the effect's own edit.
-                judged = kind in _CHANGING or kind in _LEAVING
-                facts += self._asset_facts(
+                self._asset_facts(
+                    facts,
                     call,
                     eff,
                     i,
                     kind,
                     destination,
-                    ref(path, info),
+                    refs.add(path, info),
                     eff.edit if judged else None,
                     judged,
                 )
@@ -412,8 +408,16 @@ class Guard:
                 overwritten = self._assets_at(eff.dest, False)
                 replaced = _content_edit(eff.target) if overwritten else None
                 for path, info in overwritten:
-                    facts += self._asset_facts(
-                        call, eff, i, EffectKind.WRITE, None, ref(path, info), replaced, True
+                    self._asset_facts(
+                        facts,
+                        call,
+                        eff,
+                        i,
+                        EffectKind.WRITE,
+                        None,
+                        refs.add(path, info),
+                        replaced,
+                        True,
                     )
             if len(facts) == base:
                 # Nothing protected: one fact still lets tool, path and args rules match.
@@ -423,7 +427,7 @@ class Guard:
                     if (kind is EffectKind.UNKNOWN and eff.target is None)
                     else None
                 )
-                idx_opt = ref(None, None)[0] if relation is not None else None
+                idx_opt = refs.add(None, None)[0] if relation is not None else None
                 facts.append(
                     Fact(
                         call.tool,
@@ -438,10 +442,11 @@ class Guard:
                         asset_index=idx_opt,
                     )
                 )
-        return facts, refs
+        return facts, refs.refs
 
     def _asset_facts(
         self,
+        facts: list[Fact],
         call: ToolCall,
         eff: Effect,
         index: int,
@@ -450,9 +455,9 @@ class Guard:
         asset: tuple[int, AssetRef],
         edit: ConfigEdit | None,
         judged: bool,
-    ) -> list[Fact]:
-        """The fact for one asset an effect touches, plus an uncertain one when the change
-        to an oversight config cannot be simulated.
+    ) -> None:
+        """Add the fact for one asset an effect touches to ``facts``, plus an uncertain one
+        when the change to an oversight config cannot be simulated.
 
         ``judged`` says whether the change is checked for oversight switched off and, for
         writes, for the score it writes; ``edit`` is the change judged.
@@ -461,33 +466,29 @@ class Guard:
         oversight_off, uncertain = False, False
         score: ScoreCheck = "none"
         near = False
-        if judged and r.path is not None:
-            switches = self._may_hold_switches(r.path)
-            scored = kind in _CHANGING and r.path in self.evaluations
+        path = r.path
+        if judged and path is not None:
+            # A structured file, or a declared/discovered config, may hold oversight switches.
+            switches = r.kind is AssetKind.CONFIG or path.lower().endswith(
+                configs.STRUCTURED_SUFFIXES
+            )
+            scored = kind in _CHANGING and path in self.evaluations
             # Both checks judge the same file: read it once.
-            text = configs.read_text(r.path) if switches or scored else None
+            text = configs.read_text(path) if switches or scored else None
             if switches:
-                oversight_off, uncertain = self._oversight_change(r.path, kind, edit, text)
+                oversight_off, uncertain = self._oversight_change(path, kind, edit, text)
             if scored:
-                score, near = self._score_check(r.path, edit, text)
-        facts = [
-            Fact(call.tool, call.agent, kind, r.path, r.kind, r.relation, destination,
+                score, near = self._score_check(path, edit, text)
+        facts.append(
+            Fact(call.tool, call.agent, kind, path, r.kind, r.relation, destination,
                  oversight_off, score, near, eff.certain, index, idx)
-        ]  # fmt: skip
+        )  # fmt: skip
         if uncertain:
             facts.append(
-                Fact(call.tool, call.agent, EffectKind.UNKNOWN, r.path, r.kind, r.relation,
+                Fact(call.tool, call.agent, EffectKind.UNKNOWN, path, r.kind, r.relation,
                      certain=False, effect_index=index, asset_index=idx,
                      note="may switch oversight off: the change cannot be simulated")
             )  # fmt: skip
-        return facts
-
-    def _may_hold_switches(self, path: str) -> bool:
-        """A structured file, or a declared/discovered config: it may hold oversight switches."""
-        if path.lower().endswith(configs.STRUCTURED_SUFFIXES):
-            return True
-        info = self.assets.lookup(path)
-        return info is not None and info.kind is AssetKind.CONFIG
 
     def _oversight_change(
         self, path: str, kind: EffectKind, edit: ConfigEdit | None, text: str | None
@@ -536,7 +537,7 @@ class Guard:
         return "." if path == self.root else path
 
     def _show_effect(self, eff: Effect) -> str:
-        words = [eff.kind.value]
+        words: list[str] = [eff.kind]  # a StrEnum is its value
         if eff.target is not None:
             words.append(self._display(eff.target.path) if eff.target.visible else eff.target.raw)
         if eff.dest is not None:
@@ -548,15 +549,11 @@ class Guard:
             words.append(f"({eff.note})")
         return " ".join(words)
 
-    def _reason_for(
-        self, rule: Rule, fact: Fact, effects: list[Effect], assets: list[AssetRef]
-    ) -> str:
-        eff = effects[fact.effect_index] if fact.effect_index < len(effects) else None
-        said = self._show_effect(eff) if eff is not None else fact.effect.value
-        asset = assets[fact.asset_index] if fact.asset_index is not None else None
+    def _reason_for(self, said: str, fact: Fact, asset: AssetRef | None) -> str:
+        """``said`` (the effect in words) with what the fact adds: whose asset, what changes."""
         if asset is not None and asset.kind is not None:
             whose = f"of {asset.owner}" if asset.owner else "with no declared owner"
-            said += f" [{self._display(asset.path)}: {asset.kind.value} {whose}, {asset.relation.value}]"
+            said += f" [{self._display(asset.path)}: {asset.kind} {whose}, {asset.relation}]"
         if fact.oversight_off:
             said += " [turns oversight off]"
         if fact.note:
@@ -697,6 +694,48 @@ class Guard:
                 return result
             finally:
                 self.after(decision)
+
+
+class _Refs:
+    """The assets a call touches, each once, in the order first touched."""
+
+    __slots__ = ("agent", "index", "refs")
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self.refs: list[AssetRef] = []
+        self.index: dict[tuple[str | None, str], int] = {}
+
+    def add(self, path: str | None, info: AssetInfo | None) -> tuple[int, AssetRef]:
+        if info is None:
+            key: tuple[str | None, str] = (path, "unresolved")
+        else:
+            key = (path, info.source)
+        i = self.index.get(key)
+        if i is not None:
+            return i, self.refs[i]
+        if info is None:
+            r = AssetRef(
+                path=path, kind=None, owner=None, relation=Relation.UNKNOWN, source="unresolved"
+            )
+        else:
+            owner = info.owner
+            r = AssetRef(
+                path=path,
+                kind=info.kind,
+                owner=owner,
+                relation=Relation.UNOWNED
+                if owner is None
+                else (Relation.OWN if owner == self.agent else Relation.PEER),
+                source=info.source,
+            )
+        i = self.index[key] = len(self.refs)
+        self.refs.append(r)
+        return i, r
+
+
+def _rank_of_hit(hit: tuple[CompiledRule, Fact]) -> int:
+    return hit[0].rank
 
 
 def _failed_approval(decision: Decision, exc: BaseException) -> ApprovalResponse:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -380,7 +381,7 @@ def load_declarations(path: str | Path) -> Declarations:
 # ---------------------------------------------------------------- matching
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fact:
     """One (effect, asset) pair a call would produce, in the terms rules match on."""
 
@@ -400,60 +401,98 @@ class Fact:
     note: str = ""  # why the fact is uncertain, for the reason a human reads
 
 
-def _glob_re(pattern: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(pattern))
+def _glob_re(patterns: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
 class CompiledMatch:
-    """A :class:`Match` with its globs and regexes compiled once."""
+    """A :class:`Match` compiled once into one function of (fact, call args).
 
-    __slots__ = ("_agent", "_args", "_m", "_path", "_tool")
+    Only the conditions the rule states are tested, in one generated expression (as
+    :mod:`dataclasses` generates ``__init__``): every call's every fact meets every rule,
+    so this is the innermost loop of a decision.
+    """
+
+    __slots__ = ("matches", "source")
+
+    matches: Callable[[Fact, Mapping[str, Any]], bool]
+    """Whether every condition holds for a fact (a call's ``args`` for ``args:``)."""
 
     def __init__(self, m: Match, root: str) -> None:
-        self._m = m
-        self._tool = [_glob_re(p) for p in m.tool] if m.tool else None
-        self._agent = [_glob_re(p) for p in m.agent] if m.agent else None
-        self._path = (
-            [_glob_re(p if p.startswith("/") else f"{root.rstrip('/')}/{p}") for p in m.path]
-            if m.path
-            else None
-        )
-        self._args = {k: re.compile(v) for k, v in m.args.items()} if m.args else None
+        conds: list[str] = []
+        env: dict[str, Any] = {}
+        for name in ("effect", "asset", "relation", "destination", "score"):
+            allowed = getattr(m, name)
+            if allowed is not None:
+                env[name.upper()] = frozenset(allowed)
+                conds.append(f"f.{name} in {name.upper()}")
+        if m.protected is not None:
+            conds.append("f.relation is not None" if m.protected else "f.relation is None")
+        for name in ("oversight_off", "near_threshold", "certain"):
+            wanted = getattr(m, name)
+            if wanted is not None:
+                conds.append(f"f.{name}" if wanted else f"not f.{name}")
+        if m.tool:
+            env["TOOL"] = _glob_re(m.tool).match
+            conds.append("TOOL(f.tool) is not None")
+        if m.agent:
+            env["AGENT"] = _glob_re(m.agent).match
+            conds.append("AGENT(f.agent) is not None")
+        if m.path:
+            base = root.rstrip("/")
+            env["PATH"] = _glob_re(
+                [p if p.startswith("/") else f"{base}/{p}" for p in m.path]
+            ).match
+            conds.append("f.path is not None and PATH(f.path) is not None")
+        if m.args:
+            env["ARGS"] = _args_matcher({k: re.compile(v) for k, v in m.args.items()})
+            conds.append("ARGS(a)")
+        self.source = "def matches(f, a):\n    return " + (" and ".join(conds) or "True") + "\n"
+        exec(compile(self.source, "<peerguard rule>", "exec"), env)  # noqa: S102  # our own generated code, from validated names
+        self.matches = env["matches"]
 
-    def matches(self, fact: Fact, args: dict[str, Any]) -> bool:
-        """Whether every condition holds for ``fact`` (a call's ``args`` for ``args:``)."""
-        m = self._m
-        if m.effect is not None and fact.effect not in m.effect:
-            return False
-        if m.asset is not None and fact.asset not in m.asset:
-            return False
-        if m.relation is not None and fact.relation not in m.relation:
-            return False
-        if m.destination is not None and fact.destination not in m.destination:
-            return False
-        if m.protected is not None and (fact.relation is not None) != m.protected:
-            return False
-        if m.oversight_off is not None and fact.oversight_off != m.oversight_off:
-            return False
-        if m.score is not None and fact.score not in m.score:
-            return False
-        if m.near_threshold is not None and fact.near_threshold != m.near_threshold:
-            return False
-        if m.certain is not None and fact.certain != m.certain:
-            return False
-        if self._tool is not None and not any(p.match(fact.tool) for p in self._tool):
-            return False
-        if self._agent is not None and not any(p.match(fact.agent) for p in self._agent):
-            return False
-        if self._path is not None and (
-            fact.path is None or not any(p.match(fact.path) for p in self._path)
-        ):
-            return False
-        if self._args is not None:
-            for name, rx in self._args.items():
-                if name not in args or not rx.search(str(args[name])):
-                    return False
+
+def _args_matcher(
+    regexes: dict[str, re.Pattern[str]],
+) -> Callable[[Mapping[str, Any]], bool]:
+    def matches(args: Mapping[str, Any]) -> bool:
+        for name, rx in regexes.items():
+            if name not in args or not rx.search(str(args[name])):
+                return False
         return True
+
+    return matches
+
+
+class CompiledRule:
+    """A :class:`Rule` with its conditions compiled and what a decision says of it worked out."""
+
+    __slots__ = (
+        "action",
+        "alert_severity",
+        "description",
+        "effects",
+        "id",
+        "rank",
+        "rule",
+        "said",
+        "unless",
+        "when",
+    )
+
+    def __init__(self, rule: Rule, root: str) -> None:
+        self.rule = rule
+        self.id = rule.id
+        self.action = rule.action
+        self.rank = rule.action.rank
+        self.description = rule.description
+        self.alert_severity = rule.alert_severity
+        self.said = f"{rule.action.value} by {rule.id}: "
+        self.when = CompiledMatch(rule.when, root)
+        self.unless = CompiledMatch(rule.unless, root) if rule.unless else None
+        # The effect kinds the rule can match at all: a call whose facts have none of them
+        # skips the rule in one set test (a read never reaches the copy rules).
+        self.effects = frozenset(rule.when.effect) if rule.when.effect is not None else None
 
 
 class CompiledPolicy:
@@ -461,17 +500,18 @@ class CompiledPolicy:
 
     def __init__(self, policy: Policy, root: str) -> None:
         self.policy = policy
-        self.rules = [
-            (r, CompiledMatch(r.when, root), CompiledMatch(r.unless, root) if r.unless else None)
-            for r in policy.rules
-        ]
+        self.rules = [CompiledRule(r, root) for r in policy.rules]
 
-    def match(self, facts: list[Fact], args: dict[str, Any]) -> list[tuple[Rule, Fact]]:
+    def match(self, facts: list[Fact], args: dict[str, Any]) -> list[tuple[CompiledRule, Fact]]:
         """Every rule that matches some fact, paired with the first fact it matched."""
-        hits: list[tuple[Rule, Fact]] = []
-        for rule, when, unless in self.rules:
+        hits: list[tuple[CompiledRule, Fact]] = []
+        kinds = {f.effect for f in facts}
+        for rule in self.rules:
+            if rule.effects is not None and rule.effects.isdisjoint(kinds):
+                continue
+            when, unless = rule.when.matches, rule.unless
             for fact in facts:
-                if when.matches(fact, args) and not (unless and unless.matches(fact, args)):
+                if when(fact, args) and not (unless and unless.matches(fact, args)):
                     hits.append((rule, fact))
                     break
         return hits
@@ -481,6 +521,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "AssetDecl",
     "CompiledPolicy",
+    "CompiledRule",
     "Declarations",
     "EffectTemplate",
     "EvaluationDecl",

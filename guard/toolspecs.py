@@ -89,10 +89,16 @@ def render(template: str | None, args: Mapping[str, Any]) -> Any:
     """
     if template is None:
         return None
-    whole = _REF.fullmatch(template)
-    if whole:
-        value = _first(whole.group(1), args)
-        return None if value is _MISSING else value
+    names = _WHOLE_REFS.get(template)
+    if names is None:
+        whole = _REF.fullmatch(template)
+        names = _WHOLE_REFS[template] = tuple(whole.group(1).split("|")) if whole else ()
+    if names:
+        for name in names:
+            value = args.get(name)
+            if value is not None:
+                return value
+        return None
 
     missing = False
 
@@ -106,6 +112,11 @@ def render(template: str | None, args: Mapping[str, Any]) -> Any:
 
     out = _REF.sub(sub, template)
     return None if missing else out
+
+
+# Template text to the names of a whole-template reference ("{a|b}" -> ("a", "b")), or ()
+# for text that mixes references and words. Templates come from specs: a bounded set.
+_WHOLE_REFS: dict[str, tuple[str, ...]] = {}
 
 
 def _first(names: str, args: Mapping[str, Any]) -> Any:
@@ -127,6 +138,8 @@ class SpecContext:
 
 
 def _location(value: Any, raw_template: str | None, ctx: SpecContext) -> Location:
+    if type(value) is str and value and "\x00" not in value:
+        return ctx.hosts.local(value, ctx.cwd, ctx.home)
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value or "\x00" in value:
