@@ -1,0 +1,87 @@
+"""The value types every decision is made of."""
+
+from __future__ import annotations
+
+import pytest
+
+from guard.types import (
+    Action,
+    Alert,
+    Decision,
+    Effect,
+    EffectKind,
+    Location,
+    Mode,
+    Severity,
+    ToolCall,
+    args_hash,
+)
+
+
+def _decision(**kw: object) -> Decision:
+    fields: dict[str, object] = {
+        "action": Action.DENY,
+        "agent": "agent-1",
+        "tool": "copy_file",
+        "call_id": "c1",
+    }
+    fields.update(kw)
+    return Decision(**fields)  # type: ignore[arg-type]
+
+
+def test_args_hash_is_computed_from_the_call_arguments() -> None:
+    """A decision given the call's arguments hashes them as ToolCall.args_hash does."""
+    call = ToolCall(agent="agent-1", tool="copy_file", args={"src": "a", "dst": "b"})
+    d = _decision(args=call.args)
+    assert d.args_hash == call.args_hash == args_hash("copy_file", {"dst": "b", "src": "a"})
+
+
+def test_edited_arguments_give_another_hash() -> None:
+    """An approval bound to the hash does not carry over to an edited call."""
+    assert _decision(args={"src": "a"}).args_hash != _decision(args={"src": "a2"}).args_hash
+
+
+def test_a_decision_needs_a_hash_or_the_arguments() -> None:
+    """Without either there is nothing to bind an approval to."""
+    with pytest.raises(TypeError, match="args_hash"):
+        _decision()
+
+
+def test_replace_keeps_the_hash_and_changes_only_what_is_given() -> None:
+    """replace() is how a blocked copy of a decision gets its longer reason."""
+    d = _decision(args={"src": "a"}, reason="r", mode=Mode.SHADOW)
+    e = d.replace(reason="r; refused")
+    assert (e.reason, e.args_hash, e.mode, e.action) == (
+        "r; refused",
+        d.args_hash,
+        Mode.SHADOW,
+        Action.DENY,
+    )
+    assert d.reason == "r"
+    assert e != d
+
+
+def test_to_dict_is_plain_json() -> None:
+    """The audit form has every field, enums as their values, nested values as objects."""
+    eff = Effect(kind=EffectKind.COPY, target=Location(raw="a", path="/w/a"), via="copy_file")
+    alert = Alert(severity=Severity.CRITICAL, rule="r", message="m", call_id="c1")
+    out = _decision(args={"src": "a"}, effects=[eff], alerts=[alert], rules=["r"]).to_dict()
+    assert out["action"] == "deny"
+    assert out["effects"][0]["kind"] == "copy"
+    assert out["effects"][0]["target"] == {
+        "raw": "a",
+        "path": "/w/a",
+        "host": None,
+        "visible": True,
+    }
+    assert out["alerts"][0]["severity"] == "critical"
+    assert out["args_hash"] == args_hash("copy_file", {"src": "a"})
+
+
+def test_values_compare_and_hash_by_content() -> None:
+    """Locations and effects are values: equal content is equal, and usable as keys."""
+    a = Location(raw="x", path="/x")
+    b = Location(raw="x", path="/x")
+    assert a == b
+    assert len({a, b}) == 1
+    assert Effect(kind=EffectKind.READ, target=a) == Effect(kind=EffectKind.READ, target=b)
