@@ -4,10 +4,10 @@ Every stage of the one path a call takes speaks in these types::
 
     ToolCall ─► [Effect] ─► [AssetRef] ─► Decision ─► (approval, execute, record)
 
-``ToolCall`` is a pydantic model: it is input, validated where it enters (CLI, integrations).
-What the engine builds for every call (``Location``, ``Effect``, ``AssetRef``, ``RuleMatch``,
-``Alert``, ``Decision``) are plain slotted classes: a decision must cost microseconds, and a
-validated model costs one or two each. Their ``to_dict()`` gives the JSON that the CLI prints
+They are plain slotted classes, not validating models: one of each is built for every tool
+call an agent makes, a decision must cost microseconds, and a validated model costs one or
+two each (far more on a worker thread with cold caches, where LangGraph runs tools).
+``ToolCall`` checks its own fields; the CLI and integrations check input before building one. Their ``to_dict()`` gives the JSON that the CLI prints
 and the audit log stores.
 """
 
@@ -17,11 +17,11 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import TypeAdapter
 
 
 class Action(StrEnum):
@@ -224,17 +224,52 @@ def args_hash(tool: str, args: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class ToolCall(BaseModel):
-    """A tool call an agent wants to make. ``agent`` is always explicit."""
+def _new_call_id() -> str:
+    return uuid.uuid4().hex
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall:
+    """A tool call an agent wants to make. ``agent`` is always explicit.
+
+    Args:
+        agent: The acting agent's id (non-empty).
+        tool: The tool's name.
+        args: The arguments, by name; copied, so later edits to the caller's dict are not
+            seen here.
+        call_id: The tool call id; a fresh one when not given.
+        host: The host whose filesystem the tool acts on; ``None``: local.
+        cwd: Working directory for relative paths; ``None``: the guard's root.
+
+    Raises:
+        TypeError: A field of the wrong type (``args`` not a mapping with string keys).
+        ValueError: An empty agent or tool name.
+    """
 
     agent: str
     tool: str
-    args: dict[str, Any] = Field(default_factory=dict)
-    call_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
-    host: str | None = None  # the host whose filesystem the tool acts on; None: local
-    cwd: str | None = None  # working directory for relative paths; None: the guard's root
+    args: dict[str, Any] = field(default_factory=dict)
+    call_id: str = field(default_factory=_new_call_id)
+    host: str | None = None
+    cwd: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked by hand, not by a validating model: a call is built for every tool call
+        # an agent makes, inside the agent's loop.
+        if type(self.agent) is not str or type(self.tool) is not str:
+            raise TypeError(
+                f"ToolCall agent and tool must be strings, got {self.agent!r} and {self.tool!r}"
+            )
+        if not self.agent or not self.tool:
+            raise ValueError("ToolCall needs a non-empty agent and tool")
+        args = self.args
+        if not isinstance(args, Mapping) or not all(type(k) is str for k in args):
+            raise TypeError(f"ToolCall args must be a mapping with string keys, got {args!r}")
+        object.__setattr__(self, "args", dict(args))
+        for name in ("call_id", "host", "cwd"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not str:
+                raise TypeError(f"ToolCall {name} must be a string, got {value!r}")
 
     @property
     def args_hash(self) -> str:

@@ -85,3 +85,31 @@ def test_values_compare_and_hash_by_content() -> None:
     assert a == b
     assert len({a, b}) == 1
     assert Effect(kind=EffectKind.READ, target=a) == Effect(kind=EffectKind.READ, target=b)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"agent": 1, "tool": "t"}, TypeError),
+        ({"agent": "a", "tool": None}, TypeError),
+        ({"agent": "", "tool": "t"}, ValueError),
+        ({"agent": "a", "tool": "t", "args": ["path"]}, TypeError),
+        ({"agent": "a", "tool": "t", "args": {1: "x"}}, TypeError),
+        ({"agent": "a", "tool": "t", "cwd": 3}, TypeError),
+    ],
+)
+def test_tool_call_rejects_malformed_fields(fields: dict[str, object], error: type) -> None:
+    """A call with a field of the wrong type or an empty agent is refused at construction."""
+    with pytest.raises(error):
+        ToolCall(**fields)  # type: ignore[arg-type]
+
+
+def test_tool_call_keeps_its_own_copy_of_the_arguments() -> None:
+    """Editing the caller's dict after building the call changes neither call nor hash."""
+    args = {"path": "a"}
+    call = ToolCall(agent="a", tool="read_file", args=args)
+    before = call.args_hash
+    args["path"] = "b"
+    assert call.args == {"path": "a"}
+    assert call.args_hash == before
+    assert ToolCall(agent="a", tool="t").call_id != ToolCall(agent="a", tool="t").call_id
