@@ -225,17 +225,11 @@ class Guard:
         hits = self.compiled.match(facts, call.args)
         if not hits:
             shown = ", ".join([self._show_effect(e) for e in effects]) or "no effect"
+            # Positional: this is the path most calls take, and keyword calls cost more.
             return Decision(
-                action=Action.ALLOW,
-                mode=self._mode,
-                agent=call.agent,
-                tool=call.tool,
-                call_id=call.call_id,
-                args=call.args,
-                effects=effects,
-                assets=assets,
-                reason=f"no rule matched: {shown}",
-            )
+                Action.ALLOW, call.agent, call.tool, call.call_id, None, call.args, self._mode,
+                None, None, effects, assets, None, f"no rule matched: {shown}",
+            )  # fmt: skip
         if len(hits) > 1:
             hits.sort(key=_rank_of_hit, reverse=True)
         matches: list[RuleMatch] = []
@@ -246,15 +240,7 @@ class Guard:
             i = fact.effect_index
             eff = effects[i] if i < len(effects) else None
             asset = assets[fact.asset_index] if fact.asset_index is not None else None
-            matches.append(
-                RuleMatch(
-                    rule=rule.id,
-                    action=rule.action,
-                    description=rule.description,
-                    effect=eff,
-                    asset=asset,
-                )
-            )
+            matches.append(RuleMatch(rule.id, rule.action, rule.description, eff, asset))
             if eff is None:
                 text = fact.effect.value
             else:
@@ -263,29 +249,12 @@ class Guard:
             said.append(rule.said + text)
             if rule.alert_severity is not None:
                 alerts.append(
-                    Alert(
-                        severity=rule.alert_severity,
-                        rule=rule.id,
-                        message=text,
-                        agent=call.agent,
-                        tool=call.tool,
-                        call_id=call.call_id,
-                    )
+                    Alert(rule.alert_severity, rule.id, text, call.agent, call.tool, call.call_id)
                 )
         return Decision(
-            action=hits[0][0].action,
-            mode=self._mode,
-            agent=call.agent,
-            tool=call.tool,
-            call_id=call.call_id,
-            args=call.args,
-            rules=[m.rule for m in matches],
-            matches=matches,
-            effects=effects,
-            assets=assets,
-            alerts=alerts,
-            reason="; ".join(said),
-        )
+            hits[0][0].action, call.agent, call.tool, call.call_id, None, call.args, self._mode,
+            [m.rule for m in matches], matches, effects, assets, alerts, "; ".join(said),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ effects
 
@@ -429,19 +398,9 @@ class Guard:
                 )
                 idx_opt = refs.add(None, None)[0] if relation is not None else None
                 facts.append(
-                    Fact(
-                        call.tool,
-                        call.agent,
-                        kind,
-                        target_path,
-                        None,
-                        relation,
-                        destination,
-                        certain=eff.certain,
-                        effect_index=i,
-                        asset_index=idx_opt,
-                    )
-                )
+                    Fact(call.tool, call.agent, kind, target_path, None, relation, destination,
+                         False, "none", False, eff.certain, i, idx_opt)
+                )  # fmt: skip
         return facts, refs.refs
 
     def _asset_facts(
@@ -715,20 +674,14 @@ class _Refs:
         if i is not None:
             return i, self.refs[i]
         if info is None:
-            r = AssetRef(
-                path=path, kind=None, owner=None, relation=Relation.UNKNOWN, source="unresolved"
-            )
+            r = AssetRef(path, None, None, Relation.UNKNOWN, "unresolved")
         else:
             owner = info.owner
-            r = AssetRef(
-                path=path,
-                kind=info.kind,
-                owner=owner,
-                relation=Relation.UNOWNED
-                if owner is None
-                else (Relation.OWN if owner == self.agent else Relation.PEER),
-                source=info.source,
-            )
+            if owner is None:
+                relation = Relation.UNOWNED
+            else:
+                relation = Relation.OWN if owner == self.agent else Relation.PEER
+            r = AssetRef(path, info.kind, owner, relation, info.source)
         i = self.index[key] = len(self.refs)
         self.refs.append(r)
         return i, r

@@ -181,7 +181,7 @@ class HostMap:
                 self._placed.clear()
             path = self.realpath(raw, cwd, home)
             placed = self._placed[key] = (path, self.host_of(path))
-        return Location(raw=raw, path=placed[0], host=placed[1])
+        return Location(raw, placed[0], placed[1])
 
     def remote(self, host: str, raw_path: str) -> Location:
         """A :class:`Location` for ``HOST:PATH``.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import ClassVar
@@ -56,22 +56,43 @@ class LoggingSink(Sink):
         log.log(self._LEVELS[alert.severity], "%s: %s", alert.rule, alert.message)
 
 
+_HOOKS = (
+    "on_decision",
+    "on_alert",
+    "on_approval",
+    "on_latency",
+    "on_confirmation_requested",
+    "tool_span",
+)
+
+
 class Fanout:
     """Calls every sink, isolating failures."""
 
     def __init__(self, sinks: Iterable[Sink]) -> None:
         self.sinks = list(sinks)
-        # Only sinks that open a context around calls need one: skip the machinery otherwise.
-        self._spanning = [s for s in self.sinks if type(s).tool_span is not Sink.tool_span]
+        # A hook a sink does not override does nothing: call only the ones that do something.
+        self._hooks: dict[str, list[tuple[Sink, Callable[..., object]]]] = {
+            name: [
+                (s, hook)
+                for s in self.sinks
+                if getattr(hook := getattr(s, name), "__func__", None) is not getattr(Sink, name)
+            ]
+            for name in _HOOKS
+        }
+        self._spanning = [s for s, _hook in self._hooks["tool_span"]]
 
     def _each(self, name: str, *args: object) -> None:
-        failures: list[tuple[Sink, BaseException]] = []
-        for sink in self.sinks:
+        failures: list[tuple[Sink, BaseException]] | None = None
+        for sink, hook in self._hooks[name]:
             try:
-                getattr(sink, name)(*args)
+                hook(*args)
             except Exception as exc:  # a sink must never break enforcement
+                if failures is None:
+                    failures = []
                 failures.append((sink, exc))
-        self._report(name, failures)
+        if failures:
+            self._report(name, failures)
 
     def _report(self, name: str, failures: list[tuple[Sink, BaseException]]) -> None:
         for failed, error in failures:

@@ -167,14 +167,17 @@ def expand(tool: str, spec: ToolSpec, args: Mapping[str, Any], ctx: SpecContext)
     return effects
 
 
+_SIMPLE_KINDS = {k: EffectKind(k) for k in ("read", "list", "delete", "exec")}
+
+
 def _expand_one(
     tool: str, t: EffectTemplate, args: Mapping[str, Any], ctx: SpecContext
 ) -> list[Effect]:
     target = _location(render(t.path, args), t.path, ctx) if t.path is not None else None
     via = tool
-    if t.kind in ("read", "list", "delete", "exec"):
-        kind = EffectKind(t.kind)
-        return [Effect(kind=kind, target=target, recursive=t.recursive, via=via)]
+    simple = _SIMPLE_KINDS.get(t.kind)
+    if simple is not None:
+        return [Effect(simple, target, None, t.recursive, via)]
     if t.kind == "write":
         content = render(t.content, args)
         appending = is_true(render(t.append, args)) if t.append else False
@@ -187,7 +190,7 @@ def _expand_one(
         if target is not None:
             dest = _into_folder(target, dest, ctx.hosts)
         kind = EffectKind.COPY if t.kind == "copy" else EffectKind.MOVE
-        return [Effect(kind=kind, target=target, dest=dest, recursive=t.recursive, via=via)]
+        return [Effect(kind, target, dest, t.recursive, via)]
     if t.kind == "transfer":
         host = render(t.host, args)
         dst = render(t.dest, args)

@@ -104,7 +104,7 @@ class Destination(StrEnum):
     NETWORK = "network"  # a host or service the guard cannot see into
 
 
-@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Location:
     """A place a call touches: a resolved path on a host, or the raw text when unresolvable.
 
@@ -134,7 +134,7 @@ class Location:
         return _dump(self)
 
 
-@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ConfigEdit:
     """A change to a structured config file, precise enough to simulate before it runs.
 
@@ -155,7 +155,7 @@ class ConfigEdit:
         return _dump(self)
 
 
-@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Effect:
     """One thing a call would do.
 
@@ -197,7 +197,7 @@ class Effect:
         return _dump(self)
 
 
-@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AssetRef:
     """A protected asset that a call touches, with the acting agent's relation to it."""
 
@@ -255,21 +255,24 @@ class ToolCall:
 
     def __post_init__(self) -> None:
         # Checked by hand, not by a validating model: a call is built for every tool call
-        # an agent makes, inside the agent's loop.
-        if type(self.agent) is not str or type(self.tool) is not str:
-            raise TypeError(
-                f"ToolCall agent and tool must be strings, got {self.agent!r} and {self.tool!r}"
-            )
-        if not self.agent or not self.tool:
+        # an agent makes, inside the agent's loop, often on a worker thread with cold caches.
+        agent, tool, args = self.agent, self.tool, self.args
+        if type(agent) is not str or type(tool) is not str:
+            raise TypeError(f"ToolCall agent and tool must be strings, got {agent!r} and {tool!r}")
+        if not agent or not tool:
             raise ValueError("ToolCall needs a non-empty agent and tool")
-        args = self.args
-        if not isinstance(args, Mapping) or not all(type(k) is str for k in args):
-            raise TypeError(f"ToolCall args must be a mapping with string keys, got {args!r}")
-        object.__setattr__(self, "args", dict(args))
-        for name in ("call_id", "host", "cwd"):
-            value = getattr(self, name)
+        if type(args) is not dict and not isinstance(args, Mapping):
+            raise TypeError(f"ToolCall args must be a mapping, got {args!r}")
+        copied = dict(args)
+        for key in copied:
+            if type(key) is not str:
+                raise TypeError(f"ToolCall args must have string keys, got {key!r}")
+        object.__setattr__(self, "args", copied)
+        if type(self.call_id) is not str:
+            raise TypeError(f"ToolCall call_id must be a string, got {self.call_id!r}")
+        for value in (self.host, self.cwd):
             if value is not None and type(value) is not str:
-                raise TypeError(f"ToolCall {name} must be a string, got {value!r}")
+                raise TypeError(f"ToolCall host and cwd must be strings, got {value!r}")
 
     @property
     def args_hash(self) -> str:
@@ -277,7 +280,7 @@ class ToolCall:
         return args_hash(self.tool, self.args)
 
 
-@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Alert:
     """Something the ops team must hear about."""
 
@@ -294,7 +297,7 @@ class Alert:
         return _dump(self, exclude_none=exclude_none)
 
 
-@dataclass(slots=True, kw_only=True, unsafe_hash=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RuleMatch:
     """One policy rule that matched, and what it matched."""
 
@@ -342,7 +345,6 @@ class Decision:
 
     def __init__(
         self,
-        *,
         action: Action,
         agent: str,
         tool: str,

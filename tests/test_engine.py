@@ -559,3 +559,23 @@ def test_host_names_match_as_dns_does(decide: Decide, host: str) -> None:
     shell = decide("shell", command=f"scp {W} {host}:/data/")
     assert shell.action is Action.DENY
     assert shell.effects[-1].dest is not None and shell.effects[-1].dest.host == "backup-02"
+
+
+def test_only_hooks_a_sink_defines_are_called_and_failures_still_alert(world: World) -> None:
+    """A sink overriding one hook gets that hook; one that raises is reported on the others."""
+    seen: list[str] = []
+
+    class OnlyDecisions(Sink):
+        def on_decision(self, decision: Decision) -> None:
+            seen.append(decision.action.value)
+
+    class Broken(Sink):
+        def on_decision(self, decision: Decision) -> None:
+            raise RuntimeError("exporter down")
+
+    memory = MemorySink()
+    guard = world.guard(sinks=[OnlyDecisions(), Broken(), memory])
+    guard.decide(ToolCall(agent=AGENT, tool="read_file", args={"path": "scratch/notes.txt"}))
+    assert seen == ["allow"]
+    assert [a.rule for a in memory.alerts] == ["sink-failure"]
+    assert memory.alerts[0].enforcement_gap
