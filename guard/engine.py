@@ -33,10 +33,12 @@ from guard.policy import (
     CompiledPolicy,
     CompiledRule,
     Declarations,
+    EffectTemplate,
     EvaluationDecl,
     Fact,
     Policy,
     ScoreCheck,
+    ToolSpec,
     load_policy,
 )
 from guard.sinks import Fanout, LoggingSink, Sink
@@ -44,7 +46,7 @@ from guard.toolspecs import (
     BUILTIN_SPECS,
     DEFAULT_SHELL_TOOLS,
     SpecContext,
-    expand,
+    expand_one,
     shell_command,
     shell_spec,
 )
@@ -157,6 +159,10 @@ class Guard:
         )
         self.agents = frozenset(base.agents)
         self._listeners: list[ExecutionListener] = []
+        # A tool's spec split into structured and shell templates, once per spec.
+        self._split: dict[
+            str, tuple[ToolSpec, tuple[EffectTemplate, ...], tuple[EffectTemplate, ...]]
+        ] = {}
 
     def add_listener(self, listener: ExecutionListener) -> None:
         """Tell ``listener`` before and after every call this guard lets run (the live watch)."""
@@ -288,11 +294,23 @@ class Guard:
                     note=f"no tool spec for {call.tool!r}; declare one in the policy's tools:",
                 )
             ]
-        cwd, home = self._cwd(call)
-        effects = expand(call.tool, spec, call.args, SpecContext(cwd, self.hosts, home))
-        for template in spec.effects:
-            if template.kind != "shell":
-                continue
+        if call.host is None and call.cwd is None:
+            cwd, home = self.root, None
+        else:
+            cwd, home = self._cwd(call)
+        split = self._split.get(call.tool)
+        if split is None or split[0] is not spec:
+            split = self._split[call.tool] = (
+                spec,
+                tuple(t for t in spec.effects if t.kind != "shell"),
+                tuple(t for t in spec.effects if t.kind == "shell"),
+            )
+        _spec, structured, shells = split
+        ctx = SpecContext(cwd, self.hosts, home)
+        effects: list[Effect] = []
+        for template in structured:
+            effects += expand_one(call.tool, template, call.args, ctx)
+        for template in shells:
             command, sub = shell_command(template, call.args)
             if command is None:
                 effects.append(
@@ -305,8 +323,8 @@ class Guard:
                 )
                 continue
             shell_cwd = os.path.realpath(os.path.join(cwd, sub)) if sub else cwd
-            ctx = shell.ShellContext(cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host)
-            effects.extend(shell.analyse(command, ctx))
+            sctx = shell.ShellContext(cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host)
+            effects.extend(shell.analyse(command, sctx))
         return effects
 
     # ------------------------------------------------------------------ facts

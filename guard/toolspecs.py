@@ -163,16 +163,17 @@ def expand(tool: str, spec: ToolSpec, args: Mapping[str, Any], ctx: SpecContext)
     """
     effects: list[Effect] = []
     for t in spec.effects:
-        effects.extend(_expand_one(tool, t, args, ctx))
+        effects.extend(expand_one(tool, t, args, ctx))
     return effects
 
 
 _SIMPLE_KINDS = {k: EffectKind(k) for k in ("read", "list", "delete", "exec")}
 
 
-def _expand_one(
+def expand_one(
     tool: str, t: EffectTemplate, args: Mapping[str, Any], ctx: SpecContext
 ) -> list[Effect]:
+    """The effects of one template of ``tool``'s spec (none for a ``shell`` template)."""
     target = _location(render(t.path, args), t.path, ctx) if t.path is not None else None
     via = tool
     simple = _SIMPLE_KINDS.get(t.kind)
@@ -262,6 +263,7 @@ __all__ = [
     "DEFAULT_SHELL_TOOLS",
     "SpecContext",
     "expand",
+    "expand_one",
     "render",
     "shell_command",
     "shell_spec",
