@@ -176,8 +176,9 @@ class Guard:
 
     def before(self, decision: Decision) -> None:
         """Tell listeners that ``decision``'s call is about to run."""
-        for listener in list(self._listeners):
-            listener.before_execute(decision)
+        if self._listeners:
+            for listener in list(self._listeners):
+                listener.before_execute(decision)
 
     @property
     def mode(self) -> Mode:
@@ -594,11 +595,14 @@ class Guard:
 
     def after(self, decision: Decision) -> None:
         """Tell the guard a call ran (or tried to): what it touched may have changed."""
-        if not all(e.kind in _READ_ONLY for e in decision.effects):
-            self.hosts.invalidate()
-            self.assets.refresh(self._touched(decision))
-        for listener in list(self._listeners):
-            listener.after_execute(decision)
+        for eff in decision.effects:
+            if eff.kind not in _READ_ONLY:
+                self.hosts.invalidate()
+                self.assets.refresh(self._touched(decision))
+                break
+        if self._listeners:
+            for listener in list(self._listeners):
+                listener.after_execute(decision)
 
     def decide(self, call: ToolCall) -> Decision:
         """Decide on ``call`` and record the decision, its alerts and its latency on every sink."""

@@ -228,7 +228,7 @@ def _new_call_id() -> str:
     return uuid.uuid4().hex
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     """A tool call an agent wants to make. ``agent`` is always explicit.
 

@@ -170,12 +170,14 @@ class _Gate:
         """The guard's view of the request, or the refusal when no agent can be named."""
         tool_call = request.tool_call
         name = tool_call["name"]
-        args = dict(tool_call.get("args") or {})
+        args = tool_call.get("args") or {}
         call_id = tool_call.get("id") or uuid.uuid4().hex
         agent = self.agent_of(request)
         if agent is None:
-            return self.blocked(request, CallBlocked(unidentified(self.guard, name, args, call_id)))
-        return ToolCall(agent=agent, tool=name, args=args, call_id=call_id)
+            return self.blocked(
+                request, CallBlocked(unidentified(self.guard, name, dict(args), call_id))
+            )
+        return ToolCall(agent, name, args, call_id)  # it keeps its own copy of args
 
     def enter(self, request: ToolCallRequest, call: ToolCall) -> Decision | ToolMessage:
         """Decide on the call: the decision when it may go on, else the refusal."""
@@ -209,14 +211,24 @@ class _Gate:
         call = self.call_of(request)
         if isinstance(call, ToolMessage):
             return call
+        if not self.guard.sinks.spans:
+            return self._run(request, call, execute)
         with self.guard.sinks.tool_span(call):
-            decision = self.enter(request, call)
-            if isinstance(decision, ToolMessage):
-                return decision
-            try:
-                return execute(request)
-            finally:
-                self.guard.after(decision)
+            return self._run(request, call, execute)
+
+    def _run(
+        self,
+        request: ToolCallRequest,
+        call: ToolCall,
+        execute: Callable[[ToolCallRequest], ToolResult],
+    ) -> ToolResult:
+        decision = self.enter(request, call)
+        if isinstance(decision, ToolMessage):
+            return decision
+        try:
+            return execute(request)
+        finally:
+            self.guard.after(decision)
 
     async def arun(
         self,
@@ -226,14 +238,24 @@ class _Gate:
         call = self.call_of(request)
         if isinstance(call, ToolMessage):
             return call
+        if not self.guard.sinks.spans:
+            return await self._arun(request, call, execute)
         with self.guard.sinks.tool_span(call):
-            decision = self.enter(request, call)
-            if isinstance(decision, ToolMessage):
-                return decision
-            try:
-                return await execute(request)
-            finally:
-                self.guard.after(decision)
+            return await self._arun(request, call, execute)
+
+    async def _arun(
+        self,
+        request: ToolCallRequest,
+        call: ToolCall,
+        execute: Callable[[ToolCallRequest], Awaitable[ToolResult]],
+    ) -> ToolResult:
+        decision = self.enter(request, call)
+        if isinstance(decision, ToolMessage):
+            return decision
+        try:
+            return await execute(request)
+        finally:
+            self.guard.after(decision)
 
 
 class PeerGuardToolWrapper:
