@@ -17,6 +17,7 @@ goes wrong inside the guard denies the call and raises an enforcement-gap alert.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import time
@@ -33,7 +34,6 @@ from guard.policy import (
     CompiledPolicy,
     CompiledRule,
     Declarations,
-    EffectTemplate,
     EvaluationDecl,
     Fact,
     Policy,
@@ -45,7 +45,9 @@ from guard.sinks import Fanout, LoggingSink, Sink
 from guard.toolspecs import (
     BUILTIN_SPECS,
     DEFAULT_SHELL_TOOLS,
+    CompiledTemplate,
     SpecContext,
+    compile_spec,
     expand_one,
     shell_command,
     shell_spec,
@@ -161,7 +163,7 @@ class Guard:
         self._listeners: list[ExecutionListener] = []
         # A tool's spec split into structured and shell templates, once per spec.
         self._split: dict[
-            str, tuple[ToolSpec, tuple[EffectTemplate, ...], tuple[EffectTemplate, ...]]
+            str, tuple[ToolSpec, tuple[CompiledTemplate, ...], tuple[CompiledTemplate, ...]]
         ] = {}
 
     def add_listener(self, listener: ExecutionListener) -> None:
@@ -231,11 +233,10 @@ class Guard:
         facts, assets = self._facts(call, effects)
         hits = self.compiled.match(facts, call.args)
         if not hits:
-            shown = ", ".join([self._show_effect(e) for e in effects]) or "no effect"
             # Positional: this is the path most calls take, and keyword calls cost more.
             return Decision(
                 Action.ALLOW, call.agent, call.tool, call.call_id, None, call.args, self._mode,
-                None, None, effects, assets, None, f"no rule matched: {shown}",
+                None, None, effects, assets, None, "", functools.partial(self._unmatched, effects),
             )  # fmt: skip
         if len(hits) > 1:
             hits.sort(key=_rank_of_hit, reverse=True)
@@ -301,11 +302,7 @@ class Guard:
             cwd, home = self._cwd(call)
         split = self._split.get(call.tool)
         if split is None or split[0] is not spec:
-            split = self._split[call.tool] = (
-                spec,
-                tuple(t for t in spec.effects if t.kind != "shell"),
-                tuple(t for t in spec.effects if t.kind == "shell"),
-            )
+            split = self._split[call.tool] = (spec, *compile_spec(spec))
         _spec, structured, shells = split
         ctx = SpecContext(cwd, self.hosts, home)
         effects: list[Effect] = []
@@ -526,6 +523,10 @@ class Guard:
         if not eff.certain and eff.note:
             words.append(f"({eff.note})")
         return " ".join(words)
+
+    def _unmatched(self, effects: list[Effect]) -> str:
+        shown = ", ".join([self._show_effect(e) for e in effects]) or "no effect"
+        return f"no rule matched: {shown}"
 
     def _reason_for(self, said: str, fact: Fact, asset: AssetRef | None) -> str:
         """``said`` (the effect in words) with what the fact adds: whose asset, what changes."""

@@ -126,6 +126,13 @@ def _first(names: str, args: Mapping[str, Any]) -> Any:
     return _MISSING
 
 
+_SIMPLE_KINDS = {k: EffectKind(k) for k in ("read", "list", "delete", "exec")}
+_TEMPLATE_FIELDS = (
+    "kind", "path", "dest", "host", "content", "append", "key", "value", "agent", "command",
+    "cwd", "recursive",
+)  # fmt: skip
+
+
 class SpecContext:
     """Where a structured tool's relative paths start, and which hosts exist."""
 
@@ -163,20 +170,58 @@ def expand(tool: str, spec: ToolSpec, args: Mapping[str, Any], ctx: SpecContext)
     """
     effects: list[Effect] = []
     for t in spec.effects:
-        effects.extend(expand_one(tool, t, args, ctx))
+        effects.extend(expand_one(tool, CompiledTemplate(t), args, ctx))
     return effects
 
 
-_SIMPLE_KINDS = {k: EffectKind(k) for k in ("read", "list", "delete", "exec")}
+class CompiledTemplate:
+    """An :class:`EffectTemplate` as plain attributes, read on every call that uses it.
+
+    A validated model is the right shape for a policy file and the wrong one for the hot
+    path: reading its fields costs more than the rest of expanding a template, most of all
+    with the cold caches of an agent framework's worker thread.
+    """
+
+    __slots__ = (*_TEMPLATE_FIELDS, "simple")
+
+    def __init__(self, t: EffectTemplate) -> None:
+        for name in _TEMPLATE_FIELDS:
+            setattr(self, name, getattr(t, name))
+        self.simple = _SIMPLE_KINDS.get(t.kind)
+
+    kind: str
+    path: str | None
+    dest: str | None
+    host: str | None
+    content: str | None
+    append: str | None
+    key: str | None
+    value: str | None
+    agent: str | None
+    command: str | None
+    cwd: str | None
+    recursive: bool
+    simple: EffectKind | None
+
+
+def compile_spec(
+    spec: ToolSpec,
+) -> tuple[tuple[CompiledTemplate, ...], tuple[CompiledTemplate, ...]]:
+    """A spec's templates compiled: the structured ones, and the shell ones."""
+    compiled = [CompiledTemplate(t) for t in spec.effects]
+    return (
+        tuple(t for t in compiled if t.kind != "shell"),
+        tuple(t for t in compiled if t.kind == "shell"),
+    )
 
 
 def expand_one(
-    tool: str, t: EffectTemplate, args: Mapping[str, Any], ctx: SpecContext
+    tool: str, t: CompiledTemplate, args: Mapping[str, Any], ctx: SpecContext
 ) -> list[Effect]:
     """The effects of one template of ``tool``'s spec (none for a ``shell`` template)."""
     target = _location(render(t.path, args), t.path, ctx) if t.path is not None else None
     via = tool
-    simple = _SIMPLE_KINDS.get(t.kind)
+    simple = t.simple
     if simple is not None:
         return [Effect(simple, target, None, t.recursive, via)]
     if t.kind == "write":
@@ -235,7 +280,9 @@ def expand_one(
     ]
 
 
-def shell_command(t: EffectTemplate, args: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def shell_command(
+    t: EffectTemplate | CompiledTemplate, args: Mapping[str, Any]
+) -> tuple[str | None, str | None]:
     """The command line and working directory a ``shell`` template renders to.
 
     A list of commands (LangChain's ``terminal`` tool takes one) is joined by newlines.
@@ -261,7 +308,9 @@ def shell_spec() -> ToolSpec:
 __all__ = [
     "BUILTIN_SPECS",
     "DEFAULT_SHELL_TOOLS",
+    "CompiledTemplate",
     "SpecContext",
+    "compile_spec",
     "expand",
     "expand_one",
     "render",

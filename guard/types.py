@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -321,7 +321,8 @@ class Decision:
 
     ``args_hash`` binds approvals to the exact call. Give it, or give ``args`` (the call's
     arguments) and it is computed from them when first read: most calls are allowed and never
-    need it, and the hash costs as much as the rest of a decision on a file tool.
+    need it, and the hash costs as much as the rest of a decision on a file tool. The same
+    holds for ``reason`` given as ``explain``.
 
     A decision is a value: the guard never changes one after returning it, and neither
     should a sink (build a new one, e.g. with :meth:`replace`).
@@ -330,6 +331,8 @@ class Decision:
     __slots__ = (
         "_args",
         "_args_hash",
+        "_explain",
+        "_reason",
         "action",
         "agent",
         "alerts",
@@ -338,7 +341,6 @@ class Decision:
         "effects",
         "matches",
         "mode",
-        "reason",
         "rules",
         "tool",
     )
@@ -358,6 +360,7 @@ class Decision:
         assets: list[AssetRef] | None = None,
         alerts: list[Alert] | None = None,
         reason: str = "",
+        explain: Callable[[], str] | None = None,
     ) -> None:
         if args_hash is None and args is None:
             raise TypeError("a Decision needs args_hash or the call's args")
@@ -373,7 +376,22 @@ class Decision:
         self.effects = effects if effects is not None else []
         self.assets = assets if assets is not None else []
         self.alerts = alerts if alerts is not None else []
-        self.reason = reason
+        self._reason = None if explain is not None else reason
+        self._explain = explain
+
+    @property
+    def reason(self) -> str:
+        """Why, in words: each rule that matched and what it matched, or what the call does.
+
+        Given as ``explain`` (a function), it is worked out when first read: an allowed
+        call's reason is only for the record, and many deployments record allows by count.
+        """
+        r = self._reason
+        if r is None:
+            explain = self._explain
+            r = self._reason = explain() if explain is not None else ""
+            self._explain = None
+        return r
 
     @property
     def args_hash(self) -> str:

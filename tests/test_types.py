@@ -113,3 +113,20 @@ def test_tool_call_keeps_its_own_copy_of_the_arguments() -> None:
     assert call.args == {"path": "a"}
     assert call.args_hash == before
     assert ToolCall(agent="a", tool="t").call_id != ToolCall(agent="a", tool="t").call_id
+
+
+def test_reason_given_as_explain_is_worked_out_once_when_read() -> None:
+    """A lazily explained decision says the same as an eager one, and explains only once."""
+    calls: list[int] = []
+
+    def explain() -> str:
+        calls.append(1)
+        return "no rule matched: read x"
+
+    lazy = _decision(args={}, explain=explain)
+    assert calls == []
+    assert lazy.reason == "no rule matched: read x"
+    assert lazy.reason == "no rule matched: read x"
+    assert calls == [1]
+    assert lazy == _decision(args={}, reason="no rule matched: read x")
+    assert lazy.to_dict()["reason"] == "no rule matched: read x"
