@@ -207,9 +207,9 @@ class Run:
 
     def _roots(self, target: Location | None) -> tuple[tuple[Location, bool], ...]:
         """The original sources of a file that earlier commands of this line copied data into."""
-        if target is None or target.path is None:
-            return ()
         derived = self.derived
+        if not derived or target is None or target.path is None:
+            return ()
         path = target.path
         hit = derived.get(path)
         if hit is not None:
