@@ -988,8 +988,12 @@ class State:
 
     def _existing_content(self, f: Field) -> tuple[Flow, ...]:
         loc = self.loc(f)
-        if loc.path is not None and os.path.exists(loc.path):
-            return (Flow(src=loc, recursive=os.path.isdir(loc.path)),)
+        if loc.path is None:
+            return ()
+        if self.run.isdir(loc.path):
+            return (Flow(src=loc, recursive=True),)
+        if self.run.exists(loc.path):
+            return (Flow(src=loc, recursive=False),)
         return ()
 
     def _name_obfuscated(self, nodes: list[ts.Node], name: str) -> bool:
@@ -1302,8 +1306,7 @@ def root_state(ctx: ShellContext, run: Run) -> State:
     variables = {k: Var(v) for k, v in ctx.env.items()}
     home = ctx.home if ctx.home is not None else ctx.cwd
     stdin = tuple(
-        Flow(src=loc, recursive=loc.path is not None and os.path.isdir(loc.path))
-        for loc in ctx.stdin
+        Flow(src=loc, recursive=loc.path is not None and run.isdir(loc.path)) for loc in ctx.stdin
     )
     st = State(
         run,

@@ -9,7 +9,9 @@ sources any copied data came from (*provenance*), so the later step is judged on
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import stat
 import time
 
 from guard.paths import HostMap
@@ -58,6 +60,7 @@ class Run:
         "hosts",
         "links",
         "locs",
+        "modes",
         "overlay",
         "seen",
     )
@@ -70,6 +73,9 @@ class Run:
         self.effects: list[Effect] = []
         self.seen: set[tuple[object, ...]] = set()
         self.locs: dict[tuple[str, str | None, str | None, str | None], Location] = {}
+        # File modes asked during this analysis (None: nothing there). Folder tests go through
+        # the host map's cache instead, which lasts until the guard invalidates it.
+        self.modes: dict[str, int | None] = {}
         self.created: set[str] = set()  # folders made by this command line (cd may enter them)
         # What files hold after earlier commands of this same command line wrote them: text,
         # None (changed in an unknown way) or the path whose content was copied there.
@@ -110,6 +116,33 @@ class Run:
         # The host map's resolver asks the kernel once and caches until the guard invalidates.
         real = self.follow(self.hosts.realpath(path, "/"))
         return Location(raw=raw, path=real, host=self.hosts.host_of(real), visible=visible)
+
+    def isdir(self, path: str) -> bool:
+        """``os.path.isdir``, through the host map's cache (kept until the guard invalidates it)."""
+        return self.hosts.isdir(path)
+
+    def exists(self, path: str) -> bool:
+        """``os.path.exists``, asked once per analysis."""
+        return self._mode(path) is not None
+
+    def isfile(self, path: str) -> bool:
+        """``os.path.isfile``; nothing below a place that is not a folder is asked about."""
+        if path.startswith("/") and not self.hosts.isdir(os.path.dirname(path)):
+            return False  # the kernel cannot reach a file through a missing folder or a file
+        mode = self._mode(path)
+        return mode is not None and stat.S_ISREG(mode)
+
+    def _mode(self, path: str) -> int | None:
+        modes = self.modes
+        if path in modes:
+            return modes[path]
+        try:
+            mode: int | None = os.stat(path).st_mode
+        except (OSError, ValueError):
+            mode = None
+        if len(modes) < 4096:
+            modes[path] = mode
+        return mode
 
     def add_link(self, link: str, target: str) -> None:
         """``link`` is now a symbolic link to the absolute ``target`` (for the rest of the line)."""
