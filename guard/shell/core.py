@@ -36,7 +36,7 @@ from guard.shell.record import (
     Exhausted,
     Run,
 )
-from guard.shell.words import OPAQUE, Field, Flow, Var, fd_number, names, short
+from guard.shell.words import OPAQUE, Field, Flow, Var, fd_number, has_glob, names, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 __all__ = ["TABLE", "Cmd", "ShellContext", "State", "analyse", "command", "joined_script"]
@@ -46,7 +46,6 @@ _DEV_SINKS = names("/dev/null /dev/zero /dev/full /dev/random /dev/urandom")
 _DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
 _EXPANSION = re.compile(r"\$[^']|`")
 _SYSTEM_PATHS = ("/dev/", "/proc/", "/sys/")  # the same on every host: never mapped
-_GLOB_CHARS = frozenset("*?[")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SKIP = names("comment heredoc_body heredoc_start heredoc_end heredoc_content")
 _BLOCKS = names(
@@ -473,7 +472,7 @@ class State:
             real = self.run.follow(loc.path)
             if real != loc.path:
                 loc = Location(raw=loc.raw, path=real, host=self.run.hosts.host_of(real) or None)
-        if loc.path is None or not (_GLOB_CHARS & set(path)):
+        if loc.path is None or not has_glob(path):
             return [loc]
         hits = sorted(itertools.islice(globmod.iglob(loc.path), MAX_GLOB))
         if not hits:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import tree_sitter as ts
 
 from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT
-from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand
+from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand, has_glob
 from guard.types import EffectKind
 
 if TYPE_CHECKING:
@@ -602,7 +602,7 @@ class Expander:
                     if w == "" and not quoted and split:
                         continue
                     dyn = self._dynamic(w, wm)
-                    if glob and _GLOB_CHARS.intersection(w):
+                    if glob and has_glob(w):
                         out.extend(self._glob(w, wm, raw, acc.obf, flows, dyn))
                     else:
                         out.append(Field(w, raw=raw, obfuscated=acc.obf, dynamic=dyn, flows=flows))
@@ -669,10 +669,7 @@ class Expander:
         if not magic:
             return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         pattern = "".join(pat)
-        if (
-            len(pattern) > 4096
-            or sum(1 for part in pattern.split("/") if _GLOB_CHARS & set(part)) > 3
-        ):
+        if len(pattern) > 4096 or sum(1 for part in pattern.split("/") if has_glob(part)) > 3:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         if not pattern.startswith("/") and self.st.cwd is None:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]

@@ -16,7 +16,7 @@ import time
 
 from guard.paths import HostMap
 from guard.shell.sed import apply_sed
-from guard.shell.words import Flow, fd_number, short
+from guard.shell.words import Flow, fd_number, has_glob, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 __all__ = ["Exhausted", "Run"]
@@ -40,7 +40,6 @@ _DEV_STDOUT = frozenset(("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 _DEV_STDERR = frozenset(("/dev/stderr", "/dev/fd/2", "/proc/self/fd/2", "/dev/tty"))
 _DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
 _MOVES = frozenset((EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER))
-_GLOB_CHARS = frozenset("*?[")
 
 
 class Exhausted(Exception):
@@ -247,7 +246,7 @@ class Run:
         hit = derived.get(path)
         if hit is not None:
             return hit
-        pattern = _GLOB_CHARS.intersection(path)
+        pattern = has_glob(path)
         for key, roots in derived.items():
             # a file inside a folder copied earlier, or a folder holding a file copied earlier
             if path.startswith(key + "/") or key.startswith(path + "/"):
