@@ -602,13 +602,18 @@ class State:
     def _unit_inner(self, u: _Unit, stdin: tuple[Flow, ...] | None) -> tuple[Flow, ...]:
         node = u.node
         t = node.type
-        redirects = list(u.redirects)
+        redirects = u.redirects
+        assigns: list[ts.Node] = []
+        groups: list[list[ts.Node]] = []
         if t == "command":
-            own = [
-                c for i, c in enumerate(node.children) if node.field_name_for_child(i) == "redirect"
-            ]
-            redirects = own + redirects
-        given, outs, fdin = self._redirects(redirects)
+            # one pass over the command's children: its own redirects, assignments and words
+            own, assigns, groups = self._words(node, u.extra)
+            redirects = own + redirects if redirects else own
+        given: tuple[Flow, ...] | None = None
+        outs: list[_Out] = []
+        fdin: dict[int, tuple[Flow, ...]] = {}
+        if redirects:
+            given, outs, fdin = self._redirects(redirects)
         if t == "command" and (outs or given is not None or fdin) and self._bare_exec(node):
             # `exec >f`, `exec 3>f`, `exec <f`: the redirects stay for the rest of this shell
             for o in outs:
@@ -627,23 +632,27 @@ class State:
             stdin = given
         if stdin is None:
             stdin = self.stdin
-        fds = {**self.infds, **fdin}
-        # data open on any other fd may be read by the command: count it as its input
-        more = tuple(fl for data in fds.values() for fl in data if fl not in stdin)
-        if more:
-            stdin = stdin + tuple(dict.fromkeys(more))
+        open_fds: dict[int, tuple[Flow, ...]] = {0: stdin}
+        if self.infds or fdin:
+            fds = {**self.infds, **fdin}
+            # data open on any other fd may be read by the command: count it as its input
+            more = tuple(fl for data in fds.values() for fl in data if fl not in stdin)
+            if more:
+                stdin = stdin + tuple(dict.fromkeys(more))
+            open_fds = {**fds, 0: stdin}
         saved_fds = self.open_fds
-        self.open_fds = {**fds, 0: stdin}
+        self.open_fds = open_fds
         try:
             if u.bodiless:
                 out: tuple[Flow, ...] = given or ()
             elif t == "command":
-                out = self._command(node, u.extra, stdin)
+                out = self._command(assigns, groups, stdin)
             else:
                 out = self._compound(node, stdin)
         finally:
             self.open_fds = saved_fds
-        out = self._apply_out(outs, out)
+        if outs:
+            out = self._apply_out(outs, out)
         if self.out_sink is not None and out:
             self.run.sink_file(self.out_sink, out, append=True)
             out = ()
@@ -915,11 +924,15 @@ class State:
 
     def _words(
         self, node: ts.Node, extra: list[ts.Node]
-    ) -> tuple[list[ts.Node], list[list[ts.Node]]]:
+    ) -> tuple[list[ts.Node], list[ts.Node], list[list[ts.Node]]]:
+        """A command's own redirects, its assignments, and its words grouped as bash reads them."""
+        redirects: list[ts.Node] = []
         assigns: list[ts.Node] = []
         words: list[ts.Node] = []
         for i, c in enumerate(node.children):
             fname = node.field_name_for_child(i)
+            if fname == "redirect":
+                redirects.append(c)
             if c.type == "variable_assignment":
                 assigns.append(c)
             elif fname == "name":
@@ -933,19 +946,20 @@ class State:
         src = self.src
         for w in words:
             if groups:
-                prev = groups[-1][-1]
-                gap = src[prev.end_byte : w.start_byte]
-                if prev.end_byte <= w.start_byte and gap in (b"", b"\\\n"):
-                    groups[-1].append(w)
+                last = groups[-1]
+                end = last[-1].end_byte
+                start = w.start_byte
+                # glued to the previous word, or joined to it by a backslash-newline
+                if end == start or (end < start and src[end:start] == b"\\\n"):
+                    last.append(w)
                     continue
             groups.append([w])
-        return assigns, groups
+        return redirects, assigns, groups
 
     def _command(
-        self, node: ts.Node, extra: list[ts.Node], stdin: tuple[Flow, ...]
+        self, assigns: list[ts.Node], groups: list[list[ts.Node]], stdin: tuple[Flow, ...]
     ) -> tuple[Flow, ...]:
         self.run.tick()
-        assigns, groups = self._words(node, extra)
         if len(groups) > MAX_ARGS:
             self.run.emit(
                 EffectKind.UNKNOWN, certain=False, note=f"command with more than {MAX_ARGS} words"
@@ -1002,6 +1016,8 @@ class State:
         ``$'\\x63p'`` are how an agent hides a command from a reader, and are reported.
         """
         raw = self.src[nodes[0].start_byte : nodes[-1].end_byte].decode("utf-8", "replace")
+        if raw == name:
+            return False
         if _EXPANSION.search(raw) and "$'" not in raw:
             # expansions are judged on what they produce (Field.dynamic): "$HOME/bin/x" is fine
             return False
