@@ -48,6 +48,8 @@ _EXPANSION = re.compile(r"\$[^']|`")
 _SYSTEM_PATHS = ("/dev/", "/proc/", "/sys/")  # the same on every host: never mapped
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SKIP = names("comment heredoc_body heredoc_start heredoc_end heredoc_content")
+_NESTING = names("list pipeline redirected_statement negated_command") | _SKIP
+_BYTES_TYPES = (bytes, bytearray, memoryview)
 _BLOCKS = names(
     "compound_statement do_group if_statement elif_clause else_clause while_statement "
     "until_statement program"
@@ -507,8 +509,10 @@ class State:
         tree-sitter attaches it to the whole, and hangs pipelines and ``&&`` that follow a
         heredoc inside the heredoc node: both are put back where bash has them here.
         """
-        out: list[_Unit] = []
         src = self.src
+        if root.type not in _NESTING:
+            return [_Unit(root, "", src)]  # a plain statement: nothing to put back
+        out: list[_Unit] = []
         # tasks: ("node", node, op) to flatten, ("attach", redirected_statement, op) to hang its
         # redirects on the last unit once its body is flat
         stack: list[tuple[str, ts.Node, str]] = [("node", root, "")]
@@ -1318,10 +1322,15 @@ def joined_script(fields: Iterable[Field]) -> tuple[str, dict[str, Var]]:
 
 def root_state(ctx: ShellContext, run: Run) -> State:
     """The state of the shell described by ``ctx``."""
-    variables = {k: Var(v) for k, v in ctx.env.items()}
+    variables = {k: Var(v) for k, v in ctx.env.items()} if ctx.env else {}
     home = ctx.home if ctx.home is not None else ctx.cwd
-    stdin = tuple(
-        Flow(src=loc, recursive=loc.path is not None and run.isdir(loc.path)) for loc in ctx.stdin
+    stdin = (
+        tuple(
+            Flow(src=loc, recursive=loc.path is not None and run.isdir(loc.path))
+            for loc in ctx.stdin
+        )
+        if ctx.stdin
+        else ()
     )
     st = State(
         run,
@@ -1350,7 +1359,7 @@ def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
     """
     run = Run(ctx.hosts)
     try:
-        if isinstance(command, bytes | bytearray | memoryview):
+        if isinstance(command, _BYTES_TYPES):
             text = bytes(command).decode("utf-8", "replace")
         else:
             text = str(command)

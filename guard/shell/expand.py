@@ -208,13 +208,14 @@ class Expander:
         if len(nodes) == 1:
             # most words are plain: skip the general machinery (this is the hot path)
             n = nodes[0]
-            if n.type == "word":
-                text = self.st.text(n)
+            t = n.type
+            if t == "word":
+                text = self.st.src[n.start_byte : n.end_byte].decode("utf-8", "replace")
                 if not _SPECIAL_WORD.search(text):
-                    return [Field(text, raw=text)]
-            elif n.type == "raw_string":
-                text = self.st.text(n)
-                return [Field(text[1:-1], raw=text)]
+                    return [Field(text, text)]
+            elif t == "raw_string":
+                text = self.st.src[n.start_byte : n.end_byte].decode("utf-8", "replace")
+                return [Field(text[1:-1], text)]
         acc = Acc()
         for i, n in enumerate(nodes):
             if (
