@@ -250,7 +250,6 @@ class State:
         "src",
         "stdin",
         "vars",
-        "x",
     )
 
     def __init__(
@@ -289,7 +288,16 @@ class State:
         self.infds: dict[int, tuple[Flow, ...]] = {}  # exec 3< file: data open for later commands
         # what the command being run has open for reading, by fd (0 is its standard input)
         self.open_fds: dict[int, tuple[Flow, ...]] | None = None
-        self.x = Expander(self)
+
+    @property
+    def x(self) -> Expander:
+        """The word expander of this shell.
+
+        Made on use rather than kept: an expander refers back to its state, and keeping it would
+        make every state a reference cycle that outlives the analysis (with its Run and effects)
+        until the garbage collector runs.
+        """
+        return Expander(self)
 
     def text(self, node: ts.Node) -> str:
         """The text of ``node`` in the source being walked."""
@@ -971,8 +979,9 @@ class State:
             groups = groups[:MAX_ARGS]
         sinks: list[tuple[ts.Node, bytes]] = []
         fields: list[Field] = []
+        x = self.x
         for g in groups:
-            fields.extend(self.x.expand_group(g, sinks=sinks))
+            fields.extend(x.expand_group(g, sinks=sinks))
             if len(fields) > MAX_ARGS:
                 self.run.emit(
                     EffectKind.UNKNOWN,
