@@ -412,16 +412,18 @@ class State:
 
     def local(self, value: str) -> Location:
         """A path on this shell's host, resolved as the kernel would."""
+        # Only ordinary paths are kept here (the two cases below return before storing), so a
+        # hit needs no further test.
+        key = (value, self.cwd, self.home, self.host_root)
+        hit = self.run.locs.get(key)
+        if hit is not None:
+            return hit
         if value == "" or "\0" in value:
             # no file has that name (a NUL cannot even reach the kernel): unresolved
             return Location(raw=value, path=None)
         fd = fd_number(value, self.cwd)
         if fd is not None:
             return self.fd_loc(fd, value)
-        key = (value, self.cwd, self.home, self.host_root)
-        hit = self.run.locs.get(key)
-        if hit is not None:
-            return hit
         if not value.startswith("/") and self.cwd is None:
             loc = Location(raw=value, path=None)
         else:

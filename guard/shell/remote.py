@@ -176,9 +176,12 @@ def _copy_all(
             )
 
 
+_SCP_SPEC = Spec.of("cDFiJlmoPSX")
+
+
 @command("scp")
 def _scp(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("cDFiJlmoPSX"))
+    o = parse(c.args, _SCP_SPEC)
     ops = list(o.operands)
     if len(ops) < 2:
         for f in ops:
@@ -242,11 +245,12 @@ _RSYNC_LONG = [
     "config",
     "dparam",
 ]
+_RSYNC_SPEC = Spec.of("eBfMT", _RSYNC_LONG)
 
 
 @command("rsync")
 def _rsync(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("eBfMT", _RSYNC_LONG))
+    o = parse(c.args, _RSYNC_SPEC)
     ops = list(o.operands)
     if o.has("-n", "--dry-run") or len(ops) < 2:
         for f in ops:
