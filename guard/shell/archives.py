@@ -97,7 +97,7 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
         srcs = [f for f in o.operands if not (f.known and f.value == "-")]
         for f in srcs:
             loc = base.loc(f)
-            rec = isdir(loc) or loc.path is None
+            rec = isdir(c, loc) or loc.path is None
             c.emit(READ, loc, recursive=rec)
             flows.append(Flow(src=loc, recursive=rec, exact=False, via="tar"))
         for lf in o.values("-T", "--files-from"):
@@ -119,7 +119,7 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
                 for line in text.splitlines()[:1000]:
                     if line.strip():
                         loc = base.local(line.strip())
-                        flows.append(Flow(src=loc, recursive=isdir(loc), exact=False, via="tar"))
+                        flows.append(Flow(src=loc, recursive=isdir(c, loc), exact=False, via="tar"))
         if o.has("--remove-files"):
             for fl in flows:
                 if fl.src is not None:
@@ -171,14 +171,14 @@ def _names_as_content(c: Cmd, flows: tuple[Flow, ...], base: State) -> list[Flow
             for line in fl.text.splitlines()[:1000]:
                 if line.strip():
                     loc = base.local(line.strip())
-                    out.append(Flow(src=loc, recursive=isdir(loc), exact=False, via=c.name))
+                    out.append(Flow(src=loc, recursive=isdir(c, loc), exact=False, via=c.name))
         elif fl.src is not None:
             text = c.st.run.read_text(fl.src)
             if text is not None:
                 for line in text.splitlines()[:1000]:
                     if line.strip():
                         loc = base.local(line.strip())
-                        out.append(Flow(src=loc, recursive=isdir(loc), exact=False, via=c.name))
+                        out.append(Flow(src=loc, recursive=isdir(c, loc), exact=False, via=c.name))
             else:
                 out.append(
                     Flow(
@@ -262,7 +262,7 @@ def _zip(c: Cmd) -> tuple[Flow, ...]:
             flows.extend(c.passthrough(transform=True))
             continue
         loc = c.loc(f)
-        r = take_whole(loc, rec) or f.recursive
+        r = take_whole(c, loc, rec) or f.recursive
         c.emit(READ, loc, recursive=r)
         flows.append(Flow(src=loc, recursive=r, exact=False, via="zip"))
     if o.has("-@", "--names-stdin"):
@@ -318,9 +318,9 @@ def _7z(c: Cmd) -> tuple[Flow, ...]:
         flows = []
         for f in files:
             loc = c.loc(f)
-            c.emit(READ, loc, recursive=isdir(loc))
+            c.emit(READ, loc, recursive=isdir(c, loc))
             flows.append(
-                Flow(src=loc, recursive=isdir(loc) or loc.path is None, exact=False, via="7z")
+                Flow(src=loc, recursive=isdir(c, loc) or loc.path is None, exact=False, via="7z")
             )
         if "-sdel" in switches:
             for fl in flows:
@@ -416,7 +416,7 @@ def _codec(c: Cmd) -> tuple[Flow, ...]:
     out: list[Flow] = []
     for f in files:
         for src, frec, _contents in source_places(c, f):
-            r = (rec and isdir(src)) or frec
+            r = (rec and isdir(c, src)) or frec
             c.emit(READ, src, recursive=r)
             flow = Flow(src=src, recursive=r, exact=False, via=c.name)
             if to_stdout:

@@ -248,7 +248,7 @@ def _existing(c: Cmd, value: str) -> Location | None:
     if not value or len(value) > 4096 or "\n" in value or "\0" in value:
         return None
     loc = c.st.local(value)
-    if loc.path is not None and os.path.exists(loc.path):
+    if loc.path is not None and c.st.run.exists(loc.path):
         return loc
     return None
 
@@ -340,7 +340,7 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
                 and args[1] is not None
             ):
                 dst = dest_for(st, src, dst, args[1]) if name != "shutil.copyfile" else dst
-            rec = name == "shutil.copytree" or (src.path is not None and os.path.isdir(src.path))
+            rec = name == "shutil.copytree" or (src.path is not None and st.run.isdir(src.path))
             copy_effect(
                 c,
                 src,
@@ -456,7 +456,7 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
                     EffectKind.COPY,
                     src,
                     dst,
-                    recursive=src.path is not None and os.path.isdir(src.path),
+                    recursive=src.path is not None and c.st.run.isdir(src.path),
                     certain=False,
                     note=f"{what}: code reads this file and writes files",
                 )
@@ -481,7 +481,7 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
     for loc in literals:
         if loc.path is not None and loc.path in covered and not net:
             continue
-        rec = loc.path is not None and os.path.isdir(loc.path)
+        rec = loc.path is not None and c.st.run.isdir(loc.path)
         if net:
             _sends(c, loc, what, host, rec)
         elif write:
@@ -561,7 +561,7 @@ def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Fl
         literals.extend(p for p in piped if p.path is None or p.path not in seen)
     host = _url_host(strings)
     for loc in literals:
-        rec = loc.path is not None and os.path.isdir(loc.path)
+        rec = loc.path is not None and c.st.run.isdir(loc.path)
         if net:
             _sends(c, loc, what, host, rec)
         if write:

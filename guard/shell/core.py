@@ -36,7 +36,7 @@ from guard.shell.record import (
     Exhausted,
     Run,
 )
-from guard.shell.words import OPAQUE, Field, Flow, Var, fd_number, names, short
+from guard.shell.words import OPAQUE, Field, Flow, Var, fd_number, has_glob, names, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 __all__ = ["TABLE", "Cmd", "ShellContext", "State", "analyse", "command", "joined_script"]
@@ -46,9 +46,10 @@ _DEV_SINKS = names("/dev/null /dev/zero /dev/full /dev/random /dev/urandom")
 _DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
 _EXPANSION = re.compile(r"\$[^']|`")
 _SYSTEM_PATHS = ("/dev/", "/proc/", "/sys/")  # the same on every host: never mapped
-_GLOB_CHARS = frozenset("*?[")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SKIP = names("comment heredoc_body heredoc_start heredoc_end heredoc_content")
+_NESTING = names("list pipeline redirected_statement negated_command") | _SKIP
+_BYTES_TYPES = (bytes, bytearray, memoryview)
 _BLOCKS = names(
     "compound_statement do_group if_statement elif_clause else_clause while_statement "
     "until_statement program"
@@ -249,7 +250,6 @@ class State:
         "src",
         "stdin",
         "vars",
-        "x",
     )
 
     def __init__(
@@ -288,7 +288,16 @@ class State:
         self.infds: dict[int, tuple[Flow, ...]] = {}  # exec 3< file: data open for later commands
         # what the command being run has open for reading, by fd (0 is its standard input)
         self.open_fds: dict[int, tuple[Flow, ...]] | None = None
-        self.x = Expander(self)
+
+    @property
+    def x(self) -> Expander:
+        """The word expander of this shell.
+
+        Made on use rather than kept: an expander refers back to its state, and keeping it would
+        make every state a reference cycle that outlives the analysis (with its Run and effects)
+        until the garbage collector runs.
+        """
+        return Expander(self)
 
     def text(self, node: ts.Node) -> str:
         """The text of ``node`` in the source being walked."""
@@ -403,16 +412,18 @@ class State:
 
     def local(self, value: str) -> Location:
         """A path on this shell's host, resolved as the kernel would."""
+        # Only ordinary paths are kept here (the two cases below return before storing), so a
+        # hit needs no further test.
+        key = (value, self.cwd, self.home, self.host_root)
+        hit = self.run.locs.get(key)
+        if hit is not None:
+            return hit
         if value == "" or "\0" in value:
             # no file has that name (a NUL cannot even reach the kernel): unresolved
             return Location(raw=value, path=None)
         fd = fd_number(value, self.cwd)
         if fd is not None:
             return self.fd_loc(fd, value)
-        key = (value, self.cwd, self.home, self.host_root)
-        hit = self.run.locs.get(key)
-        if hit is not None:
-            return hit
         if not value.startswith("/") and self.cwd is None:
             loc = Location(raw=value, path=None)
         else:
@@ -473,7 +484,7 @@ class State:
             real = self.run.follow(loc.path)
             if real != loc.path:
                 loc = Location(raw=loc.raw, path=real, host=self.run.hosts.host_of(real) or None)
-        if loc.path is None or not (_GLOB_CHARS & set(path)):
+        if loc.path is None or not has_glob(path):
             return [loc]
         hits = sorted(itertools.islice(globmod.iglob(loc.path), MAX_GLOB))
         if not hits:
@@ -508,8 +519,10 @@ class State:
         tree-sitter attaches it to the whole, and hangs pipelines and ``&&`` that follow a
         heredoc inside the heredoc node: both are put back where bash has them here.
         """
-        out: list[_Unit] = []
         src = self.src
+        if root.type not in _NESTING:
+            return [_Unit(root, "", src)]  # a plain statement: nothing to put back
+        out: list[_Unit] = []
         # tasks: ("node", node, op) to flatten, ("attach", redirected_statement, op) to hang its
         # redirects on the last unit once its body is flat
         stack: list[tuple[str, ts.Node, str]] = [("node", root, "")]
@@ -603,13 +616,18 @@ class State:
     def _unit_inner(self, u: _Unit, stdin: tuple[Flow, ...] | None) -> tuple[Flow, ...]:
         node = u.node
         t = node.type
-        redirects = list(u.redirects)
+        redirects = u.redirects
+        assigns: list[ts.Node] = []
+        groups: list[list[ts.Node]] = []
         if t == "command":
-            own = [
-                c for i, c in enumerate(node.children) if node.field_name_for_child(i) == "redirect"
-            ]
-            redirects = own + redirects
-        given, outs, fdin = self._redirects(redirects)
+            # one pass over the command's children: its own redirects, assignments and words
+            own, assigns, groups = self._words(node, u.extra)
+            redirects = own + redirects if redirects else own
+        given: tuple[Flow, ...] | None = None
+        outs: list[_Out] = []
+        fdin: dict[int, tuple[Flow, ...]] = {}
+        if redirects:
+            given, outs, fdin = self._redirects(redirects)
         if t == "command" and (outs or given is not None or fdin) and self._bare_exec(node):
             # `exec >f`, `exec 3>f`, `exec <f`: the redirects stay for the rest of this shell
             for o in outs:
@@ -628,23 +646,27 @@ class State:
             stdin = given
         if stdin is None:
             stdin = self.stdin
-        fds = {**self.infds, **fdin}
-        # data open on any other fd may be read by the command: count it as its input
-        more = tuple(fl for data in fds.values() for fl in data if fl not in stdin)
-        if more:
-            stdin = stdin + tuple(dict.fromkeys(more))
+        open_fds: dict[int, tuple[Flow, ...]] = {0: stdin}
+        if self.infds or fdin:
+            fds = {**self.infds, **fdin}
+            # data open on any other fd may be read by the command: count it as its input
+            more = tuple(fl for data in fds.values() for fl in data if fl not in stdin)
+            if more:
+                stdin = stdin + tuple(dict.fromkeys(more))
+            open_fds = {**fds, 0: stdin}
         saved_fds = self.open_fds
-        self.open_fds = {**fds, 0: stdin}
+        self.open_fds = open_fds
         try:
             if u.bodiless:
                 out: tuple[Flow, ...] = given or ()
             elif t == "command":
-                out = self._command(node, u.extra, stdin)
+                out = self._command(assigns, groups, stdin)
             else:
                 out = self._compound(node, stdin)
         finally:
             self.open_fds = saved_fds
-        out = self._apply_out(outs, out)
+        if outs:
+            out = self._apply_out(outs, out)
         if self.out_sink is not None and out:
             self.run.sink_file(self.out_sink, out, append=True)
             out = ()
@@ -916,11 +938,15 @@ class State:
 
     def _words(
         self, node: ts.Node, extra: list[ts.Node]
-    ) -> tuple[list[ts.Node], list[list[ts.Node]]]:
+    ) -> tuple[list[ts.Node], list[ts.Node], list[list[ts.Node]]]:
+        """A command's own redirects, its assignments, and its words grouped as bash reads them."""
+        redirects: list[ts.Node] = []
         assigns: list[ts.Node] = []
         words: list[ts.Node] = []
         for i, c in enumerate(node.children):
             fname = node.field_name_for_child(i)
+            if fname == "redirect":
+                redirects.append(c)
             if c.type == "variable_assignment":
                 assigns.append(c)
             elif fname == "name":
@@ -934,19 +960,20 @@ class State:
         src = self.src
         for w in words:
             if groups:
-                prev = groups[-1][-1]
-                gap = src[prev.end_byte : w.start_byte]
-                if prev.end_byte <= w.start_byte and gap in (b"", b"\\\n"):
-                    groups[-1].append(w)
+                last = groups[-1]
+                end = last[-1].end_byte
+                start = w.start_byte
+                # glued to the previous word, or joined to it by a backslash-newline
+                if end == start or (end < start and src[end:start] == b"\\\n"):
+                    last.append(w)
                     continue
             groups.append([w])
-        return assigns, groups
+        return redirects, assigns, groups
 
     def _command(
-        self, node: ts.Node, extra: list[ts.Node], stdin: tuple[Flow, ...]
+        self, assigns: list[ts.Node], groups: list[list[ts.Node]], stdin: tuple[Flow, ...]
     ) -> tuple[Flow, ...]:
         self.run.tick()
-        assigns, groups = self._words(node, extra)
         if len(groups) > MAX_ARGS:
             self.run.emit(
                 EffectKind.UNKNOWN, certain=False, note=f"command with more than {MAX_ARGS} words"
@@ -954,8 +981,9 @@ class State:
             groups = groups[:MAX_ARGS]
         sinks: list[tuple[ts.Node, bytes]] = []
         fields: list[Field] = []
+        x = self.x
         for g in groups:
-            fields.extend(self.x.expand_group(g, sinks=sinks))
+            fields.extend(x.expand_group(g, sinks=sinks))
             if len(fields) > MAX_ARGS:
                 self.run.emit(
                     EffectKind.UNKNOWN,
@@ -988,8 +1016,12 @@ class State:
 
     def _existing_content(self, f: Field) -> tuple[Flow, ...]:
         loc = self.loc(f)
-        if loc.path is not None and os.path.exists(loc.path):
-            return (Flow(src=loc, recursive=os.path.isdir(loc.path)),)
+        if loc.path is None:
+            return ()
+        if self.run.isdir(loc.path):
+            return (Flow(src=loc, recursive=True),)
+        if self.run.exists(loc.path):
+            return (Flow(src=loc, recursive=False),)
         return ()
 
     def _name_obfuscated(self, nodes: list[ts.Node], name: str) -> bool:
@@ -999,6 +1031,8 @@ class State:
         ``$'\\x63p'`` are how an agent hides a command from a reader, and are reported.
         """
         raw = self.src[nodes[0].start_byte : nodes[-1].end_byte].decode("utf-8", "replace")
+        if raw == name:
+            return False
         if _EXPANSION.search(raw) and "$'" not in raw:
             # expansions are judged on what they produce (Field.dynamic): "$HOME/bin/x" is fine
             return False
@@ -1299,11 +1333,15 @@ def joined_script(fields: Iterable[Field]) -> tuple[str, dict[str, Var]]:
 
 def root_state(ctx: ShellContext, run: Run) -> State:
     """The state of the shell described by ``ctx``."""
-    variables = {k: Var(v) for k, v in ctx.env.items()}
+    variables = {k: Var(v) for k, v in ctx.env.items()} if ctx.env else {}
     home = ctx.home if ctx.home is not None else ctx.cwd
-    stdin = tuple(
-        Flow(src=loc, recursive=loc.path is not None and os.path.isdir(loc.path))
-        for loc in ctx.stdin
+    stdin = (
+        tuple(
+            Flow(src=loc, recursive=loc.path is not None and run.isdir(loc.path))
+            for loc in ctx.stdin
+        )
+        if ctx.stdin
+        else ()
     )
     st = State(
         run,
@@ -1332,7 +1370,7 @@ def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
     """
     run = Run(ctx.hosts)
     try:
-        if isinstance(command, bytes | bytearray | memoryview):
+        if isinstance(command, _BYTES_TYPES):
             text = bytes(command).decode("utf-8", "replace")
         else:
             text = str(command)

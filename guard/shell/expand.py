@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import tree_sitter as ts
 
 from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT
-from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand
+from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand, has_glob
 from guard.types import EffectKind
 
 if TYPE_CHECKING:
@@ -208,13 +208,14 @@ class Expander:
         if len(nodes) == 1:
             # most words are plain: skip the general machinery (this is the hot path)
             n = nodes[0]
-            if n.type == "word":
-                text = self.st.text(n)
+            t = n.type
+            if t == "word":
+                text = self.st.src[n.start_byte : n.end_byte].decode("utf-8", "replace")
                 if not _SPECIAL_WORD.search(text):
-                    return [Field(text, raw=text)]
-            elif n.type == "raw_string":
-                text = self.st.text(n)
-                return [Field(text[1:-1], raw=text)]
+                    return [Field(text, text)]
+            elif t == "raw_string":
+                text = self.st.src[n.start_byte : n.end_byte].decode("utf-8", "replace")
+                return [Field(text[1:-1], text)]
         acc = Acc()
         for i, n in enumerate(nodes):
             if (
@@ -602,7 +603,7 @@ class Expander:
                     if w == "" and not quoted and split:
                         continue
                     dyn = self._dynamic(w, wm)
-                    if glob and _GLOB_CHARS.intersection(w):
+                    if glob and has_glob(w):
                         out.extend(self._glob(w, wm, raw, acc.obf, flows, dyn))
                     else:
                         out.append(Field(w, raw=raw, obfuscated=acc.obf, dynamic=dyn, flows=flows))
@@ -669,10 +670,7 @@ class Expander:
         if not magic:
             return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         pattern = "".join(pat)
-        if (
-            len(pattern) > 4096
-            or sum(1 for part in pattern.split("/") if _GLOB_CHARS & set(part)) > 3
-        ):
+        if len(pattern) > 4096 or sum(1 for part in pattern.split("/") if has_glob(part)) > 3:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         if not pattern.startswith("/") and self.st.cwd is None:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]

@@ -64,7 +64,7 @@ def dest_for(st: State, src: Location, dst: Location, raw: str, *, into: bool = 
     """Where ``src`` lands when copied to ``dst``: inside it when it is a folder (or must be one)."""
     if dst.path is None:
         return dst
-    if into or raw.endswith("/") or os.path.isdir(dst.path):
+    if into or raw.endswith("/") or st.run.isdir(dst.path):
         # the name as written decides: `cp -a dir/. dst` copies the folder's content into dst
         base = os.path.basename(src.raw.rstrip("/")) if src.raw else ""
         if not base and src.path:
@@ -90,18 +90,21 @@ def copy_effect(
 ) -> None:
     """A copy or move; overwriting an existing file is also recorded as a write to it."""
     c.emit(kind, src, dst, recursive=recursive, via=via, note=note, certain=certain)
-    if dst.path is not None and dst.visible and os.path.isfile(dst.path):
+    if dst.path is not None and dst.visible and c.st.run.isfile(dst.path):
         c.emit(WRITE, dst, via=via, note="overwritten by a copy")
 
 
-def isdir(loc: Location) -> bool:
+def isdir(c: Cmd, loc: Location) -> bool:
     """True when ``loc`` is an existing folder."""
-    return loc.path is not None and os.path.isdir(loc.path)
+    return loc.path is not None and c.st.run.isdir(loc.path)
 
 
-def take_whole(loc: Location, flag: bool) -> bool:
+def take_whole(c: Cmd, loc: Location, flag: bool) -> bool:
     """A folder (or a place the analyser cannot see) taken by a recursive command."""
-    return flag and (loc.path is None or os.path.isdir(loc.path) or not os.path.exists(loc.path))
+    if not flag:
+        return False
+    path = loc.path
+    return path is None or c.st.run.isdir(path) or not c.st.run.exists(path)
 
 
 def source_places(c: Cmd, f: Field) -> list[tuple[Location, bool, bool]]:
@@ -302,7 +305,7 @@ def _reader(c: Cmd) -> tuple[Flow, ...]:
                 out.extend(c.passthrough(transform=not r.exact))
             continue
         loc = c.loc(f)
-        c.read(f, r.kind, recursive=rec and (r.kind is LIST or isdir(loc)))
+        c.read(f, r.kind, recursive=rec and (r.kind is LIST or isdir(c, loc)))
         if r.content:
             out.extend(c.content(f, transform=not r.exact))
     if not r.content:
@@ -398,7 +401,7 @@ def _grep(c: Cmd) -> tuple[Flow, ...]:
     out: list[Flow] = []
     for f in ops:
         loc = c.loc(f)
-        r = rec and (isdir(loc) or loc.path is None)
+        r = rec and (isdir(c, loc) or loc.path is None)
         c.read(f, recursive=r)
         out.extend(Flow(src=fl.src, recursive=r, exact=False, via=fl.via) for fl in c.content(f))
     return tuple(out)
@@ -708,7 +711,7 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
     for f in srcs:
         for src, frec, contents in source_places(c, f):
             d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
-            copy_effect(c, src, d, recursive=take_whole(src, rec) or frec)
+            copy_effect(c, src, d, recursive=take_whole(c, src, rec) or frec)
             if c.name == "cp" and o.has("-s", "--symbolic-link") and src.path and d.path:
                 c.st.run.add_link(d.path, src.path)  # `cp -s`: links, not copies
     return ()
@@ -740,7 +743,7 @@ def _mv(c: Cmd) -> tuple[Flow, ...]:
     for f in srcs:
         for src, frec, contents in source_places(c, f):
             d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
-            copy_effect(c, src, d, recursive=isdir(src) or src.path is None or frec, kind=MOVE)
+            copy_effect(c, src, d, recursive=isdir(c, src) or src.path is None or frec, kind=MOVE)
     return ()
 
 
@@ -788,7 +791,7 @@ def _rm(c: Cmd) -> tuple[Flow, ...]:
     rec = rec or (c.name in ("srm", "wipe") and o.has("-r", "-R"))
     for f in o.operands:
         loc = c.loc(f)
-        c.emit(DELETE, loc, recursive=take_whole(loc, rec) or f.recursive)
+        c.emit(DELETE, loc, recursive=take_whole(c, loc, rec) or f.recursive)
     return ()
 
 
@@ -818,7 +821,7 @@ def _meta(c: Cmd) -> tuple[Flow, ...]:
         files = [f for f in c.args if not (f.known and f.value[:1] in "+-=")]
         rec = any(f.known and f.value == "-R" for f in c.args)
         for f in files:
-            c.emit(WRITE, c.loc(f), edit=META, recursive=rec and isdir(c.loc(f)))
+            c.emit(WRITE, c.loc(f), edit=META, recursive=rec and isdir(c, c.loc(f)))
         return ()
     o = parse(c.args, _META_SPECS.get(c.name, _OWNER_SPEC))
     ops = list(o.operands)
@@ -832,7 +835,7 @@ def _meta(c: Cmd) -> tuple[Flow, ...]:
     rec = o.has("-R", "--recursive")
     for f in ops:
         loc = c.loc(f)
-        c.emit(WRITE, loc, edit=META, recursive=rec and (isdir(loc) or loc.path is None))
+        c.emit(WRITE, loc, edit=META, recursive=rec and (isdir(c, loc) or loc.path is None))
     return ()
 
 
@@ -1193,12 +1196,12 @@ def _git(c: Cmd) -> tuple[Flow, ...]:
                     c,
                     src,
                     dest_for(st, src, d, ops[-1].value, into=len(ops) > 2),
-                    recursive=isdir(src),
+                    recursive=isdir(c, src),
                     kind=MOVE,
                 )
         elif sub == "add":
             for f in ops:
-                c.read(f, recursive=isdir(base.loc(f)))
+                c.read(f, recursive=isdir(c, base.loc(f)))
         return ()
     if sub == "clean":
         c.emit(

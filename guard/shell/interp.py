@@ -216,14 +216,14 @@ def _candidates(c: Cmd, f: Field) -> list[Location]:
         if not s or len(s) > 4096 or "\0" in s:
             continue
         loc = c.st.local(s)
-        if loc.path is not None and os.path.exists(loc.path):
+        if loc.path is not None and c.st.run.exists(loc.path):
             out.append(loc)
     from guard.shell.files import split_remote
 
     rem = split_remote(v)
     if rem is not None and c.st.run.hosts.get(rem[0]) is not None:
         loc = c.st.remote(*rem)[0]
-        if loc.path is not None and os.path.exists(loc.path):
+        if loc.path is not None and c.st.run.exists(loc.path):
             out.append(loc)
     return out
 
@@ -690,7 +690,7 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
             loc = c.loc(f)
             target = loc.path
             # a cd that fails leaves the shell where it was; where that is then is not known
-            if target is not None and not os.path.isdir(target) and target not in st.run.created:
+            if target is not None and not st.run.isdir(target) and target not in st.run.created:
                 target = None
     if c.name == "pushd":
         st.dirstack.append(old)

@@ -41,9 +41,22 @@ class Spec:
         permute: bool = True,
         optional: str = "",
     ) -> Spec:
-        """Build a spec; ``long`` and ``optional`` may be one space-separated string."""
-        names = long.split() if isinstance(long, str) else list(long)
-        return cls(short, frozenset(names), permute, frozenset(optional.split()))
+        """Build a spec; ``long`` and ``optional`` may be one space-separated string.
+
+        Specs are immutable, and handlers build theirs on every call from literals: the same
+        arguments give back the same object instead of splitting the strings again.
+        """
+        key = (cls, short, long if isinstance(long, str) else tuple(long), permute, optional)
+        spec = _SPECS.get(key)
+        if spec is None:
+            names = long.split() if isinstance(long, str) else list(long)
+            spec = cls(short, frozenset(names), permute, frozenset(optional.split()))
+            if len(_SPECS) < 4096:
+                _SPECS[key] = spec
+        return spec
+
+
+_SPECS: dict[tuple[object, ...], Spec] = {}
 
 
 @dataclass(slots=True)
@@ -56,7 +69,14 @@ class Opts:
 
     def has(self, *names: str) -> bool:
         """True when any of ``names`` was given; long names also match unambiguous prefixes."""
-        return any(_same(given, name) for given, _ in self.items for name in names)
+        for given, _ in self.items:
+            if given in names:
+                return True
+            if len(given) >= 5 and given.startswith("--"):
+                for name in names:
+                    if name.startswith(given):  # given starts with --, so name does too
+                        return True
+        return False
 
     def values(self, *names: str) -> list[Field]:
         """The values given to any of ``names``, in order."""

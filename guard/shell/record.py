@@ -9,12 +9,14 @@ sources any copied data came from (*provenance*), so the later step is judged on
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import stat
 import time
 
 from guard.paths import HostMap
 from guard.shell.sed import apply_sed
-from guard.shell.words import Flow, fd_number, short
+from guard.shell.words import Flow, fd_number, has_glob, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 __all__ = ["Exhausted", "Run"]
@@ -38,7 +40,6 @@ _DEV_STDOUT = frozenset(("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 _DEV_STDERR = frozenset(("/dev/stderr", "/dev/fd/2", "/proc/self/fd/2", "/dev/tty"))
 _DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
 _MOVES = frozenset((EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER))
-_GLOB_CHARS = frozenset("*?[")
 
 
 class Exhausted(Exception):
@@ -58,6 +59,7 @@ class Run:
         "hosts",
         "links",
         "locs",
+        "modes",
         "overlay",
         "seen",
     )
@@ -70,6 +72,9 @@ class Run:
         self.effects: list[Effect] = []
         self.seen: set[tuple[object, ...]] = set()
         self.locs: dict[tuple[str, str | None, str | None, str | None], Location] = {}
+        # File modes asked during this analysis (None: nothing there). Folder tests go through
+        # the host map's cache instead, which lasts until the guard invalidates it.
+        self.modes: dict[str, int | None] = {}
         self.created: set[str] = set()  # folders made by this command line (cd may enter them)
         # What files hold after earlier commands of this same command line wrote them: text,
         # None (changed in an unknown way) or the path whose content was copied there.
@@ -110,6 +115,33 @@ class Run:
         # The host map's resolver asks the kernel once and caches until the guard invalidates.
         real = self.follow(self.hosts.realpath(path, "/"))
         return Location(raw=raw, path=real, host=self.hosts.host_of(real), visible=visible)
+
+    def isdir(self, path: str) -> bool:
+        """``os.path.isdir``, through the host map's cache (kept until the guard invalidates it)."""
+        return self.hosts.isdir(path)
+
+    def exists(self, path: str) -> bool:
+        """``os.path.exists``, asked once per analysis."""
+        return self._mode(path) is not None
+
+    def isfile(self, path: str) -> bool:
+        """``os.path.isfile``; nothing below a place that is not a folder is asked about."""
+        if path.startswith("/") and not self.hosts.isdir(os.path.dirname(path)):
+            return False  # the kernel cannot reach a file through a missing folder or a file
+        mode = self._mode(path)
+        return mode is not None and stat.S_ISREG(mode)
+
+    def _mode(self, path: str) -> int | None:
+        modes = self.modes
+        if path in modes:
+            return modes[path]
+        try:
+            mode: int | None = os.stat(path).st_mode
+        except (OSError, ValueError):
+            mode = None
+        if len(modes) < 4096:
+            modes[path] = mode
+        return mode
 
     def add_link(self, link: str, target: str) -> None:
         """``link`` is now a symbolic link to the absolute ``target`` (for the rest of the line)."""
@@ -207,14 +239,14 @@ class Run:
 
     def _roots(self, target: Location | None) -> tuple[tuple[Location, bool], ...]:
         """The original sources of a file that earlier commands of this line copied data into."""
-        if target is None or target.path is None:
-            return ()
         derived = self.derived
+        if not derived or target is None or target.path is None:
+            return ()
         path = target.path
         hit = derived.get(path)
         if hit is not None:
             return hit
-        pattern = _GLOB_CHARS.intersection(path)
+        pattern = has_glob(path)
         for key, roots in derived.items():
             # a file inside a folder copied earlier, or a folder holding a file copied earlier
             if path.startswith(key + "/") or key.startswith(path + "/"):

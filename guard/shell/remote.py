@@ -132,8 +132,8 @@ def _locations(c: Cmd, f: Field, *, rsync: bool = False) -> list[Location]:
     return [c.loc(f)]
 
 
-def _is_dir(loc: Location) -> bool:
-    return loc.path is not None and loc.visible and os.path.isdir(loc.path)
+def _is_dir(c: Cmd, loc: Location) -> bool:
+    return loc.path is not None and loc.visible and c.st.run.isdir(loc.path)
 
 
 def _copy_all(
@@ -156,8 +156,10 @@ def _copy_all(
             locs.append((loc, contents, f.recursive))
     many = len(locs) > 1
     for loc, contents, whole in locs:
-        rec = whole or (recursive and (_is_dir(loc) or loc.path is None or not loc.visible))
-        if contents or (rsync and not many and not dst.value.endswith("/") and not _is_dir(dloc)):
+        rec = whole or (recursive and (_is_dir(c, loc) or loc.path is None or not loc.visible))
+        if contents or (
+            rsync and not many and not dst.value.endswith("/") and not _is_dir(c, dloc)
+        ):
             d = dloc
         else:
             d = dest_for(c.st, loc, dloc, dst.value if dst.known else "", into=many)
@@ -174,9 +176,12 @@ def _copy_all(
             )
 
 
+_SCP_SPEC = Spec.of("cDFiJlmoPSX")
+
+
 @command("scp")
 def _scp(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("cDFiJlmoPSX"))
+    o = parse(c.args, _SCP_SPEC)
     ops = list(o.operands)
     if len(ops) < 2:
         for f in ops:
@@ -240,11 +245,12 @@ _RSYNC_LONG = [
     "config",
     "dparam",
 ]
+_RSYNC_SPEC = Spec.of("eBfMT", _RSYNC_LONG)
 
 
 @command("rsync")
 def _rsync(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("eBfMT", _RSYNC_LONG))
+    o = parse(c.args, _RSYNC_SPEC)
     ops = list(o.operands)
     if o.has("-n", "--dry-run") or len(ops) < 2:
         for f in ops:
@@ -337,7 +343,7 @@ class _Sftp:
                     base = os.path.basename((src.path or src.raw).rstrip("/"))
                     dst = self.rlocs(base)[0]
                 copy_effect(
-                    c, src, dst, recursive=rec and (_is_dir(src) or src.path is None), via="sftp"
+                    c, src, dst, recursive=rec and (_is_dir(c, src) or src.path is None), via="sftp"
                 )
         elif cmd in ("get", "mget", "reget"):
             if not args:
@@ -360,7 +366,7 @@ class _Sftp:
                     c,
                     loc,
                     self.rlocs(args[1])[0],
-                    recursive=_is_dir(loc),
+                    recursive=_is_dir(c, loc),
                     kind=EffectKind.MOVE,
                     via="sftp",
                 )
@@ -734,7 +740,7 @@ def _cloud_copy(c: Cmd, verb: str, ops: list[Field], *, recursive: bool) -> None
             c.write_to(dst, (OPAQUE,), append=False)
             continue
         loc = c.loc(s)
-        rec = recursive or (loc.path is not None and os.path.isdir(loc.path))
+        rec = recursive or (loc.path is not None and c.st.run.isdir(loc.path))
         if dst.known and _cloudish(dst.value):
             host = _url(dst.value)[1] if "://" in dst.value else dst.value.split(":", 1)[0]
             c.emit(TRANSFER, loc, _invisible(dst.value, host), recursive=rec)
@@ -782,7 +788,7 @@ def _containers(c: Cmd) -> tuple[Flow, ...]:
                     TRANSFER,
                     c.loc(src),
                     _invisible(dst.value, dst.value.split(":", 1)[0]),
-                    recursive=os.path.isdir(c.loc(src).path or ""),
+                    recursive=c.st.run.isdir(c.loc(src).path or ""),
                 )
             elif src.known and split_remote(src.value) is not None:
                 c.write_to(dst, (OPAQUE,), append=False)
@@ -802,7 +808,7 @@ def _mail(c: Cmd) -> tuple[Flow, ...]:
             and o.has("-a")
             and f.known
             and ":" in f.value
-            and not os.path.exists(c.loc(f).path or "")
+            and not c.st.run.exists(c.loc(f).path or "")
         ):
             continue  # mailx -a is a header there
         c.emit(TRANSFER, c.loc(f), dest)

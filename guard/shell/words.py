@@ -23,6 +23,7 @@ __all__ = [
     "ansi_c_decode",
     "brace_expand",
     "fd_number",
+    "has_glob",
     "names",
     "short",
 ]
@@ -31,6 +32,14 @@ __all__ = [
 def short(text: str, limit: int = 80) -> str:
     """``text`` quoted and cut for a note (an agent's command can be a megabyte long)."""
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def has_glob(text: str) -> bool:
+    """True when ``text`` holds a glob character (``*``, ``?`` or ``[``).
+
+    Three substring scans in C; building a set of the characters of a path costs far more.
+    """
+    return "*" in text or "?" in text or "[" in text
 
 
 def names(text: str) -> frozenset[str]:
