@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from guard import AssetDecl, AssetKind, Declarations, Guard, Sink, ToolCall
+from guard import AssetDecl, AssetKind, Decision, Declarations, Guard, Sink, ToolCall
 
 AGENT = "agent-0"
 
@@ -57,6 +57,16 @@ def build(root: Path, n_assets: int) -> Guard:
     )
 
 
+COPY = "structured copy_file (deny)"
+READ = "structured read_file (allow)"
+COPY_FULL = "  copy_file, hash and reason read"
+READ_FULL = "  read_file, hash and reason read"
+
+
+def _read_all(decision: Decision) -> tuple[str, str]:
+    return decision.args_hash, decision.reason
+
+
 def median_us(fn: Callable[[], object], repeat: int) -> float:
     for _ in range(min(200, repeat)):
         fn()
@@ -79,18 +89,19 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     calls = {
-        "structured copy_file (deny)": ToolCall(
+        COPY: ToolCall(
             agent=AGENT, tool="copy_file",
             args={"src": "hosts/srv-a/models/agent-1/model.safetensors", "dst": "hosts/srv-a/data/x"},
         ),
-        "structured read_file (allow)": ToolCall(agent=AGENT, tool="read_file", args={"path": "hosts/srv-a/data/report.txt"}),
+        READ: ToolCall(agent=AGENT, tool="read_file", args={"path": "hosts/srv-a/data/report.txt"}),
         "shell scp host to host (deny)": ToolCall(
             agent=AGENT, tool="shell",
             args={"command": "scp -o StrictHostKeyChecking=no srv-a:models/agent-1/model.safetensors srv-b:/data/"},
         ),
         "shell ls -la (allow)": ToolCall(agent=AGENT, tool="shell", args={"command": "ls -la hosts/srv-a/data"}),
     }  # fmt: skip
-    results: dict[str, dict[int, float]] = {name: {} for name in calls}
+    order = [COPY, COPY_FULL, READ, READ_FULL, *[c for c in calls if c not in (COPY, READ)]]
+    results: dict[str, dict[int, float]] = {name: {} for name in order}
     baseline: dict[int, float] = {}
     # Build every world first, then measure them round-robin in short batches, so that the
     # machine's drift (other load, clock frequency, caches) falls on every size alike.
@@ -114,9 +125,16 @@ def main() -> int:
                 samples.setdefault((name, n), []).append(
                     median_us(lambda c=call, g=g: g.check(c), batch)  # type: ignore[misc]
                 )
+            # A decision hashes the call's arguments and words an allow's reason only when
+            # they are read (an approval or a record needs them): the same calls with both read.
+            for name, call in ((COPY_FULL, calls[COPY]), (READ_FULL, calls[READ])):
+                g = guards[n]
+                samples.setdefault((name, n), []).append(
+                    median_us(lambda c=call, g=g: _read_all(g.check(c)), batch)  # type: ignore[misc]
+                )
     for n in sizes:
         baseline[n] = statistics.median(samples[("stat", n)])
-        for name in calls:
+        for name in results:
             results[name][n] = statistics.median(samples[(name, n)])
         tmps[n].cleanup()
     print()

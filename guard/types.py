@@ -213,13 +213,29 @@ class AssetRef:
 
 
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+_QUOTE = json.encoder.encode_basestring_ascii
 
 
 def args_hash(tool: str, args: Mapping[str, Any]) -> str:
     """The SHA-256 of a call's tool name and arguments in canonical JSON.
 
-    An approval is bound to this hash, so an edited call is a new call.
+    Canonical JSON here is ``json.dumps({"tool": ..., "args": ...}, sort_keys=True,
+    separators=(",", ":"), default=str)``. An approval is bound to this hash, so an edited
+    call is a new call; it is stable across processes, so a confirmation resumed by another
+    worker checks out.
     """
+    # Most calls have only string arguments: their canonical JSON is written directly with
+    # the json module's own string encoder, in half the time of a general encode.
+    if type(tool) is str:
+        parts = []
+        for key in sorted(args):
+            value = args[key]
+            if type(key) is not str or type(value) is not str:
+                break
+            parts.append(f"{_QUOTE(key)}:{_QUOTE(value)}")
+        else:
+            canonical = f'{{"args":{{{",".join(parts)}}},"tool":{_QUOTE(tool)}}}'
+            return hashlib.sha256(canonical.encode()).hexdigest()
     canonical = _ENCODE({"tool": tool, "args": args})
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard.types import (
     Action,
@@ -130,3 +135,25 @@ def test_reason_given_as_explain_is_worked_out_once_when_read() -> None:
     assert calls == [1]
     assert lazy == _decision(args={}, reason="no rule matched: read x")
     assert lazy.to_dict()["reason"] == "no rule matched: read x"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tool=st.text(max_size=10),
+    args=st.dictionaries(st.text(max_size=8), st.text(max_size=12) | JSON_VALUES, max_size=5),
+)
+def test_args_hash_is_the_hash_of_canonical_json(tool: str, args: dict[str, object]) -> None:
+    """Whatever the arguments, the hash is SHA-256 of the documented canonical JSON."""
+    canonical = json.dumps(
+        {"tool": tool, "args": args}, sort_keys=True, separators=(",", ":"), default=str
+    )
+    assert args_hash(tool, args) == hashlib.sha256(canonical.encode()).hexdigest()

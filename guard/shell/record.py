@@ -199,7 +199,6 @@ class Run:
             return
         roots = self._roots(target) if kind in _MOVES and self.derived else ()
         self._track(kind, target, dest, recursive, edit)
-        # Validated construction: pydantic-core's validator is faster than model_construct here.
         self._add(
             Effect(
                 kind=kind,
