@@ -106,10 +106,10 @@ def test_compiled_match_agrees_with_the_reference(
     fact_list=st.lists(facts, min_size=1, max_size=3),
     args=call_args,
 )
-def test_effect_prefilter_loses_no_match(
+def test_compiled_policy_finds_what_a_full_scan_finds(
     whens: list[tuple[Match, Match | None]], fact_list: list[Fact], args: dict[str, Any]
 ) -> None:
-    """Skipping rules by effect kind finds every rule (with its first fact) a full scan finds."""
+    """The one generated function finds every rule, with its first fact, that a scan finds."""
     rules = [
         Rule(id=f"r{i}", action=Action.ALERT, when=w, unless=u) for i, (w, u) in enumerate(whens)
     ]
@@ -139,3 +139,18 @@ def test_rule_without_conditions_matches_everything() -> None:
     m = CompiledMatch(Match(), ROOT)
     fact = Fact("t", "a", EffectKind.READ, None, None, None)
     assert m.matches(fact, {})
+
+
+def test_unless_excludes_the_facts_it_matches() -> None:
+    """A rule's ``unless`` removes the facts it matches and no others."""
+    rule = Rule(
+        id="r",
+        action=Action.DENY,
+        when=Match(effect=[EffectKind.COPY]),
+        unless=Match(relation=[Relation.OWN]),
+    )
+    compiled = CompiledPolicy(Policy(rules=[rule]), ROOT)
+    own = Fact("copy_file", "a", EffectKind.COPY, "/p", AssetKind.WEIGHTS, Relation.OWN)
+    peer = Fact("copy_file", "a", EffectKind.COPY, "/p", AssetKind.WEIGHTS, Relation.PEER)
+    assert compiled.match([own], {}) == []
+    assert [(r.id, f) for r, f in compiled.match([own, peer], {})] == [("r", peer)]
