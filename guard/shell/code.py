@@ -506,11 +506,21 @@ _GEN_NET = re.compile(
     r"open-uri|TCPSocket|UDPSocket|curl_|ftp_|fsockopen|stream_socket"
 )
 _GEN_WRITE = re.compile(
-    r"open\s*\(?[^;]*?['\"]\s*(?:>|\+<|>>|\+>)|File::Copy|\bcopy\s*\(|\bmove\s*\(|\brename\b|\bsyswrite\b|"
+    r"(?m)open\s*\(?[^;]*?['\"]\s*(?:>|\+<|>>|\+>)|File::Copy|\bcopy\s*\(|\bmove\s*\(|\brename\b|\bsyswrite\b|"
     r"File\.(?:write|open\([^)]*['\"][wa])|FileUtils\.(?:cp|mv|copy|move|install|ln)|"
     r"\b(?:writeFile|copyFile|createWriteStream|appendFile|cpSync|renameSync|symlinkSync|linkSync)|"
     r"fs\.(?:rename|cp|symlink|link)\b|file_put_contents|"
-    r"\bfwrite\b|IO\.copy_stream|\bprint\s+\{?\$?[A-Z][A-Z0-9_]*\}?\s"
+    r"\bfwrite\b|IO\.copy_stream|\bprint\s+\{?\$?[A-Z][A-Z0-9_]*\}?\s|"
+    # Lua, Tcl, R and SQLite: io.open(f, "w"), :write(, file copy, writeBin, writefile(...
+    r"io\.open\s*\([^)]*['\"][wa]|io\.output|:write\s*\(|\bfile\s+(?:copy|rename|link)\b|"
+    r"\bopen\s+\S+\s+['\"]?(?:w|a|wb|ab|RDWR|WRONLY)\b|\bputs\s+-nonewline\s+\$|\bputs\s+\$\w+\s|"
+    r"\b(?:writeBin|writeLines|writeChar|saveRDS|file\.copy|file\.rename|file\.symlink)\s*\(|"
+    r"\bwritefile\s*\(|^\s*\.(?:output|once|save|backup|dump)\b|(?i:\bvacuum\s+into)\b"
+)
+# Code that prints: what it read may come out on standard output.
+_GEN_PRINT = re.compile(
+    r"\bprint|\bputs\b|\becho\b|console\.log|process\.stdout|io\.write|\bcat\s*\(|"
+    r"STDOUT|\bwriteLines\s*\(|\bselect\b"
 )
 _GEN_DELETE = re.compile(
     r"\bunlink\b|rmtree|remove_tree|FileUtils\.rm|fs\.(?:unlink|rm|rmdir)|File\.delete|\brmdir\b|\bdelete\b"
@@ -527,6 +537,15 @@ def _literals(code: str) -> Iterator[str]:
     for m in _QUOTED.finditer(code):
         s = m.group(1) if m.group(1) is not None else m.group(2)
         yield s.replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
+    # Tcl, Lua long strings, R and SQL scripts name files in bare words too: any word with a
+    # slash is a candidate (only those that exist count, see _existing).
+    for i, m in enumerate(_BARE_PATH.finditer(code)):
+        if i >= 1000:
+            break
+        yield m.group()
+
+
+_BARE_PATH = re.compile(r"[\w.~-]*/[\w./~-]+")
 
 
 def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Flow, ...]:
@@ -581,4 +600,8 @@ def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Fl
                 c.emit(EffectKind.READ, loc, recursive=rec)
     if not literals and not (shell or dynamic):
         c.emit(EffectKind.EXEC, note=what)
+    # The analyser cannot follow data inside the code: a file it reads may be what it prints.
+    read = [loc for loc in literals if loc.path is not None]
+    if read and _GEN_PRINT.search(code):
+        return tuple(Flow(src=loc, exact=False, via=c.name) for loc in read)
     return (OPAQUE,)

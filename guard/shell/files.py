@@ -472,6 +472,7 @@ def run_shell_text(
 def _jq(c: Cmd) -> tuple[Flow, ...]:
     args = c.args
     ops: list[Field] = []
+    named: list[Flow] = []  # --rawfile/--slurpfile: a file's content the filter can print
     filter_given = False
     i = 0
     while i < len(args):
@@ -480,6 +481,7 @@ def _jq(c: Cmd) -> tuple[Flow, ...]:
         if v in ("--arg", "--argjson", "--slurpfile", "--rawfile"):
             if v in ("--slurpfile", "--rawfile") and i + 2 < len(args):
                 c.read(args[i + 2])
+                named.extend(c.content(args[i + 2], transform=True))
             i += 3
             continue
         if v in ("--args", "--jsonargs"):
@@ -498,11 +500,11 @@ def _jq(c: Cmd) -> tuple[Flow, ...]:
         ops.append(f)
         i += 1
     files = ops if filter_given else ops[1:]
-    out: list[Flow] = []
+    out: list[Flow] = list(named)
     for f in files:
         c.read(f)
         out.extend(c.content(f, transform=True))
-    return tuple(out) if files else c.passthrough(transform=True)
+    return tuple(out) if files else (*named, *c.passthrough(transform=True))
 
 
 @command("yq")

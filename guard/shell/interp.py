@@ -914,6 +914,68 @@ def _code_interp(c: Cmd) -> tuple[Flow, ...]:
     return run_stdin_script(c, c.name, what=f"{c.name} reading standard input")
 
 
+_SQLITE_VALUE_OPTS = frozenset(
+    [
+        "-separator",
+        "-newline",
+        "-nullvalue",
+        "-vfs",
+        "-maxsize",
+        "-mmap",
+        "-pagecache",
+        "-lookaside",
+        "-heap",
+        "-init",
+        "-cmd",
+        "-A",
+        "-escape",
+    ]
+)
+# SQL that changes the database it runs on.
+_SQL_WRITES = re.compile(
+    r"(?im)\b(?:insert|update|delete|replace|drop|create|alter|attach|vacuum|reindex|pragma)\b|"
+    r"^\s*\.(?:import|restore|load)\b"
+)
+
+
+@command("sqlite3 sqlite")
+def _sqlite(c: Cmd) -> tuple[Flow, ...]:
+    """``sqlite3 [OPTIONS] DB [SQL...]``: the database file is read, and written by SQL that
+    changes it; the SQL is scanned like code, so ``readfile()``/``writefile()``, ``.output``,
+    ``.save``, ``.backup`` and ``VACUUM INTO`` move a file's data where the analyser sees it."""
+    args = c.args
+    codes: list[str | None] = []
+    i = 0
+    while i < len(args) and args[i].known and args[i].value.startswith("-"):
+        v = args[i].value.split("=", 1)[0]
+        if v in _SQLITE_VALUE_OPTS and "=" not in args[i].value and i + 1 < len(args):
+            if v == "-cmd":
+                codes.append(args[i + 1].value if args[i + 1].known else None)
+            elif v == "-init":
+                c.read(args[i + 1])
+                codes.append(c.st.run.read_text(c.loc(args[i + 1])))
+            i += 2
+            continue
+        i += 1
+    rest = args[i:]
+    sql = rest[1:]
+    codes.extend(a.value if a.known else None for a in sql)
+    if any(x is None for x in codes):
+        c.unknown("sqlite3: SQL the analyser cannot see")
+    text = "\n".join(x for x in codes if x is not None)
+    if rest:
+        db = rest[0]
+        c.read(db)
+        if not sql or _SQL_WRITES.search(text):
+            # SQL from standard input, or SQL that changes the database: the file changes.
+            c.emit(
+                EffectKind.WRITE, c.loc(db), certain=False, note="sqlite3 may change the database"
+            )
+    if not sql:
+        return run_stdin_script(c, "sqlite3", what="sqlite3 reading standard input")
+    return inspect_code(c, text, [], what="sqlite3")
+
+
 def perl_command(c: Cmd) -> tuple[Flow, ...]:
     """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected."""
     args = c.args
