@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from guard.paths import HostMap
 from guard.shell import ShellContext, analyse, apply_sed
+from guard.shell.files import yq_edits
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 K = EffectKind
@@ -755,8 +756,13 @@ def test_touch_and_chmod_are_metadata_writes(world: World) -> None:
 
 
 def test_yq_in_place_and_jq_redirect(world: World) -> None:
-    """yq -i edits in place (unknown edit); jq ... > f copies derived content."""
+    """yq -i of plain assignments is a simulated edit, of anything else an unknown one;
+    jq ... > f copies derived content."""
     [w] = find(world.run(f"yq -i '.shutdown_enabled = false' {CONFIG}"), K.WRITE)
+    assert w.edit == ConfigEdit(op="set", key="shutdown_enabled", value=False)
+    [w] = find(world.run(f"yq -i '.shutdown_enabled = .other' {CONFIG}"), K.WRITE)
+    assert w.edit is None
+    [w] = find(world.run(f'yq -i "$PROGRAM" {CONFIG}'), K.WRITE)
     assert w.edit is None
     effects = world.run(f"jq '.a' {CONFIG} > docs/x.json")
     assert find(effects, K.COPY, target_path=world.p(CONFIG), dest_path=world.p("docs/x.json"))
@@ -1332,3 +1338,29 @@ def test_python_read_then_write_is_a_copy_to_the_written_file(world: World) -> N
     """Code that reads one file and writes another is a copy between them."""
     effects = world.run(f"python3 <<EOF\n{_PY_COPY}EOF")
     assert find(effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("scratch/x"))
+
+
+@pytest.mark.parametrize(
+    ("program", "edits"),
+    [
+        (".a = false", [ConfigEdit(op="set", key="a", value=False)]),
+        ('.a.b |= "no"', [ConfigEdit(op="set", key="a.b", value="no")]),
+        ("del(.a)", [ConfigEdit(op="remove", key="a")]),
+        (
+            ".a = 1 | del(.b)",
+            [ConfigEdit(op="set", key="a", value=1), ConfigEdit(op="remove", key="b")],
+        ),
+        (".a = 'x'", [ConfigEdit(op="set", key="a", value="x")]),
+        (".a = null", [ConfigEdit(op="set", key="a", value=None)]),
+        (".a = no", None),
+        (".a = .b", None),
+        (".a = env(X)", None),
+        ("to_entries", None),
+        (".a = [1]", None),
+    ],
+)
+def test_yq_programs_of_plain_steps_are_understood(
+    program: str, edits: list[ConfigEdit] | None
+) -> None:
+    """Literal assignments and deletions become edits; any other program is not guessed at."""
+    assert yq_edits(program) == edits

@@ -8,10 +8,12 @@ redirect or a pipe further along turns it into a copy; readers that print only f
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from guard.shell.core import Cmd, State, command, joined_script
 from guard.shell.options import Opts, Spec, parse
@@ -519,19 +521,79 @@ def _yq(c: Cmd) -> tuple[Flow, ...]:
     ops = list(o.operands)
     if ops and ops[0].known and ops[0].value in ("e", "eval", "ea", "eval-all"):
         ops = ops[1:]
-    if o.value("--expression") is None and o.value("--from-file") is None and ops:
+    given = o.value("--expression")
+    program = given
+    if given is None and o.value("--from-file") is None and ops:
+        program = ops[0]
         ops = ops[1:]
     inplace = o.has("-i", "--inplace")
+    edits = (
+        yq_edits(program.value)
+        if inplace and program is not None and program.known and not program.pipe
+        else None
+    )
+    steps: list[ConfigEdit | None] = list(edits) if edits else [None]
     out: list[Flow] = []
     for f in ops:
         if inplace:
-            c.emit(WRITE, c.loc(f))
+            # A plain assignment or deletion is simulated on the file like set_config; any
+            # other program is an edit the guard cannot predict.
+            for edit in steps:
+                c.emit(WRITE, c.loc(f), edit=edit)
         else:
             c.read(f)
             out.extend(c.content(f, transform=True))
     if inplace:
         return ()
     return tuple(out) if ops else c.passthrough(transform=True)
+
+
+_YQ_PATH = r"\.[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*"
+_YQ_SET = re.compile(rf"\s*({_YQ_PATH})\s*\|?=\s*(.+?)\s*")
+_YQ_PIPE = re.compile(r"\|(?!=)")
+_YQ_DEL = re.compile(rf"\s*del\(\s*({_YQ_PATH})\s*\)\s*")
+
+
+def yq_edits(expression: str) -> list[ConfigEdit] | None:
+    """The edits a ``yq``/``jq`` program of plain steps makes, or ``None`` for any other program.
+
+    Understood: ``.a.b = VALUE`` and ``.a.b |= VALUE`` with a literal YAML value, and
+    ``del(.a.b)``, joined with ``|``. Values are read as YAML reads them (``"no"`` stays a
+    string, ``no`` and ``false`` are false), so the engine judges the switch yq would write.
+    """
+    edits: list[ConfigEdit] = []
+    for step in _YQ_PIPE.split(expression):
+        if (m := _YQ_DEL.fullmatch(step)) is not None:
+            edits.append(ConfigEdit(op="remove", key=m.group(1)[1:]))
+            continue
+        m = _YQ_SET.fullmatch(step)
+        if m is None:
+            return None
+        found, value = _yq_literal(m.group(2))
+        if not found:
+            return None  # a path, a function call or a structure: not a literal
+        edits.append(ConfigEdit(op="set", key=m.group(1)[1:], value=value))
+    return edits or None
+
+
+_YQ_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _yq_literal(raw: str) -> tuple[bool, Any]:
+    """A yq expression literal's value: ``(True, value)``, or ``(False, None)`` for anything else."""
+    if raw in ("true", "false"):
+        return True, raw == "true"
+    if raw in ("null", "~"):
+        return True, None
+    if _YQ_NUMBER.fullmatch(raw):
+        return True, float(raw) if any(ch in raw for ch in ".eE") else int(raw)
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        try:
+            value = json.loads(raw) if raw[0] == '"' else raw[1:-1]
+        except ValueError:
+            return False, None
+        return (True, value) if isinstance(value, str) else (False, None)
+    return False, None
 
 
 # ------------------------------------------------------------ echo, printf
