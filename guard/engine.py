@@ -92,6 +92,21 @@ _LEAVING = frozenset({EffectKind.DELETE, EffectKind.MOVE})
 _FLOWS = frozenset({EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER})
 _READ_ONLY = frozenset({EffectKind.READ, EffectKind.LIST})
 
+# Members the hot path compares against, as module constants: a global load stays cheap when
+# an agent framework's work has evicted the interpreter's attribute caches, a class attribute
+# load does not (measured on LangGraph's worker thread).
+_ALLOW, _ALERT, _DENY = Action.ALLOW, Action.ALERT, Action.DENY
+_ENFORCE = Mode.ENFORCE
+_COPY, _TRANSFER, _SHUTDOWN, _UNKNOWN = (
+    EffectKind.COPY, EffectKind.TRANSFER, EffectKind.SHUTDOWN, EffectKind.UNKNOWN
+)  # fmt: skip
+_SAME_HOST, _OTHER_HOST, _NETWORK = (
+    Destination.SAME_HOST, Destination.OTHER_HOST, Destination.NETWORK
+)  # fmt: skip
+_OWN, _PEER, _UNOWNED, _UNKNOWN_RELATION = (
+    Relation.OWN, Relation.PEER, Relation.UNOWNED, Relation.UNKNOWN
+)  # fmt: skip
+
 
 class Guard:
     """Decides, before it runs, whether an agent's tool call may run.
@@ -235,7 +250,7 @@ class Guard:
         if not hits:
             # Positional: this is the path most calls take, and keyword calls cost more.
             return Decision(
-                Action.ALLOW, call.agent, call.tool, call.call_id, None, call.args, self._mode,
+                _ALLOW, call.agent, call.tool, call.call_id, None, call.args, self._mode,
                 None, None, effects, assets, None, "", functools.partial(self._unmatched, effects),
             )  # fmt: skip
         if len(hits) > 1:
@@ -355,9 +370,9 @@ class Guard:
         if dest is None:
             return None
         if not dest.visible or dest.path is None:
-            return Destination.NETWORK
+            return _NETWORK
         src_host = src.host if src is not None else None
-        return Destination.SAME_HOST if dest.host == src_host else Destination.OTHER_HOST
+        return _SAME_HOST if dest.host == src_host else _OTHER_HOST
 
     def _facts(self, call: ToolCall, effects: list[Effect]) -> tuple[list[Fact], list[AssetRef]]:
         facts: list[Fact] = []
@@ -365,9 +380,9 @@ class Guard:
         for i, eff in enumerate(effects):
             kind = eff.kind
             destination = self._destination(eff.target, eff.dest)
-            if kind is EffectKind.COPY and destination not in (None, Destination.SAME_HOST):
-                kind = EffectKind.TRANSFER
-            if kind is EffectKind.SHUTDOWN:
+            if kind is _COPY and destination is not None and destination is not _SAME_HOST:
+                kind = _TRANSFER
+            if kind is _SHUTDOWN:
                 rel = Relation.OWN if eff.agent == call.agent else Relation.PEER
                 facts.append(Fact(call.tool, call.agent, kind, None, None, rel, effect_index=i))
                 continue
@@ -407,11 +422,7 @@ class Guard:
             if len(facts) == base:
                 # Nothing protected: one fact still lets tool, path and args rules match.
                 target_path = eff.target.path if eff.target is not None else None
-                relation = (
-                    Relation.UNKNOWN
-                    if (kind is EffectKind.UNKNOWN and eff.target is None)
-                    else None
-                )
+                relation = _UNKNOWN_RELATION if (kind is _UNKNOWN and eff.target is None) else None
                 idx_opt = refs.add(None, None)[0] if relation is not None else None
                 facts.append(
                     Fact(call.tool, call.agent, kind, target_path, None, relation, destination,
@@ -558,9 +569,10 @@ class Guard:
             CallBlocked: Denied, or the confirmation was refused or bound to other arguments.
             ApprovalTimeout: The confirmation timed out.
         """
-        if not decision.enforced or decision.action in (Action.ALLOW, Action.ALERT):
+        action = decision.action
+        if decision.mode is not _ENFORCE or action is _ALLOW or action is _ALERT:
             return
-        if decision.action is Action.DENY:
+        if action is _DENY:
             raise CallBlocked(decision)
         if response is None:  # confirm without an answer: refuse
             response = _failed_approval(decision, RuntimeError("no answer"))
@@ -697,13 +709,10 @@ class _Refs:
         if i is not None:
             return i, self.refs[i]
         if info is None:
-            r = AssetRef(path, None, None, Relation.UNKNOWN, "unresolved")
+            r = AssetRef(path, None, None, _UNKNOWN_RELATION, "unresolved")
         else:
             owner = info.owner
-            if owner is None:
-                relation = Relation.UNOWNED
-            else:
-                relation = Relation.OWN if owner == self.agent else Relation.PEER
+            relation = _UNOWNED if owner is None else _OWN if owner == self.agent else _PEER
             r = AssetRef(path, info.kind, owner, relation, info.source)
         i = self.index[key] = len(self.refs)
         self.refs.append(r)

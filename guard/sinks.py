@@ -81,11 +81,8 @@ class Fanout:
             for name in _HOOKS
         }
         self._spanning = [s for s, _hook in self._hooks["tool_span"]]
-
-    @property
-    def spans(self) -> bool:
-        """True when some sink opens a context around calls (:meth:`tool_span` is not a no-op)."""
-        return bool(self._spanning)
+        #: True when some sink opens a context around calls (``tool_span`` is not a no-op).
+        self.spans = bool(self._spanning)
 
     def _each(self, name: str, *args: object) -> None:
         failures: list[tuple[Sink, BaseException]] | None = None

@@ -209,7 +209,7 @@ class _Gate:
         self, request: ToolCallRequest, execute: Callable[[ToolCallRequest], ToolResult]
     ) -> ToolResult:
         call = self.call_of(request)
-        if isinstance(call, ToolMessage):
+        if not isinstance(call, ToolCall):  # the refusal (ToolCall is no ABC: a cheap test)
             return call
         if not self.guard.sinks.spans:
             return self._run(request, call, execute)
@@ -236,7 +236,7 @@ class _Gate:
         execute: Callable[[ToolCallRequest], Awaitable[ToolResult]],
     ) -> ToolResult:
         call = self.call_of(request)
-        if isinstance(call, ToolMessage):
+        if not isinstance(call, ToolCall):  # the refusal (ToolCall is no ABC: a cheap test)
             return call
         if not self.guard.sinks.spans:
             return await self._arun(request, call, execute)
