@@ -467,6 +467,14 @@ class Decision:
             "reason": self.reason,
         }
 
+    def __reduce__(self) -> tuple[type[Decision], tuple[Any, ...]]:
+        # Pickle and copy the worked-out hash and reason, not the functions that make them.
+        return (
+            Decision,
+            (self.action, self.agent, self.tool, self.call_id, self.args_hash, None, self.mode,
+             self.rules, self.matches, self.effects, self.assets, self.alerts, self.reason),
+        )  # fmt: skip
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Decision):
             return NotImplemented

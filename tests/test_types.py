@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import pickle
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +23,7 @@ from guard.types import (
     ToolCall,
     args_hash,
 )
+from tests.conftest import World
 
 
 def _decision(**kw: object) -> Decision:
@@ -157,3 +160,14 @@ def test_args_hash_is_the_hash_of_canonical_json(tool: str, args: dict[str, obje
         {"tool": tool, "args": args}, sort_keys=True, separators=(",", ":"), default=str
     )
     assert args_hash(tool, args) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_a_decision_pickles_and_copies_with_its_hash_and_reason(world: World) -> None:
+    """A guard's lazily explained decision crosses a process boundary as its worked-out values."""
+    d = world.guard().check(
+        ToolCall(agent="agent-1", tool="read_file", args={"path": "scratch/notes.txt"})
+    )
+    back = pickle.loads(pickle.dumps(d))  # noqa: S301  # our own bytes, made one line up
+    assert back == d
+    assert (back.reason, back.args_hash) == (d.reason, d.args_hash)
+    assert copy.deepcopy(d) == d
