@@ -565,6 +565,18 @@ def test_variable_resolves(world: World) -> None:
     assert find(effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("docs/y"))
 
 
+@pytest.mark.parametrize(
+    "word",
+    ["$A/$B/w.safetensors", "$A/${B}/w.safetensors", "${A}/$B/w.safetensors", "$A/$B/$C"],
+)
+def test_several_expansions_in_one_word(world: World, word: str) -> None:
+    """`$a/$b/c` is one word with two expansions, though the grammar splits it after a `$`."""
+    head, _, tail = WEIGHTS.rpartition("/")
+    top, _, mid = head.rpartition("/")
+    effects = world.run(f"A={top}; B={mid}; C={tail}; cp {word} docs/y")
+    assert find(effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("docs/y"))
+
+
 def test_parameter_expansion_operators(world: World) -> None:
     """${X%.bak}, ${X//_/} and ${X:-default} are computed."""
     effects = world.run(

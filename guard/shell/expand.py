@@ -159,6 +159,20 @@ def arith(expr: str) -> int | None:
         return None
 
 
+_NAME_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]")
+
+
+def _flatten(nodes: list[ts.Node]) -> list[ts.Node]:
+    """A word's pieces with concatenations opened, so pieces that meet across them line up."""
+    out: list[ts.Node] = []
+    for n in nodes:
+        if n.type == "concatenation":
+            out.extend(_flatten(list(n.children)))
+        else:
+            out.append(n)
+    return out
+
+
 class Expander:
     """Expands the words of one shell (:class:`~guard.shell.core.State`)."""
 
@@ -217,13 +231,27 @@ class Expander:
                 text = self.st.src[n.start_byte : n.end_byte].decode("utf-8", "replace")
                 return [Field(text[1:-1], text)]
         acc = Acc()
+        if any(n.type == "concatenation" for n in nodes):
+            nodes = _flatten(nodes)
+        skip = False
         for i, n in enumerate(nodes):
-            if (
-                n.type == "$"
-                and i + 1 < len(nodes)
-                and nodes[i + 1].type in ("string", "raw_string")
-            ):
+            if skip:
+                skip = False
                 continue
+            if n.type == "$" and i + 1 < len(nodes):
+                after = nodes[i + 1]
+                if after.type in ("string", "raw_string"):
+                    continue
+                if after.type == "word" and after.start_byte == n.end_byte:
+                    # tree-sitter-bash splits `$a/$b/c` into `$a/$` and `b/c`; bash reads one
+                    # word with two expansions. Expand the name the word starts with.
+                    text = self.st.text(after)
+                    m = _NAME_START.match(text)
+                    if m is not None:
+                        self._seg_name(m.group(), acc)
+                        self._seg_word(text[m.end() :], acc, False)
+                        skip = True
+                        continue
             self.seg(n, acc, quoted=False)
         raw = self.st.src[nodes[0].start_byte : nodes[-1].end_byte].decode("utf-8", "replace")
         if sinks is not None:
@@ -367,6 +395,17 @@ class Expander:
             acc.add(" ".join(v.items), "e" if quoted else "s")
             return
         acc.add(v.text, "e" if quoted else "s")
+
+    def _seg_name(self, name: str, acc: Acc) -> None:
+        """An unquoted ``$name`` the parser left as a bare ``$`` and a word."""
+        v = self.get_var(name)
+        if v is None or v.text is None:
+            acc.unknown("$" + name, v.flows if v is not None else ())
+            return
+        if v.obfuscated:
+            acc.obf = True
+        acc.flows.extend(v.flows)
+        acc.add(v.text, "s")
 
     def _param(self, node: ts.Node) -> Var | None:
         if node.type == "simple_expansion":
