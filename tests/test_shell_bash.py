@@ -18,8 +18,12 @@ from guard.types import EffectKind
 BASH = shutil.which("bash")
 
 VALUES = {"A": "hosts/decom-01", "B": "data", "C": "w.safetensors", "D": "x-1"}
+# No ${UNSET:-default}: a name the command does not set may be set in the agent's environment,
+# so the guard leaves it unresolved where bash (with a clean environment) takes the default.
 PIECES = st.sampled_from(
-    ["$A", "${A}", "$B", "${B}", "$C", "$D", "/", "x", ".", "_1", "-", "'q'", '"$B"', '"y"', "${B%a}", "${A#hosts/}"]
+    ["$A", "${A}", "$B", "${B}", "$C", "$D", "/", "x", ".", "_1", "-", "'q'", '"$B"', '"y"',
+     "${B%a}", "${A#hosts/}", "${A:+set}", "$'\\x41'", "\\z", "${#B}",
+     "${B^^}", "${A/decom/x}", "$((1+2))", "${D:1:2}", '"${A}/"']
 )  # fmt: skip
 
 
