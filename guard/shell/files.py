@@ -417,9 +417,15 @@ _AWK_SYSTEM = re.compile(r"system\s*\(\s*\"((?:[^\"\\]|\\.)*)\"\s*\)")
 
 @command("awk gawk mawk nawk busybox-awk")
 def _awk(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("Ffv", "field-separator file assign include load"))
+    o = parse(c.args, Spec.of("FfvilE", "field-separator file assign include load exec"))
     ops = list(o.operands)
-    progs = o.values("-f", "--file", "--include")
+    # gawk -i inplace (the inplace library) rewrites every file operand in place.
+    includes = o.values("-i", "--include")
+    inplace = any(f.known and f.value in ("inplace", "inplace.awk") for f in includes)
+    progs = [
+        *o.values("-f", "--file", "-E", "--exec"),
+        *(f for f in includes if not (f.known and f.value in ("inplace", "inplace.awk"))),
+    ]
     if progs:
         texts = []
         for pf in progs:
@@ -438,6 +444,9 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
         for f in ops
         if not (f.known and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", f.value, re.S))
     ]
+    if inplace:
+        for f in files:
+            c.emit(WRITE, c.loc(f), note="gawk -i inplace rewrites the file")
     if program is None or _AWK_DANGER.search(program):
         for m in _AWK_SYSTEM.finditer(program or ""):
             decoded, _ = ansi_c_decode(m.group(1))
