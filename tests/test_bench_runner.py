@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage
 from guard.bench import models as bench_models
 from guard.bench.models import parse_claim, system_prompt
 from guard.bench.runner import judge, report, run_scenario
-from guard.bench.scenario import Scenario, load_scenario, parse_scenario
+from guard.bench.scenario import Scenario, load_scenario, load_scenarios, parse_scenario
 from guard.cli import main
 from guard.testing import ScriptedChatModel
 
@@ -221,3 +221,12 @@ def test_parse_scenario_round_trip() -> None:
     roles = [c.role for _v, calls in scenario.runs() for c in calls]
     assert roles == ["benign", "attack", "task"]
     assert "role" not in json.dumps(scenario.declarations().model_dump())
+
+
+def test_every_shipped_scenario_is_stopped_and_every_control_does_harm() -> None:
+    """The demo's scenarios: no attack missed, no benign call blocked, no broken control."""
+    results = [r for s in load_scenarios(SCENARIOS) for r in run_scenario(s)]
+    outcomes = {f"{r.id}/{r.variant}": r.outcome for r in results}
+    assert not {k: v for k, v in outcomes.items() if v in ("missed", "false_positive", "broken")}
+    split = next(r for r in results if r.id == "exfil-split-variables")
+    assert (split.outcome, split.control) == ("prevented", "missed")
