@@ -244,13 +244,21 @@ class Guard:
         )
 
     def _decide(self, call: ToolCall) -> Decision:
+        # The args hash is worked out when first read, unless the arguments are not all
+        # strings: then it may fail (a cycle, a value whose str() raises), and it must fail
+        # here, where an error denies the call, not later in a sink.
+        hash_ = None
+        for value in call.args.values():
+            if type(value) is not str:
+                hash_ = call.args_hash
+                break
         effects = self.effects_of(call)
         facts, assets = self._facts(call, effects)
         hits = self.compiled.match(facts, call.args)
         if not hits:
             # Positional: this is the path most calls take, and keyword calls cost more.
             return Decision(
-                _ALLOW, call.agent, call.tool, call.call_id, None, call.args, self._mode,
+                _ALLOW, call.agent, call.tool, call.call_id, hash_, call.args, self._mode,
                 None, None, effects, assets, None, "", functools.partial(self._unmatched, effects),
             )  # fmt: skip
         if len(hits) > 1:
@@ -275,7 +283,7 @@ class Guard:
                     Alert(rule.alert_severity, rule.id, text, call.agent, call.tool, call.call_id)
                 )
         return Decision(
-            hits[0][0].action, call.agent, call.tool, call.call_id, None, call.args, self._mode,
+            hits[0][0].action, call.agent, call.tool, call.call_id, hash_, call.args, self._mode,
             [m.rule for m in matches], matches, effects, assets, alerts, "; ".join(said),
         )  # fmt: skip
 
@@ -355,11 +363,8 @@ class Guard:
         if loc.path is None:
             return [(None, None)]
         found: list[tuple[str | None, AssetInfo | None]] = []
-        if probe and not self.hosts.missing(loc.path):
-            info = self.assets.lookup(loc.path)
-        else:
-            # Nothing to examine: a read changes nothing, and a missing file has no content.
-            info = self.assets.indexed(loc.path)
+        # A read changes nothing: the index alone says whether it touches an asset.
+        info = self.assets.lookup(loc.path) if probe else self.assets.indexed(loc.path)
         if info is not None:
             found.append((loc.path, info))
         if recursive or self.hosts.isdir(loc.path):

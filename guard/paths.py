@@ -29,9 +29,8 @@ _PROC_FD = "/proc/self/fd/"
 _HAVE_PROC = _O_PATH != 0 and os.path.isdir(_PROC_FD)
 
 
-def _placed(path: str, depth: int = 0) -> tuple[str, bool | None]:
-    """Resolve an absolute ``path`` the way the kernel does, in a few system calls, and tell
-    whether it exists (``None``: not known).
+def _kernel_realpath(path: str, depth: int = 0) -> str:
+    """Resolve an absolute ``path`` the way the kernel does, in a few system calls.
 
     The longest existing prefix is opened with ``O_PATH`` and its name read back from
     ``/proc/self/fd``; missing components after it are appended as written (a ``..`` after a
@@ -39,25 +38,25 @@ def _placed(path: str, depth: int = 0) -> tuple[str, bool | None]:
     :func:`os.path.realpath` where ``O_PATH`` or ``/proc`` is not available.
     """
     if not _HAVE_PROC or depth > 64:
-        return os.path.realpath(path), None
+        return os.path.realpath(path)
     try:
         fd = os.open(path, _O_PATH)
     except FileNotFoundError:
         head, tail = os.path.split(path.rstrip("/") or "/")
         if not tail or head == path:
-            return os.path.realpath(path), None
-        base = _placed(head, depth + 1)[0]
+            return os.path.realpath(path)
+        base = _kernel_realpath(head, depth + 1)
         if tail == "..":
-            return os.path.dirname(base), None
-        return (base, None) if tail == "." else (os.path.join(base, tail), False)
+            return os.path.dirname(base)
+        return base if tail == "." else os.path.join(base, tail)
     except ValueError:  # an embedded NUL: no such file can exist; keep the text as written
-        return os.path.normpath(path), False
+        return os.path.normpath(path)
     except OSError:
-        return os.path.realpath(path), None
+        return os.path.realpath(path)
     try:
-        return os.readlink(f"{_PROC_FD}{fd}"), True
+        return os.readlink(f"{_PROC_FD}{fd}")
     except OSError:
-        return os.path.realpath(path), None
+        return os.path.realpath(path)
     finally:
         os.close(fd)
 
@@ -74,16 +73,12 @@ def resolve(raw: str, cwd: str, home: str | None = None) -> str:
         An absolute, normalised path. Symlinks in the existing part are followed, as the
         kernel would follow them when the call runs.
     """
-    return _resolve(raw, cwd, home)[0]
-
-
-def _resolve(raw: str, cwd: str, home: str | None) -> tuple[str, bool | None]:
     path = raw
     if path == "~" or path.startswith("~/"):
         path = (home if home is not None else os.path.expanduser("~")) + path[1:]
     if not os.path.isabs(path):
         path = os.path.join(cwd, path)
-    return _placed(path)
+    return _kernel_realpath(path)
 
 
 class HostMap:
@@ -110,7 +105,6 @@ class HostMap:
         # and those could race a check anyway (check-then-run is never atomic).
         self._resolved: dict[tuple[str, str, str | None], str] = {}
         self._isdir: dict[str, bool] = {}
-        self._missing: set[str] = set()
         self._placed: dict[tuple[str, str, str | None], tuple[str, str | None]] = {}
         # Longest root first, so nested host folders attribute to the innermost host.
         self._by_root = sorted(items, key=lambda h: len(h.root), reverse=True)
@@ -139,7 +133,6 @@ class HostMap:
         """Forget cached resolutions (the filesystem may have changed)."""
         self._resolved.clear()
         self._isdir.clear()
-        self._missing.clear()
         self._placed.clear()
 
     def realpath(self, raw: str, cwd: str, home: str | None = None) -> str:
@@ -149,19 +142,8 @@ class HostMap:
         if path is None:
             if len(self._resolved) > 100_000:
                 self._resolved.clear()
-                self._missing.clear()
-            path, exists = _resolve(raw, cwd, home)
-            self._resolved[key] = path
-            if exists is False:
-                self._missing.add(path)
+            path = self._resolved[key] = resolve(raw, cwd, home)
         return path
-
-    def missing(self, path: str) -> bool:
-        """True when a resolution since the last :meth:`invalidate` found no file at ``path``.
-
-        ``False`` means it exists or nobody asked: only a ``True`` saves a system call.
-        """
-        return path in self._missing
 
     def isdir(self, path: str) -> bool:
         """``os.path.isdir``, cached until :meth:`invalidate`."""

@@ -380,8 +380,10 @@ class Decision:
     ) -> None:
         if args_hash is None and args is None:
             raise TypeError("a Decision needs args_hash or the call's args")
-        self.action = action
-        self.mode = mode
+        # Strings are accepted for the enums, as a validating model would: a "deny" that
+        # stayed a string would compare unequal to Action.DENY and be let through.
+        self.action = action if type(action) is Action else Action(action)
+        self.mode = mode if type(mode) is Mode else Mode(mode)
         self.agent = agent
         self.tool = tool
         self.call_id = call_id
@@ -404,9 +406,9 @@ class Decision:
         """
         r = self._reason
         if r is None:
+            # _explain is kept: two threads reading at once both explain, alike.
             explain = self._explain
             r = self._reason = explain() if explain is not None else ""
-            self._explain = None
         return r
 
     @property

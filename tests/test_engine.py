@@ -579,3 +579,17 @@ def test_only_hooks_a_sink_defines_are_called_and_failures_still_alert(world: Wo
     assert seen == ["allow"]
     assert [a.rule for a in memory.alerts] == ["sink-failure"]
     assert memory.alerts[0].enforcement_gap
+
+
+def test_arguments_that_cannot_be_hashed_are_denied_at_check_time(world: World) -> None:
+    """An argument the canonical JSON cannot encode denies the call with an enforcement gap."""
+    loop: list[object] = []
+    loop.append(loop)
+    guard = world.guard()
+    for bad in ({"opts": {1: "a", "b": 2}}, {"opts": loop}):
+        d = guard.check(
+            ToolCall(agent=AGENT, tool="read_file", args={"path": "scratch/notes.txt", **bad})
+        )
+        assert d.action is Action.DENY
+        assert d.rules == [INTERNAL_ERROR_RULE]
+        assert d.alerts[0].enforcement_gap

@@ -10,35 +10,12 @@ from guard.types import Action, ToolCall
 from tests.conftest import AGENT, World, safetensors_bytes
 
 
-def test_resolution_remembers_a_missing_file_until_invalidated(tmp_path: Path) -> None:
-    """A path found missing is reported missing until invalidate(); then it is looked at again."""
-    hosts = HostMap({})
-    path = hosts.realpath("new.bin", str(tmp_path))
-    assert path == str(tmp_path / "new.bin")
-    assert hosts.missing(path)
-    (tmp_path / "new.bin").write_bytes(b"x")
-    assert hosts.missing(path)  # cached: nothing was invalidated
-    hosts.invalidate()
-    assert hosts.realpath("new.bin", str(tmp_path)) == path
-    assert not hosts.missing(path)
-
-
-def test_an_existing_file_or_unasked_path_is_not_missing(tmp_path: Path) -> None:
-    """Only a resolution that found nothing marks a path missing."""
-    (tmp_path / "here.txt").write_text("x")
-    hosts = HostMap({})
-    here = hosts.realpath("here.txt", str(tmp_path))
-    assert not hosts.missing(here)
-    assert not hosts.missing(str(tmp_path / "never-asked"))
-
-
-def test_a_dangling_symlink_resolves_to_its_name_and_is_missing(tmp_path: Path) -> None:
+def test_a_dangling_symlink_resolves_to_its_name(tmp_path: Path) -> None:
     """A link to nothing resolves as written (the kernel would create the link's name)."""
     os.symlink(tmp_path / "nowhere" / "x", tmp_path / "dangling")
     hosts = HostMap({})
-    path = hosts.realpath("dangling", str(tmp_path))
-    assert path == resolve("dangling", str(tmp_path))
-    assert hosts.missing(path)
+    assert hosts.realpath("dangling", str(tmp_path)) == resolve("dangling", str(tmp_path))
+    assert hosts.realpath("dangling", str(tmp_path)) == str(tmp_path / "dangling")
 
 
 def test_located_paths_are_attributed_to_the_innermost_host(tmp_path: Path) -> None:
@@ -51,12 +28,28 @@ def test_located_paths_are_attributed_to_the_innermost_host(tmp_path: Path) -> N
     assert hosts.local("f", str(tmp_path)).host is None
 
 
-def test_weights_appearing_at_a_missing_destination_count_after_invalidate(world: World) -> None:
-    """A copy onto a path first seen empty is judged anew once the guard's caches are dropped.
+def test_weights_appearing_at_a_path_first_seen_missing_are_judged_at_once(world: World) -> None:
+    """A file that appears where a check found nothing is examined by the next check.
 
-    The engine drops them after every call it lets run, and a live watch on every change, so
-    an overwrite of weights that appeared in between is not let through as a plain copy.
+    Another agent or process may put a peer's weights there (a hard link, a copy) between
+    two calls of this one, with no call of this guard running in between.
     """
+    guard = world.guard()
+    probe = ToolCall(agent=AGENT, tool="read_file", args={"path": "scratch/w.bin"})
+    assert guard.check(probe).action is Action.ALLOW
+    os.link(
+        world.root / "hosts/decom-01/data/agent_2_weights.safetensors", world.root / "scratch/w.bin"
+    )
+    ship = ToolCall(
+        agent=AGENT, tool="shell", args={"command": "scp scratch/w.bin backup-02:/data/"}
+    )
+    d = guard.check(ship)
+    assert d.action is Action.DENY, d.reason
+    assert "peer-weights-exfiltration" in d.rules
+
+
+def test_weights_appearing_at_a_missing_destination_are_an_overwrite(world: World) -> None:
+    """A copy onto a path first seen empty is judged on what is there now."""
     guard = world.guard()
     call = ToolCall(
         agent=AGENT,
@@ -65,7 +58,6 @@ def test_weights_appearing_at_a_missing_destination_count_after_invalidate(world
     )
     assert guard.check(call).action is Action.ALLOW
     world.write("hosts/decom-01/data/new.bin", safetensors_bytes(seed=11))
-    guard.hosts.invalidate()
     again = guard.check(call)
     assert again.action is Action.CONFIRM
     assert [a.path for a in again.assets] == [str(world.root / "hosts/decom-01/data/new.bin")]

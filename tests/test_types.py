@@ -171,3 +171,12 @@ def test_a_decision_pickles_and_copies_with_its_hash_and_reason(world: World) ->
     assert back == d
     assert (back.reason, back.args_hash) == (d.reason, d.args_hash)
     assert copy.deepcopy(d) == d
+
+
+def test_enum_fields_given_as_strings_become_members() -> None:
+    """A decision built with "deny" blocks like one built with Action.DENY."""
+    d = Decision(action="deny", agent="a", tool="t", call_id="c", args={}, mode="enforce")  # type: ignore[arg-type]
+    assert d.action is Action.DENY
+    assert d.blocks
+    with pytest.raises(ValueError, match="nope"):
+        Decision(action="nope", agent="a", tool="t", call_id="c", args={})  # type: ignore[arg-type]

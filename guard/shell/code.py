@@ -46,7 +46,7 @@ def _writes(c: Cmd, loc: Location, what: str, recursive: bool) -> None:
     )
 
 
-__all__ = ["inspect_code", "inspect_python"]
+__all__ = ["inspect_code", "inspect_python", "mentioned_files"]
 
 _NET_MODULES = names(
     "socket requests urllib urllib2 urllib3 http httpx ftplib paramiko smtplib aiohttp "
@@ -548,6 +548,16 @@ def _literals(code: str) -> Iterator[str]:
 _BARE_PATH = re.compile(r"[\w.~-]*/[\w./~-]+")
 
 
+def mentioned_files(c: Cmd, code: str) -> list[Location]:
+    """The existing files that ``code`` names in a string or a bare word with a slash."""
+    found: dict[str, Location] = {}
+    for s in _literals(code[: 1 << 20]):
+        loc = _existing(c, s)
+        if loc is not None and loc.path is not None:
+            found.setdefault(loc.path, loc)
+    return list(found.values())
+
+
 def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Flow, ...]:
     """Effects of code in a language the analyser only scans (perl, ruby, node, php...)."""
     strings = list(_literals(code[: 1 << 20]))
@@ -603,5 +613,6 @@ def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Fl
     # The analyser cannot follow data inside the code: a file it reads may be what it prints.
     read = [loc for loc in literals if loc.path is not None]
     if read and _GEN_PRINT.search(code):
-        return tuple(Flow(src=loc, exact=False, via=c.name) for loc in read)
+        # ... and whatever else it prints, which the analyser cannot see.
+        return (*(Flow(src=loc, exact=False, via=c.name) for loc in read), OPAQUE)
     return (OPAQUE,)

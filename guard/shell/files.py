@@ -536,25 +536,50 @@ def _yq(c: Cmd) -> tuple[Flow, ...]:
         program = ops[0]
         ops = ops[1:]
     inplace = o.has("-i", "--inplace")
-    edits = (
-        yq_edits(program.value)
-        if inplace and program is not None and program.known and not program.pipe
-        else None
-    )
-    steps: list[ConfigEdit | None] = list(edits) if edits else [None]
+    if inplace:
+        _yq_in_place(c, program, ops)
+        return ()
     out: list[Flow] = []
     for f in ops:
-        if inplace:
-            # A plain assignment or deletion is simulated on the file like set_config; any
-            # other program is an edit the guard cannot predict.
-            for edit in steps:
-                c.emit(WRITE, c.loc(f), edit=edit)
-        else:
-            c.read(f)
-            out.extend(c.content(f, transform=True))
-    if inplace:
-        return ()
+        c.read(f)
+        out.extend(c.content(f, transform=True))
     return tuple(out) if ops else c.passthrough(transform=True)
+
+
+# Options of yq (mikefarah's and the jq wrapper's) that leave a plain program's edit as it
+# reads: in-place, output style. Any other (-n, -s, --arg, -f...) changes what is written.
+_YQ_PLAIN_LETTERS = frozenset("iyYPe")
+_YQ_PLAIN_LONG = frozenset(["--inplace", "--yaml-output", "--yaml-roundtrip", "--prettyPrint"])
+
+
+def _yq_in_place(c: Cmd, program: Field | None, ops: list[Field]) -> None:
+    """``yq -i``: a program of plain assignments is simulated on each file like set_config.
+
+    Anything else is an edit the guard cannot predict, made to every existing file the command
+    names, whatever the option parser took it for (yq's two implementations disagree on
+    which options take values).
+    """
+    plain = all(
+        a.value in _YQ_PLAIN_LONG
+        if a.value.startswith("--")
+        else set(a.value[1:]) <= _YQ_PLAIN_LETTERS
+        for a in c.args
+        if a.known and a.value.startswith("-") and a.value != "-"
+    )
+    edits = (
+        yq_edits(program.value)
+        if plain and program is not None and program.known and not program.pipe
+        else None
+    )
+    if edits is None:
+        named = [a for a in c.args if not (a.known and a.value.startswith("-"))]
+        targets = [f for f in named if f in ops or c.st.run.exists(c.loc(f).path or "")]
+        for f in targets:
+            c.emit(WRITE, c.loc(f))
+        return
+    for f in ops:
+        for edit in edits:
+            c.emit(WRITE, c.loc(f), edit=edit)
 
 
 _YQ_PATH = r"\.[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*"

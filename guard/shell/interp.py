@@ -13,7 +13,7 @@ import re
 import shlex
 from collections.abc import Callable
 
-from guard.shell.code import inspect_code, inspect_python
+from guard.shell.code import inspect_code, inspect_python, mentioned_files
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.options import Spec, parse
 from guard.shell.record import MAX_LOOP
@@ -927,8 +927,42 @@ _SQLITE_VALUE_OPTS = frozenset(
         "-heap",
         "-init",
         "-cmd",
-        "-A",
         "-escape",
+        "-nonce",
+    ]  # a table is easier to read as one string
+)
+_SQLITE_FLAGS = frozenset(
+    [
+        "-append",
+        "-ascii",
+        "-bail",
+        "-batch",
+        "-box",
+        "-column",
+        "-csv",
+        "-echo",
+        "-header",
+        "-noheader",
+        "-html",
+        "-interactive",
+        "-json",
+        "-line",
+        "-list",
+        "-markdown",
+        "-memtrace",
+        "-nofollow",
+        "-quote",
+        "-readonly",
+        "-safe",
+        "-stats",
+        "-table",
+        "-tabs",
+        "-version",
+        "-zip",
+        "-deserialize",
+        "-help",
+        "-utf8",
+        "-no-rowid-in-view",
     ]
 )
 # SQL that changes the database it runs on.
@@ -936,41 +970,62 @@ _SQL_WRITES = re.compile(
     r"(?im)\b(?:insert|update|delete|replace|drop|create|alter|attach|vacuum|reindex|pragma)\b|"
     r"^\s*\.(?:import|restore|load)\b"
 )
+# SQL that reads files into the database (or runs them).
+_SQL_READS_FILES = re.compile(
+    r"(?im)\breadfile\s*\(|^\s*\.(?:import|restore|read|open|ar|archive)\b"
+)
 
 
 @command("sqlite3 sqlite")
 def _sqlite(c: Cmd) -> tuple[Flow, ...]:
-    """``sqlite3 [OPTIONS] DB [SQL...]``: the database file is read, and written by SQL that
-    changes it; the SQL is scanned like code, so ``readfile()``/``writefile()``, ``.output``,
-    ``.save``, ``.backup`` and ``VACUUM INTO`` move a file's data where the analyser sees it."""
+    """``sqlite3 [OPTIONS] DB [SQL...]`` (options anywhere): the database file is read, and
+    written by SQL that changes it; files the SQL reads into it are copied into it; the SQL is
+    scanned like code, so ``writefile()``, ``.output``, ``.save``, ``.backup`` and ``VACUUM
+    INTO`` move data where the analyser sees it. Archive mode (``-A``) and options the
+    analyser does not know are judged as an unknown program given these arguments."""
     args = c.args
     codes: list[str | None] = []
+    operands: list[Field] = []
     i = 0
-    while i < len(args) and args[i].known and args[i].value.startswith("-"):
-        v = args[i].value.split("=", 1)[0]
-        if v in _SQLITE_VALUE_OPTS and "=" not in args[i].value and i + 1 < len(args):
-            if v == "-cmd":
-                codes.append(args[i + 1].value if args[i + 1].known else None)
-            elif v == "-init":
-                c.read(args[i + 1])
-                codes.append(c.st.run.read_text(c.loc(args[i + 1])))
-            i += 2
+    while i < len(args):
+        a = args[i]
+        if a.known and a.value.startswith("-") and a.value != "-":
+            opt = "-" + a.value.lstrip("-")
+            if opt.startswith("-A") or opt not in _SQLITE_VALUE_OPTS | _SQLITE_FLAGS:
+                return _unknown_args(c, list(args))
+            if opt in _SQLITE_VALUE_OPTS and i + 1 < len(args):
+                value = args[i + 1]
+                if opt == "-cmd":
+                    codes.append(value.value if value.known else None)
+                elif opt == "-init":
+                    c.read(value)
+                    codes.append(c.st.run.read_text(c.loc(value)))
+                i += 2
+                continue
+            i += 1
             continue
+        operands.append(a)
         i += 1
-    rest = args[i:]
-    sql = rest[1:]
+    sql = operands[1:]
     codes.extend(a.value if a.known else None for a in sql)
     if any(x is None for x in codes):
         c.unknown("sqlite3: SQL the analyser cannot see")
     text = "\n".join(x for x in codes if x is not None)
-    if rest:
-        db = rest[0]
-        c.read(db)
+    if operands:
+        db = c.loc(operands[0])
+        c.read(operands[0])
         if not sql or _SQL_WRITES.search(text):
             # SQL from standard input, or SQL that changes the database: the file changes.
-            c.emit(
-                EffectKind.WRITE, c.loc(db), certain=False, note="sqlite3 may change the database"
-            )
+            c.emit(EffectKind.WRITE, db, certain=False, note="sqlite3 may change the database")
+        if _SQL_READS_FILES.search(text):
+            for loc in mentioned_files(c, text):
+                c.emit(
+                    EffectKind.COPY,
+                    loc,
+                    db,
+                    certain=False,
+                    note="sqlite3 SQL reads this file into the database",
+                )
     if not sql:
         return run_stdin_script(c, "sqlite3", what="sqlite3 reading standard input")
     return inspect_code(c, text, [], what="sqlite3")
