@@ -275,7 +275,10 @@ class Guard:
             if eff is None:
                 text = fact.effect.value
             else:
-                text = shown_effects.get(i) or shown_effects.setdefault(i, self._show_effect(eff))
+                shown = shown_effects.get(i)
+                if shown is None:
+                    shown = shown_effects[i] = self._show_effect(eff)
+                text = shown
             text = self._reason_for(text, fact, asset)
             said.append(rule.said + text)
             if rule.alert_severity is not None:
@@ -351,7 +354,7 @@ class Guard:
     # ------------------------------------------------------------------ facts
 
     def _assets_at(
-        self, loc: Location | None, recursive: bool, *, probe: bool = True
+        self, loc: Location | None, recursive: bool, probe: bool = True
     ) -> list[tuple[str | None, AssetInfo | None]]:
         """Protected assets at a place: ``(None, None)`` for an unresolvable one.
 
@@ -371,20 +374,20 @@ class Guard:
             found.extend(self.assets.under(loc.path))
         return found
 
-    def _destination(self, src: Location | None, dest: Location | None) -> Destination | None:
-        if dest is None:
-            return None
-        if not dest.visible or dest.path is None:
-            return _NETWORK
-        src_host = src.host if src is not None else None
-        return _SAME_HOST if dest.host == src_host else _OTHER_HOST
-
     def _facts(self, call: ToolCall, effects: list[Effect]) -> tuple[list[Fact], list[AssetRef]]:
         facts: list[Fact] = []
         refs: _Refs = _Refs(call.agent)
         for i, eff in enumerate(effects):
             kind = eff.kind
-            destination = self._destination(eff.target, eff.dest)
+            dest = eff.dest
+            if dest is None:
+                destination = None
+            elif not dest.visible or dest.path is None:
+                destination = _NETWORK
+            else:
+                target = eff.target
+                src_host = target.host if target is not None else None
+                destination = _SAME_HOST if dest.host == src_host else _OTHER_HOST
             if kind is _COPY and destination is not None and destination is not _SAME_HOST:
                 kind = _TRANSFER
             if kind is _SHUTDOWN:
@@ -394,20 +397,18 @@ class Guard:
             base = len(facts)
             # What changes here is judged on the effect's own edit.
             judged = kind in _CHANGING or kind in _LEAVING
-            for path, info in self._assets_at(
-                eff.target, eff.recursive, probe=kind not in _READ_ONLY
-            ):
-                self._asset_facts(
-                    facts,
-                    call,
-                    eff,
-                    i,
-                    kind,
-                    destination,
-                    refs.add(path, info),
-                    eff.edit if judged else None,
-                    judged,
-                )
+            for path, info in self._assets_at(eff.target, eff.recursive, kind not in _READ_ONLY):
+                if judged:
+                    self._asset_facts(
+                        facts, call, eff, i, kind, destination, refs.add(path, info), eff.edit, True
+                    )
+                else:
+                    # Read, listed or copied away: the asset itself does not change.
+                    idx, r = refs.add(path, info)
+                    facts.append(
+                        Fact(call.tool, call.agent, kind, r.path, r.kind, r.relation, destination,
+                             False, "none", False, eff.certain, i, idx)
+                    )  # fmt: skip
             if kind in _FLOWS and eff.dest is not None and eff.dest.visible:
                 # The destination is overwritten with the source's content.
                 overwritten = self._assets_at(eff.dest, False)
