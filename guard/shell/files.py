@@ -417,20 +417,25 @@ _AWK_SYSTEM = re.compile(r"system\s*\(\s*\"((?:[^\"\\]|\\.)*)\"\s*\)")
 
 @command("awk gawk mawk nawk busybox-awk")
 def _awk(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("FfvilE", "field-separator file assign include load exec"))
+    o = parse(c.args, Spec.of("FfvilEe", "field-separator file assign include load exec source"))
     ops = list(o.operands)
-    # gawk -i inplace (the inplace library) rewrites every file operand in place.
+    # gawk -i inplace (the inplace library) rewrites every file operand in place; an
+    # extension loaded with -l may do anything to them.
     includes = o.values("-i", "--include")
-    inplace = any(f.known and f.value in ("inplace", "inplace.awk") for f in includes)
+    inplace = any(f.known and f.value in ("inplace", "inplace.awk") for f in includes) or bool(
+        o.values("-l", "--load")
+    )
     progs = [
         *o.values("-f", "--file", "-E", "--exec"),
         *(f for f in includes if not (f.known and f.value in ("inplace", "inplace.awk"))),
     ]
-    if progs:
-        texts = []
+    sources = o.values("-e", "--source")
+    if progs or sources:
+        texts: list[str | None] = []
         for pf in progs:
             c.read(pf)
             texts.append(c.st.run.read_text(c.loc(pf)))
+        texts.extend(f.value if f.known else None for f in sources)
         program = (
             None if any(t is None for t in texts) else "\n".join(t for t in texts if t is not None)
         )
