@@ -239,6 +239,8 @@ class Watch:
             self.stats.attributed += 1
             self._refresh(touched)
             return
+        untracked = [p for p in touched if p not in self._tracked]
+        alerted: set[str] = set()
         if event.is_directory:
             self._on_folder_event(kind, src, dest)
         elif kind == "deleted":
@@ -252,15 +254,25 @@ class Watch:
             self._check_changed(
                 dest, "was replaced (a file moved over it) outside any approved call"
             )
-            self._check_new(dest)
+            if self._check_new(dest):
+                alerted.add(dest)
         elif kind == "created":
-            self._check_new(src)
+            if self._check_new(src):
+                alerted.add(src)
         elif src in self._tracked:  # modified, closed (after write), attrib
             self._check_changed(src, "was modified outside any approved call")
         else:
             # A new file is often created empty and written after: judge it once it has content.
-            self._check_new(src)
+            if self._check_new(src):
+                alerted.add(src)
         self._refresh(touched)
+        # The file may have been written between its check above and the refresh, which then
+        # indexed it as an asset and started tracking it: later events on it would look like
+        # nothing changed. A path this refresh began to track is judged as new here.
+        for path in untracked:
+            info = self._known(path) if path in self._tracked else None
+            if info is not None and path not in alerted:
+                self._alert_new(info, path)
 
     def _on_folder_event(self, kind: str, src: str, dest: str) -> None:
         if kind not in ("deleted", "moved"):
@@ -293,12 +305,14 @@ class Watch:
         if tracked.digest is not None and digest != tracked.digest:
             self._asset_alert(info, path, what)
 
-    def _check_new(self, path: str) -> None:
+    def _check_new(self, path: str) -> bool:
+        """Alert if ``path``, not tracked yet, is a copy or new weights; True if it alerted."""
         if not path or path in self._tracked:
-            return
+            return False
         info = self.guard.assets.lookup(path)
-        if info is None:
-            return
+        return info is not None and self._alert_new(info, path)
+
+    def _alert_new(self, info: AssetInfo, path: str) -> bool:
         if info.source.startswith(("same content", "hard link")):
             self._asset_alert(
                 info,
@@ -306,10 +320,13 @@ class Watch:
                 f"appeared as a copy ({info.source}) outside any approved call",
                 copy=True,
             )
-        elif info.kind is AssetKind.WEIGHTS and info.source.startswith("content:"):
+            return True
+        if info.kind is AssetKind.WEIGHTS and info.source.startswith("content:"):
             self._asset_alert(
                 info, path, "new weights file appeared outside any approved call", copy=True
             )
+            return True
+        return False
 
     def _refresh(self, paths: list[str]) -> None:
         self.guard.hosts.invalidate()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from watchdog.events import FileClosedEvent, FileCreatedEvent
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
@@ -160,3 +161,31 @@ def test_inotify_limit_falls_back_to_polling(world: World) -> None:
         assert gap.enforcement_gap
         (world.root / W).unlink()
         wait_for(sink, lambda a: "deleted" in a.message)
+
+
+def test_copy_written_between_its_check_and_the_refresh_still_alerts(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy that gains its content after the watch looked at it (empty) still alerts.
+
+    The refresh after the event indexes the now-full file; without this check later events
+    on it looked like nothing changed, and the copy went unreported (seen under load).
+    """
+    sink = MemorySink()
+    watch = Watch(world.guard(sinks=[sink]))
+    watch._track_all()
+    late = world.root / "scratch/late.bin"
+    late.write_bytes(b"")
+    check_new = watch._check_new
+
+    def then_write(path: str) -> bool:
+        found = check_new(path)
+        shutil.copyfile(world.root / W, late)  # the copy's data lands after the look
+        return found
+
+    monkeypatch.setattr(watch, "_check_new", then_write)
+    watch._on_event(FileCreatedEvent(os.fsencode(late)))
+    watch._on_event(FileClosedEvent(os.fsencode(late)))
+    copies = [a for a in sink.alerts if "copy" in a.message]
+    assert len(copies) == 1
+    assert "late.bin" in copies[0].message
