@@ -104,8 +104,18 @@ class Destination(StrEnum):
     NETWORK = "network"  # a host or service the guard cannot see into
 
 
+class _Value:
+    """What every value type shares: its JSON form."""
+
+    __slots__ = ()
+
+    def to_dict(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """The JSON form; without ``None`` fields when ``exclude_none``."""
+        return _dump(self, exclude_none=exclude_none)
+
+
 @dataclass(slots=True, unsafe_hash=True)
-class Location:
+class Location(_Value):
     """A place a call touches: a resolved path on a host, or the raw text when unresolvable.
 
     ``path`` is absolute and normalised (symlinks resolved) when the guard could resolve it;
@@ -129,13 +139,9 @@ class Location:
         shown = self.path if self.path is not None else f"<unresolved {self.raw!r}>"
         return f"{self.host}:{shown}" if self.host else shown
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return _dump(self)
-
 
 @dataclass(slots=True, unsafe_hash=True)
-class ConfigEdit:
+class ConfigEdit(_Value):
     """A change to a structured config file, precise enough to simulate before it runs.
 
     ``op`` is one of ``set`` (dotted ``key`` to ``value``), ``remove`` (dotted ``key``),
@@ -150,13 +156,9 @@ class ConfigEdit:
     content: str | None = None
     script: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return _dump(self)
-
 
 @dataclass(slots=True, unsafe_hash=True)
-class Effect:
+class Effect(_Value):
     """One thing a call would do.
 
     For ``copy``, ``move`` and ``transfer``, ``target`` is the source and ``dest`` where
@@ -192,13 +194,9 @@ class Effect:
             parts.append(f"UNCERTAIN: {self.note}" if self.note else "UNCERTAIN")
         return " ".join(parts)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return _dump(self)
-
 
 @dataclass(slots=True, unsafe_hash=True)
-class AssetRef:
+class AssetRef(_Value):
     """A protected asset that a call touches, with the acting agent's relation to it."""
 
     path: str | None
@@ -206,10 +204,6 @@ class AssetRef:
     owner: str | None
     relation: Relation
     source: str = ""  # how it was recognised: declared glob, content sniffing, hash index
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return _dump(self)
 
 
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
@@ -297,7 +291,7 @@ class ToolCall:
 
 
 @dataclass(slots=True, unsafe_hash=True)
-class Alert:
+class Alert(_Value):
     """Something the ops team must hear about."""
 
     severity: Severity
@@ -308,13 +302,9 @@ class Alert:
     call_id: str | None = None
     enforcement_gap: bool = False  # the guard could not decide and fell back to deny
 
-    def to_dict(self, *, exclude_none: bool = False) -> dict[str, Any]:
-        """The JSON form; without ``None`` fields when ``exclude_none``."""
-        return _dump(self, exclude_none=exclude_none)
-
 
 @dataclass(slots=True, unsafe_hash=True)
-class RuleMatch:
+class RuleMatch(_Value):
     """One policy rule that matched, and what it matched."""
 
     rule: str
@@ -322,10 +312,6 @@ class RuleMatch:
     description: str = ""
     effect: Effect | None = None
     asset: AssetRef | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return _dump(self)
 
 
 class Decision:
