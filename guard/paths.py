@@ -103,9 +103,9 @@ class HostMap:
         # Resolutions and folder tests are cached until invalidate(): the engine invalidates
         # after every call it lets run, so only changes made outside the guard can go stale,
         # and those could race a check anyway (check-then-run is never atomic).
-        self._resolved: dict[tuple[str, str, str | None], str] = {}
+        # (raw, cwd, home) -> (resolved path, the host whose folder holds it)
+        self._resolved: dict[tuple[str, str, str | None], tuple[str, str | None]] = {}
         self._isdir: dict[str, bool] = {}
-        self._placed: dict[tuple[str, str, str | None], tuple[str, str | None]] = {}
         # Longest root first, so nested host folders attribute to the innermost host.
         self._by_root = sorted(items, key=lambda h: len(h.root), reverse=True)
 
@@ -133,17 +133,20 @@ class HostMap:
         """Forget cached resolutions (the filesystem may have changed)."""
         self._resolved.clear()
         self._isdir.clear()
-        self._placed.clear()
 
     def realpath(self, raw: str, cwd: str, home: str | None = None) -> str:
         """:func:`resolve`, cached until :meth:`invalidate`."""
+        return self._place(raw, cwd, home)[0]
+
+    def _place(self, raw: str, cwd: str, home: str | None) -> tuple[str, str | None]:
         key = (raw, cwd, home)
-        path = self._resolved.get(key)
-        if path is None:
+        placed = self._resolved.get(key)
+        if placed is None:
             if len(self._resolved) > 100_000:
                 self._resolved.clear()
-            path = self._resolved[key] = resolve(raw, cwd, home)
-        return path
+            path = resolve(raw, cwd, home)
+            placed = self._resolved[key] = (path, self.host_of(path))
+        return placed
 
     def isdir(self, path: str) -> bool:
         """``os.path.isdir``, cached until :meth:`invalidate`."""
@@ -156,14 +159,8 @@ class HostMap:
 
     def local(self, raw: str, cwd: str, home: str | None = None) -> Location:
         """A :class:`Location` for a local path, attributed to the host whose folder holds it."""
-        key = (raw, cwd, home)
-        placed = self._placed.get(key)
-        if placed is None:
-            if len(self._placed) > 100_000:
-                self._placed.clear()
-            path = self.realpath(raw, cwd, home)
-            placed = self._placed[key] = (path, self.host_of(path))
-        return Location(raw, placed[0], placed[1])
+        path, host = self._place(raw, cwd, home)
+        return Location(raw, path, host)
 
     def remote(self, host: str, raw_path: str) -> Location:
         """A :class:`Location` for ``HOST:PATH``.
