@@ -293,6 +293,8 @@ class Guard:
     # ------------------------------------------------------------------ effects
 
     def _cwd(self, call: ToolCall) -> tuple[str, str | None]:
+        if call.host is None and call.cwd is None:
+            return self.root, None
         home = None
         if call.host is not None:
             host = self.hosts.get(call.host)
@@ -322,10 +324,7 @@ class Guard:
                     note=f"no tool spec for {call.tool!r}; declare one in the policy's tools:",
                 )
             ]
-        if call.host is None and call.cwd is None:
-            cwd, home = self.root, None
-        else:
-            cwd, home = self._cwd(call)
+        cwd, home = self._cwd(call)
         split = self._split.get(call.tool)
         if split is None or split[0] is not spec:
             split = self._split[call.tool] = (spec, *compile_spec(spec))

@@ -80,9 +80,8 @@ class Fanout:
             ]
             for name in _HOOKS
         }
-        self._spanning = [s for s, _hook in self._hooks["tool_span"]]
         #: True when some sink opens a context around calls (``tool_span`` is not a no-op).
-        self.spans = bool(self._spanning)
+        self.spans = bool(self._hooks["tool_span"])
 
     def _each(self, name: str, *args: object) -> None:
         failures: list[tuple[Sink, BaseException]] | None = None
@@ -140,7 +139,7 @@ class Fanout:
         A sink whose context fails to open or close is reported like any sink failure; it
         never hides, replaces or swallows the call's own exception.
         """
-        if not self._spanning:
+        if not self.spans:
             return contextlib.nullcontext()
         return self._tool_spans(call)
 
@@ -148,7 +147,7 @@ class Fanout:
     def _tool_spans(self, call: ToolCall) -> Iterator[None]:
         entered: list[tuple[Sink, AbstractContextManager[object]]] = []
         failures: list[tuple[Sink, BaseException]] = []
-        for sink in self._spanning:
+        for sink, _hook in self._hooks["tool_span"]:
             try:
                 cm = sink.tool_span(call)
                 cm.__enter__()

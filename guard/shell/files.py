@@ -422,13 +422,9 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
     # gawk -i inplace (the inplace library) rewrites every file operand in place; an
     # extension loaded with -l may do anything to them.
     includes = o.values("-i", "--include")
-    inplace = any(f.known and f.value in ("inplace", "inplace.awk") for f in includes) or bool(
-        o.values("-l", "--load")
-    )
-    progs = [
-        *o.values("-f", "--file", "-E", "--exec"),
-        *(f for f in includes if not (f.known and f.value in ("inplace", "inplace.awk"))),
-    ]
+    libraries = [f for f in includes if not (f.known and f.value in ("inplace", "inplace.awk"))]
+    inplace = len(libraries) < len(includes) or bool(o.values("-l", "--load"))
+    progs = [*o.values("-f", "--file", "-E", "--exec"), *libraries]
     sources = o.values("-e", "--source")
     if progs or sources:
         texts: list[str | None] = []
