@@ -14,7 +14,7 @@ import ast
 import os
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from guard.shell.core import TABLE, Cmd
 from guard.shell.words import OPAQUE, Field, Flow, names
@@ -461,13 +461,10 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
                     note=f"{what}: code reads this file and writes files",
                 )
     # every existing path the code mentions may be what it sends, copies or deletes
-    literals: list[Location] = []
-    seen: set[str] = set()
-    for s in strings + [a.value for a in argv if a.known] + list(py.consts.values()):
-        hit = _existing(c, s)
-        if hit is not None and hit.path is not None and hit.path not in seen:
-            seen.add(hit.path)
-            literals.append(hit)
+    literals = _existing_files(
+        c, [*strings, *(a.value for a in argv if a.known), *py.consts.values()]
+    )
+    seen = {loc.path for loc in literals}
     for f in argv:
         if not f.known:
             literals.append(Location(raw=f.raw, path=None))
@@ -550,8 +547,13 @@ _BARE_PATH = re.compile(r"[\w.~-]*/[\w./~-]+")
 
 def mentioned_files(c: Cmd, code: str) -> list[Location]:
     """The existing files that ``code`` names in a string or a bare word with a slash."""
+    return _existing_files(c, _literals(code[: 1 << 20]))
+
+
+def _existing_files(c: Cmd, strings: Iterable[str]) -> list[Location]:
+    """The existing files among ``strings``, each once, in the order first named."""
     found: dict[str, Location] = {}
-    for s in _literals(code[: 1 << 20]):
+    for s in strings:
         loc = _existing(c, s)
         if loc is not None and loc.path is not None:
             found.setdefault(loc.path, loc)
@@ -577,13 +579,8 @@ def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Fl
             c.unknown(f"{what}: runs commands the analyser cannot see")
     if dynamic:
         c.unknown(f"{what}: runs dynamically built code")
-    literals: list[Location] = []
-    seen: set[str] = set()
-    for s in strings + [a.value for a in argv if a.known]:
-        loc = _existing(c, s)
-        if loc is not None and loc.path is not None and loc.path not in seen:
-            seen.add(loc.path)
-            literals.append(loc)
+    literals = _existing_files(c, [*strings, *(a.value for a in argv if a.known)])
+    seen = {loc.path for loc in literals}
     literals.extend(Location(raw=f.raw, path=None) for f in argv if not f.known)
     piped = [fl.src for fl in c.stdin if fl.src is not None and not fl.names]
     if piped and (net or write or delete or shell or dynamic):
