@@ -446,24 +446,6 @@ def _generate(source: str, env: dict[str, Any], name: str) -> Any:
     return env[name]
 
 
-class CompiledMatch:
-    """A :class:`Match` compiled once into one function of (fact, call args).
-
-    Only the conditions the rule states are tested, in one generated expression (as
-    :mod:`dataclasses` generates ``__init__``).
-    """
-
-    __slots__ = ("matches", "source")
-
-    matches: Callable[[Fact, Mapping[str, Any]], bool]
-    """Whether every condition holds for a fact (a call's ``args`` for ``args:``)."""
-
-    def __init__(self, m: Match, root: str) -> None:
-        expr, env = _conditions(m, root)
-        self.source = f"def matches(f, a):\n    return {expr}\n"
-        self.matches = _generate(self.source, env, "matches")
-
-
 def _args_matcher(
     regexes: dict[str, re.Pattern[str]],
 ) -> Callable[[Mapping[str, Any]], bool]:
