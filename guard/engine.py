@@ -293,8 +293,6 @@ class Guard:
     # ------------------------------------------------------------------ effects
 
     def _cwd(self, call: ToolCall) -> tuple[str, str | None]:
-        if call.host is None and call.cwd is None:
-            return self.root, None
         home = None
         if call.host is not None:
             host = self.hosts.get(call.host)
@@ -324,7 +322,8 @@ class Guard:
                     note=f"no tool spec for {call.tool!r}; declare one in the policy's tools:",
                 )
             ]
-        cwd, home = self._cwd(call)
+        # Most calls name no host and no folder: skip the call into _cwd for them.
+        cwd, home = (self.root, None) if call.host is None and call.cwd is None else self._cwd(call)
         split = self._split.get(call.tool)
         if split is None or split[0] is not spec:
             split = self._split[call.tool] = (spec, *compile_spec(spec))

@@ -159,8 +159,8 @@ class HostMap:
 
     def local(self, raw: str, cwd: str, home: str | None = None) -> Location:
         """A :class:`Location` for a local path, attributed to the host whose folder holds it."""
-        path, host = self._place(raw, cwd, home)
-        return Location(raw, path, host)
+        placed = self._resolved.get((raw, cwd, home)) or self._place(raw, cwd, home)
+        return Location(raw, placed[0], placed[1])
 
     def remote(self, host: str, raw_path: str) -> Location:
         """A :class:`Location` for ``HOST:PATH``.
