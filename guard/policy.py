@@ -98,6 +98,7 @@ class Match(_Strict):
     score: list[ScoreCheck] | None = None
     near_threshold: bool | None = None
     certain: bool | None = None
+    unseen: bool | None = None  # code the guard cannot read will run (see Effect.unseen)
 
     @field_validator("args")
     @classmethod
@@ -186,6 +187,9 @@ class Policy(_Strict):
     score_tolerance: float = Field(default=0.005, ge=0)
     threshold_margin: float = Field(default=0.02, ge=0)
     discover: bool = True  # recognise undeclared weights and oversight configs by content
+    # The least the engine does with what it cannot understand (see floor_rules): lowering it
+    # to alert or allow must be written here, in so many words, and `policy check` warns.
+    uncertain: Action = Action.CONFIRM
 
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> Policy:
@@ -328,7 +332,7 @@ def _extend(base: Policy, child: Policy, raw_child: dict[str, Any]) -> Policy:
     }
     # Settings the child does not mention are inherited from the base.
     for key in ("mode", "oversight_keys", "inverted_oversight_keys", "score_tolerance",
-                "threshold_margin", "discover"):  # fmt: skip
+                "threshold_margin", "discover", "uncertain"):  # fmt: skip
         update[key] = getattr(child if key in raw_child else base, key)
     return child.model_copy(update=update)
 
@@ -399,6 +403,7 @@ class Fact:
     effect_index: int = 0
     asset_index: int | None = None
     note: str = ""  # why the fact is uncertain, for the reason a human reads
+    unseen: bool = False  # code the guard cannot read will run
 
 
 def _glob_re(patterns: list[str]) -> re.Pattern[str]:
@@ -417,7 +422,7 @@ def _conditions(m: Match, root: str, prefix: str = "") -> tuple[str, dict[str, A
             conds.append(f"f.{name} in {prefix}{name.upper()}")
     if m.protected is not None:
         conds.append("f.relation is not None" if m.protected else "f.relation is None")
-    for name in ("oversight_off", "near_threshold", "certain"):
+    for name in ("oversight_off", "near_threshold", "certain", "unseen"):
         wanted = getattr(m, name)
         if wanted is not None:
             conds.append(f"f.{name}" if wanted else f"not f.{name}")
@@ -458,6 +463,86 @@ def _args_matcher(
     return matches
 
 
+# ---------------------------------------------------------------- the engine's floor
+
+FLOOR_RULE_IDS = ("uncertain-effect", "unresolved-path", "unseen-code")
+
+
+def floor_rules(action: Action = Action.CONFIRM) -> list[Rule]:
+    """The rules the engine adds to every policy, so that what it cannot understand is never
+    allowed silently, whatever the policy file says or forgets to say.
+
+    Args:
+        action: The policy's ``uncertain`` setting: what an uncertain effect on a protected or
+            unresolvable place, or code the guard cannot read, gets at least.
+
+    Returns:
+        ``uncertain-effect`` (an unknown effect on a protected or unresolvable place),
+        ``unresolved-path`` (a change to a place the guard cannot resolve) and
+        ``unseen-code`` (code the guard cannot read will run). The last one always raises an
+        enforcement-gap alert: it is at least ``alert``, even where ``uncertain`` is ``allow``.
+    """
+    changes = [
+        EffectKind.WRITE, EffectKind.CONFIG_CHANGE, EffectKind.DELETE, EffectKind.MOVE,
+        EffectKind.COPY, EffectKind.TRANSFER, EffectKind.EXEC,
+    ]  # fmt: skip
+    unseen_action = action if action.rank >= Action.ALERT.rank else Action.ALERT
+    return [
+        Rule(
+            id="uncertain-effect",
+            action=action,
+            description=(
+                "The guard cannot tell what this does to a protected or unresolvable place: "
+                "an unknown tool or binary, an obfuscated command, eval of an unknown value."
+            ),
+            when=Match(effect=[EffectKind.UNKNOWN], protected=True),
+        ),
+        Rule(
+            id="unresolved-path",
+            action=action,
+            description=(
+                "A path the guard cannot resolve (an unknown variable, a command "
+                "substitution) may be a protected one."
+            ),
+            when=Match(effect=changes, relation=[Relation.UNKNOWN]),
+        ),
+        Rule(
+            id="unseen-code",
+            action=unseen_action,
+            severity=Severity.WARNING,
+            description=(
+                "Code the guard cannot read at decision time will run (a startup file, a build "
+                "recipe or hook, transformed text fed to a shell, background work that outlives "
+                "the call, an analysis bound reached); it can reach every protected place."
+            ),
+            when=Match(unseen=True),
+        ),
+    ]
+
+
+def _with_floor(rules: list[Rule], action: Action) -> list[Rule]:
+    """``rules`` plus each floor rule that no rule of the same id already enforces as strictly.
+
+    A policy rule that shares a floor rule's id, conditions and (at least) its action stands
+    for it; any other rule of that id keeps its place and the floor rule is added beside it,
+    under ``engine.<id>``, so that no policy can remove the floor by reusing an id.
+    """
+    by_id = {r.id: r for r in rules}
+    out = list(rules)
+    for floor in floor_rules(action):
+        mine = by_id.get(floor.id)
+        if mine is None:
+            out.append(floor)
+        elif not (
+            mine.unless is None
+            and mine.when == floor.when
+            and mine.action.rank >= floor.action.rank
+            and (floor.severity is None or mine.alert_severity is not None)
+        ):
+            out.append(floor.model_copy(update={"id": f"engine.{floor.id}"}))
+    return out
+
+
 class CompiledRule:
     """A :class:`Rule` with what a decision says of it worked out once."""
 
@@ -480,11 +565,18 @@ class CompiledPolicy:
     rule, so this is the innermost loop of a decision, and one function with each rule's
     conditions inline costs a fraction of a call per rule. Each rule's effect condition is
     tested first, so a read falls out of the copy rules at the first comparison.
+
+    Args:
+        policy: The policy.
+        root: What relative ``path`` globs in rules are relative to.
+        floor: Add the engine's floor rules (:func:`floor_rules`); only a test of the rule
+            language itself leaves them out.
     """
 
-    def __init__(self, policy: Policy, root: str) -> None:
+    def __init__(self, policy: Policy, root: str, *, floor: bool = True) -> None:
         self.policy = policy
-        self.rules = [CompiledRule(r) for r in policy.rules]
+        rules = _with_floor(policy.rules, policy.uncertain) if floor else policy.rules
+        self.rules = [CompiledRule(r) for r in rules]
         lines = ["def match(facts, a):", "    hits = []"]
         env: dict[str, Any] = {}
         for i, rule in enumerate(self.rules):
@@ -514,6 +606,7 @@ class CompiledPolicy:
 
 __all__ = [
     "DEFAULT_POLICY",
+    "FLOOR_RULE_IDS",
     "AssetDecl",
     "CompiledPolicy",
     "CompiledRule",
@@ -525,6 +618,7 @@ __all__ = [
     "Policy",
     "Rule",
     "ToolSpec",
+    "floor_rules",
     "load_declarations",
     "load_policy",
     "parse_model",

@@ -165,6 +165,10 @@ class Effect(_Value):
     the data ends up. ``recursive`` means the target is a folder taken whole (``rm -r``,
     ``tar c``), so every asset below it is touched. ``certain`` is false when the analyser
     had to guess (an unknown command given a path, obfuscation), and ``note`` says why.
+    ``unseen`` marks code that will run but that the guard cannot read at decision time (a
+    startup file, a build recipe or hook it cannot parse, transformed text piped into a shell,
+    background work that outlives the call, an analysis bound reached): whatever the target,
+    such an effect may reach every protected place.
     """
 
     kind: EffectKind
@@ -176,6 +180,7 @@ class Effect(_Value):
     agent: str | None = None  # the agent a shutdown request names
     certain: bool = True
     note: str = ""
+    unseen: bool = False
 
     def describe(self) -> str:
         """The effect in plain words, for reasons and confirmation prompts."""
@@ -300,7 +305,8 @@ class Alert(_Value):
     agent: str | None = None
     tool: str | None = None
     call_id: str | None = None
-    enforcement_gap: bool = False  # the guard could not decide and fell back to deny
+    # The guard could not decide (it fell back to deny) or could not see what will run.
+    enforcement_gap: bool = False
 
 
 @dataclass(slots=True, unsafe_hash=True)

@@ -28,6 +28,7 @@ def reference(m: Match, fact: Fact, args: dict[str, Any]) -> bool:
         m.score is None or fact.score in m.score,
         m.near_threshold is None or fact.near_threshold == m.near_threshold,
         m.certain is None or fact.certain == m.certain,
+        m.unseen is None or fact.unseen == m.unseen,
         not m.tool or any(fnmatch.fnmatchcase(fact.tool, p) for p in m.tool),
         not m.agent or any(fnmatch.fnmatchcase(fact.agent, p) for p in m.agent),
         not m.path
@@ -69,6 +70,7 @@ matches = st.builds(
     score=maybe(some(SCORES)),
     near_threshold=maybe(st.booleans()),
     certain=maybe(st.booleans()),
+    unseen=maybe(st.booleans()),
 )  # fmt: skip
 
 facts = st.builds(
@@ -84,6 +86,7 @@ facts = st.builds(
     score=st.sampled_from(SCORES),
     near_threshold=st.booleans(),
     certain=st.booleans(),
+    unseen=st.booleans(),
 )  # fmt: skip
 
 call_args = st.dictionaries(
@@ -122,12 +125,14 @@ def test_compiled_policy_finds_what_a_full_scan_finds(
             ):
                 expected.append((rule.id, fact))
                 break
-    got = [(r.id, f) for r, f in CompiledPolicy(policy, ROOT).match(fact_list, args)]
+    got = [(r.id, f) for r, f in CompiledPolicy(policy, ROOT, floor=False).match(fact_list, args)]
     assert got == expected
 
 
 def one_rule(when: Match) -> CompiledPolicy:
-    return CompiledPolicy(Policy(rules=[Rule(id="r", action=Action.ALERT, when=when)]), ROOT)
+    return CompiledPolicy(
+        Policy(rules=[Rule(id="r", action=Action.ALERT, when=when)]), ROOT, floor=False
+    )
 
 
 def test_generated_source_states_only_the_rule_conditions() -> None:
@@ -152,7 +157,7 @@ def test_unless_excludes_the_facts_it_matches() -> None:
         when=Match(effect=[EffectKind.COPY]),
         unless=Match(relation=[Relation.OWN]),
     )
-    compiled = CompiledPolicy(Policy(rules=[rule]), ROOT)
+    compiled = CompiledPolicy(Policy(rules=[rule]), ROOT, floor=False)
     own = Fact("copy_file", "a", EffectKind.COPY, "/p", AssetKind.WEIGHTS, Relation.OWN)
     peer = Fact("copy_file", "a", EffectKind.COPY, "/p", AssetKind.WEIGHTS, Relation.PEER)
     assert compiled.match([own], {}) == []

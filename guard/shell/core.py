@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import tree_sitter as ts
 
+from guard.exceptions import AnalysisError
 from guard.paths import HostMap
 from guard.shell.expand import Acc, Expander, unescape_dq
 from guard.shell.record import (
@@ -149,6 +150,7 @@ class Cmd:
         edit: ConfigEdit | None = None,
         certain: bool = True,
         note: str = "",
+        unseen: bool = False,
     ) -> None:
         """Record an effect (``via`` defaults to this command's name)."""
         self.st.run.emit(
@@ -160,6 +162,7 @@ class Cmd:
             edit=edit,
             certain=certain,
             note=note,
+            unseen=unseen,
         )
 
     def read(
@@ -202,6 +205,12 @@ class Cmd:
     def unknown(self, note: str, target: Location | None = None) -> None:
         """Record that the analyser cannot tell what this command does."""
         self.emit(EffectKind.UNKNOWN, target, certain=False, note=note)
+
+    def unseen(self, note: str, target: Location | None = None) -> None:
+        """Record that code the analyser cannot read will run: a startup file, a build recipe,
+        transformed text fed to a shell, background work. Whatever ``target`` (the file the
+        code comes from, if any), such code may reach every protected place."""
+        self.emit(EffectKind.UNKNOWN, target, certain=False, note=note, unseen=True)
 
     def write_to(
         self, where: Field | Location, flows: tuple[Flow, ...], *, append: bool = False
@@ -1366,7 +1375,12 @@ def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
 
     Returns:
         The effects. Anything the analyser cannot understand is an ``UNKNOWN`` effect with
-        ``certain=False`` and a note; this function never raises.
+        ``certain=False`` and a note; a bound reached (time, size, nesting) is one that is
+        also ``unseen``: the rest of the command was not looked at.
+
+    Raises:
+        AnalysisError: The analyser itself failed (a bug). The engine denies the call and
+            raises an enforcement-gap alert; a guess here would hide the bug.
     """
     run = Run(ctx.hosts)
     try:
@@ -1384,6 +1398,5 @@ def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
     except RecursionError:
         run.give_up("analysis stopped: command nested too deeply")
     except Exception as exc:
-        # a bug here must not let a call through unexamined: it becomes an UNKNOWN like the rest
-        run.give_up(f"analyser error: {type(exc).__name__}")
+        raise AnalysisError(f"the shell analyser failed: {type(exc).__name__}: {exc}") from exc
     return run.effects

@@ -108,13 +108,13 @@ def run_stdin_script(
         elif fl.src is not None and fl.exact:
             text = c.st.run.read_text(fl.src)
             if text is None:
-                c.unknown(f"{what} runs a file the analyser cannot read", fl.src)
+                c.unseen(f"{what} runs a file the analyser cannot read", fl.src)
                 continue
         elif fl.src is not None:
-            c.unknown(f"{what} runs transformed content of a file (obfuscation)", fl.src)
+            c.unseen(f"{what} runs transformed content of a file", fl.src)
             continue
         else:
-            c.unknown(f"{what} runs data of unknown origin")
+            c.unseen(f"{what} runs data of unknown origin")
             continue
         if lang == "shell":
             if run is not None:
@@ -161,7 +161,7 @@ def run_script_file(
     """Read a script now and analyse it (``./x.sh``, ``bash x.sh``, ``source x``, ``python x.py``)."""
     text = c.st.run.read_text(loc)
     if text is None:
-        c.unknown("script cannot be read at analysis time", loc)
+        c.unseen("script cannot be read at analysis time", loc)
         return (OPAQUE,)
     if "\0" in text[:4096] or text.startswith("\x7fELF"):
         return _unknown_args(c, args)

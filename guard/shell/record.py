@@ -94,12 +94,13 @@ class Run:
             raise Exhausted(f"took longer than {TIME_LIMIT:g} s")
 
     def give_up(self, note: str) -> None:
-        """Record that the analysis stopped (always recorded, past every bound)."""
+        """Record that the analysis stopped (always recorded, past every bound): the rest of
+        the command runs unseen."""
         key = ("give-up", note)
         if key not in self.seen:
             self.seen.add(key)
             self.effects.append(
-                Effect(kind=EffectKind.UNKNOWN, certain=False, note=note, via="bash")
+                Effect(kind=EffectKind.UNKNOWN, certain=False, note=note, via="bash", unseen=True)
             )
 
     def _add(self, effect: Effect, key: tuple[object, ...]) -> None:
@@ -183,6 +184,7 @@ class Run:
         edit: ConfigEdit | None = None,
         certain: bool = True,
         note: str = "",
+        unseen: bool = False,
     ) -> None:
         """Record one effect, once."""
         key = (
@@ -194,6 +196,7 @@ class Run:
             None if edit is None else (edit.op, edit.key, edit.content, edit.script),
             certain,
             note,
+            unseen,
         )
         if key in self.seen:
             return
@@ -209,6 +212,7 @@ class Run:
                 edit=edit,
                 certain=certain,
                 note=note,
+                unseen=unseen,
             ),
             key,
         )
