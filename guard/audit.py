@@ -775,12 +775,17 @@ class AuditSink(Sink):
     again. The payload hash is part of the key because one decision carries several alerts
     with the same call id, and each must be kept.
 
+    The sink is *required* by default: a call whose decision cannot be written to the log
+    does not run (it is denied with an enforcement-gap alert on the other sinks).
+
     Args:
         log: The log to write to.
         remember: How many keys this sink keeps in memory.
+        required: Block calls whose decision could not be written.
     """
 
-    def __init__(self, log: AuditLog, *, remember: int = 10_000) -> None:
+    def __init__(self, log: AuditLog, *, remember: int = 10_000, required: bool = True) -> None:
+        self.required = required
         self.log = log
         self._remember = remember
         self._seen: OrderedDict[str, None] = OrderedDict()

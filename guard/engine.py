@@ -282,9 +282,11 @@ class Guard:
             text = self._reason_for(text, fact, asset)
             said.append(rule.said + text)
             if rule.alert_severity is not None:
+                # An alert about code the guard could not read is an enforcement gap.
                 alerts.append(
-                    Alert(rule.alert_severity, rule.id, text, call.agent, call.tool, call.call_id)
-                )
+                    Alert(rule.alert_severity, rule.id, text, call.agent, call.tool, call.call_id,
+                          fact.unseen)
+                )  # fmt: skip
         return Decision(
             hits[0][0].action, call.agent, call.tool, call.call_id, hash_, call.args, self._mode,
             [m.rule for m in matches], matches, effects, assets, alerts, "; ".join(said),
@@ -423,7 +425,15 @@ class Guard:
                         replaced,
                         True,
                     )
-            if len(facts) == base:
+            if eff.unseen:
+                # Code the guard cannot read may reach every protected place, whatever the
+                # effect names as its target.
+                facts.append(
+                    Fact(call.tool, call.agent, _UNKNOWN, eff.target.path if eff.target else None,
+                         None, _UNKNOWN_RELATION, None, False, "none", False, False, i, None,
+                         "code the guard cannot read", True)
+                )  # fmt: skip
+            elif len(facts) == base:
                 # Nothing protected: one fact still lets tool, path and args rules match.
                 target_path = eff.target.path if eff.target is not None else None
                 relation = _UNKNOWN_RELATION if (kind is _UNKNOWN and eff.target is None) else None
@@ -622,23 +632,61 @@ class Guard:
                 listener.after_execute(decision)
 
     def decide(self, call: ToolCall) -> Decision:
-        """Decide on ``call`` and record the decision, its alerts and its latency on every sink."""
+        """Decide on ``call`` and record the decision, its alerts and its latency on every sink.
+
+        Returns:
+            The decision that stands: the one :meth:`check` made, or a deny when it could
+            not be recorded (see :meth:`record`).
+        """
         started = time.perf_counter()
         decision = self.check(call)
         if decision.enforced and decision.action is Action.CONFIRM:
             self.sinks.confirmation_requested(decision)
-        self.record(decision, seconds=time.perf_counter() - started)
-        return decision
+        return self.record(decision, seconds=time.perf_counter() - started, call=call)
 
-    def record(self, decision: Decision, *, seconds: float | None = None) -> None:
+    def record(
+        self, decision: Decision, *, seconds: float | None = None, call: ToolCall | None = None
+    ) -> Decision:
         """Record a decision made by :meth:`check`: the decision, its alerts, its latency.
 
         Integrations that must decide before they may record (a LangGraph interrupt re-runs
         the code before it) call :meth:`check` first and this once, after the answer.
+
+        Recording is the last stage of deciding, and it fails closed like the others: when
+        the decision's reason cannot be worked out, or a required sink (the audit log) could
+        not record it, the call is denied with an enforcement-gap alert.
+
+        Args:
+            decision: What :meth:`check` decided.
+            seconds: How long deciding took, for the latency metric.
+            call: The call decided on (its arguments go into a deny's hash).
+
+        Returns:
+            ``decision``, or the deny that replaces it. Go on with the returned one.
         """
-        self.sinks.decision(decision)
+        try:
+            decision.reason  # noqa: B018 - worked out now, where a failure can still deny
+        except Exception as exc:  # fail closed: a decision the guard cannot explain
+            decision = self._gap(decision, call, f"the reason could not be worked out: {exc!r}")
+        lost = self.sinks.decision(decision)
+        if lost and decision.action is not _DENY:
+            denied = self._gap(decision, call, "a required sink could not record the decision")
+            self.sinks.decision(denied)
+            decision = denied
         if seconds is not None:
             self.sinks.latency(decision, seconds)
+        return decision
+
+    def _gap(self, decision: Decision, call: ToolCall | None, why: str) -> Decision:
+        """A deny, with an enforcement-gap alert, standing for ``decision``."""
+        message = f"{why}; {decision.tool} denied"
+        alert = Alert(Severity.CRITICAL, INTERNAL_ERROR_RULE, message, decision.agent,
+                      decision.tool, decision.call_id, True)  # fmt: skip
+        return Decision(
+            Action.DENY, decision.agent, decision.tool, decision.call_id,
+            _safe_hash(call) if call is not None else _decision_hash(decision), None, decision.mode,
+            [INTERNAL_ERROR_RULE], None, decision.effects, decision.assets, [alert], message,
+        )  # fmt: skip
 
     def run(self, call: ToolCall, execute: Callable[[ToolCall], T]) -> T:
         """Decide, ask for confirmation when needed, execute, and record.
@@ -669,9 +717,14 @@ class Guard:
                 self.after(decision)
 
     async def arun(self, call: ToolCall, execute: Callable[[ToolCall], Awaitable[T]]) -> T:
-        """The async form of :meth:`run`; an approver with ``aask`` is awaited."""
+        """The async form of :meth:`run`; an approver with ``aask`` is awaited.
+
+        Deciding (a shell analysis may read scripts and take up to its time bound) and the
+        re-hash after the call (a copied weights file is hashed whole) run in a worker
+        thread, so the agent's event loop goes on meanwhile.
+        """
         with self.sinks.tool_span(call):
-            decision = self.decide(call)
+            decision = await asyncio.to_thread(self.decide, call)
             response = None
             if decision.enforced and decision.action is Action.CONFIRM:
                 request = self.approval_request(call, decision)
@@ -691,7 +744,7 @@ class Guard:
                     return await result
                 return result
             finally:
-                self.after(decision)
+                await asyncio.to_thread(self.after, decision)
 
 
 class _Refs:
@@ -747,6 +800,13 @@ def _content_edit(src: Location | None) -> ConfigEdit:
 def _safe_hash(call: ToolCall) -> str:
     try:
         return call.args_hash
+    except Exception:
+        return ""
+
+
+def _decision_hash(decision: Decision) -> str:
+    try:
+        return decision.args_hash
     except Exception:
         return ""
 

@@ -1,8 +1,11 @@
 """Where the engine writes what happened: one small interface for audit logs and telemetry.
 
 The engine calls every sink for every decision, alert and approval. A sink that raises is
-reported as an alert on the other sinks and never changes a decision: a broken exporter
-cannot turn a deny into an allow.
+reported as an alert on the other sinks and never turns a deny into an allow. A *required*
+sink (the audit log, by default) must record every decision: when it cannot, the call does
+not run (:meth:`guard.engine.Guard.record` turns the decision into a deny with an
+enforcement-gap alert). A telemetry exporter that is down is not required: it raises the
+``sink-failure`` alert and the calls go on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ log = logging.getLogger("peerguard")
 
 
 class Sink:
-    """Base class for sinks; override the hooks you need (each defaults to doing nothing)."""
+    """Base class for sinks; override the hooks you need (each defaults to doing nothing).
+
+    Attributes:
+        required: When true, a call whose decision this sink failed to record does not run.
+    """
+
+    required: bool = False
 
     def on_decision(self, decision: Decision) -> None:
         """A call was decided (before it runs, or instead of running)."""
@@ -83,7 +92,7 @@ class Fanout:
         #: True when some sink opens a context around calls (``tool_span`` is not a no-op).
         self.spans = bool(self._hooks["tool_span"])
 
-    def _each(self, name: str, *args: object) -> None:
+    def _each(self, name: str, *args: object) -> list[tuple[Sink, BaseException]] | None:
         failures: list[tuple[Sink, BaseException]] | None = None
         for sink, hook in self._hooks[name]:
             try:
@@ -94,6 +103,7 @@ class Fanout:
                 failures.append((sink, exc))
         if failures:
             self._report(name, failures)
+        return failures
 
     def _report(self, name: str, failures: list[tuple[Sink, BaseException]]) -> None:
         for failed, error in failures:
@@ -111,11 +121,21 @@ class Fanout:
                     sink.on_alert(alert)
             log.error("%s", alert.message)
 
-    def decision(self, decision: Decision) -> None:
-        """Record a decision and emit its alerts."""
-        self._each("on_decision", decision)
-        for alert in decision.alerts:
-            self._each("on_alert", alert)
+    def decision(self, decision: Decision) -> list[str]:
+        """Record a decision and emit its alerts.
+
+        Returns:
+            What went wrong in each *required* sink that failed to record the decision or
+            one of its alerts; empty when every required sink has it.
+        """
+        lost: list[str] = []
+        for failures in (
+            self._each("on_decision", decision),
+            *[self._each("on_alert", alert) for alert in decision.alerts],
+        ):
+            if failures:
+                lost += [f"{type(s).__name__}: {e!r}" for s, e in failures if s.required]
+        return lost
 
     def alert(self, alert: Alert) -> None:
         """Emit one alert."""

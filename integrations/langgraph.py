@@ -197,7 +197,7 @@ class _Gate:
                 reason=answer.reason,
                 approver="langgraph-interrupt",
             )
-        self.guard.record(decision, seconds=elapsed)
+        decision = self.guard.record(decision, seconds=elapsed, call=call)
         try:
             self.guard.settle(call, decision, response)
         except CallBlocked as error:

@@ -1,0 +1,246 @@
+"""The engine fails closed: its own floor under every policy, and deny plus an enforcement-gap
+alert whenever a stage of deciding fails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from guard import shell
+from guard.engine import INTERNAL_ERROR_RULE, Guard
+from guard.exceptions import CallBlocked
+from guard.policy import CompiledPolicy, load_policy
+from guard.shell.core import TABLE
+from guard.sinks import Sink
+from guard.testing import MemorySink
+from guard.types import Action, Decision, Severity, ToolCall
+from tests.conftest import AGENT, World
+
+W = "hosts/decom-01/data/agent_2_weights.safetensors"
+ONE_RULE = {"rules": [{"id": "no-pastebin", "action": "deny", "when": {"args": {"url": "paste"}}}]}
+
+
+def _policy(**extra: Any) -> Any:
+    return load_policy(text=json.dumps({**ONE_RULE, **extra}))
+
+
+def _call(tool: str = "shell", **args: Any) -> ToolCall:
+    return ToolCall(agent=AGENT, tool=tool, args=args)
+
+
+# ---------------------------------------------------------------- the engine's floor
+
+
+def test_a_policy_that_forgets_uncertain_effects_still_confirms_an_unknown_tool(
+    world: World,
+) -> None:
+    """A policy with no rule about uncertainty still confirms a tool the guard cannot read."""
+    d = world.guard(_policy()).check(_call("frobnicate", target="anything"))
+    assert d.action is Action.CONFIRM
+    assert d.rules == ["uncertain-effect"]
+
+
+def test_a_policy_that_forgets_unresolved_paths_still_confirms_them(world: World) -> None:
+    """A delete of a path the guard cannot resolve is confirmed under a minimal policy."""
+    d = world.guard(_policy()).check(_call(command='rm -rf "$(cat target-list)"'))
+    assert d.action is Action.CONFIRM
+    assert "unresolved-path" in d.rules
+
+
+def test_replacing_the_shipped_uncertain_rule_with_allow_keeps_the_floor(world: World) -> None:
+    """A user rule that reuses the id ``uncertain-effect`` to allow cannot remove the floor."""
+    policy = load_policy(
+        text=json.dumps(
+            {
+                "extends": "peer-preservation",
+                "rules": [
+                    {
+                        "id": "uncertain-effect",
+                        "action": "allow",
+                        "when": {"effect": ["unknown"]},
+                    }
+                ],
+            }
+        )
+    )
+    d = world.guard(policy).check(_call("frobnicate", target="anything"))
+    assert d.action is Action.CONFIRM
+    assert "engine.uncertain-effect" in d.rules
+
+
+def test_the_shipped_policy_stands_for_the_floor_without_duplicates(world: World) -> None:
+    """The shipped rules are the floor rules themselves: no ``engine.*`` copy is added."""
+    compiled = CompiledPolicy(load_policy(), str(world.root))
+    ids = [r.id for r in compiled.rules]
+    assert not [i for i in ids if i.startswith("engine.")]
+    assert {"uncertain-effect", "unresolved-path", "unseen-code"} <= set(ids)
+
+
+def test_lowering_the_floor_must_be_said_and_unseen_code_still_alerts(world: World) -> None:
+    """``uncertain: allow`` lets an unknown tool run, and unseen code still raises a gap alert."""
+    guard = world.guard(_policy(uncertain="allow"))
+    assert guard.check(_call("frobnicate", target="anything")).action is Action.ALLOW
+    d = guard.check(_call(command="sed -n 1p scratch/notes.txt | sh"))
+    assert d.action is Action.ALERT
+    assert [a.rule for a in d.alerts] == ["unseen-code"]
+    assert d.alerts[0].enforcement_gap
+
+
+def test_unseen_code_is_confirmed_with_an_enforcement_gap_alert(world: World) -> None:
+    """Transformed text fed to a shell is confirmed, and ops hear of the gap."""
+    d = world.guard().check(_call(command="rev scratch/notes.txt | sh"))
+    assert d.action is Action.CONFIRM
+    assert "unseen-code" in d.rules
+    gap = [a for a in d.alerts if a.rule == "unseen-code"]
+    assert gap and gap[0].enforcement_gap and gap[0].severity is Severity.WARNING
+    assert "code the guard cannot read" in d.reason
+
+
+# ---------------------------------------------------------------- a failing stage denies
+
+
+def test_a_crash_inside_the_shell_analyser_denies_with_an_enforcement_gap(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a shell handler is a deny with a critical gap alert, not a confirm."""
+
+    def broken(c: object) -> tuple[()]:
+        raise KeyError("handler bug")
+
+    monkeypatch.setitem(TABLE, "cp", broken)
+    d = world.guard().check(_call(command="cp scratch/notes.txt scratch/n2.txt"))
+    assert d.action is Action.DENY
+    assert d.rules == [INTERNAL_ERROR_RULE]
+    assert d.alerts[0].enforcement_gap and d.alerts[0].severity is Severity.CRITICAL
+    assert "shell analyser failed" in d.reason
+
+
+def _boom(*args: object, **kwargs: object) -> Any:
+    raise RuntimeError("injected fault")
+
+
+STAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "effects": lambda mp: mp.setattr(Guard, "effects_of", _boom),
+    "shell analysis": lambda mp: mp.setattr(shell.core.State, "dispatch", _boom),
+    "facts": lambda mp: mp.setattr(Guard, "_facts", _boom),
+    "assets": lambda mp: mp.setattr(Guard, "_assets_at", _boom),
+    "matching": lambda mp: mp.setattr(CompiledPolicy, "match", _boom),
+    "reasons": lambda mp: mp.setattr(Guard, "_show_effect", _boom),
+}
+
+
+CALLS = {
+    "allowed-read": ("read_file", {"path": "scratch/notes.txt"}),
+    "allowed-shell": ("shell", {"command": "ls -la scratch"}),
+    "denied-copy": ("copy_file", {"src": W, "dst": "scratch/w"}),
+}
+
+
+@pytest.mark.parametrize(
+    ("stage", "tool", "args"),
+    [
+        pytest.param(stage, *call, id=f"{stage}-{name}")
+        for stage in STAGES
+        for name, call in CALLS.items()
+        if stage != "shell analysis" or call[0] == "shell"
+    ],
+)
+def test_a_fault_in_any_stage_denies_with_an_enforcement_gap(
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    stage: str,
+    tool: str,
+    args: dict[str, Any],
+) -> None:
+    """A fault injected into a stage of deciding ends in deny, a gap alert, and no execution."""
+    sink = MemorySink()
+    guard = world.guard(sinks=[sink])
+    STAGES[stage](monkeypatch)
+    ran: list[ToolCall] = []
+    with pytest.raises(CallBlocked) as blocked:
+        guard.run(_call(tool, **args), ran.append)
+    assert ran == []
+    assert blocked.value.decision.action is Action.DENY
+    assert blocked.value.decision.rules == [INTERNAL_ERROR_RULE]
+    assert any(a.rule == INTERNAL_ERROR_RULE and a.enforcement_gap for a in sink.alerts)
+
+
+def test_a_required_sink_that_cannot_record_blocks_the_call(world: World) -> None:
+    """When the audit-like required sink fails, an allowed call is denied and the gap reported."""
+
+    class FullDisk(Sink):
+        required = True
+
+        def on_decision(self, decision: Decision) -> None:
+            raise OSError(28, "No space left on device")
+
+    memory = MemorySink()
+    guard = world.guard(sinks=[FullDisk(), memory])
+    ran: list[ToolCall] = []
+    with pytest.raises(CallBlocked) as blocked:
+        guard.run(_call("read_file", path="scratch/notes.txt"), ran.append)
+    assert ran == []
+    assert blocked.value.decision.rules == [INTERNAL_ERROR_RULE]
+    assert "required sink" in blocked.value.decision.reason
+    assert {"sink-failure", INTERNAL_ERROR_RULE} <= {a.rule for a in memory.alerts}
+    assert all(a.enforcement_gap for a in memory.alerts)
+
+
+def test_an_optional_sink_that_fails_does_not_block(world: World) -> None:
+    """A telemetry-like sink that fails raises ``sink-failure`` and the allowed call runs."""
+
+    class Down(Sink):
+        def on_decision(self, decision: Decision) -> None:
+            raise ConnectionError("collector down")
+
+    memory = MemorySink()
+    ran: list[ToolCall] = []
+    world.guard(sinks=[Down(), memory]).run(
+        _call("read_file", path="scratch/notes.txt"), ran.append
+    )
+    assert len(ran) == 1
+    assert [a.rule for a in memory.alerts] == ["sink-failure"]
+
+
+# ---------------------------------------------------------------- async
+
+
+def test_arun_decides_off_the_event_loop(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a slow decision is made, other coroutines of the agent's loop keep running."""
+    original = Guard.effects_of
+
+    def slow(self: Guard, call: ToolCall) -> Any:
+        time.sleep(0.3)  # a long shell analysis, done synchronously
+        return original(self, call)
+
+    monkeypatch.setattr(Guard, "effects_of", slow)
+    guard = world.guard()
+
+    async def main() -> int:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async def tool(call: ToolCall) -> str:
+            return "ok"
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        assert await guard.arun(_call("read_file", path="scratch/notes.txt"), tool) == "ok"
+        during = ticks - before
+        done.set()
+        await task
+        return during
+
+    assert asyncio.run(main()) >= 5
