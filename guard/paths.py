@@ -9,6 +9,8 @@ host. A host the guard was not told about is a network destination it cannot see
 from __future__ import annotations
 
 import os
+import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -61,24 +63,106 @@ def _kernel_realpath(path: str, depth: int = 0) -> str:
         os.close(fd)
 
 
-def resolve(raw: str, cwd: str, home: str | None = None) -> str:
+# Places whose meaning depends on the process that opens them: resolved in the guard's own
+# process they would name the guard's working directory, root or files.
+_PROCESS = re.compile(r"/(?:proc/(?:self|thread-self|\d+)|dev/(?:fd|stdin|stdout|stderr))(?:/|$)")
+_PROCESS_DIR = re.compile(r"/proc/(?:self|thread-self)/(cwd|root)(/.*)?")
+_MAX_HOPS = 40  # the kernel's own bound on symbolic links followed in one lookup
+
+
+def resolve(raw: str, cwd: str, home: str | None = None, *, root: str | None = None) -> str | None:
     """Resolve ``raw`` to an absolute path with ``~``, ``..`` and symlinks resolved.
+
+    Paths through the process filesystem (``/proc/self/cwd/...``, ``/proc/self/root/...``,
+    ``/proc/<pid>/...``, ``/dev/fd/N/..``, ``/dev/stdin``), written out or reached through a
+    symbolic link, are resolved as the process that runs the call sees them: its working
+    directory is ``cwd`` and its root ``root``. Where that process is not known (``root`` is
+    ``None``, another pid, a file descriptor) the place cannot be resolved.
 
     Args:
         raw: The path as written in the call.
         cwd: The working directory that relative paths start from.
         home: What ``~`` means; the process's home directory when ``None``.
+        root: The root directory of the process that runs the call, when known.
 
     Returns:
-        An absolute, normalised path. Symlinks in the existing part are followed, as the
-        kernel would follow them when the call runs.
+        An absolute, normalised path, symlinks in the existing part followed as the kernel
+        would follow them when the call runs; ``None`` when it cannot be resolved.
     """
     path = raw
     if path == "~" or path.startswith("~/"):
         path = (home if home is not None else os.path.expanduser("~")) + path[1:]
     if not os.path.isabs(path):
         path = os.path.join(cwd, path)
-    return _kernel_realpath(path)
+    return _resolve(path, cwd, root, 0)
+
+
+def _resolve(path: str, cwd: str, root: str | None, depth: int) -> str | None:
+    # Before `..` is folded away: `/dev/stdin/..` is the parent of whatever fd 0 is, not /dev.
+    written = "/" + "/".join(p for p in path.split("/") if p and p != ".")
+    if _PROCESS.match(written):
+        return _in_process(written, cwd, root, depth)
+    norm = "/" + os.path.normpath(path).lstrip("/")
+    if _PROCESS.match(norm):
+        return _in_process(norm, cwd, root, depth)
+    real = _kernel_realpath(path)
+    if real != norm:
+        # A symbolic link was followed: it may lead into the process filesystem.
+        hop = _process_link(path)
+        if hop is not None:
+            return _in_process(hop, cwd, root, depth)
+    return real
+
+
+def _in_process(norm: str, cwd: str, root: str | None, depth: int) -> str | None:
+    """A process-filesystem path as the calling process sees it, or ``None``."""
+    m = _PROCESS_DIR.fullmatch(norm)
+    if m is None or root is None or depth > 8:
+        return None
+    base = cwd if m.group(1) == "cwd" else root
+    return _resolve(base.rstrip("/") + (m.group(2) or "/"), cwd, root, depth + 1)
+
+
+def _process_link(path: str) -> str | None:
+    """Where ``path`` enters the process filesystem through a symbolic link, or ``None``.
+
+    Walks the path one component at a time, as the kernel does, and returns the normalised
+    path from the first link whose target lies in ``/proc/<self|pid>`` or ``/dev/fd`` on.
+    """
+    parts = [p for p in path.split("/") if p and p != "."]
+    cur = "/"
+    hops = 0
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        i += 1
+        if part == "..":
+            cur = os.path.dirname(cur)
+            continue
+        nxt = os.path.join(cur, part)
+        try:
+            mode = os.lstat(nxt).st_mode
+        except (OSError, ValueError):
+            return None  # nothing more exists to follow
+        if not stat.S_ISLNK(mode):
+            cur = nxt
+            continue
+        hops += 1
+        try:
+            target = os.readlink(nxt)
+        except OSError:
+            return None
+        if hops > _MAX_HOPS:
+            return None
+        joined = os.path.join(cur, target)
+        rest = parts[i:]
+        full = "/" + os.path.normpath("/".join([joined, *rest])).lstrip("/")
+        if _PROCESS.match("/" + os.path.normpath(joined).lstrip("/")):
+            return full
+        parts = [p for p in joined.split("/") if p and p != "."] + rest
+        cur = "/"
+        i = 0
+    return None
 
 
 class HostMap:
@@ -103,8 +187,10 @@ class HostMap:
         # Resolutions and folder tests are cached until invalidate(): the engine invalidates
         # after every call it lets run, so only changes made outside the guard can go stale,
         # and those could race a check anyway (check-then-run is never atomic).
-        # (raw, cwd, home) -> (resolved path, the host whose folder holds it)
-        self._resolved: dict[tuple[str, str, str | None], tuple[str, str | None]] = {}
+        # (raw, cwd, home, root) -> (resolved path or None, the host whose folder holds it)
+        self._resolved: dict[
+            tuple[str, str, str | None, str | None], tuple[str | None, str | None]
+        ] = {}
         self._isdir: dict[str, bool] = {}
         # Longest root first, so nested host folders attribute to the innermost host.
         self._by_root = sorted(items, key=lambda h: len(h.root), reverse=True)
@@ -134,18 +220,22 @@ class HostMap:
         self._resolved.clear()
         self._isdir.clear()
 
-    def realpath(self, raw: str, cwd: str, home: str | None = None) -> str:
+    def realpath(
+        self, raw: str, cwd: str, home: str | None = None, *, root: str | None = None
+    ) -> str | None:
         """:func:`resolve`, cached until :meth:`invalidate`."""
-        return self._place(raw, cwd, home)[0]
+        return self._place(raw, cwd, home, root)[0]
 
-    def _place(self, raw: str, cwd: str, home: str | None) -> tuple[str, str | None]:
-        key = (raw, cwd, home)
+    def _place(
+        self, raw: str, cwd: str, home: str | None, root: str | None
+    ) -> tuple[str | None, str | None]:
+        key = (raw, cwd, home, root)
         placed = self._resolved.get(key)
         if placed is None:
             if len(self._resolved) > 100_000:
                 self._resolved.clear()
-            path = resolve(raw, cwd, home)
-            placed = self._resolved[key] = (path, self.host_of(path))
+            path = resolve(raw, cwd, home, root=root)
+            placed = self._resolved[key] = (path, None if path is None else self.host_of(path))
         return placed
 
     def isdir(self, path: str) -> bool:
@@ -157,9 +247,15 @@ class HostMap:
             found = self._isdir[path] = os.path.isdir(path)
         return found
 
-    def local(self, raw: str, cwd: str, home: str | None = None) -> Location:
-        """A :class:`Location` for a local path, attributed to the host whose folder holds it."""
-        placed = self._resolved.get((raw, cwd, home)) or self._place(raw, cwd, home)
+    def local(
+        self, raw: str, cwd: str, home: str | None = None, root: str | None = None
+    ) -> Location:
+        """A :class:`Location` for a local path, attributed to the host whose folder holds it.
+
+        ``root`` is the root of the process that opens the path, when known (see
+        :func:`resolve`); a process-filesystem path is unresolved without it.
+        """
+        placed = self._resolved.get((raw, cwd, home, root)) or self._place(raw, cwd, home, root)
         return Location(raw, placed[0], placed[1])
 
     def remote(self, host: str, raw_path: str) -> Location:
@@ -179,9 +275,10 @@ class HostMap:
         elif rel.startswith("/"):
             rel = rel.lstrip("/")
             base = h.root
-        path = self.realpath(rel, base) if rel else base
+        path = self.realpath(rel, base, root=h.root) if rel else base
         # A path that climbs out of the host's folder stays attributed to what holds it.
-        return Location(raw=f"{host}:{raw_path}", path=path, host=self.host_of(path) or None)
+        found = None if path is None else self.host_of(path)
+        return Location(raw=f"{host}:{raw_path}", path=path, host=found or None)
 
 
 def host_key(name: str) -> str:

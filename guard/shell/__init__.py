@@ -24,7 +24,7 @@ bounds, ``words`` and ``options`` hold small shared pieces; the command table is
 ``xargs``, interpreters, with ``code`` for the code they are given); ``sed`` simulates edits.
 """
 
-from guard.shell import archives, files, interp, remote  # noqa: F401 - importing them fills the command table
+from guard.shell import archives, deferred, files, interp, remote, shells  # noqa: F401 - importing them fills the command table
 from guard.shell.core import ShellContext, analyse
 from guard.shell.sed import apply_sed
 

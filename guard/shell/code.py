@@ -275,12 +275,12 @@ def inspect_python(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        c.unknown(f"{what}: code the analyser cannot parse")
+        c.unseen(f"{what}: code the analyser cannot parse")
         return inspect_code(c, code, argv, what=what)
     try:
         return _inspect_tree(c, tree, argv, what=what)
     except RecursionError:
-        c.unknown(f"{what}: code nested too deeply to analyse")
+        c.unseen(f"{what}: code nested too deeply to analyse")
         return (OPAQUE,)
 
 

@@ -247,10 +247,13 @@ class State:
         "exported",
         "fds",
         "funcs",
+        "globopts",
+        "hashed",
         "home",
         "host",
         "host_root",
         "infds",
+        "looping",
         "nest",
         "open_fds",
         "out_sink",
@@ -297,6 +300,13 @@ class State:
         self.infds: dict[int, tuple[Flow, ...]] = {}  # exec 3< file: data open for later commands
         # what the command being run has open for reading, by fd (0 is its standard input)
         self.open_fds: dict[int, tuple[Flow, ...]] | None = None
+        # Shell options that change how words expand (`shopt -s globstar`, `set -f`); None
+        # when a command set options the analyser cannot name.
+        self.globopts: frozenset[str] | None = _NO_OPTS
+        self.hashed: dict[str, str] = {}  # hash -p PATH NAME: NAME runs PATH
+        # Inside a while/until loop: a file run there runs again on each pass, and can change
+        # between passes (a queue that a later call fills).
+        self.looping = False
 
     @property
     def x(self) -> Expander:
@@ -337,6 +347,9 @@ class State:
         s.fds = dict(self.fds)
         s.infds = dict(self.infds)
         s.open_fds = self.open_fds
+        s.globopts = self.globopts
+        s.hashed = dict(self.hashed)
+        s.looping = self.looping
         return s
 
     def env_vars(self) -> dict[str, Var]:
@@ -357,7 +370,10 @@ class State:
         """A new shell process one level deeper, or ``None`` (with an UNKNOWN) past the bound."""
         if self.depth + 1 > MAX_DEPTH or self.nest + 1 > MAX_NEST:
             self.run.emit(
-                EffectKind.UNKNOWN, certain=False, note="shell nested too deeply to analyse"
+                EffectKind.UNKNOWN,
+                certain=False,
+                note="shell nested too deeply to analyse",
+                unseen=True,
             )
             return None
         s = State(
@@ -373,6 +389,8 @@ class State:
             arg0=arg0,
         )
         s.exported = set(s.vars)
+        s.globopts = inherited_options(s.vars)
+        s.looping = self.looping
         return s
 
     def run_text(self, text: str, *, what: str = "command") -> tuple[Flow, ...]:
@@ -389,6 +407,7 @@ class State:
                     certain=False,
                     note=f"{what} has shell syntax the analyser cannot parse",
                     via="bash",
+                    unseen=True,
                 )
             return self.run_seq(root.named_children)
         finally:
@@ -398,7 +417,10 @@ class State:
         """Run ``text`` in this same shell one parse level deeper (``eval``, ``source``)."""
         if self.depth + 1 > MAX_DEPTH or self.nest + 1 > MAX_NEST:
             self.run.emit(
-                EffectKind.UNKNOWN, certain=False, note=f"{what} nested too deeply to analyse"
+                EffectKind.UNKNOWN,
+                certain=False,
+                note=f"{what} nested too deeply to analyse",
+                unseen=True,
             )
             return (OPAQUE,)
         self.depth += 1
@@ -437,7 +459,10 @@ class State:
             loc = Location(raw=value, path=None)
         else:
             mapped = self.map_abs(value)
-            loc = self.run.hosts.local(mapped, self.cwd or "/", self.home)
+            # The command's process has this shell's working directory and root: paths
+            # through /proc/self resolve against those, never the guard's own.
+            root = (self.host_root or "/") if self.cwd is not None else None
+            loc = self.run.hosts.local(mapped, self.cwd or "/", self.home, root)
             real = self.run.follow(loc.path) if loc.path is not None else None
             if mapped != value or real != loc.path:
                 host = self.run.hosts.host_of(real) if real is not None else None
@@ -492,7 +517,8 @@ class State:
         if loc.path is not None and self.run.links:
             real = self.run.follow(loc.path)
             if real != loc.path:
-                loc = Location(raw=loc.raw, path=real, host=self.run.hosts.host_of(real) or None)
+                found = None if real is None else self.run.hosts.host_of(real)
+                loc = Location(raw=loc.raw, path=real, host=found or loc.host)
         if loc.path is None or not has_glob(path):
             return [loc]
         hits = sorted(itertools.islice(globmod.iglob(loc.path), MAX_GLOB))
@@ -509,6 +535,15 @@ class State:
         for n in nodes:
             if n.type in _SKIP or not n.is_named:
                 continue
+            after = n.next_sibling
+            if after is not None and after.type == "&":
+                self.run.emit(
+                    EffectKind.UNKNOWN,
+                    certain=False,
+                    via="bash",
+                    note="runs in the background: what it does after the call returns is not seen",
+                    unseen=True,
+                )
             units = self._flatten(n)
             group: list[_Unit] = []
             for u in units:
@@ -610,7 +645,10 @@ class State:
     def _unit(self, u: _Unit, stdin: tuple[Flow, ...] | None) -> tuple[Flow, ...]:
         if self.nest >= MAX_NEST:
             self.run.emit(
-                EffectKind.UNKNOWN, certain=False, note="statement nested too deeply to analyse"
+                EffectKind.UNKNOWN,
+                certain=False,
+                note="statement nested too deeply to analyse",
+                unseen=True,
             )
             return (OPAQUE,)
         saved_src = self.src
@@ -703,10 +741,15 @@ class State:
             if t == "subshell":
                 sub = self.fork()
                 return sub.run_seq(node.named_children)
-            if t == "while_statement":
-                looped = self._while_read(node, stdin)
+            if t == "while_statement" or t == "until_statement":
+                looped = self._while_read(node, stdin) if t == "while_statement" else None
                 if looped is not None:
                     return looped
+                was, self.looping = self.looping, True
+                try:
+                    return self.run_seq(node.named_children)
+                finally:
+                    self.looping = was
             if t in _BLOCKS:
                 return self.run_seq(node.named_children)
             if t == "variable_assignment":
@@ -931,7 +974,10 @@ class State:
         """Run the body of ``$(...)``/`` `...` `` in a subshell; its standard output."""
         if self.nest + 1 >= MAX_NEST:
             self.run.emit(
-                EffectKind.UNKNOWN, certain=False, note="substitution nested too deeply to analyse"
+                EffectKind.UNKNOWN,
+                certain=False,
+                note="substitution nested too deeply to analyse",
+                unseen=True,
             )
             return None
         sub = self.fork()
@@ -1077,22 +1123,100 @@ class State:
                 self.aliases[name] = text
         if name in self.funcs:
             return self._call_function(name, fields[1:], stdin)
+        vars_ = self.vars
+        if not vars_.keys().isdisjoint(CODE_ENV):
+            self._code_env()
+        if self.hashed and name in self.hashed:
+            return TABLE["/script"](Cmd(self, self.hashed[name], fields[1:], stdin, name))
         base = name
         if "/" in name:
             d, b = os.path.split(name)
             if os.path.normpath(d) in _SYSTEM_BIN and b in TABLE:
-                base = b
-            else:
-                return TABLE["/script"](Cmd(self, name, fields[1:], stdin, name))
-        handler = TABLE.get(base) or TABLE["/unknown"]
-        return handler(Cmd(self, base, fields[1:], stdin, base))
+                return TABLE[b](Cmd(self, b, fields[1:], stdin, b))  # /bin/cp is cp
+            return TABLE["/script"](Cmd(self, name, fields[1:], stdin, name))
+        handler = TABLE.get(base)
+        path_var = vars_.get("PATH")
+        if handler is None or (path_var is not None and path_var.text != self.run.path0):
+            # An unknown name, or a PATH this command line changed: find what really runs.
+            found = self.which(base)
+            if found is not None:
+                return TABLE["/script"](Cmd(self, found, fields[1:], stdin, base))
+        return (handler or TABLE["/unknown"])(Cmd(self, base, fields[1:], stdin, base))
+
+    def which(self, name: str) -> str | None:
+        """The program ``name`` runs through ``PATH``, when it is not a system one the command
+        table already knows; ``None`` when nothing is found there (or it is a known one)."""
+        path_var = self.vars.get("PATH")
+        if path_var is None:
+            search = self.run.path0
+        elif path_var.text is None:
+            self.run.emit(
+                EffectKind.UNKNOWN,
+                certain=False,
+                via=name,
+                note=f"PATH holds folders the analyser cannot see: {short(name)} may run anything",
+                unseen=True,
+            )
+            return None
+        else:
+            search = path_var.text
+        known = name in TABLE
+        for d in search.split(":")[:64]:
+            if not d.startswith("/"):
+                if self.cwd is None:
+                    return None
+                d = os.path.join(self.cwd, d or ".")
+            if known and os.path.normpath(d) in _SYSTEM_BIN:
+                return None  # the system's own program, which the table describes
+            candidate = os.path.join(d, name)
+            loc = self.local(candidate)
+            if loc.path is None:
+                continue
+            if loc.path in self.run.overlay or (
+                self.run.isfile(loc.path) and os.access(loc.path, os.X_OK)
+            ):
+                return candidate
+        return None
+
+    def _code_env(self) -> None:
+        """Variables this command line set that make programs run code: a command they hold is
+        analysed (``GIT_SSH_COMMAND``, ``PAGER``), a place they load code from is unseen
+        (``LD_PRELOAD``, ``PYTHONPATH``)."""
+        run = self.run
+        for name in sorted(self.vars.keys() & CODE_ENV):
+            var = self.vars[name]
+            if run.env0.get(name, None) == var.text and name in run.env0:
+                continue
+            key = ("code-env", name, var.text)
+            if key in run.seen:
+                continue
+            run.seen.add(key)
+            if name in COMMAND_ENV and var.text is not None:
+                text = var.text.lstrip("|").replace("%s", "x")
+                sub = self.new_shell(
+                    cwd=self.cwd, home=self.home, host=self.host, stdin=(),
+                    variables=self.env_vars(), pos=[], arg0="sh",
+                )  # fmt: skip
+                if sub is not None:
+                    sub.run_text(text, what=f"${name}")
+                continue
+            run.emit(
+                EffectKind.UNKNOWN,
+                certain=False,
+                via="bash",
+                note=f"sets {name}: programs then run code the analyser does not read",
+                unseen=True,
+            )
 
     def _call_function(
         self, name: str, args: list[Field], stdin: tuple[Flow, ...]
     ) -> tuple[Flow, ...]:
         if self.nest + 1 >= MAX_NEST:
             self.run.emit(
-                EffectKind.UNKNOWN, certain=False, note=f"function {name} recurses too deeply"
+                EffectKind.UNKNOWN,
+                certain=False,
+                note=f"function {name} recurses too deeply",
+                unseen=True,
             )
             return (OPAQUE,)
         body, src = self.funcs[name]
@@ -1340,9 +1464,47 @@ def joined_script(fields: Iterable[Field]) -> tuple[str, dict[str, Var]]:
     return " ".join(parts), ph
 
 
+_NO_OPTS: frozenset[str] = frozenset()
+# Variables whose value is a command some program runs (analysed as shell text)...
+COMMAND_ENV = names(
+    "PAGER MANPAGER GIT_PAGER EDITOR VISUAL GIT_EDITOR GIT_SEQUENCE_EDITOR SUDO_EDITOR "
+    "GIT_SSH_COMMAND GIT_SSH GIT_ASKPASS SSH_ASKPASS SUDO_ASKPASS RSYNC_RSH CVS_RSH BROWSER "
+    "GIT_EXTERNAL_DIFF LESSOPEN LESSCLOSE PROMPT_COMMAND PS0 PS1 PS2 PS4"
+)
+# ...and variables that make programs load code or options from places the analyser does not read.
+CODE_ENV = COMMAND_ENV | names(
+    "LD_PRELOAD LD_AUDIT LD_LIBRARY_PATH GCONV_PATH PYTHONPATH PYTHONSTARTUP PYTHONHOME "
+    "PYTHONUSERBASE PERL5OPT PERL5LIB PERLLIB PERL5DB RUBYOPT RUBYLIB NODE_OPTIONS NODE_PATH "
+    "GIT_EXEC_PATH GIT_TEMPLATE_DIR GIT_CONFIG GIT_CONFIG_GLOBAL GIT_CONFIG_SYSTEM "
+    "GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT ZDOTDIR MAKEFILES MAKEFLAGS XDG_CONFIG_HOME "
+    "TAR_OPTIONS ZIP ZIPOPT UNZIP UNZIPOPT"
+)
+# Options that change which files a word names; the rest do not matter to the analysis.
+GLOB_OPTIONS = frozenset(
+    ("globstar", "dotglob", "extglob", "nullglob", "failglob", "nocaseglob", "noglob")
+)
+
+
+def inherited_options(variables: Mapping[str, Var]) -> frozenset[str] | None:
+    """The glob options a new bash takes from ``BASHOPTS`` and ``SHELLOPTS`` in its environment
+    (``None`` when either is set to something the analyser cannot read)."""
+    found: set[str] = set()
+    for name in ("BASHOPTS", "SHELLOPTS"):
+        var = variables.get(name)
+        if var is None:
+            continue
+        if var.text is None:
+            return None
+        found.update(o for o in var.text.split(":") if o in GLOB_OPTIONS)
+    return frozenset(found) if found else _NO_OPTS
+
+
 def root_state(ctx: ShellContext, run: Run) -> State:
     """The state of the shell described by ``ctx``."""
     variables = {k: Var(v) for k, v in ctx.env.items()} if ctx.env else {}
+    if "PATH" not in variables:
+        # The command's shell is taken to search the PATH this machine's processes have.
+        variables["PATH"] = Var(run.path0)
     home = ctx.home if ctx.home is not None else ctx.cwd
     stdin = (
         tuple(
@@ -1382,7 +1544,7 @@ def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
         AnalysisError: The analyser itself failed (a bug). The engine denies the call and
             raises an enforcement-gap alert; a guess here would hide the bug.
     """
-    run = Run(ctx.hosts)
+    run = Run(ctx.hosts, ctx.env)
     try:
         if isinstance(command, _BYTES_TYPES):
             text = bytes(command).decode("utf-8", "replace")
@@ -1390,7 +1552,12 @@ def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
             text = str(command)
         st = root_state(ctx, run)
         if ctx.depth > MAX_DEPTH:
-            run.emit(EffectKind.UNKNOWN, certain=False, note="shell nested too deeply to analyse")
+            run.emit(
+                EffectKind.UNKNOWN,
+                certain=False,
+                note="shell nested too deeply to analyse",
+                unseen=True,
+            )
         else:
             st.run_text(text)
     except Exhausted as exc:

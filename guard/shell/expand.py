@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Acc", "Expander", "arith", "unescape_dq"]
 
 _GLOB_CHARS = frozenset("*?[")
+_EXTGLOB = re.compile(r"[?*+@!]\(")
 _SPECIAL_WORD = re.compile(r"[\\{~*?\[$`]")
 _IFS = frozenset(" \t\n")
 _ARITH_OK = re.compile(r"[0-9+\-*/%() ]*")
@@ -695,6 +696,12 @@ class Expander:
     def _glob(
         self, w: str, wm: str, raw: str, obf: bool, flows: tuple[Flow, ...], dyn: bool
     ) -> list[Field]:
+        opts = self.st.globopts
+        if opts is None:
+            # options set to something the analyser cannot name: which files match is unknown
+            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
+        if "noglob" in opts:
+            return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         magic = False
         pat: list[str] = []
         for ch, k in zip(w, wm, strict=False):
@@ -709,27 +716,60 @@ class Expander:
         if not magic:
             return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         pattern = "".join(pat)
+        if "nocaseglob" in opts:
+            pattern = "/".join(
+                _nocase(part) if has_glob(part) else part for part in pattern.split("/")
+            )
+        if "extglob" in opts and _EXTGLOB.search(pattern):
+            # +(a|b), !(x)...: Python's glob has no such patterns; the match is unknown
+            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         if len(pattern) > 4096 or sum(1 for part in pattern.split("/") if has_glob(part)) > 3:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         if not pattern.startswith("/") and self.st.cwd is None:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         self.st.run.globs += 1
         if self.st.run.globs > MAX_GLOBS or time.monotonic() > self.st.run.deadline:
-            self.st.run.emit(EffectKind.UNKNOWN, certain=False, note="too many globs to expand")
+            self.st.run.emit(
+                EffectKind.UNKNOWN, certain=False, note="too many globs to expand", unseen=True
+            )
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         pattern = self.st.map_abs(pattern)
+        # As bash: ** spans folders only with globstar, * matches a leading dot with dotglob.
+        deep = "globstar" in opts
+        dots = "dotglob" in opts
         try:
             if pattern.startswith("/"):
-                hits = sorted(itertools.islice(globmod.iglob(pattern), MAX_GLOB))
+                found = globmod.iglob(pattern, recursive=deep, include_hidden=dots)
             else:
-                hits = sorted(
-                    itertools.islice(globmod.iglob(pattern, root_dir=self.st.cwd), MAX_GLOB)
+                found = globmod.iglob(
+                    pattern, root_dir=self.st.cwd, recursive=deep, include_hidden=dots
                 )
+            hits = sorted(itertools.islice(found, MAX_GLOB))
         except (OSError, ValueError, re.error, RecursionError):
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         if not hits:
+            if "nullglob" in opts:
+                return []
             return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         return [Field(h, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows) for h in hits]
+
+
+def _nocase(part: str) -> str:
+    """A glob component that matches letters in either case (``nocaseglob``)."""
+    out: list[str] = []
+    depth = 0
+    for ch in part:
+        if ch == "[":
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
+        if depth == 0 and ch.isalpha() and ch.lower() != ch.upper():
+            out.append(f"[{ch.lower()}{ch.upper()}]")
+        elif depth and ch.isalpha() and ch.lower() != ch.upper():
+            out.append(ch.lower() + ch.upper())
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _tilde_after_colon(value: str, home: str) -> str:

@@ -128,8 +128,8 @@ def _noop_out(c: Cmd) -> tuple[Flow, ...]:
 
 # Builtins and tools that touch no file and print nothing worth following.
 command(
-    "true false : sleep wait jobs fg bg disown return exit break continue shopt umask ulimit",
-    "hash clear tput reset sync getopts times caller logout suspend enable complete compgen",
+    "true false : sleep wait jobs fg bg return exit break continue umask ulimit",
+    "clear tput reset sync getopts times caller logout suspend complete compgen",
     "history let test [ [[",
 )(_noop_out)
 

@@ -21,18 +21,26 @@ from guard.shell.sed import perl_subst_to_sed
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import ConfigEdit, EffectKind, Location
 
-__all__ = ["perl_command", "run_stdin_script"]
+__all__ = [
+    "PACKAGED_BIN",
+    "perl_command",
+    "run_script_file",
+    "run_stdin_script",
+    "run_text_in",
+    "shell_for",
+]
 
 _SHELLS = names("bash sh dash zsh ksh ash mksh yash posh rbash busybox-sh")
+# Folders whose programs come from the system's packages; a binary anywhere else may be one
+# the agent made (a copied and renamed shell, say).
+PACKAGED_BIN = names("/bin /usr/bin /sbin /usr/sbin /usr/libexec /usr/lib/git-core")
 _PYTHONS = re.compile(r"python(\d+(\.\d+)?)?|pypy3?")
 
 
 # -------------------------------------------------------------- helpers
 
 
-def _shell_for(
-    c: Cmd, *, stdin: tuple[Flow, ...], pos: list[str] | None, arg0: str
-) -> State | None:
+def shell_for(c: Cmd, *, stdin: tuple[Flow, ...], pos: list[str] | None, arg0: str) -> State | None:
     """A child shell of this command's shell, with the exported variables."""
     st = c.st
     return st.new_shell(
@@ -60,8 +68,10 @@ def run_text_in(
     pos: list[str] | None = None,
     arg0: str = "bash",
     same: bool = False,
+    shell: State | None = None,
 ) -> tuple[Flow, ...]:
-    """Analyse shell text given as one word (``bash -c WORD``, ``eval``)."""
+    """Analyse shell text given as one word (``bash -c WORD``, ``eval``), in ``shell`` when
+    given (a new shell already set up), else in a new child shell (or this one, ``same``)."""
     if field.obfuscated:
         c.unknown(f"{what}: obfuscated command text")
     if not field.known:
@@ -72,21 +82,26 @@ def run_text_in(
         return (OPAQUE,)
     if same:
         return c.st.run_nested_text(field.value, what=what)
-    sub = _shell_for(c, stdin=stdin, pos=pos if pos is not None else [], arg0=arg0)
+    sub = shell or shell_for(c, stdin=stdin, pos=pos if pos is not None else [], arg0=arg0)
     if sub is None:
         return (OPAQUE,)
     return sub.run_text(field.value, what=what)
 
 
 def _run_decoded(c: Cmd, text: str, *, what: str, stdin: tuple[Flow, ...]) -> tuple[Flow, ...]:
-    sub = _shell_for(c, stdin=stdin, pos=[], arg0="bash")
+    sub = shell_for(c, stdin=stdin, pos=[], arg0="bash")
     if sub is None:
         return (OPAQUE,)
     return sub.run_text(text, what=f"{what} (decoded)")
 
 
 def run_stdin_script(
-    c: Cmd, lang: str, *, what: str, run: Callable[[str], tuple[Flow, ...]] | None = None
+    c: Cmd,
+    lang: str,
+    *,
+    what: str,
+    run: Callable[[str], tuple[Flow, ...]] | None = None,
+    shell: State | None = None,
 ) -> tuple[Flow, ...]:
     """Analyse the data on standard input as a script: heredocs, ``cat x | sh``, ``... | base64 -d | sh``.
 
@@ -95,6 +110,7 @@ def run_stdin_script(
         lang: ``shell``, ``python`` or another language name.
         what: How to name the script in notes.
         run: A callable ``(text) -> flows`` that analyses shell text somewhere else (``ssh``).
+        shell: The shell that runs the script, already set up (else a new child shell).
     """
     out: list[Flow] = []
     for fl in c.stdin:
@@ -106,6 +122,8 @@ def run_stdin_script(
             if fl.decoded:
                 c.unknown(f"{what} runs decoded data (obfuscation)")
         elif fl.src is not None and fl.exact:
+            if c.st.looping:
+                c.unseen(f"a loop runs {what} again on each pass: its file can change", fl.src)
             text = c.st.run.read_text(fl.src)
             if text is None:
                 c.unseen(f"{what} runs a file the analyser cannot read", fl.src)
@@ -120,7 +138,7 @@ def run_stdin_script(
             if run is not None:
                 out.extend(run(text))
                 continue
-            sub = _shell_for(c, stdin=(), pos=[], arg0=c.name)
+            sub = shell or shell_for(c, stdin=(), pos=[], arg0=c.name)
             if sub is not None:
                 out.extend(sub.run_text(text, what=what))
         elif lang == "python":
@@ -157,14 +175,22 @@ def run_script_file(
     lang: str | None = None,
     same: bool = False,
     stdin: tuple[Flow, ...] = (),
+    shell: State | None = None,
 ) -> tuple[Flow, ...]:
-    """Read a script now and analyse it (``./x.sh``, ``bash x.sh``, ``source x``, ``python x.py``)."""
-    text = c.st.run.read_text(loc)
+    """Read a script now and analyse it (``./x.sh``, ``bash x.sh``, ``source x``, ``python x.py``);
+    a shell script runs in ``shell`` when given (a new shell already set up)."""
+    if c.st.looping:
+        c.unseen("a loop runs this file again on each pass: it can change between passes", loc)
+    head = c.st.run.read_head(loc)
+    if head is not None and (b"\0" in head or head.startswith(b"\x7fELF")):
+        if loc.path is None or os.path.dirname(loc.path) not in PACKAGED_BIN:
+            # A program the agent may have made or copied (a renamed shell): not a system one.
+            c.unseen(f"runs a program the analyser cannot read ({short(loc.raw)})", loc)
+        return _unknown_args(c, args)
+    text = c.st.run.read_text(loc) if head is not None else None
     if text is None:
         c.unseen("script cannot be read at analysis time", loc)
         return (OPAQUE,)
-    if "\0" in text[:4096] or text.startswith("\x7fELF"):
-        return _unknown_args(c, args)
     kind = lang or _shebang(text)
     what = f"script {loc.raw}"
     if kind == "shell":
@@ -177,7 +203,7 @@ def run_script_file(
                 return st.run_nested_text(text, what=what)
             finally:
                 st.pos = saved
-        sub = _shell_for(c, stdin=stdin, pos=_positional(args), arg0=loc.raw)
+        sub = shell or shell_for(c, stdin=stdin, pos=_positional(args), arg0=loc.raw)
         if sub is None:
             return (OPAQUE,)
         return sub.run_text(text, what=what)
@@ -271,51 +297,6 @@ def _script(c: Cmd) -> tuple[Flow, ...]:
 
 
 # ------------------------------------------------------------------ shells
-
-
-@command(*_SHELLS)
-def _shell(c: Cmd) -> tuple[Flow, ...]:
-    args = c.args
-    i = 0
-    text: Field | None = None
-    read_stdin = False
-    while i < len(args):
-        a = args[i]
-        v = a.value if a.known else ""
-        if v in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file") and i + 1 < len(args):
-            i += 2
-            continue
-        if v == "--":
-            i += 1
-            break
-        if v.startswith("--") or (len(v) > 1 and v[0] in "-+" and v[1:].isalpha()):
-            if v[0] == "-" and not v.startswith("--"):
-                if "c" in v[1:]:
-                    if i + 1 < len(args):
-                        text = args[i + 1]
-                        i += 2
-                    else:
-                        i += 1
-                    break
-                if "s" in v[1:]:
-                    read_stdin = True
-            i += 1
-            continue
-        break
-    rest = args[i:]
-    if text is not None:
-        arg0 = rest[0].value if rest and rest[0].known else c.name
-        return run_text_in(
-            c, text, what=f"{c.name} -c", stdin=c.stdin, pos=_positional(rest[1:]), arg0=arg0
-        )
-    if rest and rest[0].pipe:
-        # bash <(curl ...): the script is whatever the process substitution prints
-        piped = Cmd(c.st, c.name, rest[1:], rest[0].flows, c.via)
-        return run_stdin_script(piped, "shell", what=f"{c.name} <(...)")
-    if rest and not read_stdin:
-        loc = c.loc(rest[0])
-        return run_script_file(c, loc, rest[1:], lang="shell", stdin=c.stdin)
-    return run_stdin_script(c, "shell", what=f"{c.name} reading standard input")
 
 
 @command("busybox")
@@ -480,7 +461,6 @@ _WRAPPERS: dict[str, Spec] = {
     "nice": Spec.of("n", "adjustment", permute=False),
     "ionice": Spec.of("cnp", "class classdata pid", permute=False),
     "stdbuf": Spec.of("ioe", "input output error", permute=False),
-    "setsid": Spec.of(permute=False),
     "unbuffer": Spec.of(permute=False),
     "chrt": Spec.of("T", "sched-runtime", permute=False),
     "taskset": Spec.of(permute=False),
@@ -493,7 +473,6 @@ _WRAPPERS: dict[str, Spec] = {
     "strace": Spec.of("oepsSEIuaX", "output trace", permute=False),
     "ltrace": Spec.of("oepsSEu", "output", permute=False),
     "firejail": Spec.of(permute=False),
-    "systemd-run": Spec.of("pEMu", "property setenv unit machine working-directory", permute=False),
 }
 
 
@@ -530,7 +509,7 @@ def _flock(c: Cmd) -> tuple[Flow, ...]:
     return _run_rest(c, list(o.rest[1:]))
 
 
-@command("command builtin exec coproc noglob nocorrect")
+@command("command builtin exec noglob nocorrect")
 def _command(c: Cmd) -> tuple[Flow, ...]:
     args = list(c.args)
     while args and args[0].known and args[0].value.startswith("-") and len(args[0].value) > 1:
@@ -546,6 +525,7 @@ def _command(c: Cmd) -> tuple[Flow, ...]:
 
 @command("watch")
 def _watch(c: Cmd) -> tuple[Flow, ...]:
+    c.unseen("watch runs its command again and again: what it runs later is not seen")
     o = parse(c.args, Spec.of("nd", "interval differences", permute=False), stop_at_operand=True)
     text, ph = joined_script(o.rest)
     return run_text_in(c, Field(text, raw=text, known=not ph), what="watch", stdin=c.stdin)
@@ -726,18 +706,6 @@ def _unalias(c: Cmd) -> tuple[Flow, ...]:
     for a in c.args:
         if a.known:
             c.st.aliases.pop(a.value, None)
-    return ()
-
-
-@command("set")
-def _set(c: Cmd) -> tuple[Flow, ...]:
-    args = list(c.args)
-    for k, a in enumerate(args):
-        if a.known and a.value == "--":
-            c.st.pos = _positional(args[k + 1 :])
-            return ()
-    if args and not (args[0].known and args[0].value[:1] in "-+"):
-        c.st.pos = _positional(args)
     return ()
 
 

@@ -13,13 +13,14 @@ import os
 import re
 import stat
 import time
+from collections.abc import Mapping
 
 from guard.paths import HostMap
 from guard.shell.sed import apply_sed
 from guard.shell.words import Flow, fd_number, has_glob, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
-__all__ = ["Exhausted", "Run"]
+__all__ = ["DEFAULT_PATH", "Exhausted", "Run"]
 
 # Every bound of the analysis, in one place. Going past one never raises to the caller of
 # analyse(): the part left out becomes an UNKNOWN effect.
@@ -35,6 +36,7 @@ MAX_READ = 1 << 20  # scripts and batch files read at call time
 MAX_TEXT = 1 << 20  # literal text kept (variables, command output)
 TIME_LIMIT = 5.0  # seconds; a backstop for filesystems and code the budgets do not bound
 
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _DEV_SINKS = frozenset(("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"))
 _DEV_STDOUT = frozenset(("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 _DEV_STDERR = frozenset(("/dev/stderr", "/dev/fd/2", "/proc/self/fd/2", "/dev/tty"))
@@ -55,17 +57,23 @@ class Run:
         "deadline",
         "derived",
         "effects",
+        "env0",
         "globs",
         "hosts",
         "links",
         "locs",
         "modes",
         "overlay",
+        "path0",
         "seen",
     )
 
-    def __init__(self, hosts: HostMap) -> None:
+    def __init__(self, hosts: HostMap, env: Mapping[str, str] | None = None) -> None:
         self.hosts = hosts
+        # The environment the command starts with: what the command line itself changes in it
+        # is what the analysis must look at.
+        self.env0: Mapping[str, str] = env or {}
+        self.path0: str = self.env0.get("PATH") or os.environ.get("PATH") or DEFAULT_PATH
         self.deadline = time.monotonic() + TIME_LIMIT
         self.globs = 0
         self.commands = 0
@@ -114,7 +122,10 @@ class Run:
         if "\0" in path:
             return Location(raw=raw, path=None, visible=visible)
         # The host map's resolver asks the kernel once and caches until the guard invalidates.
-        real = self.follow(self.hosts.realpath(path, "/"))
+        found = self.hosts.realpath(path, "/")
+        real = self.follow(found) if found is not None else None
+        if real is None:
+            return Location(raw=raw, path=None, visible=visible)
         return Location(raw=raw, path=real, host=self.hosts.host_of(real), visible=visible)
 
     def isdir(self, path: str) -> bool:
@@ -151,11 +162,12 @@ class Run:
         self.links[link] = target
         self.locs.clear()  # cached resolutions may pass through the new link
 
-    def follow(self, real: str) -> str:
+    def follow(self, real: str) -> str | None:
         """A resolved path after the symbolic links made earlier in this command line.
 
         A path equal to a link or below it maps onto the link's target, which is then resolved
         again (on disk and through the other links), as the kernel will do once the links exist.
+        ``None`` where a link leads somewhere only the running process knows (``/proc/self``).
         """
         links = self.links
         if not links:
@@ -163,7 +175,10 @@ class Run:
         for _ in range(40):  # the kernel's own bound on links followed in one lookup
             for link, target in links.items():
                 if real == link or real.startswith(link + "/"):
-                    real = self.hosts.realpath(target + real[len(link) :], "/")
+                    found = self.hosts.realpath(target + real[len(link) :], "/")
+                    if found is None:
+                        return None
+                    real = found
                     break
             else:
                 return real
@@ -289,6 +304,27 @@ class Run:
                 self.derived[dest.path] = roots
         elif kind is EffectKind.DELETE and target is not None and target.path is not None:
             overlay[target.path] = None
+
+    def read_head(self, loc: Location, size: int = 4096) -> bytes | None:
+        """The first ``size`` bytes of a file as it will be when read later in this command
+        (``None``: nothing readable there)."""
+        path = loc.path
+        for _ in range(8):
+            if path is None or not loc.visible:
+                return None
+            held = self.overlay.get(path, path)
+            if held is path:
+                break
+            if not isinstance(held, tuple):
+                return None if held is None else held.encode("utf-8", "replace")[:size]
+            path = held[0]
+        else:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(size)
+        except (OSError, ValueError):
+            return None
 
     def read_text(self, loc: Location, limit: int = MAX_READ) -> str | None:
         """A small text file's content as it will be when read later in this command."""
