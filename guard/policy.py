@@ -1,7 +1,8 @@
 """Policy files: schema, loading with precise errors, and rule matching.
 
-A policy is YAML validated by the pydantic models below. Unknown keys are errors, and every
-error names the file, the line and the dotted key, and says what was expected::
+A policy is YAML validated by the pydantic models below. Unknown keys are errors, so is a key
+given twice in one mapping, and every error names the file, the line and the dotted key, and
+says what was expected::
 
     my-policy.yaml:14: rules.2.when.effect.0: expected one of read, list, write, ...
 
@@ -262,13 +263,101 @@ def _loc_of(err: Any) -> tuple[int | str, ...]:
     return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping names one key twice; says where, and where the first one was."""
+
+    def __init__(self, key: str, node: yaml.Node, first: yaml.Node) -> None:
+        super().__init__(
+            problem=f"duplicate key, first given at line {first.start_mark.line + 1}",
+            problem_mark=node.start_mark,
+        )
+        self.key = key
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error.
+
+    YAML forbids duplicate keys, but PyYAML keeps the last one silently: a second ``when:``
+    in a rule would replace the first without a word. Before constructing, every mapping's
+    own keys and its dotted path are noted, because ``<<:`` merges rewrite a node's pairs in
+    place, and a key beside a merge overriding a merged one is not a duplicate.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._keys: dict[int, tuple[str, list[yaml.Node]]] = {}
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._note(node, "")
+        return super().construct_document(node)
+
+    def _note(self, node: yaml.Node, path: str) -> None:
+        if id(node) in self._keys:  # an alias: noted where its anchor stands
+            return
+        if isinstance(node, yaml.MappingNode):
+            self._keys[id(node)] = (path, [k for k, _ in node.value])
+            for key, value in node.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                self._note(value, f"{path}.{name}" if path else name)
+        elif isinstance(node, yaml.SequenceNode):
+            self._keys[id(node)] = (path, [])
+            for i, item in enumerate(node.value):
+                self._note(item, f"{path}.{i}" if path else str(i))
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        path, keys = self._keys.get(id(node), ("", [k for k, _ in node.value]))
+        seen: dict[Any, yaml.Node] = {}
+        for key in keys:
+            if not isinstance(key, yaml.ScalarNode):
+                continue  # a complex key: the base constructor says what is wrong with it
+            ident = ("<<",) if key.tag == _MERGE_TAG else self.construct_object(key)
+            try:
+                first = seen.setdefault(ident, key)
+            except TypeError:  # unhashable: the base constructor reports it
+                continue
+            if first is not key:
+                name = str(key.value)
+                raise _DuplicateKey(f"{path}.{name}" if path else name, key, first)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> Any:
+    """``text`` parsed like ``yaml.safe_load``, but a duplicate key raises ``_DuplicateKey``."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass, no more
+
+
 def parse_model(
     model: type[BaseModel], text: str, file: str, *, error: type[PolicyError] = PolicyError
 ) -> Any:
-    """Parse YAML ``text`` into ``model``, raising ``error`` with file, line and key."""
+    """Parse YAML ``text`` into ``model``, raising ``error`` with file, line and key.
+
+    Args:
+        model: The pydantic model to validate the parsed YAML against.
+        text: The YAML text.
+        file: Names the input in errors.
+        error: The error class to raise (a :class:`PolicyError` subclass).
+
+    Returns:
+        The validated model.
+
+    Raises:
+        PolicyError: ``error``, naming the file, the line and the dotted key: the text is not
+            YAML, names a key twice in one mapping, or does not validate.
+    """
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_StrictLoader)
+        data = _load_yaml(text)
+    except _DuplicateKey as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise error(
+            f"{exc.problem} (YAML loaders keep only the last silently): remove one",
+            file=file,
+            line=line,
+            key=exc.key,
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -356,7 +445,7 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> P
         base = parse_model(
             Policy, shipped_policy_text(policy.extends), f"<shipped {policy.extends}.yaml>"
         )
-        raw = yaml.safe_load(body) or {}
+        raw = _load_yaml(body) or {}
         policy = _extend(base, policy, raw)
     return policy
 
@@ -370,8 +459,8 @@ def load_declarations(path: str | Path) -> Declarations:
 
     body = _read(path)
     try:
-        raw = yaml.safe_load(body)
-    except yaml.YAMLError:
+        raw = _load_yaml(body)
+    except yaml.YAMLError:  # parse_model below reports it with its line
         raw = None
     if isinstance(raw, dict) and isinstance(raw.get("guard"), dict) and "id" in raw:
         body = yaml.safe_dump(raw["guard"])

@@ -193,3 +193,71 @@ def test_any_yaml_structure_loads_or_raises_policy_error(data: object) -> None:
     else:
         message = "loaded"
     assert message
+
+
+# ---------------------------------------------------------------- duplicate keys
+
+
+def test_duplicate_when_in_a_rule_is_an_error(tmp_path: Path) -> None:
+    """A rule with ``when:`` twice is rejected at the second one, not silently last-wins."""
+    path = write(
+        tmp_path,
+        "rules:\n"
+        "  - id: r1\n"
+        "    action: deny\n"
+        "    when: {effect: [copy], asset: [weights]}\n"
+        "    when: {effect: [read]}\n",
+    )
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    err = info.value
+    assert (err.file, err.line, err.key) == (str(path), 5, "rules.0.when")
+    assert "duplicate key" in str(err) and "line 4" in str(err)
+
+
+def test_duplicate_top_level_rules_is_an_error(tmp_path: Path) -> None:
+    """Two top-level ``rules:`` blocks are an error naming the second block's line."""
+    path = write(
+        tmp_path,
+        "rules:\n  - {id: a, action: deny, when: {effect: [copy]}}\n"
+        "mode: enforce\n"
+        "rules:\n  - {id: b, action: allow, when: {effect: [read]}}\n",
+    )
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert (info.value.line, info.value.key) == (4, "rules")
+
+
+def test_duplicate_key_deep_in_a_flow_mapping(tmp_path: Path) -> None:
+    """A key repeated inside a flow mapping is caught too, with its dotted path."""
+    path = write(
+        tmp_path,
+        "extends: peer-preservation\n"
+        "rules:\n"
+        "  - id: r1\n"
+        "    action: deny\n"
+        "    when: {args: {command: curl, command: wget}}\n",
+    )
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert (info.value.line, info.value.key) == (5, "rules.0.when.args.command")
+
+
+def test_duplicate_key_in_declarations_file(tmp_path: Path) -> None:
+    """A declarations file with a repeated key is a DeclarationError with its line."""
+    path = write(tmp_path, "agents: [a]\nassets: []\nagents: [b]\n", "d.yaml")
+    with pytest.raises(DeclarationError) as info:
+        load_declarations(path)
+    assert (info.value.file, info.value.line, info.value.key) == (str(path), 3, "agents")
+
+
+def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
+    """A key given beside a ``<<:`` merge overrides the merged one, as YAML says; no error."""
+    path = write(
+        tmp_path,
+        "rules:\n"
+        "  - &base {id: a, action: deny, when: {effect: [copy]}}\n"
+        "  - <<: *base\n"
+        "    id: b\n",
+    )
+    assert [r.id for r in load_policy(path).rules] == ["a", "b"]
