@@ -433,7 +433,8 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> P
         The validated policy, with any ``extends:`` base merged in.
 
     Raises:
-        PolicyError: The file is unreadable, not YAML, or not a valid policy. The message
+        PolicyError: The file is unreadable, not YAML, or not a valid policy (which includes
+            one with no rules that extends nothing: it would allow every call). The message
             names the file, line and key, and says what was expected.
     """
     if path is None and text is None:
@@ -441,6 +442,18 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> P
     name = str(path) if path is not None else "<policy>"
     body = text if text is not None else _read(path)  # type: ignore[arg-type]
     policy: Policy = parse_model(Policy, body, name)
+    if not policy.rules and not policy.extends:
+        # No rule matches anything, so every call would be allowed: a file emptied by
+        # mistake or a template never filled in must not turn the guard into a pass-through.
+        node = yaml.compose(body, Loader=_StrictLoader)
+        said = isinstance(node, yaml.MappingNode) and any(k.value == "rules" for k, _ in node.value)
+        raise PolicyError(
+            "policy has no rules and extends nothing, so it would allow every call: "
+            f"add rules or 'extends: {DEFAULT_POLICY}'",
+            file=name,
+            line=_yaml_line(node, ("rules",)) if said else 1,
+            key="rules" if said else None,
+        )
     if policy.extends:
         base = parse_model(
             Policy, shipped_policy_text(policy.extends), f"<shipped {policy.extends}.yaml>"

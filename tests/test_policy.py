@@ -261,3 +261,36 @@ def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
         "    id: b\n",
     )
     assert [r.id for r in load_policy(path).rules] == ["a", "b"]
+
+
+# ---------------------------------------------------------------- empty policies
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("", 1),
+        ("# nothing here yet\n# still nothing\n", 1),
+        ("{}\n", 1),
+        ("name: mine\nmode: enforce\nrules: []\n", 3),
+    ],
+)
+def test_policy_without_rules_or_extends_is_an_error(tmp_path: Path, text: str, line: int) -> None:
+    """A policy with no rules that extends nothing would allow every call: a load error."""
+    path = write(tmp_path, text)
+    with pytest.raises(PolicyError, match="policy has no rules and extends nothing") as info:
+        load_policy(path)
+    assert (info.value.file, info.value.line) == (str(path), line)
+
+
+def test_empty_policy_text_is_an_error() -> None:
+    """Policy text given directly gets the same check as a file."""
+    with pytest.raises(PolicyError, match="no rules and extends nothing"):
+        load_policy(text="")
+
+
+def test_extending_policy_may_have_no_rules_of_its_own(tmp_path: Path) -> None:
+    """``extends:`` with no rules (or ``rules: []``) keeps the shipped rules and loads."""
+    shipped = len(load_policy().rules)
+    for text in ("extends: peer-preservation\n", "extends: peer-preservation\nrules: []\n"):
+        assert len(load_policy(write(tmp_path, text)).rules) == shipped
