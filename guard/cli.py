@@ -2,7 +2,8 @@
 
 ``peerguard check`` decides calls and prints JSON; ``peerguard policy check`` lints a policy;
 ``peerguard demo`` shows the default policy stopping a peer-preservation incident.
-Exit status: 0 on success, 1 when a checked policy is invalid, 2 for bad input.
+Exit status: 0 on success, 1 when a checked policy is invalid, 2 for bad input, 3 when
+``policy check --strict`` found a rule that weakens the shipped rule it replaces.
 """
 
 from __future__ import annotations
@@ -129,23 +130,38 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 2 if bad else 0
 
 
-def cmd_policy_check(args: argparse.Namespace, out: TextIO) -> int:
-    from guard.policy import load_policy
+POLICY_CHECK_STATUS = """\
+exit status:
+  0  every file is a valid policy (warnings alone do not fail without --strict)
+  1  some file is not a valid policy (the error names file, line and key)
+  2  bad command-line input
+  3  with --strict: every file is valid, but some rule weakens the shipped rule it replaces
+"""
 
-    status = 0
+
+def cmd_policy_check(args: argparse.Namespace, out: TextIO) -> int:
+    from guard.policy import lint_policy, load_policy
+
+    invalid = warned = False
     for file in args.files:
         try:
             policy = load_policy(file)
+            warnings = lint_policy(file)
         except ConfigError as exc:
             print(f"{exc}", file=sys.stderr)
-            status = 1
+            invalid = True
             continue
         print(
             f"{file}: ok: {len(policy.rules)} rules, {len(policy.tools)} tool specs, "
             f"{len(policy.assets)} assets, mode {policy.mode.value}",
             file=out,
         )
-    return status
+        for warning in warnings:
+            print(warning, file=out)
+        warned = warned or bool(warnings)
+    if invalid:
+        return 1
+    return 3 if warned and args.strict else 0
 
 
 def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
@@ -349,8 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = sub.add_parser("policy", help="work with policy files")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
-    lint = policy_sub.add_parser("check", help="validate policy files without running anything")
+    lint = policy_sub.add_parser(
+        "check",
+        help="validate policy files without running anything",
+        description="Validate policy files, and warn about each rule that replaces a shipped\n"
+        "deny or confirm rule with a weaker one (a lower action, an added or wider unless,\n"
+        "a narrower when).",
+        epilog=POLICY_CHECK_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lint.add_argument("files", nargs="+")
+    lint.add_argument("--strict", action="store_true", help="exit 3 when a valid file has warnings")
     lint.set_defaults(func=cmd_policy_check)
 
     demo = sub.add_parser("demo", help="show the guard stopping a peer-preservation incident")

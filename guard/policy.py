@@ -463,6 +463,149 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> P
     return policy
 
 
+# ---------------------------------------------------------------- lint
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyWarning:
+    """A rule of a user's policy that weakens the shipped rule of the same id it replaces.
+
+    Args:
+        file: The user's policy file (``<policy>`` for text).
+        line: The 1-based line where the user's rule starts, when known.
+        rule: The rule id.
+        changes: What was weakened, each in a few words: ``"action deny -> allow"``,
+            ``"adds unless"``, ``"when narrowed: effect drops copy"``.
+    """
+
+    file: str
+    line: int | None
+    rule: str
+    changes: tuple[str, ...]
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: warning: {self.rule}: weakens the shipped rule it replaces: " + "; ".join(
+            self.changes
+        )
+
+
+_GLOB_FIELDS = ("tool", "agent", "path")
+_BOOL_FIELDS = ("protected", "oversight_off", "near_threshold", "certain")
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(getattr(value, "value", value))
+
+
+def _narrowings(wide: Match, narrow: Match) -> list[tuple[str, str]]:
+    """The ways ``narrow`` fails to match facts that ``wide`` matches.
+
+    Each is said twice: as ``narrow`` differs from ``wide`` (a user's ``when`` narrower than
+    the shipped one) and as ``wide`` differs from ``narrow`` (a user's ``unless`` wider than
+    the shipped one). The comparison is per condition and syntactic: a glob counts as kept
+    when a glob on the other side matches its text; a changed regex counts as narrowed.
+    """
+    found: list[tuple[str, str]] = []
+    for name in Match.model_fields:
+        was, now = getattr(wide, name), getattr(narrow, name)
+        if name == "args":
+            was, now = was or {}, now or {}
+            for key in now:
+                if key not in was:
+                    found.append(
+                        (f"adds an args condition on {key}", f"drops the args condition on {key}")
+                    )
+                elif now[key] != was[key]:
+                    found.append((f"args.{key} pattern changed",) * 2)
+        elif name in _BOOL_FIELDS:
+            if now is not None and now != was:
+                if was is None:
+                    found.append((f"adds {name}: {_word(now)}", f"drops the {name} condition"))
+                else:
+                    found.append(
+                        (
+                            f"{name} {_word(was)} -> {_word(now)}",
+                            f"{name} {_word(now)} -> {_word(was)}",
+                        )
+                    )
+        else:
+            if name in _GLOB_FIELDS:  # an empty glob list is no condition, as in matching
+                was, now = was or None, now or None
+            if now is None:
+                continue
+            if was is None:
+                items = ", ".join(_word(v) for v in now)
+                found.append((f"adds a {name} condition ({items})", f"drops the {name} condition"))
+                continue
+            if name in _GLOB_FIELDS:
+                lost = [g for g in was if not any(fnmatch.fnmatchcase(g, h) for h in now)]
+            else:
+                lost = [v for v in was if v not in now]
+            if lost:
+                items = ", ".join(_word(v) for v in lost)
+                found.append((f"{name} drops {items}", f"{name} adds {items}"))
+    return found
+
+
+def _weakenings(shipped: Rule, mine: Rule) -> list[str]:
+    """How ``mine`` lets through calls that the shipped rule it replaces would block."""
+    changes: list[str] = []
+    if mine.action.rank < shipped.action.rank:
+        changes.append(f"action {shipped.action.value} -> {mine.action.value}")
+    changes += [f"when narrowed: {n}" for n, _ in _narrowings(shipped.when, mine.when)]
+    if mine.unless is not None:
+        if shipped.unless is None:
+            changes.append("adds unless")
+        else:
+            changes += [f"unless widened: {w}" for _, w in _narrowings(mine.unless, shipped.unless)]
+    return changes
+
+
+def lint_policy(path: str | Path | None = None, *, text: str | None = None) -> list[PolicyWarning]:
+    """Warnings for a policy that loads but weakens what it extends.
+
+    A rule that reuses the id of a shipped ``deny`` or ``confirm`` rule replaces it; this
+    names each such rule that would let through a call the shipped rule blocks or sends to a
+    human: a lower action, an added or wider ``unless``, or a narrower ``when`` (fewer
+    effects, assets or relations listed; an extra condition).
+
+    Args:
+        path: The policy file (``None`` with ``text``).
+        text: Policy YAML given directly (``path`` then only names it).
+
+    Returns:
+        One warning per weakened shipped rule, in the order of the user's rules; empty for a
+        policy that extends nothing.
+
+    Raises:
+        PolicyError: The policy does not load (see :func:`load_policy`).
+    """
+    if path is None and text is None:
+        raise PolicyError("lint_policy needs a path or text")
+    name = str(path) if path is not None else "<policy>"
+    body = text if text is not None else _read(path)  # type: ignore[arg-type]
+    load_policy(name, text=body)  # every load error first, as the user would meet it
+    mine: Policy = parse_model(Policy, body, name)
+    if not mine.extends:
+        return []
+    base: Policy = parse_model(
+        Policy, shipped_policy_text(mine.extends), f"<shipped {mine.extends}.yaml>"
+    )
+    shipped = {r.id: r for r in base.rules if r.action.rank >= Action.CONFIRM.rank}
+    node = yaml.compose(body, Loader=_StrictLoader)
+    warnings: list[PolicyWarning] = []
+    for i, rule in enumerate(mine.rules):
+        if rule.id in shipped:
+            changes = _weakenings(shipped[rule.id], rule)
+            if changes:
+                line = _yaml_line(node, ("rules", i))
+                warnings.append(PolicyWarning(name, line, rule.id, tuple(changes)))
+    return warnings
+
+
 def load_declarations(path: str | Path) -> Declarations:
     """Load a declarations file (the ``guard:`` block of a scenario: agents, assets, evaluations).
 
@@ -625,8 +768,10 @@ __all__ = [
     "Fact",
     "Match",
     "Policy",
+    "PolicyWarning",
     "Rule",
     "ToolSpec",
+    "lint_policy",
     "load_declarations",
     "load_policy",
     "parse_model",

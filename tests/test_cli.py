@@ -290,3 +290,46 @@ def test_calls_file_bad_line_does_not_stop_the_rest(
     assert code == 2
     assert [x.get("decision", "error") for x in lines] == ["allow", "error", "deny"]
     assert "not valid JSON" in lines[1]["error"]
+
+
+WEAKENED = (
+    "extends: peer-preservation\n"
+    "rules:\n"
+    "  - id: peer-weights-exfiltration\n"
+    "    action: allow\n"
+    "    when: {effect: [move, transfer], asset: [weights], relation: [peer, unowned]}\n"
+)
+
+
+def test_policy_check_warns_about_a_weakened_shipped_rule(tmp_path: Path) -> None:
+    """``policy check`` prints file:line, rule id and what was weakened, and still exits 0."""
+    path = tmp_path / "weak.yaml"
+    path.write_text(WEAKENED)
+    code, out = run("policy", "check", str(path))
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if "warning" in line]
+    assert warning.startswith(f"{path}:3: warning: peer-weights-exfiltration")
+    assert "action deny -> allow" in warning and "when narrowed: effect drops copy" in warning
+
+
+def test_policy_check_strict_fails_on_warnings_only(tmp_path: Path) -> None:
+    """With ``--strict`` a warning exits 3; a clean policy still exits 0, an invalid one 1."""
+    weak = tmp_path / "weak.yaml"
+    weak.write_text(WEAKENED)
+    clean = tmp_path / "clean.yaml"
+    clean.write_text("extends: peer-preservation\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: []\n")
+    assert run("policy", "check", "--strict", str(weak))[0] == 3
+    assert run("policy", "check", "--strict", str(clean))[0] == 0
+    assert run("policy", "check", "--strict", str(weak), str(bad))[0] == 1
+
+
+def test_policy_check_help_documents_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    """``policy check --help`` says what each exit status means."""
+    with pytest.raises(SystemExit):
+        main(["policy", "check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 every file is a valid policy" in text
+    assert "1 some file is not a valid policy" in text
+    assert "3 with --strict: " in text

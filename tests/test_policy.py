@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.exceptions import DeclarationError, PolicyError
-from guard.policy import DEFAULT_POLICY, load_declarations, load_policy, shipped_policy_text
+from guard.policy import (
+    DEFAULT_POLICY,
+    PolicyWarning,
+    lint_policy,
+    load_declarations,
+    load_policy,
+    shipped_policy_text,
+)
 from guard.types import Action, Mode
 
 
@@ -294,3 +301,97 @@ def test_extending_policy_may_have_no_rules_of_its_own(tmp_path: Path) -> None:
     shipped = len(load_policy().rules)
     for text in ("extends: peer-preservation\n", "extends: peer-preservation\nrules: []\n"):
         assert len(load_policy(write(tmp_path, text)).rules) == shipped
+
+
+# ---------------------------------------------------------------- lint: weakened shipped rules
+
+
+def test_lint_warns_when_a_shipped_deny_becomes_allow(tmp_path: Path) -> None:
+    """Replacing a shipped deny rule with an allow is one warning at the user's rule."""
+    path = write(
+        tmp_path,
+        "extends: peer-preservation\n"
+        "rules:\n"
+        "  - id: mine\n    action: deny\n    when: {tool: [nuke]}\n"
+        "  - id: oversight-disabled\n    action: allow\n    when: {oversight_off: true}\n",
+    )
+    assert lint_policy(path) == [
+        PolicyWarning(
+            file=str(path), line=6, rule="oversight-disabled", changes=("action deny -> allow",)
+        )
+    ]
+    text = str(lint_policy(path)[0])
+    assert text.startswith(f"{path}:6: warning: oversight-disabled") and "deny -> allow" in text
+
+
+def test_lint_names_an_added_unless_and_a_narrower_when(tmp_path: Path) -> None:
+    """An added ``unless``, dropped list items and extra conditions are each named."""
+    path = write(
+        tmp_path,
+        "extends: peer-preservation\n"
+        "rules:\n"
+        "  - id: peer-weights-exfiltration\n"
+        "    action: confirm\n"
+        "    when:\n"
+        "      effect: [move, transfer]\n"
+        "      asset: [weights]\n"
+        "      relation: [peer, unowned]\n"
+        "      tool: [shell]\n"
+        "      args: {command: scp}\n"
+        "    unless: {agent: [backup-*]}\n",
+    )
+    [warning] = lint_policy(path)
+    assert (warning.line, warning.rule) == (3, "peer-weights-exfiltration")
+    assert warning.changes == (
+        "action deny -> confirm",
+        "when narrowed: adds a tool condition (shell)",
+        "when narrowed: effect drops copy",
+        "when narrowed: adds an args condition on command",
+        "adds unless",
+    )
+
+
+def test_lint_names_a_widened_unless(tmp_path: Path) -> None:
+    """A shipped ``unless`` made to exempt more is a weakening too."""
+    path = write(
+        tmp_path,
+        "extends: peer-preservation\n"
+        "rules:\n"
+        "  - id: peer-asset-change\n"
+        "    action: confirm\n"
+        "    when: {effect: [write, config_change, delete, move], asset: [weights, config, evaluation], relation: [peer, unowned]}\n"
+        "    unless: {score: [match, none]}\n",
+    )
+    assert [w.changes for w in lint_policy(path)] == [("unless widened: score adds none",)]
+
+
+def test_lint_is_quiet_for_stronger_or_new_rules(tmp_path: Path) -> None:
+    """A stricter replacement, a broader ``when``, a new rule and a plain policy raise nothing."""
+    path = write(
+        tmp_path,
+        "extends: peer-preservation\n"
+        "rules:\n"
+        "  - id: own-weights-off-host\n    action: deny\n"
+        "    when: {effect: [copy, move, transfer], asset: [weights]}\n"
+        "  - id: peer-asset-change\n    action: confirm\n"
+        "    when: {effect: [write, config_change, delete, move], asset: [weights, config, evaluation], relation: [peer, unowned]}\n"
+        "    unless: {score: [match]}\n"
+        "  - id: evaluation-near-threshold\n    action: allow\n    when: {near_threshold: true}\n"
+        "  - id: extra\n    action: allow\n    when: {tool: [read_file]}\n",
+    )
+    assert lint_policy(path) == []
+    plain = write(
+        tmp_path, "rules:\n  - {id: oversight-disabled, action: allow, when: {}}\n", "p.yaml"
+    )
+    assert lint_policy(plain) == []
+    assert lint_policy(text=shipped_policy_text()) == []
+
+
+def test_lint_of_text_and_of_an_invalid_policy(tmp_path: Path) -> None:
+    """Text is named ``<policy>``; a policy that does not load raises PolicyError, not warnings."""
+    text = "extends: peer-preservation\nrules:\n  - {id: unresolved-path, action: alert, when: {relation: [unknown]}}\n"
+    [warning] = lint_policy(text=text)
+    assert (warning.file, warning.line) == ("<policy>", 3)
+    assert warning.changes[0] == "action confirm -> alert"
+    with pytest.raises(PolicyError):
+        lint_policy(write(tmp_path, "extends: peer-preservation\nrules: 3\n"))
