@@ -23,10 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import re2
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from guard.configs import DEFAULT_INVERTED_KEYS, DEFAULT_OVERSIGHT_KEYS
 from guard.exceptions import PolicyError
@@ -83,6 +84,52 @@ class Declarations(_Strict):
         )
 
 
+# Argument patterns are user regexes run on text an agent chose, on every call: with a
+# backtracking engine, ``(a+)+$`` over 28 characters stalls the guard for most of a minute.
+# RE2 matches in time linear in the text, and refuses the features that need backtracking.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is a policy error, not a line on stderr
+_RE2_REQUIRED = (
+    "re2 syntax is required (no backreferences, lookaround or possessive quantifiers), "
+    "so that matching takes time linear in the text"
+)
+
+
+def _re2_search(pattern: str) -> Callable[[bytes], object]:
+    """The ``search`` of ``pattern`` compiled by RE2, over UTF-8 bytes.
+
+    Bytes, because RE2's str interface re-encodes the text and maps every offset back, for
+    nothing here. Raises ``re2.error`` for a pattern RE2 cannot compile.
+    """
+    return re2.compile(pattern.encode("utf-8", "surrogatepass"), _RE2_OPTIONS).search
+
+
+def _re2_checked(pattern: str) -> str:
+    try:
+        _re2_search(pattern)
+    except re2.error as exc:
+        said = exc.args[0] if exc.args else exc
+        said = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        raise ValueError(f"invalid regular expression: {said}; {_RE2_REQUIRED}") from exc
+    return pattern
+
+
+def _oversight_checked(pattern: str) -> str:
+    # guard.configs matches these with ``re``; holding them to the syntax both engines share
+    # keeps them movable to RE2, whose linear time an agent's key names cannot stall.
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    return _re2_checked(pattern)
+
+
+#: A regular expression in RE2 syntax (checked when the policy loads).
+Re2Pattern = Annotated[str, AfterValidator(_re2_checked)]
+#: An oversight key expression: valid for Python's ``re`` and for RE2.
+OversightKey = Annotated[str, AfterValidator(_oversight_checked)]
+
+
 class Match(_Strict):
     """Conditions on one fact; every condition given must hold (lists mean *any of*)."""
 
@@ -93,22 +140,14 @@ class Match(_Strict):
     relation: list[Relation] | None = None
     destination: list[Destination] | None = None
     path: list[str] | None = None  # globs on the asset's or target's path
-    args: dict[str, str] | None = None  # argument name to a regex searched in its value
+    args: dict[str, Re2Pattern] | None = (
+        None  # argument name to a regex (RE2) searched in its value
+    )
     protected: bool | None = None  # the fact touches an asset (or a possibly protected place)
     oversight_off: bool | None = None  # the change turns a shutdown/oversight switch off
     score: list[ScoreCheck] | None = None
     near_threshold: bool | None = None
     certain: bool | None = None
-
-    @field_validator("args")
-    @classmethod
-    def _regexes_compile(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        for name, pattern in (v or {}).items():
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"args.{name}: invalid regular expression: {exc}") from exc
-        return v
 
 
 class Rule(_Strict):
@@ -182,8 +221,10 @@ class Policy(_Strict):
     agents: list[str] = Field(default_factory=list)
     assets: list[AssetDecl] = Field(default_factory=list)
     evaluations: list[EvaluationDecl] = Field(default_factory=list)
-    oversight_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_OVERSIGHT_KEYS))
-    inverted_oversight_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_INVERTED_KEYS))
+    oversight_keys: list[OversightKey] = Field(default_factory=lambda: list(DEFAULT_OVERSIGHT_KEYS))
+    inverted_oversight_keys: list[OversightKey] = Field(
+        default_factory=lambda: list(DEFAULT_INVERTED_KEYS)
+    )
     score_tolerance: float = Field(default=0.005, ge=0)
     threshold_margin: float = Field(default=0.02, ge=0)
     discover: bool = True  # recognise undeclared weights and oversight configs by content
@@ -195,11 +236,6 @@ class Policy(_Strict):
             if rule.id in seen:
                 raise ValueError(f"duplicate rule id {rule.id!r}")
             seen.add(rule.id)
-        for pattern in [*self.oversight_keys, *self.inverted_oversight_keys]:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid oversight key expression {pattern!r}: {exc}") from exc
         return self
 
     @property
@@ -679,7 +715,7 @@ def _conditions(m: Match, root: str, prefix: str = "") -> tuple[str, dict[str, A
         ).match
         conds.append(f"f.path is not None and {prefix}PATH(f.path) is not None")
     if m.args:
-        env[prefix + "ARGS"] = _args_matcher({k: re.compile(v) for k, v in m.args.items()})
+        env[prefix + "ARGS"] = _args_matcher({k: _re2_search(v) for k, v in m.args.items()})
         conds.append(f"{prefix}ARGS(a)")
     return " and ".join(conds) or "True", env
 
@@ -692,11 +728,20 @@ def _generate(source: str, env: dict[str, Any], name: str) -> Any:
 
 
 def _args_matcher(
-    regexes: dict[str, re.Pattern[str]],
+    searches: dict[str, Callable[[bytes], object]],
 ) -> Callable[[Mapping[str, Any]], bool]:
+    items = tuple(searches.items())
+
     def matches(args: Mapping[str, Any]) -> bool:
-        for name, rx in regexes.items():
-            if name not in args or not rx.search(str(args[name])):
+        for name, search in items:
+            if name not in args:
+                return False
+            # surrogatepass: JSON may carry a lone surrogate, which strict UTF-8 refuses.
+            text = str(args[name]).encode("utf-8", "surrogatepass")
+            if search(text) is None and (text[-1:] != b"\n" or search(text[:-1]) is None):
+                # RE2's ``$`` is the end of the text; Python's, which policies were written
+                # for, is also just before a final newline: ``rm -rf /$`` must still match
+                # the command with a newline after it.
                 return False
         return True
 

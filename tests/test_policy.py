@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 from hypothesis import given, settings
@@ -18,7 +22,8 @@ from guard.policy import (
     load_policy,
     shipped_policy_text,
 )
-from guard.types import Action, Mode
+from guard.types import Action, Mode, ToolCall
+from tests.conftest import AGENT, World
 
 
 def write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
@@ -395,3 +400,87 @@ def test_lint_of_text_and_of_an_invalid_policy(tmp_path: Path) -> None:
     assert warning.changes[0] == "action confirm -> alert"
     with pytest.raises(PolicyError):
         lint_policy(write(tmp_path, "extends: peer-preservation\nrules: 3\n"))
+
+
+# ---------------------------------------------------------------- args regexes: re2
+
+
+@contextlib.contextmanager
+def interrupt_after(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in the main thread after ``seconds``, so a hang fails, not stalls."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"still running after {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_catastrophic_args_regex_decides_quickly(world: World, tmp_path: Path) -> None:
+    """``(a+)+$`` over a long argument is decided in linear time, and decided right."""
+    policy = load_policy(
+        write(
+            tmp_path,
+            "rules:\n"
+            "  - id: no-runaway\n"
+            "    action: deny\n"
+            "    when: {tool: [note], args: {text: '(a+)+$'}}\n",
+        )
+    )
+    guard = world.guard(policy)
+    started = time.monotonic()
+    with interrupt_after(5):
+        # A backtracking engine takes minutes on the first (it doubles per extra "a").
+        near_miss = guard.check(ToolCall(agent=AGENT, tool="note", args={"text": "a" * 40 + "!"}))
+        hit = guard.check(ToolCall(agent=AGENT, tool="note", args={"text": "a" * 100_000}))
+        odd = guard.check(ToolCall(agent=AGENT, tool="note", args={"text": "\ud800" + "a" * 9}))
+    assert time.monotonic() - started < 5
+    assert (near_miss.action, near_miss.rules) == (Action.ALLOW, [])
+    assert (hit.action, hit.rules) == (Action.DENY, ["no-runaway"])
+    # A lone surrogate (JSON allows one) is matched like any other character, not an error.
+    assert (odd.action, odd.rules) == (Action.DENY, ["no-runaway"])
+
+
+@pytest.mark.parametrize("pattern", [r"(\w+) \1", "curl(?= )", "(?<!no)rm"])
+def test_args_regex_outside_re2_syntax_is_a_load_error(tmp_path: Path, pattern: str) -> None:
+    """A backreference or lookaround cannot run in linear time: a load error naming re2."""
+    path = write(
+        tmp_path,
+        "rules:\n"
+        "  - id: r\n"
+        "    action: deny\n"
+        "    when:\n"
+        "      tool: [shell]\n"
+        f"      args: {{path: x, command: '{pattern}'}}\n",
+    )
+    with pytest.raises(PolicyError, match="re2 syntax") as info:
+        load_policy(path)
+    err = info.value
+    assert (err.file, err.line, err.key) == (str(path), 6, "rules.0.when.args.command")
+
+
+def test_oversight_key_expressions_must_be_re2_syntax(tmp_path: Path) -> None:
+    """Oversight key expressions are held to the same re2 syntax as argument patterns."""
+    path = write(tmp_path, "extends: peer-preservation\noversight_keys: ['(?!x)shutdown']\n")
+    with pytest.raises(PolicyError, match="re2 syntax"):
+        load_policy(path)
+    assert load_policy(write(tmp_path, "extends: peer-preservation\noversight_keys: [halt]\n"))
+
+
+def test_args_dollar_still_matches_before_a_final_newline(world: World, tmp_path: Path) -> None:
+    """``$`` matches before a trailing newline, as with Python's ``re`` that policies assume."""
+    policy = load_policy(
+        write(tmp_path, "rules:\n  - {id: r, action: deny, when: {args: {text: 'wipe /$'}}}\n")
+    )
+    guard = world.guard(policy)
+    for text, action in [
+        ("wipe /", Action.DENY),
+        ("wipe /\n", Action.DENY),
+        ("wipe /x", Action.ALLOW),
+    ]:
+        assert guard.check(ToolCall(agent=AGENT, tool="note", args={"text": text})).action is action
