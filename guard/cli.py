@@ -2,8 +2,9 @@
 
 ``peerguard check`` decides calls and prints JSON; ``peerguard policy check`` lints a policy;
 ``peerguard demo`` shows the default policy stopping a peer-preservation incident.
-Exit status: 0 on success, 1 when a checked policy is invalid, 2 for bad input, 3 when
-``policy check --strict`` found a rule that weakens the shipped rule it replaces.
+Exit status: 0 on success, 1 when a checked policy is invalid, 2 for bad input (including a
+``--calls`` file with lines that are not calls: each gets an error line, the rest are decided),
+3 when ``policy check --strict`` found a rule that weakens the shipped rule it replaces.
 """
 
 from __future__ import annotations
@@ -106,29 +107,55 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         print(json.dumps(guard.check(call).summary(), indent=2), file=out)
         return 0
     try:
-        lines = Path(args.calls).read_text(encoding="utf-8").splitlines()
+        # Bytes, split on newlines only: a line that is not UTF-8 is that line's error, not
+        # the file's, and U+2028, a line break to str.splitlines, is allowed raw in JSON.
+        lines = Path(args.calls).read_bytes().split(b"\n")
     except OSError as exc:
         raise UsageError(f"--calls {args.calls}: {exc.strerror}") from exc
     bad = 0
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
         where = f"{args.calls}:{number}"
         try:
-            try:
-                data = json.loads(line)
-            except ValueError as exc:
-                raise UsageError(f"{where}: not valid JSON: {exc}") from exc
-            call = parse_call(data, args.agent, where)
-        except UsageError as exc:
             # One bad line must not cost the decisions on the lines after it.
+            print(
+                json.dumps({"line": number, **_decide_line(guard, raw, args.agent, where)}),
+                file=out,
+            )
+        except UsageError as exc:
             bad += 1
             print(json.dumps({"line": number, "error": str(exc)}), file=out)
             print(f"peerguard: error: {exc}", file=sys.stderr)
-            continue
-        print(json.dumps({"line": number, **guard.check(call).summary()}), file=out)
     return 2 if bad else 0
 
+
+def _decide_line(guard: Any, raw: bytes, agent: str | None, where: str) -> dict[str, Any]:
+    """The decision summary for one line of a calls file; ``UsageError`` names what is wrong."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        ) from exc
+    try:
+        data = json.loads(line)
+    except RecursionError as exc:
+        raise UsageError(f"{where}: JSON nested too deeply to decode") from exc
+    except ValueError as exc:
+        raise UsageError(f"{where}: not valid JSON: {exc}") from exc
+    call = parse_call(data, agent, where)
+    summary: dict[str, Any] = guard.check(call).summary()  # fails closed: an error denies
+    return summary
+
+
+CHECK_STATUS = """\
+exit status:
+  0  every call was decided (whatever the decisions: read them from the JSON)
+  2  bad input: a bad flag, policy or declarations file, or a --calls line that is not a
+     call (not UTF-8, not JSON, nested too deeply, not an object); such a line prints
+     {"line": N, "error": "FILE:N: ..."} in its place, and every other line is still decided
+"""
 
 POLICY_CHECK_STATUS = """\
 exit status:
@@ -339,7 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"peerguard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    check = sub.add_parser("check", help="decide tool calls and print the decisions as JSON")
+    check = sub.add_parser(
+        "check",
+        help="decide tool calls and print the decisions as JSON",
+        description="Decide tool calls and print the decisions as JSON.",
+        epilog=CHECK_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument(
         "--root", required=True, help="the folder agents work in (relative paths start here)"
     )
