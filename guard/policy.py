@@ -140,9 +140,7 @@ class Match(_Strict):
     relation: list[Relation] | None = None
     destination: list[Destination] | None = None
     path: list[str] | None = None  # globs on the asset's or target's path
-    args: dict[str, Re2Pattern] | None = (
-        None  # argument name to a regex (RE2) searched in its value
-    )
+    args: dict[str, Re2Pattern] | None = None  # argument name to an RE2 regex searched in it
     protected: bool | None = None  # the fact touches an asset (or a possibly protected place)
     oversight_off: bool | None = None  # the change turns a shutdown/oversight switch off
     score: list[ScoreCheck] | None = None
@@ -521,9 +519,8 @@ class PolicyWarning:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: warning: {self.rule}: weakens the shipped rule it replaces: " + "; ".join(
-            self.changes
-        )
+        changes = "; ".join(self.changes)
+        return f"{where}: warning: {self.rule}: weakens the shipped rule it replaces: {changes}"
 
 
 _GLOB_FIELDS = ("tool", "agent", "path")
@@ -618,9 +615,10 @@ def lint_policy(path: str | Path | None = None, *, text: str | None = None) -> l
 
     Raises:
         PolicyError: The policy does not load (see :func:`load_policy`).
+        TypeError: Neither ``path`` nor ``text`` was given.
     """
     if path is None and text is None:
-        raise PolicyError("lint_policy needs a path or text")
+        raise TypeError("lint_policy() needs a path or text")
     name = str(path) if path is not None else "<policy>"
     body = text if text is not None else _read(path)  # type: ignore[arg-type]
     load_policy(name, text=body)  # every load error first, as the user would meet it
