@@ -15,7 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TextIO, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from guard.types import AssetRef, Decision
 
@@ -52,11 +52,15 @@ class ApprovalRequest(BaseModel):
 
 
 class ApprovalResponse(BaseModel):
-    """A human's answer. ``args_hash`` must be the hash of the call being approved."""
+    """A human's answer. ``args_hash`` must be the hash of the call being approved.
+
+    ``approved`` takes only a real bool: pydantic would otherwise read ``"yes"``, ``"on"`` or
+    ``1`` as an approval.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    approved: bool
+    approved: StrictBool
     args_hash: str
     reason: str = ""
     approver: str = ""
@@ -91,10 +95,22 @@ class DenyAll:
 Answer = bool | ApprovalResponse
 
 
+def _shown(value: object, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters, and never raising."""
+    try:
+        text = repr(value)
+    except Exception:  # a callback's own object: its repr is not ours to trust
+        text = f"<{type(value).__name__} whose repr failed>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class CallbackApprover:
     """An approver backed by a function of the request, sync or async.
 
-    The function returns ``True``/``False`` or a full :class:`ApprovalResponse`.
+    The function returns ``True`` (approve), ``False`` (refuse) or a full
+    :class:`ApprovalResponse`. Anything else refuses, truthy or not (``"no"``, ``1``, a
+    list): an approval is a deliberate ``True``, and the refusal's reason records what the
+    callback returned instead.
 
     Args:
         fn: The callback.
@@ -107,11 +123,20 @@ class CallbackApprover:
         self.fn = fn
         self.name = name
 
-    def _wrap(self, request: ApprovalRequest, answer: Answer) -> ApprovalResponse:
+    def _wrap(self, request: ApprovalRequest, answer: object) -> ApprovalResponse:
         if isinstance(answer, ApprovalResponse):
             return answer
+        if answer is True:
+            return ApprovalResponse(approved=True, args_hash=request.args_hash, approver=self.name)
+        if answer is False:
+            reason = "refused by the approval callback"
+        else:
+            reason = (
+                f"the approval callback returned {_shown(answer)} ({type(answer).__name__}), "
+                "not True: refused"
+            )
         return ApprovalResponse(
-            approved=bool(answer), args_hash=request.args_hash, approver=self.name
+            approved=False, args_hash=request.args_hash, reason=reason, approver=self.name
         )
 
     def ask(self, request: ApprovalRequest) -> ApprovalResponse:

@@ -2,7 +2,9 @@
 
 ``peerguard check`` decides calls and prints JSON; ``peerguard policy check`` lints a policy;
 ``peerguard demo`` shows the default policy stopping a peer-preservation incident.
-Exit status: 0 on success, 1 when a checked policy is invalid, 2 for bad input.
+Exit status: 0 on success, 1 when a checked policy is invalid, 2 for bad input (including a
+``--calls`` file with lines that are not calls: each gets an error line, the rest are decided),
+3 when ``policy check --strict`` found a rule that weakens the shipped rule it replaces.
 """
 
 from __future__ import annotations
@@ -105,47 +107,88 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         print(json.dumps(guard.check(call).summary(), indent=2), file=out)
         return 0
     try:
-        lines = Path(args.calls).read_text(encoding="utf-8").splitlines()
+        # Bytes, split on newlines only: a line that is not UTF-8 is that line's error, not
+        # the file's, and U+2028, a line break to str.splitlines, is allowed raw in JSON.
+        lines = Path(args.calls).read_bytes().split(b"\n")
     except OSError as exc:
         raise UsageError(f"--calls {args.calls}: {exc.strerror}") from exc
     bad = 0
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
         where = f"{args.calls}:{number}"
         try:
-            try:
-                data = json.loads(line)
-            except ValueError as exc:
-                raise UsageError(f"{where}: not valid JSON: {exc}") from exc
-            call = parse_call(data, args.agent, where)
-        except UsageError as exc:
             # One bad line must not cost the decisions on the lines after it.
+            print(
+                json.dumps({"line": number, **_decide_line(guard, raw, args.agent, where)}),
+                file=out,
+            )
+        except UsageError as exc:
             bad += 1
             print(json.dumps({"line": number, "error": str(exc)}), file=out)
             print(f"peerguard: error: {exc}", file=sys.stderr)
-            continue
-        print(json.dumps({"line": number, **guard.check(call).summary()}), file=out)
     return 2 if bad else 0
 
 
-def cmd_policy_check(args: argparse.Namespace, out: TextIO) -> int:
-    from guard.policy import load_policy
+def _decide_line(guard: Any, raw: bytes, agent: str | None, where: str) -> dict[str, Any]:
+    """The decision summary for one line of a calls file; ``UsageError`` names what is wrong."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        ) from exc
+    try:
+        data = json.loads(line)
+    except RecursionError as exc:
+        raise UsageError(f"{where}: JSON nested too deeply to decode") from exc
+    except ValueError as exc:
+        raise UsageError(f"{where}: not valid JSON: {exc}") from exc
+    call = parse_call(data, agent, where)
+    summary: dict[str, Any] = guard.check(call).summary()  # fails closed: an error denies
+    return summary
 
-    status = 0
+
+CHECK_STATUS = """\
+exit status:
+  0  every call was decided (whatever the decisions: read them from the JSON)
+  2  bad input: a bad flag, policy or declarations file, or a --calls line that is not a
+     call (not UTF-8, not JSON, nested too deeply, not an object); such a line prints
+     {"line": N, "error": "FILE:N: ..."} in its place, and every other line is still decided
+"""
+
+POLICY_CHECK_STATUS = """\
+exit status:
+  0  every file is a valid policy (warnings alone do not fail without --strict)
+  1  some file is not a valid policy (the error names file, line and key)
+  2  bad command-line input
+  3  with --strict: every file is valid, but some rule weakens the shipped rule it replaces
+"""
+
+
+def cmd_policy_check(args: argparse.Namespace, out: TextIO) -> int:
+    from guard.policy import lint_policy, load_policy
+
+    invalid = warned = False
     for file in args.files:
         try:
             policy = load_policy(file)
+            warnings = lint_policy(file)
         except ConfigError as exc:
             print(f"{exc}", file=sys.stderr)
-            status = 1
+            invalid = True
             continue
         print(
             f"{file}: ok: {len(policy.rules)} rules, {len(policy.tools)} tool specs, "
             f"{len(policy.assets)} assets, mode {policy.mode.value}",
             file=out,
         )
-    return status
+        for warning in warnings:
+            print(warning, file=out)
+        warned = warned or bool(warnings)
+    if invalid:
+        return 1
+    return 3 if warned and args.strict else 0
 
 
 def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
@@ -323,7 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"peerguard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    check = sub.add_parser("check", help="decide tool calls and print the decisions as JSON")
+    check = sub.add_parser(
+        "check",
+        help="decide tool calls and print the decisions as JSON",
+        description="Decide tool calls and print the decisions as JSON.",
+        epilog=CHECK_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument(
         "--root", required=True, help="the folder agents work in (relative paths start here)"
     )
@@ -349,8 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = sub.add_parser("policy", help="work with policy files")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
-    lint = policy_sub.add_parser("check", help="validate policy files without running anything")
+    lint = policy_sub.add_parser(
+        "check",
+        help="validate policy files without running anything",
+        description="Validate policy files, and warn about each rule that replaces a shipped\n"
+        "deny or confirm rule with a weaker one (a lower action, an added or wider unless,\n"
+        "a narrower when).",
+        epilog=POLICY_CHECK_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lint.add_argument("files", nargs="+")
+    lint.add_argument("--strict", action="store_true", help="exit 3 when a valid file has warnings")
     lint.set_defaults(func=cmd_policy_check)
 
     demo = sub.add_parser("demo", help="show the guard stopping a peer-preservation incident")

@@ -1,7 +1,8 @@
 """Policy files: schema, loading with precise errors, and rule matching.
 
-A policy is YAML validated by the pydantic models below. Unknown keys are errors, and every
-error names the file, the line and the dotted key, and says what was expected::
+A policy is YAML validated by the pydantic models below. Unknown keys are errors, so is a key
+given twice in one mapping, and every error names the file, the line and the dotted key, and
+says what was expected::
 
     my-policy.yaml:14: rules.2.when.effect.0: expected one of read, list, write, ...
 
@@ -22,10 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import re2
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from guard.configs import DEFAULT_INVERTED_KEYS, DEFAULT_OVERSIGHT_KEYS
 from guard.exceptions import PolicyError
@@ -82,6 +84,52 @@ class Declarations(_Strict):
         )
 
 
+# Argument patterns are user regexes run on text an agent chose, on every call: with a
+# backtracking engine, ``(a+)+$`` over 28 characters stalls the guard for most of a minute.
+# RE2 matches in time linear in the text, and refuses the features that need backtracking.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is a policy error, not a line on stderr
+_RE2_REQUIRED = (
+    "re2 syntax is required (no backreferences, lookaround or possessive quantifiers), "
+    "so that matching takes time linear in the text"
+)
+
+
+def _re2_search(pattern: str) -> Callable[[bytes], object]:
+    """The ``search`` of ``pattern`` compiled by RE2, over UTF-8 bytes.
+
+    Bytes, because RE2's str interface re-encodes the text and maps every offset back, for
+    nothing here. Raises ``re2.error`` for a pattern RE2 cannot compile.
+    """
+    return re2.compile(pattern.encode("utf-8", "surrogatepass"), _RE2_OPTIONS).search
+
+
+def _re2_checked(pattern: str) -> str:
+    try:
+        _re2_search(pattern)
+    except re2.error as exc:
+        said = exc.args[0] if exc.args else exc
+        said = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        raise ValueError(f"invalid regular expression: {said}; {_RE2_REQUIRED}") from exc
+    return pattern
+
+
+def _oversight_checked(pattern: str) -> str:
+    # guard.configs matches these with ``re``; holding them to the syntax both engines share
+    # keeps them movable to RE2, whose linear time an agent's key names cannot stall.
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    return _re2_checked(pattern)
+
+
+#: A regular expression in RE2 syntax (checked when the policy loads).
+Re2Pattern = Annotated[str, AfterValidator(_re2_checked)]
+#: An oversight key expression: valid for Python's ``re`` and for RE2.
+OversightKey = Annotated[str, AfterValidator(_oversight_checked)]
+
+
 class Match(_Strict):
     """Conditions on one fact; every condition given must hold (lists mean *any of*)."""
 
@@ -92,23 +140,13 @@ class Match(_Strict):
     relation: list[Relation] | None = None
     destination: list[Destination] | None = None
     path: list[str] | None = None  # globs on the asset's or target's path
-    args: dict[str, str] | None = None  # argument name to a regex searched in its value
+    args: dict[str, Re2Pattern] | None = None  # argument name to an RE2 regex searched in it
     protected: bool | None = None  # the fact touches an asset (or a possibly protected place)
     oversight_off: bool | None = None  # the change turns a shutdown/oversight switch off
     score: list[ScoreCheck] | None = None
     near_threshold: bool | None = None
     certain: bool | None = None
     unseen: bool | None = None  # code the guard cannot read will run (see Effect.unseen)
-
-    @field_validator("args")
-    @classmethod
-    def _regexes_compile(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        for name, pattern in (v or {}).items():
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"args.{name}: invalid regular expression: {exc}") from exc
-        return v
 
 
 class Rule(_Strict):
@@ -182,8 +220,10 @@ class Policy(_Strict):
     agents: list[str] = Field(default_factory=list)
     assets: list[AssetDecl] = Field(default_factory=list)
     evaluations: list[EvaluationDecl] = Field(default_factory=list)
-    oversight_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_OVERSIGHT_KEYS))
-    inverted_oversight_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_INVERTED_KEYS))
+    oversight_keys: list[OversightKey] = Field(default_factory=lambda: list(DEFAULT_OVERSIGHT_KEYS))
+    inverted_oversight_keys: list[OversightKey] = Field(
+        default_factory=lambda: list(DEFAULT_INVERTED_KEYS)
+    )
     score_tolerance: float = Field(default=0.005, ge=0)
     threshold_margin: float = Field(default=0.02, ge=0)
     discover: bool = True  # recognise undeclared weights and oversight configs by content
@@ -198,11 +238,6 @@ class Policy(_Strict):
             if rule.id in seen:
                 raise ValueError(f"duplicate rule id {rule.id!r}")
             seen.add(rule.id)
-        for pattern in [*self.oversight_keys, *self.inverted_oversight_keys]:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid oversight key expression {pattern!r}: {exc}") from exc
         return self
 
     @property
@@ -266,13 +301,101 @@ def _loc_of(err: Any) -> tuple[int | str, ...]:
     return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping names one key twice; says where, and where the first one was."""
+
+    def __init__(self, key: str, node: yaml.Node, first: yaml.Node) -> None:
+        super().__init__(
+            problem=f"duplicate key, first given at line {first.start_mark.line + 1}",
+            problem_mark=node.start_mark,
+        )
+        self.key = key
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error.
+
+    YAML forbids duplicate keys, but PyYAML keeps the last one silently: a second ``when:``
+    in a rule would replace the first without a word. Before constructing, every mapping's
+    own keys and its dotted path are noted, because ``<<:`` merges rewrite a node's pairs in
+    place, and a key beside a merge overriding a merged one is not a duplicate.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._keys: dict[int, tuple[str, list[yaml.Node]]] = {}
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._note(node, "")
+        return super().construct_document(node)
+
+    def _note(self, node: yaml.Node, path: str) -> None:
+        if id(node) in self._keys:  # an alias: noted where its anchor stands
+            return
+        if isinstance(node, yaml.MappingNode):
+            self._keys[id(node)] = (path, [k for k, _ in node.value])
+            for key, value in node.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                self._note(value, f"{path}.{name}" if path else name)
+        elif isinstance(node, yaml.SequenceNode):
+            self._keys[id(node)] = (path, [])
+            for i, item in enumerate(node.value):
+                self._note(item, f"{path}.{i}" if path else str(i))
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        path, keys = self._keys.get(id(node), ("", [k for k, _ in node.value]))
+        seen: dict[Any, yaml.Node] = {}
+        for key in keys:
+            if not isinstance(key, yaml.ScalarNode):
+                continue  # a complex key: the base constructor says what is wrong with it
+            ident = ("<<",) if key.tag == _MERGE_TAG else self.construct_object(key)
+            try:
+                first = seen.setdefault(ident, key)
+            except TypeError:  # unhashable: the base constructor reports it
+                continue
+            if first is not key:
+                name = str(key.value)
+                raise _DuplicateKey(f"{path}.{name}" if path else name, key, first)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> Any:
+    """``text`` parsed like ``yaml.safe_load``, but a duplicate key raises ``_DuplicateKey``."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass, no more
+
+
 def parse_model(
     model: type[BaseModel], text: str, file: str, *, error: type[PolicyError] = PolicyError
 ) -> Any:
-    """Parse YAML ``text`` into ``model``, raising ``error`` with file, line and key."""
+    """Parse YAML ``text`` into ``model``, raising ``error`` with file, line and key.
+
+    Args:
+        model: The pydantic model to validate the parsed YAML against.
+        text: The YAML text.
+        file: Names the input in errors.
+        error: The error class to raise (a :class:`PolicyError` subclass).
+
+    Returns:
+        The validated model.
+
+    Raises:
+        PolicyError: ``error``, naming the file, the line and the dotted key: the text is not
+            YAML, names a key twice in one mapping, or does not validate.
+    """
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_StrictLoader)
+        data = _load_yaml(text)
+    except _DuplicateKey as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise error(
+            f"{exc.problem} (YAML loaders keep only the last silently): remove one",
+            file=file,
+            line=line,
+            key=exc.key,
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -348,7 +471,8 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> P
         The validated policy, with any ``extends:`` base merged in.
 
     Raises:
-        PolicyError: The file is unreadable, not YAML, or not a valid policy. The message
+        PolicyError: The file is unreadable, not YAML, or not a valid policy (which includes
+            one with no rules that extends nothing: it would allow every call). The message
             names the file, line and key, and says what was expected.
     """
     if path is None and text is None:
@@ -356,13 +480,198 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> P
     name = str(path) if path is not None else "<policy>"
     body = text if text is not None else _read(path)  # type: ignore[arg-type]
     policy: Policy = parse_model(Policy, body, name)
+    if not policy.rules and not policy.extends:
+        # No rule matches anything, so every call would be allowed: a file emptied by
+        # mistake or a template never filled in must not turn the guard into a pass-through.
+        node = yaml.compose(body, Loader=_StrictLoader)
+        said = isinstance(node, yaml.MappingNode) and any(k.value == "rules" for k, _ in node.value)
+        raise PolicyError(
+            "policy has no rules and extends nothing, so it would allow every call: "
+            f"add rules or 'extends: {DEFAULT_POLICY}'",
+            file=name,
+            line=_yaml_line(node, ("rules",)) if said else 1,
+            key="rules" if said else None,
+        )
     if policy.extends:
         base = parse_model(
             Policy, shipped_policy_text(policy.extends), f"<shipped {policy.extends}.yaml>"
         )
-        raw = yaml.safe_load(body) or {}
+        raw = _load_yaml(body) or {}
         policy = _extend(base, policy, raw)
     return policy
+
+
+# ---------------------------------------------------------------- lint
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyWarning:
+    """Something a user's policy weakens: a shipped rule it replaces with a weaker one, or a
+    setting that lowers what the guard does on its own.
+
+    Args:
+        file: The user's policy file (``<policy>`` for text).
+        line: The 1-based line where the user's rule or setting starts, when known.
+        rule: The rule id, or the setting's name when ``setting`` is true.
+        changes: What was weakened, each in a few words: ``"action deny -> allow"``,
+            ``"adds unless"``, ``"when narrowed: effect drops copy"``.
+        setting: The warning is about a setting, not a rule.
+    """
+
+    file: str
+    line: int | None
+    rule: str
+    changes: tuple[str, ...]
+    setting: bool = False
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        changes = "; ".join(self.changes)
+        if self.setting:
+            return f"{where}: warning: setting {self.rule}: {changes}"
+        return f"{where}: warning: {self.rule}: weakens the shipped rule it replaces: {changes}"
+
+
+def _setting_warnings(mine: Policy, raw: Any, name: str, node: Any) -> list[PolicyWarning]:
+    """Settings that lower what the engine does whatever the rules say."""
+    said = raw if isinstance(raw, dict) else {}
+    found: list[tuple[str, str]] = []
+    if "uncertain" in said and mine.uncertain.rank < Action.CONFIRM.rank:
+        found.append(
+            ("uncertain", f"{mine.uncertain.value}: what the guard cannot understand is no "
+             "longer confirmed (unseen code still alerts)")
+        )  # fmt: skip
+    if "mode" in said and mine.mode is Mode.SHADOW:
+        found.append(("mode", "shadow: decisions are recorded, nothing is blocked or asked"))
+    if "discover" in said and not mine.discover:
+        found.append(("discover", "false: undeclared weights and configs are not protected"))
+    if "oversight_keys" in said:
+        dropped = [k for k in DEFAULT_OVERSIGHT_KEYS if k not in mine.oversight_keys]
+        if dropped:
+            found.append(("oversight_keys", "drops the shipped switch names: " + ", ".join(dropped)))
+    return [
+        PolicyWarning(name, _yaml_line(node, (key,)), key, (what,), setting=True)
+        for key, what in found
+    ]
+
+
+_GLOB_FIELDS = ("tool", "agent", "path")
+_BOOL_FIELDS = ("protected", "oversight_off", "near_threshold", "certain", "unseen")
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(getattr(value, "value", value))
+
+
+def _narrowings(wide: Match, narrow: Match) -> list[tuple[str, str]]:
+    """The ways ``narrow`` fails to match facts that ``wide`` matches.
+
+    Each is said twice: as ``narrow`` differs from ``wide`` (a user's ``when`` narrower than
+    the shipped one) and as ``wide`` differs from ``narrow`` (a user's ``unless`` wider than
+    the shipped one). The comparison is per condition and syntactic: a glob counts as kept
+    when a glob on the other side matches its text; a changed regex counts as narrowed.
+    """
+    found: list[tuple[str, str]] = []
+    for name in Match.model_fields:
+        was, now = getattr(wide, name), getattr(narrow, name)
+        if name == "args":
+            was, now = was or {}, now or {}
+            for key in now:
+                if key not in was:
+                    found.append(
+                        (f"adds an args condition on {key}", f"drops the args condition on {key}")
+                    )
+                elif now[key] != was[key]:
+                    found.append((f"args.{key} pattern changed",) * 2)
+        elif name in _BOOL_FIELDS:
+            if now is not None and now != was:
+                if was is None:
+                    found.append((f"adds {name}: {_word(now)}", f"drops the {name} condition"))
+                else:
+                    found.append(
+                        (
+                            f"{name} {_word(was)} -> {_word(now)}",
+                            f"{name} {_word(now)} -> {_word(was)}",
+                        )
+                    )
+        else:
+            if name in _GLOB_FIELDS:  # an empty glob list is no condition, as in matching
+                was, now = was or None, now or None
+            if now is None:
+                continue
+            if was is None:
+                items = ", ".join(_word(v) for v in now)
+                found.append((f"adds a {name} condition ({items})", f"drops the {name} condition"))
+                continue
+            if name in _GLOB_FIELDS:
+                lost = [g for g in was if not any(fnmatch.fnmatchcase(g, h) for h in now)]
+            else:
+                lost = [v for v in was if v not in now]
+            if lost:
+                items = ", ".join(_word(v) for v in lost)
+                found.append((f"{name} drops {items}", f"{name} adds {items}"))
+    return found
+
+
+def _weakenings(shipped: Rule, mine: Rule) -> list[str]:
+    """How ``mine`` lets through calls that the shipped rule it replaces would block."""
+    changes: list[str] = []
+    if mine.action.rank < shipped.action.rank:
+        changes.append(f"action {shipped.action.value} -> {mine.action.value}")
+    changes += [f"when narrowed: {n}" for n, _ in _narrowings(shipped.when, mine.when)]
+    if mine.unless is not None:
+        if shipped.unless is None:
+            changes.append("adds unless")
+        else:
+            changes += [f"unless widened: {w}" for _, w in _narrowings(mine.unless, shipped.unless)]
+    return changes
+
+
+def lint_policy(path: str | Path | None = None, *, text: str | None = None) -> list[PolicyWarning]:
+    """Warnings for a policy that loads but weakens what it extends, or what the engine does.
+
+    A rule that reuses the id of a shipped ``deny`` or ``confirm`` rule replaces it; this
+    names each such rule that would let through a call the shipped rule blocks or sends to a
+    human: a lower action, an added or wider ``unless``, or a narrower ``when`` (fewer
+    effects, assets or relations listed; an extra condition). It also names settings that
+    lower the guard's own floor: ``uncertain`` below ``confirm``, ``mode: shadow``,
+    ``discover: false``, and ``oversight_keys`` that drop a shipped switch name.
+
+    Args:
+        path: The policy file (``None`` with ``text``).
+        text: Policy YAML given directly (``path`` then only names it).
+
+    Returns:
+        The setting warnings, then one warning per weakened shipped rule in the order of the
+        user's rules.
+
+    Raises:
+        PolicyError: The policy does not load (see :func:`load_policy`).
+        TypeError: Neither ``path`` nor ``text`` was given.
+    """
+    if path is None and text is None:
+        raise TypeError("lint_policy() needs a path or text")
+    name = str(path) if path is not None else "<policy>"
+    body = text if text is not None else _read(path)  # type: ignore[arg-type]
+    load_policy(name, text=body)  # every load error first, as the user would meet it
+    mine: Policy = parse_model(Policy, body, name)
+    node = yaml.compose(body, Loader=_StrictLoader)
+    warnings = _setting_warnings(mine, _load_yaml(body), name, node)
+    if not mine.extends:
+        return warnings
+    base: Policy = parse_model(
+        Policy, shipped_policy_text(mine.extends), f"<shipped {mine.extends}.yaml>"
+    )
+    shipped = {r.id: r for r in base.rules if r.action.rank >= Action.CONFIRM.rank}
+    for i, rule in enumerate(mine.rules):
+        if rule.id in shipped:
+            changes = _weakenings(shipped[rule.id], rule)
+            if changes:
+                line = _yaml_line(node, ("rules", i))
+                warnings.append(PolicyWarning(name, line, rule.id, tuple(changes)))
+    return warnings
 
 
 def load_declarations(path: str | Path) -> Declarations:
@@ -374,8 +683,8 @@ def load_declarations(path: str | Path) -> Declarations:
 
     body = _read(path)
     try:
-        raw = yaml.safe_load(body)
-    except yaml.YAMLError:
+        raw = _load_yaml(body)
+    except yaml.YAMLError:  # parse_model below reports it with its line
         raw = None
     if isinstance(raw, dict) and isinstance(raw.get("guard"), dict) and "id" in raw:
         body = yaml.safe_dump(raw["guard"])
@@ -439,7 +748,7 @@ def _conditions(m: Match, root: str, prefix: str = "") -> tuple[str, dict[str, A
         ).match
         conds.append(f"f.path is not None and {prefix}PATH(f.path) is not None")
     if m.args:
-        env[prefix + "ARGS"] = _args_matcher({k: re.compile(v) for k, v in m.args.items()})
+        env[prefix + "ARGS"] = _args_matcher({k: _re2_search(v) for k, v in m.args.items()})
         conds.append(f"{prefix}ARGS(a)")
     return " and ".join(conds) or "True", env
 
@@ -452,11 +761,20 @@ def _generate(source: str, env: dict[str, Any], name: str) -> Any:
 
 
 def _args_matcher(
-    regexes: dict[str, re.Pattern[str]],
+    searches: dict[str, Callable[[bytes], object]],
 ) -> Callable[[Mapping[str, Any]], bool]:
+    items = tuple(searches.items())
+
     def matches(args: Mapping[str, Any]) -> bool:
-        for name, rx in regexes.items():
-            if name not in args or not rx.search(str(args[name])):
+        for name, search in items:
+            if name not in args:
+                return False
+            # surrogatepass: JSON may carry a lone surrogate, which strict UTF-8 refuses.
+            text = str(args[name]).encode("utf-8", "surrogatepass")
+            if search(text) is None and (text[-1:] != b"\n" or search(text[:-1]) is None):
+                # RE2's ``$`` is the end of the text; Python's, which policies were written
+                # for, is also just before a final newline: ``rm -rf /$`` must still match
+                # the command with a newline after it.
                 return False
         return True
 
@@ -616,9 +934,11 @@ __all__ = [
     "Fact",
     "Match",
     "Policy",
+    "PolicyWarning",
     "Rule",
     "ToolSpec",
     "floor_rules",
+    "lint_policy",
     "load_declarations",
     "load_policy",
     "parse_model",

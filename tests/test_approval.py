@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from pydantic import ValidationError
 
 from guard.approval import (
     ApprovalRequest,
@@ -137,3 +138,61 @@ def test_response_for_another_call_does_not_approve() -> None:
     )
     assert ApprovalResponse(approved=True, args_hash="abc").approves(req)
     assert not ApprovalResponse(approved=True, args_hash="abd").approves(req)
+
+
+NOT_TRUE = ["no", "yes", 1, [True], {"approved": True}, None, 0.5]
+
+
+@pytest.mark.parametrize("answer", NOT_TRUE, ids=repr)
+def test_callback_answer_other_than_true_refuses(world: World, answer: object) -> None:
+    """Only the bool True approves: a truthy string, number or list refuses, and says what it got."""
+    guard = world.guard(approver=CallbackApprover(lambda r: answer))  # type: ignore[arg-type, return-value]  # the wrong answers under test
+    with pytest.raises(CallBlocked) as info:
+        guard.run(delete_call(), lambda c: (world.root / W).unlink())
+    assert (world.root / W).exists()
+    said = f"the approval callback returned {answer!r} ({type(answer).__name__}), not True: refused"
+    assert said in info.value.decision.reason
+
+
+@pytest.mark.parametrize("answer", NOT_TRUE, ids=repr)
+def test_async_callback_answer_other_than_true_refuses(world: World, answer: object) -> None:
+    """The async path holds an awaited answer to the same rule: only True approves."""
+
+    async def callback(req: ApprovalRequest) -> object:
+        return answer
+
+    async def tool(call: ToolCall) -> None:
+        (world.root / W).unlink()
+
+    guard = world.guard(approver=CallbackApprover(callback))  # type: ignore[arg-type]  # the wrong answers under test
+    with pytest.raises(CallBlocked, match="not True: refused"):
+        asyncio.run(guard.arun(delete_call(), tool))
+    assert (world.root / W).exists()
+
+
+def test_callback_true_or_an_approving_response_approves() -> None:
+    """True, or an ApprovalResponse approving this call, approves; False refuses plainly."""
+    req = ApprovalRequest(
+        agent="a", tool="t", args={}, call_id="c", args_hash="abc", rules=[], reason=""
+    )
+    assert CallbackApprover(lambda r: True).ask(req).approves(req)
+    yes = ApprovalResponse(approved=True, args_hash="abc", approver="ops")
+    assert CallbackApprover(lambda r: yes).ask(req) == yes
+    no = CallbackApprover(lambda r: False).ask(req)
+    assert not no.approved and "refused" in no.reason
+
+
+@pytest.mark.parametrize("approved", ["yes", "true", "on", 1])
+def test_approval_response_takes_only_a_real_bool(world: World, approved: object) -> None:
+    """A response whose ``approved`` is not a bool is invalid, so the call is refused."""
+    with pytest.raises(ValidationError):
+        ApprovalResponse(approved=approved, args_hash="abc")
+
+    def callback(req: ApprovalRequest) -> ApprovalResponse:
+        return ApprovalResponse(approved=approved, args_hash=req.args_hash)
+
+    guard = world.guard(approver=CallbackApprover(callback))
+    with pytest.raises(CallBlocked):
+        guard.run(delete_call(), lambda c: (world.root / W).unlink())
+    assert (world.root / W).exists()
+    assert ApprovalResponse.model_validate_json('{"approved": true, "args_hash": "abc"}').approved

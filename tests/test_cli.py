@@ -290,3 +290,86 @@ def test_calls_file_bad_line_does_not_stop_the_rest(
     assert code == 2
     assert [x.get("decision", "error") for x in lines] == ["allow", "error", "deny"]
     assert "not valid JSON" in lines[1]["error"]
+
+
+WEAKENED = (
+    "extends: peer-preservation\n"
+    "rules:\n"
+    "  - id: peer-weights-exfiltration\n"
+    "    action: allow\n"
+    "    when: {effect: [move, transfer], asset: [weights], relation: [peer, unowned]}\n"
+)
+
+
+def test_policy_check_warns_about_a_weakened_shipped_rule(tmp_path: Path) -> None:
+    """``policy check`` prints file:line, rule id and what was weakened, and still exits 0."""
+    path = tmp_path / "weak.yaml"
+    path.write_text(WEAKENED)
+    code, out = run("policy", "check", str(path))
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if "warning" in line]
+    assert warning.startswith(f"{path}:3: warning: peer-weights-exfiltration")
+    assert "action deny -> allow" in warning and "when narrowed: effect drops copy" in warning
+
+
+def test_policy_check_strict_fails_on_warnings_only(tmp_path: Path) -> None:
+    """With ``--strict`` a warning exits 3; a clean policy still exits 0, an invalid one 1."""
+    weak = tmp_path / "weak.yaml"
+    weak.write_text(WEAKENED)
+    clean = tmp_path / "clean.yaml"
+    clean.write_text("extends: peer-preservation\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: []\n")
+    assert run("policy", "check", "--strict", str(weak))[0] == 3
+    assert run("policy", "check", "--strict", str(clean))[0] == 0
+    assert run("policy", "check", "--strict", str(weak), str(bad))[0] == 1
+
+
+def test_policy_check_help_documents_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    """``policy check --help`` says what each exit status means."""
+    with pytest.raises(SystemExit):
+        main(["policy", "check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 every file is a valid policy" in text
+    assert "1 some file is not a valid policy" in text
+    assert "3 with --strict: " in text
+
+
+def test_calls_file_bad_bytes_deep_nesting_and_non_objects_are_per_line_errors(
+    world: World, declare: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invalid UTF-8, JSON nested 5,000 deep and a non-object are each an error line; the rest are decided (exit 2)."""
+    calls = tmp_path / "calls.jsonl"
+    calls.write_bytes(
+        json.dumps({"tool": "read_file", "args": {"path": W}}).encode() + b"\n"
+        + b'{"tool": "read_file", "args": {"path": "caf\xe9"}}\n'
+        + b"[" * 5000 + b"]" * 5000 + b"\n"
+        + b'"read_file"\n'
+        + json.dumps({"tool": "copy_file", "args": {"src": W, "dst": "x"}}).encode() + b"\n"
+        # U+2028 is a line break to str.splitlines, but JSON allows it raw inside a string.
+        + json.dumps({"tool": "read_file", "args": {"path": "a\u2028b"}}, ensure_ascii=False).encode()
+    )  # fmt: skip
+    code, out = run(
+        "check", "--root", str(world.root), "--declare", str(declare), "--agent", AGENT,
+        "--calls", str(calls),
+    )  # fmt: skip
+    assert code == 2
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [x["line"] for x in lines] == [1, 2, 3, 4, 5, 6]
+    assert [x.get("decision", "error") for x in lines] == [
+        "allow", "error", "error", "error", "deny", "allow",
+    ]  # fmt: skip
+    assert lines[1]["error"].startswith(f"{calls}:2: not UTF-8 text")
+    assert lines[2]["error"].startswith(f"{calls}:3: JSON nested too deeply")
+    assert lines[3]["error"].startswith(f"{calls}:4: expected a JSON object")
+    err = capsys.readouterr().err
+    assert f"{calls}:2:" in err and f"{calls}:3:" in err and f"{calls}:4:" in err
+
+
+def test_check_help_documents_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    """``check --help`` says a calls file with bad lines exits 2 after deciding the rest."""
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 every call was decided" in text
+    assert "2 bad input" in text and "every other line is still decided" in text
