@@ -48,7 +48,7 @@ from langchain.agents.middleware import AgentMiddleware, AgentState
 from langchain_core.messages import ToolMessage
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, Interrupt, interrupt
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.decorator import unidentified
@@ -88,7 +88,7 @@ class ConfirmationAnswer(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    approve: bool
+    approve: StrictBool  # "yes", 1 or "on" is not an approval
     args_hash: str
     reason: str = ""
 

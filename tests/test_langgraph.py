@@ -590,3 +590,16 @@ def test_kill_and_resume_with_postgres(
 
 if __name__ == "__main__":
     sys.exit(_worker(sys.argv[1:]))
+
+
+def test_a_truthy_answer_that_is_not_true_does_not_approve(harness: Harness, world: World) -> None:
+    """A resume answer of ``"yes"`` or ``1`` instead of ``true`` leaves the file in place."""
+    result = harness.start(calls(("delete_file", "c1", {"path": W})))
+    request = next(iter(interrupts(result).values()))
+    for lax in ("yes", 1):
+        try:
+            harness.send(Command(resume={"approve": lax, "args_hash": request.args_hash}))
+        except Exception:  # noqa: BLE001 - a rejected answer may surface as an error; the file decides
+            pass
+        assert (world.root / W).exists()
+    assert harness.ran == []
