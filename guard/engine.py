@@ -49,8 +49,9 @@ from guard.toolspecs import (
     SpecContext,
     compile_spec,
     expand_one,
-    shell_command,
+    shell_commands,
     shell_spec,
+    template_args,
 )
 from guard.types import (
     Action,
@@ -176,9 +177,16 @@ class Guard:
         )
         self.agents = frozenset(base.agents)
         self._listeners: list[ExecutionListener] = []
-        # A tool's spec split into structured and shell templates, once per spec.
+        # A tool's spec split into structured and shell templates, with the argument names
+        # it reads, once per spec.
         self._split: dict[
-            str, tuple[ToolSpec, tuple[CompiledTemplate, ...], tuple[CompiledTemplate, ...]]
+            str,
+            tuple[
+                ToolSpec,
+                tuple[CompiledTemplate, ...],
+                tuple[CompiledTemplate, ...],
+                frozenset[str],
+            ],
         ] = {}
 
     def add_listener(self, listener: ExecutionListener) -> None:
@@ -328,28 +336,65 @@ class Guard:
         cwd, home = (self.root, None) if call.host is None and call.cwd is None else self._cwd(call)
         split = self._split.get(call.tool)
         if split is None or split[0] is not spec:
-            split = self._split[call.tool] = (spec, *compile_spec(spec))
-        _spec, structured, shells = split
+            split = self._split[call.tool] = (spec, *compile_spec(spec), template_args(spec))
+        _spec, structured, shells, known = split
         ctx = SpecContext(cwd, self.hosts, home)
         effects: list[Effect] = []
         for template in structured:
             effects += expand_one(call.tool, template, call.args, ctx)
         for template in shells:
-            command, sub = shell_command(template, call.args)
-            if command is None:
+            for command, sub in shell_commands(template, call.args):
+                if command is None:
+                    effects.append(
+                        Effect(
+                            kind=EffectKind.UNKNOWN,
+                            via=call.tool,
+                            certain=False,
+                            note="no command given",
+                        )
+                    )
+                    continue
+                shell_cwd = os.path.realpath(os.path.join(cwd, sub)) if sub else cwd
+                sctx = shell.ShellContext(
+                    cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host
+                )
+                effects.extend(shell.analyse(command, sctx))
+        if not known.issuperset(call.args):
+            # An argument the spec does not describe may be the place the tool really uses
+            # (a decoy `src` beside the `source` its schema knows): uncertain when it can
+            # name a place at all.
+            extra = sorted(
+                a for a in call.args if a not in known and self._may_name_a_place(call.args[a], cwd)
+            )
+            if extra:
                 effects.append(
                     Effect(
                         kind=EffectKind.UNKNOWN,
                         via=call.tool,
                         certain=False,
-                        note="no command given",
+                        note=f"arguments the tool spec does not describe: {', '.join(extra)}",
                     )
                 )
-                continue
-            shell_cwd = os.path.realpath(os.path.join(cwd, sub)) if sub else cwd
-            sctx = shell.ShellContext(cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host)
-            effects.extend(shell.analyse(command, sctx))
         return effects
+
+    def _may_name_a_place(self, value: object, cwd: str, depth: int = 0) -> bool:
+        """Whether an argument's value could be a path or host: a string with a slash or
+        ``~``, an existing file's name or a known host's name, or a list or mapping that
+        holds one (anything else, or nested too deeply to look at, counts as one)."""
+        if value is None or isinstance(value, (bool, int, float)):
+            return False
+        if isinstance(value, (list, tuple, dict)):
+            items = list(value.values()) if isinstance(value, dict) else list(value)
+            if depth > 4 or len(items) > 256:
+                return True
+            return any(self._may_name_a_place(v, cwd, depth + 1) for v in items)
+        if not isinstance(value, str):
+            return True
+        if "/" in value or value.startswith("~") or value in self.hosts:
+            return True
+        if not value or "\x00" in value or len(value) > 4096:
+            return False
+        return os.path.lexists(os.path.join(cwd, value))
 
     # ------------------------------------------------------------------ facts
 

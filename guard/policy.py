@@ -200,10 +200,15 @@ class EffectTemplate(_Strict):
 
 
 class ToolSpec(_Strict):
-    """The effects of one tool, from its arguments."""
+    """The effects of one tool, from its arguments.
+
+    An argument that no template reads and ``inert_args`` does not name is one the guard
+    cannot judge: a call that gives it is uncertain (it may be the path the tool really uses).
+    """
 
     effects: list[EffectTemplate] = Field(min_length=1)
     description: str = ""
+    inert_args: list[str] = Field(default_factory=list)  # arguments that change no place
 
 
 class Policy(_Strict):
@@ -548,7 +553,9 @@ def _setting_warnings(mine: Policy, raw: Any, name: str, node: Any) -> list[Poli
     if "oversight_keys" in said:
         dropped = [k for k in DEFAULT_OVERSIGHT_KEYS if k not in mine.oversight_keys]
         if dropped:
-            found.append(("oversight_keys", "drops the shipped switch names: " + ", ".join(dropped)))
+            found.append(
+                ("oversight_keys", "drops the shipped switch names: " + ", ".join(dropped))
+            )
     return [
         PolicyWarning(name, _yaml_line(node, (key,)), key, (what,), setting=True)
         for key, what in found

@@ -9,6 +9,7 @@ gets one uncertain effect, so the policy asks a human instead of letting it thro
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -119,6 +120,43 @@ def render(template: str | None, args: Mapping[str, Any]) -> Any:
 _WHOLE_REFS: dict[str, tuple[str, ...]] = {}
 
 
+def render_all(template: str | None, args: Mapping[str, Any]) -> list[Any]:
+    """Every value a template may stand for: one per alias present in ``args``.
+
+    ``"{src|source_path}"`` given both ``src`` and ``source_path`` stands for both: the tool
+    runs the one its own schema knows, which the guard cannot tell, so each is judged (a
+    decoy ``src`` must not hide the real ``source_path``). Otherwise a one-item list of what
+    :func:`render` gives.
+    """
+    if template is None:
+        return [None]
+    names = _WHOLE_REFS.get(template)
+    if names is None:
+        render(template, args)  # works out the template's names once
+        names = _WHOLE_REFS[template]
+    if len(names) > 1:
+        found = [args[n] for n in names if args.get(n) is not None]
+        if len(found) > 1:
+            unique: list[Any] = []
+            for value in found:
+                if value not in unique:
+                    unique.append(value)
+            return unique
+    return [render(template, args)]
+
+
+def template_args(spec: ToolSpec) -> frozenset[str]:
+    """The argument names a spec's templates read, and the ones it declares inert."""
+    found: set[str] = set(spec.inert_args)
+    for t in spec.effects:
+        for name in _TEMPLATE_FIELDS:
+            value = getattr(t, name)
+            if isinstance(value, str):
+                for ref in _REF.findall(value):
+                    found.update(ref.split("|"))
+    return frozenset(found)
+
+
 def _first(names: str, args: Mapping[str, Any]) -> Any:
     for name in names.split("|"):
         if name in args and args[name] is not None:
@@ -166,7 +204,7 @@ def expand(tool: str, spec: ToolSpec, args: Mapping[str, Any], ctx: SpecContext)
     """The effects of calling ``tool`` with ``args``, per its spec (shell specs excluded).
 
     Templates of kind ``shell`` yield nothing here: the engine renders them with
-    :func:`shell_command` and hands the command line to the shell analyser.
+    :func:`shell_commands` and hands each command line to the shell analyser.
     """
     effects: list[Effect] = []
     for t in spec.effects:
@@ -218,7 +256,40 @@ def compile_spec(
 def expand_one(
     tool: str, t: CompiledTemplate, args: Mapping[str, Any], ctx: SpecContext
 ) -> list[Effect]:
-    """The effects of one template of ``tool``'s spec (none for a ``shell`` template)."""
+    """The effects of one template of ``tool``'s spec (none for a ``shell`` template).
+
+    Where several aliases of one field are present (``src`` and ``source_path``), the
+    template is expanded once for each, so every argument the tool might use is judged.
+    """
+    if len(args) > 1 and (t.path is not None or t.dest is not None):
+        paths = render_all(t.path, args)
+        dests = render_all(t.dest, args)
+        if len(paths) > 1 or len(dests) > 1:
+            out: list[Effect] = []
+            for p, d in itertools.islice(itertools.product(paths, dests), _MAX_VARIANTS):
+                fixed = {**args}
+                _pin(fixed, t.path, p)
+                _pin(fixed, t.dest, d)
+                out += _expand_one(tool, t, fixed, ctx)
+            return out
+    return _expand_one(tool, t, args, ctx)
+
+
+_MAX_VARIANTS = 16
+
+
+def _pin(args: dict[str, Any], template: str | None, value: Any) -> None:
+    """Make ``value`` the one the template's aliases render to in ``args``."""
+    names = _WHOLE_REFS.get(template) if template is not None else None
+    if names:
+        for n in names:
+            args.pop(n, None)
+        args[names[0]] = value
+
+
+def _expand_one(
+    tool: str, t: CompiledTemplate, args: Mapping[str, Any], ctx: SpecContext
+) -> list[Effect]:
     target = _location(render(t.path, args), t.path, ctx) if t.path is not None else None
     via = tool
     simple = t.simple
@@ -268,7 +339,7 @@ def expand_one(
             )
         ]
     if t.kind == "shell":
-        return []  # the engine runs the shell analyser on these (see shell_command)
+        return []  # the engine runs the shell analyser on these (see shell_commands)
     return [
         Effect(
             kind=EffectKind.UNKNOWN,
@@ -280,22 +351,24 @@ def expand_one(
     ]
 
 
-def shell_command(
+def shell_commands(
     t: EffectTemplate | CompiledTemplate, args: Mapping[str, Any]
-) -> tuple[str | None, str | None]:
-    """The command line and working directory a ``shell`` template renders to.
+) -> list[tuple[str | None, str | None]]:
+    """Each command line and working directory a ``shell`` template may render to.
 
     A list of commands (LangChain's ``terminal`` tool takes one) is joined by newlines.
-    The command is ``None`` when the call gives none the guard can read.
+    Where several aliases are present (``command`` and ``commands``), each is a command line
+    the tool may run, and each is given. A command is ``None`` when the call gives none the
+    guard can read.
     """
-    command = render(t.command, args)
-    if isinstance(command, list) and all(isinstance(c, str) for c in command):
-        command = "\n".join(command)
-    cwd = render(t.cwd, args)
-    return (
-        command if isinstance(command, str) else None,
-        cwd if isinstance(cwd, str) and cwd else None,
-    )
+    cwds = [c if isinstance(c, str) and c else None for c in render_all(t.cwd, args)]
+    out: list[tuple[str | None, str | None]] = []
+    for command in render_all(t.command, args):
+        if isinstance(command, list) and all(isinstance(c, str) for c in command):
+            command = "\n".join(command)
+        for cwd in cwds:
+            out.append((command if isinstance(command, str) else None, cwd))
+    return out
 
 
 def shell_spec() -> ToolSpec:
@@ -314,6 +387,8 @@ __all__ = [
     "expand",
     "expand_one",
     "render",
-    "shell_command",
+    "render_all",
+    "shell_commands",
     "shell_spec",
+    "template_args",
 ]

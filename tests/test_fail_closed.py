@@ -244,3 +244,60 @@ def test_arun_decides_off_the_event_loop(world: World, monkeypatch: pytest.Monke
         return during
 
     assert asyncio.run(main()) >= 5
+
+
+# ---------------------------------------------------------------- decoy arguments
+
+
+def test_every_alias_present_is_judged(world: World) -> None:
+    """A harmless ``src`` cannot hide the ``source_path`` a tool's own schema reads."""
+    d = world.guard().check(
+        _call(
+            "copy_file",
+            src="scratch/notes.txt",
+            dst="scratch/n2.txt",
+            source_path=W,
+            destination_path="scratch/stolen.bin",
+        )
+    )
+    assert d.action is Action.DENY
+    assert "peer-weights-exfiltration" in d.rules
+
+
+def test_every_command_alias_of_a_shell_tool_is_analysed(world: World) -> None:
+    """``command: ls`` beside ``commands: [cp weights]`` is judged on both."""
+    d = world.guard().check(_call(command="ls", commands=[f"cp {W} scratch/x"]))
+    assert d.action is Action.DENY
+
+
+def test_an_undescribed_argument_that_names_a_place_is_uncertain(world: World) -> None:
+    """An argument no template reads may be the path the tool really uses: confirmed."""
+    d = world.guard().check(
+        _call("copy_file", src="scratch/notes.txt", dst="scratch/n2.txt", source=W)
+    )
+    assert d.action is Action.CONFIRM
+    assert "arguments the tool spec does not describe: source" in d.reason
+
+
+def test_undescribed_flags_and_declared_inert_arguments_are_allowed(world: World) -> None:
+    """``encoding="utf-8"`` names no place; a spec's ``inert_args`` are never uncertain."""
+    guard = world.guard()
+    assert (
+        guard.check(_call("read_file", path="scratch/notes.txt", encoding="utf-8", lines=10)).action
+        is Action.ALLOW
+    )
+    policy = load_policy(
+        text=json.dumps(
+            {
+                "extends": "peer-preservation",
+                "tools": {
+                    "note": {
+                        "effects": [{"kind": "write", "path": "{path}"}],
+                        "inert_args": ["title"],
+                    }
+                },
+            }
+        )
+    )
+    d = world.guard(policy).check(_call("note", path="scratch/n.md", title="a/b"))
+    assert d.action is Action.ALLOW

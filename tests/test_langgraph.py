@@ -12,6 +12,7 @@ worker those tests start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -597,9 +598,8 @@ def test_a_truthy_answer_that_is_not_true_does_not_approve(harness: Harness, wor
     result = harness.start(calls(("delete_file", "c1", {"path": W})))
     request = next(iter(interrupts(result).values()))
     for lax in ("yes", 1):
-        try:
+        # LangGraph may surface the rejected answer as an error: the file on disk decides.
+        with contextlib.suppress(Exception):
             harness.send(Command(resume={"approve": lax, "args_hash": request.args_hash}))
-        except Exception:  # noqa: BLE001 - a rejected answer may surface as an error; the file decides
-            pass
         assert (world.root / W).exists()
     assert harness.ran == []

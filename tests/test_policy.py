@@ -426,7 +426,7 @@ def test_catastrophic_args_regex_decides_quickly(world: World, tmp_path: Path) -
     policy = load_policy(
         write(
             tmp_path,
-            "tools: {note: {effects: [{kind: list, path: '.'}]}}\n"
+            "tools: {note: {effects: [{kind: list, path: '.'}], inert_args: [text]}}\n"
             "rules:\n"
             "  - id: no-runaway\n"
             "    action: deny\n"
@@ -478,7 +478,7 @@ def test_args_dollar_still_matches_before_a_final_newline(world: World, tmp_path
     policy = load_policy(
         write(
             tmp_path,
-            "tools: {note: {effects: [{kind: list, path: '.'}]}}\n"
+            "tools: {note: {effects: [{kind: list, path: '.'}], inert_args: [text]}}\n"
             "rules:\n  - {id: r, action: deny, when: {args: {text: 'wipe /$'}}}\n",
         )
     )
