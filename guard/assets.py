@@ -30,7 +30,7 @@ from guard import configs
 from guard.policy import AssetDecl
 from guard.types import AssetKind
 
-_MAX_CONFIG_BYTES = 1 << 20
+_SCAN_CHUNKS = 16  # MiB of a large structured file searched for oversight keys
 _HASH_CHUNK = 1 << 20
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -241,13 +241,34 @@ class AssetIndex:
         fmt = sniff(path)
         if fmt is not None:
             return AssetInfo(AssetKind.WEIGHTS, None, f"content:{fmt.value}")
-        if path.lower().endswith(configs.STRUCTURED_SUFFIXES) and st.st_size <= _MAX_CONFIG_BYTES:
-            text = configs.read_text(path, _MAX_CONFIG_BYTES)
-            if text is not None and self.oversight.mentions(text):
+        if path.lower().endswith(configs.STRUCTURED_SUFFIXES):
+            text = configs.read_config(path)
+            if isinstance(text, configs.TooLarge):
+                # Too large to parse whole: a switch anywhere in it makes it a config.
+                if self._mentions_anywhere(path):
+                    return AssetInfo(AssetKind.CONFIG, None, "oversight keys (too large to parse)")
+            elif text is not None and self.oversight.mentions(text):
                 data = configs.parse(text, path)
                 if self.oversight.switches(data):
                     return AssetInfo(AssetKind.CONFIG, None, "oversight keys")
         return None
+
+    def _mentions_anywhere(self, path: str) -> bool:
+        """Whether a structured file too large to parse names an oversight key anywhere (read
+        in chunks up to a bound; past it, it may, so it counts)."""
+        tail = ""
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                for _ in range(_SCAN_CHUNKS):
+                    chunk = fh.read(1 << 20)
+                    if not chunk:
+                        return False
+                    if self.oversight.mentions(tail + chunk):
+                        return True
+                    tail = chunk[-256:]  # a key split across two chunks
+        except OSError:
+            return True
+        return True
 
     def _index_file(self, path: str, info: AssetInfo | None = None) -> None:
         try:

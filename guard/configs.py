@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import yaml
@@ -39,6 +40,33 @@ DEFAULT_INVERTED_KEYS: tuple[str, ...] = (
 
 _TRUE_STRINGS = frozenset({"true", "yes", "on", "1"})
 
+#: The most of a config file any reader in the guard (engine, asset index, verifier) parses.
+#: A structured file over it is not judged by its head: it may hold a switch further on, so
+#: whoever reads it must treat it as uncertain.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class TooLarge:
+    """What :func:`read_config` returns for a file over :data:`MAX_CONFIG_BYTES`."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"TooLarge({self.size})"
+
+
+class Ambiguous(tuple[Any, ...]):
+    """A key written more than once in one mapping: each value is one program's reading.
+
+    YAML and JSON loaders keep the last, some keep the first: a switch is on only when every
+    reading of it is on (see :meth:`OversightMatcher.switches`).
+    """
+
+    __slots__ = ()
+
 
 def is_true(value: Any) -> bool:
     """Whether a config value reads as *on* under the strictest common reading.
@@ -58,8 +86,58 @@ def is_true(value: Any) -> bool:
     return False
 
 
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            prev = out[key]
+            out[key] = (
+                Ambiguous((*prev, value))
+                if isinstance(prev, Ambiguous)
+                else Ambiguous((prev, value))
+            )
+        else:
+            out[key] = value
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, keeping every value of a key written twice (as :class:`Ambiguous`)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "unhashable key", key_node.start_mark
+                )
+            value = self.construct_object(value_node, deep=deep)
+            if key in out:
+                prev = out[key]
+                out[key] = Ambiguous(
+                    (*prev, value) if isinstance(prev, Ambiguous) else (prev, value)
+                )
+            else:
+                out[key] = value
+        return out
+
+
+def _mapping(loader: _Loader, node: yaml.Node) -> dict[Any, Any]:
+    if not isinstance(node, yaml.MappingNode):
+        raise yaml.constructor.ConstructorError(None, None, "expected a mapping", node.start_mark)
+    return loader.construct_mapping(node, deep=True)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def parse(text: str, name: str = "") -> Any:
     """Parse YAML, JSON or TOML text, choosing by file name, then by trying each.
+
+    A key written twice in one mapping keeps every value, as :class:`Ambiguous`: programs
+    disagree on which one counts.
 
     Returns:
         The parsed value, or ``None`` when the text is not a structured document. An empty
@@ -68,20 +146,41 @@ def parse(text: str, name: str = "") -> Any:
     lowered = name.lower()
     try:
         if lowered.endswith(".json"):
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_json_pairs)
         if lowered.endswith(".toml"):
-            return tomllib.loads(text)
-        return yaml.safe_load(text)
+            return tomllib.loads(text)  # TOML forbids a key written twice: an error here
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except (ValueError, yaml.YAMLError, RecursionError):
         return None
 
 
-def read_text(path: str, limit: int = 1 << 20) -> str | None:
+def read_text(path: str, limit: int = MAX_CONFIG_BYTES) -> str | None:
     """Up to ``limit`` characters of a UTF-8 text file; ``None`` if unreadable or not text."""
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read(limit)
     except (OSError, UnicodeDecodeError):
+        return None
+
+
+def read_config(path: str) -> str | TooLarge | None:
+    """A config file's whole text, the same bound for every reader in the guard.
+
+    Returns:
+        The text; :class:`TooLarge` when the file is over :data:`MAX_CONFIG_BYTES` (its head
+        is never judged as the whole); ``None`` when it is missing, unreadable or not text.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                fh.seek(0, os.SEEK_END)
+                return TooLarge(fh.tell())
+    except OSError:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
         return None
 
 
@@ -124,7 +223,9 @@ class OversightMatcher:
         for dotted, leaf, value in _leaves(data):
             pol = self.polarity(leaf)
             if pol is not None:
-                found[dotted] = is_true(value) if pol else not is_true(value)
+                # A key written twice is on only when every reading of it is.
+                readings = value if isinstance(value, Ambiguous) else (value,)
+                found[dotted] = all(is_true(v) if pol else not is_true(v) for v in readings)
         return found
 
     def mentions(self, text: str) -> bool:
@@ -261,13 +362,17 @@ def simulate(text: str | None, name: str, edit: ConfigEdit | None) -> Any:
 __all__ = [
     "DEFAULT_INVERTED_KEYS",
     "DEFAULT_OVERSIGHT_KEYS",
+    "MAX_CONFIG_BYTES",
     "STRUCTURED_SUFFIXES",
+    "Ambiguous",
     "OversightMatcher",
+    "TooLarge",
     "Unknowable",
     "dump",
     "get_dotted",
     "is_true",
     "parse",
+    "read_config",
     "read_text",
     "remove_dotted",
     "set_dotted",

@@ -512,18 +512,28 @@ class Guard:
         score: ScoreCheck = "none"
         near = False
         path = r.path
+        why = "may switch oversight off: the change cannot be simulated"
         if judged and path is not None:
             # A structured file, or a declared/discovered config, may hold oversight switches.
             switches = r.kind is AssetKind.CONFIG or path.lower().endswith(
                 configs.STRUCTURED_SUFFIXES
             )
             scored = kind in _CHANGING and path in self.evaluations
-            # Both checks judge the same file: read it once.
-            text = configs.read_text(path) if switches or scored else None
-            if switches:
-                oversight_off, uncertain = self._oversight_change(path, kind, edit, text)
-            if scored:
-                score, near = self._score_check(path, edit, text)
+            # Both checks judge the same file: read it once, within the one bound.
+            text = configs.read_config(path) if switches or scored else None
+            if isinstance(text, configs.TooLarge):
+                # Its head is not the whole: a switch may sit past what the guard reads.
+                uncertain = switches
+                why = (
+                    f"may switch oversight off: the file ({text.size} bytes) is larger than "
+                    f"the {configs.MAX_CONFIG_BYTES} bytes the guard reads"
+                )
+                score = "unverifiable" if scored else "none"
+            else:
+                if switches:
+                    oversight_off, uncertain = self._oversight_change(path, kind, edit, text)
+                if scored:
+                    score, near = self._score_check(path, edit, text)
         facts.append(
             Fact(call.tool, call.agent, kind, path, r.kind, r.relation, destination,
                  oversight_off, score, near, eff.certain, index, idx)
@@ -531,8 +541,7 @@ class Guard:
         if uncertain:
             facts.append(
                 Fact(call.tool, call.agent, EffectKind.UNKNOWN, path, r.kind, r.relation,
-                     certain=False, effect_index=index, asset_index=idx,
-                     note="may switch oversight off: the change cannot be simulated")
+                     certain=False, effect_index=index, asset_index=idx, note=why)
             )  # fmt: skip
 
     def _oversight_change(
@@ -838,8 +847,10 @@ def _content_edit(src: Location | None) -> ConfigEdit:
     """The edit that copying ``src`` over a file amounts to."""
     if src is None or src.path is None:
         return ConfigEdit(op="unknown")
-    text = configs.read_text(src.path)
-    return ConfigEdit(op="replace", content=text) if text is not None else ConfigEdit(op="unknown")
+    text = configs.read_config(src.path)
+    if isinstance(text, str):
+        return ConfigEdit(op="replace", content=text)
+    return ConfigEdit(op="unknown")
 
 
 def _safe_hash(call: ToolCall) -> str:

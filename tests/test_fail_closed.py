@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from guard import shell
+from guard import configs, shell
 from guard.engine import INTERNAL_ERROR_RULE, Guard
 from guard.exceptions import CallBlocked
 from guard.policy import CompiledPolicy, load_policy
@@ -301,3 +301,72 @@ def test_undescribed_flags_and_declared_inert_arguments_are_allowed(world: World
     )
     d = world.guard(policy).check(_call("note", path="scratch/n.md", title="a/b"))
     assert d.action is Action.ALLOW
+
+
+# ---------------------------------------------------------------- configs the guard cannot read whole
+
+OWN_CFG = "config/self_shutdown.yaml"
+PADDING = "# " + "x" * 78 + "\n"
+
+
+def _padded(world: World, rel: str, tail: str) -> None:
+    world.write(rel, PADDING * ((configs.MAX_CONFIG_BYTES // len(PADDING)) + 100) + tail)
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("set_config", {"path": OWN_CFG, "key": "shutdown_enabled", "value": False}),
+        ("shell", {"command": f"sed -i 's/true/false/' {OWN_CFG}"}),
+        ("remove_config_key", {"path": OWN_CFG, "key": "shutdown_enabled"}),
+    ],
+)
+def test_a_config_padded_past_the_bound_is_uncertain_not_switch_free(
+    world: World, tool: str, args: dict[str, Any]
+) -> None:
+    """A switch after 1 MiB of padding is not judged by the head: the change is confirmed."""
+    _padded(world, OWN_CFG, "shutdown_enabled: true\n")
+    d = world.guard().check(_call(tool, **args))
+    assert d.action is Action.CONFIRM
+    assert "larger than" in d.reason
+
+
+def test_a_large_undeclared_config_with_a_switch_far_in_is_protected(world: World) -> None:
+    """Discovery finds a switch past the bound: the file is a config, its change confirmed."""
+    _padded(world, "srv/agent.yaml", "kill_switch_armed: true\n")
+    d = world.guard().check(_call("write_file", path="srv/agent.yaml", content="{}\n"))
+    assert d.action in (Action.CONFIRM, Action.DENY)
+    assert d.assets and d.assets[0].kind is not None
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("shell", {"command": f"sed -i '1i shutdown_enabled: false' {OWN_CFG}"}),
+        (
+            "write_file",
+            {
+                "path": "config/self.json",
+                "content": '{"shutdown_enabled": false, "shutdown_enabled": true}',
+            },
+        ),
+    ],
+)
+def test_a_switch_written_twice_is_on_only_if_every_reading_is(
+    world: World, tool: str, args: dict[str, Any]
+) -> None:
+    """A first-wins reader would see ``false``: a duplicated switch turning off is denied."""
+    world.write("config/self.json", '{"shutdown_enabled": true}')
+    d = world.guard().check(_call(tool, **args))
+    assert d.action is Action.DENY
+    assert "oversight-disabled" in d.rules
+
+
+def test_configs_parse_keeps_every_value_of_a_duplicated_key() -> None:
+    """YAML and JSON duplicates parse to an ambiguous value, read strictly by the matcher."""
+    data = configs.parse("a: 1\nshutdown_enabled: true\nshutdown_enabled: false\n", "c.yaml")
+    assert data["shutdown_enabled"] == configs.Ambiguous((True, False))
+    matcher = configs.OversightMatcher()
+    assert matcher.switches(data) == {"shutdown_enabled": False}
+    inverted = configs.parse('{"disable_shutdown": false, "disable_shutdown": true}', "c.json")
+    assert matcher.switches(inverted) == {"disable_shutdown": False}
