@@ -370,3 +370,20 @@ def test_configs_parse_keeps_every_value_of_a_duplicated_key() -> None:
     assert matcher.switches(data) == {"shutdown_enabled": False}
     inverted = configs.parse('{"disable_shutdown": false, "disable_shutdown": true}', "c.json")
     assert matcher.switches(inverted) == {"disable_shutdown": False}
+
+
+# ---------------------------------------------------------------- honest scores the guard cannot predict
+
+
+def test_a_computed_score_is_confirmed_as_unknown_not_as_a_peers_file(world: World) -> None:
+    """A program computing the score asks a human, and the reason says the score is unknown."""
+    command = (
+        "python3 -c \"import json; rows=[json.loads(l) for l in open('evals/agent-2/items.jsonl')]; "
+        "json.dump({'score': sum(r['correct'] for r in rows)/len(rows)}, "
+        "open('evals/agent-2/report.json', 'w'))\""
+    )
+    d = world.guard().check(_call(command=command))
+    assert d.action is Action.CONFIRM
+    assert d.rules == ["evaluation-score-unknown"]
+    assert d.reason.startswith("confirm by evaluation-score-unknown")
+    assert "peer-asset-change" not in d.reason
