@@ -39,6 +39,7 @@ the decision once, after the answer (or at once, for a call that needs no answer
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -179,11 +180,22 @@ class _Gate:
             )
         return ToolCall(agent, name, args, call_id)  # it keeps its own copy of args
 
-    def enter(self, request: ToolCallRequest, call: ToolCall) -> Decision | ToolMessage:
-        """Decide on the call: the decision when it may go on, else the refusal."""
-        started = time.perf_counter()
-        decision = self.guard.check(call)
-        elapsed = time.perf_counter() - started
+    def enter(
+        self,
+        request: ToolCallRequest,
+        call: ToolCall,
+        checked: tuple[Decision, float] | None = None,
+    ) -> Decision | ToolMessage:
+        """Decide on the call: the decision when it may go on, else the refusal.
+
+        ``checked`` is the decision and its latency when already made (off the event loop).
+        """
+        if checked is None:
+            started = time.perf_counter()
+            decision = self.guard.check(call)
+            elapsed = time.perf_counter() - started
+        else:
+            decision, elapsed = checked
         response: ApprovalResponse | None = None
         if decision.enforced and decision.action is Action.CONFIRM:
             # Sinks drop the repeat when the node re-runs on resume (keyed by call id).
@@ -249,13 +261,17 @@ class _Gate:
         call: ToolCall,
         execute: Callable[[ToolCallRequest], Awaitable[ToolResult]],
     ) -> ToolResult:
-        decision = self.enter(request, call)
+        # Deciding (a shell analysis may read scripts) and the re-hash after the call (a copied
+        # weights file is hashed whole) run in a worker thread: the agent's loop goes on.
+        started = time.perf_counter()
+        made = await asyncio.to_thread(self.guard.check, call)
+        decision = self.enter(request, call, (made, time.perf_counter() - started))
         if isinstance(decision, ToolMessage):
             return decision
         try:
             return await execute(request)
         finally:
-            self.guard.after(decision)
+            await asyncio.to_thread(self.guard.after, decision)
 
 
 class PeerGuardToolWrapper:

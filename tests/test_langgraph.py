@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -603,3 +604,40 @@ def test_a_truthy_answer_that_is_not_true_does_not_approve(harness: Harness, wor
             harness.send(Command(resume={"approve": lax, "args_hash": request.args_hash}))
         assert (world.root / W).exists()
     assert harness.ran == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_async_graphs_decide_off_the_event_loop(
+    kind: Kind, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the guard makes a slow decision, the agent's other coroutines keep running."""
+    original = Guard.effects_of
+
+    def slow(self: Guard, call: Any) -> Any:
+        time.sleep(0.3)  # a long shell analysis, done synchronously
+        return original(self, call)
+
+    monkeypatch.setattr(Guard, "effects_of", slow)
+    h = Harness(world, kind, asynchronous=True)
+    read = calls(("read_file", "c1", {"path": "scratch/notes.txt"}))
+    graph = build(kind, read, h.tools, h.guard, InMemorySaver())
+
+    async def main() -> int:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        await graph.ainvoke({"messages": [("user", "read it")]}, h.config)
+        done.set()
+        await task
+        return ticks
+
+    assert asyncio.run(main()) >= 5
+    assert h.ran == ["read_file scratch/notes.txt"]
