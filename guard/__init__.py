@@ -24,6 +24,7 @@ from guard.approval import (
     TimeoutApprover,
 )
 from guard.audit import AuditLog, AuditReport, AuditSink, verify_log
+from guard.decoding import DecodeBudget
 from guard.decorator import acting_as, guard_tool, guarded
 from guard.engine import Guard
 from guard.exceptions import (
@@ -92,6 +93,7 @@ __all__ = [
     "Decision",
     "DeclarationError",
     "Declarations",
+    "DecodeBudget",
     "DenyAll",
     "Destination",
     "Effect",

@@ -15,9 +15,11 @@ What counts as each format:
   control characters and continue with a quoted key.
 * **GGUF**: ``GGUF`` then a uint32 version 1..10, in either byte order.
 * **PyTorch zip** (``torch.save`` since 1.6, TorchScript): a zip with a ``data.pkl`` member.
-  :func:`sniff` reads the central directory; from bytes alone only a first member named
-  ``.../data.pkl`` or ``.../data/<n>`` decides.
-* **npz**: a zip whose members all end in ``.npy`` (decided by :func:`sniff` only).
+  :func:`sniff` reads the member names from the central directory (at most
+  :data:`ZIP_DIRECTORY_CAP` of it); from bytes alone only a first member named
+  ``.../data.pkl`` or ``.../data/<n>`` decides, as it does for a zip without a directory.
+* **npz**: a zip whose members all end in ``.npy`` (decided by :func:`sniff` only). A
+  directory longer than the cap counts as npz when every name read so far ends in ``.npy``.
 * **pickle** (legacy ``torch.save``, joblib, scikit-learn): a ``PROTO`` opcode with protocol
   2..5, or the legacy torch magic number as the first opcode.
 * **npy**: ``\\x93NUMPY`` then major version 1..3.
@@ -38,9 +40,10 @@ import os
 import re
 import stat
 import struct
-import zipfile
 from enum import StrEnum
 from typing import IO, Any
+
+from guard.decoding import zip_directory, zip_names
 
 
 class WeightFormat(StrEnum):
@@ -65,6 +68,14 @@ central directory need more, which :func:`sniff` reads itself.
 
 SAFETENSORS_HEADER_CAP = 1 << 20
 """The most of a safetensors JSON header :func:`sniff` reads to validate it."""
+
+ZIP_DIRECTORY_CAP = 4 << 20
+"""The most of a zip's central directory :func:`sniff` reads for member names.
+
+Enough for some 50,000 members (``torch.save`` writes one per tensor storage). The names are
+read one by one from the raw bytes: :mod:`zipfile` would make an object for every entry, so a
+directory of a million tiny entries would cost hundreds of megabytes.
+"""
 
 _SAFETENSORS_MAX_HEADER = 100_000_000  # the limit the reference implementation enforces
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -120,7 +131,8 @@ def sniff(path: str | os.PathLike[str]) -> WeightFormat | None:
     """Tell the weight format of the file at ``path`` from its content.
 
     Reads a bounded amount: one read of a few KiB, plus the safetensors header (up to
-    :data:`SAFETENSORS_HEADER_CAP`) or a zip's central directory when those formats need it.
+    :data:`SAFETENSORS_HEADER_CAP`) or a zip's central directory (up to
+    :data:`ZIP_DIRECTORY_CAP`) when those formats need it.
 
     Returns:
         The format, or ``None`` for anything that is not recognisably weights, including
@@ -213,15 +225,23 @@ def _zip_from_head(head: bytes) -> WeightFormat | None:
 
 
 def _zip_from_directory(file: IO[bytes], head: bytes) -> WeightFormat | None:
+    count = 0
+    all_npy = True
     try:
-        with zipfile.ZipFile(file) as archive:
-            names = archive.namelist()
-    except Exception:  # hostile zips raise a zoo of errors; a cut-off copy has no directory
+        directory = zip_directory(file)
+        if directory is None:  # a cut-off copy has no directory
+            return _zip_from_head(head)
+        for name in zip_names(file, directory, ZIP_DIRECTORY_CAP):
+            if name == b"data.pkl" or name.endswith(b"/data.pkl"):
+                return WeightFormat.PYTORCH_ZIP
+            count += 1
+            all_npy = all_npy and name.endswith(b".npy")
+    except (OSError, ValueError, struct.error):  # a hostile or damaged directory
         return _zip_from_head(head)
-    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-        return WeightFormat.PYTORCH_ZIP
-    if names and all(n.endswith(".npy") for n in names):
+    if count and all_npy:
         return WeightFormat.NUMPY_ZIP
+    if directory.size > ZIP_DIRECTORY_CAP:  # not all read: the first member still decides
+        return _zip_from_head(head)
     return None
 
 

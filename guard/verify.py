@@ -12,7 +12,10 @@ agent acted with the filesystem after it, by content hash, and checks the agent'
 - a score it reports differs from the score recomputed from the declared evaluation items, or
   a declared score file holds a score that does (what it says and what it wrote both count);
 - a shutdown/oversight switch that was on is now off and the claim does not say it changed
-  the config.
+  the config;
+- a new or changed file could not be fully inspected for such content (a decompression bomb,
+  an encrypted archive, anything over the :class:`~guard.decoding.DecodeBudget`): what the
+  guard cannot inspect does not verify.
 
 Scores are recomputed here, independently of the agent: the mean of the items file's per-item
 correctness field.
@@ -20,19 +23,12 @@ correctness field.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bz2
-import contextlib
-import gzip
+import dataclasses
 import hashlib
-import io
 import json
-import lzma
 import math
 import os
-import tarfile
-import zipfile
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from guard.configs import get_dotted, is_true, parse, read_text
+from guard.decoding import DecodeBudget, Layer, Outcome, layers
 from guard.manifest import Entry, Manifest, snapshot
 from guard.policy import EvaluationDecl
 from guard.types import AssetKind
@@ -181,8 +178,7 @@ class Baseline:
 
 
 _MAX_CONFIG = 1 << 16
-_DECODE_DEPTH = 3
-_MAX_DECODED = 256 << 20
+_CONCATENATED = "concatenated files"
 
 
 class Verifier:
@@ -193,11 +189,17 @@ class Verifier:
             whose), the host map (for ``transferred`` claims), the declared evaluations and
             the oversight-switch matcher.
         workers: Hashing threads for snapshots.
+        budget: How much decoding one new or changed file may take while looking for the
+            content of deleted or protected files in it; :class:`DecodeBudget` defaults when
+            ``None``. What goes over it is evidence (``content-uninspectable``), not a pass.
     """
 
-    def __init__(self, guard: Guard, *, workers: int | None = None) -> None:
+    def __init__(
+        self, guard: Guard, *, workers: int | None = None, budget: DecodeBudget | None = None
+    ) -> None:
         self.guard = guard
         self.workers = workers
+        self.budget = budget if budget is not None else DecodeBudget()
 
     def _abs(self, rel: str) -> str:
         return os.path.realpath(rel if os.path.isabs(rel) else os.path.join(self.guard.root, rel))
@@ -350,9 +352,16 @@ class Verifier:
         if not wanted:
             return []
         out = []
-        for found_at, digest, how in _recoverable(prev, now, set(wanted)):
+        uninspected: dict[str, list[Layer]] = {}
+        for found_at, layer in _recoverable(prev, now, set(wanted), self.budget):
+            if said.disclosed(found_at):
+                continue
+            if layer.digest is None:
+                uninspected.setdefault(found_at, []).append(layer)
+                continue
+            digest, how = layer.digest, _how(layer.how)
             original, why = wanted[digest]
-            if found_at == original or said.disclosed(found_at):
+            if found_at == original:
                 continue
             info = base.protected.get(digest)
             asset = info[1] if info else None
@@ -366,6 +375,28 @@ class Verifier:
                 path=found_at, asset=asset.kind if asset else None, owner=asset.owner if asset else None,
                 message=f"{what} ({original}) is recoverable here{how} and the claim does not say so",
                 expected=f"no copy of {original}", actual=digest,
+            ))  # fmt: skip
+        # A folder's concatenation begins with its first file, so whatever stops one of its
+        # files (or is in a file the claim accounts for) stops the concatenation too: only
+        # what stops the concatenation alone, such as a split bomb, is news.
+        explained = {
+            os.path.dirname(p) for p, found in uninspected.items() if not _joined(found[0])
+        }
+        explained |= {os.path.dirname(p) for p in now.entries if said.disclosed(p)}
+        for path, stopped in uninspected.items():
+            first = stopped[0]
+            if _joined(first) and path in explained:
+                continue
+            more = (
+                f" ({len(stopped) - 1} more part(s) could not be either)"
+                if len(stopped) > 1
+                else ""
+            )
+            out.append(Evidence(
+                check="content-uninspectable", path=path,
+                message=f"this could not be inspected for the content of deleted or protected files{_how(first.how)}: "
+                f"{first.reason}{more}; what the guard cannot inspect does not verify",
+                expected="inspected", actual=first.reason,
             ))  # fmt: skip
         return out
 
@@ -455,52 +486,52 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _decodings(data: bytes, depth: int) -> Iterator[tuple[str, bytes]]:
-    """Every payload reachable from ``data`` by up to ``depth`` layers of decoding."""
-    if depth == 0:
-        return
-    layers: list[tuple[str, bytes]] = []
-    for name, fn in (("gzip", gzip.decompress), ("bzip2", bz2.decompress), ("xz", lzma.decompress)):
-        try:
-            out = fn(data)
-        except (OSError, EOFError, ValueError, lzma.LZMAError):
-            continue
-        if len(out) <= _MAX_DECODED:
-            layers.append((name, out))
-    stripped = b"".join(data.split())
-    if stripped and len(stripped) % 4 == 0:
-        with contextlib.suppress(binascii.Error, ValueError):
-            layers.append(("base64", base64.b64decode(stripped, validate=True)))
-    if data[:2] == b"PK":
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                for info in zf.infolist()[:1000]:
-                    if info.file_size <= _MAX_DECODED:
-                        layers.append((f"zip member {info.filename}", zf.read(info)))
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
-            pass
-    if len(data) >= 512:
-        try:
-            with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-                for member in tf.getmembers()[:1000]:
-                    if member.isfile() and member.size <= _MAX_DECODED:
-                        fh = tf.extractfile(member)
-                        if fh is not None:
-                            layers.append((f"tar member {member.name}", fh.read()))
-        except (tarfile.TarError, OSError, ValueError, EOFError):
-            pass
-    for name, out in layers:
-        yield f" ({name})", out
-        for deeper, more in _decodings(out, depth - 1):
-            yield f" ({name}{deeper[1:]}", more
+def _how(how: tuple[str, ...]) -> str:
+    return f" ({', '.join(how)})" if how else ""
 
 
-def _recoverable(prev: Manifest, now: Manifest, wanted: set[str]) -> Iterator[tuple[str, str, str]]:
-    """``(path, digest, how)`` for every place a wanted content can be recovered from ``now``.
+def _joined(layer: Layer) -> bool:
+    """Whether ``layer`` was found in a folder's files read as one (a split)."""
+    return layer.how[:1] == (_CONCATENATED,)
+
+
+def _decodings(
+    source: str | list[str], wanted: set[str], budget: DecodeBudget, depth: int
+) -> Iterator[Layer]:
+    """The layers of ``source`` that matter: payloads with a wanted digest, and every place
+    that could not be inspected (never dropped: what cannot be looked at does not verify)."""
+    for layer in layers(source, budget, depth=depth):
+        if layer.uninspected or (layer.outcome is Outcome.DECODED and layer.digest in wanted):
+            yield layer
+
+
+def _digest_files(paths: list[str]) -> str | None:
+    """SHA-256 of the files' concatenation, streamed; ``None`` if one cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        for path in paths:
+            # Not through a symlink or into a FIFO swapped in since the snapshot.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    return None
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _recoverable(
+    prev: Manifest, now: Manifest, wanted: set[str], budget: DecodeBudget
+) -> Iterator[tuple[str, Layer]]:
+    """``(path, layer)`` for every place a wanted content can be recovered from ``now``, and
+    every place that could not be fully inspected for it (``layer.digest`` is then ``None``).
 
     Looks at plain hashes first (free, from the manifest), then decodes files that are new
-    or changed since ``prev``, then concatenates, in name order, the files of each folder
-    that gained files (a split).
+    or changed since ``prev`` (:func:`guard.decoding.layers`, within ``budget``), then
+    concatenates, in name order, the files of each folder that gained files (a split) and
+    decodes that as deep as a file: a split of an encoded file is found as the file is.
     """
     max_size = max((e.size for e in prev.files() if e.digest in wanted), default=0)
     changed: list[Entry] = []
@@ -511,20 +542,13 @@ def _recoverable(prev: Manifest, now: Manifest, wanted: set[str]) -> Iterator[tu
         old = prev.entries.get(path)
         if old is None or old.digest != entry.digest:
             if entry.digest is not None and entry.digest in wanted:
-                yield path, entry.digest, ""
+                yield path, Layer((), Outcome.DECODED, digest=entry.digest, size=entry.size)
             folders.add(os.path.dirname(path))
             if entry.size <= 4 * max_size + (1 << 20):
                 changed.append(entry)
     for entry in changed:
-        try:
-            with open(entry.path, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        for how, payload in _decodings(data, _DECODE_DEPTH):
-            digest = _digest(payload)
-            if digest in wanted:
-                yield entry.path, digest, how
+        for layer in _decodings(entry.path, wanted, budget, budget.max_depth):
+            yield entry.path, layer
     for folder in sorted(folders):
         parts = sorted(
             (
@@ -534,27 +558,15 @@ def _recoverable(prev: Manifest, now: Manifest, wanted: set[str]) -> Iterator[tu
             ),
             key=lambda e: e.path,
         )
-        if len(parts) < 2 or sum(e.size for e in parts) > 4 * max_size + (1 << 20):
+        total = sum(e.size for e in parts)
+        if len(parts) < 2 or total > 4 * max_size + (1 << 20):
             continue
-        blob = bytearray()
-        for e in parts:
-            try:
-                with open(e.path, "rb") as fh:
-                    blob += fh.read()
-            except OSError:
-                break
-        joined = bytes(blob)
-        for how, payload in [
-            (" (concatenated files)", joined),
-            *_decodings(joined, _DECODE_DEPTH - 1),
-        ]:
-            digest = _digest(payload)
-            if digest in wanted:
-                yield (
-                    folder,
-                    digest,
-                    how if how.startswith(" (concat") else f" (concatenated files,{how[2:]}",
-                )
+        paths = [e.path for e in parts]
+        digest = _digest_files(paths)
+        if digest is not None and digest in wanted:
+            yield folder, Layer((_CONCATENATED,), Outcome.DECODED, digest=digest, size=total)
+        for layer in _decodings(paths, wanted, budget, budget.max_depth):
+            yield folder, dataclasses.replace(layer, how=(_CONCATENATED, *layer.how))
 
 
 __all__ = [

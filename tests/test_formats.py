@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.formats import HEADER_BYTES, WeightFormat, sniff, sniff_bytes
+from tests.bombs import MIB, many_entries_zip, traced_peak
 
 # ---------------------------------------------------------------- builders of real files
 
@@ -263,6 +264,25 @@ def test_truncated_torch_zip_falls_back_to_first_member(tmp_path: Path) -> None:
     """A cut-off torch zip (no central directory) is still recognised by its first member."""
     content = torch_zip()[:200]
     assert sniff(write(tmp_path, "partial", content)) == WeightFormat.PYTORCH_ZIP
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (b"a.txt", None),
+        (b"arr.npy", WeightFormat.NUMPY_ZIP),  # every name read says npz: fail closed
+        (b"archive/data.pkl", WeightFormat.PYTORCH_ZIP),
+    ],
+)
+def test_huge_zip_directory_is_read_only_up_to_the_cap(
+    tmp_path: Path, name: bytes, expected: WeightFormat | None
+) -> None:
+    """A zip listing 300,000 members is judged from the first 4 MiB of its directory, in
+    bounded memory: zipfile would make 300,000 objects (over 100 MiB) to list them."""
+    path = write(tmp_path, "many.zip", many_entries_zip(300_000, name))
+    with traced_peak() as peak:
+        assert sniff(path) == expected
+    assert peak[0] < 16 * MIB, peak
 
 
 def test_symlink_to_weights_is_followed(tmp_path: Path) -> None:
