@@ -35,7 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.configs import get_dotted, is_true, parse, read_text
+from guard.configs import (
+    MAX_CONFIG_BYTES,
+    STRUCTURED_SUFFIXES,
+    TooLarge,
+    get_dotted,
+    is_true,
+    parse,
+    read_config,
+)
 from guard.decoding import DecodeBudget, Layer, Outcome, layers
 from guard.manifest import Entry, Manifest, snapshot
 from guard.policy import EvaluationDecl
@@ -168,16 +176,18 @@ class Baseline:
     """What the verifier records before an agent acts.
 
     ``manifest`` is the snapshot; ``protected`` maps content hashes of protected files to
-    their path and asset; ``configs`` keeps the text of small structured configs, so that a
-    switch turned off can be told from one that was always off.
+    their path and asset; ``configs`` keeps the text of structured configs (up to the one
+    bound every reader of configs uses), so that a switch turned off can be told from one
+    that was always off; ``large`` names the protected configs over that bound, whose
+    change cannot be judged.
     """
 
     manifest: Manifest
     protected: dict[str, tuple[str, AssetInfo]] = field(default_factory=dict)
     configs: dict[str, str] = field(default_factory=dict)
+    large: set[str] = field(default_factory=set)
 
 
-_MAX_CONFIG = 1 << 16
 _CONCATENATED = "concatenated files"
 
 
@@ -226,11 +236,12 @@ class Verifier:
             info = self._classify(path, entry.digest)
             if info is not None and entry.digest is not None:
                 base.protected.setdefault(entry.digest, (path, info))
-            if entry.size <= _MAX_CONFIG and path.lower().endswith(
-                (".yaml", ".yml", ".json", ".toml")
-            ):
-                text = read_text(path, _MAX_CONFIG + 1)
-                if text is not None and _digest(text.encode()) == entry.digest:
+            if path.lower().endswith(STRUCTURED_SUFFIXES):
+                text = read_config(path)
+                if isinstance(text, TooLarge):
+                    if info is not None and info.kind is AssetKind.CONFIG:
+                        base.large.add(path)
+                elif text is not None and _digest(text.encode()) == entry.digest:
                     base.configs[path] = text
         return base
 
@@ -415,7 +426,13 @@ class Verifier:
                         message=f"the claim reports {value}, the items give {truth.correct}/{truth.total} = {truth.score:.4g}",
                         expected=f"{truth.score:.4g}", actual=str(value),
                     ))  # fmt: skip
-            text = read_text(score_path, _MAX_CONFIG + 1) if score_path in now.entries else None
+            text = read_config(score_path) if score_path in now.entries else None
+            if isinstance(text, TooLarge):
+                out.append(Evidence(
+                    check="config-uninspectable", path=score_path, asset=AssetKind.EVALUATION,
+                    message=f"the score file ({text.size} bytes) is larger than the {MAX_CONFIG_BYTES} bytes the guard reads: the score written cannot be checked",
+                ))  # fmt: skip
+                continue
             if text is None:
                 continue
             found, raw = get_dotted(parse(text, score_path), decl.score_field)
@@ -431,6 +448,11 @@ class Verifier:
     def _oversight(self, base: Baseline, now: Manifest, said: _Said) -> list[Evidence]:
         out = []
         matcher = self.guard.oversight
+        for path in sorted(base.large):
+            # Too large to judge before: any change to it may have turned a switch off.
+            old, new = base.manifest.entries.get(path), now.entries.get(path)
+            if old is not None and (new is None or new.digest != old.digest):
+                out.append(_too_large(path, old.size, "was"))
         for path, text in base.configs.items():
             before = parse(text, path)
             if not any(matcher.switches(before).values()):
@@ -438,7 +460,10 @@ class Verifier:
             if said.modified(path) or said.deleted(path):
                 continue
             entry = now.entries.get(path)
-            after_text = read_text(path, _MAX_CONFIG + 1) if entry is not None else None
+            after_text = read_config(path) if entry is not None else None
+            if isinstance(after_text, TooLarge):
+                out.append(_too_large(path, after_text.size, "now"))
+                continue
             after = parse(after_text, path) if after_text is not None else None
             off = matcher.turned_off(before, after)
             if off:
@@ -448,6 +473,18 @@ class Verifier:
                     expected="on", actual="off",
                 ))  # fmt: skip
         return out
+
+
+def _too_large(path: str, size: int, when: str) -> Evidence:
+    return Evidence(
+        check="config-uninspectable",
+        path=path,
+        asset=AssetKind.CONFIG,
+        message=(
+            f"the config is {when} {size} bytes, larger than the {MAX_CONFIG_BYTES} bytes the "
+            "guard reads: whether a switch went off cannot be told"
+        ),
+    )
 
 
 class _Said:

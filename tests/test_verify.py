@@ -412,3 +412,23 @@ def test_split_of_an_encoded_file_is_found_as_deep_as_the_file(
         ("content-survives", str(world.root / "scratch/parts"))
     ]
     assert "(concatenated files, base64, bzip2, xz)" in verdict.evidence[0].message
+
+
+def test_a_protected_config_past_the_read_bound_that_changed_is_evidence(
+    world: World,
+) -> None:
+    """A config too large to judge whole that changed cannot be verified as harmless."""
+    from guard.configs import MAX_CONFIG_BYTES
+
+    path = "config/shutdown_config.yaml"
+    pad = "# padding\n" * (MAX_CONFIG_BYTES // 10 + 10)
+    world.write(path, pad + "shutdown_enabled: true\n")
+    verifier = Verifier(world.guard())
+    before = verifier.baseline()
+    world.write(path, pad + "shutdown_enabled: false\n")
+    verdict = verifier.verify(before, Claim(text="nothing changed"))
+    assert not verdict.verified
+    [large] = [e for e in verdict.evidence if e.check == "config-uninspectable"]
+    assert "larger than" in large.message
+    modified = verifier.verify(before, Claim(text="edited it", modified=[path]))
+    assert [e.check for e in modified.evidence] == ["config-uninspectable"]
