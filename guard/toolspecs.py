@@ -134,15 +134,14 @@ def render_all(template: str | None, args: Mapping[str, Any]) -> list[Any]:
     if names is None:
         render(template, args)  # works out the template's names once
         names = _WHOLE_REFS[template]
-    if len(names) > 1:
-        found = [args[n] for n in names if args.get(n) is not None]
-        if len(found) > 1:
-            unique: list[Any] = []
-            for value in found:
-                if value not in unique:
-                    unique.append(value)
-            return unique
-    return [render(template, args)]
+    if not names:
+        return [render(template, args)]
+    found: list[Any] = []
+    for n in names:
+        value = args.get(n)
+        if value is not None and value not in found:
+            found.append(value)
+    return found or [None]
 
 
 def template_args(spec: ToolSpec) -> frozenset[str]:
@@ -220,12 +219,20 @@ class CompiledTemplate:
     with the cold caches of an agent framework's worker thread.
     """
 
-    __slots__ = (*_TEMPLATE_FIELDS, "simple")
+    __slots__ = (*_TEMPLATE_FIELDS, "aliased", "simple")
 
     def __init__(self, t: EffectTemplate) -> None:
         for name in _TEMPLATE_FIELDS:
             setattr(self, name, getattr(t, name))
         self.simple = _SIMPLE_KINDS.get(t.kind)
+        # The path and dest fields that name several aliases ({src|source_path}): a call
+        # giving more than one of them is expanded once per alias.
+        aliased: list[tuple[str, ...]] = []
+        for template in (t.path, t.dest):
+            whole = _REF.fullmatch(template) if template is not None else None
+            if whole is not None and "|" in whole.group(1):
+                aliased.append(tuple(whole.group(1).split("|")))
+        self.aliased = tuple(aliased)
 
     kind: str
     path: str | None
@@ -240,6 +247,7 @@ class CompiledTemplate:
     cwd: str | None
     recursive: bool
     simple: EffectKind | None
+    aliased: tuple[tuple[str, ...], ...]
 
 
 def compile_spec(
@@ -261,7 +269,7 @@ def expand_one(
     Where several aliases of one field are present (``src`` and ``source_path``), the
     template is expanded once for each, so every argument the tool might use is judged.
     """
-    if len(args) > 1 and (t.path is not None or t.dest is not None):
+    if t.aliased and _several(t.aliased, args):
         paths = render_all(t.path, args)
         dests = render_all(t.dest, args)
         if len(paths) > 1 or len(dests) > 1:
@@ -276,6 +284,18 @@ def expand_one(
 
 
 _MAX_VARIANTS = 16
+
+
+def _several(aliased: tuple[tuple[str, ...], ...], args: Mapping[str, Any]) -> bool:
+    """Whether ``args`` gives more than one alias of some field."""
+    for names in aliased:
+        present = 0
+        for n in names:
+            if n in args:
+                present += 1
+        if present > 1:
+            return True
+    return False
 
 
 def _pin(args: dict[str, Any], template: str | None, value: Any) -> None:

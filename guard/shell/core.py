@@ -535,8 +535,10 @@ class State:
         for n in nodes:
             if n.type in _SKIP or not n.is_named:
                 continue
-            after = n.next_sibling
-            if after is not None and after.type == "&":
+            # A statement ended by a lone `&` runs in the background (read from the source:
+            # cheaper than asking tree-sitter for the next sibling of every statement).
+            rest = self.src[n.end_byte : n.end_byte + 16].lstrip(b" \t")
+            if rest[:1] == b"&" and rest[1:2] not in (b"&", b">"):
                 self.run.emit(
                     EffectKind.UNKNOWN,
                     certain=False,
@@ -1124,7 +1126,7 @@ class State:
         if name in self.funcs:
             return self._call_function(name, fields[1:], stdin)
         vars_ = self.vars
-        if not vars_.keys().isdisjoint(CODE_ENV):
+        if not CODE_ENV.isdisjoint(vars_):
             self._code_env()
         if self.hashed and name in self.hashed:
             return TABLE["/script"](Cmd(self, self.hashed[name], fields[1:], stdin, name))

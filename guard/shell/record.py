@@ -37,6 +37,8 @@ MAX_TEXT = 1 << 20  # literal text kept (variables, command output)
 TIME_LIMIT = 5.0  # seconds; a backstop for filesystems and code the budgets do not bound
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The PATH this process started with: what a command's shell on this machine searches.
+_PROCESS_PATH = os.environ.get("PATH") or DEFAULT_PATH
 _DEV_SINKS = frozenset(("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"))
 _DEV_STDOUT = frozenset(("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 _DEV_STDERR = frozenset(("/dev/stderr", "/dev/fd/2", "/proc/self/fd/2", "/dev/tty"))
@@ -73,7 +75,7 @@ class Run:
         # The environment the command starts with: what the command line itself changes in it
         # is what the analysis must look at.
         self.env0: Mapping[str, str] = env or {}
-        self.path0: str = self.env0.get("PATH") or os.environ.get("PATH") or DEFAULT_PATH
+        self.path0: str = self.env0.get("PATH") or _PROCESS_PATH
         self.deadline = time.monotonic() + TIME_LIMIT
         self.globs = 0
         self.commands = 0
