@@ -21,7 +21,8 @@ from guard.shell.files import (
     split_remote,
     take_whole,
 )
-from guard.shell.options import Spec, parse
+from guard.shell.filters import Drop, kept, tar_filter, zip_filter, zip_name
+from guard.shell.options import Opts, Spec, parse
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import EffectKind, Location
 
@@ -56,7 +57,7 @@ def _old_style(args: list[Field], takes: str) -> list[Field]:
 
 
 _TAR_SPEC = Spec.of(
-    "fbCTXgKLNVHIM",
+    "fbCTXgKLNVHIF",
     (
         "file directory files-from exclude-from exclude transform xform use-compress-program "
         "to-command owner group mode mtime newer after-date label format blocking-factor "
@@ -67,6 +68,58 @@ _TAR_SPEC = Spec.of(
     ),
     optional="backup checkpoint occurrence",
 )
+
+
+# Options that change how GNU tar matches --exclude patterns: such a filter is not modelled.
+_TAR_MATCHING = frozenset(
+    ("--anchored", "--no-wildcards", "--ignore-case", "--no-wildcards-match-slash", "--null")
+)
+_SPACE = " \t\n\v\f\r"
+
+
+class _TarExcludes:
+    """GNU tar's ``--exclude``/``-X``: each applies to the operands given after it."""
+
+    def __init__(self, c: Cmd, o: Opts) -> None:
+        # (operands before it, its patterns or None when they cannot be read)
+        self.steps: list[tuple[int, list[str] | None]] = []
+        self.off = any(not f.known for f in c.args) or any(n in _TAR_MATCHING for n, _ in o.items)
+        for (given, value), at in zip(o.items, o.before, strict=True):
+            from_file = given in ("-X", "--exclude-from") or (
+                len(given) > 10 and "--exclude-from".startswith(given)
+            )
+            if given != "--exclude" and not from_file:
+                continue
+            if value is None or not value.known or not value.value:
+                self.steps.append((at, None))
+            elif not from_file:
+                self.steps.append((at, [value.value]))
+            else:
+                c.read(value)
+                text = c.st.run.read_text(c.loc(value))
+                # tar drops trailing white space and empty lines, as gnulib's add_exclude_fp
+                lines = None if text is None else [ln.rstrip(_SPACE) for ln in text.split("\n")]
+                self.steps.append((at, None if lines is None else [ln for ln in lines if ln]))
+
+    def drop_for(self, k: int) -> Drop | None:
+        """The filter for operand ``k``; ``None`` when none applies or it cannot be read."""
+        if self.off:
+            return None
+        patterns: list[str] = []
+        for at, got in self.steps:
+            if at > k:
+                continue
+            if got is None:
+                return None
+            patterns.extend(got)
+        return tar_filter(patterns) if patterns else None
+
+
+def _tar_name(f: Field) -> str | None:
+    """The name GNU tar gives an operand (and, below it, ``name/child``)."""
+    if not f.known:
+        return None
+    return f.value.rstrip("/") or f.value
 
 
 def _archive_loc(c: Cmd, f: Field) -> Location:
@@ -94,12 +147,16 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
         c.unknown("tar runs a program on the archive data")
     if create:
         flows: list[Flow] = []
-        srcs = [f for f in o.operands if not (f.known and f.value == "-")]
-        for f in srcs:
+        excludes = _TarExcludes(c, o)
+        for k, f in enumerate(o.operands):
+            if f.known and f.value == "-":
+                continue
             loc = base.loc(f)
             rec = isdir(c, loc) or loc.path is None
-            c.emit(READ, loc, recursive=rec)
-            flows.append(Flow(src=loc, recursive=rec, exact=False, via="tar"))
+            parts = kept(c.st.run, loc, _tar_name(f), excludes.drop_for(k))
+            for ploc, _rel, prec in parts if parts is not None else [(loc, "", rec)]:
+                c.emit(READ, ploc, recursive=prec)
+                flows.append(Flow(src=ploc, recursive=prec, exact=False, via="tar"))
         for lf in o.values("-T", "--files-from"):
             if lf.known and lf.value == "-":
                 flows.extend(_names_as_content(c, c.stdin, base))
@@ -231,21 +288,110 @@ def _cpio(c: Cmd) -> tuple[Flow, ...]:
     return (OPAQUE,)
 
 
+_ZIP_FLAGS = "qrvjmDyXgkoz0123456789"  # one-letter zip flags that may come before -x in a cluster
+# Options that change how zip matches -x/-i patterns, or what its operands are.
+_ZIP_MATCHING = frozenset(
+    (
+        "-ic",
+        "--ignore-case",
+        "-ws",
+        "--wild-stop-dirs",
+        "-nw",
+        "--no-wild",
+        "-R",
+        "--recurse-patterns",
+    )
+)
+
+
+@dataclass(slots=True)
+class _ZipLists:
+    """zip's ``-x``/``-i`` lists, taken out of its arguments."""
+
+    args: list[Field]
+    excludes: list[str]
+    includes: list[str]
+    known: bool
+
+
+def _zip_lists(c: Cmd) -> _ZipLists:
+    """Split zip's arguments: ``-x``/``-i`` (and ``--exclude``/``--include``) start a list of
+    patterns that ends at the next argument starting with ``-``; ``-xPAT`` and ``--exclude=PAT``
+    give one; ``-x@FILE`` reads them from FILE, one a line."""
+    out = _ZipLists([], [], [], True)
+    mode = ""
+    for f in c.args:
+        if not f.known:
+            out.known = False
+            mode = ""  # it may end the list: what follows may be operands
+            out.args.append(f)
+            continue
+        v = f.value
+        if mode and not v.startswith("-"):
+            (out.excludes if mode == "x" else out.includes).append(v)
+            if not v:
+                out.known = False
+            continue
+        mode = ""
+        if v in _ZIP_MATCHING:
+            out.known = False
+        name, eq, val = v.partition("=")
+        if name in ("--exclude", "--include"):
+            kind = "x" if name == "--exclude" else "i"
+            if eq:
+                _zip_one(c, out, kind, val)
+            else:
+                mode = kind
+            continue
+        cut = _zip_list_letter(v)
+        if cut:
+            if cut > 1:
+                out.args.append(Field(v[:cut], raw=f.raw))
+            if cut + 1 < len(v):
+                _zip_one(c, out, v[cut], v[cut + 1 :])
+            else:
+                mode = v[cut]
+            continue
+        out.args.append(f)
+    return out
+
+
+def _zip_list_letter(v: str) -> int:
+    """Where ``-x``/``-i`` sits in a cluster of zip's one-letter flags (``-qrx``), or 0.
+
+    zip also has two-letter options (``-ic``, ``-li``, ``-TT``): only plain flags may come
+    before the letter, and ``-ic`` is not ``-i c``.
+    """
+    if not v.startswith("-") or v.startswith("--") or v == "-ic":
+        return 0
+    for k in range(1, len(v)):
+        if v[k] in "xi":
+            return k
+        if v[k] not in _ZIP_FLAGS:
+            return 0
+    return 0
+
+
+def _zip_one(c: Cmd, out: _ZipLists, kind: str, value: str) -> None:
+    patterns = out.excludes if kind == "x" else out.includes
+    if not value.startswith("@"):
+        patterns.append(value)
+        out.known = out.known and bool(value)
+        return
+    lf = Field(value[1:], raw=value[1:])
+    c.read(lf)
+    text = c.st.run.read_text(c.loc(lf))
+    if text is None or "\r" in text:
+        out.known = False
+        return
+    patterns.extend(ln for ln in text.split("\n") if ln)
+
+
 @command("zip")
 def _zip(c: Cmd) -> tuple[Flow, ...]:
-    args = list(c.args)
-    cut = next(
-        (
-            k
-            for k, f in enumerate(args)
-            if f.known and f.value in ("-x", "-i", "--exclude", "--include")
-        ),
-        None,
-    )
-    if cut is not None:
-        args = args[:cut]
+    lists = _zip_lists(c)
     o = parse(
-        args,
+        lists.args,
         Spec.of(
             "bntOPZsY",
             "temp-path suffixes from-date output-file password compression-method split-size",
@@ -256,6 +402,11 @@ def _zip(c: Cmd) -> tuple[Flow, ...]:
         return (OPAQUE,)
     archive, files = ops[0], ops[1:]
     rec = o.has("-r", "-R", "--recurse-paths")
+    drop = (
+        zip_filter(lists.excludes, lists.includes)
+        if lists.known and (lists.excludes or lists.includes)
+        else None
+    )
     flows: list[Flow] = []
     for f in files:
         if f.known and f.value == "-":
@@ -263,8 +414,14 @@ def _zip(c: Cmd) -> tuple[Flow, ...]:
             continue
         loc = c.loc(f)
         r = take_whole(c, loc, rec) or f.recursive
-        c.emit(READ, loc, recursive=r)
-        flows.append(Flow(src=loc, recursive=r, exact=False, via="zip"))
+        parts = (
+            kept(c.st.run, loc, zip_name(f.value), drop)
+            if f.known and f.loc is None and (r or not isdir(c, loc))
+            else None
+        )
+        for ploc, _rel, prec in parts if parts is not None else [(loc, "", r)]:
+            c.emit(READ, ploc, recursive=prec)
+            flows.append(Flow(src=ploc, recursive=prec, exact=False, via="zip"))
     if o.has("-@", "--names-stdin"):
         flows.extend(_names_as_content(c, c.stdin, c.st))
     if o.has("-m", "--move"):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guard.shell.core import Cmd, State, command, joined_script
+from guard.shell.findexpr import Action, evaluate
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.sed import apply_sed, ere_script_to_bre
 from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, names
@@ -1182,7 +1183,9 @@ _FIND_VALUE = names(
 def _find(c: Cmd) -> tuple[Flow, ...]:
     args = c.args
     i = 0
+    follow = False
     while i < len(args) and args[i].known and args[i].value in ("-H", "-L", "-P"):
+        follow = args[i].value != "-P"
         i += 1
     starts: list[Field] = []
     while i < len(args) and not (
@@ -1193,9 +1196,12 @@ def _find(c: Cmd) -> tuple[Flow, ...]:
     if not starts:
         starts = [Field(".", raw=".")]
     locs = [c.loc(f) for f in starts]
+    expr = args[i:]
+    actions = None if follow else evaluate(c.st.run, expr, list(zip(starts, locs, strict=True)))
+    if actions is not None:
+        return _find_actions(c, actions, locs)
     acted = False
     out: list[Flow] = []
-    expr = args[i:]
     j = 0
     while j < len(expr):
         e = expr[j]
@@ -1240,6 +1246,53 @@ def _find(c: Cmd) -> tuple[Flow, ...]:
     if not out:
         out = [Flow(src=loc, names=True, recursive=True, via="find") for loc in locs]
     return tuple(out)
+
+
+def _find_actions(c: Cmd, actions: list[Action], locs: list[Location]) -> tuple[Flow, ...]:
+    """Run ``find``'s actions on the files its expression selects (see ``findexpr``)."""
+    out: list[Flow] = []
+    acted = False
+    for act in actions:
+        if act.kind == "-delete":
+            acted = True
+            for e in act.hits:
+                c.emit(DELETE, c.st.local(e.name), note="find -delete removes what matches")
+        elif act.kind in ("-exec", "-ok"):
+            acted = True
+            if act.batch:
+                names = [Field(e.name, raw="{}") for e in act.hits]
+                if names:
+                    out.extend(c.st.dispatch([*act.argv[:-1], *names], ()))
+                continue
+            for e in act.hits:
+                out.extend(c.st.dispatch(_find_argv(act.argv, e.name), ()))
+        elif act.kind in ("-execdir", "-okdir"):
+            acted = True
+            for e in act.hits:
+                # run from the folder that holds the file, which it names ./NAME
+                sub = c.st.fork()
+                sub.cwd = os.path.dirname(e.path)
+                name = "./" + os.path.basename(e.name.rstrip("/"))
+                out.extend(sub.dispatch(_find_argv(act.argv, name), ()))
+        elif act.kind == "-fprint" and act.target is not None:
+            c.emit(WRITE, c.loc(act.target))
+        elif act.kind == "-print":
+            out.extend(
+                Flow(src=c.st.local(e.name), names=True, recursive=e.kind == "d", via="find")
+                for e in act.hits
+            )
+    if not acted:
+        for loc in locs:
+            c.emit(LIST, loc, recursive=True)
+    return tuple(out)
+
+
+def _find_argv(argv: list[Field], name: str) -> list[Field]:
+    """An ``-exec`` command with ``{}`` standing for ``name`` (also inside a word)."""
+    return [
+        Field(f.value.replace("{}", name), raw=f.raw) if f.known and "{}" in f.value else f
+        for f in argv
+    ]
 
 
 # ---------------------------------------------------------------------- git

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.files import copy_effect, dest_for, split_remote
+from guard.shell.filters import Drop, RsyncRules, kept
 from guard.shell.interp import run_stdin_script
-from guard.shell.options import Spec, parse
+from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
 from guard.shell.words import OPAQUE, Field, Flow, names, short
 from guard.types import EffectKind, Location
@@ -136,6 +137,31 @@ def _is_dir(c: Cmd, loc: Location) -> bool:
     return loc.path is not None and loc.visible and c.st.run.isdir(loc.path)
 
 
+def _below(c: Cmd, d: Location, rel: str) -> Location:
+    """The place ``rel`` lands below the destination ``d`` of a copy."""
+    raw = d.raw.rstrip("/") + "/" + rel
+    if d.path is None:
+        return Location(raw=raw, path=None, host=d.host, visible=d.visible)
+    return c.st.run.at(os.path.join(d.path, rel), raw, d.visible)
+
+
+def _rsync_name(f: Field, loc: Location) -> tuple[str | None, bool]:
+    """rsync's name for a source at the root of the transfer, and whether the source itself is
+    matched: ``dir/`` (and ``.``) stand for their content, so names start below them."""
+    if f.loc is not None or not f.known:
+        return None, False
+    v = f.value
+    rem = split_remote(v)
+    if rem is not None:
+        v = rem[1] or "."
+    if v.endswith(("/", "/.")) or v in (".", ""):
+        return "", False
+    base = os.path.basename(v)
+    if base == ".." or loc.path is None:
+        return None, False
+    return base, True
+
+
 def _copy_all(
     c: Cmd,
     srcs: list[Field],
@@ -145,17 +171,18 @@ def _copy_all(
     rsync: bool = False,
     remove_source: bool = False,
     delete_extra: bool = False,
+    drop: Drop | None = None,
 ) -> None:
     dlocs = _locations(c, dst, rsync=rsync)
     dloc = dlocs[0]
-    locs: list[tuple[Location, bool, bool]] = []
+    locs: list[tuple[Location, bool, bool, Field]] = []
     for f in srcs:
         # a trailing slash (rsync) or a find placeholder stands for what is inside the folder
         contents = (rsync and f.known and f.value.endswith("/")) or f.loc is not None
         for loc in _locations(c, f, rsync=rsync):
-            locs.append((loc, contents, f.recursive))
+            locs.append((loc, contents, f.recursive, f))
     many = len(locs) > 1
-    for loc, contents, whole in locs:
+    for loc, contents, whole, f in locs:
         rec = whole or (recursive and (_is_dir(c, loc) or loc.path is None or not loc.visible))
         if contents or (
             rsync and not many and not dst.value.endswith("/") and not _is_dir(c, dloc)
@@ -163,9 +190,14 @@ def _copy_all(
             d = dloc
         else:
             d = dest_for(c.st, loc, dloc, dst.value if dst.known else "", into=many)
-        copy_effect(c, loc, d, recursive=rec)
-        if remove_source:
-            c.emit(EffectKind.DELETE, loc, recursive=rec, note="rsync --remove-source-files")
+        parts = None
+        if drop is not None and (rec or not _is_dir(c, loc)):
+            name, check_root = _rsync_name(f, loc)
+            parts = kept(c.st.run, loc, name, drop, check_root=check_root)
+        for ploc, rel, prec in parts if parts is not None else [(loc, "", rec)]:
+            copy_effect(c, ploc, _below(c, d, rel) if rel else d, recursive=prec)
+            if remove_source:
+                c.emit(EffectKind.DELETE, ploc, recursive=prec, note="rsync --remove-source-files")
         if delete_extra:
             c.emit(
                 EffectKind.DELETE,
@@ -248,6 +280,40 @@ _RSYNC_LONG = [
 _RSYNC_SPEC = Spec.of("eBfMT", _RSYNC_LONG)
 
 
+def _rsync_filter(c: Cmd, o: Opts) -> Drop | None:
+    """rsync's include/exclude/filter rules in command-line order; ``None`` when there are none
+    or one cannot be read (rules from merge files, an unreadable list, an unknown word)."""
+    rules = RsyncRules()
+    if any(not f.known for f in c.args):
+        rules.known = False
+    for given, value in o.items:
+        if given in ("-F", "-C", "--cvs-exclude", "-R", "--relative", "--files-from"):
+            rules.known = False  # per-folder rule files, or names that are not the walk's
+        elif given not in _RSYNC_FILTERS:
+            continue
+        elif value is None or not value.known:
+            rules.known = False
+        elif given in ("--exclude", "--include"):
+            rules.add_exclude(value.value, include=given == "--include")
+        elif given in ("--exclude-from", "--include-from"):
+            text = None
+            if value.value != "-":  # the list on standard input: not read here
+                c.read(value)
+                text = c.st.run.read_text(c.loc(value))
+            if text is None:
+                rules.known = False
+            else:
+                rules.add_lines(text, include=given == "--include-from")
+        else:
+            rules.add_filter(value.value)
+    return rules.drop()
+
+
+_RSYNC_FILTERS = frozenset(
+    ("--exclude", "--include", "--exclude-from", "--include-from", "--filter", "-f")
+)
+
+
 @command("rsync")
 def _rsync(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, _RSYNC_SPEC)
@@ -286,6 +352,7 @@ def _rsync(c: Cmd) -> tuple[Flow, ...]:
             "--delete-excluded",
             "--delete-missing-args",
         ),
+        drop=_rsync_filter(c, o),
     )
     return (OPAQUE,)
 
