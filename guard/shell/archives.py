@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from guard.shell.core import Cmd, State, command
 from guard.shell.files import (
+    byte_count,
     copy_effect,
     isdir,
     run_shell_text,
@@ -637,17 +638,33 @@ def _codec_flows(c: Cmd, inputs: tuple[Flow, ...], kind: str, decode: bool) -> t
     out: list[Flow] = []
     for fl in inputs:
         nf = fl.through(c.name, transform=True)
+        # an encoding of the first N bytes of a file still holds nothing past them
+        limit = fl.limit
         if fl.text is not None:
             text = _decode_text(kind, fl.text) if decode else _encode_text(kind, fl.text)
             out.append(
-                Flow(src=fl.src, text=text, exact=False, decoded=decode or fl.decoded, via=nf.via)
+                Flow(
+                    src=fl.src,
+                    text=text,
+                    exact=False,
+                    decoded=decode or fl.decoded,
+                    via=nf.via,
+                    limit=limit,
+                )
             )
         elif decode and fl.src is not None:
             # an encoded file decoded now tells what a later `| sh` would run
             data = c.st.run.read_text(fl.src)
             text = _decode_text(kind, data) if data is not None else None
             out.append(
-                Flow(src=fl.src, recursive=fl.recursive, exact=False, decoded=True, via=nf.via)
+                Flow(
+                    src=fl.src,
+                    recursive=fl.recursive,
+                    exact=False,
+                    decoded=True,
+                    via=nf.via,
+                    limit=limit,
+                )
             )
             if text is not None:
                 out.append(Flow(text=text, decoded=True, via=nf.via))
@@ -660,6 +677,7 @@ def _codec_flows(c: Cmd, inputs: tuple[Flow, ...], kind: str, decode: bool) -> t
                     exact=False,
                     decoded=decode or nf.decoded,
                     via=nf.via,
+                    limit=limit,
                 )
             )
     return tuple(out)
@@ -691,19 +709,68 @@ def _base64(c: Cmd) -> tuple[Flow, ...]:
     return flows
 
 
+# xxd's options that take a value, with the rest of their long spelling (-l, -len)
+_XXD_VALUES = {
+    "c": "ols",
+    "g": "roupsize",
+    "o": "ffset",
+    "s": "eek",
+    "l": "en",
+    "n": "ame",
+    "R": "",
+}
+
+
+def _xxd_args(args: list[Field]) -> tuple[set[str], dict[str, Field], list[Field]]:
+    """xxd's own option syntax: flags, values (``-l 64``, ``-l64``, ``-len 64``), operands."""
+    flags: set[str] = set()
+    values: dict[str, Field] = {}
+    ops: list[Field] = []
+    i = 0
+    while i < len(args):
+        f = args[i]
+        v = f.value
+        i += 1
+        if not f.known or len(v) < 2 or not v.startswith("-"):
+            ops.append(f)
+            continue
+        if v == "--":
+            ops.extend(args[i:])
+            break
+        letter, rest = v[1], v[2:]
+        if letter not in _XXD_VALUES or (letter == "c" and rest == "apitalize"):
+            flags.add(letter)
+            continue
+        if rest and rest != _XXD_VALUES[letter]:
+            values[letter] = Field(rest, raw=rest)
+        elif i < len(args):
+            values[letter] = args[i]
+            i += 1
+    return flags, values, ops
+
+
 @command("xxd")
 def _xxd(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("cglsoNn", "cols groupsize len seek offset name"))
-    decode = o.has("-r", "-revert")
-    plain = o.has("-p", "-ps", "-postscript", "-plain")
-    ops = list(o.operands)
+    flags, values, ops = _xxd_args(list(c.args))
+    decode = "r" in flags
+    plain = "p" in flags
+    count = None
+    seek = values.get("s")
+    length = values.get("l")
+    if not decode and length is not None and length.known:
+        from_start = seek is None or (seek.known and byte_count(seek.value.lstrip("+")) == 0)
+        count = byte_count(length.value) if from_start else None
     infile = ops[0] if ops and not (ops[0].known and ops[0].value == "-") else None
     inputs: tuple[Flow, ...]
     if infile is not None:
         c.read(infile)
-        inputs = tuple(Flow(src=fl.src, text=fl.text, via="") for fl in c.content(infile))
+        inputs = tuple(
+            Flow(src=fl.src, text=fl.text, via="", limit=fl.limit) for fl in c.content(infile)
+        )
+        if count is not None and not infile.pipe and c.fd_of(infile) is None:
+            inputs = tuple(fl.first(count) for fl in inputs)
     else:
-        inputs = c.stdin
+        inputs = tuple(fl.first(count) for fl in c.stdin)
     flows = _codec_flows(c, inputs, "hex" if plain else "other", decode)
     if len(ops) >= 2:
         c.write_to(ops[1], flows, append=False)

@@ -38,7 +38,7 @@ def _send(c: Cmd, flows: tuple[Flow, ...], dest: Location, *, via: str | None = 
     for fl in flows:
         if fl.src is not None and not fl.names:
             v = via or ((fl.via + "|" if fl.via else "") + c.name)
-            c.emit(TRANSFER, fl.src, dest, recursive=fl.recursive, via=v)
+            c.st.run.emit(TRANSFER, fl.src, dest, recursive=fl.recursive, via=v, prefix=fl.limit)
 
 
 def _arg_flows(c: Cmd, fields: list[Field]) -> tuple[Flow, ...]:
