@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import shlex
 from dataclasses import dataclass
 
 from guard.shell.core import Cmd, State, command
@@ -23,6 +24,7 @@ from guard.shell.files import (
     take_whole,
 )
 from guard.shell.filters import Drop, kept, tar_filter, zip_filter, zip_name
+from guard.shell.hooks import hidden_options, run_hook
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import EffectKind, Location
@@ -144,8 +146,6 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
     base = st.fork() if cdir is not None else st
     if cdir is not None:
         base.cwd = st.loc(cdir).path
-    if o.value("--to-command") is not None or o.value("--use-compress-program", "-I") is not None:
-        c.unknown("tar runs a program on the archive data")
     if create:
         flows: list[Flow] = []
         excludes = _TarExcludes(c, o)
@@ -182,6 +182,7 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
             for fl in flows:
                 if fl.src is not None:
                     c.emit(DELETE, fl.src, recursive=fl.recursive)
+        _tar_hooks(c, o, tuple(flows), create=True)
         if stdio:
             return tuple(flows)
         assert archive is not None
@@ -199,6 +200,9 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
             aloc = _archive_loc(c, archive)
             c.emit(READ, aloc)
             inputs = (Flow(src=aloc, exact=False, via="tar"),)
+        piped = _tar_hooks(c, o, inputs, create=False)
+        if o.value("--to-command") is not None:
+            return piped  # the members go to the command, not to files
         if o.has("-O", "--to-stdout"):
             return inputs
         dest = base.local(".") if base.cwd is not None else Location(raw=cdir.raw if cdir else ".")
@@ -214,9 +218,33 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
                 note="tar extracts data of unknown origin here",
             )
         return ()
+    data = c.stdin
     if archive is not None and not stdio:
-        c.emit(READ, _archive_loc(c, archive))
+        aloc = _archive_loc(c, archive)
+        c.emit(READ, aloc)
+        data = (Flow(src=aloc, exact=False, via="tar"),)
+    _tar_hooks(c, o, data, create=False)
     return (OPAQUE,)
+
+
+def _tar_hooks(c: Cmd, o: Opts, data: tuple[Flow, ...], *, create: bool) -> tuple[Flow, ...]:
+    """The commands tar's options make it run, fed the data tar gives them: the archive stream
+    to a compressor (``-I``) or remote shell, each member to ``--to-command`` (whose output is
+    returned: it goes to tar's own). Checkpoint and volume scripts get no data."""
+    hidden_options(c)
+    for v in o.values("--checkpoint-action"):
+        if not v.known:
+            c.unseen(f"tar --checkpoint-action the guard cannot see ({v.raw})")
+        elif v.value.startswith("exec="):
+            run_hook(c, v.value[5:], what="tar --checkpoint-action")
+    for v in o.values("--info-script", "--new-volume-script", "-F"):
+        run_hook(c, v, what="tar --info-script")
+    run_hook(c, o.value("--rsh-command"), what="tar --rsh-command", stdin=data)
+    prog = o.value("--use-compress-program", "-I")
+    if prog is not None and prog.known and not create:
+        prog = Field(prog.value + " -d", raw=prog.raw)  # tar asks it to decompress
+    run_hook(c, prog, what="tar --use-compress-program", stdin=data)
+    return run_hook(c, o.value("--to-command"), what="tar --to-command", stdin=data)
 
 
 def _names_as_content(c: Cmd, flows: tuple[Flow, ...], base: State) -> list[Flow]:
@@ -313,6 +341,7 @@ class _ZipLists:
     excludes: list[str]
     includes: list[str]
     known: bool
+    test: Field | None = None  # -TT/--unzip-command: the command that tests the archive
 
 
 def _zip_lists(c: Cmd) -> _ZipLists:
@@ -322,6 +351,9 @@ def _zip_lists(c: Cmd) -> _ZipLists:
     out = _ZipLists([], [], [], True)
     mode = ""
     for f in c.args:
+        if mode == "T":
+            out.test, mode = f, ""
+            continue
         if not f.known:
             out.known = False
             mode = ""  # it may end the list: what follows may be operands
@@ -337,6 +369,12 @@ def _zip_lists(c: Cmd) -> _ZipLists:
         if v in _ZIP_MATCHING:
             out.known = False
         name, eq, val = v.partition("=")
+        if name in ("-TT", "--unzip-command"):
+            if eq:
+                out.test = Field(val, raw=val)
+            else:
+                mode = "T"
+            continue
         if name in ("--exclude", "--include"):
             kind = "x" if name == "--exclude" else "i"
             if eq:
@@ -402,6 +440,15 @@ def _zip(c: Cmd) -> tuple[Flow, ...]:
     if not ops:
         return (OPAQUE,)
     archive, files = ops[0], ops[1:]
+    hidden_options(c)
+    if lists.test is not None:
+        test = lists.test
+        if test.known:
+            # zip runs it through the shell with the archive's name, at {} or at the end
+            name = shlex.quote(archive.value) if archive.known else "archive.zip"
+            cmd = test.value
+            test = Field(cmd.replace("{}", name) if "{}" in cmd else f"{cmd} {name}", raw=cmd)
+        run_hook(c, test, what="zip -TT")
     rec = o.has("-r", "-R", "--recurse-paths")
     drop = (
         zip_filter(lists.excludes, lists.includes)

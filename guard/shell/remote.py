@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.files import copy_effect, dest_for, split_remote
 from guard.shell.filters import Drop, RsyncRules, kept
+from guard.shell.hooks import hidden_options, run_hook, ssh_hooks
 from guard.shell.interp import run_stdin_script
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
@@ -67,10 +68,14 @@ def _ssh(c: Cmd) -> tuple[Flow, ...]:
             _SSH_SPEC,
             stop_at_operand=True,
         )
-    if not o.rest:
-        return ()
-    host_f = o.rest[0]
+    host_f = o.rest[0] if o.rest else None
     words = list(o.rest[1:])
+    session = () if o.has("-n", "-f", "-N") else c.stdin
+    _ssh_options(c, o, host_f, port="-p", session=session + _arg_flows(c, words))
+    if c.name == "mosh":
+        run_hook(c, o.value("--ssh"), what="mosh --ssh", stdin=session)
+    if host_f is None:
+        return ()
     for v in o.values("-o"):
         if v.known and v.value.lower().startswith("remotecommand="):
             words = [Field(v.value.split("=", 1)[1], raw=v.raw), *words]
@@ -107,6 +112,43 @@ def _ssh(c: Cmd) -> tuple[Flow, ...]:
         return (OPAQUE,)
     out = sub.run_text(text, what=f"ssh {name} command")
     return tuple(fl.through("ssh") for fl in out)
+
+
+def _ssh_options(
+    c: Cmd, o: Opts, host_f: Field | None, *, port: str, session: tuple[Flow, ...]
+) -> None:
+    """The commands that ssh's options make it run here (scp and sftp pass them to ssh)."""
+    # ssh's own options end at the host (a word the guard cannot read that starts with a
+    # dash is no host); scp and sftp take options anywhere
+    own = list(c.args)[: len(c.args) - len(o.rest)] + o.rest[:1]
+    hidden_options(c, own if c.name in ("ssh", "autossh", "mosh") else None)
+    host = "host"
+    if host_f is not None and host_f.known:
+        rem = split_remote(host_f.value)
+        host = _host_name(rem[0] if rem is not None else host_f.value).rsplit("@", 1)[-1]
+    port_f = o.value(port)
+    user_f = o.value("-l")
+    ssh_hooks(
+        c,
+        o.values("-o"),
+        o.value("-F"),
+        host=host,
+        port=port_f.value if port_f is not None and port_f.known else "22",
+        user=user_f.value if user_f is not None and user_f.known else "user",
+        session=session,
+        library=o.value("-I") if c.name in ("ssh", "autossh") else None,
+    )
+
+
+def _local_flows(c: Cmd, fields: list[Field]) -> tuple[Flow, ...]:
+    """The content of the local files among ``fields``: what a copier sends."""
+    out: list[Flow] = []
+    for f in fields:
+        if f.known and f.loc is None and not f.pipe and split_remote(f.value) is not None:
+            continue
+        loc = c.loc(f)
+        out.append(Flow(src=loc, recursive=_is_dir(c, loc) or loc.path is None, exact=False))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- scp, rsync
@@ -215,6 +257,10 @@ _SCP_SPEC = Spec.of("cDFiJlmoPSX")
 def _scp(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, _SCP_SPEC)
     ops = list(o.operands)
+    sent = _local_flows(c, ops[:-1])
+    remote = next((f for f in ops if f.known and split_remote(f.value) is not None), None)
+    _ssh_options(c, o, remote, port="-P", session=sent)
+    run_hook(c, o.value("-S"), what="scp -S", stdin=sent)
     if len(ops) < 2:
         for f in ops:
             c.unknown("scp with a single operand", c.loc(f))
@@ -314,10 +360,44 @@ _RSYNC_FILTERS = frozenset(
 )
 
 
+def _rsync_hooks(c: Cmd, o: Opts, ops: list[Field]) -> None:
+    """rsync's remote shell (``-e``), run here with the transfer on its standard input, and
+    ``--rsync-path``, run by that shell on the other side: analysed there when the guard sees
+    that host, here when the copy is local."""
+    hidden_options(c)
+    sent = _local_flows(c, ops[:-1])
+    run_hook(c, o.value("-e", "--rsh"), what="rsync -e", stdin=sent)
+    path = o.value("--rsync-path")
+    if path is None:
+        return
+    hosts = [
+        rem[0].rsplit("@", 1)[-1]
+        for f in ops
+        if f.known and "::" not in f.value and not f.value.startswith("rsync://")
+        for rem in (split_remote(f.value),)
+        if rem is not None
+    ]
+    if not hosts:
+        run_hook(c, path, what="rsync --rsync-path", stdin=sent)
+        return
+    st = c.st
+    for name in dict.fromkeys(hosts):
+        info = st.run.hosts.get(name)
+        if info is None:
+            continue  # it runs where the guard protects nothing
+        if not path.known:
+            c.unseen(f"rsync --rsync-path runs a command the guard cannot see on {name}")
+            continue
+        sub = st.new_shell(cwd=info.home, home=info.home, host=name, stdin=sent, pos=[])
+        if sub is not None:
+            sub.run_text(path.value, what=f"rsync --rsync-path on {name}")
+
+
 @command("rsync")
 def _rsync(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, _RSYNC_SPEC)
     ops = list(o.operands)
+    _rsync_hooks(c, o, ops)
     if o.has("-n", "--dry-run") or len(ops) < 2:
         for f in ops:
             for loc in _locations(c, f, rsync=True):
@@ -477,6 +557,10 @@ def _sftp_batch(c: Cmd, sftp: _Sftp, text: str) -> None:
 @command("sftp")
 def _sftp(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, Spec.of("BbcDFiJloPRSsX"))
+    _ssh_options(c, o, o.operands[0] if o.operands else None, port="-P", session=())
+    run_hook(c, o.value("-S"), what="sftp -S")
+    # -D runs a local program as the server, in place of ssh and the remote sftp-server
+    run_hook(c, o.value("-D"), what="sftp -D")
     if not o.operands or not o.operands[0].known:
         c.unknown("sftp to a host the analyser cannot see")
         return (OPAQUE,)
