@@ -349,3 +349,18 @@ def test_rsync_filter_agrees_with_rsync(tmp_path: Path, rules: list[str], slash:
         return
     pieces = walk(Run(HostMap({})), str(root), "" if slash else "top", drop, check_root=not slash)
     assert _covered(pieces, root) == real
+
+
+def test_zip_follows_a_linked_folder_whatever_its_name(
+    lists: World, decide: Callable[..., Decision]
+) -> None:
+    """zip stores what a link to a folder holds, name by name: the link's own name is no filter."""
+    os.symlink("../hosts/decom-01/data", lists.root / "scratch/x.txt")
+    d = decide("shell", command="zip -r scratch/o.zip scratch -x '*.txt'")
+    assert d.action is Action.DENY, d.reason
+
+
+def test_tar_add_file_is_archived(lists: World, decide: Callable[..., Decision]) -> None:
+    """``tar --add-file=W`` archives W like an operand."""
+    d = decide("shell", command=f"tar --add-file={W} -cf scratch/a.tar scratch/notes.txt")
+    assert d.action is Action.DENY, d.reason

@@ -158,6 +158,11 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
             for ploc, _rel, prec in parts if parts is not None else [(loc, "", rec)]:
                 c.emit(READ, ploc, recursive=prec)
                 flows.append(Flow(src=ploc, recursive=prec, exact=False, via="tar"))
+        for f in o.values("--add-file"):
+            loc = base.loc(f)
+            rec = isdir(c, loc) or loc.path is None
+            c.emit(READ, loc, recursive=rec)
+            flows.append(Flow(src=loc, recursive=rec, exact=False, via="tar"))
         for lf in o.values("-T", "--files-from"):
             if lf.known and lf.value == "-":
                 flows.extend(_names_as_content(c, c.stdin, base))
@@ -463,7 +468,7 @@ def _zip(c: Cmd) -> tuple[Flow, ...]:
         loc = c.loc(f)
         r = take_whole(c, loc, rec) or f.recursive
         parts = (
-            kept(c.st.run, loc, zip_name(f.value), drop)
+            kept(c.st.run, loc, zip_name(f.value), drop, follow_links=True)
             if f.known and f.loc is None and (r or not isdir(c, loc))
             else None
         )

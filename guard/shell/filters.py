@@ -495,7 +495,13 @@ def changed_below(run: Run, root: str) -> bool:
 
 
 def walk(
-    run: Run, root: str, name: str, drop: Drop, *, check_root: bool = True
+    run: Run,
+    root: str,
+    name: str,
+    drop: Drop,
+    *,
+    check_root: bool = True,
+    follow_links: bool = False,
 ) -> list[Piece] | None:
     """The parts of the file or folder ``root`` that a copy filtered by ``drop`` takes.
 
@@ -505,6 +511,8 @@ def walk(
         name: The tool's name for the source; names below it are ``name/child``.
         drop: The filter.
         check_root: Whether the source itself is matched (not for rsync's ``dir/``).
+        follow_links: The tool stores what a link points to and matches the names below it
+            one by one (zip): a link is then never left out by its own name.
 
     Returns:
         ``[Piece(root, "", ...)]`` when nothing is left out, the pieces kept otherwise (possibly
@@ -518,7 +526,7 @@ def walk(
     if not is_dir:
         return [Piece(root, "", False)]
     budget = [MAX_ENTRIES]
-    got = _walk_dir(root, "", name, drop, budget)
+    got = _walk_dir(root, "", name, drop, budget, follow_links)
     if got is None:
         return None
     kept_all, pieces = got
@@ -528,7 +536,7 @@ def walk(
 
 
 def _walk_dir(
-    path: str, rel: str, name: str, drop: Drop, budget: list[int]
+    path: str, rel: str, name: str, drop: Drop, budget: list[int], follow_links: bool
 ) -> tuple[bool, list[Piece]] | None:
     try:
         with os.scandir(path) as it:
@@ -548,13 +556,13 @@ def _walk_dir(
             is_dir = not link and e.is_dir(follow_symlinks=False)
         except OSError:
             return None
-        if drop(cname, is_dir):
+        if not (link and follow_links) and drop(cname, is_dir):
             kept_all = False
             continue
         if not is_dir:
             pieces.append(Piece(e.path, crel, link))
             continue
-        sub = _walk_dir(e.path, crel, cname, drop, budget)
+        sub = _walk_dir(e.path, crel, cname, drop, budget, follow_links)
         if sub is None:
             return None
         if sub[0]:
@@ -568,7 +576,13 @@ def _walk_dir(
 
 
 def kept(
-    run: Run, loc: Location, name: str | None, drop: Drop | None, *, check_root: bool = True
+    run: Run,
+    loc: Location,
+    name: str | None,
+    drop: Drop | None,
+    *,
+    check_root: bool = True,
+    follow_links: bool = False,
 ) -> list[tuple[Location, str, bool]] | None:
     """What a filtered copy of ``loc`` takes: ``(place, path below loc, taken whole)`` each.
 
@@ -577,7 +591,7 @@ def kept(
     """
     if drop is None or name is None or loc.path is None or not loc.visible:
         return None
-    pieces = walk(run, loc.path, name, drop, check_root=check_root)
+    pieces = walk(run, loc.path, name, drop, check_root=check_root, follow_links=follow_links)
     if pieces is None:
         return None
     base = loc.raw.rstrip("/") or loc.raw
