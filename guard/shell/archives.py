@@ -24,7 +24,7 @@ from guard.shell.files import (
     take_whole,
 )
 from guard.shell.filters import Drop, kept, tar_filter, zip_filter, zip_name
-from guard.shell.hooks import hidden_options, run_hook
+from guard.shell.hooks import env_options, hidden_options, run_hook
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import EffectKind, Location
@@ -134,7 +134,10 @@ def _archive_loc(c: Cmd, f: Field) -> Location:
 
 @command("tar bsdtar gtar")
 def _tar(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(_old_style(c.args, "fbTXgKLNV"), _TAR_SPEC)
+    # GNU tar puts the options of $TAR_OPTIONS before its own
+    args = env_options(c, "TAR_OPTIONS") + _old_style(c.args, "fbTXgKLNV")
+    c = Cmd(c.st, c.name, args, c.stdin, c.via)
+    o = parse(args, _TAR_SPEC)
     create = o.has(
         "-c", "--create", "-r", "--append", "-u", "--update", "-A", "--catenate", "--concatenate"
     )
@@ -352,7 +355,7 @@ class _ZipLists:
 def _zip_lists(c: Cmd) -> _ZipLists:
     """Split zip's arguments: ``-x``/``-i`` (and ``--exclude``/``--include``) start a list of
     patterns that ends at the next argument starting with ``-``; ``-xPAT`` and ``--exclude=PAT``
-    give one; ``-x@FILE`` reads them from FILE, one a line."""
+    give one; ``-x@FILE`` reads them from FILE, one a line. ``$ZIPOPT`` comes first."""
     out = _ZipLists([], [], [], True)
     mode = ""
     for f in c.args:
@@ -433,6 +436,7 @@ def _zip_one(c: Cmd, out: _ZipLists, kind: str, value: str) -> None:
 
 @command("zip")
 def _zip(c: Cmd) -> tuple[Flow, ...]:
+    c = Cmd(c.st, c.name, env_options(c, "ZIPOPT") + list(c.args), c.stdin, c.via)
     lists = _zip_lists(c)
     o = parse(
         lists.args,

@@ -24,7 +24,7 @@ from guard.shell.core import Cmd
 from guard.shell.interp import run_text_in
 from guard.shell.words import OPAQUE, Field, Flow, short
 
-__all__ = ["hidden_options", "run_hook", "ssh_hooks"]
+__all__ = ["env_options", "env_value", "hidden_options", "run_hook", "ssh_hooks"]
 
 # ssh options whose value is a command ssh runs locally, through the user's shell
 _SSH_COMMANDS = frozenset(("proxycommand", "localcommand", "knownhostscommand"))
@@ -55,6 +55,31 @@ def run_hook(
         c.unseen(f"{what} runs a command the guard cannot see ({short(field.raw)})")
         return (OPAQUE,)
     return run_text_in(c, field, what=what, stdin=stdin)
+
+
+def env_value(c: Cmd, name: str) -> Field | None:
+    """An exported variable the tool reads as options or a program (``TAR_OPTIONS``,
+    ``RSYNC_RSH``); one set to a value the guard cannot see is code it cannot read."""
+    var = c.st.vars.get(name)
+    if var is None or name not in c.st.exported:
+        return None
+    if var.text is None:
+        c.unseen(f"{c.name} reads ${name}, whose value the guard cannot see")
+        return None
+    return Field(var.text, raw="$" + name)
+
+
+def env_options(c: Cmd, name: str) -> list[Field]:
+    """The words of an exported variable a tool prepends to its options (``TAR_OPTIONS``)."""
+    value = env_value(c, name)
+    if value is None:
+        return []
+    try:
+        words = shlex.split(value.value)
+    except ValueError:
+        c.unseen(f"{c.name} reads ${name}, which the guard cannot split into options")
+        return []
+    return [Field(w, raw=w) for w in words]
 
 
 def hidden_options(c: Cmd, args: list[Field] | None = None) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.files import copy_effect, dest_for, split_remote
 from guard.shell.filters import Drop, RsyncRules, kept
-from guard.shell.hooks import hidden_options, run_hook, ssh_hooks
+from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks
 from guard.shell.interp import run_stdin_script
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
@@ -138,6 +138,32 @@ def _ssh_options(
         session=session,
         library=o.value("-I") if c.name in ("ssh", "autossh") else None,
     )
+    # the program ssh runs to ask for a passphrase
+    run_hook(c, env_value(c, "SSH_ASKPASS"), what="ssh $SSH_ASKPASS")
+
+
+def _remote_hook(
+    c: Cmd, hook: Field | None, hosts: list[str], *, what: str, stdin: tuple[Flow, ...] = ()
+) -> None:
+    """A command the remote side of a transfer runs (``rsync --rsync-path``, ``sftp -s``):
+    analysed on each remote host the guard sees (where it can reach protected files), here
+    when the transfer names no remote host."""
+    if hook is None:
+        return
+    if not hosts:
+        run_hook(c, hook, what=what, stdin=stdin)
+        return
+    st = c.st
+    for name in dict.fromkeys(hosts):
+        info = st.run.hosts.get(name)
+        if info is None:
+            continue  # it runs where the guard protects nothing
+        if not hook.known:
+            c.unseen(f"{what} runs a command the guard cannot see on {name}")
+            continue
+        sub = st.new_shell(cwd=info.home, home=info.home, host=name, stdin=stdin, pos=[])
+        if sub is not None:
+            sub.run_text(hook.value, what=f"{what} on {name}")
 
 
 def _local_flows(c: Cmd, fields: list[Field]) -> tuple[Flow, ...]:
@@ -261,6 +287,7 @@ def _scp(c: Cmd) -> tuple[Flow, ...]:
     remote = next((f for f in ops if f.known and split_remote(f.value) is not None), None)
     _ssh_options(c, o, remote, port="-P", session=sent)
     run_hook(c, o.value("-S"), what="scp -S", stdin=sent)
+    run_hook(c, o.value("-D"), what="scp -D", stdin=sent)  # a local sftp server program
     if len(ops) < 2:
         for f in ops:
             c.unknown("scp with a single operand", c.loc(f))
@@ -366,10 +393,8 @@ def _rsync_hooks(c: Cmd, o: Opts, ops: list[Field]) -> None:
     that host, here when the copy is local."""
     hidden_options(c)
     sent = _local_flows(c, ops[:-1])
-    run_hook(c, o.value("-e", "--rsh"), what="rsync -e", stdin=sent)
-    path = o.value("--rsync-path")
-    if path is None:
-        return
+    rsh = o.value("-e", "--rsh") or env_value(c, "RSYNC_RSH")
+    run_hook(c, rsh, what="rsync -e", stdin=sent)
     hosts = [
         rem[0].rsplit("@", 1)[-1]
         for f in ops
@@ -377,20 +402,7 @@ def _rsync_hooks(c: Cmd, o: Opts, ops: list[Field]) -> None:
         for rem in (split_remote(f.value),)
         if rem is not None
     ]
-    if not hosts:
-        run_hook(c, path, what="rsync --rsync-path", stdin=sent)
-        return
-    st = c.st
-    for name in dict.fromkeys(hosts):
-        info = st.run.hosts.get(name)
-        if info is None:
-            continue  # it runs where the guard protects nothing
-        if not path.known:
-            c.unseen(f"rsync --rsync-path runs a command the guard cannot see on {name}")
-            continue
-        sub = st.new_shell(cwd=info.home, home=info.home, host=name, stdin=sent, pos=[])
-        if sub is not None:
-            sub.run_text(path.value, what=f"rsync --rsync-path on {name}")
+    _remote_hook(c, o.value("--rsync-path"), hosts, what="rsync --rsync-path", stdin=sent)
 
 
 @command("rsync")
@@ -561,6 +573,14 @@ def _sftp(c: Cmd) -> tuple[Flow, ...]:
     run_hook(c, o.value("-S"), what="sftp -S")
     # -D runs a local program as the server, in place of ssh and the remote sftp-server
     run_hook(c, o.value("-D"), what="sftp -D")
+    server = o.value("-s")  # a subsystem name, or (with a slash) a program the remote runs
+    if server is not None and (not server.known or "/" in server.value):
+        hosts: list[str] = []
+        if o.operands and o.operands[0].known:
+            first = o.operands[0].value
+            rem = split_remote(first)
+            hosts.append((rem[0] if rem is not None else first).rsplit("@", 1)[-1])
+        _remote_hook(c, server, hosts, what="sftp -s")
     if not o.operands or not o.operands[0].known:
         c.unknown("sftp to a host the analyser cannot see")
         return (OPAQUE,)
