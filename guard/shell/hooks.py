@@ -24,12 +24,13 @@ from guard.shell.core import Cmd
 from guard.shell.interp import run_text_in
 from guard.shell.words import OPAQUE, Field, Flow, short
 
-__all__ = ["env_options", "env_value", "hidden_options", "run_hook", "ssh_hooks"]
+__all__ = ["env_options", "env_value", "hidden_options", "run_hook", "ssh_hooks", "ssh_runs"]
 
 # ssh options whose value is a command ssh runs locally, through the user's shell
 _SSH_COMMANDS = frozenset(("proxycommand", "localcommand", "knownhostscommand"))
 # ssh options whose value is a library ssh loads into itself
 _SSH_LIBRARIES = frozenset(("pkcs11provider", "securitykeyprovider"))
+_SSH_RUNNING = _SSH_COMMANDS | _SSH_LIBRARIES | {"permitlocalcommand", "match"}
 _SSH_OPTION = re.compile(r"\s*([A-Za-z][A-Za-z0-9]*)(?:\s*=\s*|\s+)(.*?)\s*", re.S)
 _SSH_TOKEN = re.compile(r"%(.)")
 
@@ -88,6 +89,17 @@ def hidden_options(c: Cmd, args: list[Field] | None = None) -> None:
     for f in c.args if args is None else args:
         if not f.known and f.value.startswith("-"):
             c.unseen(f"{c.name}: an option the guard cannot see may run a command ({short(f.raw)})")
+
+
+def ssh_runs(options: list[Field]) -> bool:
+    """Whether any of ssh's ``-o`` options may make it run something (a cheap first look)."""
+    for v in options:
+        if not v.known:
+            return True
+        m = _SSH_OPTION.fullmatch(v.value)
+        if m is not None and m.group(1).lower() in _SSH_RUNNING:
+            return True
+    return False
 
 
 def ssh_hooks(

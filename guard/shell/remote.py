@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.files import copy_effect, dest_for, split_remote
 from guard.shell.filters import Drop, RsyncRules, kept
-from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks
+from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks, ssh_runs
 from guard.shell.interp import run_stdin_script
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
@@ -71,7 +72,7 @@ def _ssh(c: Cmd) -> tuple[Flow, ...]:
     host_f = o.rest[0] if o.rest else None
     words = list(o.rest[1:])
     session = () if o.has("-n", "-f", "-N") else c.stdin
-    _ssh_options(c, o, host_f, port="-p", session=session + _arg_flows(c, words))
+    _ssh_options(c, o, lambda: host_f, port="-p", session=lambda: session + _arg_flows(c, words))
     if c.name == "mosh":
         run_hook(c, o.value("--ssh"), what="mosh --ssh", stdin=session)
     if host_f is None:
@@ -115,13 +116,31 @@ def _ssh(c: Cmd) -> tuple[Flow, ...]:
 
 
 def _ssh_options(
-    c: Cmd, o: Opts, host_f: Field | None, *, port: str, session: tuple[Flow, ...]
+    c: Cmd,
+    o: Opts,
+    target: Callable[[], Field | None],
+    *,
+    port: str,
+    session: Callable[[], tuple[Flow, ...]] = tuple,
 ) -> None:
-    """The commands that ssh's options make it run here (scp and sftp pass them to ssh)."""
-    # ssh's own options end at the host (a word the guard cannot read that starts with a
-    # dash is no host); scp and sftp take options anywhere
-    own = list(c.args)[: len(c.args) - len(o.rest)] + o.rest[:1]
-    hidden_options(c, own if c.name in ("ssh", "autossh", "mosh") else None)
+    """The commands that ssh's options make it run here (scp and sftp pass them to ssh);
+    ``target`` gives the word that names the host, ``session`` the data a ``ProxyCommand``
+    carries (both asked only when an option needs them)."""
+    if c.name in ("ssh", "autossh", "mosh"):
+        # ssh's own options end at the host (a word the guard cannot read that starts with
+        # a dash is no host); scp and sftp take options anywhere
+        hidden_options(c, list(c.args)[: len(c.args) - len(o.rest)] + o.rest[:1])
+    else:
+        hidden_options(c)
+    # the program ssh runs to ask for a passphrase
+    run_hook(c, env_value(c, "SSH_ASKPASS"), what="ssh $SSH_ASKPASS")
+    given = {g for g, _ in o.items}  # short options: no prefixes to match
+    options = o.values("-o") if "-o" in given else []
+    config = o.value("-F") if "-F" in given else None
+    library = o.value("-I") if "-I" in given and c.name in ("ssh", "autossh") else None
+    if config is None and library is None and not ssh_runs(options):
+        return
+    host_f = target()
     host = "host"
     if host_f is not None and host_f.known:
         rem = split_remote(host_f.value)
@@ -130,16 +149,14 @@ def _ssh_options(
     user_f = o.value("-l")
     ssh_hooks(
         c,
-        o.values("-o"),
-        o.value("-F"),
+        options,
+        config,
         host=host,
         port=port_f.value if port_f is not None and port_f.known else "22",
         user=user_f.value if user_f is not None and user_f.known else "user",
-        session=session,
-        library=o.value("-I") if c.name in ("ssh", "autossh") else None,
+        session=session(),
+        library=library,
     )
-    # the program ssh runs to ask for a passphrase
-    run_hook(c, env_value(c, "SSH_ASKPASS"), what="ssh $SSH_ASKPASS")
 
 
 def _remote_hook(
@@ -283,11 +300,16 @@ _SCP_SPEC = Spec.of("cDFiJlmoPSX")
 def _scp(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, _SCP_SPEC)
     ops = list(o.operands)
-    sent = _local_flows(c, ops[:-1])
-    remote = next((f for f in ops if f.known and split_remote(f.value) is not None), None)
-    _ssh_options(c, o, remote, port="-P", session=sent)
-    run_hook(c, o.value("-S"), what="scp -S", stdin=sent)
-    run_hook(c, o.value("-D"), what="scp -D", stdin=sent)  # a local sftp server program
+    _ssh_options(
+        c,
+        o,
+        lambda: next((f for f in ops if f.known and split_remote(f.value) is not None), None),
+        port="-P",
+        session=lambda: _local_flows(c, ops[:-1]),
+    )
+    for given, prog in o.items:
+        if given in ("-S", "-D"):  # a program in place of ssh, a local sftp server program
+            run_hook(c, prog, what=f"scp {given}", stdin=_local_flows(c, ops[:-1]))
     if len(ops) < 2:
         for f in ops:
             c.unknown("scp with a single operand", c.loc(f))
@@ -392,8 +414,11 @@ def _rsync_hooks(c: Cmd, o: Opts, ops: list[Field]) -> None:
     ``--rsync-path``, run by that shell on the other side: analysed there when the guard sees
     that host, here when the copy is local."""
     hidden_options(c)
-    sent = _local_flows(c, ops[:-1])
     rsh = o.value("-e", "--rsh") or env_value(c, "RSYNC_RSH")
+    path = o.value("--rsync-path")
+    if rsh is None and path is None:
+        return
+    sent = _local_flows(c, ops[:-1])
     run_hook(c, rsh, what="rsync -e", stdin=sent)
     hosts = [
         rem[0].rsplit("@", 1)[-1]
@@ -402,7 +427,7 @@ def _rsync_hooks(c: Cmd, o: Opts, ops: list[Field]) -> None:
         for rem in (split_remote(f.value),)
         if rem is not None
     ]
-    _remote_hook(c, o.value("--rsync-path"), hosts, what="rsync --rsync-path", stdin=sent)
+    _remote_hook(c, path, hosts, what="rsync --rsync-path", stdin=sent)
 
 
 @command("rsync")
@@ -569,7 +594,7 @@ def _sftp_batch(c: Cmd, sftp: _Sftp, text: str) -> None:
 @command("sftp")
 def _sftp(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, Spec.of("BbcDFiJloPRSsX"))
-    _ssh_options(c, o, o.operands[0] if o.operands else None, port="-P", session=())
+    _ssh_options(c, o, lambda: o.operands[0] if o.operands else None, port="-P")
     run_hook(c, o.value("-S"), what="sftp -S")
     # -D runs a local program as the server, in place of ssh and the remote sftp-server
     run_hook(c, o.value("-D"), what="sftp -D")
