@@ -364,3 +364,20 @@ def test_tar_add_file_is_archived(lists: World, decide: Callable[..., Decision])
     """``tar --add-file=W`` archives W like an operand."""
     d = decide("shell", command=f"tar --add-file={W} -cf scratch/a.tar scratch/notes.txt")
     assert d.action is Action.DENY, d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "tar -czf scratch/x.tgz -C hosts/decom-01 data -C ../../scratch notes.txt",
+        "tar -czf scratch/x.tgz -C hosts -C decom-01 data",
+        "tar --exclude='*.txt' -czf scratch/x.tgz -C hosts/decom-01 data -C / tmp",
+    ],
+)
+def test_tar_directory_changes_apply_to_the_operands_after_them(
+    lists: World, decide: Callable[..., Decision], command: str
+) -> None:
+    """GNU tar's ``-C`` is positional and relative to the one before: each operand is found
+    where tar looks for it."""
+    d = decide("shell", command=command)
+    assert d.action is Action.DENY, d.reason

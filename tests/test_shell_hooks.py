@@ -201,3 +201,12 @@ def test_an_environment_hook_the_guard_cannot_see_is_confirmed(
     d = decide("shell", command=command)
     assert d.action in (Action.CONFIRM, Action.DENY), d.reason
     assert any(e.unseen for e in d.effects)
+
+
+def test_cpio_rsh_command_is_analysed(files: World, decide: Callable[..., Decision]) -> None:
+    """cpio runs ``--rsh-command`` to reach a remote archive, like tar."""
+    d = decide(
+        "shell",
+        command="find scratch -name notes.txt | cpio -o --rsh-command=scratch/evil.sh -F h:/a.cpio",
+    )
+    assert d.action is Action.DENY, d.reason

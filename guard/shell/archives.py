@@ -118,6 +118,22 @@ class _TarExcludes:
         return tar_filter(patterns) if patterns else None
 
 
+def _tar_dirs(c: Cmd, o: Opts) -> list[tuple[int, State]]:
+    """The shells tar's operands are found from: GNU tar's ``-C DIR`` is positional and each
+    is relative to the one before. (operands before it, state), first the command's own."""
+    out: list[tuple[int, State]] = [(0, c.st)]
+    for (given, value), at in zip(o.items, o.before, strict=True):
+        if value is None or not (
+            given == "-C" or (len(given) >= 5 and "--directory".startswith(given))
+        ):
+            continue
+        prev = out[-1][1]
+        st = prev.fork()
+        st.cwd = prev.loc(value).path
+        out.append((at, st))
+    return out
+
+
 def _tar_name(f: Field) -> str | None:
     """The name GNU tar gives an operand (and, below it, ``name/child``)."""
     if not f.known:
@@ -145,17 +161,16 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
     archive = o.value("-f", "--file")
     stdio = archive is None or (archive.known and archive.value == "-")
     cdir = o.value("-C", "--directory")
-    st = c.st
-    base = st.fork() if cdir is not None else st
-    if cdir is not None:
-        base.cwd = st.loc(cdir).path
+    bases = _tar_dirs(c, o)
+    base = bases[-1][1]
     if create:
         flows: list[Flow] = []
         excludes = _TarExcludes(c, o)
         for k, f in enumerate(o.operands):
             if f.known and f.value == "-":
                 continue
-            loc = base.loc(f)
+            # -C applies to the operands after it
+            loc = next(b for at, b in reversed(bases) if at <= k).loc(f)
             rec = isdir(c, loc) or loc.path is None
             parts = kept(c.st.run, loc, _tar_name(f), excludes.drop_for(k))
             for ploc, _rel, prec in parts if parts is not None else [(loc, "", rec)]:
@@ -297,9 +312,12 @@ def _names_as_content(c: Cmd, flows: tuple[Flow, ...], base: State) -> list[Flow
 def _cpio(c: Cmd) -> tuple[Flow, ...]:
     o = parse(
         c.args,
-        Spec.of("FIODEHMRs", "file directory format pattern-file owner block-size"),
+        Spec.of("FIODEHMRs", "file directory format pattern-file owner block-size rsh-command"),
     )
     ops = list(o.operands)
+    hidden_options(c)
+    # the program cpio runs to reach an archive on another host, fed the archive
+    run_hook(c, o.value("--rsh-command"), what="cpio --rsh-command", stdin=c.stdin)
     if o.has("-o", "--create"):
         flows = tuple(_names_as_content(c, c.stdin, c.st))
         target = o.value("-O", "-F", "--file")
