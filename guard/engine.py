@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from guard import configs, shell
+from guard import configs, formats, shell
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex, AssetInfo
 from guard.exceptions import ApprovalTimeout, CallBlocked
@@ -450,8 +450,11 @@ class Guard:
                 else:
                     # Read, listed or copied away: the asset itself does not change.
                     idx, r = refs.add(path, info)
+                    k = kind
+                    if eff.prefix is not None and _header_only(eff, r):
+                        k = EffectKind.READ  # a look at the header, not a copy of the weights
                     facts.append(
-                        Fact(call.tool, call.agent, kind, r.path, r.kind, r.relation, destination,
+                        Fact(call.tool, call.agent, k, r.path, r.kind, r.relation, destination,
                              False, "none", False, eff.certain, i, idx)
                     )  # fmt: skip
             if kind in _FLOWS and eff.dest is not None and eff.dest.visible:
@@ -865,6 +868,19 @@ def _decision_hash(decision: Decision) -> str:
         return decision.args_hash
     except Exception:
         return ""
+
+
+def _header_only(eff: Effect, asset: AssetRef) -> bool:
+    """A copy of the first ``eff.prefix`` bytes of a weights file takes none of its weights
+    when they all lie within the file's header (measured on the file now)."""
+    return (
+        eff.prefix is not None
+        and asset.kind is AssetKind.WEIGHTS
+        and asset.path is not None
+        and eff.target is not None
+        and asset.path == eff.target.path
+        and eff.prefix <= formats.header_size(asset.path)
+    )
 
 
 def _outermost(paths: Iterable[str]) -> list[str]:

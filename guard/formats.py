@@ -77,6 +77,11 @@ read one by one from the raw bytes: :mod:`zipfile` would make an object for ever
 directory of a million tiny entries would cost hundreds of megabytes.
 """
 
+GGUF_HEADER_BYTES = 24
+"""GGUF's fixed leading fields: magic, version, tensor count and metadata count (16 bytes in
+version 1, whose counts are 32-bit). The metadata and tensor descriptions after them are not
+parsed, so :func:`header_size` stops here."""
+
 _SAFETENSORS_MAX_HEADER = 100_000_000  # the limit the reference implementation enforces
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _HDF5_OFFSETS = (0, 512, 1024, 2048)  # a user block shifts the superblock to a power of two
@@ -156,6 +161,37 @@ def sniff(path: str | os.PathLike[str]) -> WeightFormat | None:
             return _sniff_open(file, info.st_size, os.path.basename(os.fspath(path)))
     except (OSError, ValueError):
         return None
+
+
+def header_size(path: str | os.PathLike[str]) -> int:
+    """How many leading bytes of the file at ``path`` are a weights header, not tensor data.
+
+    A bounded read of at most these bytes (``head -c``, ``dd count=``) shows the file's
+    metadata and copies none of its weights.
+
+    Returns:
+        For safetensors, the 8-byte length plus the JSON header it announces; for GGUF, its
+        fixed leading fields (:data:`GGUF_HEADER_BYTES`); 0 for any other file (whose header,
+        if it has one, the guard does not measure), folders and unreadable paths.
+    """
+    fmt = sniff(path)
+    if fmt is not WeightFormat.SAFETENSORS and fmt is not WeightFormat.GGUF:
+        return 0
+    try:
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return 0
+            head = file.read(9)
+            size = os.fstat(file.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
+    if fmt is WeightFormat.SAFETENSORS:
+        length = _safetensors_header_len(head, size)
+        return 0 if length is None else 8 + length
+    version = struct.unpack_from("<I", head, 4)[0] if len(head) >= 8 else 0
+    return 16 if version == 1 or version == 1 << 24 else GGUF_HEADER_BYTES
 
 
 def _sniff_open(file: IO[bytes], size: int, name: str) -> WeightFormat | None:

@@ -168,7 +168,8 @@ class Effect(_Value):
     ``unseen`` marks code that will run but that the guard cannot read at decision time (a
     startup file, a build recipe or hook it cannot parse, transformed text piped into a shell,
     background work that outlives the call, an analysis bound reached): whatever the target,
-    such an effect may reach every protected place.
+    such an effect may reach every protected place. ``prefix``, on a copy or transfer, says
+    that only the target's first ``prefix`` bytes go (``head -c 64 w > x``).
     """
 
     kind: EffectKind
@@ -181,10 +182,13 @@ class Effect(_Value):
     certain: bool = True
     note: str = ""
     unseen: bool = False
+    prefix: int | None = None
 
     def describe(self) -> str:
         """The effect in plain words, for reasons and confirmation prompts."""
         parts = [self.kind.value]
+        if self.prefix is not None:
+            parts.append(f"first {self.prefix} bytes of")
         if self.target is not None:
             parts.append(self.target.describe() + ("/**" if self.recursive else ""))
         if self.dest is not None:

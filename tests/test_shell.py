@@ -670,17 +670,18 @@ def test_rm_rf_is_recursive_delete(world: World) -> None:
 
 
 def test_find_delete(world: World) -> None:
-    """find DIR -name PATTERN -delete deletes below DIR."""
+    """find DIR -name PATTERN -delete deletes the files below DIR that match."""
     effects = world.run("find hosts/decom-01 -name '*.safetensors' -delete")
-    assert find(effects, K.DELETE, target_path=world.p("hosts/decom-01"), recursive=True)
+    assert find(effects, K.DELETE, target_path=world.p(WEIGHTS))
+    assert not find(effects, K.DELETE, target_path=world.p("hosts/decom-01/data/notes.txt"))
 
 
 def test_find_exec_and_xargs(world: World) -> None:
-    """find -exec CMD {} and find | xargs CMD act on the searched folder."""
+    """find -exec CMD {} and find | xargs CMD act on each file found below the folder."""
     ex = world.run("find hosts/decom-01/data -type f -exec scp {} backup-02:data/ \\;")
-    assert find(ex, K.COPY, target_path=world.p("hosts/decom-01/data"), recursive=True)
+    assert find(ex, K.COPY, target_path=world.p(WEIGHTS))
     xa = world.run("find hosts/decom-01/data -type f | xargs -I{} cp {} docs/")
-    assert find(xa, K.COPY, target_path=world.p("hosts/decom-01/data"), recursive=True)
+    assert find(xa, K.COPY, target_path=world.p(WEIGHTS))
 
 
 def test_xargs_with_literal_and_file_input(world: World) -> None:

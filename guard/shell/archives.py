@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import shlex
 from dataclasses import dataclass
 
 from guard.shell.core import Cmd, State, command
 from guard.shell.files import (
+    byte_count,
     copy_effect,
     isdir,
     run_shell_text,
@@ -21,7 +23,9 @@ from guard.shell.files import (
     split_remote,
     take_whole,
 )
-from guard.shell.options import Spec, parse
+from guard.shell.filters import Drop, kept, tar_filter, zip_filter, zip_name
+from guard.shell.hooks import env_options, hidden_options, run_hook
+from guard.shell.options import Opts, Spec, parse
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import EffectKind, Location
 
@@ -56,7 +60,7 @@ def _old_style(args: list[Field], takes: str) -> list[Field]:
 
 
 _TAR_SPEC = Spec.of(
-    "fbCTXgKLNVHIM",
+    "fbCTXgKLNVHIF",
     (
         "file directory files-from exclude-from exclude transform xform use-compress-program "
         "to-command owner group mode mtime newer after-date label format blocking-factor "
@@ -69,6 +73,74 @@ _TAR_SPEC = Spec.of(
 )
 
 
+# Options that change how GNU tar matches --exclude patterns: such a filter is not modelled.
+_TAR_MATCHING = frozenset(
+    ("--anchored", "--no-wildcards", "--ignore-case", "--no-wildcards-match-slash", "--null")
+)
+_SPACE = " \t\n\v\f\r"
+
+
+class _TarExcludes:
+    """GNU tar's ``--exclude``/``-X``: each applies to the operands given after it."""
+
+    def __init__(self, c: Cmd, o: Opts) -> None:
+        # (operands before it, its patterns or None when they cannot be read)
+        self.steps: list[tuple[int, list[str] | None]] = []
+        self.off = any(not f.known for f in c.args) or any(n in _TAR_MATCHING for n, _ in o.items)
+        for (given, value), at in zip(o.items, o.before, strict=True):
+            from_file = given in ("-X", "--exclude-from") or (
+                len(given) > 10 and "--exclude-from".startswith(given)
+            )
+            if given != "--exclude" and not from_file:
+                continue
+            if value is None or not value.known or not value.value:
+                self.steps.append((at, None))
+            elif not from_file:
+                self.steps.append((at, [value.value]))
+            else:
+                c.read(value)
+                text = c.st.run.read_text(c.loc(value))
+                # tar drops trailing white space and empty lines, as gnulib's add_exclude_fp
+                lines = None if text is None else [ln.rstrip(_SPACE) for ln in text.split("\n")]
+                self.steps.append((at, None if lines is None else [ln for ln in lines if ln]))
+
+    def drop_for(self, k: int) -> Drop | None:
+        """The filter for operand ``k``; ``None`` when none applies or it cannot be read."""
+        if self.off:
+            return None
+        patterns: list[str] = []
+        for at, got in self.steps:
+            if at > k:
+                continue
+            if got is None:
+                return None
+            patterns.extend(got)
+        return tar_filter(patterns) if patterns else None
+
+
+def _tar_dirs(c: Cmd, o: Opts) -> list[tuple[int, State]]:
+    """The shells tar's operands are found from: GNU tar's ``-C DIR`` is positional and each
+    is relative to the one before. (operands before it, state), first the command's own."""
+    out: list[tuple[int, State]] = [(0, c.st)]
+    for (given, value), at in zip(o.items, o.before, strict=True):
+        if value is None or not (
+            given == "-C" or (len(given) >= 5 and "--directory".startswith(given))
+        ):
+            continue
+        prev = out[-1][1]
+        st = prev.fork()
+        st.cwd = prev.loc(value).path
+        out.append((at, st))
+    return out
+
+
+def _tar_name(f: Field) -> str | None:
+    """The name GNU tar gives an operand (and, below it, ``name/child``)."""
+    if not f.known:
+        return None
+    return f.value.rstrip("/") or f.value
+
+
 def _archive_loc(c: Cmd, f: Field) -> Location:
     rem = split_remote(f.value) if f.known else None
     if rem is not None:
@@ -78,7 +150,10 @@ def _archive_loc(c: Cmd, f: Field) -> Location:
 
 @command("tar bsdtar gtar")
 def _tar(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(_old_style(c.args, "fbTXgKLNV"), _TAR_SPEC)
+    # GNU tar puts the options of $TAR_OPTIONS before its own
+    args = env_options(c, "TAR_OPTIONS") + _old_style(c.args, "fbTXgKLNV")
+    c = Cmd(c.st, c.name, args, c.stdin, c.via)
+    o = parse(args, _TAR_SPEC)
     create = o.has(
         "-c", "--create", "-r", "--append", "-u", "--update", "-A", "--catenate", "--concatenate"
     )
@@ -86,16 +161,22 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
     archive = o.value("-f", "--file")
     stdio = archive is None or (archive.known and archive.value == "-")
     cdir = o.value("-C", "--directory")
-    st = c.st
-    base = st.fork() if cdir is not None else st
-    if cdir is not None:
-        base.cwd = st.loc(cdir).path
-    if o.value("--to-command") is not None or o.value("--use-compress-program", "-I") is not None:
-        c.unknown("tar runs a program on the archive data")
+    bases = _tar_dirs(c, o)
+    base = bases[-1][1]
     if create:
         flows: list[Flow] = []
-        srcs = [f for f in o.operands if not (f.known and f.value == "-")]
-        for f in srcs:
+        excludes = _TarExcludes(c, o)
+        for k, f in enumerate(o.operands):
+            if f.known and f.value == "-":
+                continue
+            # -C applies to the operands after it
+            loc = next(b for at, b in reversed(bases) if at <= k).loc(f)
+            rec = isdir(c, loc) or loc.path is None
+            parts = kept(c.st.run, loc, _tar_name(f), excludes.drop_for(k))
+            for ploc, _rel, prec in parts if parts is not None else [(loc, "", rec)]:
+                c.emit(READ, ploc, recursive=prec)
+                flows.append(Flow(src=ploc, recursive=prec, exact=False, via="tar"))
+        for f in o.values("--add-file"):
             loc = base.loc(f)
             rec = isdir(c, loc) or loc.path is None
             c.emit(READ, loc, recursive=rec)
@@ -124,6 +205,7 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
             for fl in flows:
                 if fl.src is not None:
                     c.emit(DELETE, fl.src, recursive=fl.recursive)
+        _tar_hooks(c, o, tuple(flows), create=True)
         if stdio:
             return tuple(flows)
         assert archive is not None
@@ -141,6 +223,9 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
             aloc = _archive_loc(c, archive)
             c.emit(READ, aloc)
             inputs = (Flow(src=aloc, exact=False, via="tar"),)
+        piped = _tar_hooks(c, o, inputs, create=False)
+        if o.value("--to-command") is not None:
+            return piped  # the members go to the command, not to files
         if o.has("-O", "--to-stdout"):
             return inputs
         dest = base.local(".") if base.cwd is not None else Location(raw=cdir.raw if cdir else ".")
@@ -156,9 +241,33 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
                 note="tar extracts data of unknown origin here",
             )
         return ()
+    data = c.stdin
     if archive is not None and not stdio:
-        c.emit(READ, _archive_loc(c, archive))
+        aloc = _archive_loc(c, archive)
+        c.emit(READ, aloc)
+        data = (Flow(src=aloc, exact=False, via="tar"),)
+    _tar_hooks(c, o, data, create=False)
     return (OPAQUE,)
+
+
+def _tar_hooks(c: Cmd, o: Opts, data: tuple[Flow, ...], *, create: bool) -> tuple[Flow, ...]:
+    """The commands tar's options make it run, fed the data tar gives them: the archive stream
+    to a compressor (``-I``) or remote shell, each member to ``--to-command`` (whose output is
+    returned: it goes to tar's own). Checkpoint and volume scripts get no data."""
+    hidden_options(c)
+    for v in o.values("--checkpoint-action"):
+        if not v.known:
+            c.unseen(f"tar --checkpoint-action the guard cannot see ({v.raw})")
+        elif v.value.startswith("exec="):
+            run_hook(c, v.value[5:], what="tar --checkpoint-action")
+    for v in o.values("--info-script", "--new-volume-script", "-F"):
+        run_hook(c, v, what="tar --info-script")
+    run_hook(c, o.value("--rsh-command"), what="tar --rsh-command", stdin=data)
+    prog = o.value("--use-compress-program", "-I")
+    if prog is not None and prog.known and not create:
+        prog = Field(prog.value + " -d", raw=prog.raw)  # tar asks it to decompress
+    run_hook(c, prog, what="tar --use-compress-program", stdin=data)
+    return run_hook(c, o.value("--to-command"), what="tar --to-command", stdin=data)
 
 
 def _names_as_content(c: Cmd, flows: tuple[Flow, ...], base: State) -> list[Flow]:
@@ -203,9 +312,12 @@ def _names_as_content(c: Cmd, flows: tuple[Flow, ...], base: State) -> list[Flow
 def _cpio(c: Cmd) -> tuple[Flow, ...]:
     o = parse(
         c.args,
-        Spec.of("FIODEHMRs", "file directory format pattern-file owner block-size"),
+        Spec.of("FIODEHMRs", "file directory format pattern-file owner block-size rsh-command"),
     )
     ops = list(o.operands)
+    hidden_options(c)
+    # the program cpio runs to reach an archive on another host, fed the archive
+    run_hook(c, o.value("--rsh-command"), what="cpio --rsh-command", stdin=c.stdin)
     if o.has("-o", "--create"):
         flows = tuple(_names_as_content(c, c.stdin, c.st))
         target = o.value("-O", "-F", "--file")
@@ -231,21 +343,121 @@ def _cpio(c: Cmd) -> tuple[Flow, ...]:
     return (OPAQUE,)
 
 
+_ZIP_FLAGS = "qrvjmDyXgkoz0123456789"  # one-letter zip flags that may come before -x in a cluster
+# Options that change how zip matches -x/-i patterns, or what its operands are.
+_ZIP_MATCHING = frozenset(
+    (
+        "-ic",
+        "--ignore-case",
+        "-ws",
+        "--wild-stop-dirs",
+        "-nw",
+        "--no-wild",
+        "-R",
+        "--recurse-patterns",
+    )
+)
+
+
+@dataclass(slots=True)
+class _ZipLists:
+    """zip's ``-x``/``-i`` lists, taken out of its arguments."""
+
+    args: list[Field]
+    excludes: list[str]
+    includes: list[str]
+    known: bool
+    test: Field | None = None  # -TT/--unzip-command: the command that tests the archive
+
+
+def _zip_lists(c: Cmd) -> _ZipLists:
+    """Split zip's arguments: ``-x``/``-i`` (and ``--exclude``/``--include``) start a list of
+    patterns that ends at the next argument starting with ``-``; ``-xPAT`` and ``--exclude=PAT``
+    give one; ``-x@FILE`` reads them from FILE, one a line. ``$ZIPOPT`` comes first."""
+    out = _ZipLists([], [], [], True)
+    mode = ""
+    for f in c.args:
+        if mode == "T":
+            out.test, mode = f, ""
+            continue
+        if not f.known:
+            out.known = False
+            mode = ""  # it may end the list: what follows may be operands
+            out.args.append(f)
+            continue
+        v = f.value
+        if mode and not v.startswith("-"):
+            (out.excludes if mode == "x" else out.includes).append(v)
+            if not v:
+                out.known = False
+            continue
+        mode = ""
+        if v in _ZIP_MATCHING:
+            out.known = False
+        name, eq, val = v.partition("=")
+        if name in ("-TT", "--unzip-command"):
+            if eq:
+                out.test = Field(val, raw=val)
+            else:
+                mode = "T"
+            continue
+        if name in ("--exclude", "--include"):
+            kind = "x" if name == "--exclude" else "i"
+            if eq:
+                _zip_one(c, out, kind, val)
+            else:
+                mode = kind
+            continue
+        cut = _zip_list_letter(v)
+        if cut:
+            if cut > 1:
+                out.args.append(Field(v[:cut], raw=f.raw))
+            if cut + 1 < len(v):
+                _zip_one(c, out, v[cut], v[cut + 1 :])
+            else:
+                mode = v[cut]
+            continue
+        out.args.append(f)
+    return out
+
+
+def _zip_list_letter(v: str) -> int:
+    """Where ``-x``/``-i`` sits in a cluster of zip's one-letter flags (``-qrx``), or 0.
+
+    zip also has two-letter options (``-ic``, ``-li``, ``-TT``): only plain flags may come
+    before the letter, and ``-ic`` is not ``-i c``.
+    """
+    if not v.startswith("-") or v.startswith("--") or v == "-ic":
+        return 0
+    for k in range(1, len(v)):
+        if v[k] in "xi":
+            return k
+        if v[k] not in _ZIP_FLAGS:
+            return 0
+    return 0
+
+
+def _zip_one(c: Cmd, out: _ZipLists, kind: str, value: str) -> None:
+    patterns = out.excludes if kind == "x" else out.includes
+    if not value.startswith("@"):
+        patterns.append(value)
+        out.known = out.known and bool(value)
+        return
+    lf = Field(value[1:], raw=value[1:])
+    c.read(lf)
+    text = c.st.run.read_text(c.loc(lf))
+    if text is None or "\r" in text:
+        out.known = False
+        return
+    patterns.extend(ln for ln in text.split("\n") if ln)
+
+
 @command("zip")
 def _zip(c: Cmd) -> tuple[Flow, ...]:
-    args = list(c.args)
-    cut = next(
-        (
-            k
-            for k, f in enumerate(args)
-            if f.known and f.value in ("-x", "-i", "--exclude", "--include")
-        ),
-        None,
-    )
-    if cut is not None:
-        args = args[:cut]
+    c = Cmd(c.st, c.name, env_options(c, "ZIPOPT") + list(c.args), c.stdin, c.via)
+    lists = _zip_lists(c)
     o = parse(
-        args,
+        lists.args,
         Spec.of(
             "bntOPZsY",
             "temp-path suffixes from-date output-file password compression-method split-size",
@@ -255,7 +467,21 @@ def _zip(c: Cmd) -> tuple[Flow, ...]:
     if not ops:
         return (OPAQUE,)
     archive, files = ops[0], ops[1:]
+    hidden_options(c)
+    if lists.test is not None:
+        test = lists.test
+        if test.known:
+            # zip runs it through the shell with the archive's name, at {} or at the end
+            name = shlex.quote(archive.value) if archive.known else "archive.zip"
+            cmd = test.value
+            test = Field(cmd.replace("{}", name) if "{}" in cmd else f"{cmd} {name}", raw=cmd)
+        run_hook(c, test, what="zip -TT")
     rec = o.has("-r", "-R", "--recurse-paths")
+    drop = (
+        zip_filter(lists.excludes, lists.includes)
+        if lists.known and (lists.excludes or lists.includes)
+        else None
+    )
     flows: list[Flow] = []
     for f in files:
         if f.known and f.value == "-":
@@ -263,8 +489,14 @@ def _zip(c: Cmd) -> tuple[Flow, ...]:
             continue
         loc = c.loc(f)
         r = take_whole(c, loc, rec) or f.recursive
-        c.emit(READ, loc, recursive=r)
-        flows.append(Flow(src=loc, recursive=r, exact=False, via="zip"))
+        parts = (
+            kept(c.st.run, loc, zip_name(f.value), drop, follow_links=True)
+            if f.known and f.loc is None and (r or not isdir(c, loc))
+            else None
+        )
+        for ploc, _rel, prec in parts if parts is not None else [(loc, "", r)]:
+            c.emit(READ, ploc, recursive=prec)
+            flows.append(Flow(src=ploc, recursive=prec, exact=False, via="zip"))
     if o.has("-@", "--names-stdin"):
         flows.extend(_names_as_content(c, c.stdin, c.st))
     if o.has("-m", "--move"):
@@ -480,17 +712,33 @@ def _codec_flows(c: Cmd, inputs: tuple[Flow, ...], kind: str, decode: bool) -> t
     out: list[Flow] = []
     for fl in inputs:
         nf = fl.through(c.name, transform=True)
+        # an encoding of the first N bytes of a file still holds nothing past them
+        limit = fl.limit
         if fl.text is not None:
             text = _decode_text(kind, fl.text) if decode else _encode_text(kind, fl.text)
             out.append(
-                Flow(src=fl.src, text=text, exact=False, decoded=decode or fl.decoded, via=nf.via)
+                Flow(
+                    src=fl.src,
+                    text=text,
+                    exact=False,
+                    decoded=decode or fl.decoded,
+                    via=nf.via,
+                    limit=limit,
+                )
             )
         elif decode and fl.src is not None:
             # an encoded file decoded now tells what a later `| sh` would run
             data = c.st.run.read_text(fl.src)
             text = _decode_text(kind, data) if data is not None else None
             out.append(
-                Flow(src=fl.src, recursive=fl.recursive, exact=False, decoded=True, via=nf.via)
+                Flow(
+                    src=fl.src,
+                    recursive=fl.recursive,
+                    exact=False,
+                    decoded=True,
+                    via=nf.via,
+                    limit=limit,
+                )
             )
             if text is not None:
                 out.append(Flow(text=text, decoded=True, via=nf.via))
@@ -503,6 +751,7 @@ def _codec_flows(c: Cmd, inputs: tuple[Flow, ...], kind: str, decode: bool) -> t
                     exact=False,
                     decoded=decode or nf.decoded,
                     via=nf.via,
+                    limit=limit,
                 )
             )
     return tuple(out)
@@ -534,19 +783,68 @@ def _base64(c: Cmd) -> tuple[Flow, ...]:
     return flows
 
 
+# xxd's options that take a value, with the rest of their long spelling (-l, -len)
+_XXD_VALUES = {
+    "c": "ols",
+    "g": "roupsize",
+    "o": "ffset",
+    "s": "eek",
+    "l": "en",
+    "n": "ame",
+    "R": "",
+}
+
+
+def _xxd_args(args: list[Field]) -> tuple[set[str], dict[str, Field], list[Field]]:
+    """xxd's own option syntax: flags, values (``-l 64``, ``-l64``, ``-len 64``), operands."""
+    flags: set[str] = set()
+    values: dict[str, Field] = {}
+    ops: list[Field] = []
+    i = 0
+    while i < len(args):
+        f = args[i]
+        v = f.value
+        i += 1
+        if not f.known or len(v) < 2 or not v.startswith("-"):
+            ops.append(f)
+            continue
+        if v == "--":
+            ops.extend(args[i:])
+            break
+        letter, rest = v[1], v[2:]
+        if letter not in _XXD_VALUES or (letter == "c" and rest == "apitalize"):
+            flags.add(letter)
+            continue
+        if rest and rest != _XXD_VALUES[letter]:
+            values[letter] = Field(rest, raw=rest)
+        elif i < len(args):
+            values[letter] = args[i]
+            i += 1
+    return flags, values, ops
+
+
 @command("xxd")
 def _xxd(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("cglsoNn", "cols groupsize len seek offset name"))
-    decode = o.has("-r", "-revert")
-    plain = o.has("-p", "-ps", "-postscript", "-plain")
-    ops = list(o.operands)
+    flags, values, ops = _xxd_args(list(c.args))
+    decode = "r" in flags
+    plain = "p" in flags
+    count = None
+    seek = values.get("s")
+    length = values.get("l")
+    if not decode and length is not None and length.known:
+        from_start = seek is None or (seek.known and byte_count(seek.value.lstrip("+")) == 0)
+        count = byte_count(length.value) if from_start else None
     infile = ops[0] if ops and not (ops[0].known and ops[0].value == "-") else None
     inputs: tuple[Flow, ...]
     if infile is not None:
         c.read(infile)
-        inputs = tuple(Flow(src=fl.src, text=fl.text, via="") for fl in c.content(infile))
+        inputs = tuple(
+            Flow(src=fl.src, text=fl.text, via="", limit=fl.limit) for fl in c.content(infile)
+        )
+        if count is not None and not infile.pipe and c.fd_of(infile) is None:
+            inputs = tuple(fl.first(count) for fl in inputs)
     else:
-        inputs = c.stdin
+        inputs = tuple(fl.first(count) for fl in c.stdin)
     flows = _codec_flows(c, inputs, "hex" if plain else "other", decode)
     if len(ops) >= 2:
         c.write_to(ops[1], flows, append=False)

@@ -26,6 +26,7 @@ import tree_sitter as ts
 
 from guard.exceptions import AnalysisError
 from guard.paths import HostMap
+from guard.shell.conditions import run_body
 from guard.shell.expand import Acc, Expander, unescape_dq
 from guard.shell.record import (
     MAX_ARGS,
@@ -871,10 +872,14 @@ class State:
             self.vars[name] = Var(
                 f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated
             )
-            out.extend(self.run_seq([body]))
+            # tests the guard can decide choose the branches that run this time
+            flows, jump = run_body(self, body)
+            out.extend(flows)
+            if jump == "break":
+                return tuple(out)
         if len(values) > MAX_LOOP:
             self.vars[name] = Var(None)
-            out.extend(self.run_seq([body]))
+            out.extend(run_body(self, body)[0])
         return tuple(out)
 
     def _case(self, node: ts.Node) -> tuple[Flow, ...]:

@@ -12,16 +12,18 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from guard.shell.core import Cmd, State, command, joined_script
+from guard.shell.findexpr import Action, evaluate
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.sed import apply_sed, ere_script_to_bre
 from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, names
 from guard.types import ConfigEdit, EffectKind, Location
 
 __all__ = [
+    "byte_count",
     "copy_effect",
     "dest_for",
     "isdir",
@@ -209,13 +211,15 @@ class _Reader:
     recursive: tuple[str, ...] = ()  # options that make it descend into folders
     whole: bool = False  # always descends (du, tree)
     default_cwd: bool = False
+    count: tuple[str, ...] = ()  # options that stop it after N bytes (head -c)
+    skip: tuple[str, ...] = ()  # options that make it start past the first byte (od -j)
 
 
 _READERS: dict[str, _Reader] = {
     "cat": _Reader(exact=True),
     "tac": _Reader(Spec.of("s", "separator")),
     "nl": _Reader(Spec.of("bdfhilnsvw")),
-    "head": _Reader(Spec.of("nc", "lines bytes")),
+    "head": _Reader(Spec.of("nc", "lines bytes"), count=("-c", "--bytes")),
     "tail": _Reader(Spec.of("ncs", "lines bytes sleep-interval pid max-unchanged-stats")),
     "less": _Reader(Spec.of("bhjkopPtTxyz#", "log-file tag"), exact=True),
     "more": _Reader(Spec.of("n", "lines"), exact=True),
@@ -227,9 +231,17 @@ _READERS: dict[str, _Reader] = {
     "unexpand": _Reader(Spec.of("t", "tabs")),
     "rev": _Reader(),
     "column": _Reader(Spec.of("cstoNRHWEdO", "separator output-separator table-columns")),
-    "od": _Reader(Spec.of("AjNStw", "address-radix skip-bytes read-bytes format width")),
-    "hexdump": _Reader(Spec.of("enfsL", "format length skip")),
-    "hd": _Reader(Spec.of("enfsL", "format length skip")),
+    "od": _Reader(
+        Spec.of("AjNStw", "address-radix skip-bytes read-bytes format width"),
+        count=("-N", "--read-bytes"),
+        skip=("-j", "--skip-bytes"),
+    ),
+    "hexdump": _Reader(
+        Spec.of("enfsL", "format length skip"), count=("-n", "--length"), skip=("-s", "--skip")
+    ),
+    "hd": _Reader(
+        Spec.of("enfsL", "format length skip"), count=("-n", "--length"), skip=("-s", "--skip")
+    ),
     "strings": _Reader(Spec.of("ntTeo", "bytes radix target encoding output-separator")),
     "comm": _Reader(Spec.of("", "output-delimiter")),
     "join": _Reader(Spec.of("aejotv12", "")),
@@ -295,24 +307,79 @@ def _reader(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, r.spec)
     ops = o.operands
     rec = r.whole or o.has(*r.recursive)
+    count = _read_count(c, o, r)
     out: list[Flow] = []
+    # standard input is cut before the reader's own transformation hides where bytes come from
+    stdin = tuple(fl.first(count).through(c.name, transform=not r.exact) for fl in c.stdin)
     if not ops:
         if r.default_cwd and c.st.cwd is not None:
             c.emit(r.kind, c.st.local("."), recursive=rec)
         elif r.content:
-            out.extend(c.passthrough(transform=not r.exact))
+            out.extend(stdin)
     for f in ops:
         if f.known and f.value == "-":
             if r.content:
-                out.extend(c.passthrough(transform=not r.exact))
+                out.extend(stdin)
             continue
         loc = c.loc(f)
         c.read(f, r.kind, recursive=rec and (r.kind is LIST or isdir(c, loc)))
         if r.content:
-            out.extend(c.content(f, transform=not r.exact))
+            out.extend(_first_bytes(c, f, c.content(f, transform=not r.exact), count))
     if not r.content:
         return (OPAQUE,)
     return tuple(out)
+
+
+_SIZE = re.compile(r"(0[xX][0-9a-fA-F]{1,16}|\d{1,18})([A-Za-z]{0,3})")
+_SIZE_UNITS = {
+    "": 1, "c": 1, "w": 2, "b": 512, "kB": 1000, "KB": 1000, "K": 1024, "k": 1024, "KiB": 1024,
+    "MB": 1000**2, "M": 1024**2, "m": 1024**2, "MiB": 1024**2,
+    "GB": 1000**3, "G": 1024**3, "g": 1024**3, "GiB": 1024**3,
+}  # fmt: skip
+
+
+def byte_count(text: str) -> int | None:
+    """A byte count as head, od, dd and kin write it (``64``, ``0x40``, ``1K``, ``2x512``).
+
+    Counts are read so that they are never below what any of these tools reads: ``064`` is 64
+    (not octal 52), ``k`` is 1024. ``None`` for anything else, a negative count included.
+    """
+    total = 1
+    for part in text.split("x") if "x" in text[1:] and not text.startswith("0x") else [text]:
+        m = _SIZE.fullmatch(part)
+        if m is None or m.group(2) not in _SIZE_UNITS:
+            return None
+        num = m.group(1)
+        total *= (int(num, 16) if num[:2] in ("0x", "0X") else int(num)) * _SIZE_UNITS[m.group(2)]
+    return total
+
+
+def _read_count(c: Cmd, o: Opts, r: _Reader) -> int | None:
+    """How many leading bytes of its input the reader stops after, if it reads from the start."""
+    if not r.count:
+        return None
+    skip = o.value(*r.skip) if r.skip else None
+    if skip is not None and not (skip.known and byte_count(skip.value) == 0):
+        return None
+    if c.name == "head" and o.has("-n", "--lines"):
+        return None  # whichever of -c and -n comes last decides
+    v = o.value(*r.count)
+    return byte_count(v.value) if v is not None and v.known else None
+
+
+def _first_bytes(c: Cmd, f: Field, flows: tuple[Flow, ...], count: int | None) -> tuple[Flow, ...]:
+    """The data of argument ``f`` when only its first ``count`` bytes are read: a file is read
+    from its first byte, whatever the reader does with the bytes after."""
+    if count is None:
+        return flows
+    if f.pipe or c.fd_of(f) is not None:
+        return tuple(fl.first(count) for fl in flows)
+    return tuple(
+        replace(fl, limit=count if fl.limit is None else min(fl.limit, count))
+        if fl.src is not None and not fl.names
+        else fl
+        for fl in flows
+    )
 
 
 command(*_READERS)(_reader)
@@ -953,6 +1020,7 @@ def _dd(c: Cmd) -> tuple[Flow, ...]:
     src: Field | None = None
     dst: Field | None = None
     append = False
+    sizes: dict[str, str] = {}
     for f in c.args:
         if not f.known:
             c.unknown("dd operand is unknown", c.loc(f))
@@ -967,15 +1035,34 @@ def _dd(c: Cmd) -> tuple[Flow, ...]:
             dst = vf
         elif key == "oflag" and "append" in val:
             append = True
+        elif key in ("bs", "ibs", "count", "skip", "iseek", "iflag"):
+            sizes[key] = val
+    count = _dd_count(sizes)
     if src is not None:
         c.read(src)
-        flows = c.content(src)
+        flows = _first_bytes(c, src, c.content(src), count)
     else:
-        flows = c.passthrough()
+        flows = tuple(fl.first(count) for fl in c.passthrough())
     if dst is None:
         return flows
     c.write_to(dst, flows, append=append)
     return ()
+
+
+def _dd_count(sizes: dict[str, str]) -> int | None:
+    """How many leading bytes of its input dd copies: ``count`` blocks of ``ibs`` (or ``bs``,
+    512 by default), or ``count`` bytes with ``iflag=count_bytes``; ``None`` when it starts
+    past the first byte or copies to the end."""
+    for key in ("skip", "iseek"):
+        if key in sizes and byte_count(sizes[key]) != 0:
+            return None
+    if "count" not in sizes:
+        return None
+    n = byte_count(sizes["count"])
+    block = byte_count(sizes.get("bs", sizes.get("ibs", "512")))
+    if n is None or block is None:
+        return None
+    return n if "count_bytes" in sizes.get("iflag", "") else n * block
 
 
 @command("tee", "sponge")
@@ -1182,7 +1269,9 @@ _FIND_VALUE = names(
 def _find(c: Cmd) -> tuple[Flow, ...]:
     args = c.args
     i = 0
+    follow = False
     while i < len(args) and args[i].known and args[i].value in ("-H", "-L", "-P"):
+        follow = args[i].value != "-P"
         i += 1
     starts: list[Field] = []
     while i < len(args) and not (
@@ -1193,9 +1282,12 @@ def _find(c: Cmd) -> tuple[Flow, ...]:
     if not starts:
         starts = [Field(".", raw=".")]
     locs = [c.loc(f) for f in starts]
+    expr = args[i:]
+    actions = None if follow else evaluate(c.st.run, expr, list(zip(starts, locs, strict=True)))
+    if actions is not None:
+        return _find_actions(c, actions, locs)
     acted = False
     out: list[Flow] = []
-    expr = args[i:]
     j = 0
     while j < len(expr):
         e = expr[j]
@@ -1240,6 +1332,53 @@ def _find(c: Cmd) -> tuple[Flow, ...]:
     if not out:
         out = [Flow(src=loc, names=True, recursive=True, via="find") for loc in locs]
     return tuple(out)
+
+
+def _find_actions(c: Cmd, actions: list[Action], locs: list[Location]) -> tuple[Flow, ...]:
+    """Run ``find``'s actions on the files its expression selects (see ``findexpr``)."""
+    out: list[Flow] = []
+    acted = False
+    for act in actions:
+        if act.kind == "-delete":
+            acted = True
+            for e in act.hits:
+                c.emit(DELETE, c.st.local(e.name), note="find -delete removes what matches")
+        elif act.kind in ("-exec", "-ok"):
+            acted = True
+            if act.batch:
+                names = [Field(e.name, raw="{}") for e in act.hits]
+                if names:
+                    out.extend(c.st.dispatch([*act.argv[:-1], *names], ()))
+                continue
+            for e in act.hits:
+                out.extend(c.st.dispatch(_find_argv(act.argv, e.name), ()))
+        elif act.kind in ("-execdir", "-okdir"):
+            acted = True
+            for e in act.hits:
+                # run from the folder that holds the file, which it names ./NAME
+                sub = c.st.fork()
+                sub.cwd = os.path.dirname(e.path)
+                name = "./" + os.path.basename(e.name.rstrip("/"))
+                out.extend(sub.dispatch(_find_argv(act.argv, name), ()))
+        elif act.kind == "-fprint" and act.target is not None:
+            c.emit(WRITE, c.loc(act.target))
+        elif act.kind == "-print":
+            out.extend(
+                Flow(src=c.st.local(e.name), names=True, recursive=e.kind == "d", via="find")
+                for e in act.hits
+            )
+    if not acted:
+        for loc in locs:
+            c.emit(LIST, loc, recursive=True)
+    return tuple(out)
+
+
+def _find_argv(argv: list[Field], name: str) -> list[Field]:
+    """An ``-exec`` command with ``{}`` standing for ``name`` (also inside a word)."""
+    return [
+        Field(f.value.replace("{}", name), raw=f.raw) if f.known and "{}" in f.value else f
+        for f in argv
+    ]
 
 
 # ---------------------------------------------------------------------- git

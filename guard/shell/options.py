@@ -61,11 +61,16 @@ _SPECS: dict[tuple[object, ...], Spec] = {}
 
 @dataclass(slots=True)
 class Opts:
-    """Parsed options (name with dashes, value or ``None``) and the operands, in order."""
+    """Parsed options (name with dashes, value or ``None``) and the operands, in order.
+
+    ``before[i]`` is how many operands came before option ``items[i]``: tools such as GNU tar
+    apply some options only to the operands that follow them.
+    """
 
     items: list[tuple[str, Field | None]] = field(default_factory=list)
     operands: list[Field] = field(default_factory=list)
     rest: list[Field] = field(default_factory=list)
+    before: list[int] = field(default_factory=list)
 
     def has(self, *names: str) -> bool:
         """True when any of ``names`` was given; long names also match unambiguous prefixes."""
@@ -125,6 +130,12 @@ def parse(args: Sequence[Field], spec: Spec, *, stop_at_operand: bool | None = N
     """
     permute = spec.permute if stop_at_operand is None else not stop_at_operand
     out = Opts()
+    items, before, operands = out.items, out.before, out.operands
+
+    def add(name: str, value: Field | None) -> None:
+        items.append((name, value))
+        before.append(len(operands))
+
     i = 0
     n = len(args)
     while i < n:
@@ -145,12 +156,12 @@ def parse(args: Sequence[Field], spec: Spec, *, stop_at_operand: bool | None = N
         if v.startswith("--"):
             name, eq, val = v.partition("=")
             if eq:
-                out.items.append((name, Field(val, raw=val)))
+                add(name, Field(val, raw=val))
             elif _long_takes_value(name[2:], spec) and i + 1 < n:
-                out.items.append((name, args[i + 1]))
+                add(name, args[i + 1])
                 i += 1
             else:
-                out.items.append((name, None))
+                add(name, None)
             i += 1
             continue
         j = 1
@@ -159,14 +170,14 @@ def parse(args: Sequence[Field], spec: Spec, *, stop_at_operand: bool | None = N
             if ch in spec.short:
                 if j + 1 < len(v):
                     attached = v[j + 1 :]
-                    out.items.append(("-" + ch, Field(attached, raw=attached)))
+                    add("-" + ch, Field(attached, raw=attached))
                 elif i + 1 < n:
-                    out.items.append(("-" + ch, args[i + 1]))
+                    add("-" + ch, args[i + 1])
                     i += 1
                 else:
-                    out.items.append(("-" + ch, None))
+                    add("-" + ch, None)
                 break
-            out.items.append(("-" + ch, None))
+            add("-" + ch, None)
             j += 1
         i += 1
     return out

@@ -202,8 +202,9 @@ class Run:
         certain: bool = True,
         note: str = "",
         unseen: bool = False,
+        prefix: int | None = None,
     ) -> None:
-        """Record one effect, once."""
+        """Record one effect, once (``prefix``: only the first bytes of a copied target go)."""
         key = (
             kind,
             None if target is None else (target.raw, target.path, target.host, target.visible),
@@ -214,6 +215,7 @@ class Run:
             certain,
             note,
             unseen,
+            prefix,
         )
         if key in self.seen:
             return
@@ -230,6 +232,7 @@ class Run:
                 certain=certain,
                 note=note,
                 unseen=unseen,
+                prefix=prefix,
             ),
             key,
         )
@@ -376,6 +379,7 @@ class Run:
                             dest,
                             recursive=fl.recursive,
                             via=fl.via or via or ">",
+                            prefix=fl.limit,
                         )
                 return ()
         edit: ConfigEdit | None
@@ -395,5 +399,12 @@ class Run:
         for fl in flows:
             if fl.src is not None and not fl.names:
                 kind = EffectKind.COPY if loc.visible else EffectKind.TRANSFER
-                self.emit(kind, fl.src, loc, recursive=fl.recursive, via=fl.via or via or ">")
+                self.emit(
+                    kind,
+                    fl.src,
+                    loc,
+                    recursive=fl.recursive,
+                    via=fl.via or via or ">",
+                    prefix=fl.limit,
+                )
         return ()

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.files import copy_effect, dest_for, split_remote
+from guard.shell.filters import Drop, RsyncRules, kept
+from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks, ssh_runs
 from guard.shell.interp import run_stdin_script
-from guard.shell.options import Spec, parse
+from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
 from guard.shell.words import OPAQUE, Field, Flow, names, short
 from guard.types import EffectKind, Location
@@ -37,7 +40,7 @@ def _send(c: Cmd, flows: tuple[Flow, ...], dest: Location, *, via: str | None = 
     for fl in flows:
         if fl.src is not None and not fl.names:
             v = via or ((fl.via + "|" if fl.via else "") + c.name)
-            c.emit(TRANSFER, fl.src, dest, recursive=fl.recursive, via=v)
+            c.st.run.emit(TRANSFER, fl.src, dest, recursive=fl.recursive, via=v, prefix=fl.limit)
 
 
 def _arg_flows(c: Cmd, fields: list[Field]) -> tuple[Flow, ...]:
@@ -66,10 +69,14 @@ def _ssh(c: Cmd) -> tuple[Flow, ...]:
             _SSH_SPEC,
             stop_at_operand=True,
         )
-    if not o.rest:
-        return ()
-    host_f = o.rest[0]
+    host_f = o.rest[0] if o.rest else None
     words = list(o.rest[1:])
+    session = () if o.has("-n", "-f", "-N") else c.stdin
+    _ssh_options(c, o, lambda: host_f, port="-p", session=lambda: session + _arg_flows(c, words))
+    if c.name == "mosh":
+        run_hook(c, o.value("--ssh"), what="mosh --ssh", stdin=session)
+    if host_f is None:
+        return ()
     for v in o.values("-o"):
         if v.known and v.value.lower().startswith("remotecommand="):
             words = [Field(v.value.split("=", 1)[1], raw=v.raw), *words]
@@ -108,6 +115,85 @@ def _ssh(c: Cmd) -> tuple[Flow, ...]:
     return tuple(fl.through("ssh") for fl in out)
 
 
+def _ssh_options(
+    c: Cmd,
+    o: Opts,
+    target: Callable[[], Field | None],
+    *,
+    port: str,
+    session: Callable[[], tuple[Flow, ...]] = tuple,
+) -> None:
+    """The commands that ssh's options make it run here (scp and sftp pass them to ssh);
+    ``target`` gives the word that names the host, ``session`` the data a ``ProxyCommand``
+    carries (both asked only when an option needs them)."""
+    if c.name in ("ssh", "autossh", "mosh"):
+        # ssh's own options end at the host (a word the guard cannot read that starts with
+        # a dash is no host); scp and sftp take options anywhere
+        hidden_options(c, list(c.args)[: len(c.args) - len(o.rest)] + o.rest[:1])
+    else:
+        hidden_options(c)
+    # the program ssh runs to ask for a passphrase
+    run_hook(c, env_value(c, "SSH_ASKPASS"), what="ssh $SSH_ASKPASS")
+    given = {g for g, _ in o.items}  # short options: no prefixes to match
+    options = o.values("-o") if "-o" in given else []
+    config = o.value("-F") if "-F" in given else None
+    library = o.value("-I") if "-I" in given and c.name in ("ssh", "autossh") else None
+    if config is None and library is None and not ssh_runs(options):
+        return
+    host_f = target()
+    host = "host"
+    if host_f is not None and host_f.known:
+        rem = split_remote(host_f.value)
+        host = _host_name(rem[0] if rem is not None else host_f.value).rsplit("@", 1)[-1]
+    port_f = o.value(port)
+    user_f = o.value("-l")
+    ssh_hooks(
+        c,
+        options,
+        config,
+        host=host,
+        port=port_f.value if port_f is not None and port_f.known else "22",
+        user=user_f.value if user_f is not None and user_f.known else "user",
+        session=session(),
+        library=library,
+    )
+
+
+def _remote_hook(
+    c: Cmd, hook: Field | None, hosts: list[str], *, what: str, stdin: tuple[Flow, ...] = ()
+) -> None:
+    """A command the remote side of a transfer runs (``rsync --rsync-path``, ``sftp -s``):
+    analysed on each remote host the guard sees (where it can reach protected files), here
+    when the transfer names no remote host."""
+    if hook is None:
+        return
+    if not hosts:
+        run_hook(c, hook, what=what, stdin=stdin)
+        return
+    st = c.st
+    for name in dict.fromkeys(hosts):
+        info = st.run.hosts.get(name)
+        if info is None:
+            continue  # it runs where the guard protects nothing
+        if not hook.known:
+            c.unseen(f"{what} runs a command the guard cannot see on {name}")
+            continue
+        sub = st.new_shell(cwd=info.home, home=info.home, host=name, stdin=stdin, pos=[])
+        if sub is not None:
+            sub.run_text(hook.value, what=f"{what} on {name}")
+
+
+def _local_flows(c: Cmd, fields: list[Field]) -> tuple[Flow, ...]:
+    """The content of the local files among ``fields``: what a copier sends."""
+    out: list[Flow] = []
+    for f in fields:
+        if f.known and f.loc is None and not f.pipe and split_remote(f.value) is not None:
+            continue
+        loc = c.loc(f)
+        out.append(Flow(src=loc, recursive=_is_dir(c, loc) or loc.path is None, exact=False))
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- scp, rsync
 
 
@@ -136,6 +222,31 @@ def _is_dir(c: Cmd, loc: Location) -> bool:
     return loc.path is not None and loc.visible and c.st.run.isdir(loc.path)
 
 
+def _below(c: Cmd, d: Location, rel: str) -> Location:
+    """The place ``rel`` lands below the destination ``d`` of a copy."""
+    raw = d.raw.rstrip("/") + "/" + rel
+    if d.path is None:
+        return Location(raw=raw, path=None, host=d.host, visible=d.visible)
+    return c.st.run.at(os.path.join(d.path, rel), raw, d.visible)
+
+
+def _rsync_name(f: Field, loc: Location) -> tuple[str | None, bool]:
+    """rsync's name for a source at the root of the transfer, and whether the source itself is
+    matched: ``dir/`` (and ``.``) stand for their content, so names start below them."""
+    if f.loc is not None or not f.known:
+        return None, False
+    v = f.value
+    rem = split_remote(v)
+    if rem is not None:
+        v = rem[1] or "."
+    if v.endswith(("/", "/.")) or v in (".", ""):
+        return "", False
+    base = os.path.basename(v)
+    if base == ".." or loc.path is None:
+        return None, False
+    return base, True
+
+
 def _copy_all(
     c: Cmd,
     srcs: list[Field],
@@ -145,17 +256,18 @@ def _copy_all(
     rsync: bool = False,
     remove_source: bool = False,
     delete_extra: bool = False,
+    drop: Drop | None = None,
 ) -> None:
     dlocs = _locations(c, dst, rsync=rsync)
     dloc = dlocs[0]
-    locs: list[tuple[Location, bool, bool]] = []
+    locs: list[tuple[Location, bool, bool, Field]] = []
     for f in srcs:
         # a trailing slash (rsync) or a find placeholder stands for what is inside the folder
         contents = (rsync and f.known and f.value.endswith("/")) or f.loc is not None
         for loc in _locations(c, f, rsync=rsync):
-            locs.append((loc, contents, f.recursive))
+            locs.append((loc, contents, f.recursive, f))
     many = len(locs) > 1
-    for loc, contents, whole in locs:
+    for loc, contents, whole, f in locs:
         rec = whole or (recursive and (_is_dir(c, loc) or loc.path is None or not loc.visible))
         if contents or (
             rsync and not many and not dst.value.endswith("/") and not _is_dir(c, dloc)
@@ -163,9 +275,14 @@ def _copy_all(
             d = dloc
         else:
             d = dest_for(c.st, loc, dloc, dst.value if dst.known else "", into=many)
-        copy_effect(c, loc, d, recursive=rec)
-        if remove_source:
-            c.emit(EffectKind.DELETE, loc, recursive=rec, note="rsync --remove-source-files")
+        parts = None
+        if drop is not None and (rec or not _is_dir(c, loc)):
+            name, check_root = _rsync_name(f, loc)
+            parts = kept(c.st.run, loc, name, drop, check_root=check_root)
+        for ploc, rel, prec in parts if parts is not None else [(loc, "", rec)]:
+            copy_effect(c, ploc, _below(c, d, rel) if rel else d, recursive=prec)
+            if remove_source:
+                c.emit(EffectKind.DELETE, ploc, recursive=prec, note="rsync --remove-source-files")
         if delete_extra:
             c.emit(
                 EffectKind.DELETE,
@@ -183,6 +300,16 @@ _SCP_SPEC = Spec.of("cDFiJlmoPSX")
 def _scp(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, _SCP_SPEC)
     ops = list(o.operands)
+    _ssh_options(
+        c,
+        o,
+        lambda: next((f for f in ops if f.known and split_remote(f.value) is not None), None),
+        port="-P",
+        session=lambda: _local_flows(c, ops[:-1]),
+    )
+    for given, prog in o.items:
+        if given in ("-S", "-D"):  # a program in place of ssh, a local sftp server program
+            run_hook(c, prog, what=f"scp {given}", stdin=_local_flows(c, ops[:-1]))
     if len(ops) < 2:
         for f in ops:
             c.unknown("scp with a single operand", c.loc(f))
@@ -248,10 +375,66 @@ _RSYNC_LONG = [
 _RSYNC_SPEC = Spec.of("eBfMT", _RSYNC_LONG)
 
 
+def _rsync_filter(c: Cmd, o: Opts) -> Drop | None:
+    """rsync's include/exclude/filter rules in command-line order; ``None`` when there are none
+    or one cannot be read (rules from merge files, an unreadable list, an unknown word)."""
+    rules = RsyncRules()
+    if any(not f.known for f in c.args):
+        rules.known = False
+    for given, value in o.items:
+        if given in ("-F", "-C", "--cvs-exclude", "-R", "--relative", "--files-from"):
+            rules.known = False  # per-folder rule files, or names that are not the walk's
+        elif given not in _RSYNC_FILTERS:
+            continue
+        elif value is None or not value.known:
+            rules.known = False
+        elif given in ("--exclude", "--include"):
+            rules.add_exclude(value.value, include=given == "--include")
+        elif given in ("--exclude-from", "--include-from"):
+            text = None
+            if value.value != "-":  # the list on standard input: not read here
+                c.read(value)
+                text = c.st.run.read_text(c.loc(value))
+            if text is None:
+                rules.known = False
+            else:
+                rules.add_lines(text, include=given == "--include-from")
+        else:
+            rules.add_filter(value.value)
+    return rules.drop()
+
+
+_RSYNC_FILTERS = frozenset(
+    ("--exclude", "--include", "--exclude-from", "--include-from", "--filter", "-f")
+)
+
+
+def _rsync_hooks(c: Cmd, o: Opts, ops: list[Field]) -> None:
+    """rsync's remote shell (``-e``), run here with the transfer on its standard input, and
+    ``--rsync-path``, run by that shell on the other side: analysed there when the guard sees
+    that host, here when the copy is local."""
+    hidden_options(c)
+    rsh = o.value("-e", "--rsh") or env_value(c, "RSYNC_RSH")
+    path = o.value("--rsync-path")
+    if rsh is None and path is None:
+        return
+    sent = _local_flows(c, ops[:-1])
+    run_hook(c, rsh, what="rsync -e", stdin=sent)
+    hosts = [
+        rem[0].rsplit("@", 1)[-1]
+        for f in ops
+        if f.known and "::" not in f.value and not f.value.startswith("rsync://")
+        for rem in (split_remote(f.value),)
+        if rem is not None
+    ]
+    _remote_hook(c, path, hosts, what="rsync --rsync-path", stdin=sent)
+
+
 @command("rsync")
 def _rsync(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, _RSYNC_SPEC)
     ops = list(o.operands)
+    _rsync_hooks(c, o, ops)
     if o.has("-n", "--dry-run") or len(ops) < 2:
         for f in ops:
             for loc in _locations(c, f, rsync=True):
@@ -286,6 +469,7 @@ def _rsync(c: Cmd) -> tuple[Flow, ...]:
             "--delete-excluded",
             "--delete-missing-args",
         ),
+        drop=_rsync_filter(c, o),
     )
     return (OPAQUE,)
 
@@ -410,6 +594,18 @@ def _sftp_batch(c: Cmd, sftp: _Sftp, text: str) -> None:
 @command("sftp")
 def _sftp(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, Spec.of("BbcDFiJloPRSsX"))
+    _ssh_options(c, o, lambda: o.operands[0] if o.operands else None, port="-P")
+    run_hook(c, o.value("-S"), what="sftp -S")
+    # -D runs a local program as the server, in place of ssh and the remote sftp-server
+    run_hook(c, o.value("-D"), what="sftp -D")
+    server = o.value("-s")  # a subsystem name, or (with a slash) a program the remote runs
+    if server is not None and (not server.known or "/" in server.value):
+        hosts: list[str] = []
+        if o.operands and o.operands[0].known:
+            first = o.operands[0].value
+            rem = split_remote(first)
+            hosts.append((rem[0] if rem is not None else first).rsplit("@", 1)[-1])
+        _remote_hook(c, server, hosts, what="sftp -s")
     if not o.operands or not o.operands[0].known:
         c.unknown("sftp to a host the analyser cannot see")
         return (OPAQUE,)

@@ -93,6 +93,8 @@ class Flow:
         exact: The bytes are ``src``'s own, untransformed (so running them runs that file).
         decoded: The data came out of a decoder (base64, xxd -r): running it is obfuscation.
         via: The commands the data went through, ``tar|ssh``.
+        limit: Only bytes ``[0, limit)`` of ``src`` went into the data (``head -c``, ``dd
+            count=``), whatever it went through after; ``None``: any of its bytes.
     """
 
     src: Location | None = None
@@ -102,6 +104,7 @@ class Flow:
     exact: bool = True
     decoded: bool = False
     via: str = ""
+    limit: int | None = None
 
     def through(self, name: str, *, transform: bool = False, keep_text: bool = True) -> Flow:
         """This flow after passing through command ``name``."""
@@ -117,6 +120,16 @@ class Flow:
     def opaque(self) -> bool:
         """Data of unknown origin and content."""
         return self.src is None and self.text is None
+
+    def first(self, count: int | None) -> Flow:
+        """This data cut to its first ``count`` bytes (``head -c``); ``None`` cuts nothing.
+
+        Only untransformed bytes of a file are a prefix of it: the first bytes of ``tac w`` or
+        ``gzip -c w`` come from anywhere in ``w``, and keep only the bound they had.
+        """
+        if count is None or self.src is None or not self.exact or self.names:
+            return self
+        return replace(self, limit=count if self.limit is None else min(self.limit, count))
 
 
 OPAQUE = Flow()
