@@ -20,11 +20,12 @@ Public interface: :class:`ShellContext`, :func:`analyse` and :func:`apply_sed`.
 Inside: ``core`` walks the tree, ``expand`` expands words, ``record`` keeps the effects and the
 bounds, ``words`` and ``options`` hold small shared pieces; the command table is filled by
 ``files`` (read, write, copy, delete), ``archives`` (tar, gzip, base64, split...), ``remote``
-(ssh, scp, rsync, sftp, curl, netcat...) and ``interp`` (wrappers, shells, ``eval``, scripts,
-``xargs``, interpreters, with ``code`` for the code they are given); ``sed`` simulates edits.
+(ssh, scp, rsync, sftp, curl, netcat...), ``interp`` (wrappers, shells, ``eval``, scripts,
+``xargs``, interpreters, with ``code`` for the code they are given) and ``vcs`` (git); ``sed``
+simulates edits.
 """
 
-from guard.shell import archives, files, interp, remote  # noqa: F401 - importing them fills the command table
+from guard.shell import archives, files, interp, remote, vcs  # noqa: F401 - importing them fills the command table
 from guard.shell.core import ShellContext, analyse
 from guard.shell.sed import apply_sed
 
