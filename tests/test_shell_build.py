@@ -97,6 +97,8 @@ def quiet(d: Decision) -> bool:
         (f"all:\n\t+cp {W} scratch/y\n", "make -n"),
         # conditionals on values the reader knows
         (f"ifeq ($(MODE),ship)\nall:\n\tcp {W} y\nelse\nall:\n\techo\nendif\n", "make MODE=ship"),
+        # --eval text is makefile text too
+        ("", f"make -E 'copy: ; cp {W} scratch/y' copy"),
         # a recipe that makes the makefile is run first, even under -n
         (f"all:\n\techo ok\nMakefile: dep\n\tcp {W} scratch/m\ndep:\n\ttrue\n", "make -n"),
     ],
@@ -304,6 +306,7 @@ def _package(world: World, scripts: dict[str, str], folder: str = "") -> None:
         ({"build": f"cp {W} scratch/y"}, "pnpm run build"),
         ({"build": f"cp {W} scratch/y"}, "pnpm build"),
         ({"prepare": f"cp {W} scratch/y"}, "npm pack"),
+        ({"build": f"cp {W} scratch/y"}, "corepack pnpm build"),
     ],
 )
 def test_package_script_that_copies_a_peers_weights_is_denied(
@@ -399,6 +402,10 @@ def test_honest_npm_test_is_allowed_quietly(world: World, decide: Decide) -> Non
         "pip install -e .",
         "pip3 install ./pkg",
         "python3 -m pip install -e .",
+        "uv pip install -e .",
+        "pip install -r requirements.txt",
+        "dotnet test",
+        "pre-commit run --all-files",
         "python setup.py install",
         "poetry run pytest",
         "bazel build //...",
@@ -413,6 +420,7 @@ def test_build_tools_whose_code_is_not_read_are_unseen(
     world.write("gradlew", '#!/bin/sh\nexec java -jar gradle/wrapper/gradle-wrapper.jar "$@"\n')
     world.write("setup.py", "from setuptools import setup\nsetup(name='p')\n")
     world.write("pkg/setup.py", "")
+    world.write("requirements.txt", "requests==2.32\n-e ./pkg\n")
     assert unseen(sh(decide, command))
 
 
@@ -424,13 +432,17 @@ def test_build_tools_whose_code_is_not_read_are_unseen(
         "go build ./...",
         "go version",
         "pip install requests",
+        "pip install -r plain.txt",
         "pip list",
         "cmake -E echo hello",
         "mvn --version",
     ],
 )
-def test_build_tools_that_run_no_project_code_stay_quiet(decide: Decide, command: str) -> None:
+def test_build_tools_that_run_no_project_code_stay_quiet(
+    world: World, decide: Decide, command: str
+) -> None:
     """Versions, formatting, plain builds and index installs run no project code."""
+    world.write("plain.txt", "requests==2.32  # pinned\nurllib3\n")
     assert quiet(sh(decide, command))
 
 

@@ -23,12 +23,13 @@ Inside: ``core`` walks the tree, ``expand`` expands words, ``record`` keeps the 
 bounds, ``words`` and ``options`` hold small shared pieces; the command table is filled by
 ``files`` (read, write, copy, delete), ``archives`` (tar, gzip, base64, split...), ``remote``
 (ssh, scp, rsync, sftp, curl, netcat...), ``interp`` (wrappers, shells, ``eval``, scripts,
-``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make, npm,
-build tools, with ``makefile`` to read makefiles) and ``vcs`` (git, its hooks, aliases and
-command-valued settings, with ``gitconfig`` to read its config files); ``sed`` simulates edits.
+``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make and other
+build tools, with ``makefile`` to read makefiles), ``packages`` (npm, yarn, pnpm) and ``vcs``
+(git, its hooks, aliases and command-valued settings, with ``gitconfig`` to read its config
+files); ``sed`` simulates edits.
 """
 
-from guard.shell import archives, build, files, interp, remote, vcs  # noqa: F401 - importing them fills the command table
+from guard.shell import archives, build, files, interp, packages, remote, vcs  # noqa: F401 - importing them fills the command table
 from guard.shell.core import ShellContext, analyse
 from guard.shell.sed import apply_sed
 
