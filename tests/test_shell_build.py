@@ -198,6 +198,26 @@ def test_makefile_code_outside_the_subset_is_unseen(
     assert time.monotonic() - started < 5
 
 
+def test_makefile_that_cannot_be_read_is_unseen_and_never_opened(
+    world: World, decide: Decide
+) -> None:
+    """A named pipe as the makefile is unseen code; the guard does not block opening it."""
+    os.mkfifo(world.root / "Makefile")
+    started = time.monotonic()
+    assert unseen(sh(decide, "make"))
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("command", ["bash pipe", "./pipe", "source pipe", "make -f pipe"])
+def test_a_named_pipe_is_never_opened_as_code(world: World, command: str) -> None:
+    """Code read from a named pipe is unseen, and reading it never blocks the analyser."""
+    os.mkfifo(world.root / "pipe")
+    started = time.monotonic()
+    effects = analyse(command, ShellContext(cwd=str(world.root), hosts=_hosts(world)))
+    assert any(e.unseen for e in effects)
+    assert time.monotonic() - started < 5
+
+
 def test_unseen_makefile_code_is_still_analysed_where_readable(
     world: World, decide: Decide
 ) -> None:

@@ -325,6 +325,12 @@ def test_hook_in_another_language_is_read_and_a_binary_one_is_unseen(
     assert unseen(sh(decide, "git commit -m x"))
 
 
+def test_hook_that_cannot_be_read_is_unseen(repo: Path, decide: Decide) -> None:
+    """A named pipe as a hook cannot be read (nor is it opened): unseen code."""
+    os.mkfifo(repo / ".git/hooks/pre-commit")
+    assert unseen(sh(decide, "git commit -m x"))
+
+
 def test_hook_written_by_the_same_command_line_is_analysed(world: World, decide: Decide) -> None:
     """``git init``, a hook written into it, then ``git commit``: the new hook is read."""
     d = sh(

@@ -305,10 +305,20 @@ class Run:
         else:
             return None
         try:
-            with open(path, "rb") as fh:
+            # Only a regular file is read: opening a named pipe would block the guard until
+            # someone writes to it, and a device may never end.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except (OSError, ValueError):
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with os.fdopen(fd, "rb", closefd=False) as fh:
                 data = fh.read(limit + 1)
         except (OSError, ValueError):
             return None
+        finally:
+            os.close(fd)
         if len(data) > limit:
             return None
         return data.decode("utf-8", "replace")
