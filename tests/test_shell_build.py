@@ -22,6 +22,7 @@ CFG = "config/shutdown_config.yaml"
 COPY_RECIPE = f"all:\n\tcp {W} scratch/y\n"
 HONEST_MAKEFILE = """\
 # Build the docs and the package.
+SHELL := /usr/bin/env bash
 PYTHON ?= python3
 BUILD := build
 SPHINXOPTS = -q \\

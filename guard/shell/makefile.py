@@ -541,8 +541,10 @@ class Reader:
         if op not in ("=", ":=", "::=", ":::="):
             return False
         if name == "SHELL":
-            parts = text.split()
-            return len(parts) == 1 and parts[0].rsplit("/", 1)[-1] in _SHELL_NAMES
+            parts = [p.rsplit("/", 1)[-1] for p in text.split()]
+            if len(parts) == 2 and parts[0] == "env":
+                parts = parts[1:]  # SHELL := /usr/bin/env bash
+            return len(parts) == 1 and parts[0] in _SHELL_NAMES
         if name == ".SHELLFLAGS":
             return bool(_SHELLFLAGS.fullmatch(text))
         return False
