@@ -276,6 +276,25 @@ def test_no_verify_skips_the_pre_commit_hook(repo: Path, decide: Decide) -> None
     assert quiet(sh(decide, "git commit -nm x"))
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "git commit -m -n",
+        "git commit -mn",
+        "git commit -m --no-verify",
+        "git commit --message --no-verify",
+        "git commit -am x -- --no-verify",
+        f"git commit {NOTES} -m x",  # a word the analyser cannot see may be anything
+    ],
+)
+def test_no_verify_given_as_a_value_still_runs_the_hook(
+    repo: Path, decide: Decide, command: str
+) -> None:
+    """``-n`` or ``--no-verify`` that is a message, a path or unknown does not skip the hook."""
+    hook(repo, "pre-commit", f"#!/bin/sh\n{COPY}\n")
+    assert denied_copy(sh(decide, command))
+
+
 def test_sample_hooks_do_not_run(repo: Path, decide: Decide) -> None:
     """A ``.sample`` file is not a hook."""
     hook(repo, "pre-commit.sample", f"#!/bin/sh\n{COPY}\n")
@@ -309,7 +328,9 @@ def test_hooks_each_subcommand_runs_are_analysed(
 def test_hooks_path_setting_moves_the_hooks(repo: Path, decide: Decide) -> None:
     """``core.hooksPath`` (in config or ``-c``) is where the hooks are read from."""
     hook(repo, "pre-commit", f"#!/bin/sh\n{COPY}\n", folder="tools/hooks")
+    hook(repo, "post-checkout", f"#!/bin/sh\n{COPY}\n", folder="tools/hooks")
     assert denied_copy(sh(decide, "git -c core.hooksPath=tools/hooks commit -m x"))
+    assert denied_copy(sh(decide, f"git -c core.hooksPath=$PWD/tools/hooks clone {repo} copy"))
     add_config(repo, "[core]\n\thooksPath = tools/hooks\n")
     assert denied_copy(sh(decide, "git commit -m x"))
 

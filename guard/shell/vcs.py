@@ -126,6 +126,16 @@ _ALL_HOOKS = tuple(
         | {"reference-transaction", "post-index-change", "fsmonitor-watchman"}
     )
 )
+# Options of commit, merge, pull, push and am whose value is the next word when not attached:
+# that word is a value (`git commit -m -n` is a message "-n"), not an option.
+_VALUE_LETTERS = "mFcCtoXs"
+_ATTACHED_LETTERS = "Su"  # -S[KEYID], -u[MODE]: a value only when attached
+_VALUE_LONG = names(
+    "--message --file --reuse-message --reedit-message --template --author --date --cleanup "
+    "--fixup --squash --trailer --pathspec-from-file --strategy --strategy-option "
+    "--push-option --repo --receive-pack --exec --resolvemsg --patch-format --directory "
+    "--exclude --include --upload-pack"
+)
 # Hooks given the commit message file, and hooks that read their standard input.
 _MESSAGE_HOOKS = names("commit-msg prepare-commit-msg applypatch-msg")
 _STDIN_HOOKS = names(
@@ -365,8 +375,7 @@ class _Git:
             self._config_file(os.path.join(self.common, "config"), 0)
         if self.gitdir is not None:
             self._config_file(os.path.join(self.gitdir, "config.worktree"), 0)
-        self.settings.extend(self._env_settings())
-        for s in self.cmdline:
+        for s in (*self._env_settings(), *self.cmdline):
             self._add(s, None, 0)
 
     def _path_from_env(self, name: str) -> str | None:
@@ -444,9 +453,9 @@ class _Git:
         return out
 
     def last(self, key: str) -> _Setting | None:
-        """The setting of ``key`` git uses: the last one given."""
+        """The setting of ``key`` (in canonical form) git uses: the last one given."""
         for s in reversed(self.settings):
-            if s.key is not None and s.key.lower() == key:
+            if s.key == key:
                 return s
         return None
 
@@ -535,7 +544,10 @@ class _Git:
         for name, v in self.env.items():
             if _TRACE.fullmatch(name) and v.text is not None and v.text.startswith("/"):
                 self.c.emit(
-                    WRITE, self.st.local(v.text), edit=ConfigEdit(op="append"), note=f"{name}"
+                    WRITE,
+                    self.st.local(v.text),
+                    edit=ConfigEdit(op="append"),
+                    note=f"{name}: git appends its trace to this file",
                 )
 
     def external(self, name: str, args: list[Field]) -> bool:
@@ -545,6 +557,8 @@ class _Git:
         dirs: list[str] = []
         if self.exec_path is not None and self.exec_path.known:
             dirs.append(self.exec_path.value)
+        if path_var is not None and path_var.text is None:
+            self.c.unseen(f"git {name} may run a git-{name} from a PATH the analyser cannot see")
         if path_var is not None and path_var.text is not None:
             dirs.extend(path_var.text.split(":"))
         else:
@@ -589,10 +603,13 @@ class _Git:
         path = s.value
         if path.startswith("~/"):
             home = self.st.x.get_var("HOME")
-            path = os.path.join(home.text, path[2:]) if home and home.text else ""
+            if home is None or not home.text:
+                self.c.unseen(f"git runs hooks from {path}, which the analyser cannot resolve")
+                return None
+            path = os.path.join(home.text, path[2:])
         elif not path.startswith("/"):
             path = os.path.join(self.where or "", path)
-        return path or None
+        return path
 
     def hooks(self, folder: str | None, which: tuple[str, ...], what: str) -> None:
         """Read each hook of ``which`` present in ``folder`` as a script, run where git runs
@@ -672,23 +689,17 @@ class _Git:
             self._created(sub, rest)
         elif sub == "push":
             self._remote_hooks(rest)
-        skip = (
-            _NO_VERIFY.get(sub, ())
-            if (
-                "--no-verify" in values
-                or (
-                    sub == "commit"
-                    and any(re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", v) for v in values)
-                )
-            )
-            else ()
-        )
+        skip = _NO_VERIFY.get(sub, ()) if _no_verify(sub, rest) else ()
         which = tuple(h for h in _HOOKS.get(sub, ()) if h not in skip)
         if sub in _REF_WRITERS:
             which += ("reference-transaction",)
         if sub in _INDEX_WRITERS:
             which += ("post-index-change",)
-        if which and sub != "clone":
+        if sub == "clone":
+            # the new repository's hooks come from the template, unless hooksPath is set
+            if self.last("core.hookspath") is not None:
+                self.hooks(self.hooks_dir(), which, "git clone")
+        elif which:
             self.hooks(self.hooks_dir(), which, f"git {sub}")
         if sub == "config":
             return (*self.out, *_config(self, rest))
@@ -823,6 +834,35 @@ class _Git:
             "git push: the receiving repository's",
         )
         self.out.extend(other.out)
+
+
+def _no_verify(sub: str, rest: list[Field]) -> bool:
+    """Whether ``--no-verify`` (``-n`` for commit) is given as an option, not as the value of
+    another option or a path after ``--``."""
+    pending = False  # this word is the previous option's value
+    for a in rest:
+        if pending:
+            pending = False
+            continue
+        if not a.known:
+            continue
+        v = a.value
+        if v == "--":
+            return False
+        if v == "--no-verify":
+            return True
+        if v in _VALUE_LONG:
+            pending = True
+        elif v.startswith("-") and not v.startswith("--"):
+            for k, ch in enumerate(v[1:]):
+                if ch in _VALUE_LETTERS:
+                    pending = k == len(v) - 2  # nothing attached: the next word is the value
+                    break
+                if ch in _ATTACHED_LETTERS:
+                    break
+                if ch == "n" and sub == "commit":
+                    return True
+    return False
 
 
 @command("git")
