@@ -122,10 +122,14 @@ def test_make_in_another_folder_runs_recipes_there(world: World, decide: Decide)
 
 
 def test_recursive_make_follows_into_the_sub_makefile(world: World, decide: Decide) -> None:
-    """``$(MAKE) -C sub`` in a recipe is make again, in ``sub``; it runs even under ``-n``."""
+    """``$(MAKE) -C sub`` in a recipe is make again, in ``sub``. Under ``-n`` that line
+    runs, and the sub-make inherits ``-n`` through ``MAKEFLAGS``: it runs only ``+`` lines."""
     world.write("Makefile", "all:\n\t$(MAKE) -C sub\n")
     world.write("sub/Makefile", f"all:\n\tcp ../{W} ../scratch/y\n")
     assert denied_copy(sh(decide, "make"))
+    assert quiet(sh(decide, "make -n"))
+    assert quiet(sh(decide, "MAKEFLAGS=n make"))
+    world.write("sub/Makefile", f"all:\n\t+cp ../{W} ../scratch/y\n")
     assert denied_copy(sh(decide, "make -n"))
 
 

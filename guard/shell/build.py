@@ -35,6 +35,9 @@ _MAKEFILES = ("GNUmakefile", "makefile", "Makefile")
 _MARK_RE = re.compile(f"{MARK}(\\d+){MARK}")
 _PREFIX = re.compile(r"^[\s@+-]*")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DRY = frozenset("nqt")  # flags under which make runs only `+` and $(MAKE) lines
+# One-letter flags a MAKEFLAGS value passes on (a sub-make reads them as its own).
+_INHERITED = frozenset("nqtrReiks")
 # Source files GNU make's built-in rules make a target from (T.c makes T and T.o).
 _SOURCES = (
     ".c",
@@ -169,7 +172,7 @@ class _Make:
         self.at = c.st.fork()
         self.at.cwd = cwd
         self.makefile_loc: Location | None = None
-        self.dry = bool(a.flags & {"n", "q", "t"})
+        self.dry = bool(a.flags & _DRY)
         self.builtin_rules = not (a.flags & {"r", "R"})
         self.env = c.st.env_vars()
         env = {k: v.text for k, v in self.env.items()}
@@ -214,7 +217,11 @@ class _Make:
             v = self.env.get(var)
             if v is not None and (v.text is None or (var == "MAKEFILES" and v.text.strip())):
                 self.problem(f"{var} in the environment changes what make reads")
-            elif v is not None and v.text is not None and "=" in v.text:
+            elif (
+                v is not None
+                and v.text is not None
+                and any("=" in w and not w.startswith("-") for w in v.text.split())
+            ):
                 self.problem(f"{var} in the environment sets variables ({short(v.text)})")
         for e in self.a.evals:
             if e.known:
@@ -443,6 +450,12 @@ class _Make:
                     env[name] = Var(value)
                 else:
                     env[name] = self.env.get(name) or Var(None)
+        dry = "".join(sorted(self.a.flags & _DRY))
+        if dry:
+            # a sub-make started by a $(MAKE) line inherits -n, -q or -t this way
+            old = env.get("MAKEFLAGS")
+            rest = old.text if old is not None and old.text else ""
+            env["MAKEFLAGS"] = Var(f"{dry}{rest}" if rest[:1] not in ("", "-", " ") else dry)
         self._recipe_env = env
         return env
 
@@ -473,10 +486,27 @@ def _make_dir(c: Cmd, dirs: list[Field]) -> str | None:
     return cwd
 
 
+def _inherited_flags(c: Cmd) -> set[str]:
+    """The one-letter flags in ``MAKEFLAGS`` (``ns``, ``-n -s``): a parent make's, or the
+    caller's."""
+    v = c.st.env_vars().get("MAKEFLAGS")
+    if v is None or v.text is None:
+        return set()
+    words = v.text.split(" -- ", 1)[0].split()
+    flags: set[str] = set()
+    for k, w in enumerate(words):
+        if w.startswith("-") and not w.startswith("--"):
+            flags.update(w[1:])
+        elif k == 0 and "=" not in w:
+            flags.update(w)
+    return flags & _INHERITED
+
+
 @command("make gmake")
 def _make(c: Cmd) -> tuple[Flow, ...]:
     """``make``: the recipes of the goals and their prerequisites, as make would run them."""
     a = _make_args(c.args)
+    a.flags |= _inherited_flags(c)
     if a.flags & {"v", "h"}:
         return (OPAQUE,)
     cwd = _make_dir(c, a.dirs)
