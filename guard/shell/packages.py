@@ -251,7 +251,8 @@ def _package(c: Cmd, pm: _Pm, *, fallback: bool) -> tuple[Flow, ...]:
         return _run_scripts(c, pkg, scripts, _OWN_INSTALL, "", [])
     if sub in _NPM_LIFECYCLE:
         order = _NPM_LIFECYCLE[sub]
-        main = order[1] if order[0].startswith("pre") and len(order) == 3 else ""
+        # test, start, stop and restart run one script (given the arguments) and its pre/post
+        main = order[1] if order[1] in ("test", "start", "stop", "restart") else ""
         if sub == "publish":
             c.emit(
                 EffectKind.TRANSFER,
@@ -271,7 +272,7 @@ def _package(c: Cmd, pm: _Pm, *, fallback: bool) -> tuple[Flow, ...]:
             order = ("prerestart", *_NPM_LIFECYCLE["stop"], *_NPM_LIFECYCLE["start"], "postrestart")
         if ignore:
             order = (main,) if main else ()
-        args = _script_args(pm.args) if main in ("test", "start", "stop", "restart") else []
+        args = _script_args(pm.args) if main else []
         return (*_run_scripts(c, pkg, scripts, order, main, args), OPAQUE)
     args = _script_args(pm.args)
     if sub in _NPM_RUN:
