@@ -152,6 +152,7 @@ class Guard:
         else:
             root_list = [os.path.realpath(os.fspath(r)) for r in roots]
         self.roots = _outermost(root_list)
+        self._roots = tuple(self.roots)
         self.oversight = configs.OversightMatcher(base.oversight_keys, base.inverted_oversight_keys)
         self.approver: Approver = approver if approver is not None else DenyAll()
         self.sinks = Fanout(sinks if sinks else [LoggingSink()])
@@ -356,7 +357,7 @@ class Guard:
                     continue
                 shell_cwd = os.path.realpath(os.path.join(cwd, sub)) if sub else cwd
                 sctx = shell.ShellContext(
-                    cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host
+                    cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host, roots=self._roots
                 )
                 effects.extend(shell.analyse(command, sctx))
         if not known.issuperset(call.args):

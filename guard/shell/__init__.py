@@ -9,7 +9,9 @@ copy of ``d`` to the backup host, whatever it went through on the way (gzip, bas
 
 Shell text inside the command (``bash -c``, ``eval``, ``ssh HOST CMD``, heredocs fed to a shell,
 scripts read from disk at call time) is analysed the same way, one level deeper; code given to
-Python and other interpreters is inspected for the paths it mentions and the APIs it uses.
+Python and other interpreters is inspected for the paths it mentions and the APIs it uses. So is
+shell text that programs run from their own files: make recipes, package.json scripts, git
+hooks, aliases and settings.
 
 The analyser is built for an adversary: anything it cannot follow (an obfuscated command name, an
 unknown variable, decoded text run as a script, a bound reached) becomes an ``UNKNOWN`` effect with
@@ -20,11 +22,24 @@ Public interface: :class:`ShellContext`, :func:`analyse` and :func:`apply_sed`.
 Inside: ``core`` walks the tree, ``expand`` expands words, ``record`` keeps the effects and the
 bounds, ``words`` and ``options`` hold small shared pieces; the command table is filled by
 ``files`` (read, write, copy, delete), ``archives`` (tar, gzip, base64, split...), ``remote``
-(ssh, scp, rsync, sftp, curl, netcat...) and ``interp`` (wrappers, shells, ``eval``, scripts,
-``xargs``, interpreters, with ``code`` for the code they are given); ``sed`` simulates edits.
+(ssh, scp, rsync, sftp, curl, netcat...), ``interp`` (wrappers, shells, ``eval``, scripts,
+``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make and other
+build tools, with ``makefile`` to read makefiles), ``packages`` (npm, yarn, pnpm) and ``vcs``
+(git, its hooks, aliases and command-valued settings, with ``gitconfig`` to read its config
+files); ``sed`` simulates edits.
 """
 
-from guard.shell import archives, deferred, files, interp, remote, shells  # noqa: F401 - importing them fills the command table
+from guard.shell import (  # noqa: F401 - importing them fills the command table
+    archives,
+    build,
+    deferred,
+    files,
+    interp,
+    packages,
+    remote,
+    shells,
+    vcs,
+)
 from guard.shell.core import ShellContext, analyse
 from guard.shell.sed import apply_sed
 

@@ -71,6 +71,8 @@ class ShellContext:
         env: Variables whose values are known.
         stdin: Data already flowing into this shell's standard input.
         depth: How deeply this shell is nested in others (``bash -c``, ``ssh``, scripts).
+        roots: The guard's protected roots: with the host folders and the temporary
+            folders, the places an agent can write, whose programs it may have made.
     """
 
     cwd: str
@@ -80,6 +82,7 @@ class ShellContext:
     env: Mapping[str, str] = field(default_factory=dict)
     stdin: tuple[Location, ...] = ()
     depth: int = 0
+    roots: tuple[str, ...] = ()
 
 
 @functools.cache
@@ -241,6 +244,7 @@ class State:
 
     __slots__ = (
         "aliases",
+        "allexport",
         "arg0",
         "cwd",
         "depth",
@@ -305,6 +309,7 @@ class State:
         # when a command set options the analyser cannot name.
         self.globopts: frozenset[str] | None = _NO_OPTS
         self.hashed: dict[str, str] = {}  # hash -p PATH NAME: NAME runs PATH
+        self.allexport = False  # set -a
         # Inside a while/until loop: a file run there runs again on each pass, and can change
         # between passes (a queue that a later call fills).
         self.looping = False
@@ -351,6 +356,7 @@ class State:
         s.globopts = self.globopts
         s.hashed = dict(self.hashed)
         s.looping = self.looping
+        s.allexport = self.allexport
         return s
 
     def env_vars(self) -> dict[str, Var]:
@@ -929,6 +935,8 @@ class State:
             name = self.text(inner) if inner is not None else name
             self._value_of(node.child_by_field_name("value"))
             (into if into is not None else self.vars)[name] = Var(None)
+            if self.allexport:
+                self.exported.add(name)
             return name
         value = self._value_of(node.child_by_field_name("value"))
         appends = any(c.type == "+=" for c in node.children)
@@ -945,6 +953,8 @@ class State:
             else:
                 value = Var(old.text + value.text, flows=old.flows + value.flows)
         target[name] = value
+        if self.allexport:
+            self.exported.add(name)  # set -a: every variable assigned is exported
         return name
 
     def _declare(self, node: ts.Node) -> None:
@@ -1140,19 +1150,33 @@ class State:
             d, b = os.path.split(name)
             if os.path.normpath(d) in _SYSTEM_BIN and b in TABLE:
                 return TABLE[b](Cmd(self, b, fields[1:], stdin, b))  # /bin/cp is cp
-            return TABLE["/script"](Cmd(self, name, fields[1:], stdin, name))
+            return self._program(name, fields, stdin)
         handler = TABLE.get(base)
         path_var = vars_.get("PATH")
         if handler is None or (path_var is not None and path_var.text != self.run.path0):
             # An unknown name, or a PATH this command line changed: find what really runs.
             found = self.which(base)
             if found is not None:
-                return TABLE["/script"](Cmd(self, found, fields[1:], stdin, base))
+                return self._program(found, fields, stdin, base)
         return (handler or TABLE["/unknown"])(Cmd(self, base, fields[1:], stdin, base))
 
+    def _program(
+        self, path: str, fields: list[Field], stdin: tuple[Flow, ...], via: str | None = None
+    ) -> tuple[Flow, ...]:
+        """Run the program at ``path``: a link to a system program the table knows is that
+        program (``ln -s /bin/bash ls; ./ls -c ...`` is bash), anything else a script or
+        binary read from disk."""
+        loc = self.local(path)
+        if loc.path is not None and loc.path not in self.run.overlay:
+            d, b = os.path.split(loc.path)
+            if d in _SYSTEM_BIN and b in TABLE:
+                return TABLE[b](Cmd(self, b, fields[1:], stdin, b))
+        return TABLE["/script"](Cmd(self, path, fields[1:], stdin, via or path))
+
     def which(self, name: str) -> str | None:
-        """The program ``name`` runs through ``PATH``, when it is not a system one the command
-        table already knows; ``None`` when nothing is found there (or it is a known one)."""
+        """The program ``name`` runs through ``PATH`` when it lies where the agent can write
+        (see :meth:`Run.writable`); ``None`` when the first one found is installed elsewhere
+        (the name then means what the command table says) or nothing is found."""
         path_var = self.vars.get("PATH")
         if path_var is None:
             search = self.run.path0
@@ -1182,7 +1206,9 @@ class State:
             if loc.path in self.run.overlay or (
                 self.run.isfile(loc.path) and os.access(loc.path, os.X_OK)
             ):
-                return candidate
+                # A program the operator installed is the program its name says; one in a
+                # place the agent can write may be anything, so it is read.
+                return candidate if self.run.writable(loc.path) else None
         return None
 
     def _code_env(self) -> None:
@@ -1191,6 +1217,8 @@ class State:
         (``LD_PRELOAD``, ``PYTHONPATH``)."""
         run = self.run
         for name in sorted(self.vars.keys() & CODE_ENV):
+            if name not in self.exported and name not in SHELL_OWN_ENV:
+                continue  # a child process never sees it
             var = self.vars[name]
             if run.env0.get(name, None) == var.text and name in run.env0:
                 continue
@@ -1478,12 +1506,14 @@ COMMAND_ENV = names(
     "GIT_SSH_COMMAND GIT_SSH GIT_ASKPASS SSH_ASKPASS SUDO_ASKPASS RSYNC_RSH CVS_RSH BROWSER "
     "GIT_EXTERNAL_DIFF LESSOPEN LESSCLOSE PROMPT_COMMAND PS0 PS1 PS2 PS4"
 )
+# The ones the shell itself runs, exported or not.
+SHELL_OWN_ENV = names("PROMPT_COMMAND PS0 PS1 PS2 PS4")
 # ...and variables that make programs load code or options from places the analyser does not read.
 CODE_ENV = COMMAND_ENV | names(
     "LD_PRELOAD LD_AUDIT LD_LIBRARY_PATH GCONV_PATH PYTHONPATH PYTHONSTARTUP PYTHONHOME "
     "PYTHONUSERBASE PERL5OPT PERL5LIB PERLLIB PERL5DB RUBYOPT RUBYLIB NODE_OPTIONS NODE_PATH "
     "GIT_EXEC_PATH GIT_TEMPLATE_DIR GIT_CONFIG GIT_CONFIG_GLOBAL GIT_CONFIG_SYSTEM "
-    "GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT ZDOTDIR MAKEFILES MAKEFLAGS XDG_CONFIG_HOME "
+    "GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT ZDOTDIR XDG_CONFIG_HOME "
     "TAR_OPTIONS ZIP ZIPOPT UNZIP UNZIPOPT"
 )
 # Options that change which files a word names; the rest do not matter to the analysis.
@@ -1551,7 +1581,7 @@ def analyse(command: str | bytes, ctx: ShellContext) -> list[Effect]:
         AnalysisError: The analyser itself failed (a bug). The engine denies the call and
             raises an enforcement-gap alert; a guess here would hide the bug.
     """
-    run = Run(ctx.hosts, ctx.env)
+    run = Run(ctx.hosts, ctx.env, ctx.roots)
     try:
         if isinstance(command, _BYTES_TYPES):
             text = bytes(command).decode("utf-8", "replace")

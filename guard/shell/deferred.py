@@ -36,6 +36,10 @@ _SYSTEMD_RUN = Spec.of(
 )
 
 
+_EDITORS = names("vim vi nvim view vimdiff rvim gvim evim emacs emacsclient")
+_INERT_EDITOR_FLAGS = frozenset(("-R", "-n", "-N", "--nofork", "--no-splash", "-nw"))
+
+
 def _later(c: Cmd, how: str) -> None:
     c.unseen(f"{c.name} {how}: what it does after the call returns is not seen")
 
@@ -57,10 +61,27 @@ def _text(c: Cmd, args: list[Field], what: str) -> tuple[Flow, ...]:
 
 @command(*_CODE_RUNNERS)
 def _code_runner(c: Cmd) -> tuple[Flow, ...]:
-    c.unseen(f"{c.name} runs code the analyser does not read")
+    if c.name not in _EDITORS or _editor_runs_code(c):
+        c.unseen(f"{c.name} runs code the analyser does not read")
     # The paths it is given are still places it may change: judged as an unknown program's.
     TABLE["/unknown"](c)
     return (OPAQUE,)
+
+
+def _editor_runs_code(c: Cmd) -> bool:
+    """An editor runs commands when given options (``-c``, ``+cmd``, ``-S``, ``--eval``, a
+    script mode) or a script on its input; opening files to edit is judged on the files."""
+    if any(fl.src is not None or fl.text is not None for fl in c.stdin):
+        return True
+    for a in c.args:
+        if not a.known:
+            return True
+        v = a.value
+        if v == "--":
+            break
+        if v.startswith("+") or (v.startswith("-") and v not in _INERT_EDITOR_FLAGS):
+            return True
+    return False
 
 
 @command("setsid")

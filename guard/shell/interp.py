@@ -22,18 +22,19 @@ from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import ConfigEdit, EffectKind, Location
 
 __all__ = [
-    "PACKAGED_BIN",
+    "file_text",
     "perl_command",
+    "run_code",
     "run_script_file",
     "run_stdin_script",
     "run_text_in",
+    "script_language",
     "shell_for",
 ]
 
 _SHELLS = names("bash sh dash zsh ksh ash mksh yash posh rbash busybox-sh")
-# Folders whose programs come from the system's packages; a binary anywhere else may be one
-# the agent made (a copied and renamed shell, say).
-PACKAGED_BIN = names("/bin /usr/bin /sbin /usr/sbin /usr/libexec /usr/lib/git-core")
+# Script languages whose code is scanned for the paths and APIs it uses.
+_SCANNED = ("perl", "ruby", "node", "nodejs", "php", "lua", "Rscript", "tclsh", "deno", "bun")
 _PYTHONS = re.compile(r"python(\d+(\.\d+)?)?|pypy3?")
 
 
@@ -86,6 +87,44 @@ def run_text_in(
     if sub is None:
         return (OPAQUE,)
     return sub.run_text(field.value, what=what)
+
+
+def run_code(
+    c: Cmd,
+    text: str,
+    *,
+    what: str,
+    cwd: str | None,
+    variables: dict[str, Var] | None = None,
+    pos: list[str] | None = None,
+    stdin: tuple[Flow, ...] = (),
+) -> tuple[Flow, ...]:
+    """Analyse shell text that a program runs by itself (a make recipe, an npm script, a git
+    alias, hook command or configured editor), as ``sh -c TEXT`` started by that program.
+
+    Args:
+        c: The program's command.
+        text: The shell text.
+        what: How to name the text in notes.
+        cwd: Where the program runs it (``None``: a folder the analyser cannot tell).
+        variables: Its environment; by default the variables the program inherited.
+        pos: Its positional parameters; ``None`` when the program passes arguments the
+            analyser cannot know (a file name it picks).
+        stdin: What it reads on standard input.
+    """
+    st = c.st
+    sub = st.new_shell(
+        cwd=cwd,
+        home=st.home,
+        host=st.host,
+        stdin=stdin,
+        variables=st.env_vars() if variables is None else variables,
+        pos=pos,
+        arg0="sh",
+    )
+    if sub is None:
+        return (OPAQUE,)
+    return sub.run_text(text, what=what)
 
 
 def _run_decoded(c: Cmd, text: str, *, what: str, stdin: tuple[Flow, ...]) -> tuple[Flow, ...]:
@@ -167,6 +206,32 @@ def _shebang(text: str) -> str:
     return prog
 
 
+def file_text(c: Cmd, loc: Location) -> tuple[bool, str | None]:
+    """Whether a file will be there when the command gets to it (on disk, or written earlier
+    in the command line), and its text then (``None``: it cannot be read).
+
+    Only regular files are read: a folder, a device or a named pipe is there but unreadable
+    (opening a pipe would block the guard until someone writes to it).
+    """
+    path = loc.path
+    if path is None:
+        return False, None
+    run = c.st.run
+    if path in run.overlay or run.isfile(path):
+        return True, run.read_text(loc)
+    return run.exists(path), None
+
+
+def script_language(text: str) -> str | None:
+    """The language :func:`run_script_file` reads a script's text as: ``shell``, ``python``
+    or a language whose code it scans; ``None`` for a binary or an interpreter it does not
+    know (what such a script does is not read)."""
+    if "\0" in text[:4096] or text.startswith("\x7fELF"):
+        return None
+    kind = _shebang(text)
+    return kind if kind in ("shell", "python", *_SCANNED) else None
+
+
 def run_script_file(
     c: Cmd,
     loc: Location,
@@ -183,7 +248,7 @@ def run_script_file(
         c.unseen("a loop runs this file again on each pass: it can change between passes", loc)
     head = c.st.run.read_head(loc)
     if head is not None and (b"\0" in head or head.startswith(b"\x7fELF")):
-        if loc.path is None or os.path.dirname(loc.path) not in PACKAGED_BIN:
+        if loc.path is None or c.st.run.writable(loc.path):
             # A program the agent may have made or copied (a renamed shell): not a system one.
             c.unseen(f"runs a program the analyser cannot read ({short(loc.raw)})", loc)
         return _unknown_args(c, args)
@@ -209,7 +274,7 @@ def run_script_file(
         return sub.run_text(text, what=what)
     if kind == "python":
         return inspect_python(c, text, args, what=what)
-    if kind in ("perl", "ruby", "node", "nodejs", "php", "lua", "Rscript", "tclsh", "deno", "bun"):
+    if kind in _SCANNED:
         return inspect_code(c, text, args, what=what)
     c.unknown(f"{what} runs with an interpreter the analyser does not know ({kind})", loc)
     return _unknown_args(c, args)

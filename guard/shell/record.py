@@ -37,6 +37,7 @@ MAX_TEXT = 1 << 20  # literal text kept (variables, command output)
 TIME_LIMIT = 5.0  # seconds; a backstop for filesystems and code the budgets do not bound
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - where anyone may write
 # The PATH this process started with: what a command's shell on this machine searches.
 _PROCESS_PATH = os.environ.get("PATH") or DEFAULT_PATH
 _DEV_SINKS = frozenset(("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"))
@@ -67,11 +68,18 @@ class Run:
         "modes",
         "overlay",
         "path0",
+        "roots",
         "seen",
+        "writable_roots",
     )
 
-    def __init__(self, hosts: HostMap, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, hosts: HostMap, env: Mapping[str, str] | None = None, roots: tuple[str, ...] = ()
+    ) -> None:
         self.hosts = hosts
+        # Where an agent can put a program of its own (see writable()), worked out when asked.
+        self.roots = roots
+        self.writable_roots: tuple[str, ...] | None = None
         # The environment the command starts with: what the command line itself changes in it
         # is what the analysis must look at.
         self.env0: Mapping[str, str] = env or {}
@@ -129,6 +137,16 @@ class Run:
         if real is None:
             return Location(raw=raw, path=None, visible=visible)
         return Location(raw=raw, path=real, host=self.hosts.host_of(real), visible=visible)
+
+    def writable(self, path: str) -> bool:
+        """Whether a program at ``path`` may be one the agent made: written by this command
+        line, or below a protected root, a host folder or a temporary folder."""
+        if path in self.overlay:
+            return True
+        if self.writable_roots is None:
+            places = (*self.roots, *(h.root for h in self.hosts), *_TEMP_DIRS)
+            self.writable_roots = tuple(p.rstrip("/") + "/" for p in places)
+        return path.startswith(self.writable_roots)
 
     def isdir(self, path: str) -> bool:
         """``os.path.isdir``, through the host map's cache (kept until the guard invalidates it)."""
@@ -310,47 +328,37 @@ class Run:
         elif kind is EffectKind.DELETE and target is not None and target.path is not None:
             overlay[target.path] = None
 
-    def read_head(self, loc: Location, size: int = 4096) -> bytes | None:
-        """The first ``size`` bytes of a file as it will be when read later in this command
-        (``None``: nothing readable there)."""
-        path = loc.path
-        for _ in range(8):
-            if path is None or not loc.visible:
-                return None
-            held = self.overlay.get(path, path)
-            if held is path:
-                break
-            if not isinstance(held, tuple):
-                return None if held is None else held.encode("utf-8", "replace")[:size]
-            path = held[0]
-        else:
-            return None
-        try:
-            with open(path, "rb") as fh:
-                return fh.read(size)
-        except (OSError, ValueError):
-            return None
-
-    def read_text(self, loc: Location, limit: int = MAX_READ) -> str | None:
-        """A small text file's content as it will be when read later in this command."""
+    def _held(self, loc: Location) -> str | tuple[str] | None:
+        """What reading ``loc`` later in this command reaches: text an earlier command of the
+        line wrote there (a ``str``), the file on disk to read (its path, in a 1-tuple), or
+        ``None`` (nothing readable: changed in an unknown way, or not visible)."""
         path = loc.path
         for _ in range(8):
             if path is None or not loc.visible:
                 return None
             if path not in self.overlay:
-                break
+                return (path,)
             held = self.overlay[path]
             if not isinstance(held, tuple):
                 return held
             path = held[0]
-        else:
-            return None
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(limit + 1)
-        except (OSError, ValueError):
-            return None
-        if len(data) > limit:
+        return None
+
+    def read_head(self, loc: Location, size: int = 4096) -> bytes | None:
+        """The first ``size`` bytes of a file as it will be when read later in this command
+        (``None``: nothing readable there)."""
+        held = self._held(loc)
+        if isinstance(held, tuple):
+            return _read_regular(held[0], size)
+        return None if held is None else held.encode("utf-8", "replace")[:size]
+
+    def read_text(self, loc: Location, limit: int = MAX_READ) -> str | None:
+        """A small text file's content as it will be when read later in this command."""
+        held = self._held(loc)
+        if not isinstance(held, tuple):
+            return held
+        data = _read_regular(held[0], limit + 1)
+        if data is None or len(data) > limit:
             return None
         return data.decode("utf-8", "replace")
 
@@ -408,3 +416,24 @@ class Run:
                     prefix=fl.limit,
                 )
         return ()
+
+
+def _read_regular(path: str, size: int) -> bytes | None:
+    """Up to ``size`` bytes of a regular file; ``None`` for anything else.
+
+    Only a regular file is read: opening a named pipe would block the guard until someone
+    writes to it, and a device may never end.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(size)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)

@@ -311,6 +311,8 @@ def _set(c: Cmd) -> tuple[Flow, ...]:
             nxt = args[k + 1]
             if not nxt.known:
                 st.globopts = None
+            elif nxt.value == "allexport":
+                st.allexport = v == "-o"
             elif nxt.value == "noglob" and st.globopts is not None:
                 st.globopts = (
                     _with(st.globopts, {"noglob"}, set())
@@ -320,6 +322,8 @@ def _set(c: Cmd) -> tuple[Flow, ...]:
             k += 2
             continue
         if len(v) > 1 and v[0] in "-+" and v[1:].isalpha():
+            if "a" in v[1:]:
+                st.allexport = v[0] == "-"
             if "f" in v[1:] and st.globopts is not None:
                 on, off = ({"noglob"}, set()) if v[0] == "-" else (set(), {"noglob"})
                 st.globopts = _with(st.globopts, on, off)
