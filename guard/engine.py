@@ -351,7 +351,8 @@ class Guard:
                             kind=EffectKind.UNKNOWN,
                             via=call.tool,
                             certain=False,
-                            note="no command given",
+                            note="no command the guard can read (its text, environment or input)",
+                            unseen=True,
                         )
                     )
                     continue
@@ -364,8 +365,13 @@ class Guard:
             # An argument the spec does not describe may be the place the tool really uses
             # (a decoy `src` beside the `source` its schema knows): uncertain when it can
             # name a place at all.
+            spelled = {_spelling(k) for k in known}
             extra = sorted(
-                a for a in call.args if a not in known and self._may_name_a_place(call.args[a], cwd)
+                a
+                for a in call.args
+                if a not in known
+                # `Value` beside `value`, `file-path` beside `file_path`: a decoy whatever it holds
+                and (_spelling(a) in spelled or self._may_name_a_place(call.args[a], cwd))
             )
             if extra:
                 effects.append(
@@ -862,6 +868,11 @@ def _safe_hash(call: ToolCall) -> str:
         return call.args_hash
     except Exception:
         return ""
+
+
+def _spelling(name: str) -> str:
+    """An argument name as a tool's own lookup might fold it (case, ``-`` and ``_``)."""
+    return name.lower().replace("-", "").replace("_", "")
 
 
 def _decision_hash(decision: Decision) -> str:

@@ -181,8 +181,9 @@ class EffectTemplate(_Strict):
     """How one argument set maps to one effect.
 
     String fields are templates: ``"{src}"`` is the ``src`` argument; ``"{path|file_path}"``
-    takes the first of those arguments that the call has. A template whose arguments are all
-    missing leaves the place unresolved, which the policy treats as possibly protected.
+    stands for whichever of those arguments the call has (a call that gives several is judged
+    once for each). A template whose arguments are all missing leaves the place unresolved,
+    which the policy treats as possibly protected.
     """
 
     kind: TemplateKind
@@ -196,6 +197,8 @@ class EffectTemplate(_Strict):
     agent: str | None = None  # for shutdown: the agent to shut down
     command: str | None = None  # for shell: the command line
     cwd: str | None = None  # for shell: the working directory, if the tool takes one
+    stdin: str | None = None  # for shell: text the tool feeds to the command's input
+    env: str | None = None  # for shell: a mapping of environment variables the tool sets
     recursive: bool = False
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ DEFAULT_SHELL_TOOLS = (
 )  # fmt: skip
 
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_|]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MISSING = object()
 
 
@@ -166,8 +168,11 @@ def _first(names: str, args: Mapping[str, Any]) -> Any:
 _SIMPLE_KINDS = {k: EffectKind(k) for k in ("read", "list", "delete", "exec")}
 _TEMPLATE_FIELDS = (
     "kind", "path", "dest", "host", "content", "append", "key", "value", "agent", "command",
-    "cwd", "recursive",
+    "cwd", "stdin", "env", "recursive",
 )  # fmt: skip
+# The fields of a structured template a call's arguments fill (shell fields are rendered by
+# shell_commands).
+_FILLED = ("path", "dest", "host", "content", "append", "key", "value", "agent")
 
 
 class SpecContext:
@@ -225,13 +230,14 @@ class CompiledTemplate:
         for name in _TEMPLATE_FIELDS:
             setattr(self, name, getattr(t, name))
         self.simple = _SIMPLE_KINDS.get(t.kind)
-        # The path and dest fields that name several aliases ({src|source_path}): a call
+        # The fields that name several aliases ({src|source_path}, {content|text}): a call
         # giving more than one of them is expanded once per alias.
-        aliased: list[tuple[str, ...]] = []
-        for template in (t.path, t.dest):
+        aliased: list[tuple[str, tuple[str, ...]]] = []
+        for name in _FILLED:
+            template = getattr(t, name)
             whole = _REF.fullmatch(template) if template is not None else None
             if whole is not None and "|" in whole.group(1):
-                aliased.append(tuple(whole.group(1).split("|")))
+                aliased.append((name, tuple(whole.group(1).split("|"))))
         self.aliased = tuple(aliased)
 
     kind: str
@@ -245,9 +251,11 @@ class CompiledTemplate:
     agent: str | None
     command: str | None
     cwd: str | None
+    stdin: str | None
+    env: str | None
     recursive: bool
     simple: EffectKind | None
-    aliased: tuple[tuple[str, ...], ...]
+    aliased: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def compile_spec(
@@ -270,25 +278,25 @@ def expand_one(
     template is expanded once for each, so every argument the tool might use is judged.
     """
     if t.aliased and _several(t.aliased, args):
-        paths = render_all(t.path, args)
-        dests = render_all(t.dest, args)
-        if len(paths) > 1 or len(dests) > 1:
-            out: list[Effect] = []
-            for p, d in itertools.islice(itertools.product(paths, dests), _MAX_VARIANTS):
-                fixed = {**args}
-                _pin(fixed, t.path, p)
-                _pin(fixed, t.dest, d)
-                out += _expand_one(tool, t, fixed, ctx)
-            return out
+        choices = [render_all(getattr(t, field), args) for field, _ in t.aliased]
+        out: list[Effect] = []
+        for combo in itertools.islice(itertools.product(*choices), _MAX_VARIANTS):
+            fixed = {**args}
+            for (_field, names), value in zip(t.aliased, combo, strict=True):
+                for n in names:
+                    fixed.pop(n, None)
+                fixed[names[0]] = value
+            out += _expand_one(tool, t, fixed, ctx)
+        return out
     return _expand_one(tool, t, args, ctx)
 
 
 _MAX_VARIANTS = 16
 
 
-def _several(aliased: tuple[tuple[str, ...], ...], args: Mapping[str, Any]) -> bool:
+def _several(aliased: tuple[tuple[str, tuple[str, ...]], ...], args: Mapping[str, Any]) -> bool:
     """Whether ``args`` gives more than one alias of some field."""
-    for names in aliased:
+    for _field, names in aliased:
         present = 0
         for n in names:
             if n in args:
@@ -296,15 +304,6 @@ def _several(aliased: tuple[tuple[str, ...], ...], args: Mapping[str, Any]) -> b
         if present > 1:
             return True
     return False
-
-
-def _pin(args: dict[str, Any], template: str | None, value: Any) -> None:
-    """Make ``value`` the one the template's aliases render to in ``args``."""
-    names = _WHOLE_REFS.get(template) if template is not None else None
-    if names:
-        for n in names:
-            args.pop(n, None)
-        args[names[0]] = value
 
 
 def _expand_one(
@@ -378,23 +377,66 @@ def shell_commands(
 
     A list of commands (LangChain's ``terminal`` tool takes one) is joined by newlines.
     Where several aliases are present (``command`` and ``commands``), each is a command line
-    the tool may run, and each is given. A command is ``None`` when the call gives none the
-    guard can read.
+    the tool may run, and each is given. The environment the tool sets (``env``) becomes
+    exports in front of the command and the text it feeds the command (``stdin``) a heredoc,
+    so that both are judged as the shell would meet them. A command is ``None`` when the call
+    gives none the guard can read.
     """
     cwds = [c if isinstance(c, str) and c else None for c in render_all(t.cwd, args)]
+    prefixes = [_exports(e) for e in render_all(t.env, args)]
+    inputs = render_all(t.stdin, args)
     out: list[tuple[str | None, str | None]] = []
     for command in render_all(t.command, args):
         if isinstance(command, list) and all(isinstance(c, str) for c in command):
             command = "\n".join(command)
-        for cwd in cwds:
-            out.append((command if isinstance(command, str) else None, cwd))
-    return out
+        if not isinstance(command, str):
+            out += [(None, cwd) for cwd in cwds]
+            continue
+        for prefix, text, cwd in itertools.product(prefixes, inputs, cwds):
+            if prefix is None:
+                out.append((None, cwd))  # an environment the guard cannot read
+                continue
+            out.append((prefix + _fed(command, text), cwd))
+    return out[:_MAX_VARIANTS]
+
+
+def _exports(env: Any) -> str | None:
+    """``export K=V;`` for each variable a tool sets ("" for none; ``None`` when the mapping
+    cannot be read as shell variables: a name bash would take as a function, say)."""
+    if env is None:
+        return ""
+    if not isinstance(env, Mapping):
+        return None
+    parts: list[str] = []
+    for key, value in env.items():
+        if not isinstance(key, str) or not _NAME.fullmatch(key) or not isinstance(value, str):
+            return None
+        parts.append(f"export {key}={shlex.quote(value)};")
+    return " ".join(parts) + (" " if parts else "")
+
+
+def _fed(command: str, text: Any) -> str:
+    """``command`` with ``text`` on its standard input, as a heredoc the analyser reads."""
+    if text is None:
+        return command
+    body = text if isinstance(text, str) else str(text)
+    mark = "PEERGUARD_INPUT"
+    while mark in body:
+        mark += "_"
+    return f"{{ {command}\n}} <<'{mark}'\n{body}\n{mark}"
 
 
 def shell_spec() -> ToolSpec:
-    """The spec of a shell tool: its ``command`` (or ``commands``/``cmd``) is a command line."""
+    """The spec of a shell tool: its ``command`` (or ``commands``/``cmd``) is a command line,
+    run in ``cwd``, with ``env`` set and ``input`` on its standard input when given."""
     return _spec(
-        {"kind": "shell", "command": "{command|commands|cmd|script}", "cwd": "{cwd|workdir}"}
+        {
+            "kind": "shell",
+            "command": "{command|commands|cmd|script}",
+            "cwd": "{cwd|workdir}",
+            "stdin": "{input|stdin}",
+            "env": "{env|environment}",
+        }
     )
 
 
