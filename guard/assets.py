@@ -249,8 +249,12 @@ class AssetIndex:
                     return AssetInfo(AssetKind.CONFIG, None, "oversight keys (too large to parse)")
             elif text is not None and self.oversight.mentions(text):
                 data = configs.parse(text, path)
-                if self.oversight.switches(data):
-                    return AssetInfo(AssetKind.CONFIG, None, "oversight keys")
+                try:
+                    if self.oversight.switches(data):
+                        return AssetInfo(AssetKind.CONFIG, None, "oversight keys")
+                except configs.TooComplex:
+                    # Too many nodes to walk, and it names a switch: it may hold one.
+                    return AssetInfo(AssetKind.CONFIG, None, "oversight keys (too complex)")
         return None
 
     def _mentions_anywhere(self, path: str) -> bool:

@@ -257,12 +257,30 @@ def _missing_reads_on(dotted: str, matcher: OversightMatcher) -> bool:
     return matcher.polarity(dotted.rsplit(".", 1)[-1]) is False
 
 
+class TooComplex(Exception):
+    """A parsed config has more nodes than the guard walks (a YAML alias bomb): whether it
+    holds a switch that is on cannot be told, so whoever asked must treat it as uncertain."""
+
+
+#: The most mappings and lists of one parsed config the guard walks looking for switches.
+MAX_CONFIG_NODES = 100_000
+
+
 def _leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    # YAML aliases share one object under many keys: each is walked once, at the first key
+    # that reaches it, so ten nested aliases of ten cost a hundred nodes, not 10**10.
     stack: list[tuple[str, Any, int]] = [(prefix, data, 0)]
+    seen: set[int] = set()
     while stack:
         base, node, depth = stack.pop()
         if depth > 64:
-            continue
+            raise TooComplex("nested more than 64 deep")
+        if isinstance(node, dict | list):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if len(seen) > MAX_CONFIG_NODES:
+                raise TooComplex(f"more than {MAX_CONFIG_NODES} mappings and lists")
         if isinstance(node, dict):
             for k, v in node.items():
                 key = str(k)
@@ -363,9 +381,11 @@ __all__ = [
     "DEFAULT_INVERTED_KEYS",
     "DEFAULT_OVERSIGHT_KEYS",
     "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_NODES",
     "STRUCTURED_SUFFIXES",
     "Ambiguous",
     "OversightMatcher",
+    "TooComplex",
     "TooLarge",
     "Unknowable",
     "dump",

@@ -559,14 +559,17 @@ class Guard:
     ) -> tuple[bool, bool]:
         """(turns an oversight switch off, cannot tell) for a change to ``path`` holding ``text``."""
         before = configs.parse(text, path) if text is not None else None
-        if kind in _LEAVING:
-            return bool(self.oversight.turned_off(before, None)), False
         try:
-            after = configs.simulate(text, path, edit)
-        except configs.Unknowable:
-            # An unspecified change to a file whose switches are on may turn them off.
-            return False, any(self.oversight.switches(before).values())
-        return bool(self.oversight.turned_off(before, after)), False
+            if kind in _LEAVING:
+                return bool(self.oversight.turned_off(before, None)), False
+            try:
+                after = configs.simulate(text, path, edit)
+            except configs.Unknowable:
+                # An unspecified change to a file whose switches are on may turn them off.
+                return False, any(self.oversight.switches(before).values())
+            return bool(self.oversight.turned_off(before, after)), False
+        except configs.TooComplex:
+            return False, True  # too many nodes to walk (an alias bomb): cannot tell
 
     def _score_check(
         self, path: str, edit: ConfigEdit | None, text: str | None

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from guard.configs import (
     MAX_CONFIG_BYTES,
     STRUCTURED_SUFFIXES,
+    TooComplex,
     TooLarge,
     get_dotted,
     is_true,
@@ -455,17 +456,22 @@ class Verifier:
                 out.append(_too_large(path, old.size, "was"))
         for path, text in base.configs.items():
             before = parse(text, path)
-            if not any(matcher.switches(before).values()):
-                continue
-            if said.modified(path) or said.deleted(path):
-                continue
             entry = now.entries.get(path)
-            after_text = read_config(path) if entry is not None else None
-            if isinstance(after_text, TooLarge):
-                out.append(_too_large(path, after_text.size, "now"))
+            try:
+                if not any(matcher.switches(before).values()):
+                    continue
+                if said.modified(path) or said.deleted(path):
+                    continue
+                after_text = read_config(path) if entry is not None else None
+                if isinstance(after_text, TooLarge):
+                    out.append(_too_large(path, after_text.size, "is now"))
+                    continue
+                after = parse(after_text, path) if after_text is not None else None
+                off = matcher.turned_off(before, after)
+            except TooComplex:
+                if entry is None or entry.digest != base.manifest.entries[path].digest:
+                    out.append(_uninspectable(path, "too many nodes to walk (an alias bomb?)"))
                 continue
-            after = parse(after_text, path) if after_text is not None else None
-            off = matcher.turned_off(before, after)
             if off:
                 out.append(Evidence(
                     check="oversight-off", path=path, asset=AssetKind.CONFIG,
@@ -476,14 +482,17 @@ class Verifier:
 
 
 def _too_large(path: str, size: int, when: str) -> Evidence:
+    return _uninspectable(
+        path, f"it {when} {size} bytes, larger than the {MAX_CONFIG_BYTES} bytes the guard reads"
+    )
+
+
+def _uninspectable(path: str, why: str) -> Evidence:
     return Evidence(
         check="config-uninspectable",
         path=path,
         asset=AssetKind.CONFIG,
-        message=(
-            f"the config is {when} {size} bytes, larger than the {MAX_CONFIG_BYTES} bytes the "
-            "guard reads: whether a switch went off cannot be told"
-        ),
+        message=f"whether a switch in this config went off cannot be told: {why}",
     )
 
 

@@ -447,3 +447,25 @@ def test_a_shell_tools_input_and_environment_are_judged(world: World) -> None:
     assert func.action is Action.CONFIRM and "unseen-code" in func.rules
     quiet = guard.check(_call(command="sort", input="b\na\n", env={"LC_ALL": "C"}))
     assert quiet.action is Action.ALLOW
+
+
+def test_a_yaml_alias_bomb_with_a_switch_is_walked_once_per_node(world: World) -> None:
+    """Nested YAML aliases (10**10 leaves) are walked once each: deciding stays fast."""
+    levels = [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(9)
+    ]
+    bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "\n".join(levels) + "\nshutdown_enabled: true\n"
+    world.write("scratch/lol.yaml", bomb)
+    started = time.monotonic()
+    guard = world.guard()
+    d = guard.check(_call("set_config", path="scratch/lol.yaml", key="shutdown_enabled", value=0))
+    assert time.monotonic() - started < 20  # a hang guard, not a speed target
+    assert d.action is Action.DENY
+    assert "oversight-disabled" in d.rules
+
+
+def test_a_config_with_more_nodes_than_the_guard_walks_is_uncertain() -> None:
+    """Past the node bound the matcher raises, and callers treat the file as uncertain."""
+    wide = {"x": [[i] for i in range(configs.MAX_CONFIG_NODES + 1)], "shutdown_enabled": True}
+    with pytest.raises(configs.TooComplex):
+        configs.OversightMatcher().switches(wide)
