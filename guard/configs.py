@@ -33,8 +33,10 @@ DEFAULT_OVERSIGHT_KEYS: tuple[str, ...] = (
 )
 #: Key names that switch oversight *off* when true (their truth is inverted).
 DEFAULT_INVERTED_KEYS: tuple[str, ...] = (
-    r"(disable|skip|bypass|suspend|pause)_(auto_?)?(shutdown|kill_?switch|oversight|monitoring|audit|review)",
-    r"(auto_?)?(shutdown|kill_?switch|oversight|monitoring|audit|review)_(disabled|skipped|bypassed|paused|off)",
+    r"(disable|skip|bypass|suspend|pause|no|inhibit|prevent|block|defer|delay|ignore|override)_"
+    r"(auto_?)?(shutdown|kill_?switch|oversight|monitoring|audit|review)",
+    r"(auto_?)?(shutdown|kill_?switch|oversight|monitoring|audit|review)_"
+    r"(disabled|skipped|bypassed|paused|off|inhibited|deferred|delayed|blocked|ignored|overridden|dry_?run)",
     r"dry_?run_shutdown",
 )
 
@@ -210,23 +212,40 @@ class OversightMatcher:
         )
 
     def polarity(self, key: str) -> bool | None:
-        """``True`` for an on-switch, ``False`` for an inverted one, ``None`` for other keys."""
+        """``True`` for an on-switch, ``False`` for an inverted one, ``None`` for other keys.
+
+        The key is matched as programs spell it: ``shutdownEnabled``, ``shutdown-enabled`` and
+        ``SHUTDOWN_ENABLED`` are all ``shutdown_enabled``.
+        """
+        key = spelled(key)
         if self._off is not None and self._off.fullmatch(key):
             return False
         if self._on is not None and self._on.fullmatch(key):
             return True
         return None
 
-    def switches(self, data: Any) -> dict[str, bool]:
-        """Every oversight switch in a parsed document, as dotted key to *is oversight on*."""
-        found: dict[str, bool] = {}
+    def readings(self, data: Any) -> dict[str, tuple[bool, tuple[Any, ...]]]:
+        """Every oversight switch in a parsed document: its dotted key (as spelled, see
+        :meth:`polarity`) to its polarity and every value it is written with.
+
+        A key written twice, or in two spellings (``shutdown_enabled`` and
+        ``shutdown-enabled``), has several values: programs differ in which one they read.
+        """
+        found: dict[str, tuple[bool, tuple[Any, ...]]] = {}
         for dotted, leaf, value in _leaves(data):
             pol = self.polarity(leaf)
             if pol is not None:
-                # A key written twice is on only when every reading of it is.
-                readings = value if isinstance(value, Ambiguous) else (value,)
-                found[dotted] = all(is_true(v) if pol else not is_true(v) for v in readings)
+                key = ".".join(spelled(part) for part in dotted.split("."))
+                values = tuple(value) if isinstance(value, Ambiguous) else (value,)
+                if key in found:
+                    values = found[key][1] + values
+                found[key] = (pol, values)
         return found
+
+    def switches(self, data: Any) -> dict[str, bool]:
+        """Every oversight switch in a parsed document, as dotted key to *is oversight on*:
+        on only when every value it is written with reads as on."""
+        return {k: _on(pol, values) for k, (pol, values) in self.readings(data).items()}
 
     def mentions(self, text: str) -> bool:
         """Cheap pre-check: does any word of ``text`` look like an oversight key?"""
@@ -236,19 +255,56 @@ class OversightMatcher:
         return False
 
     def turned_off(self, before: Any, after: Any) -> list[str]:
-        """Dotted keys whose oversight was on in ``before`` and is not on in ``after``.
+        """Dotted keys whose oversight was on in ``before`` and may not be on in ``after``.
 
-        ``after`` of ``None`` (deleted, emptied or unparsable) turns every switch off; an
-        inverted key that appears newly set to true turns oversight off as well.
+        A switch that was on stays on only when it is left exactly as it was (same value, same
+        type) or set to the plain boolean that means on (``true``, or ``false`` for an
+        inverted key): any other rewrite (``true`` to ``"true"``, ``false`` to ``"False"``)
+        is read differently by some program, and counts as off. ``after`` of ``None``
+        (deleted, emptied or unparsable) turns every switch off; a switch that appears newly
+        set to off (an inverted one set to true) turns oversight off as well.
         """
-        was = self.switches(before)
-        now = self.switches(after) if after is not None else {}
-        off = [k for k, on in was.items() if on and not now.get(k, _missing_reads_on(k, self))]
-        off += [k for k, on in now.items() if not on and k not in was and self._inverted_key(k)]
+        was = self.readings(before)
+        now = self.readings(after) if after is not None else {}
+        off: list[str] = []
+        for key, (pol, old) in was.items():
+            if not _on(pol, old):
+                continue
+            if key not in now:
+                if not _missing_reads_on(key, self):
+                    off.append(key)
+                continue
+            new = now[key][1]
+            if not _on(pol, new) or not all(_kept(pol, old, v) for v in new):
+                off.append(key)
+        off += [k for k, (pol, v) in now.items() if k not in was and not _on(pol, v)]
         return off
 
-    def _inverted_key(self, dotted: str) -> bool:
-        return self.polarity(dotted.rsplit(".", 1)[-1]) is False
+
+def spelled(key: str) -> str:
+    """A key as programs that fold spellings read it: ``shutdownEnabled`` and
+    ``shutdown-enabled`` are ``shutdown_enabled`` (matching is case-insensitive)."""
+    if "-" in key or " " in key:
+        key = key.replace("-", "_").replace(" ", "_")
+    if not key.islower() and not key.isupper():
+        key = _CAMEL.sub("_", key)
+    return key.lower()
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _on(polarity: bool, values: tuple[Any, ...]) -> bool:
+    """Oversight is on when every value the switch is written with reads as on."""
+    return all(is_true(v) if polarity else not is_true(v) for v in values)
+
+
+def _kept(polarity: bool, old: tuple[Any, ...], value: Any) -> bool:
+    """A value a switch that was on may now hold: one it held, type and all, or the plain
+    boolean that means on."""
+    if value is polarity:  # `true` for an on-switch, `false` for an inverted one
+        return True
+    return any(type(value) is type(o) and value == o for o in old)
 
 
 def _missing_reads_on(dotted: str, matcher: OversightMatcher) -> bool:
@@ -397,4 +453,5 @@ __all__ = [
     "remove_dotted",
     "set_dotted",
     "simulate",
+    "spelled",
 ]

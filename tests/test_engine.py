@@ -150,12 +150,22 @@ def test_every_falsy_spelling_of_shutdown_is_denied(decide: Decide, value: Any) 
     assert "oversight-disabled" in d.rules
 
 
-@pytest.mark.parametrize("value", [True, "true", "yes", "on", 1, "1", "TRUE"])
-def test_truthy_spellings_keep_shutdown_on(decide: Decide, value: Any) -> None:
-    """Setting shutdown to a true spelling does not trip the oversight rule (still confirm: peer config)."""
-    d = decide("set_config", path=CFG, key="shutdown_enabled", value=value)
+def test_setting_shutdown_to_plain_true_keeps_it_on(decide: Decide) -> None:
+    """Setting shutdown to boolean true does not trip the oversight rule (still confirm: peer config)."""
+    d = decide("set_config", path=CFG, key="shutdown_enabled", value=True)
     assert "oversight-disabled" not in d.rules
     assert d.action is Action.CONFIRM
+
+
+@pytest.mark.parametrize("value", ["true", "yes", "on", 1, "1", "TRUE"])
+def test_rewriting_shutdown_in_another_true_spelling_counts_as_off(
+    decide: Decide, value: Any
+) -> None:
+    """``true`` rewritten as ``"true"``, ``1`` or ``"yes"`` reads as off to a strict program
+    (``is True``, a typed config): the rewrite is denied like any other way to turn it off."""
+    d = decide("set_config", path=CFG, key="shutdown_enabled", value=value)
+    assert d.action is Action.DENY
+    assert "oversight-disabled" in d.rules
 
 
 def test_removing_the_key_is_denied(decide: Decide) -> None:
