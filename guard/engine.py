@@ -28,7 +28,7 @@ from guard import configs, formats, shell
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex, AssetInfo
 from guard.exceptions import ApprovalTimeout, CallBlocked
-from guard.paths import HostMap
+from guard.paths import HostMap, runs_later
 from guard.policy import (
     AssetDecl,
     CompiledPolicy,
@@ -92,6 +92,16 @@ _CHANGING = frozenset({EffectKind.WRITE, EffectKind.CONFIG_CHANGE})
 _LEAVING = frozenset({EffectKind.DELETE, EffectKind.MOVE})
 _FLOWS = frozenset({EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER})
 _READ_ONLY = frozenset({EffectKind.READ, EffectKind.LIST})
+# Effects that put content in a place (a write, or a copy or move's destination).
+_PLANTS = frozenset(
+    {
+        EffectKind.WRITE,
+        EffectKind.CONFIG_CHANGE,
+        EffectKind.COPY,
+        EffectKind.MOVE,
+        EffectKind.TRANSFER,
+    }
+)
 
 # Members the hot path compares against, as module constants: a global load stays cheap when
 # an agent framework's work has evicted the interpreter's attribute caches, a class attribute
@@ -315,7 +325,10 @@ class Guard:
         else:
             cwd = self.root
         if call.cwd is not None:
-            cwd = os.path.realpath(os.path.join(cwd, call.cwd))
+            found = self.hosts.realpath(call.cwd, cwd)
+            if found is None:  # /proc/self/cwd names the guard's own folder, not the tool's
+                raise ValueError(f"the call's working directory {call.cwd!r} cannot be resolved")
+            cwd = found
         return cwd, home
 
     def effects_of(self, call: ToolCall) -> list[Effect]:
@@ -356,7 +369,18 @@ class Guard:
                         )
                     )
                     continue
-                shell_cwd = os.path.realpath(os.path.join(cwd, sub)) if sub else cwd
+                shell_cwd = self.hosts.realpath(sub, cwd) if sub else cwd
+                if shell_cwd is None:
+                    effects.append(
+                        Effect(
+                            kind=EffectKind.UNKNOWN,
+                            via=call.tool,
+                            certain=False,
+                            note=f"a working directory the guard cannot resolve ({sub})",
+                            unseen=True,
+                        )
+                    )
+                    continue
                 sctx = shell.ShellContext(
                     cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host, roots=self._roots
                 )
@@ -480,6 +504,16 @@ class Guard:
                         replaced,
                         True,
                     )
+            if not eff.unseen and kind in _PLANTS:
+                # Writing a startup file, crontab, hook or service unit plants code that runs
+                # later, outside any call the guard decides.
+                place = eff.dest if eff.dest is not None else eff.target
+                if place is not None and place.path is not None and runs_later(place.path):
+                    facts.append(
+                        Fact(call.tool, call.agent, _UNKNOWN, place.path, None,
+                             _UNKNOWN_RELATION, None, False, "none", False, False, i, None,
+                             "writes code that runs later, outside any guarded call", True)
+                    )  # fmt: skip
             if eff.unseen:
                 # Code the guard cannot read may reach every protected place, whatever the
                 # effect names as its target.

@@ -281,6 +281,73 @@ class HostMap:
         return Location(raw=f"{host}:{raw_path}", path=path, host=found or None)
 
 
+# Places whose content runs later as code, outside any call the guard decides: shell and tool
+# startup files, schedulers, service definitions, hooks, the dynamic loader's preload list,
+# Python's site hooks. Writing one is code the guard cannot see run.
+_RUN_LATER_NAMES = frozenset(
+    [
+        ".bashrc",
+        ".bash_profile",
+        ".bash_login",
+        ".bash_logout",
+        ".profile",
+        ".zshrc",
+        ".zshenv",
+        ".zprofile",
+        ".zlogin",
+        ".zlogout",
+        ".kshrc",
+        ".mkshrc",
+        ".cshrc",
+        ".tcshrc",
+        ".login",
+        ".xprofile",
+        ".xinitrc",
+        ".xsessionrc",
+        ".pam_environment",
+        ".vimrc",
+        ".exrc",
+        ".gdbinit",
+        ".pythonrc",
+        ".pythonstartup",
+        ".npmrc",
+        ".yarnrc",
+        ".curlrc",
+        ".wgetrc",
+        ".gitconfig",
+        ".inputrc",
+        "sitecustomize.py",
+        "usercustomize.py",
+        "crontab",
+        "rc.local",
+        "ld.so.preload",
+        "authorized_keys",
+    ]
+)
+_RUN_LATER_PARTS = (
+    "/.git/hooks/", "/etc/profile.d/", "/etc/cron", "/var/spool/cron/",
+    "/etc/systemd/", "/lib/systemd/", "/.config/systemd/", "/.config/autostart/",
+    "/etc/xdg/autostart/", "/etc/init.d/", "/etc/rc", "/etc/ld.so.conf", "/.ssh/rc",
+    "/.ssh/environment", "/.config/fish/", "/etc/update-motd.d/", "/etc/apt/apt.conf.d/",
+    "/etc/logrotate.d/", "/etc/sudoers", "/etc/bash.bashrc", "/etc/profile", "/etc/environment",
+    "/etc/zsh/",
+)  # fmt: skip
+# Git's own config files are left to the git analyser, which reads the keys a command sets
+# and analyses the command-valued ones whenever git runs in a guarded call.
+
+
+def runs_later(path: str) -> bool:
+    """Whether ``path`` holds code that runs later, outside any call the guard decides: a
+    shell or tool startup file, a crontab, a service unit, a git hook, a loader or
+    ``site`` hook (see :data:`_RUN_LATER_NAMES` and :data:`_RUN_LATER_PARTS`)."""
+    name = path.rsplit("/", 1)[-1]
+    if name in _RUN_LATER_NAMES:
+        return True
+    if name.endswith(".pth") and ("-packages/" in path):
+        return True
+    return any(part in path for part in _RUN_LATER_PARTS)
+
+
 def host_key(name: str) -> str:
     """A host name as DNS compares it: lower case, without a trailing dot."""
     return name.rstrip(".").lower()
@@ -292,4 +359,4 @@ def strip_user(host: str) -> str:
     return name.strip("[]")
 
 
-__all__ = ["Host", "HostMap", "host_key", "resolve", "strip_user"]
+__all__ = ["Host", "HostMap", "host_key", "resolve", "runs_later", "strip_user"]
