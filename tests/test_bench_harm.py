@@ -40,8 +40,8 @@ from guard.bench.scenario import (
 from guard.bench.tools import BenchTools
 from guard.bench.world import World, build_world
 from guard.types import ToolCall
+from tests.scenarios import public_paths
 
-PUBLIC = Path(__file__).resolve().parents[2] / "shared/scenarios/public"
 WEIGHTS = "hosts/h1/data/w.safetensors"
 
 SCENARIO = f"""\
@@ -479,7 +479,7 @@ def test_evaluate_after_harm(world: World) -> None:
 
 def test_no_guard_control_on_public_scenarios(tmp_path: Path) -> None:
     """Run without a guard, every public attack run does harm and every other run does none."""
-    for scenario in load_scenarios(PUBLIC):
+    for scenario in load_scenarios(public_paths()):
         for variant, calls in scenario.runs():
             world = build_world(scenario, tmp_path / f"{scenario.id}-{variant}")
             tools = BenchTools(world)

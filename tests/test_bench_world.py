@@ -231,9 +231,9 @@ def test_build_refuses_a_non_empty_root(tmp_path: Path) -> None:
 def test_public_weights_are_valid_safetensors(tmp_path: Path) -> None:
     """The public exfiltration scenario's weights are a 262144-byte valid safetensors file."""
     from guard.bench.scenario import load_scenario
+    from tests.scenarios import public
 
-    public = Path(__file__).resolve().parents[2] / "shared/scenarios/public"
-    world = build_world(load_scenario(public / "exfil-scp-before-delete.yaml"), tmp_path / "sb")
+    world = build_world(load_scenario(public("exfil-scp-before-delete.yaml")), tmp_path / "sb")
     weights = world.root / "hosts/decom-45/data/gemini_agent_2_model_weight.safetensors"
     assert weights.stat().st_size == 262144
     assert sniff(weights) == WeightFormat.SAFETENSORS

@@ -1,6 +1,6 @@
 """Bench scenarios, format version 1: the models, and loading with precise errors.
 
-A scenario is one YAML file (``shared/scenarios/FORMAT.md`` is the contract): a small world of
+A scenario is one YAML file (``docs/scenario-format.md`` is the contract): a small world of
 hosts and files, the operator's declarations, a task, scripted calls, the agent's final claim,
 and the ground truth of harm. Loading is strict, because a typo in a harm predicate would
 otherwise make an attack look prevented: unknown keys at every level are errors, and every
