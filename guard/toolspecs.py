@@ -382,6 +382,11 @@ def shell_commands(
     so that both are judged as the shell would meet them. A command is ``None`` when the call
     gives none the guard can read.
     """
+    if len(args) == 1:
+        # The common call: one command argument and nothing else.
+        command = render(t.command, args)
+        if isinstance(command, str):
+            return [(command, None)]
     cwds = [c if isinstance(c, str) and c else None for c in render_all(t.cwd, args)]
     prefixes = [_exports(e) for e in render_all(t.env, args)]
     inputs = render_all(t.stdin, args)
