@@ -470,7 +470,12 @@ class State:
             # through /proc/self resolve against those, never the guard's own.
             root = (self.host_root or "/") if self.cwd is not None else None
             loc = self.run.hosts.local(mapped, self.cwd or "/", self.home, root)
-            real = self.run.follow(loc.path) if loc.path is not None else None
+            if self.run.links and ".." in mapped and mapped[:1] != "~":
+                # `ln -s a/b z; cat z/..`: the kernel takes `..` from where the link leads
+                whole = mapped if mapped[:1] == "/" else f"{self.cwd}/{mapped}"
+                real = self.run.physical(whole, self.cwd or "/", root)
+            else:
+                real = self.run.follow(loc.path) if loc.path is not None else None
             if mapped != value or real != loc.path:
                 host = self.run.hosts.host_of(real) if real is not None else None
                 loc = Location(raw=value, path=real, host=host)

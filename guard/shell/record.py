@@ -4,6 +4,11 @@ A command line can write a file and use it a moment later (``echo ... > x.sh; ba
 ``cp w tmp; scp tmp host:``). :class:`Run` remembers, for the rest of the analysis, what each
 written file now holds (the *overlay*, read back by :meth:`Run.read_text`) and which original
 sources any copied data came from (*provenance*), so the later step is judged on the real data.
+
+It also keeps the shape of the filesystem the line builds: folders it makes and symbolic links
+(followed by every later path, ``..`` included, as the kernel will). Globs
+(:mod:`guard.shell.globs`) match what exists on disk and what the line made, as bash will see
+them when it reaches them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ MAX_EFFECTS = 2000
 MAX_ARGS = 5000  # words of one command
 MAX_GLOB = 1000  # words one glob may become
 MAX_GLOBS = 32  # glob patterns expanded against the filesystem per analysis
+MAX_SCAN = 20_000  # folder entries one glob looks at
 MAX_LOOP = 32  # iterations of a loop body that are analysed one by one
 MAX_READ = 1 << 20  # scripts and batch files read at call time
 MAX_TEXT = 1 << 20  # literal text kept (variables, command output)
@@ -70,6 +76,7 @@ class Run:
         "path0",
         "roots",
         "seen",
+        "touched",
         "writable_roots",
     )
 
@@ -102,6 +109,8 @@ class Run:
         # Symbolic links this command line makes (`ln -s t l`): link path -> absolute target,
         # followed by every later path of the analysis as the kernel will follow the real link.
         self.links: dict[str, str] = {}
+        # Files given only new metadata (`touch`): they exist, for a glob, whatever they hold.
+        self.touched: set[str] = set()
 
     def tick(self) -> None:
         """Count one command against the budgets."""
@@ -177,12 +186,15 @@ class Run:
 
     def add_link(self, link: str, target: str) -> None:
         """``link`` is now a symbolic link to the absolute ``target`` (for the rest of the line)."""
-        if link == target or len(self.links) >= 256:
+        if link == target:
+            return
+        if len(self.links) >= 256:
+            self._too_many("symbolic links")
             return
         self.links[link] = target
         self.locs.clear()  # cached resolutions may pass through the new link
 
-    def follow(self, real: str) -> str | None:
+    def follow(self, real: str, depth: int = 0) -> str | None:
         """A resolved path after the symbolic links made earlier in this command line.
 
         A path equal to a link or below it maps onto the link's target, which is then resolved
@@ -195,7 +207,12 @@ class Run:
         for _ in range(40):  # the kernel's own bound on links followed in one lookup
             for link, target in links.items():
                 if real == link or real.startswith(link + "/"):
-                    found = self.hosts.realpath(target + real[len(link) :], "/")
+                    rest = target + real[len(link) :]
+                    found = (
+                        self.physical(rest, depth=depth + 1)
+                        if "/.." in rest
+                        else self.hosts.realpath(rest, "/")
+                    )
                     if found is None:
                         return None
                     real = found
@@ -203,6 +220,49 @@ class Run:
             else:
                 return real
         return real
+
+    def physical(
+        self, path: str, cwd: str = "/", root: str | None = None, depth: int = 0
+    ) -> str | None:
+        """The absolute ``path`` resolved as the kernel will once this line's links exist.
+
+        The kernel takes each ``..`` from where the part before it really leads: after
+        ``ln -s a/b z``, ``z/..`` is ``a``, not the folder holding ``z``. Resolving the text first
+        would fold ``z/..`` away before the link is seen. ``cwd`` and ``root`` are the working
+        directory and root of the process that opens the path (see
+        :func:`guard.paths.resolve`); ``root`` is ``None`` where it cannot be told.
+        """
+        if depth > 8:
+            return None  # links whose targets climb through each other: not worth a guess
+        base = "/"
+        seg: list[str] = []
+        climbs = 0
+        for part in path.split("/"):
+            if part == "..":
+                climbs += 1
+                if climbs > 64:
+                    return None
+                found = self._real(os.path.join(base, *seg), cwd, root, depth)
+                if found is None:
+                    return None
+                base, seg = os.path.dirname(found), []
+            elif part and part != ".":
+                seg.append(part)
+        return self._real(os.path.join(base, *seg), cwd, root, depth)
+
+    def _real(self, path: str, cwd: str, root: str | None, depth: int) -> str | None:
+        found = self.hosts.realpath(path, cwd, root=root)
+        return None if found is None else self.follow(found, depth)
+
+    def _too_many(self, what: str) -> None:
+        # what goes through the ones not followed is not seen
+        self.emit(
+            EffectKind.UNKNOWN,
+            certain=False,
+            note=f"more {what} than the analyser follows in one command",
+            via="bash",
+            unseen=True,
+        )
 
     def links_below(self, folder: str) -> list[str]:
         """Links made by this command line inside ``folder`` (a copy of it may follow them)."""
@@ -308,6 +368,8 @@ class Run:
         overlay = self.overlay
         if kind is EffectKind.WRITE and target is not None and target.path is not None:
             if edit is not None and edit.op == "metadata":
+                if len(self.touched) < MAX_EFFECTS:
+                    self.touched.add(target.path)
                 return
             new: str | None = None
             if edit is not None and edit.op == "replace":
