@@ -868,13 +868,20 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
         return ()
     rec = c.name == "cp" and o.has("-r", "-R", "-a", "--recursive", "--archive")
     srcs, dst, into = _targets(c, o)
-    if dst is None:
+    if dst is None or dst.pipe:
+        # `cp f >(cmd)`: cmd gets f's content on its input (the walker feeds it)
         for f in srcs:
             c.read(f)
         return ()
     dloc = c.loc(dst)
     no_target = o.has("-T", "--no-target-directory")
     for f in srcs:
+        if f.pipe:
+            # `cp <(echo ...) dst`: the substitution's data, written to dst (named /dev/fd/N)
+            pipe = Location(raw="/dev/fd/63", path=None)
+            d = dloc if no_target else dest_for(c.st, pipe, dloc, dst.value, into=into)
+            c.write_to(d, f.flows)
+            continue
         for src, frec, contents in source_places(c, f):
             d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
             copy_effect(c, src, d, recursive=take_whole(c, src, rec) or frec)

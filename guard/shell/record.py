@@ -406,6 +406,12 @@ class Run:
             path = held[0]
         return None
 
+    def written_text(self, loc: Location) -> str | None:
+        """The text an earlier command of this line wrote to ``loc`` (directly or copied from
+        another file it wrote); ``None`` when it holds anything else."""
+        held = self._held(loc) if loc.path in self.overlay else None
+        return held if isinstance(held, str) else None
+
     def read_head(self, loc: Location, size: int = 4096) -> bytes | None:
         """The first ``size`` bytes of a file as it will be when read later in this command
         (``None``: nothing readable there)."""
