@@ -52,7 +52,7 @@ def glob(
     analyser cannot tell.
 
     Both what is on disk and what earlier commands of this line made (files written,
-    folders, symbolic links) match, each folder listed where it really leads:
+    folders, symbolic and hard links) match, each folder listed where it really leads:
     ``place`` turns the pattern's text so far into the real path the command will open
     (relative text starts at its working directory; ``None``: it cannot be told). A folder
     in the process filesystem (``/proc``, ``/dev/fd``) lists differently for the command
@@ -112,6 +112,7 @@ def _made(run: Run) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     made = itertools.chain(
         ((p, _FILE) for p in run.overlay),
+        ((p, _FILE) for p in run.hard),
         ((p, _FILE) for p in run.touched),
         ((p, _DIR) for p in run.created),
         ((p, _LINK) for p in run.links),

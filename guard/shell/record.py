@@ -5,10 +5,10 @@ A command line can write a file and use it a moment later (``echo ... > x.sh; ba
 written file now holds (the *overlay*, read back by :meth:`Run.read_text`) and which original
 sources any copied data came from (*provenance*), so the later step is judged on the real data.
 
-It also keeps the shape of the filesystem the line builds: folders it makes and symbolic links
-(followed by every later path, ``..`` included, as the kernel will). Globs
-(:mod:`guard.shell.globs`) match what exists on disk and what the line made, as bash will see
-them when it reaches them.
+It also keeps the shape of the filesystem the line builds: folders it makes, symbolic links
+(followed by every later path, ``..`` included, as the kernel will) and hard links (a write to
+one name of a file is a write to all its names). Globs (:mod:`guard.shell.globs`) match what
+exists on disk and what the line made, as bash will see them when it reaches them.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ _DEV_STDOUT = frozenset(("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 _DEV_STDERR = frozenset(("/dev/stderr", "/dev/fd/2", "/proc/self/fd/2", "/dev/tty"))
 _DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
 _MOVES = frozenset((EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER))
+# Effects on a file's content or its names, which the line's hard links carry over.
+_NAMED = frozenset((EffectKind.WRITE, EffectKind.COPY, EffectKind.MOVE, EffectKind.DELETE))
+_HARD_NOTE = "through a hard link made earlier in this command"
+_MAX_NAMES = 16  # names of one file the line's hard links are followed to
 
 
 class Exhausted(Exception):
@@ -68,6 +72,7 @@ class Run:
         "effects",
         "env0",
         "globs",
+        "hard",
         "hosts",
         "links",
         "locs",
@@ -109,6 +114,9 @@ class Run:
         # Symbolic links this command line makes (`ln -s t l`): link path -> absolute target,
         # followed by every later path of the analysis as the kernel will follow the real link.
         self.links: dict[str, str] = {}
+        # Hard links this command line makes (`ln f h`, `cp -l`, a bind mount): every name of one
+        # file maps to the same list of its names.
+        self.hard: dict[str, list[str]] = {}
         # Files given only new metadata (`touch`): they exist, for a glob, whatever they hold.
         self.touched: set[str] = set()
 
@@ -254,6 +262,19 @@ class Run:
         found = self.hosts.realpath(path, cwd, root=root)
         return None if found is None else self.follow(found, depth)
 
+    def add_hard(self, name: str, other: str) -> None:
+        """``name`` is now another name of the file ``other`` (a hard link, for the rest of the
+        line): writing through either is writing the one file."""
+        if name == other:
+            return
+        self.unname(name)
+        names = self.hard.get(other, [other])
+        if len(self.hard) >= 256 or len(names) >= _MAX_NAMES:
+            self._too_many("hard links")
+            return
+        names.append(name)
+        self.hard[other] = self.hard[name] = names
+
     def _too_many(self, what: str) -> None:
         # what goes through the ones not followed is not seen
         self.emit(
@@ -263,6 +284,57 @@ class Run:
             via="bash",
             unseen=True,
         )
+
+    def unname(self, name: str) -> None:
+        """``name`` no longer names the file it shared with others (removed or replaced)."""
+        names = self.hard.pop(name, None)
+        if names is not None and name in names:
+            names.remove(name)
+
+    def _through_hard_links(
+        self,
+        kind: EffectKind,
+        target: Location | None,
+        dest: Location | None,
+        recursive: bool,
+        via: str,
+        edit: ConfigEdit | None,
+        certain: bool,
+    ) -> None:
+        """The same write (or copy over) at every other name of a file with hard links."""
+        if kind is EffectKind.MOVE or kind is EffectKind.DELETE:
+            # a rename or removal changes names, never the file the others still name
+            if dest is not None and dest.path is not None:
+                self.unname(dest.path)
+            if target is not None and target.path is not None and target.path in self.hard:
+                moved = self.hard.pop(target.path)
+                moved.remove(target.path)
+                if kind is EffectKind.MOVE and dest is not None and dest.path is not None:
+                    moved.append(dest.path)
+                    self.hard[dest.path] = moved
+            return
+        written = target if kind is EffectKind.WRITE else dest
+        if written is None or written.path is None or (kind is EffectKind.COPY and recursive):
+            return
+        path = written.path
+        names = self.hard.get(path)
+        rest = ""
+        head = path
+        while names is None:
+            # a file below a folder linked whole (`cp -al`, a bind mount of a folder)
+            head, tail = os.path.split(head)
+            if not tail or len(rest) > 4096:
+                return
+            rest = "/" + tail + rest
+            names = self.hard.get(head)
+        for name in list(names):
+            if name + rest == path:
+                continue
+            alias = self.at(name + rest, name + rest, written.visible)
+            if kind is EffectKind.WRITE:
+                self.emit(kind, alias, edit=edit, via=via, certain=certain, note=_HARD_NOTE)
+            else:
+                self.emit(kind, target, alias, via=via, certain=certain, note=_HARD_NOTE)
 
     def links_below(self, folder: str) -> list[str]:
         """Links made by this command line inside ``folder`` (a copy of it may follow them)."""
@@ -314,6 +386,8 @@ class Run:
             ),
             key,
         )
+        if self.hard and kind in _NAMED and note != _HARD_NOTE:
+            self._through_hard_links(kind, target, dest, recursive, via, edit, certain)
         if kind in _MOVES and self.links and target is not None and target.path is not None:
             for link in self.links_below(target.path):
                 # `ln -s ../w d/; rsync -aL d/ host:`: the folder carries what its links point to
