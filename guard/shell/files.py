@@ -886,11 +886,12 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
     no_target = o.has("-T", "--no-target-directory")
     hard = c.name == "cp" and o.has("-l", "--link")
     for f in srcs:
-        if f.pipe:
-            # `cp <(echo ...) dst`: the substitution's data, written to dst (named /dev/fd/N)
-            pipe = Location(raw="/dev/fd/63", path=None)
+        if f.pipe or (_open_fd(c, f) and c.loc(f).path is None):
+            # `cp <(echo ...) dst`, `echo ... | cp /dev/stdin dst`: the data open there,
+            # written to dst (named after the descriptor)
+            pipe = Location(raw=f.value if not f.pipe else "/dev/fd/63", path=None)
             d = dloc if no_target else dest_for(c.st, pipe, dloc, dst.value, into=into)
-            c.write_to(d, f.flows)
+            c.write_to(d, c.content(f))
             continue
         for src, frec, contents in source_places(c, f):
             d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
@@ -903,6 +904,16 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
             elif hard and src.path and d.path and src.visible and d.visible:
                 c.st.run.add_hard(d.path, src.path)  # `cp -l`: every file is the source's
     return ()
+
+
+def _open_fd(c: Cmd, f: Field) -> bool:
+    """Argument ``f`` names a descriptor the analyser knows is open for reading (``/dev/stdin``,
+    ``/dev/fd/3`` after ``exec 3<``); an unknown one may hold anything."""
+    fd = c.fd_of(f)
+    if fd is None or fd in (1, 2):
+        return False
+    open_fds = c.st.open_fds
+    return fd == 0 or fd in c.st.infds or (open_fds is not None and fd in open_fds)
 
 
 def link_to(c: Cmd, link: Location, target: Field) -> None:
