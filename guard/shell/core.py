@@ -143,6 +143,7 @@ class _Sink:
 FdEntry = _Sink | str
 _OUT, _ERR, _CLOSED = "out", "err", "closed"
 _POSIX_SHELLS = names("sh dash ash posh busybox-sh")  # no globbing of a redirect's target
+_FD_WORD = re.compile(r"([0-9]{1,5})(-?)")  # the target of n>&m and n>&m- (a move)
 
 
 @dataclass(slots=True)
@@ -1422,7 +1423,8 @@ class State:
                     table[n] = _CLOSED
                     outs.changed.add(n)
                     continue
-                if one is None or not (one.known and one.value.isdigit() and len(one.value) < 6):
+                word = _FD_WORD.fullmatch(one.value) if one is not None and one.known else None
+                if word is None:
                     if op == ">&":
                         # `>&file` is `&>file`; `2>&file` opens file on fd 2
                         sink = _Sink(">", -1 if fd is None else n, self._places(fields), proc)
@@ -1431,7 +1433,13 @@ class State:
                         # an fd the analyser cannot read: data of unknown origin
                         fdin[-1] = (*(one.flows if one is not None else ()), OPAQUE)
                     continue
-                self._dup(outs, n, int(one.value), fdin, stdin)
+                src = int(word.group(1))
+                self._dup(outs, n, src, fdin, stdin)
+                if word.group(2) and src != n:
+                    # `n>&m-` moves m to n: m is closed after
+                    table[src] = _CLOSED
+                    fdin[src] = ()
+                    outs.changed.add(src)
                 if n == 0 and 0 in fdin:
                     stdin = fdin.pop(0)
                 continue
@@ -1571,6 +1579,9 @@ class State:
         the caller of this walk (a pipe, a substitution, the agent)."""
         if isinstance(entry, _Sink):
             entry.stdout = True
+            if entry.live and entry.op == "<>":
+                # written over from the start, not truncated or appended: unknown content
+                return self._write(entry, (*out, OPAQUE), append=False) if out else ()
             if entry.live:
                 return self._write(entry, out, append=True) if out else ()
             entry.flows.extend(out)
