@@ -80,6 +80,15 @@ def test_a_redirect_glob_onto_an_existing_score_file(world: World) -> None:
     blocked(world, "echo '{{\"score\": 0.9}}' > evals/agent-?/report.json")
 
 
+def test_a_link_to_a_missing_file_is_followed_where_it_leads(world: World) -> None:
+    """A link left by an earlier call to a score file not written yet: writing through it,
+    by name or by a pattern, writes the score file."""
+    os.symlink("../evals/agent-2/report.json", world.root / "scratch/r")
+    for command in ("echo '{{\"score\": 0.9}}' > scratch/r", "cp <(echo 0.9) scra?ch/r"):
+        blocked(world, command)
+    assert targets(effects(world, "echo x > scratch/r"), EffectKind.WRITE) == [real(world, SCORE)]
+
+
 def test_a_glob_lists_a_folder_through_a_link_the_line_made(world: World) -> None:
     """``d/*`` after ``ln -s DIR d`` names the files of DIR, each resolving to its real place."""
     effs = effects(world, "ln -s hosts/decom-01/data d; cat d/*")

@@ -218,11 +218,22 @@ class _Walk:
         return self.made.get(os.path.dirname(real), {}).get(os.path.basename(real))
 
     def exists(self, text: str) -> bool:
+        """Whether the name ``text`` is there, a link to nowhere included (bash matches one,
+        and writing through it makes its target)."""
+        folder, name = os.path.split(text)
+        if name in ("", ".", ".."):
+            return self.isdir(text)
         try:
-            real = self.real(text)
+            real = self.real(folder)
         except _Unplaced:
             return True  # where it leads is not known: keep it (it resolves to nowhere known)
-        return self._made_here(real) is not None or self.run.exists(real)
+        if name in self.made.get(real, ()):
+            return True
+        try:
+            os.lstat(os.path.join(real, name))
+        except (OSError, ValueError):
+            return False
+        return True
 
     def isdir(self, text: str) -> bool:
         try:
