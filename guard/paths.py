@@ -36,7 +36,8 @@ def _kernel_realpath(path: str, depth: int = 0) -> str:
 
     The longest existing prefix is opened with ``O_PATH`` and its name read back from
     ``/proc/self/fd``; missing components after it are appended as written (a ``..`` after a
-    missing component removes it, as it would once created). Falls back to
+    missing component removes it, as it would once created). A symbolic link to a place that
+    does not exist yet is followed: writing through it creates its target. Falls back to
     :func:`os.path.realpath` where ``O_PATH`` or ``/proc`` is not available.
     """
     if not _HAVE_PROC or depth > 64:
@@ -50,7 +51,14 @@ def _kernel_realpath(path: str, depth: int = 0) -> str:
         base = _kernel_realpath(head, depth + 1)
         if tail == "..":
             return os.path.dirname(base)
-        return base if tail == "." else os.path.join(base, tail)
+        if tail == ".":
+            return base
+        joined = os.path.join(base, tail)
+        try:
+            target = os.readlink(joined)  # a link whose target is missing
+        except (OSError, ValueError):
+            return joined
+        return _kernel_realpath(os.path.join(base, target), depth + 1)
     except ValueError:  # an embedded NUL: no such file can exist; keep the text as written
         return os.path.normpath(path)
     except OSError:

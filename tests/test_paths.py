@@ -10,12 +10,14 @@ from guard.types import Action, ToolCall
 from tests.conftest import AGENT, World, safetensors_bytes
 
 
-def test_a_dangling_symlink_resolves_to_its_name(tmp_path: Path) -> None:
-    """A link to nothing resolves as written (the kernel would create the link's name)."""
+def test_a_dangling_symlink_resolves_to_where_it_leads(tmp_path: Path) -> None:
+    """A link to nothing resolves to its target: writing through it creates the target."""
     os.symlink(tmp_path / "nowhere" / "x", tmp_path / "dangling")
+    os.symlink("dangling", tmp_path / "chain")
     hosts = HostMap({})
     assert hosts.realpath("dangling", str(tmp_path)) == resolve("dangling", str(tmp_path))
-    assert hosts.realpath("dangling", str(tmp_path)) == str(tmp_path / "dangling")
+    assert hosts.realpath("dangling", str(tmp_path)) == str(tmp_path / "nowhere" / "x")
+    assert hosts.realpath("chain/../y", str(tmp_path)) == str(tmp_path / "nowhere" / "y")
 
 
 def test_located_paths_are_attributed_to_the_innermost_host(tmp_path: Path) -> None:

@@ -119,14 +119,40 @@ class _Unit:
     bodiless: bool = False
 
 
-@dataclass(slots=True)
-class _Out:
-    """An output redirect: operator, file descriptor (-1: stdout and stderr) and target."""
+@dataclass(eq=False, slots=True)
+class _Sink:
+    """Where output on a file descriptor goes: the files (or the ``>(cmd)``) a redirect opened.
+
+    A redirect of a command or group collects what is written there while it runs and writes
+    it out when it ends (one replace of a ``>`` file with all of it); one made by a bare
+    ``exec`` is ``live``: every later write appends at once.
+    """
 
     op: str
-    fd: int
-    target: Field
-    sink: tuple[ts.Node, bytes] | None = None  # a process substitution: >(cmd)
+    fd: int  # the descriptor it was opened on (-1: standard output and error)
+    targets: list[Location]
+    proc: tuple[ts.Node, bytes] | None = None  # a process substitution: >(cmd)
+    flows: list[Flow] = field(default_factory=list)
+    stdout: bool = False  # a command's standard output was sent here
+    live: bool = False
+
+
+# A descriptor's entry in a shell's table: a sink, or what the shell itself was given. "out" is
+# what the walk hands back to its caller (a pipe, $(...), the agent); "err" the standard error the
+# shell was started with, which the guard does not follow.
+FdEntry = _Sink | str
+_OUT, _ERR, _CLOSED = "out", "err", "closed"
+_POSIX_SHELLS = names("sh dash ash posh busybox-sh")  # no globbing of a redirect's target
+_FD_WORD = re.compile(r"([0-9]{1,5})(-?)")  # the target of n>&m and n>&m- (a move)
+
+
+@dataclass(slots=True)
+class _Fds:
+    """A command's output descriptors after its redirects, and the sinks they opened."""
+
+    table: dict[int, FdEntry]
+    opened: list[_Sink]
+    changed: set[int]
 
 
 @dataclass(slots=True)
@@ -261,7 +287,6 @@ class State:
         "looping",
         "nest",
         "open_fds",
-        "out_sink",
         "pos",
         "run",
         "src",
@@ -300,8 +325,9 @@ class State:
         self.arg0 = arg0
         self.src = b""
         self.dirstack: list[str | None] = []
-        self.out_sink: Location | None = None
-        self.fds: dict[int, Location] = {}  # exec 3> file
+        # Where output on each descriptor goes (1 and 2 default to "out" and "err"): what bare
+        # `exec` redirects set for the rest of the shell, and a command's own while it runs.
+        self.fds: dict[int, FdEntry] = {}
         self.infds: dict[int, tuple[Flow, ...]] = {}  # exec 3< file: data open for later commands
         # what the command being run has open for reading, by fd (0 is its standard input)
         self.open_fds: dict[int, tuple[Flow, ...]] | None = None
@@ -349,7 +375,6 @@ class State:
         s.aliases = dict(self.aliases)
         s.src = self.src
         s.dirstack = list(self.dirstack)
-        s.out_sink = self.out_sink
         s.fds = dict(self.fds)
         s.infds = dict(self.infds)
         s.open_fds = self.open_fds
@@ -398,7 +423,23 @@ class State:
         s.exported = set(s.vars)
         s.globopts = inherited_options(s.vars)
         s.looping = self.looping
+        s.inherit_fds(self)
         return s
+
+    def inherit_fds(self, parent: State) -> None:
+        """Take the descriptors a child process of ``parent`` starts with: its standard error
+        and every other open descriptor (``exec 3<w; sh -c 'cat <&3'``). Another host's shell
+        only gets standard error back through ``ssh``."""
+        fds = parent.fds
+        if self.host != parent.host:
+            if 2 in fds:
+                self.fds = {2: fds[2]}
+            return
+        if fds:
+            self.fds = {n: v for n, v in fds.items() if n != 1}
+        data = parent.open_fds if parent.open_fds is not None else parent.infds
+        if len(data) > 1 or (data and 0 not in data):
+            self.infds = {n: d for n, d in data.items() if n != 0}
 
     def run_text(self, text: str, *, what: str = "command") -> tuple[Flow, ...]:
         """Parse and run ``text`` in this state (callers choose a new shell or this one)."""
@@ -470,7 +511,12 @@ class State:
             # through /proc/self resolve against those, never the guard's own.
             root = (self.host_root or "/") if self.cwd is not None else None
             loc = self.run.hosts.local(mapped, self.cwd or "/", self.home, root)
-            real = self.run.follow(loc.path) if loc.path is not None else None
+            if self.run.links and ".." in mapped and mapped[:1] != "~":
+                # `ln -s a/b z; cat z/..`: the kernel takes `..` from where the link leads
+                whole = mapped if mapped[:1] == "/" else f"{self.cwd}/{mapped}"
+                real = self.run.physical(whole, self.cwd or "/", root)
+            else:
+                real = self.run.follow(loc.path) if loc.path is not None else None
             if mapped != value or real != loc.path:
                 host = self.run.hosts.host_of(real) if real is not None else None
                 loc = Location(raw=value, path=real, host=host)
@@ -492,9 +538,12 @@ class State:
         Never the guard's own fd: the file open there when the analyser knows it, the standard
         streams as themselves, and otherwise an unresolved place (which may be protected).
         """
-        if fd in self.fds:
-            out = self.fds[fd]
+        entry = self.fds.get(fd)
+        if isinstance(entry, _Sink) and entry.proc is None and len(entry.targets) == 1:
+            out = entry.targets[0]
             return Location(raw=raw, path=out.path, host=out.host, visible=out.visible)
+        if entry in (_OUT, _ERR):
+            return Location(raw=raw, path="/dev/stdout" if entry == _OUT else "/dev/stderr")
         flows = self.fd_flows(fd)
         srcs = {
             (fl.src.path, fl.src.host, fl.src.visible): fl.src
@@ -556,7 +605,7 @@ class State:
             units = self._flatten(n)
             group: list[_Unit] = []
             for u in units:
-                if u.op != "|" and group:
+                if u.op != "|" and u.op != "|&" and group:
                     out.extend(self._pipeline(group))
                     group = []
                 group.append(u)
@@ -592,7 +641,7 @@ class State:
                     if c.is_named and c.type not in _SKIP:
                         items.append((c, pending))
                     elif not c.is_named:
-                        pending = "|" if c.type in ("|", "|&") else c.type
+                        pending = c.type
                 for c, o in reversed(items):
                     stack.append(("node", c, o))
             elif t == "redirected_statement":
@@ -647,9 +696,20 @@ class State:
         if len(group) == 1:
             return self._unit(group[0], None)
         flows: tuple[Flow, ...] | None = None
-        for u in group:
-            flows = self.fork()._unit(u, flows)
-        return flows or ()
+        # what a stage that is not the last writes to a copy of the pipeline's own standard
+        # output (`exec 3>&1; a >&3 | b`) skips the pipe
+        up = _Sink("|", 1, [])
+        for i, u in enumerate(group):
+            stage = self.fork()
+            if i + 1 < len(group):
+                if _OUT in stage.fds.values():
+                    stage.fds = {n: (up if v == _OUT else v) for n, v in stage.fds.items()}
+                # its standard output is the pipe (`|&`: its standard error too)
+                stage.fds[1] = _OUT
+                if group[i + 1].op == "|&":
+                    stage.fds[2] = _OUT
+            flows = stage._unit(u, flows)
+        return (*(flows or ()), *up.flows)
 
     def _unit(self, u: _Unit, stdin: tuple[Flow, ...] | None) -> tuple[Flow, ...]:
         if self.nest >= MAX_NEST:
@@ -680,19 +740,18 @@ class State:
             own, assigns, groups = self._words(node, u.extra)
             redirects = own + redirects if redirects else own
         given: tuple[Flow, ...] | None = None
-        outs: list[_Out] = []
+        outs: _Fds | None = None
         fdin: dict[int, tuple[Flow, ...]] = {}
         if redirects:
             given, outs, fdin = self._redirects(redirects)
         if t == "command" and (outs or given is not None or fdin) and self._bare_exec(node):
             # `exec >f`, `exec 3>f`, `exec <f`: the redirects stay for the rest of this shell
-            for o in outs:
-                self.sink_field(o.target, (), append=o.op in (">>", "&>>"))
-                loc = self.loc(o.target)
-                if o.fd in (1, -1):
-                    self.out_sink = loc
-                else:
-                    self.fds[o.fd] = loc
+            if outs is not None:
+                for sink in outs.opened:
+                    flows = (OPAQUE,) if sink.op == "<>" else ()
+                    self._write(sink, flows, append=sink.op in (">>", "&>>"))
+                    sink.live = True
+                self.fds = outs.table
             if given is not None:
                 self.stdin = given
             for n, data in fdin.items():
@@ -704,13 +763,22 @@ class State:
             stdin = self.stdin
         open_fds: dict[int, tuple[Flow, ...]] = {0: stdin}
         if self.infds or fdin:
-            fds = {**self.infds, **fdin}
+            infds = {**self.infds, **fdin}
             # data open on any other fd may be read by the command: count it as its input
-            more = tuple(fl for data in fds.values() for fl in data if fl not in stdin)
+            more = tuple(fl for data in infds.values() for fl in data if fl not in stdin)
             if more:
                 stdin = stdin + tuple(dict.fromkeys(more))
-            open_fds = {**fds, 0: stdin}
-        saved_fds = self.open_fds
+            open_fds = {**infds, 0: stdin}
+        table = self.fds if outs is None else outs.table
+        stdout = table.get(1, _OUT)
+        saved_fds, saved_table = self.open_fds, self.fds
+        running = self.fds
+        if outs is not None or stdout != _OUT:
+            # While it runs, what it writes to standard output comes back here and goes where
+            # `stdout` says; a descriptor that is a copy of it (2>&1) comes back the same way.
+            running = {n: (_OUT if v is stdout else v) for n, v in table.items()}
+            running[1] = _OUT
+            self.fds = dict(running)
         self.open_fds = open_fds
         try:
             if u.bodiless:
@@ -721,11 +789,13 @@ class State:
                 out = self._compound(node, stdin)
         finally:
             self.open_fds = saved_fds
-        if outs:
-            out = self._apply_out(outs, out)
-        if self.out_sink is not None and out:
-            self.run.sink_file(self.out_sink, out, append=True)
-            out = ()
+            if self.fds is not saved_table:
+                self.fds = _restored(saved_table, running, self.fds, outs, stdout)
+        if stdout != _OUT:
+            out = self._route(stdout, out)
+        if outs is not None:
+            for sink in outs.opened:
+                out += self._flush(sink)
         return out
 
     def _glued_number(self, c: ts.Node) -> bool:
@@ -1090,6 +1160,9 @@ class State:
         loc = self.loc(f)
         if loc.path is None:
             return ()
+        text = self.run.written_text(loc)
+        if text is not None:
+            return (Flow(src=loc, text=text),)  # written earlier in the line: what it holds
         if self.run.isdir(loc.path):
             return (Flow(src=loc, recursive=True),)
         if self.run.exists(loc.path):
@@ -1270,13 +1343,16 @@ class State:
 
     def _redirects(
         self, redirects: list[ts.Node]
-    ) -> tuple[tuple[Flow, ...] | None, list[_Out], dict[int, tuple[Flow, ...]]]:
-        """Input redirects give the command's stdin and other input fds; output ones are returned.
+    ) -> tuple[tuple[Flow, ...] | None, _Fds | None, dict[int, tuple[Flow, ...]]]:
+        """Apply redirects in order, as bash does: the command's stdin, its output descriptors
+        (``None``: left as the shell has them) and the data open on its other input fds.
 
-        ``N<FILE`` opens FILE on fd N, ``N<&M`` duplicates fd M (``<&M``: onto standard input).
+        ``N<FILE`` opens FILE on fd N, ``N>FILE`` opens it for writing; ``N>&M`` and ``N<&M``
+        make fd N a copy of fd M as it is at that point (``2>x >&2`` sends standard output to
+        x); ``/dev/stdout`` and kin as a target are such copies too.
         """
         stdin: tuple[Flow, ...] | None = None
-        outs: list[_Out] = []
+        outs: _Fds | None = None
         fdin: dict[int, tuple[Flow, ...]] = {}
         for r in redirects:
             t = r.type
@@ -1313,60 +1389,118 @@ class State:
                 fd = self._glued_fd(r)
             if dest is None:
                 continue
-            sink: tuple[ts.Node, bytes] | None = None
+            proc: tuple[ts.Node, bytes] | None = None
             if dest.type == "process_substitution":
                 acc = Acc()
                 self.x.procsub(dest, acc)
-                sink = acc.sinks[0] if acc.sinks else None
-                f = Field(
-                    self.text(dest),
-                    raw=self.text(dest),
-                    known=False,
-                    flows=tuple(acc.flows),
-                    pipe=True,
-                )
+                proc = acc.sinks[0] if acc.sinks else None
+                text = self.text(dest)
+                fields = [Field(text, raw=text, known=False, flows=tuple(acc.flows), pipe=True)]
             else:
-                f = self.x.expand_one(dest)
+                fields = self._targets(dest)
             if op in ("<", "<<<", "<>"):
-                data = self._input(f)
-                if fd in (None, 0):
+                n = 0 if fd is None else fd
+                data = tuple(fl for f in fields for fl in self._input(f))
+                if n == 0:
                     stdin = data
                 else:
-                    fdin[fd] = data
+                    fdin[n] = data
                 if op == "<>":
-                    outs.append(_Out(">", 0 if fd is None else fd, f))
-            elif op in ("<&", ">&", "<&-", ">&-"):
-                if not (f.known and (f.value.isdigit() or f.value == "-")):
+                    outs = outs or _Fds(dict(self.fds), [], set())
+                    self._open(outs, _Sink("<>", n, self._places(fields), proc))
+                continue
+            outs = outs or _Fds(dict(self.fds), [], set())
+            table = outs.table
+            n = (0 if op[0] == "<" else 1) if fd is None else fd
+            one = fields[0] if len(fields) == 1 else None
+            if op in ("<&", ">&", "<&-", ">&-"):
+                if op[-1] == "-" or (one is not None and one.known and one.value == "-"):
+                    # closed: nothing can be read or written there
+                    if n == 0:
+                        stdin = ()
+                    else:
+                        fdin[n] = ()
+                    table[n] = _CLOSED
+                    outs.changed.add(n)
+                    continue
+                word = _FD_WORD.fullmatch(one.value) if one is not None and one.known else None
+                if word is None:
                     if op == ">&":
-                        outs.append(_Out(">", -1, f, sink))
-                    elif op == "<&":
+                        # `>&file` is `&>file`; `2>&file` opens file on fd 2
+                        sink = _Sink(">", -1 if fd is None else n, self._places(fields), proc)
+                        self._open(outs, sink)
+                    else:
                         # an fd the analyser cannot read: data of unknown origin
-                        fdin[-1] = (*f.flows, OPAQUE)
+                        fdin[-1] = (*(one.flows if one is not None else ()), OPAQUE)
                     continue
-                target = int(f.value) if f.value.isdigit() and len(f.value) < 6 else -2
-                if op == "<&" and target >= 0:
-                    if target in fdin:
-                        data = fdin[target]
-                    elif target == 0 and stdin is not None:
-                        data = stdin
-                    else:
-                        data = self.fd_flows(target)
-                    if fd in (None, 0):
-                        stdin = data
-                    else:
-                        fdin[fd] = data
+                src = int(word.group(1))
+                self._dup(outs, n, src, fdin, stdin)
+                if word.group(2) and src != n:
+                    # `n>&m-` moves m to n: m is closed after
+                    table[src] = _CLOSED
+                    fdin[src] = ()
+                    outs.changed.add(src)
+                if n == 0 and 0 in fdin:
+                    stdin = fdin.pop(0)
+                continue
+            if one is not None and one.known and not one.pipe and one.loc is None:
+                m = fd_number(one.value, self.cwd)
+                if m is not None:
+                    # bash opens these as copies of its own descriptors
+                    targets = (1, 2) if op in ("&>", "&>>") else (n,)
+                    for k in targets:
+                        self._dup(outs, k, m, fdin, stdin)
                     continue
-                if op == ">&" and fd in (None, 1):
-                    if target == 2:
-                        outs.append(_Out("drop", 1, f))
-                    elif target in self.fds:
-                        loc = self.fds[target]
-                        outs.append(_Out(">>", 1, Field(loc.raw, raw=f.raw, loc=loc)))
-            else:
-                outs.append(
-                    _Out(op, -1 if op in ("&>", "&>>") else (1 if fd is None else fd), f, sink)
-                )
+            sink = _Sink(op, -1 if op in ("&>", "&>>") else n, self._places(fields), proc)
+            self._open(outs, sink)
         return stdin, outs, fdin
+
+    def _targets(self, dest: ts.Node) -> list[Field]:
+        """The words a redirect's target expands to: bash globs and splits it (one word must
+        come out; more is an error, taken here as any of them). A POSIX ``sh`` does not glob
+        there: as ``$0`` does not tell which shell runs, both are taken."""
+        fields = self.x.expand(dest)
+        if not fields:
+            return [self.x.expand_one(dest)]
+        if os.path.basename(self.arg0) in _POSIX_SHELLS and has_glob(self.text(dest)):
+            word = self.x.expand_one(dest)
+            if all(f.value != word.value for f in fields):
+                fields.append(word)
+        return fields
+
+    def _places(self, fields: list[Field]) -> list[Location]:
+        return [self.loc(f) for f in fields if not f.pipe]
+
+    @staticmethod
+    def _open(outs: _Fds, sink: _Sink) -> None:
+        outs.opened.append(sink)
+        for n in (1, 2) if sink.fd == -1 else (sink.fd,):
+            outs.table[n] = sink
+            outs.changed.add(n)
+
+    def _dup(
+        self,
+        outs: _Fds,
+        n: int,
+        m: int,
+        fdin: dict[int, tuple[Flow, ...]],
+        stdin: tuple[Flow, ...] | None,
+    ) -> None:
+        """``n>&m`` (or ``n<&m``): fd n is now what fd m is, for reading and for writing."""
+        table = outs.table
+        if m in fdin:
+            fdin[n] = fdin[m]
+        elif m == 0 and stdin is not None:
+            fdin[n] = stdin
+        elif m == 0 or m in self.infds or (self.open_fds is not None and m in self.open_fds):
+            fdin[n] = self.fd_flows(m)
+        elif n == 0:
+            fdin[0] = ()  # standard input from a descriptor open for writing: nothing comes
+        if m in table or m in (1, 2):
+            table[n] = table.get(m, _OUT if m == 1 else _ERR)
+        else:
+            table[n] = _CLOSED  # bash fails on a descriptor that is not open
+        outs.changed.add(n)
 
     def _glued_fd(self, r: ts.Node) -> int | None:
         """``cat 0<w``: digits glued to a redirect name its fd (the grammar makes them a word)."""
@@ -1440,31 +1574,62 @@ class State:
             text = text.rstrip("\t")
         return (Flow(text=text),)
 
-    def _apply_out(self, outs: list[_Out], out: tuple[Flow, ...]) -> tuple[Flow, ...]:
-        if not outs:
-            return out
-        stdout = [o for o in outs if o.fd in (1, -1)]
-        last = stdout[-1] if stdout else None
-        for o in outs:
-            if o.op == "drop":
-                continue
-            # only the last redirect of stdout gets the data; earlier ones are just truncated
-            flows = out if o is last else (() if o.fd in (1, -1) else (OPAQUE,))
-            if o.sink is not None:
-                self._run_sink(o.sink, flows)
-            else:
-                self.sink_field(o.target, flows, append=o.op in (">>", "&>>"))
-        return () if last is not None else out
+    def _route(self, entry: FdEntry, out: tuple[Flow, ...]) -> tuple[Flow, ...]:
+        """Send a command's standard output where ``entry`` says; returns what comes back to
+        the caller of this walk (a pipe, a substitution, the agent)."""
+        if isinstance(entry, _Sink):
+            entry.stdout = True
+            if entry.live and entry.op == "<>":
+                # written over from the start, not truncated or appended: unknown content
+                return self._write(entry, (*out, OPAQUE), append=False) if out else ()
+            if entry.live:
+                return self._write(entry, out, append=True) if out else ()
+            entry.flows.extend(out)
+            return ()
+        return out if entry == _OUT else ()
 
-    def _run_sink(self, sink: tuple[ts.Node, bytes], stdin: tuple[Flow, ...]) -> None:
-        """Run the command of a ``>(cmd)`` with ``stdin`` as its input."""
+    def _flush(self, sink: _Sink) -> tuple[Flow, ...]:
+        """Write out what a command or group sent to a sink its redirect opened."""
+        if sink.op == "<>":
+            flows: tuple[Flow, ...] = (*sink.flows, OPAQUE)  # written over, not truncated
+        elif sink.stdout or sink.fd in (1, -1):
+            flows = tuple(sink.flows)
+        else:
+            flows = (OPAQUE,)  # standard error or another descriptor: anything may come
+        # a copy of it kept by an `exec` inside (`{ exec 3>&1; } > f`) still writes there
+        sink.live = True
+        return self._write(sink, flows, append=sink.op in (">>", "&>>"))
+
+    def _write(self, sink: _Sink, flows: tuple[Flow, ...], *, append: bool) -> tuple[Flow, ...]:
+        if sink.proc is not None:
+            return self._run_sink(sink.proc, flows)
+        for loc in sink.targets:
+            self.run.sink_file(loc, flows, append=append)
+        return ()
+
+    def _run_sink(self, sink: tuple[ts.Node, bytes], stdin: tuple[Flow, ...]) -> tuple[Flow, ...]:
+        """Run the command of a ``>(cmd)`` with ``stdin`` as its input; returns its output."""
         node, src = sink
         sub = self.fork()
         sub.src = src
         sub.stdin = stdin
         sub.nest += 1
-        if sub.nest < MAX_NEST:
-            sub.run_seq(c for c in node.named_children if c.type not in _SKIP)
+        # what it prints goes where the shell's standard output went (handed back here), and
+        # nothing it writes comes back into itself
+        sub.fds = {
+            n: v
+            for n, v in sub.fds.items()
+            if n != 1 and not (isinstance(v, _Sink) and v.proc is sink)
+        }
+        if sub.nest >= MAX_NEST:
+            self.run.emit(
+                EffectKind.UNKNOWN,
+                certain=False,
+                note="process substitution nested too deeply to analyse",
+                unseen=True,
+            )
+            return ()
+        return sub.run_seq(c for c in node.named_children if c.type not in _SKIP)
 
     def sink_field(
         self, f: Field, flows: tuple[Flow, ...], *, append: bool, via: str = ""
@@ -1473,6 +1638,24 @@ class State:
         if f.pipe:
             return ()
         return self.run.sink_file(self.loc(f), flows, append=append, via=via)
+
+
+def _restored(
+    before: dict[int, FdEntry],
+    running: dict[int, FdEntry],
+    after: dict[int, FdEntry],
+    outs: _Fds | None,
+    stdout: FdEntry,
+) -> dict[int, FdEntry]:
+    """A shell's descriptors once a command or group with redirects ends: as they were, but
+    for what a bare ``exec`` inside it changed (``{ exec 3>f; }`` keeps fd 3), unless the
+    group's own redirects covered that descriptor (bash restores those). Inside, "out" was
+    the group's standard output, ``stdout``."""
+    table = dict(before)
+    for n, v in after.items():
+        if running.get(n) is not v and (outs is None or n not in outs.changed):
+            table[n] = stdout if v == _OUT else v
+    return table
 
 
 def joined_script(fields: Iterable[Field]) -> tuple[str, dict[str, Var]]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import glob as globmod
-import itertools
 import re
 import time
 from collections.abc import Iterable
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import tree_sitter as ts
 
+from guard.shell.globs import glob
 from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT
 from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand, has_glob
 from guard.types import EffectKind
@@ -735,17 +734,22 @@ class Expander:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         pattern = self.st.map_abs(pattern)
         # As bash: ** spans folders only with globstar, * matches a leading dot with dotglob.
-        deep = "globstar" in opts
-        dots = "dotglob" in opts
-        try:
-            if pattern.startswith("/"):
-                found = globmod.iglob(pattern, recursive=deep, include_hidden=dots)
-            else:
-                found = globmod.iglob(
-                    pattern, root_dir=self.st.cwd, recursive=deep, include_hidden=dots
-                )
-            hits = sorted(itertools.islice(found, MAX_GLOB))
-        except (OSError, ValueError, re.error, RecursionError):
+        # Folders are listed as the command will find them: with what earlier commands of the
+        # line made in them, through its links, and never through the guard's own /proc.
+        st = self.st
+        # A non-empty GLOBIGNORE turns dotglob on; the names it drops are kept (more names is
+        # the safe side).
+        ignore = st.vars.get("GLOBIGNORE")
+        if ignore is not None and ignore.text is None:
+            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
+        hits = glob(
+            st.run,
+            pattern,
+            lambda text: st.local(text).path,
+            deep="globstar" in opts,
+            dots="dotglob" in opts or bool(ignore is not None and ignore.text),
+        )
+        if hits is None:
             return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
         if not hits:
             if "nullglob" in opts:

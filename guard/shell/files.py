@@ -92,9 +92,18 @@ def copy_effect(
     note: str = "",
     certain: bool = True,
 ) -> None:
-    """A copy or move; overwriting an existing file is also recorded as a write to it."""
+    """A copy or move; overwriting an existing file is also recorded as a write to it, with
+    the text it gets when an earlier command of this line wrote the source (so a config written
+    that way is judged on its content)."""
     c.emit(kind, src, dst, recursive=recursive, via=via, note=note, certain=certain)
-    if dst.path is not None and dst.visible and c.st.run.isfile(dst.path):
+    if dst.path is None or not dst.visible:
+        return
+    run = c.st.run
+    text = None if recursive else run.written_text(src)
+    if text is not None:
+        edit = ConfigEdit(op="replace", content=text)
+        c.emit(WRITE, dst, via=via, edit=edit, note="holds what was copied there")
+    elif run.isfile(dst.path):
         c.emit(WRITE, dst, via=via, note="overwritten by a copy")
 
 
@@ -139,7 +148,7 @@ command(
 @command(
     "date whoami id hostname uname ps top free uptime nvidia-smi df printenv groups who w",
     "last lsblk lscpu nproc arch tty locale seq yes lsof ss netstat ip ifconfig",
-    "mount dmesg vmstat iostat mpstat pgrep pidof journalctl getconf expr",
+    "dmesg vmstat iostat mpstat pgrep pidof journalctl getconf expr",
     "bc factor cal type which whereis mktemp tempfile",
 )
 def _facts(c: Cmd) -> tuple[Flow, ...]:
@@ -868,19 +877,43 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
         return ()
     rec = c.name == "cp" and o.has("-r", "-R", "-a", "--recursive", "--archive")
     srcs, dst, into = _targets(c, o)
-    if dst is None:
+    if dst is None or dst.pipe:
+        # `cp f >(cmd)`: cmd gets f's content on its input (the walker feeds it)
         for f in srcs:
             c.read(f)
         return ()
     dloc = c.loc(dst)
     no_target = o.has("-T", "--no-target-directory")
+    hard = c.name == "cp" and o.has("-l", "--link")
     for f in srcs:
+        if f.pipe or (_open_fd(c, f) and c.loc(f).path is None):
+            # `cp <(echo ...) dst`, `echo ... | cp /dev/stdin dst`: the data open there,
+            # written to dst (named after the descriptor)
+            pipe = Location(raw=f.value if not f.pipe else "/dev/fd/63", path=None)
+            d = dloc if no_target else dest_for(c.st, pipe, dloc, dst.value, into=into)
+            c.write_to(d, c.content(f))
+            continue
         for src, frec, contents in source_places(c, f):
             d = dloc if no_target or contents else dest_for(c.st, src, dloc, dst.value, into=into)
-            copy_effect(c, src, d, recursive=take_whole(c, src, rec) or frec)
+            whole = take_whole(c, src, rec) or frec
+            if hard and d.path:
+                c.st.run.unname(d.path)  # the name now names the source's file
+            copy_effect(c, src, d, recursive=whole)
             if c.name == "cp" and o.has("-s", "--symbolic-link") and src.path and d.path:
                 c.st.run.add_link(d.path, src.path)  # `cp -s`: links, not copies
+            elif hard and src.path and d.path and src.visible and d.visible:
+                c.st.run.add_hard(d.path, src.path)  # `cp -l`: every file is the source's
     return ()
+
+
+def _open_fd(c: Cmd, f: Field) -> bool:
+    """Argument ``f`` names a descriptor the analyser knows is open for reading (``/dev/stdin``,
+    ``/dev/fd/3`` after ``exec 3<``); an unknown one may hold anything."""
+    fd = c.fd_of(f)
+    if fd is None or fd in (1, 2):
+        return False
+    open_fds = c.st.open_fds
+    return fd == 0 or fd in c.st.infds or (open_fds is not None and fd in open_fds)
 
 
 def link_to(c: Cmd, link: Location, target: Field) -> None:
@@ -938,8 +971,62 @@ def _ln(c: Cmd) -> tuple[Flow, ...]:
         if symbolic:
             c.emit(WRITE, d, note=f"symbolic link to {f.value}")
             link_to(c, d, f)
-        else:
-            copy_effect(c, src, d, recursive=False, note="hard link")
+            continue
+        if d.path is not None:
+            c.st.run.unname(d.path)  # `ln -f`: the name no longer names what it did
+        copy_effect(c, src, d, recursive=False, note="hard link")
+        if src.path is not None and d.path is not None and src.visible and d.visible:
+            c.st.run.add_hard(d.path, src.path)
+    return ()
+
+
+_MOUNT_SPEC = Spec.of(
+    "toLUOTN",
+    "types options label uuid test-opts fstab namespace source target options-mode "
+    "options-source target-prefix",
+)
+_BINDS = frozenset(("--bind", "-B", "--rbind", "-R"))
+
+
+@command("mount")
+def _mount(c: Cmd) -> tuple[Flow, ...]:
+    """``mount --bind SRC DST`` shows SRC's content at DST: a replace of DST, whose later
+    writes through either name are one. Anything else mounted changes what a path names in
+    ways the analyser does not follow."""
+    o = parse(c.args, _MOUNT_SPEC)
+    ops = list(o.operands)
+    if not ops and all(n in ("-l", "--show-labels", "-t", "--types", "-v") for n, _ in o.items):
+        return (OPAQUE,)  # a listing of what is mounted
+    bind = o.has(*_BINDS)
+    for name, value in o.items:
+        if name in ("-o", "--options"):
+            if value is None or not value.known:
+                bind = False
+                break
+            words = value.value.split(",")
+            bind = bind or "bind" in words or "rbind" in words
+            if "remount" in words:
+                bind = False
+                break
+    src, dst = o.value("--source"), o.value("--target")
+    places = [f for f in (src, *ops, dst) if f is not None]
+    if bind and len(places) == 2 and all(f.known for f in places):
+        old, new = c.loc(places[0]), c.loc(places[1])
+        whole = isdir(c, old) or old.path is None
+        copy_effect(c, old, new, recursive=whole, note="bind mount: shown in its place")
+        if old.path is not None and new.path is not None and old.visible and new.visible:
+            c.st.run.add_hard(new.path, old.path)
+        return ()
+    target = c.loc(places[-1]) if places and places[-1].known else None
+    c.unseen("mount: what paths name changes in ways the analyser does not follow", target)
+    return ()
+
+
+@command("umount")
+def _umount(c: Cmd) -> tuple[Flow, ...]:
+    ops = [f for f in c.args if not (f.known and f.value.startswith("-"))]
+    target = c.loc(ops[-1]) if ops and ops[-1].known else None
+    c.unseen("umount: what was under the mount point shows again, unseen", target)
     return ()
 
 

@@ -733,6 +733,14 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
             target = None
         else:
             loc = c.loc(f)
+            physical = [a.value for a in c.args if a.known and a.value in ("-L", "-P")]
+            if f.known and ".." in f.value and physical[-1:] != ["-P"]:
+                # bash's cd takes `..` off the text (`cd link/..` stays put), unless `set -P`,
+                # which is not followed: where the two differ, say so
+                logical = c.st.local(os.path.normpath(f.value))
+                if logical.path != loc.path:
+                    c.unknown("cd: the folder depends on how the shell resolves links (set -P)")
+                    loc = logical
             target = loc.path
             # a cd that fails leaves the shell where it was; where that is then is not known
             if target is not None and not st.run.isdir(target) and target not in st.run.created:

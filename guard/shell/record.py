@@ -4,6 +4,11 @@ A command line can write a file and use it a moment later (``echo ... > x.sh; ba
 ``cp w tmp; scp tmp host:``). :class:`Run` remembers, for the rest of the analysis, what each
 written file now holds (the *overlay*, read back by :meth:`Run.read_text`) and which original
 sources any copied data came from (*provenance*), so the later step is judged on the real data.
+
+It also keeps the shape of the filesystem the line builds: folders it makes, symbolic links
+(followed by every later path, ``..`` included, as the kernel will) and hard links (a write to
+one name of a file is a write to all its names). Globs (:mod:`guard.shell.globs`) match what
+exists on disk and what the line made, as bash will see them when it reaches them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ MAX_EFFECTS = 2000
 MAX_ARGS = 5000  # words of one command
 MAX_GLOB = 1000  # words one glob may become
 MAX_GLOBS = 32  # glob patterns expanded against the filesystem per analysis
+MAX_SCAN = 20_000  # folder entries one glob looks at
 MAX_LOOP = 32  # iterations of a loop body that are analysed one by one
 MAX_READ = 1 << 20  # scripts and batch files read at call time
 MAX_TEXT = 1 << 20  # literal text kept (variables, command output)
@@ -45,6 +51,10 @@ _DEV_STDOUT = frozenset(("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 _DEV_STDERR = frozenset(("/dev/stderr", "/dev/fd/2", "/proc/self/fd/2", "/dev/tty"))
 _DEV_NET = re.compile(r"/dev/(tcp|udp)/([^/]+)/([^/]+)")
 _MOVES = frozenset((EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER))
+# Effects on a file's content or its names, which the line's hard links carry over.
+_NAMED = frozenset((EffectKind.WRITE, EffectKind.COPY, EffectKind.MOVE, EffectKind.DELETE))
+_HARD_NOTE = "through a hard link made earlier in this command"
+_MAX_NAMES = 16  # names of one file the line's hard links are followed to
 
 
 class Exhausted(Exception):
@@ -62,6 +72,7 @@ class Run:
         "effects",
         "env0",
         "globs",
+        "hard",
         "hosts",
         "links",
         "locs",
@@ -70,6 +81,7 @@ class Run:
         "path0",
         "roots",
         "seen",
+        "touched",
         "writable_roots",
     )
 
@@ -102,6 +114,11 @@ class Run:
         # Symbolic links this command line makes (`ln -s t l`): link path -> absolute target,
         # followed by every later path of the analysis as the kernel will follow the real link.
         self.links: dict[str, str] = {}
+        # Hard links this command line makes (`ln f h`, `cp -l`, a bind mount): every name of one
+        # file maps to the same list of its names.
+        self.hard: dict[str, list[str]] = {}
+        # Files given only new metadata (`touch`): they exist, for a glob, whatever they hold.
+        self.touched: set[str] = set()
 
     def tick(self) -> None:
         """Count one command against the budgets."""
@@ -177,12 +194,15 @@ class Run:
 
     def add_link(self, link: str, target: str) -> None:
         """``link`` is now a symbolic link to the absolute ``target`` (for the rest of the line)."""
-        if link == target or len(self.links) >= 256:
+        if link == target:
+            return
+        if len(self.links) >= 256:
+            self._too_many("symbolic links")
             return
         self.links[link] = target
         self.locs.clear()  # cached resolutions may pass through the new link
 
-    def follow(self, real: str) -> str | None:
+    def follow(self, real: str, depth: int = 0) -> str | None:
         """A resolved path after the symbolic links made earlier in this command line.
 
         A path equal to a link or below it maps onto the link's target, which is then resolved
@@ -195,7 +215,12 @@ class Run:
         for _ in range(40):  # the kernel's own bound on links followed in one lookup
             for link, target in links.items():
                 if real == link or real.startswith(link + "/"):
-                    found = self.hosts.realpath(target + real[len(link) :], "/")
+                    rest = target + real[len(link) :]
+                    found = (
+                        self.physical(rest, depth=depth + 1)
+                        if "/.." in rest
+                        else self.hosts.realpath(rest, "/")
+                    )
                     if found is None:
                         return None
                     real = found
@@ -203,6 +228,113 @@ class Run:
             else:
                 return real
         return real
+
+    def physical(
+        self, path: str, cwd: str = "/", root: str | None = None, depth: int = 0
+    ) -> str | None:
+        """The absolute ``path`` resolved as the kernel will once this line's links exist.
+
+        The kernel takes each ``..`` from where the part before it really leads: after
+        ``ln -s a/b z``, ``z/..`` is ``a``, not the folder holding ``z``. Resolving the text first
+        would fold ``z/..`` away before the link is seen. ``cwd`` and ``root`` are the working
+        directory and root of the process that opens the path (see
+        :func:`guard.paths.resolve`); ``root`` is ``None`` where it cannot be told.
+        """
+        if depth > 8:
+            return None  # links whose targets climb through each other: not worth a guess
+        base = "/"
+        seg: list[str] = []
+        climbs = 0
+        for part in path.split("/"):
+            if part == "..":
+                climbs += 1
+                if climbs > 64:
+                    return None
+                found = self._real(os.path.join(base, *seg), cwd, root, depth)
+                if found is None:
+                    return None
+                base, seg = os.path.dirname(found), []
+            elif part and part != ".":
+                seg.append(part)
+        return self._real(os.path.join(base, *seg), cwd, root, depth)
+
+    def _real(self, path: str, cwd: str, root: str | None, depth: int) -> str | None:
+        found = self.hosts.realpath(path, cwd, root=root)
+        return None if found is None else self.follow(found, depth)
+
+    def add_hard(self, name: str, other: str) -> None:
+        """``name`` is now another name of the file ``other`` (a hard link, for the rest of the
+        line): writing through either is writing the one file."""
+        if name == other:
+            return
+        self.unname(name)
+        names = self.hard.get(other, [other])
+        if len(self.hard) >= 256 or len(names) >= _MAX_NAMES:
+            self._too_many("hard links")
+            return
+        names.append(name)
+        self.hard[other] = self.hard[name] = names
+
+    def _too_many(self, what: str) -> None:
+        # what goes through the ones not followed is not seen
+        self.emit(
+            EffectKind.UNKNOWN,
+            certain=False,
+            note=f"more {what} than the analyser follows in one command",
+            via="bash",
+            unseen=True,
+        )
+
+    def unname(self, name: str) -> None:
+        """``name`` no longer names the file it shared with others (removed or replaced)."""
+        names = self.hard.pop(name, None)
+        if names is not None and name in names:
+            names.remove(name)
+
+    def _through_hard_links(
+        self,
+        kind: EffectKind,
+        target: Location | None,
+        dest: Location | None,
+        recursive: bool,
+        via: str,
+        edit: ConfigEdit | None,
+        certain: bool,
+    ) -> None:
+        """The same write (or copy over) at every other name of a file with hard links."""
+        if kind is EffectKind.MOVE or kind is EffectKind.DELETE:
+            # a rename or removal changes names, never the file the others still name
+            if dest is not None and dest.path is not None:
+                self.unname(dest.path)
+            if target is not None and target.path is not None and target.path in self.hard:
+                moved = self.hard.pop(target.path)
+                moved.remove(target.path)
+                if kind is EffectKind.MOVE and dest is not None and dest.path is not None:
+                    moved.append(dest.path)
+                    self.hard[dest.path] = moved
+            return
+        written = target if kind is EffectKind.WRITE else dest
+        if written is None or written.path is None or (kind is EffectKind.COPY and recursive):
+            return
+        path = written.path
+        names = self.hard.get(path)
+        rest = ""
+        head = path
+        while names is None:
+            # a file below a folder linked whole (`cp -al`, a bind mount of a folder)
+            head, tail = os.path.split(head)
+            if not tail or len(rest) > 4096:
+                return
+            rest = "/" + tail + rest
+            names = self.hard.get(head)
+        for name in list(names):
+            if name + rest == path:
+                continue
+            alias = self.at(name + rest, name + rest, written.visible)
+            if kind is EffectKind.WRITE:
+                self.emit(kind, alias, edit=edit, via=via, certain=certain, note=_HARD_NOTE)
+            else:
+                self.emit(kind, target, alias, via=via, certain=certain, note=_HARD_NOTE)
 
     def links_below(self, folder: str) -> list[str]:
         """Links made by this command line inside ``folder`` (a copy of it may follow them)."""
@@ -254,6 +386,8 @@ class Run:
             ),
             key,
         )
+        if self.hard and kind in _NAMED and note != _HARD_NOTE:
+            self._through_hard_links(kind, target, dest, recursive, via, edit, certain)
         if kind in _MOVES and self.links and target is not None and target.path is not None:
             for link in self.links_below(target.path):
                 # `ln -s ../w d/; rsync -aL d/ host:`: the folder carries what its links point to
@@ -308,6 +442,8 @@ class Run:
         overlay = self.overlay
         if kind is EffectKind.WRITE and target is not None and target.path is not None:
             if edit is not None and edit.op == "metadata":
+                if len(self.touched) < MAX_EFFECTS:
+                    self.touched.add(target.path)
                 return
             new: str | None = None
             if edit is not None and edit.op == "replace":
@@ -343,6 +479,12 @@ class Run:
                 return held
             path = held[0]
         return None
+
+    def written_text(self, loc: Location) -> str | None:
+        """The text an earlier command of this line wrote to ``loc`` (directly or copied from
+        another file it wrote); ``None`` when it holds anything else."""
+        held = self._held(loc) if loc.path in self.overlay else None
+        return held if isinstance(held, str) else None
 
     def read_head(self, loc: Location, size: int = 4096) -> bytes | None:
         """The first ``size`` bytes of a file as it will be when read later in this command
