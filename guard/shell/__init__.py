@@ -19,8 +19,10 @@ unknown variable, decoded text run as a script, a bound reached) becomes an ``UN
 
 Public interface: :class:`ShellContext`, :func:`analyse` and :func:`apply_sed`.
 
-Inside: ``core`` walks the tree, ``expand`` expands words, ``record`` keeps the effects and the
-bounds, ``words`` and ``options`` hold small shared pieces; the command table is filled by
+Inside: ``core`` walks the tree, ``expand`` expands words, ``variables`` assigns as bash does
+(attributes, scopes, and the values bash runs as code, with ``arith`` for arithmetic),
+``record`` keeps the effects and the bounds, ``words`` and ``options`` hold small shared
+pieces; the command table is filled by
 ``files`` (read, write, copy, delete), ``archives`` (tar, gzip, base64, split...), ``remote``
 (ssh, scp, rsync, sftp, curl, netcat...), ``interp`` (wrappers, shells, ``eval``, scripts,
 ``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make and other

@@ -784,30 +784,26 @@ def _shift(c: Cmd) -> tuple[Flow, ...]:
 
 @command("read mapfile readarray")
 def _read(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("adnNptuCcsO", ""))
-    names = [
-        f.value for f in o.operands if f.known and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", f.value)
-    ]
+    # the options that take a value (read -s and mapfile -t take none)
+    o = parse(c.args, Spec.of("adinNptu" if c.name == "read" else "dnOsuCc", ""))
+    # a name with a subscript (`read 'a[$(cmd)]'`) is evaluated: it may run code
+    wanted = list(o.operands) if c.name == "read" else list(o.operands[:1])
     arr = o.value("-a")
-    if arr is not None and arr.known:
-        names.append(arr.value)
-    if not names:
+    if arr is not None:
+        wanted.append(arr)
+    names = [c.st.var_name(f.value if f.known else None, what=c.name) for f in wanted]
+    if not wanted:
         names = ["REPLY" if c.name == "read" else "MAPFILE"]
     for n in names:
-        c.st.vars[n] = Var(None, flows=c.stdin)
+        if n is not None:
+            c.st.set_var(n, Var(None, flows=c.stdin))
     return ()
 
 
 @command("export declare typeset local readonly")
 def _declare_cmd(c: Cmd) -> tuple[Flow, ...]:
-    # only reached when tree-sitter did not see a declaration (``builtin export``, ``command local``)
-    for a in c.args:
-        if a.known and "=" in a.value and not a.value.startswith("-"):
-            name, _, val = a.value.partition("=")
-            c.st.vars[name] = Var(val)
-            c.st.exported.add(name)
-        elif not a.known:
-            c.unknown(f"{c.name} of a value the analyser cannot see")
+    # reached when tree-sitter did not see a declaration (``builtin export``, ``x=9 export x``)
+    c.st.declare(c.name, list(c.args))
     return ()
 
 

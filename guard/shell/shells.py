@@ -10,6 +10,9 @@ cannot see, is code it cannot read (``unseen``).
 
 Options given to the new shell (``-O globstar``, ``-f``, ``BASHOPTS`` in its environment) and set
 with ``shopt``/``set`` change which files a glob names, so they are tracked as bash tracks them.
+
+The builtins that set or name variables without an assignment (``let``, ``getopts``, ``test -v``,
+``wait -p``) are here too: their names and expressions are evaluated as bash evaluates them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 
 from guard.shell.core import GLOB_OPTIONS, Cmd, State, command
 from guard.shell.interp import run_script_file, run_stdin_script, run_text_in, shell_for
-from guard.shell.words import OPAQUE, Field, Flow, names, short
+from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import EffectKind
 
 __all__ = ["Invocation", "parse_invocation"]
@@ -366,4 +369,54 @@ def _enable(c: Cmd) -> tuple[Flow, ...]:
         if not a.known or (a.value.startswith("-") and "f" in a.value[1:]):
             c.unseen("enable -f loads a builtin from a shared library")
             break
+    return ()
+
+
+# ---------------------------------------------------------------- variables
+
+
+@command("let")
+def _let(c: Cmd) -> tuple[Flow, ...]:
+    """Each argument is an arithmetic expression, with the assignments it makes."""
+    for a in c.args:
+        if a.known:
+            c.st.arith(a.value, what="let")
+        else:
+            c.unseen(f"let evaluates text the analyser cannot see ({short(a.raw)})")
+    return ()
+
+
+@command("getopts")
+def _getopts(c: Cmd) -> tuple[Flow, ...]:
+    """``getopts OPTSTRING NAME [ARG...]`` sets NAME, OPTARG and OPTIND to what it parses."""
+    if len(c.args) >= 2:
+        f = c.args[1]
+        name = c.st.var_name(f.value if f.known else None, what="getopts", subscripts=False)
+        for n in (name, "OPTARG", "OPTIND"):
+            if n is not None:
+                c.st.set_var(n, Var(None))
+    return ()
+
+
+@command("test [")
+def _test(c: Cmd) -> tuple[Flow, ...]:
+    """``test -v NAME``: a subscript in NAME is evaluated (it may run code)."""
+    args = c.args
+    for k, a in enumerate(args[:-1]):
+        if a.known and a.value == "-v":
+            nxt = args[k + 1]
+            c.st.var_name(nxt.value if nxt.known else None, what="test -v")
+    return ()
+
+
+@command("wait")
+def _wait(c: Cmd) -> tuple[Flow, ...]:
+    """``wait -p NAME`` sets NAME to the id of the job that ended."""
+    args = c.args
+    for k, a in enumerate(args[:-1]):
+        if a.known and a.value == "-p":
+            nxt = args[k + 1]
+            name = c.st.var_name(nxt.value if nxt.known else None, what="wait -p")
+            if name is not None:
+                c.st.set_var(name, Var(None))
     return ()
