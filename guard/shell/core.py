@@ -271,6 +271,7 @@ class State:
         "scope",
         "src",
         "stdin",
+        "temp",
         "vars",
     )
 
@@ -308,6 +309,9 @@ class State:
         self.namerefs: dict[str, str | None] = {}
         # Inside a function: the variables it made local, with what they held before.
         self.scope: dict[str, tuple[Var | None, str | None]] | None = None
+        # While a command with prefix assignments runs (`A=1 cmd`): those variables' old
+        # values, put back after it (the rest of the shell's state stays, as in bash).
+        self.temp: dict[str, tuple[Var | None, str | None]] | None = None
         self.pos = pos
         self.arg0 = arg0
         self.src = b""
@@ -1182,24 +1186,59 @@ class State:
             for a in assigns:
                 self._assign(a)
             return ()
-        st: State = self
-        if assigns:
-            st = self.fork()
-            for a in assigns:
-                name = st._assign(a)
-                if name:
-                    st.exported.add(name)
         if groups and self._name_obfuscated(groups[0], fields[0].value):
             fields[0].obfuscated = True
-        out = st.dispatch(fields, stdin)
+        out = self._with_prefix(assigns, fields, stdin) if assigns else self.dispatch(fields, stdin)
         if sinks:
             # what a command writes to a >(cmd) argument is its input and the files it reads
             feed = stdin + tuple(
-                fl for f in fields[1:] if f.known and not f.pipe for fl in st._existing_content(f)
+                fl for f in fields[1:] if f.known and not f.pipe for fl in self._existing_content(f)
             )
             for sink in sinks:
-                st._run_sink(sink, feed)
+                self._run_sink(sink, feed)
         return out
+
+    def _with_prefix(
+        self, assigns: list[ts.Node], fields: list[Field], stdin: tuple[Flow, ...]
+    ) -> tuple[Flow, ...]:
+        """``A=1 cmd``: the assignments hold (exported) while ``cmd`` runs, in this shell.
+
+        Only those variables are put back afterwards: what the command does to the rest of the
+        shell stays, as in bash (``A=1 cd d`` changes folder, ``A=1 f`` runs the function
+        here). ``A=1 export A`` keeps the value; before another special builtin, POSIX mode
+        (``sh``, ``set -o posix``) keeps it too, so the variable is then unknown.
+        """
+        temp: dict[str, tuple[Var | None, str | None]] = {}
+        was_exported: set[str] = set()
+        home = self.home
+        for a in assigns:
+            n = a.child_by_field_name("name")
+            if n is not None and n.type == "subscript":
+                n = n.child_by_field_name("name")
+            name = self.text(n) if n is not None else ""
+            if name and name not in temp:
+                temp[name] = (self.vars.get(name), self.attrs.get(name))
+                if name in self.exported:
+                    was_exported.add(name)
+        saved, self.temp = self.temp, temp
+        try:
+            for a in assigns:
+                assigned = self._assign(a)
+                if assigned:
+                    self.exported.add(assigned)
+            return self.dispatch(fields, stdin)
+        finally:
+            self.temp = saved
+            special = fields[0].known and fields[0].value in shvars.SPECIAL_BUILTINS
+            for name, (old, attrs) in temp.items():
+                if special and self.vars.get(name) != old:
+                    self.vars[name] = Var(None)
+                    continue
+                shvars.scope_restore(self, {name: (old, attrs)})
+                if name == "HOME":
+                    self.home = home
+                if name not in was_exported:
+                    self.exported.discard(name)
 
     def _existing_content(self, f: Field) -> tuple[Flow, ...]:
         loc = self.loc(f)

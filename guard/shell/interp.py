@@ -723,7 +723,8 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
     args = [a for a in c.args if not (a.known and a.value in ("-L", "-P", "-e", "-@", "--"))]
     old = st.cwd
     if not args:
-        target: str | None = st.home
+        # $HOME, which the command line may have set to a relative path
+        target = st.local(st.home).path if st.home is not None else None
     else:
         f = args[0]
         if f.known and f.value == "-":
@@ -732,7 +733,7 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
         elif c.name == "pushd" and f.known and re.fullmatch(r"[+-]\d+", f.value):
             target = None
         else:
-            loc = c.loc(f)
+            loc = _cdpath(c, f) or c.loc(f)
             target = loc.path
             # a cd that fails leaves the shell where it was; where that is then is not known
             if target is not None and not st.run.isdir(target) and target not in st.run.created:
@@ -743,6 +744,23 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
     st.vars["OLDPWD"] = Var(old)
     st.vars["PWD"] = Var(target)
     return ()
+
+
+def _cdpath(c: Cmd, f: Field) -> Location | None:
+    """Where ``cd DIR`` goes through ``$CDPATH`` (searched before the working directory for a
+    relative name not starting with ``.``); an unknown CDPATH is an unknown place."""
+    var = c.st.vars.get("CDPATH")
+    if var is None or var.text == "" or (f.known and f.value.startswith(("/", "./", "../"))):
+        return None
+    if f.known and f.value in (".", ".."):
+        return None
+    if var.text is None or not f.known:
+        return Location(raw=f.value, path=None)
+    for base in var.text.split(":")[:64]:
+        loc = c.st.local(os.path.join(base or ".", f.value))
+        if loc.path is not None and (loc.path in c.st.run.created or c.st.run.isdir(loc.path)):
+            return loc
+    return None
 
 
 @command("popd")

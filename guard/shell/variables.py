@@ -2,8 +2,9 @@
 shell itself reads, and the places where bash evaluates a variable's text as code.
 
 Every assignment the walker makes goes through :func:`set_var`, which applies what bash applies:
-``readonly`` refuses it, ``declare -i`` evaluates it as arithmetic, ``-l``/``-u`` change its case
-and a name reference (``declare -n r=x``) assigns ``x``.
+``readonly`` refuses it, ``declare -i`` evaluates it as arithmetic, ``-l``/``-u`` change its case,
+a name reference (``declare -n r=x``) assigns ``x``, and the variables that change the shell
+(``HOME``) change the walker's state too.
 
 Bash runs code hidden in values in three places: arithmetic (a value that is not a number is
 evaluated as an expression, and an array subscript in it is expanded: ``x='a[$(cmd)]';
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from guard.shell.expand import Expander
 
 __all__ = [
+    "SPECIAL_BUILTINS",
     "arith",
     "arith_node",
     "arith_range",
@@ -50,6 +52,10 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAME_SUB = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[(.*)\])?", re.S)
 _CODE = ("$(", "`", "${", "$[", "<(", ">(")
 _EXPANSIONS = names("simple_expansion expansion command_substitution arithmetic_expansion")
+# Assigned before one of these, a variable keeps its value in POSIX mode (and in sh).
+SPECIAL_BUILTINS = names(
+    ": . break continue eval exec exit export readonly return set shift source times trap unset"
+)
 _MAX_REFS = 8  # name references followed through one another
 
 
@@ -81,7 +87,13 @@ def set_var(st: State, name: str, var: Var, *, hops: int = 0) -> None:
         _SHELL_STATE[name](st, var)
 
 
-_SHELL_STATE: dict[str, Callable[[State, Var], None]] = {}
+def _home(st: State, var: Var) -> None:
+    st.home = var.text  # `cd` with no argument, `~`
+
+
+_SHELL_STATE: dict[str, Callable[[State, Var], None]] = {
+    "HOME": _home,
+}
 
 
 def set_element(st: State, name: str, key: str | None, var: Var) -> None:
@@ -397,6 +409,8 @@ def declare(st: State, kw: str, items: list[Field | tuple[str, Var]]) -> None:
             continue
         if local:
             st.scope_save(base)
+        if st.temp is not None and base in st.temp and (on & {"x", "r"}):
+            del st.temp[base]  # `x=9 export x`: the value given for the command stays
         _attributes(st, base, on - {"r"}, off, value)  # readonly once assigned
         if value is not None and "A" in on:
             value = Var(None, flows=value.flows)  # associative arrays are not followed
