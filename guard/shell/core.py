@@ -379,8 +379,38 @@ class State:
         return s
 
     def env_vars(self) -> dict[str, Var]:
-        """The variables a child process inherits: the exported ones."""
-        return {k: v for k, v in self.vars.items() if k in self.exported}
+        """The variables a child process inherits: the exported ones, the exported functions
+        (as bash passes them, ``BASH_FUNC_name%%``) and the option lists the shell keeps."""
+        env = {k: v for k, v in self.vars.items() if k in self.exported}
+        if self.exported_funcs:
+            env.update(shvars.exported_functions(self))
+        for name in ("BASHOPTS", "SHELLOPTS"):
+            if name in self.exported and name not in env:
+                env[name] = self._options_var(name)  # the options as they are now
+        return env
+
+    def _options_var(self, name: str) -> Var:
+        """``$BASHOPTS``/``$SHELLOPTS``, which the shell keeps from its options."""
+        opts = self.globopts
+        if opts is None:
+            return Var(None)
+        if name == "BASHOPTS":
+            return Var(":".join(sorted(o for o in opts if o != "noglob")))
+        on = (["allexport"] if self.allexport else []) + (["noglob"] if "noglob" in opts else [])
+        return Var(":".join(on))
+
+    def define_function(self, name: str, body: str) -> None:
+        """Define function ``name`` from the text of its body (an imported function)."""
+        data = f"{name} () {body}".encode("utf-8", "replace")
+        root = _parse(data).root_node
+        kids = [c for c in root.named_children if c.type not in _SKIP]
+        fn = kids[0] if len(kids) == 1 and kids[0].type == "function_definition" else None
+        node = fn.child_by_field_name("body") if fn is not None and not root.has_error else None
+        if node is None:
+            shvars.unseen(self, f"imports function {short(name)} the analyser cannot parse")
+            return
+        self.funcs[name] = (node, data)
+        self.exported_funcs.add(name)
 
     # -------------------------------------------------------------- variables
 
@@ -466,6 +496,8 @@ class State:
             pos=pos,
             arg0=arg0,
         )
+        if any(k.startswith("BASH_FUNC_") for k in s.vars):
+            shvars.import_functions(s)
         s.exported = set(s.vars)
         s.globopts = inherited_options(s.vars)
         s.looping = self.looping
@@ -1719,7 +1751,10 @@ def root_state(ctx: ShellContext, run: Run) -> State:
         stdin=stdin,
         variables=variables,
     )
+    if any(k.startswith("BASH_FUNC_") for k in variables):
+        shvars.import_functions(st)  # functions exported to the command's shell
     st.exported = set(variables)
+    st.globopts = inherited_options(variables)
     return st
 
 

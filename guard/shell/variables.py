@@ -38,6 +38,8 @@ __all__ = [
     "arith_range",
     "declare",
     "eval_text",
+    "exported_functions",
+    "import_functions",
     "scope_restore",
     "set_element",
     "set_var",
@@ -513,7 +515,35 @@ def unset(st: State, fields: list[Field]) -> None:
         st.exported.discard(name)
 
 
-# ------------------------------------------------------------------ scopes
+# ------------------------------------------------------------------ child shells
+
+
+def exported_functions(st: State) -> dict[str, Var]:
+    """The exported functions as bash passes them to a child: ``BASH_FUNC_name%%`` variables
+    whose text is the function's definition."""
+    out: dict[str, Var] = {}
+    for name in st.exported_funcs:
+        fn = st.funcs.get(name)
+        if fn is None:
+            continue
+        body, src = fn
+        text = src[body.start_byte : body.end_byte].decode("utf-8", "replace")
+        out[f"BASH_FUNC_{name}%%"] = Var("() " + text)
+    return out
+
+
+def import_functions(st: State) -> None:
+    """Define the functions a new bash finds in its environment (``BASH_FUNC_name%%``), as
+    bash does at startup; they stay exported to its own children."""
+    for key in [k for k in st.vars if k.startswith("BASH_FUNC_") and k.endswith("%%")]:
+        var = st.vars.pop(key)
+        name = key[len("BASH_FUNC_") : -2]
+        text = var.text
+        if text is None or not text.startswith("() "):
+            if text is None:
+                unseen(st, f"imports function {short(name)} the analyser cannot read")
+            continue
+        st.define_function(name, text[3:])
 
 
 def scope_restore(st: State, saved: dict[str, tuple[Var | None, str | None]]) -> None:
