@@ -914,6 +914,16 @@ class State:
         name = cond.child_by_field_name("name")
         if name is None or self.text(name) != "read" or not all(f.known for f in words):
             return None
+        ifs = self.vars.get("IFS")
+        ifs_text = " \t\n" if ifs is None else ifs.text
+        for c in cond.children:
+            if c.type == "variable_assignment":
+                lhs = c.child_by_field_name("name")
+                if lhs is None or self.text(lhs) != "IFS":
+                    return None
+                ifs_text = self._value_of(c.child_by_field_name("value")).text
+        if ifs_text not in (" \t\n", ""):
+            return None  # `IFS=, read a b`: lines split otherwise than below
         names: list[str] = []
         k = 0
         while k < len(words):
@@ -928,7 +938,8 @@ class State:
             return None
         out: list[Flow] = []
         for line in lines[:MAX_LOOP]:
-            parts = line.split(None, len(names) - 1)
+            # IFS= keeps the line whole, blanks included
+            parts = line.split(None, len(names) - 1) if ifs_text else [line]
             for i, n in enumerate(names):
                 self.set_var(n, Var(parts[i] if i < len(parts) else ""))
             out.extend(self.run_seq([body]))
@@ -1330,7 +1341,8 @@ class State:
         if not CODE_ENV.isdisjoint(vars_):
             self._code_env()
         if self.hashed and name in self.hashed:
-            return TABLE["/script"](Cmd(self, self.hashed[name], fields[1:], stdin, name))
+            # hash -p, BASH_CMDS[name]=path: the program at that path (/bin/cp is cp)
+            return self._program(self.hashed[name], fields, stdin, name)
         base = name
         if "/" in name:
             d, b = os.path.split(name)
@@ -1728,7 +1740,9 @@ def inherited_options(variables: Mapping[str, Var]) -> frozenset[str] | None:
 
 def root_state(ctx: ShellContext, run: Run) -> State:
     """The state of the shell described by ``ctx``."""
-    variables = {k: Var(v) for k, v in ctx.env.items()} if ctx.env else {}
+    variables = (
+        {k: Var(v) for k, v in ctx.env.items() if k not in shvars.DYNAMIC} if ctx.env else {}
+    )
     if "PATH" not in variables:
         # The command's shell is taken to search the PATH this machine's processes have.
         variables["PATH"] = Var(run.path0)

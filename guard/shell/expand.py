@@ -406,7 +406,15 @@ class Expander:
                         acc.add("", "B")
                     acc.add(item, "e")
                 return
-            acc.add(" ".join(v.items), "e" if quoted else "s")
+            sep = " "
+            if quoted:
+                # "$*" joins with the first character of IFS
+                ifs = self.get_var("IFS")
+                if ifs is None or ifs.text is None:
+                    acc.unknown(text, v.flows)
+                    return
+                sep = ifs.text[:1]
+            acc.add(sep.join(v.items), "e" if quoted else "s")
             return
         acc.add(v.text, "e" if quoted else "s")
 
@@ -757,6 +765,10 @@ class Expander:
                     v = _tilde_after_colon(v, self.st.home or "")
                     m = "q" * len(v)
                 words = self._split(v, m) if split and "s" in m else [(v, m)]
+                if words is None:
+                    # split on an IFS the analyser cannot see: the words are unknown
+                    out.append(Field(v, raw=raw, known=False, obfuscated=acc.obf, flows=flows))
+                    continue
                 for w, wm in words:
                     if w == "" and not quoted and split:
                         continue
@@ -794,8 +806,14 @@ class Expander:
             return None, m
         return repl + tail, "q" * len(repl) + tail_m
 
-    @staticmethod
-    def _split(v: str, m: str) -> list[tuple[str, str]]:
+    def _split(self, v: str, m: str) -> list[tuple[str, str]] | None:
+        """Word splitting of the expanded parts (``s``) on ``$IFS``; ``None`` when IFS is
+        unknown."""
+        ifs_var = self.st.vars.get("IFS")
+        if ifs_var is not None and ifs_var.text != " \t\n":
+            if ifs_var.text is None:
+                return None
+            return _split_ifs(v, m, ifs_var.text)
         words: list[tuple[str, str]] = []
         cur_v: list[str] = []
         cur_m: list[str] = []
@@ -870,6 +888,44 @@ class Expander:
                 return []
             return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         return [Field(h, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows) for h in hits]
+
+
+def _split_ifs(v: str, m: str, ifs: str) -> list[tuple[str, str]]:
+    """Bash's field splitting on any IFS: IFS white space runs and a single other IFS
+    character (with the white space around it) end a field; an empty IFS splits nothing."""
+    if not ifs:
+        return [(v, m)]
+    ws = frozenset(c for c in ifs if c in _IFS)
+
+    def sep(i: int) -> bool:
+        return m[i] == "s" and v[i] in ifs
+
+    def space(i: int) -> bool:
+        return m[i] == "s" and v[i] in ws
+
+    words: list[tuple[str, str]] = []
+    n = len(v)
+    i = 0
+    while i < n and space(i):
+        i += 1
+    start = i
+    while i < n:
+        if not sep(i):
+            i += 1
+            continue
+        words.append((v[start:i], m[start:i]))
+        hard = not space(i)
+        i += 1
+        while i < n and space(i):
+            i += 1
+        if not hard and i < n and sep(i):
+            i += 1  # white space then one other IFS character: one separator
+            while i < n and space(i):
+                i += 1
+        start = i
+    if start < n:
+        words.append((v[start:], m[start:]))
+    return words
 
 
 def _nocase(part: str) -> str:

@@ -4,7 +4,7 @@ shell itself reads, and the places where bash evaluates a variable's text as cod
 Every assignment the walker makes goes through :func:`set_var`, which applies what bash applies:
 ``readonly`` refuses it, ``declare -i`` evaluates it as arithmetic, ``-l``/``-u`` change its case,
 a name reference (``declare -n r=x``) assigns ``x``, and the variables that change the shell
-(``HOME``) change the walker's state too.
+(``HOME``, ``GLOBIGNORE``, ``BASH_CMDS``, ``BASH_ALIASES``) change the walker's state too.
 
 Bash runs code hidden in values in three places: arithmetic (a value that is not a number is
 evaluated as an expression, and an array subscript in it is expanded: ``x='a[$(cmd)]';
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from guard.shell.expand import Expander
 
 __all__ = [
+    "DYNAMIC",
     "SPECIAL_BUILTINS",
     "arith",
     "arith_node",
@@ -59,6 +60,13 @@ SPECIAL_BUILTINS = names(
     ": . break continue eval exec exit export readonly return set shift source times trap unset"
 )
 _MAX_REFS = 8  # name references followed through one another
+# Variables the shell keeps changing itself (`$_` is the last argument of the last command,
+# `[[ =~ ]]` fills BASH_REMATCH...): an assignment does not make their value known.
+DYNAMIC = names(
+    "_ LINENO SECONDS RANDOM SRANDOM EPOCHSECONDS EPOCHREALTIME BASHPID BASH_COMMAND "
+    "BASH_LINENO BASH_SOURCE BASH_SUBSHELL BASH_ARGC BASH_ARGV FUNCNAME GROUPS DIRSTACK "
+    "HISTCMD PIPESTATUS BASH_REMATCH PPID UID EUID BASH_VERSINFO"
+)
 
 
 # ------------------------------------------------------------------ assignment
@@ -66,6 +74,9 @@ _MAX_REFS = 8  # name references followed through one another
 
 def set_var(st: State, name: str, var: Var, *, hops: int = 0) -> None:
     """Assign ``var`` to ``name`` as bash would, through attributes and name references."""
+    if name in DYNAMIC:
+        st.vars.pop(name, None)
+        return
     attrs = st.attrs.get(name, "") if st.attrs else ""
     if attrs:
         if "r" in attrs:
@@ -93,13 +104,38 @@ def _home(st: State, var: Var) -> None:
     st.home = var.text  # `cd` with no argument, `~`
 
 
+def _globignore(st: State, var: Var) -> None:
+    # A non-empty GLOBIGNORE makes `*` match names that start with a dot, as dotglob does.
+    if var.text != "" and st.globopts is not None:
+        st.globopts = st.globopts | {"dotglob"}
+
+
+def _table(st: State, var: Var) -> None:
+    # BASH_CMDS=(...) or BASH_ALIASES=(...) as a whole: not followed
+    if var.text != "" or var.items:
+        unseen(st, "sets the shell's command table: names then run what the analyser cannot name")
+
+
 _SHELL_STATE: dict[str, Callable[[State, Var], None]] = {
     "HOME": _home,
+    "GLOBIGNORE": _globignore,
+    "BASH_CMDS": _table,
+    "BASH_ALIASES": _table,
 }
 
 
 def set_element(st: State, name: str, key: str | None, var: Var) -> None:
-    """``name[key]=value``: the array becomes unknown (its elements are not followed)."""
+    """``name[key]=value``: the shell's command and alias tables are followed, any other
+    array becomes unknown (its elements are not followed)."""
+    if name in ("BASH_CMDS", "BASH_ALIASES") and "r" not in st.attrs.get(name, ""):
+        if key is None or var.text is None:
+            unseen(st, f"sets {name}: a command name then runs what the analyser cannot name")
+            return
+        if name == "BASH_CMDS":
+            st.hashed[key] = var.text  # as `hash -p VALUE KEY`
+        else:
+            st.aliases[key] = var.text
+        return
     set_var(st, name, Var(None, flows=var.flows))
 
 
