@@ -20,8 +20,10 @@ unknown variable, decoded text run as a script, a bound reached) becomes an ``UN
 Public interface: :class:`ShellContext`, :func:`analyse` and :func:`apply_sed`.
 
 Inside: ``core`` walks the tree, ``expand`` expands words (``globs`` matches their patterns
-over what the line builds), ``record`` keeps the effects, the bounds and what the line made so
-far, ``words`` and ``options`` hold small shared pieces; the command table is filled by
+over what the line builds), ``variables`` assigns as bash does (attributes, scopes, and the
+values bash runs as code, with ``arith`` for arithmetic), ``record`` keeps the effects, the
+bounds and what the line made so far, ``words`` and ``options`` hold small shared pieces; the
+command table is filled by
 ``files`` (read, write, copy, delete), ``archives`` (tar, gzip, base64, split...), ``remote``
 (ssh, scp, rsync, sftp, curl, netcat...), ``interp`` (wrappers, shells, ``eval``, scripts,
 ``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make and other

@@ -13,10 +13,10 @@ iteration's body the way bash does, deciding what it can:
 
 Anything else is undecided, and undecided is today's behaviour: every branch may run, and a
 ``continue`` that may not be reached skips nothing. A test is undecided when a word in it is
-unknown or runs a command substitution (which the walk runs once, not twice), when it uses an
-operator not listed, or when it looks at a file that an earlier command of this line changed
-(or that an unknown command may have changed): the tree on disk is then not the tree the test
-will see.
+unknown or runs a command substitution or arithmetic (which the walk runs once, not twice),
+when it uses an operator not listed, or when it looks at a file that an earlier command of this
+line changed (or that an unknown command may have changed): the tree on disk is then not the
+tree the test will see.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ Jump = str | None  # "continue", "break", or nothing
 Result = tuple[list[Flow], Jump, bool | None]  # output, a certain jump, exit status
 
 _SKIP = names("comment heredoc_body heredoc_start heredoc_end heredoc_content")
-_SUBST = names("command_substitution process_substitution")
+# Expanding these runs a command or assigns a variable: the walk does it once, not twice.
+_SUBST = names("command_substitution process_substitution arithmetic_expansion")
 _TESTS = names("test [ true false :")
 _EXPRS = names("binary_expression unary_expression parenthesized_expression")
 _RAW_PATTERN = names("extglob_pattern regex")
@@ -94,8 +95,8 @@ def _statement(st: State, n: ts.Node) -> Result:
             return _if(st, n)
         if t == "case_statement":
             return _case(st, n)
-        if t == "compound_statement":
-            return _block(st, n.named_children)
+        if t == "compound_statement" and not (n.child_count and n.children[0].type == "(("):
+            return _block(st, n.named_children)  # { ...; } (not ((...)), arithmetic)
         if t in ("list", "command", "test_command", "negated_command"):
             return _list(st, n)
         return list(st.run_seq([n])), None, None

@@ -26,6 +26,7 @@ import tree_sitter as ts
 
 from guard.exceptions import AnalysisError
 from guard.paths import HostMap
+from guard.shell import variables as shvars
 from guard.shell.conditions import run_body
 from guard.shell.expand import Acc, Expander, unescape_dq
 from guard.shell.record import (
@@ -272,10 +273,12 @@ class State:
         "aliases",
         "allexport",
         "arg0",
+        "attrs",
         "cwd",
         "depth",
         "dirstack",
         "exported",
+        "exported_funcs",
         "fds",
         "funcs",
         "globopts",
@@ -285,12 +288,15 @@ class State:
         "host_root",
         "infds",
         "looping",
+        "namerefs",
         "nest",
         "open_fds",
         "pos",
         "run",
+        "scope",
         "src",
         "stdin",
+        "temp",
         "vars",
     )
 
@@ -320,7 +326,17 @@ class State:
         self.vars: dict[str, Var] = variables if variables is not None else {}
         self.exported: set[str] = set()
         self.funcs: dict[str, tuple[ts.Node, bytes]] = {}
+        self.exported_funcs: set[str] = set()  # export -f: passed to child shells
         self.aliases: dict[str, str] = {}
+        # declare's attributes by variable (r readonly, i integer, l/u case, n reference,
+        # a/A arrays) and where each name reference points (None: the analyser cannot tell)
+        self.attrs: dict[str, str] = {}
+        self.namerefs: dict[str, str | None] = {}
+        # Inside a function: the variables it made local, with what they held before.
+        self.scope: dict[str, tuple[Var | None, str | None]] | None = None
+        # While a command with prefix assignments runs (`A=1 cmd`): those variables' old
+        # values, put back after it (the rest of the shell's state stays, as in bash).
+        self.temp: dict[str, tuple[Var | None, str | None]] | None = None
         self.pos = pos
         self.arg0 = arg0
         self.src = b""
@@ -372,7 +388,10 @@ class State:
         )
         s.exported = set(self.exported)
         s.funcs = dict(self.funcs)
+        s.exported_funcs = set(self.exported_funcs)
         s.aliases = dict(self.aliases)
+        s.attrs = dict(self.attrs)
+        s.namerefs = dict(self.namerefs)
         s.src = self.src
         s.dirstack = list(self.dirstack)
         s.fds = dict(self.fds)
@@ -385,8 +404,90 @@ class State:
         return s
 
     def env_vars(self) -> dict[str, Var]:
-        """The variables a child process inherits: the exported ones."""
-        return {k: v for k, v in self.vars.items() if k in self.exported}
+        """The variables a child process inherits: the exported ones, the exported functions
+        (as bash passes them, ``BASH_FUNC_name%%``) and the option lists the shell keeps."""
+        env = {k: v for k, v in self.vars.items() if k in self.exported}
+        if self.exported_funcs:
+            env.update(shvars.exported_functions(self))
+        for name in ("BASHOPTS", "SHELLOPTS"):
+            if name in self.exported and name not in env:
+                env[name] = self._options_var(name)  # the options as they are now
+        return env
+
+    def _options_var(self, name: str) -> Var:
+        """``$BASHOPTS``/``$SHELLOPTS``, which the shell keeps from its options."""
+        opts = self.globopts
+        if opts is None:
+            return Var(None)
+        if name == "BASHOPTS":
+            return Var(":".join(sorted(o for o in opts if o != "noglob")))
+        on = (["allexport"] if self.allexport else []) + (["noglob"] if "noglob" in opts else [])
+        return Var(":".join(on))
+
+    def define_function(self, name: str, body: str) -> None:
+        """Define function ``name`` from the text of its body (an imported function)."""
+        data = f"{name} () {body}".encode("utf-8", "replace")
+        root = _parse(data).root_node
+        kids = [c for c in root.named_children if c.type not in _SKIP]
+        fn = kids[0] if len(kids) == 1 and kids[0].type == "function_definition" else None
+        node = fn.child_by_field_name("body") if fn is not None and not root.has_error else None
+        if node is None:
+            shvars.unseen(self, f"imports function {short(name)} the analyser cannot parse")
+            return
+        self.funcs[name] = (node, data)
+        self.exported_funcs.add(name)
+
+    # -------------------------------------------------------------- variables
+
+    def set_var(self, name: str, var: Var) -> None:
+        """Assign a variable as bash would (see :func:`guard.shell.variables.set_var`)."""
+        shvars.set_var(self, name, var)
+
+    def arith(self, text: str, *, what: str = "arithmetic") -> int | None:
+        """Evaluate bash arithmetic, with its assignments (see :mod:`guard.shell.arith`)."""
+        return shvars.arith(self, text, what=what)
+
+    def var_name(self, text: str | None, *, what: str, subscripts: bool = True) -> str | None:
+        """The variable a builtin names (see :func:`guard.shell.variables.var_name`)."""
+        return shvars.var_name(self, text, what=what, subscripts=subscripts)
+
+    def arith_node(
+        self, node: ts.Node, *, what: str = "arithmetic", x: Expander | None = None
+    ) -> int | None:
+        """Evaluate an arithmetic node of the tree (``$((...))``, a subscript)."""
+        return shvars.arith_node(self, node, what=what, x=x)
+
+    def subscript(self, name: str, index: ts.Node, *, x: Expander | None = None) -> str | None:
+        """The subscript of ``name[...]`` as bash computes it (it may run code)."""
+        return shvars.subscript(self, name, index, x=x)
+
+    def eval_text(self, text: str, *, what: str) -> None:
+        """Analyse text bash expands as a word at run time (a prompt string, a subscript)."""
+        shvars.eval_text(self, text, what=what)
+
+    def parse_word(self, text: str) -> tuple[ts.Tree, bytes, list[ts.Node]] | None:
+        """``text`` parsed as the words of a command, for text the grammar left unparsed (an
+        operand of ``${x#...}``): the tree, its source and the word nodes; ``None`` when it is
+        not words alone."""
+        data = b": " + text.encode("utf-8", "replace")
+        tree = _parse(data)
+        kids = tree.root_node.named_children
+        if tree.root_node.has_error or len(kids) != 1 or kids[0].type != "command":
+            return None
+        words = list(kids[0].children_by_field_name("argument"))
+        if not words or words[-1].end_byte != len(data) or words[0].start_byte != 2:
+            return None
+        return tree, data, words
+
+    def declare(self, kw: str, items: list[Field | tuple[str, Var]]) -> None:
+        """``declare``/``export``/``local``... with expanded arguments (see
+        :func:`guard.shell.variables.declare`)."""
+        shvars.declare(self, kw, items)
+
+    def scope_save(self, name: str) -> None:
+        """Make ``name`` local to the function running (its value comes back at return)."""
+        if self.scope is not None and name not in self.scope:
+            self.scope[name] = (self.vars.get(name), self.attrs.get(name))
 
     def new_shell(
         self,
@@ -420,6 +521,8 @@ class State:
             pos=pos,
             arg0=arg0,
         )
+        if any(k.startswith("BASH_FUNC_") for k in s.vars):
+            shvars.import_functions(s)
         s.exported = set(s.vars)
         s.globopts = inherited_options(s.vars)
         s.looping = self.looping
@@ -829,6 +932,10 @@ class State:
                     return self.run_seq(node.named_children)
                 finally:
                     self.looping = was
+            if t == "compound_statement" and node.child_count and node.children[0].type == "((":
+                # ((expr)): arithmetic, with the assignments it makes
+                shvars.arith_node(self, node, what="((...))")
+                return ()
             if t in _BLOCKS:
                 return self.run_seq(node.named_children)
             if t == "variable_assignment":
@@ -848,9 +955,7 @@ class State:
             if t == "for_statement":
                 return self._for(node)
             if t == "c_style_for_statement":
-                self.scan(node, skip_body=True)
-                body = node.child_by_field_name("body")
-                return self.run_seq([body]) if body is not None else ()
+                return self._c_for(node)
             if t == "case_statement":
                 return self._case(node)
             if t == "function_definition":
@@ -861,6 +966,9 @@ class State:
                 return ()
             if t == "ERROR":
                 return self.run_seq(node.named_children)
+            if t == "test_command":
+                shvars.test(self, node)
+                return ()
             self.scan(node)
             return ()
         finally:
@@ -876,6 +984,16 @@ class State:
         name = cond.child_by_field_name("name")
         if name is None or self.text(name) != "read" or not all(f.known for f in words):
             return None
+        ifs = self.vars.get("IFS")
+        ifs_text = " \t\n" if ifs is None else ifs.text
+        for c in cond.children:
+            if c.type == "variable_assignment":
+                lhs = c.child_by_field_name("name")
+                if lhs is None or self.text(lhs) != "IFS":
+                    return None
+                ifs_text = self._value_of(c.child_by_field_name("value")).text
+        if ifs_text not in (" \t\n", ""):
+            return None  # `IFS=, read a b`: lines split otherwise than below
         names: list[str] = []
         k = 0
         while k < len(words):
@@ -890,13 +1008,14 @@ class State:
             return None
         out: list[Flow] = []
         for line in lines[:MAX_LOOP]:
-            parts = line.split(None, len(names) - 1)
+            # IFS= keeps the line whole, blanks included
+            parts = line.split(None, len(names) - 1) if ifs_text else [line]
             for i, n in enumerate(names):
-                self.vars[n] = Var(parts[i] if i < len(parts) else "")
+                self.set_var(n, Var(parts[i] if i < len(parts) else ""))
             out.extend(self.run_seq([body]))
         if len(lines) > MAX_LOOP:
             for n in names:
-                self.vars[n] = Var(None, flows=stdin)
+                self.set_var(n, Var(None, flows=stdin))
             out.extend(self.run_seq([body]))
         return tuple(out)
 
@@ -945,8 +1064,8 @@ class State:
         name = self.text(var)
         out: list[Flow] = []
         for f in values[:MAX_LOOP]:
-            self.vars[name] = Var(
-                f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated
+            self.set_var(
+                name, Var(f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated)
             )
             # tests the guard can decide choose the branches that run this time
             flows, jump = run_body(self, body)
@@ -954,8 +1073,45 @@ class State:
             if jump == "break":
                 return tuple(out)
         if len(values) > MAX_LOOP:
-            self.vars[name] = Var(None)
+            self.set_var(name, Var(None))
             out.extend(run_body(self, body)[0])
+        return tuple(out)
+
+    def _c_for(self, node: ts.Node) -> tuple[Flow, ...]:
+        """``for ((init; test; step))``: run while the test is known, up to the loop bound, then
+        once more with what the loop assigns unknown."""
+        parts: list[tuple[int, int]] = []  # byte ranges of init, test and step
+        start = -1
+        for c in node.children:
+            if c.type == "((":
+                start = c.end_byte
+            elif c.type in (";", "))") and start >= 0:
+                parts.append((start, c.start_byte))
+                start = c.end_byte if c.type == ";" else -1
+        body = node.child_by_field_name("body")
+        if len(parts) != 3 or body is None:
+            self.scan(node, skip_body=True)
+            return self.run_seq([body]) if body is not None else ()
+        init, test, step = parts
+        ar = shvars.arith_range
+        ar(self, node, init, what="for ((...))")
+        out: list[Flow] = []
+        for _ in range(MAX_LOOP):
+            go = ar(self, node, test, what="for ((...))") if test[0] < test[1] else 1
+            if go == 0:
+                return tuple(out)
+            if go is None:
+                break
+            flows, jump = run_body(self, body)
+            out.extend(flows)
+            if jump == "break":
+                return tuple(out)
+            ar(self, node, step, what="for ((...))")
+        # past the bound or an unknown test: any number of passes, so what they assign is unknown
+        ar(self, node, test, what="for ((...))", sure=False)
+        ar(self, node, step, what="for ((...))", sure=False)
+        out.extend(run_body(self, body)[0])
+        ar(self, node, step, what="for ((...))", sure=False)
         return tuple(out)
 
     def _case(self, node: ts.Node) -> tuple[Flow, ...]:
@@ -995,7 +1151,7 @@ class State:
             return Var(None, flows=f.flows, obfuscated=f.obfuscated)
         return Var(f.value, flows=f.flows, obfuscated=f.obfuscated)
 
-    def _assign(self, node: ts.Node, *, into: dict[str, Var] | None = None) -> str | None:
+    def _assign(self, node: ts.Node) -> str | None:
         name_node = node.child_by_field_name("name")
         if name_node is None:
             return None
@@ -1003,57 +1159,63 @@ class State:
         if name_node.type == "subscript":
             inner = name_node.child_by_field_name("name")
             name = self.text(inner) if inner is not None else name
-            self._value_of(node.child_by_field_name("value"))
-            (into if into is not None else self.vars)[name] = Var(None)
-            if self.allexport:
-                self.exported.add(name)
+            index = name_node.child_by_field_name("index")
+            # the subscript is expanded (and evaluated, for an indexed array): it may run code
+            key = shvars.subscript(self, name, index) if index is not None else None
+            value = self._value_of(node.child_by_field_name("value"))
+            shvars.set_element(self, name, key, value)
             return name
         value = self._value_of(node.child_by_field_name("value"))
         appends = any(c.type == "+=" for c in node.children)
-        target = into if into is not None else self.vars
         if appends:
-            old = self.x.get_var(name)
-            if (
-                old is None
-                or old.text is None
-                or value.text is None
-                or len(old.text) + len(value.text) > MAX_TEXT
-            ):
+            old = self.x.get_var(name) or Var(None)
+            before, more, flows = old.text, value.text, old.flows + value.flows
+            if before is None or more is None or len(before) + len(more) > MAX_TEXT:
                 value = Var(None, flows=value.flows)
+            elif "i" in self.attrs.get(name, ""):
+                value = Var(f"({before})+({more})", flows=flows)  # an integer adds
             else:
-                value = Var(old.text + value.text, flows=old.flows + value.flows)
-        target[name] = value
-        if self.allexport:
-            self.exported.add(name)  # set -a: every variable assigned is exported
+                value = Var(before + more, flows=flows)
+        self.set_var(name, value)
         return name
 
     def _declare(self, node: ts.Node) -> None:
         kw = node.children[0].type if node.children else ""
-        flags = "".join(
-            self.text(c)
-            for c in node.named_children
-            if c.type == "word" and self.text(c).startswith("-")
-        )
+        items: list[Field | tuple[str, Var]] = []
         for c in node.named_children:
             if c.type == "variable_assignment":
-                name = self._assign(c)
-                if name and ("n" in flags or "A" in flags or "i" in flags):
-                    # name references, associative arrays and integer attributes change what a
-                    # later expansion gives in ways this walker does not model
-                    self.vars[name] = Var(None)
-                if name and (kw == "export" or "x" in flags):
-                    self.exported.add(name)
-            elif c.type == "variable_name" and kw == "export":
-                self.exported.add(self.text(c))
+                name_node = c.child_by_field_name("name")
+                if name_node is None:
+                    continue
+                if name_node.type == "subscript":
+                    # `declare a[$(cmd)]=1`: given as text, evaluated by declare
+                    index = name_node.child_by_field_name("index")
+                    inner = name_node.child_by_field_name("name")
+                    base = self.text(inner) if inner is not None else ""
+                    key = shvars.subscript(self, base, index) if index is not None else None
+                    value = self._value_of(c.child_by_field_name("value"))
+                    shvars.set_element(self, base, key, value)
+                    items.append((base, Var(None, flows=value.flows)))
+                    continue
+                value = self._value_of(c.child_by_field_name("value"))
+                if any(k.type == "+=" for k in c.children):
+                    old = self.x.get_var(self.text(name_node))
+                    if old is None or old.text is None or value.text is None:
+                        value = Var(None, flows=value.flows)
+                    else:
+                        value = Var(old.text + value.text, flows=old.flows + value.flows)
+                items.append((self.text(name_node), value))
+            elif c.type == "variable_name":
+                items.append(Field(self.text(c), raw=self.text(c)))
+            else:
+                items.extend(self.x.expand(c))
+        self.declare(kw, items)
 
     def _unset(self, node: ts.Node) -> None:
-        funcs = any(c.type == "word" and self.text(c) == "-f" for c in node.named_children)
+        fields: list[Field] = []
         for c in node.named_children:
-            if c.type in ("variable_name", "word") and not self.text(c).startswith("-"):
-                if funcs:
-                    self.funcs.pop(self.text(c), None)
-                else:
-                    self.vars[self.text(c)] = Var("")
+            fields.extend(self.x.expand(c))
+        shvars.unset(self, fields)
 
     # -------------------------------------------------------------- expansion
 
@@ -1137,24 +1299,59 @@ class State:
             for a in assigns:
                 self._assign(a)
             return ()
-        st: State = self
-        if assigns:
-            st = self.fork()
-            for a in assigns:
-                name = st._assign(a)
-                if name:
-                    st.exported.add(name)
         if groups and self._name_obfuscated(groups[0], fields[0].value):
             fields[0].obfuscated = True
-        out = st.dispatch(fields, stdin)
+        out = self._with_prefix(assigns, fields, stdin) if assigns else self.dispatch(fields, stdin)
         if sinks:
             # what a command writes to a >(cmd) argument is its input and the files it reads
             feed = stdin + tuple(
-                fl for f in fields[1:] if f.known and not f.pipe for fl in st._existing_content(f)
+                fl for f in fields[1:] if f.known and not f.pipe for fl in self._existing_content(f)
             )
             for sink in sinks:
-                st._run_sink(sink, feed)
+                self._run_sink(sink, feed)
         return out
+
+    def _with_prefix(
+        self, assigns: list[ts.Node], fields: list[Field], stdin: tuple[Flow, ...]
+    ) -> tuple[Flow, ...]:
+        """``A=1 cmd``: the assignments hold (exported) while ``cmd`` runs, in this shell.
+
+        Only those variables are put back afterwards: what the command does to the rest of the
+        shell stays, as in bash (``A=1 cd d`` changes folder, ``A=1 f`` runs the function
+        here). ``A=1 export A`` keeps the value; before another special builtin, POSIX mode
+        (``sh``, ``set -o posix``) keeps it too, so the variable is then unknown.
+        """
+        temp: dict[str, tuple[Var | None, str | None]] = {}
+        was_exported: set[str] = set()
+        home = self.home
+        for a in assigns:
+            n = a.child_by_field_name("name")
+            if n is not None and n.type == "subscript":
+                n = n.child_by_field_name("name")
+            name = self.text(n) if n is not None else ""
+            if name and name not in temp:
+                temp[name] = (self.vars.get(name), self.attrs.get(name))
+                if name in self.exported:
+                    was_exported.add(name)
+        saved, self.temp = self.temp, temp
+        try:
+            for a in assigns:
+                assigned = self._assign(a)
+                if assigned:
+                    self.exported.add(assigned)
+            return self.dispatch(fields, stdin)
+        finally:
+            self.temp = saved
+            special = fields[0].known and fields[0].value in shvars.SPECIAL_BUILTINS
+            for name, (old, attrs) in temp.items():
+                if special and self.vars.get(name) != old:
+                    self.vars[name] = Var(None)
+                    continue
+                shvars.scope_restore(self, {name: (old, attrs)})
+                if name == "HOME":
+                    self.home = home
+                if name not in was_exported:
+                    self.exported.discard(name)
 
     def _existing_content(self, f: Field) -> tuple[Flow, ...]:
         loc = self.loc(f)
@@ -1217,7 +1414,8 @@ class State:
         if not CODE_ENV.isdisjoint(vars_):
             self._code_env()
         if self.hashed and name in self.hashed:
-            return TABLE["/script"](Cmd(self, self.hashed[name], fields[1:], stdin, name))
+            # hash -p, BASH_CMDS[name]=path: the program at that path (/bin/cp is cp)
+            return self._program(self.hashed[name], fields, stdin, name)
         base = name
         if "/" in name:
             d, b = os.path.split(name)
@@ -1329,6 +1527,7 @@ class State:
             return (OPAQUE,)
         body, src = self.funcs[name]
         saved_pos, saved_src, saved_stdin = self.pos, self.src, self.stdin
+        saved_scope, self.scope = self.scope, {}
         self.pos = [a.value for a in args] if all(a.known for a in args) else None
         self.src = src
         self.stdin = stdin
@@ -1338,6 +1537,9 @@ class State:
         finally:
             self.nest -= 1
             self.pos, self.src, self.stdin = saved_pos, saved_src, saved_stdin
+            if self.scope:
+                shvars.scope_restore(self, self.scope)
+            self.scope = saved_scope
 
     # -------------------------------------------------------------- redirects
 
@@ -1721,7 +1923,9 @@ def inherited_options(variables: Mapping[str, Var]) -> frozenset[str] | None:
 
 def root_state(ctx: ShellContext, run: Run) -> State:
     """The state of the shell described by ``ctx``."""
-    variables = {k: Var(v) for k, v in ctx.env.items()} if ctx.env else {}
+    variables = (
+        {k: Var(v) for k, v in ctx.env.items() if k not in shvars.DYNAMIC} if ctx.env else {}
+    )
     if "PATH" not in variables:
         # The command's shell is taken to search the PATH this machine's processes have.
         variables["PATH"] = Var(run.path0)
@@ -1744,7 +1948,10 @@ def root_state(ctx: ShellContext, run: Run) -> State:
         stdin=stdin,
         variables=variables,
     )
+    if any(k.startswith("BASH_FUNC_") for k in variables):
+        shvars.import_functions(st)  # functions exported to the command's shell
     st.exported = set(variables)
+    st.globopts = inherited_options(variables)
     return st
 
 

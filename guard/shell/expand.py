@@ -38,7 +38,9 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ALL_ITEMS = re.compile(r"\[[@*]\]")
 _TILDE_AFTER_COLON = re.compile(r"(?<=:)~(?=/|:|$)")
 _MAX_PATTERN_TEXT = 256  # values longer than this are not cut with ${X#pattern} and kin
-_VAR_REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+_SUBST = frozenset(("command_substitution", "process_substitution"))
+# Text the grammar leaves unparsed inside ${...} (a pattern, a word) that holds a substitution.
+_CODE_TEXT = re.compile(r"\$[({\[]|`|[<>]\(")
 
 
 class Acc:
@@ -176,16 +178,26 @@ def _flatten(nodes: list[ts.Node]) -> list[ts.Node]:
 class Expander:
     """Expands the words of one shell (:class:`~guard.shell.core.State`)."""
 
-    __slots__ = ("st",)
+    __slots__ = ("keep", "ran", "st")
 
     def __init__(self, st: State) -> None:
         self.st = st
+        # While a ${...} is expanded: the substitutions it ran (by node id), so that the ones
+        # its operator skipped are run too, and the trees parsed meanwhile (kept alive so that
+        # node ids stay unique).
+        self.ran: set[int] | None = None
+        self.keep: list[ts.Tree] = []
 
     def get_var(self, name: str) -> Var | None:
         """A variable's value; ``None`` when unknown."""
         v = self.st.vars.get(name)
         if v is not None:
             return v
+        if self.st.namerefs and name in self.st.namerefs:
+            target = self.st.namerefs[name]
+            if target is None or target in self.st.namerefs:
+                return Var(None)  # a reference the analyser cannot follow
+            return self.get_var(target)
         if name.isdigit():
             if name == "0":
                 return Var(self.st.arg0)
@@ -283,18 +295,16 @@ class Expander:
         elif t in ("simple_expansion", "expansion"):
             self._seg_param(node, acc, quoted)
         elif t == "command_substitution":
+            if self._misparsed_arith(node, acc, quoted):
+                return
             self._seg_cmdsub(node, acc, quoted)
         elif t == "process_substitution":
             self.procsub(node, acc)
         elif t == "arithmetic_expansion":
-            self._scan_children(node)
-            body = self.st.text(node)
-            inner = body[3:-2] if body.startswith("$((") else body[2:-1]
-            inner = _VAR_REF.sub(lambda m: self._num(m.group(1)), inner)
-            inner = _NAME_RE.sub(lambda m: self._num(m.group(0)), inner)
-            value = arith(inner)
+            # evaluated as bash does: expansions first, then the text, with its assignments
+            value = self.st.arith_node(node, what="$((...))", x=self)
             if value is None:
-                acc.unknown(body)
+                acc.unknown(self.st.text(node))
             else:
                 acc.add(str(value), "e" if quoted else "s")
         elif t == "concatenation":
@@ -309,16 +319,8 @@ class Expander:
                 self.seg(c, acc, quoted=quoted)
         else:
             acc.add(self.st.text(node), "q" if quoted else "u")
-
-    def _num(self, name: str) -> str:
-        v = self.get_var(name)
-        if v is None or v.text is None or not v.text.strip().lstrip("-").isdigit():
-            return "@"  # not arithmetic: makes the evaluation give up
-        return v.text.strip()
-
-    def _scan_children(self, node: ts.Node) -> None:
-        for c in node.children:
-            self.st.scan(c)
+            if node.named_child_count:
+                self._run_inside(node)
 
     @staticmethod
     def _seg_word(text: str, acc: Acc, quoted: bool) -> None:
@@ -371,10 +373,21 @@ class Expander:
             acc.unknown(self.st.text(node))
             return
         self.st.nest += 1
+        outer = self.ran
         try:
-            v = self._param(node)
+            if node.type == "expansion" and _CODE_TEXT.search(self.st.text(node), 2):
+                # Whatever its operator does, every substitution inside ${...} is run.
+                if outer is None:
+                    self.ran = set()
+                v = self._param(node)
+                self._run_inside(node)
+            else:
+                v = self._param(node)
         finally:
             self.st.nest -= 1
+            if outer is None:
+                self.ran = None
+                self.keep.clear()
         if v is None or v.text is None:
             acc.unknown(self.st.text(node), v.flows if v is not None else ())
             return
@@ -392,7 +405,15 @@ class Expander:
                         acc.add("", "B")
                     acc.add(item, "e")
                 return
-            acc.add(" ".join(v.items), "e" if quoted else "s")
+            sep = " "
+            if quoted:
+                # "$*" joins with the first character of IFS
+                ifs = self.get_var("IFS")
+                if ifs is None or ifs.text is None:
+                    acc.unknown(text, v.flows)
+                    return
+                sep = ifs.text[:1]
+            acc.add(sep.join(v.items), "e" if quoted else "s")
             return
         acc.add(v.text, "e" if quoted else "s")
 
@@ -440,15 +461,23 @@ class Expander:
                 )
             )
         if prefix == "!":
-            if rest or var is None or var.text is None or not _NAME_RE.fullmatch(var.text):
+            if rest or var is None:
                 return None
-            return self.get_var(var.text)
+            # ${!x}: the variable x names, a subscript of which is evaluated (it may run code)
+            target = self.st.var_name(var.text, what="${!...}")
+            if target is None or target != var.text:
+                return None
+            return self.get_var(target)
         if not rest:
             return var
         op = self.st.text(rest[0])
         operands = rest[1:]
         if op in (":-", "-", ":=", "=", ":+", "+", ":?", "?"):
             if var is None or var.text is None:
+                # the operand may or may not be expanded at run time
+                self._maybe(operands)
+                if op in (":=", "=") and head.type == "variable_name":
+                    self.st.set_var(self.st.text(head), Var(None))
                 return None
             empty = var.text == "" and op.startswith(":")
             if op in (":+", "+"):
@@ -457,8 +486,10 @@ class Expander:
                 return var
             alt = self._operand(operands)
             if op in (":=", "=") and head.type == "variable_name":
-                self.st.vars[self.st.text(head)] = alt
+                self.st.set_var(self.st.text(head), alt)
             return alt
+        if op == "@":
+            return self._transform(var, operands)
         if var is None or var.text is None:
             return None
         text = var.text
@@ -507,8 +538,9 @@ class Expander:
             for c in operands:
                 if c.type == ":":
                     continue
+                # offset and length are arithmetic
                 val = self._operand([c])
-                n = arith(val.text) if val.text is not None else None
+                n = self.st.arith(val.text, what="${x:...}") if val.text is not None else None
                 if n is None:
                     return None
                 nums.append(n)
@@ -530,21 +562,45 @@ class Expander:
         index = node.child_by_field_name("index")
         if name is None or index is None:
             return None
-        var = self.get_var(self.st.text(name))
+        base = self.st.text(name)
+        idx = self.st.text(index)
+        key = None if idx in ("@", "*") else self.st.subscript(base, index, x=self)
+        var = self.get_var(base)
         if var is None or var.text is None:
             return None
-        idx = self.st.text(index)
         items = var.items if var.items is not None else (var.text,)
         if idx in ("@", "*"):
             return Var(" ".join(items), items=items, flows=var.flows, obfuscated=var.obfuscated)
-        n = arith(idx) if _ARITH_OK.fullmatch(idx) else None
-        if n is None:
+        if key is None or "A" in self.st.attrs.get(base, ""):
             return None
+        n = int(key)
         return Var(items[n] if -len(items) <= n < len(items) else "", flows=var.flows)
+
+    def _transform(self, var: Var | None, operands: list[ts.Node]) -> Var | None:
+        """``${x@P}`` expands x's text as a prompt: the substitutions in it run."""
+        letter = self.st.text(operands[0]) if operands else ""
+        if letter != "P" or var is None:
+            return None
+        if var.text is None:
+            self.st.var_name(None, what="${x@P}")  # reported: text it cannot see is run
+            return None
+        self.st.eval_text(var.text, what="${x@P}")
+        return var if not any(c in var.text for c in "\\$`") else None
+
+    def _maybe(self, nodes: list[ts.Node]) -> None:
+        """Expand operands that may or may not be expanded at run time: what they run is
+        analysed, and the variables they assign become unknown."""
+        before = dict(self.st.vars)
+        self._operand(nodes)
+        for k, v in list(self.st.vars.items()):
+            if before.get(k) is not v:
+                self.st.vars[k] = Var(None)
 
     def _operand(self, nodes: list[ts.Node], *, pattern: bool = False) -> Var:
         acc = Acc()
         for n in nodes:
+            if n.type in ("regex", "word") and not n.child_count and self._reparse(n, acc):
+                continue
             if pattern and n.type == "regex":
                 text = self.st.text(n)
                 if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
@@ -556,7 +612,75 @@ class Expander:
             return Var(None, flows=tuple(acc.flows))
         return Var("".join(t for t, _ in acc.parts), flows=tuple(acc.flows), obfuscated=acc.obf)
 
+    def _misparsed_arith(self, node: ts.Node, acc: Acc, quoted: bool) -> bool:
+        """``$((x=9))`` that the grammar read as ``$( (x=9) )`` (it does inside ``${...}``):
+        bash reads arithmetic."""
+        text = self.st.text(node)
+        if not (text.startswith("$((") and text.endswith("))")):
+            return False
+        parsed = self.st.parse_word(text)
+        if parsed is None or len(parsed[2]) != 1 or parsed[2][0].type != "arithmetic_expansion":
+            return False
+        if self.ran is not None:
+            self.ran.add(node.id)
+        self._seg_parsed(parsed, acc, quoted)
+        return True
+
+    def _seg_parsed(
+        self, parsed: tuple[ts.Tree, bytes, list[ts.Node]], acc: Acc, quoted: bool
+    ) -> None:
+        """Expand words parsed from text (see :meth:`State.parse_word`), blanks kept."""
+        tree, data, words = parsed
+        self.keep.append(tree)
+        st = self.st
+        saved = st.src
+        st.src = data
+        try:
+            pos = words[0].start_byte
+            for w in words:
+                if w.start_byte > pos:
+                    acc.add(data[pos : w.start_byte].decode("utf-8", "replace"), "q")
+                self.seg(w, acc, quoted=quoted)
+                pos = w.end_byte
+        finally:
+            st.src = saved
+
+    def _reparse(self, node: ts.Node, acc: Acc) -> bool:
+        """Expand text the grammar left unparsed in ``${...}`` (``${x#*$(cmd)}``,
+        ``${x:-`cmd`}``) as bash does; False when it holds no expansion."""
+        text = self.st.text(node)
+        if "$" not in text and "`" not in text:
+            return False
+        if self.ran is not None:
+            self.ran.add(node.id)
+        parsed = self.st.parse_word(text)
+        if parsed is None:
+            # not words the analyser can expand: what it holds is run, its value unknown
+            self.st.eval_text(text, what="an operand of ${...}")
+            acc.unknown(text)
+            return True
+        self._seg_parsed(parsed, acc, True)
+        return True
+
+    def _run_inside(self, node: ts.Node) -> None:
+        """Run the substitutions inside ``node`` that its expansion did not run."""
+        ran = self.ran
+        stack = list(node.children)
+        while stack:
+            n = stack.pop()
+            if n.type in _SUBST:
+                if ran is None or n.id not in ran:
+                    self.seg(n, Acc(), quoted=True)
+                continue
+            if not n.child_count:
+                if n.type in ("regex", "word") and (ran is None or n.id not in ran):
+                    self._reparse(n, Acc())
+                continue
+            stack.extend(n.children)
+
     def _seg_cmdsub(self, node: ts.Node, acc: Acc, quoted: bool) -> None:
+        if self.ran is not None:
+            self.ran.add(node.id)
         out = self.st.substitution(node)
         if out is None:
             acc.unknown(self.st.text(node))
@@ -580,6 +704,8 @@ class Expander:
         acc.unknown(self.st.text(node), out)
 
     def procsub(self, node: ts.Node, acc: Acc) -> None:
+        if self.ran is not None:
+            self.ran.add(node.id)
         acc.known = False
         acc.pipe = True
         acc.parts.append((self.st.text(node), "x"))
@@ -638,6 +764,10 @@ class Expander:
                     v = _tilde_after_colon(v, self.st.home or "")
                     m = "q" * len(v)
                 words = self._split(v, m) if split and "s" in m else [(v, m)]
+                if words is None:
+                    # split on an IFS the analyser cannot see: the words are unknown
+                    out.append(Field(v, raw=raw, known=False, obfuscated=acc.obf, flows=flows))
+                    continue
                 for w, wm in words:
                     if w == "" and not quoted and split:
                         continue
@@ -675,8 +805,14 @@ class Expander:
             return None, m
         return repl + tail, "q" * len(repl) + tail_m
 
-    @staticmethod
-    def _split(v: str, m: str) -> list[tuple[str, str]]:
+    def _split(self, v: str, m: str) -> list[tuple[str, str]] | None:
+        """Word splitting of the expanded parts (``s``) on ``$IFS``; ``None`` when IFS is
+        unknown."""
+        ifs_var = self.st.vars.get("IFS")
+        if ifs_var is not None and ifs_var.text != " \t\n":
+            if ifs_var.text is None:
+                return None
+            return _split_ifs(v, m, ifs_var.text)
         words: list[tuple[str, str]] = []
         cur_v: list[str] = []
         cur_m: list[str] = []
@@ -756,6 +892,44 @@ class Expander:
                 return []
             return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         return [Field(h, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows) for h in hits]
+
+
+def _split_ifs(v: str, m: str, ifs: str) -> list[tuple[str, str]]:
+    """Bash's field splitting on any IFS: IFS white space runs and a single other IFS
+    character (with the white space around it) end a field; an empty IFS splits nothing."""
+    if not ifs:
+        return [(v, m)]
+    ws = frozenset(c for c in ifs if c in _IFS)
+
+    def sep(i: int) -> bool:
+        return m[i] == "s" and v[i] in ifs
+
+    def space(i: int) -> bool:
+        return m[i] == "s" and v[i] in ws
+
+    words: list[tuple[str, str]] = []
+    n = len(v)
+    i = 0
+    while i < n and space(i):
+        i += 1
+    start = i
+    while i < n:
+        if not sep(i):
+            i += 1
+            continue
+        words.append((v[start:i], m[start:i]))
+        hard = not space(i)
+        i += 1
+        while i < n and space(i):
+            i += 1
+        if not hard and i < n and sep(i):
+            i += 1  # white space then one other IFS character: one separator
+            while i < n and space(i):
+                i += 1
+        start = i
+    if start < n:
+        words.append((v[start:], m[start:]))
+    return words
 
 
 def _nocase(part: str) -> str:

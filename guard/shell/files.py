@@ -139,10 +139,10 @@ def _noop_out(c: Cmd) -> tuple[Flow, ...]:
 
 # Builtins and tools that touch no file and print nothing worth following.
 command(
-    "true false : sleep wait jobs fg bg return exit break continue umask ulimit",
-    "clear tput reset sync getopts times caller logout suspend complete compgen",
-    "history let test [ [[",
-)(_noop_out)
+    "true false : sleep jobs fg bg return exit break continue umask ulimit",
+    "clear tput reset sync times caller logout suspend complete compgen",
+    "history [[",
+)(_noop_out)  # wait, getopts, let, test and [ set or name variables: see shells.py
 
 
 @command(
@@ -822,9 +822,13 @@ def _printf(fmt: str, args: list[str]) -> str | None:
 @command("printf")
 def _printf_cmd(c: Cmd) -> tuple[Flow, ...]:
     args = list(c.args)
+    setting = len(args) >= 2 and args[0].known and args[0].value == "-v"
     target: str | None = None
-    if len(args) >= 2 and args[0].known and args[0].value == "-v":
-        target = args[1].value
+    whole = True
+    if setting:
+        # `printf -v 'a[$(cmd)]'` evaluates the subscript: it may run code
+        target = c.st.var_name(args[1].value if args[1].known else None, what="printf -v")
+        whole = target == args[1].value  # not one element of an array
         args = args[2:]
     if args and args[0].known and args[0].value == "--":
         args = args[1:]
@@ -832,13 +836,17 @@ def _printf_cmd(c: Cmd) -> tuple[Flow, ...]:
         return ()
     fmt = args[0]
     out = _text_out(c, args, lambda vals: _printf(vals[0], vals[1:]) if fmt.known else None)
-    if target is not None:
-        text = out[0].text if len(out) == 1 else None
-        c.st.vars[target] = Var(
-            text,
-            flows=tuple(f for f in out if f.src is not None),
-            obfuscated=any(f.decoded for f in out),
-        )
+    if setting:
+        if target is not None:
+            text = out[0].text if len(out) == 1 and whole else None
+            c.st.set_var(
+                target,
+                Var(
+                    text,
+                    flows=tuple(f for f in out if f.src is not None),
+                    obfuscated=any(f.decoded for f in out),
+                ),
+            )
         return ()
     return out
 

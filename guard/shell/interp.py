@@ -723,7 +723,8 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
     args = [a for a in c.args if not (a.known and a.value in ("-L", "-P", "-e", "-@", "--"))]
     old = st.cwd
     if not args:
-        target: str | None = st.home
+        # $HOME, which the command line may have set to a relative path
+        target = st.local(st.home).path if st.home is not None else None
     else:
         f = args[0]
         if f.known and f.value == "-":
@@ -732,7 +733,7 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
         elif c.name == "pushd" and f.known and re.fullmatch(r"[+-]\d+", f.value):
             target = None
         else:
-            loc = c.loc(f)
+            loc = _cdpath(c, f) or c.loc(f)
             physical = [a.value for a in c.args if a.known and a.value in ("-L", "-P")]
             if f.known and ".." in f.value and physical[-1:] != ["-P"]:
                 # bash's cd takes `..` off the text (`cd link/..` stays put), unless `set -P`,
@@ -751,6 +752,23 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
     st.vars["OLDPWD"] = Var(old)
     st.vars["PWD"] = Var(target)
     return ()
+
+
+def _cdpath(c: Cmd, f: Field) -> Location | None:
+    """Where ``cd DIR`` goes through ``$CDPATH`` (searched before the working directory for a
+    relative name not starting with ``.``); an unknown CDPATH is an unknown place."""
+    var = c.st.vars.get("CDPATH")
+    if var is None or var.text == "" or (f.known and f.value.startswith(("/", "./", "../"))):
+        return None
+    if f.known and f.value in (".", ".."):
+        return None
+    if var.text is None or not f.known:
+        return Location(raw=f.value, path=None)
+    for base in var.text.split(":")[:64]:
+        loc = c.st.local(os.path.join(base or ".", f.value))
+        if loc.path is not None and (loc.path in c.st.run.created or c.st.run.isdir(loc.path)):
+            return loc
+    return None
 
 
 @command("popd")
@@ -792,30 +810,26 @@ def _shift(c: Cmd) -> tuple[Flow, ...]:
 
 @command("read mapfile readarray")
 def _read(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, Spec.of("adnNptuCcsO", ""))
-    names = [
-        f.value for f in o.operands if f.known and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", f.value)
-    ]
+    # the options that take a value (read -s and mapfile -t take none)
+    o = parse(c.args, Spec.of("adinNptu" if c.name == "read" else "dnOsuCc", ""))
+    # a name with a subscript (`read 'a[$(cmd)]'`) is evaluated: it may run code
+    wanted = list(o.operands) if c.name == "read" else list(o.operands[:1])
     arr = o.value("-a")
-    if arr is not None and arr.known:
-        names.append(arr.value)
-    if not names:
+    if arr is not None:
+        wanted.append(arr)
+    names = [c.st.var_name(f.value if f.known else None, what=c.name) for f in wanted]
+    if not wanted:
         names = ["REPLY" if c.name == "read" else "MAPFILE"]
     for n in names:
-        c.st.vars[n] = Var(None, flows=c.stdin)
+        if n is not None:
+            c.st.set_var(n, Var(None, flows=c.stdin))
     return ()
 
 
 @command("export declare typeset local readonly")
 def _declare_cmd(c: Cmd) -> tuple[Flow, ...]:
-    # only reached when tree-sitter did not see a declaration (``builtin export``, ``command local``)
-    for a in c.args:
-        if a.known and "=" in a.value and not a.value.startswith("-"):
-            name, _, val = a.value.partition("=")
-            c.st.vars[name] = Var(val)
-            c.st.exported.add(name)
-        elif not a.known:
-            c.unknown(f"{c.name} of a value the analyser cannot see")
+    # reached when tree-sitter did not see a declaration (``builtin export``, ``x=9 export x``)
+    c.st.declare(c.name, list(c.args))
     return ()
 
 

@@ -8,18 +8,24 @@ there (write a file now, start ``bash -i`` later). Each such file is read at dec
 analysed as if sourced by the new shell; one the analyser cannot read, or named by a value it
 cannot see, is code it cannot read (``unseen``).
 
+A script run by its path whose ``#!`` line names bash is such a new shell too (it reads
+``BASH_ENV``), and ``exec -l`` (or an ``exec -a`` name starting with ``-``) makes a login shell.
+
 Options given to the new shell (``-O globstar``, ``-f``, ``BASHOPTS`` in its environment) and set
 with ``shopt``/``set`` change which files a glob names, so they are tracked as bash tracks them.
+
+The builtins that set or name variables without an assignment (``let``, ``getopts``, ``test -v``,
+``wait -p``) are here too: their names and expressions are evaluated as bash evaluates them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from guard.shell.core import GLOB_OPTIONS, Cmd, State, command
+from guard.shell.core import GLOB_OPTIONS, TABLE, Cmd, State, command
 from guard.shell.interp import run_script_file, run_stdin_script, run_text_in, shell_for
-from guard.shell.words import OPAQUE, Field, Flow, names, short
-from guard.types import EffectKind
+from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
+from guard.types import EffectKind, Location
 
 __all__ = ["Invocation", "parse_invocation"]
 
@@ -366,4 +372,114 @@ def _enable(c: Cmd) -> tuple[Flow, ...]:
         if not a.known or (a.value.startswith("-") and "f" in a.value[1:]):
             c.unseen("enable -f loads a builtin from a shared library")
             break
+    return ()
+
+
+# ------------------------------------------------- scripts and exec started as new shells
+
+_script_file = TABLE["/script"]
+_exec = TABLE["exec"]
+
+
+def _bash_shebang(c: Cmd, loc: Location) -> bool:
+    """True when the file at ``loc`` starts with a ``#!`` line that runs bash."""
+    head = c.st.run.read_head(loc, 256)
+    if head is None or not head.startswith(b"#!"):
+        return False
+    words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+    if words and words[0].rsplit("/", 1)[-1] == "env":
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    return bool(words) and words[0].rsplit("/", 1)[-1] in _BASH
+
+
+@command("/script")
+def _script(c: Cmd) -> tuple[Flow, ...]:
+    """A script run by its path: one whose ``#!`` names bash is a new non-interactive bash,
+    which reads ``BASH_ENV`` before the script."""
+    loc = c.st.local(c.name)
+    if not _bash_shebang(c, loc):
+        return _script_file(c)
+    c.emit(EffectKind.EXEC, loc)
+    pos = [a.value for a in c.args] if all(a.known for a in c.args) else None
+    bash = Cmd(c.st, "bash", [], c.stdin, c.via)
+    sub = new_shell_for(bash, Invocation(), stdin=c.stdin, pos=pos, arg0=loc.raw)
+    if sub is None:
+        return (OPAQUE,)
+    return run_script_file(c, loc, c.args, stdin=c.stdin, shell=sub)
+
+
+@command("exec")
+def _exec_login(c: Cmd) -> tuple[Flow, ...]:
+    """``exec -l bash`` and ``exec -a -bash bash`` start a login shell (its argument zero
+    starts with ``-``): it reads ``/etc/profile`` and ``~/.profile`` first."""
+    args = list(c.args)
+    login = False
+    k = 0
+    while (
+        k < len(args) and args[k].known and args[k].value.startswith("-") and args[k].value != "-"
+    ):
+        flag = args[k].value
+        if flag == "--":
+            k += 1
+            break
+        if flag == "-a" and k + 1 < len(args):
+            name = args[k + 1]
+            login = login or not name.known or name.value.startswith("-")
+            k += 2
+            continue
+        login = login or "l" in flag[1:]
+        k += 1
+    rest = args[k:]
+    if login and rest and rest[0].known and rest[0].value.rsplit("/", 1)[-1] in _SHELLS:
+        return c.st.dispatch([rest[0], Field("-l", raw="-l"), *rest[1:]], c.stdin)
+    return _exec(c)
+
+
+# ---------------------------------------------------------------- variables
+
+
+@command("let")
+def _let(c: Cmd) -> tuple[Flow, ...]:
+    """Each argument is an arithmetic expression, with the assignments it makes."""
+    for a in c.args:
+        if a.known:
+            c.st.arith(a.value, what="let")
+        else:
+            c.unseen(f"let evaluates text the analyser cannot see ({short(a.raw)})")
+    return ()
+
+
+@command("getopts")
+def _getopts(c: Cmd) -> tuple[Flow, ...]:
+    """``getopts OPTSTRING NAME [ARG...]`` sets NAME, OPTARG and OPTIND to what it parses."""
+    if len(c.args) >= 2:
+        f = c.args[1]
+        name = c.st.var_name(f.value if f.known else None, what="getopts", subscripts=False)
+        for n in (name, "OPTARG", "OPTIND"):
+            if n is not None:
+                c.st.set_var(n, Var(None))
+    return ()
+
+
+@command("test [")
+def _test(c: Cmd) -> tuple[Flow, ...]:
+    """``test -v NAME``: a subscript in NAME is evaluated (it may run code)."""
+    args = c.args
+    for k, a in enumerate(args[:-1]):
+        if a.known and a.value == "-v":
+            nxt = args[k + 1]
+            c.st.var_name(nxt.value if nxt.known else None, what="test -v")
+    return ()
+
+
+@command("wait")
+def _wait(c: Cmd) -> tuple[Flow, ...]:
+    """``wait -p NAME`` sets NAME to the id of the job that ended."""
+    args = c.args
+    for k, a in enumerate(args[:-1]):
+        if a.known and a.value == "-p":
+            nxt = args[k + 1]
+            name = c.st.var_name(nxt.value if nxt.known else None, what="wait -p")
+            if name is not None:
+                c.st.set_var(name, Var(None))
     return ()
