@@ -4,7 +4,7 @@ shell itself reads, and the places where bash evaluates a variable's text as cod
 Every assignment the walker makes goes through :func:`set_var`, which applies what bash applies:
 ``readonly`` refuses it, ``declare -i`` evaluates it as arithmetic, ``-l``/``-u`` change its case,
 a name reference (``declare -n r=x``) assigns ``x``, and the variables that change the shell
-(``HOME``, ``GLOBIGNORE``, ``BASH_CMDS``, ``BASH_ALIASES``) change the walker's state too.
+(``HOME``, ``BASH_CMDS``, ``BASH_ALIASES``; ``GLOBIGNORE`` is read where globs expand) change the walker's state too.
 
 Bash runs code hidden in values in three places: arithmetic (a value that is not a number is
 evaluated as an expression, and an array subscript in it is expanded: ``x='a[$(cmd)]';
@@ -104,12 +104,6 @@ def _home(st: State, var: Var) -> None:
     st.home = var.text  # `cd` with no argument, `~`
 
 
-def _globignore(st: State, var: Var) -> None:
-    # A non-empty GLOBIGNORE makes `*` match names that start with a dot, as dotglob does.
-    if var.text != "" and st.globopts is not None:
-        st.globopts = st.globopts | {"dotglob"}
-
-
 def _table(st: State, var: Var) -> None:
     # BASH_CMDS=(...) or BASH_ALIASES=(...) as a whole: not followed
     if var.text != "" or var.items:
@@ -118,7 +112,6 @@ def _table(st: State, var: Var) -> None:
 
 _SHELL_STATE: dict[str, Callable[[State, Var], None]] = {
     "HOME": _home,
-    "GLOBIGNORE": _globignore,
     "BASH_CMDS": _table,
     "BASH_ALIASES": _table,
 }
