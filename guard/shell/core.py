@@ -1903,7 +1903,7 @@ CODE_ENV = COMMAND_ENV | names(
 )
 # Options that change which files a word names; the rest do not matter to the analysis.
 GLOB_OPTIONS = frozenset(
-    ("globstar", "dotglob", "extglob", "nullglob", "failglob", "nocaseglob", "noglob")
+    ("globstar", "dotglob", "extglob", "nullglob", "failglob", "nocaseglob", "noglob", "physical")
 )
 
 

@@ -722,6 +722,7 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
     st = c.st
     args = [a for a in c.args if not (a.known and a.value in ("-L", "-P", "-e", "-@", "--"))]
     old = st.cwd
+    pwd: str | None = None
     if not args:
         # $HOME, which the command line may have set to a relative path
         target = st.local(st.home).path if st.home is not None else None
@@ -733,15 +734,24 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
         elif c.name == "pushd" and f.known and re.fullmatch(r"[+-]\d+", f.value):
             target = None
         else:
-            loc = _cdpath(c, f) or c.loc(f)
-            physical = [a.value for a in c.args if a.known and a.value in ("-L", "-P")]
-            if f.known and ".." in f.value and physical[-1:] != ["-P"]:
-                # bash's cd takes `..` off the text (`cd link/..` stays put), unless `set -P`,
-                # which is not followed: where the two differ, say so
-                logical = c.st.local(os.path.normpath(f.value))
-                if logical.path != loc.path:
-                    c.unknown("cd: the folder depends on how the shell resolves links (set -P)")
-                    loc = logical
+            loc = _cdpath(c, f)
+            modes = [a.value for a in c.args if a.known and a.value in ("-L", "-P")]
+            physical = modes[-1:] == ["-P"] or (
+                st.globopts is not None and "physical" in st.globopts and modes[-1:] != ["-L"]
+            )
+            if loc is None and not physical and f.known:
+                # bash's cd is logical: it takes `..` off $PWD's text, not the real folder's
+                # (`cd link; cd ..` is back where it started), and falls back to the real path
+                # when that names no folder.
+                logical = _logical(st, f.value)
+                if logical is not None:
+                    found = st.local(logical)
+                    if found.path is not None and (
+                        st.run.isdir(found.path) or found.path in st.run.created
+                    ):
+                        loc, pwd = found, logical
+            if loc is None:
+                loc = c.loc(f)
             target = loc.path
             # a cd that fails leaves the shell where it was; where that is then is not known
             if target is not None and not st.run.isdir(target) and target not in st.run.created:
@@ -749,9 +759,20 @@ def _cd(c: Cmd) -> tuple[Flow, ...]:
     if c.name == "pushd":
         st.dirstack.append(old)
     st.cwd = target
-    st.vars["OLDPWD"] = Var(old)
-    st.vars["PWD"] = Var(target)
+    st.vars["OLDPWD"] = st.vars.get("PWD") or Var(old)
+    st.vars["PWD"] = Var(pwd if pwd is not None and target is not None else target)
     return ()
+
+
+def _logical(st: State, value: str) -> str | None:
+    """The folder a logical ``cd VALUE`` names: ``$PWD`` joined with it, ``..`` folded as text."""
+    if value.startswith("/"):
+        return os.path.normpath(value)
+    var = st.vars.get("PWD")
+    base = var.text if var is not None and var.text and var.text.startswith("/") else st.cwd
+    if base is None:
+        return None
+    return os.path.normpath(os.path.join(base, value))
 
 
 def _cdpath(c: Cmd, f: Field) -> Location | None:

@@ -93,12 +93,17 @@ def parse_invocation(args: list[Field]) -> Invocation:
                 inv.read_stdin = inv.read_stdin or "s" in flags
                 if "f" in flags:
                     inv.on.add("noglob")
+                if "P" in flags:
+                    inv.on.add("physical")
                 if "c" in flags:
                     inv.text = args[i + 1] if i + 1 < len(args) else None
                     i += 2 if i + 1 < len(args) else 1
                     break
-            elif "f" in flags:
-                inv.off.add("noglob")
+            else:
+                if "f" in flags:
+                    inv.off.add("noglob")
+                if "P" in flags:
+                    inv.off.add("physical")
             i += 1
             continue
         break
@@ -111,7 +116,7 @@ def _option(inv: Invocation, f: Field, *, on: bool, shopt: bool) -> None:
         inv.unknown_options = True
         return
     name = f.value
-    if (shopt and name in GLOB_OPTIONS) or (not shopt and name == "noglob"):
+    if (shopt and name in GLOB_OPTIONS) or (not shopt and name in ("noglob", "physical")):
         (inv.on if on else inv.off).add(name)
 
 
@@ -319,20 +324,22 @@ def _set(c: Cmd) -> tuple[Flow, ...]:
                 st.globopts = None
             elif nxt.value == "allexport":
                 st.allexport = v == "-o"
-            elif nxt.value == "noglob" and st.globopts is not None:
+            elif nxt.value in ("noglob", "physical") and st.globopts is not None:
+                chosen = {nxt.value}
                 st.globopts = (
-                    _with(st.globopts, {"noglob"}, set())
+                    _with(st.globopts, chosen, set())
                     if v == "-o"
-                    else (_with(st.globopts, set(), {"noglob"}))
+                    else _with(st.globopts, set(), chosen)
                 )
             k += 2
             continue
         if len(v) > 1 and v[0] in "-+" and v[1:].isalpha():
             if "a" in v[1:]:
                 st.allexport = v[0] == "-"
-            if "f" in v[1:] and st.globopts is not None:
-                on, off = ({"noglob"}, set()) if v[0] == "-" else (set(), {"noglob"})
-                st.globopts = _with(st.globopts, on, off)
+            for flag, option in (("f", "noglob"), ("P", "physical")):
+                if flag in v[1:] and st.globopts is not None:
+                    on, off = ({option}, set()) if v[0] == "-" else (set(), {option})
+                    st.globopts = _with(st.globopts, on, off)
             k += 1
             continue
         # the first word that is not an option starts the positional parameters
