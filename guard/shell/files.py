@@ -133,18 +133,45 @@ command(
     "true false : sleep wait jobs fg bg return exit break continue umask ulimit",
     "clear tput reset sync getopts times caller logout suspend complete compgen",
     "history let test [ [[",
+    "kill pkill killall help compopt",
 )(_noop_out)
 
 
+# Every program the table names is one the analyser judges: a program outside it runs code
+# the analyser does not read (see the /unknown handler). The inert ones are listed here: they
+# run no other program, load no code from their config, and write no file but standard output.
 @command(
-    "date whoami id hostname uname ps top free uptime nvidia-smi df printenv groups who w",
-    "last lsblk lscpu nproc arch tty locale seq yes lsof ss netstat ip ifconfig",
+    "date whoami id hostname uname ps top free uptime df printenv groups who w",
+    "last lsblk lscpu nproc arch tty locale seq yes lsof ss netstat ifconfig",
     "mount dmesg vmstat iostat mpstat pgrep pidof journalctl getconf expr",
     "bc factor cal type which whereis mktemp tempfile",
+    "lspci lsusb lsmod lsmem lsns lsipc lslocks findmnt lsb_release users logname pstree",
+    "getent numfmt sensors",
 )
 def _facts(c: Cmd) -> tuple[Flow, ...]:
     # They print facts about the system, not file content: nothing to follow.
     return (OPAQUE,)
+
+
+@command("nvidia-smi")
+def _nvidia_smi(c: Cmd) -> tuple[Flow, ...]:
+    """Facts about the GPUs, written to the file ``-f`` names instead of standard output."""
+    args = c.args
+    for k, a in enumerate(args):
+        v = a.value if a.known else ""
+        if v in ("-f", "--filename") and k + 1 < len(args):
+            c.write_to(args[k + 1], (OPAQUE,))
+        elif v.startswith(("--filename=", "-f")) and v not in ("-f", "--filename="):
+            # its other options are letters without values: any word glued to -f is a file
+            value = v.partition("=")[2] if v.startswith("--") else v[2:]
+            c.write_to(Field(value, raw=value), (OPAQUE,))
+    return (OPAQUE,)
+
+
+@command("tr")
+def _tr(c: Cmd) -> tuple[Flow, ...]:
+    # tr reads only its standard input; its operands are character sets
+    return c.passthrough(transform=True)
 
 
 @command("pwd")
@@ -263,6 +290,8 @@ _READERS: dict[str, _Reader] = {
     "file": _Reader(Spec.of("emfFP", "magic-file files-from separator exclude"), content=False),
     "cksum": _Reader(Spec.of("al", "algorithm length"), content=False),
     "sum": _Reader(content=False),
+    "pr": _Reader(Spec.of("DeFhiNlnowW", "date-format header indent first-line-number length")),
+    "tsort": _Reader(),
     "ls": _Reader(
         Spec.of(
             "ITw",

@@ -286,6 +286,9 @@ def _unknown_args(c: Cmd, args: list[Field]) -> tuple[Flow, ...]:
 
 # ----------------------------------------------------------- unknown commands
 
+# What a program asked only this prints and does nothing else (by a convention every tool keeps).
+_ASKS = names("--version --help")
+
 
 def _candidates(c: Cmd, f: Field) -> list[Location]:
     if f.pipe:
@@ -321,6 +324,17 @@ def _candidates(c: Cmd, f: Field) -> list[Location]:
 
 @command("/unknown")
 def _unknown(c: Cmd) -> tuple[Flow, ...]:
+    """A program judged by the places it is given. One the command table does not describe
+    (reached by name, or a system binary by path) may run anything: the command it is handed,
+    a hook named in its options or its own config files. That is code the analyser does not
+    read, unless all it is asked is its version or its help. The table holds the inert programs
+    (``files``) and the handlers that fall back on this judgement for what they do not model."""
+    if c.name not in TABLE and not (
+        len(c.args) == 1 and c.args[0].known and c.args[0].value in _ASKS
+    ):
+        c.unseen(
+            f"{short(c.name)} is a program the analyser does not know: what it runs is not read"
+        )
     hit = False
     for f in c.args:
         for loc in _candidates(c, f):
@@ -379,14 +393,63 @@ def _su(c: Cmd) -> tuple[Flow, ...]:
     o = parse(
         c.args,
         Spec.of(
-            "cgGsw",
-            "command group supp-group shell whitelist-environment session-command",
+            "cgGsw" + ("u" if c.name == "runuser" else ""),
+            "command group supp-group shell whitelist-environment session-command user",
         ),
     )
     cmd = o.value("-c", "--command", "--session-command")
     if cmd is not None:
         return run_text_in(c, cmd, what=f"{c.name} -c", stdin=c.stdin)
+    if c.name == "runuser" and o.has("-u", "--user"):
+        # runuser -u USER [--] COMMAND...: the command itself, not a shell's text
+        return _run_rest(c, list(o.operands))
     return run_stdin_script(c, "shell", what=f"{c.name} shell")
+
+
+@command("sg")
+def _sg(c: Cmd) -> tuple[Flow, ...]:
+    """``sg [-] GROUP [-c] COMMAND``: the command is text for ``/bin/sh -c``; without one, a
+    shell reads standard input."""
+    args = list(c.args)
+    if args and args[0].known and args[0].value == "-":
+        args = args[1:]
+    args = args[1:]  # the group
+    if args and args[0].known and args[0].value == "-c":
+        args = args[1:]
+    if not args:
+        return run_stdin_script(c, "shell", what="sg shell")
+    text, ph = joined_script(args)
+    return run_text_in(c, Field(text, raw=text, known=not ph), what="sg", stdin=c.stdin)
+
+
+@command("newgrp")
+def _newgrp(c: Cmd) -> tuple[Flow, ...]:
+    return run_stdin_script(c, "shell", what="newgrp shell")
+
+
+@command("script")
+def _script_cmd(c: Cmd) -> tuple[Flow, ...]:
+    """``script [-c CMD] [FILE]``: runs the command (else a shell reading standard input) and
+    writes what it printed to FILE (``typescript``) and to the log files it is given."""
+    o = parse(
+        c.args,
+        Spec.of(
+            "cEIOBTmo",
+            "command echo log-in log-out log-io log-timing logging-format output-limit",
+            optional="timing",
+        ),
+    )
+    cmd = o.value("-c", "--command")
+    if cmd is not None:
+        out = run_text_in(c, cmd, what="script -c", stdin=c.stdin)
+    else:
+        out = run_stdin_script(c, "shell", what="script shell")
+    typescript = o.operands[0] if o.operands else Field("typescript", raw="typescript")
+    for f in [typescript, *o.values("-O", "--log-out", "-B", "--log-io")]:
+        c.write_to(f, (*out, OPAQUE), append=o.has("-a", "--append"))
+    for f in o.values("-I", "--log-in", "-T", "--log-timing", "-t", "--timing"):
+        c.write_to(f, (OPAQUE,))
+    return (*out, OPAQUE)
 
 
 @command("eval")
@@ -559,6 +622,137 @@ def _wrapper(c: Cmd) -> tuple[Flow, ...]:
     return _run_rest(c, rest)
 
 
+# Wrappers whose first operand is not the command: setarch ARCH, prlimit/unshare/setpriv
+# options then the command. Without a command, they start a shell (setarch, unshare) that
+# reads standard input.
+_RUNNERS: dict[str, Spec] = {
+    "setarch": Spec.of(permute=False),
+    "linux32": Spec.of(permute=False),
+    "linux64": Spec.of(permute=False),
+    "unshare": Spec.of(
+        "RwSG",
+        "root wd setuid setgid propagation setgroups map-user map-group map-users map-groups "
+        "monotonic boottime load-interp",
+        permute=False,
+        optional="mount uts ipc net pid user cgroup time kill-child map-auto",
+    ),
+    "prlimit": Spec.of(
+        "po",
+        "pid output",
+        permute=False,
+        optional=(
+            "core data fsize memlock rss nofile stack cpu nproc as locks sigpending msgqueue "
+            "nice rtprio rttime"
+        ),
+    ),
+    "setpriv": Spec.of(
+        "",
+        "ruid euid rgid egid reuid regid groups inh-caps ambient-caps bounding-set securebits "
+        "pdeathsig selinux-label apparmor-profile landlock-access landlock-rule seccomp-filter",
+        permute=False,
+    ),
+    "ssh-agent": Spec.of("aEPtO", permute=False),
+    "dbus-run-session": Spec.of("", "config-file dbus-daemon", permute=False),
+    "dbus-launch": Spec.of("", "config-file autolaunch", permute=False),
+}
+
+
+@command(*_RUNNERS)
+def _runner(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, _RUNNERS[c.name])
+    rest = list(o.rest)
+    if c.name == "setarch":
+        rest = rest[1:]  # the architecture
+        while rest and rest[0].known and rest[0].value.startswith("-"):
+            rest = rest[1:]  # personality flags, which take no value
+    for f in o.values("--dbus-daemon", "--config-file", "--load-interp"):
+        c.unseen(f"{c.name} runs a program or service named in {short(f.raw)}", c.loc(f))
+    if o.has("-R", "--root", "-w", "--wd"):
+        c.unseen(
+            f"{c.name} runs the command in another root or folder the analyser does not follow"
+        )
+    if c.name == "prlimit" and o.has("-p", "--pid"):
+        return (OPAQUE,)
+    if not rest:
+        if c.name in ("setarch", "linux32", "linux64", "unshare"):
+            return run_stdin_script(c, "shell", what=f"{c.name} shell")
+        return (OPAQUE,)
+    return _run_rest(c, rest)
+
+
+@command("ip")
+def _ip(c: Cmd) -> tuple[Flow, ...]:
+    """``ip netns exec NS COMMAND`` and ``ip vrf exec VRF COMMAND`` run the command (ip takes
+    any prefix of an object or verb); ``ip -batch FILE`` runs ip commands read from a file.
+    The rest prints or changes network settings."""
+    args = list(c.args)
+    k = 0
+    while k < len(args) and args[k].known and args[k].value.startswith("-"):
+        flag = args[k].value.lstrip("-")
+        if flag and "batch".startswith(flag):
+            c.unseen(
+                "ip -batch runs commands read from a file",
+                c.loc(args[k + 1]) if k + 1 < len(args) else None,
+            )
+            return (OPAQUE,)
+        # options with a value: -f FAMILY, -n NETNS, -rc FILE, -l N, -color WHEN
+        k += 2 if flag in ("f", "family", "n", "netns", "rc", "rcvbuf", "l", "loops") else 1
+    if k + 2 >= len(args):
+        return (OPAQUE,)
+    obj, verb = args[k], args[k + 1]
+    if not (obj.known and verb.known):
+        c.unseen("ip runs a subcommand the analyser cannot see")
+        return (OPAQUE,)
+    runs = (len(obj.value) >= 3 and "netns".startswith(obj.value)) or "vrf".startswith(obj.value)
+    if runs and verb.value and "exec".startswith(verb.value):
+        return _run_rest(c, args[k + 3 :])
+    return (OPAQUE,)
+
+
+# perf's subcommands that run a command, with their options that take a value.
+_PERF_RUNS: dict[str, Spec] = {
+    "stat": Spec.of(
+        "eprtxoGCMIjD",
+        "event pid repeat tid field-separator output cgroup cpu metrics interval-print delay "
+        "post pre log-fd control topdown iostat",
+        permute=False,
+    ),
+    "record": Spec.of(
+        "epotCcFmGgrIDbjSkUW",
+        "event pid output tid cpu count freq mmap-pages cgroup call-graph realtime delay "
+        "branch-filter clockid affinity user-regs intr-regs aux-sample control switch-output "
+        "max-size proc-map-timeout num-thread-synthesize threads",
+        permute=False,
+        optional="switch-output",
+    ),
+    "trace": Spec.of(
+        "eoptuCFmG", "event output pid tid uid cpu pf mmap-pages cgroup expr", permute=False
+    ),
+}
+# perf's subcommands that only read what an earlier run recorded or list what it knows.
+_PERF_READS = names("list report annotate diff evlist version help buildid-list top")
+
+
+@command("perf")
+def _perf(c: Cmd) -> tuple[Flow, ...]:
+    """``perf stat|record|trace [OPTIONS] COMMAND``: the command runs (``--pre``/``--post``
+    run shell text too); reports and listings read; anything else runs code the analyser
+    does not follow (``perf script -s`` runs a script)."""
+    sub = c.args[0].value if c.args and c.args[0].known else None
+    if sub in _PERF_READS:
+        return (OPAQUE,)
+    spec = _PERF_RUNS.get(sub or "")
+    if spec is None:
+        c.unseen(f"perf {short(sub or '?')} runs code the analyser does not follow")
+        return TABLE["/unknown"](c)
+    o = parse(c.args[1:], spec)
+    for f in o.values("--pre", "--post"):
+        run_text_in(c, f, what=f"perf {sub} --pre/--post", stdin=())
+    for f in o.values("-o", "--output"):
+        c.write_to(f, (OPAQUE,))
+    return _run_rest(c, list(o.rest))
+
+
 @command("timeout")
 def _timeout(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, Spec.of("sk", "signal kill-after", permute=False))
@@ -567,11 +761,16 @@ def _timeout(c: Cmd) -> tuple[Flow, ...]:
 
 @command("flock")
 def _flock(c: Cmd) -> tuple[Flow, ...]:
+    """``flock [OPTIONS] LOCK COMMAND...`` or ``flock [OPTIONS] LOCK -c TEXT`` (the ``-c``
+    comes after the lock file); ``flock FD`` alone runs nothing."""
     o = parse(c.args, Spec.of("wEc", "timeout wait conflict-exit-code command", permute=False))
     cmd = o.value("-c", "--command")
+    rest = list(o.rest[1:])
+    if cmd is None and rest and rest[0].known and rest[0].value in ("-c", "--command"):
+        cmd = rest[1] if len(rest) > 1 else None
     if cmd is not None:
         return run_text_in(c, cmd, what="flock -c", stdin=c.stdin)
-    return _run_rest(c, list(o.rest[1:]))
+    return _run_rest(c, rest)
 
 
 @command("command builtin exec noglob nocorrect")
