@@ -1158,6 +1158,9 @@ class State:
             found = self.which(base)
             if found is not None:
                 return self._program(found, fields, stdin, base)
+            if handler is None and "command_not_found_handle" in self.funcs:
+                # bash calls this function, given the command line, for a name it cannot find
+                self._call_function("command_not_found_handle", fields, stdin)
         return (handler or TABLE["/unknown"])(Cmd(self, base, fields[1:], stdin, base))
 
     def _program(

@@ -994,6 +994,11 @@ def _read(c: Cmd) -> tuple[Flow, ...]:
         names = ["REPLY" if c.name == "read" else "MAPFILE"]
     for n in names:
         c.st.vars[n] = Var(None, flows=c.stdin)
+    callback = o.value("-C") if c.name != "read" else None
+    if callback is not None:
+        # mapfile -C CMD: the shell evaluates `CMD INDEX LINE` every -c lines
+        text = Field(callback.value + " 0 ''", raw=callback.raw, known=callback.known)
+        run_text_in(c, text, what=f"{c.name} -C", stdin=(), same=True)
     return ()
 
 
