@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 
 from guard.shell.core import TABLE, Cmd
+from guard.shell.record import MAX_TEXT
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import EffectKind, Location
 
@@ -139,18 +140,33 @@ class _Py:
             elif isinstance(n, ast.ImportFrom) and n.module:
                 for a in n.names:
                     self.aliases[a.asname or a.name] = f"{n.module}.{a.name}"
+        # A name bound more than once (reassigned, a loop variable, a parameter too) holds
+        # what the code computed last, which the analyser cannot tell: only a name bound once
+        # is a constant (`p = "notes"; p = "w" + str(1)` must not leave p as "notes").
+        stores: dict[str, int] = {}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                stores[n.id] = stores.get(n.id, 0) + 1
+            elif isinstance(n, ast.arg):
+                stores[n.arg] = stores.get(n.arg, 0) + 2
         for n in ast.walk(tree):
             if (
                 isinstance(n, ast.Assign)
                 and len(n.targets) == 1
                 and isinstance(n.targets[0], ast.Name)
+                and stores.get(n.targets[0].id) == 1
             ):
                 v = self.fold(n.value)
                 if v is not None:
                     self.consts[n.targets[0].id] = v
 
     def fold(self, node: ast.AST | None, depth: int = 0) -> str | None:
-        """The string an expression evaluates to, when it is built only from literals."""
+        """The string an expression evaluates to, when it is built only from literals (and
+        not longer than ``MAX_TEXT``: ``a = a + a`` thirty times is a gigabyte)."""
+        s = self._fold(node, depth)
+        return s if s is None or len(s) <= MAX_TEXT else None
+
+    def _fold(self, node: ast.AST | None, depth: int) -> str | None:
         if node is None or depth > 20:
             return None
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -161,6 +177,7 @@ class _Py:
             return self.consts.get(node.id)
         if isinstance(node, ast.JoinedStr):
             parts = []
+            size = 0
             for v in node.values:
                 if isinstance(v, ast.Constant) and isinstance(v.value, str):
                     parts.append(v.value)
@@ -171,10 +188,13 @@ class _Py:
                     parts.append(s)
                 else:
                     return None
+                size += len(parts[-1])
+                if size > MAX_TEXT:
+                    return None
             return "".join(parts)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Div):
             a, b = self.fold(node.left, depth + 1), self.fold(node.right, depth + 1)
-            if a is None or b is None:
+            if a is None or b is None or len(a) + len(b) > MAX_TEXT:
                 return None
             return a + b if isinstance(node.op, ast.Add) else os.path.join(a, b)
         if isinstance(node, ast.Subscript):
