@@ -170,7 +170,7 @@ def test_commands_that_known_programs_run_are_analysed(world: World, command: st
         "awk 'BEGIN{{\"ls\" |& getline}}'",
         "awk '{{print | \"sh\"}}' <<< '{C}'",
         "printf '!{C}\\nq\\n' > s; cat s | base64 | base64 -d | ed -s scratch/notes.txt",
-        "mapfile -C \"$X\" < scratch/notes.txt",
+        'mapfile -C "$X" < scratch/notes.txt',
     ],
 )
 def test_commands_the_guard_cannot_read_are_never_silent(world: World, command: str) -> None:

@@ -13,7 +13,7 @@ import re
 import shlex
 from collections.abc import Callable
 
-from guard.shell.code import inspect_code, inspect_python, mentioned_files
+from guard.shell.code import inspect_code, inspect_python, load_spec, mentioned_files
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.options import Spec, parse
 from guard.shell.record import MAX_LOOP
@@ -183,7 +183,7 @@ def run_stdin_script(
         elif lang == "python":
             out.extend(inspect_python(c, text, [], what=what))
         else:
-            out.extend(inspect_code(c, text, [], what=what))
+            out.extend(inspect_code(c, text, [], what=what, lang=lang))
     return tuple(out)
 
 
@@ -272,10 +272,12 @@ def run_script_file(
         if sub is None:
             return (OPAQUE,)
         return sub.run_text(text, what=what)
+    # the script's folder is where its imports and requires are looked for first
+    base = os.path.dirname(loc.raw)
     if kind == "python":
-        return inspect_python(c, text, args, what=what)
+        return inspect_python(c, text, args, what=what, base=base)
     if kind in _SCANNED:
-        return inspect_code(c, text, args, what=what)
+        return inspect_code(c, text, args, what=what, lang=kind, base=base)
     c.unknown(f"{what} runs with an interpreter the analyser does not know ({kind})", loc)
     return _unknown_args(c, args)
 
@@ -1023,6 +1025,7 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
     i = 0
     code: Field | None = None
     module: Field | None = None
+    interactive = False
     while i < len(args):
         a = args[i]
         v = a.value if a.known else ""
@@ -1035,6 +1038,7 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
         consumed = False
         while j < len(v):
             ch = v[j]
+            interactive = interactive or (ch == "i" and not v.startswith("--"))
             if ch in "cm":
                 val = (
                     Field(v[j + 1 :], raw=v[j + 1 :])
@@ -1059,6 +1063,10 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
             break
     rest = args[i:]
     what = c.name
+    inspect = c.st.vars.get("PYTHONINSPECT") if "PYTHONINSPECT" in c.st.exported else None
+    if interactive or (inspect is not None and inspect.text != ""):
+        # python -i: once the code ran, the interpreter runs what standard input holds
+        run_stdin_script(c, "python", what=f"{what} -i reading standard input")
     if code is not None:
         if code.obfuscated:
             c.unknown(f"{what} -c: obfuscated code")
@@ -1068,6 +1076,12 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
         return inspect_python(c, code.value, rest, what=f"{what} -c")
     if module is not None:
         name = module.value if module.known else "?"
+        if not module.known:
+            c.unseen(f"{what} -m: a module the analyser cannot name")
+            return _unknown_args(c, rest)
+        own = _project_module(c, name, rest)
+        if own is not None:
+            return own
         if name in (
             "http.server",
             "SimpleHTTPServer",
@@ -1099,6 +1113,27 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
     return run_stdin_script(c, "python", what=f"{what} reading standard input")
 
 
+def _project_module(c: Cmd, name: str, args: list[Field]) -> tuple[Flow, ...] | None:
+    """``python -m NAME`` when NAME is a module or package of the working directory (the
+    first place Python looks): its file runs as the main script, with ``args``."""
+    if c.st.cwd is None or not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+        return None
+    rel = name.replace(".", "/")
+    pkg = c.st.local(rel)
+    if pkg.path is not None and c.st.run.isdir(pkg.path):
+        for part in ("__init__.py", "__main__.py"):
+            loc = c.st.local(f"{rel}/{part}")
+            if file_text(c, loc)[0]:
+                c.read(Field(loc.raw, raw=loc.raw))
+                run_script_file(c, loc, args, lang="python", stdin=c.stdin)
+        return (OPAQUE,)
+    loc = c.st.local(rel + ".py")
+    if not file_text(c, loc)[0]:
+        return None
+    c.read(Field(loc.raw, raw=loc.raw))
+    return run_script_file(c, loc, args, lang="python", stdin=c.stdin)
+
+
 for _py in (
     "python",
     "python2",
@@ -1110,9 +1145,31 @@ for _py in (
     command(_py)(_python_like)
 
 
-def _code_opts(c: Cmd, code_flags: str) -> tuple[list[str | None], list[Field]]:
-    """Code given with ``-e`` and kin (``None`` when unknown), and the arguments after options."""
+# Per interpreter: the options whose value is code, and those whose value names a file or
+# module of code loaded before it (node -r, ruby -r, lua -l, php -d auto_prepend_file=...).
+_CODE_FLAGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "node": (
+        names("-e --eval -p --print"),
+        names("-r --require --import --loader --experimental-loader"),
+    ),
+    "ruby": (names("-e"), names("-r")),
+    "php": (names("-r -B -R -E"), names("-F")),
+    "lua": (names("-e"), names("-l")),
+    "Rscript": (names("-e --expr"), names("")),
+    "osascript": (names("-e"), names("")),
+    "pwsh": (names("-c -Command -command -EncodedCommand -e -ec"), names("")),
+}
+_CODE_FLAGS["nodejs"] = _CODE_FLAGS["bun"] = _CODE_FLAGS["deno"] = _CODE_FLAGS["node"]
+# Options that take a value which is neither code nor a file of code.
+_VALUED = names("-I -C --input-type --conditions --title -d -c -z -n -t --default-packages")
+
+
+def _code_opts(c: Cmd) -> tuple[list[str | None], list[str | None], list[Field]]:
+    """Code given with ``-e`` and kin (``None`` when unknown), files or modules of code to
+    load first (``None`` when unknown), and the arguments after the options."""
+    code_flags, load_flags = _CODE_FLAGS.get(c.name, (names("-e"), names("")))
     codes: list[str | None] = []
+    loads: list[str | None] = []
     i = 0
     args = c.args
     while i < len(args):
@@ -1123,20 +1180,42 @@ def _code_opts(c: Cmd, code_flags: str) -> tuple[list[str | None], list[Field]]:
         if v == "--":
             i += 1
             break
-        if v in ("--eval", "--print", "-r") or (len(v) == 2 and v[1] in code_flags):
-            if i + 1 < len(args):
-                codes.append(args[i + 1].value if args[i + 1].known else None)
-            i += 2
-            continue
-        i += 1
-    return codes, list(args[i:])
+        name, eq, attached = v.partition("=") if v.startswith("--") else (v[:2], "", v[2:])
+        if eq or attached:
+            value: str | None = attached
+            i += 1
+        else:
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            value = nxt.value if nxt is not None and nxt.known else None
+            i += 2 if name in code_flags | load_flags | _VALUED else 1
+        if name in code_flags:
+            codes.append(value)
+        elif name in load_flags:
+            loads.append(value)
+        elif (
+            c.name == "php"
+            and name == "-d"
+            and value
+            and value.split("=")[0].strip()
+            in (
+                "auto_prepend_file",
+                "auto_append_file",
+            )
+        ):
+            loads.append(value.partition("=")[2].strip())
+    return codes, loads, list(args[i:])
 
 
 @command(
     "ruby node nodejs php lua Rscript deno bun tclsh osascript pwsh jshell",
 )
 def _code_interp(c: Cmd) -> tuple[Flow, ...]:
-    codes, rest = _code_opts(c, "ep")
+    codes, loads, rest = _code_opts(c)
+    for spec in loads:
+        if spec is None:
+            c.unseen(f"{c.name}: loads code from a file the analyser cannot see")
+        else:
+            load_spec(c, spec, c.name, what=c.name, base="", depth=0, module=c.name == "lua")
     if codes:
         if any(x is None for x in codes):
             c.unknown(f"{c.name}: code the analyser cannot see")
