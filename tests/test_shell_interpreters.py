@@ -132,6 +132,8 @@ def test_work_started_inside_code_that_outlives_the_call_is_unseen(
         ({"x.mjs": JS_COPY}, "node -e 'import(\"./x.mjs\")'"),
         ({"x.js": JS_COPY, "main.js": 'require("./x")'}, "node main.js"),
         ({"x.pl": PL_COPY}, "perl -e 'do \"./x.pl\"'"),
+        ({"lib/Evil.pm": PL_COPY}, "perl -Ilib -MEvil -e 1"),
+        ({"lib/Evil.pm": PL_COPY}, "perl -e 'use lib \"lib\"; use Evil;'"),
         (
             {"x.rb": f'require "fileutils"; FileUtils.cp("{W}", "y")'},
             "ruby -e 'require_relative \"x\"'",
@@ -236,6 +238,38 @@ def test_honest_interpreter_calls_stay_quiet(world: World, command: str) -> None
     world.write("lib.js", "module.exports = {x: 1}\n")
     d = sh(world, command)
     assert quiet(d), d.reason
+
+
+# ---------------------------------------------------------------- perl's switches
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "perl -0pi -e 's/true/false/' {CFG}",
+        "perl -lpi -e 's/true/false/' {CFG}",
+        "perl -0777pi -e 's/true/false/' {CFG}",
+        "perl -l012pi -e 's/true/false/' {CFG}",
+        "perl -wlpi.bak -e 's/true/false/' {CFG}",
+        "perl -p -i -e 's/true/false/' {CFG}",
+    ],
+)
+def test_perl_in_place_edits_after_0_or_l_are_seen(world: World, command: str) -> None:
+    """``-0`` and ``-l`` take optional digits and the cluster goes on: ``-p`` and ``-i`` after
+    them make an in-place edit of the config, never a read."""
+    assert sh(world, command).action in (Action.CONFIRM, Action.DENY)
+
+
+def test_a_perl_edit_read_line_by_line_is_simulated(world: World) -> None:
+    """``-lpi`` is still a line-by-line edit: turning the switch off is denied outright."""
+    d = sh(world, "perl -lpi -e 's/true/false/' {CFG}")
+    assert d.action is Action.DENY and "oversight-disabled" in d.rules
+
+
+@pytest.mark.parametrize("command", ["perl -Q -e 1", "perl -d -e 1", "perl -d:Trace -e 1"])
+def test_perl_switches_the_guard_does_not_know_are_unseen(world: World, command: str) -> None:
+    """An unknown switch letter, or the debugger (which runs the commands it reads)."""
+    assert unseen(sh(world, command))
 
 
 # ---------------------------------------------------------------- bounds

@@ -13,7 +13,7 @@ import re
 import shlex
 from collections.abc import Callable
 
-from guard.shell.code import inspect_code, inspect_python, load_spec, mentioned_files
+from guard.shell.code import inspect_code, inspect_python, load_file, load_spec, mentioned_files
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.options import Spec, parse
 from guard.shell.record import MAX_LOOP
@@ -1347,16 +1347,31 @@ def _sqlite(c: Cmd) -> tuple[Flow, ...]:
     return inspect_code(c, text, [], what="sqlite3")
 
 
-def perl_command(c: Cmd) -> tuple[Flow, ...]:
-    """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected."""
+# perl's switches (perlrun): those that take the rest of the word (or, for -e, -E, -I, -M
+# and -m, the next word) as their value, those followed by optional digits after which the
+# cluster goes on (-0777pi, -lpi), and those that are letters alone.
+_PERL_VALUE = frozenset("eEiIMmxdDCF")
+_PERL_NEXT = frozenset("eEIMm")
+_PERL_DIGITS = frozenset("0l")
+_PERL_FLAGS = frozenset("acfhnpsStTuUvwWX")
+
+
+def _perl_switches(
+    c: Cmd,
+) -> tuple[list[str | None], dict[str, list[Field]], bool, int] | None:
+    """perl's switch clusters, parsed exactly: the code (``None`` where unknown), the value of
+    each valued switch, whether one unknown letter was met, and where the operands start
+    (``None`` when a switch word cannot be seen)."""
     args = c.args
     codes: list[str | None] = []
-    inplace: str | None = None
-    loop = False
+    values: dict[str, list[Field]] = {}
+    odd = False
     i = 0
     while i < len(args):
         a = args[i]
-        v = a.value if a.known else ""
+        if not a.known:
+            return None
+        v = a.value
         if not v.startswith("-") or v == "-":
             break
         if v == "--":
@@ -1365,24 +1380,54 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
         j = 1
         while j < len(v):
             ch = v[j]
-            if ch in "eE":
-                val = v[j + 1 :]
-                if not val:
-                    i += 1
-                    val_f = args[i] if i < len(args) else None
-                    codes.append(val_f.value if val_f is not None and val_f.known else None)
+            if ch in _PERL_DIGITS:
+                j += 1
+                if ch == "0" and j < len(v) and v[j] in "xX":
+                    j += 1
+                    while j < len(v) and v[j] in "0123456789abcdefABCDEF":
+                        j += 1
                 else:
-                    codes.append(val)
+                    while j < len(v) and v[j] in "01234567":
+                        j += 1
+                values.setdefault("-" + ch, [])
+                continue
+            if ch in _PERL_VALUE:
+                attached = v[j + 1 :]
+                value: Field | None = Field(attached, raw=attached)
+                if not attached and ch in _PERL_NEXT:
+                    i += 1
+                    value = args[i] if i < len(args) else None
+                if value is not None:
+                    values.setdefault("-" + ch, []).append(value)
+                    if ch in "eE":
+                        codes.append(value.value if value.known else None)
                 break
-            if ch == "i":
-                inplace = v[j + 1 :]
-                break
-            if ch in "pn":
-                loop = True
-            if ch in "MmIFCxl0d":
-                break
+            if ch not in _PERL_FLAGS:
+                odd = True
+            values.setdefault("-" + ch, [])
             j += 1
         i += 1
+    return codes, values, odd, i
+
+
+def perl_command(c: Cmd) -> tuple[Flow, ...]:
+    """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected. A switch the
+    analyser does not know, the debugger, and modules found in folders given with ``-I``
+    (read like the code) are judged as what they run."""
+    args = c.args
+    parsed = _perl_switches(c)
+    if parsed is None:
+        c.unseen("perl: a switch the analyser cannot see")
+        return _unknown_args(c, list(args))
+    codes, values, odd, i = parsed
+    if odd:
+        c.unseen("perl: a switch the analyser does not know")
+    if "-d" in values:
+        c.unseen("perl -d runs the debugger, which runs the commands it reads")
+    inplace_vals = values.get("-i")
+    inplace = inplace_vals[-1].value if inplace_vals else None
+    loop = "-p" in values or "-n" in values
+    _perl_modules(c, values, codes)
     rest = list(args[i:])
     if not codes and rest:
         loc = c.loc(rest[0])
@@ -1396,13 +1441,10 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
             if all(x is not None for x in codes)
             else None
         )
-        script = (
-            perl_subst_to_sed(code)
-            if code is not None
-            and loop
-            and "p" in "".join(a.value for a in args if a.known and a.value.startswith("-"))
-            else None
-        )
+        # -0 reads the file in one piece (or by NUL): s/// then acts once on the whole text,
+        # which a line-by-line sed does not reproduce
+        sed_like = "-p" in values and "-0" not in values
+        script = perl_subst_to_sed(code) if code is not None and sed_like else None
         for f in rest:
             loc = c.loc(f)
             if inplace:
@@ -1419,16 +1461,45 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
                 EffectKind.WRITE, loc, edit=ConfigEdit(op="sed", script=script) if script else None
             )
         if script is None and code is not None:
-            inspect_code(c, code, [], what="perl -i")
+            inspect_code(c, code, [], what="perl -i", lang="perl")
         return ()
     if any(x is None for x in codes):
         c.unknown("perl: code the analyser cannot see")
         return (OPAQUE,)
     code = "\n".join(x for x in codes if x is not None)
-    out = inspect_code(c, code, rest, what="perl -e")
+    out = inspect_code(c, code, rest, what="perl -e", lang="perl")
     if loop:
         files = [f for f in rest if f.known]
         return tuple(fl for f in files for fl in c.content(f, transform=True)) or c.passthrough(
             transform=True
         )
     return out
+
+
+_PERL_USE = re.compile(r"(?:^|[;{}])\s*(?:use|require)\s+([A-Za-z_][\w:]*)", re.M)
+_PERL_LIB = re.compile(r"""\buse\s+lib\s+(?:qw\s*[(/{]\s*([^)/}]*)|(["'])([^"']*)\2)""")
+
+
+def _perl_modules(c: Cmd, values: dict[str, list[Field]], codes: list[str | None]) -> None:
+    """Modules that ``-M``/``-m`` and ``use`` name, found in a folder that ``-I`` or ``use lib``
+    puts before the installed ones: project files, read like the code."""
+    text = "\n".join(x for x in codes if x is not None)
+    dirs = [f.value if f.known else None for f in values.get("-I", [])]
+    for m in _PERL_LIB.finditer(text):
+        dirs.extend((m.group(1) or "").split() if m.group(1) is not None else [m.group(3)])
+    if not dirs:
+        return
+    if any(d is None for d in dirs):
+        c.unseen("perl -I: a module folder the analyser cannot see")
+        return
+    modules = [
+        f.value.lstrip("-").split("=")[0]
+        for f in values.get("-M", []) + values.get("-m", [])
+        if f.known
+    ]
+    modules.extend(m.group(1) for m in _PERL_USE.finditer(text))
+    for name in modules:
+        rel = name.replace("::", "/") + ".pm"
+        for d in dirs:
+            if d is not None and load_file(c, os.path.join(d, rel), "perl", what="perl", depth=0):
+                break
