@@ -202,3 +202,48 @@ def test_honest_awk_ed_and_mapfile_stay_quiet(world: World, command: str) -> Non
     """Field printing, regex alternation, ed edits of an unprotected file, plain readarray."""
     d = sh(world, command)
     assert quiet(d), d.reason
+
+
+# ---------------------------------------------------------------- loops that rerun a file
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "for ((;;)); do bash q.sh; sleep 1; done",
+        "for ((i=0; i<100000; i++)); do bash q.sh; done",
+        "for ((i=0; i<3; i+=2)); do bash q.sh; done",
+        "for i in $(seq 100000); do bash q.sh; sleep 1; done",
+        "for i in {{1..40}}; do bash q.sh; done",
+        "for i in $(cat scratch/notes.txt); do source q.sh; done",
+        "yes | xargs -I{{}} bash q.sh",
+        "yes | xargs -n1 bash q.sh",
+        "seq 100 | xargs -n1 bash q.sh",
+        "parallel bash q.sh ::: {{1..40}}",
+        "for ((;;)); do cat q.sh | sh; done",
+    ],
+)
+def test_every_loop_that_reruns_a_file_is_unseen(world: World, command: str) -> None:
+    """A loop (for, C-style for, xargs, parallel) that runs a file more times than the analyser
+    follows, or an unknown number of times, runs what a parallel call may have rewritten."""
+    world.write("q.sh", "ls > /dev/null\n")
+    assert unseen(sh(world, command))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "for ((i=0; i<3; i++)); do bash q.sh; done",
+        "for ((i=1; i<=32; ++i)); do bash q.sh; done",
+        "for i in 1 2 3; do bash q.sh; done",
+        "printf 'a\\nb\\n' | xargs -n1 bash q.sh",
+        "parallel bash q.sh ::: 1 2 3",
+        "for i in $(seq 100000); do echo $i; done > /dev/null",
+        "yes | head -n 3 | xargs echo",
+    ],
+)
+def test_counted_loops_and_loops_that_run_no_file_stay_quiet(world: World, command: str) -> None:
+    """A loop the analyser follows pass by pass, or one that runs no file, is judged as usual."""
+    world.write("q.sh", "ls > /dev/null\n")
+    d = sh(world, command)
+    assert quiet(d), d.reason

@@ -57,6 +57,11 @@ _BLOCKS = names(
     "until_statement program"
 )
 _UNSAFE_BYTES = re.compile(rb"[\x00\x80-\xff]+")
+# for ((i = 0; i < 10; i++)): a loop whose passes can be counted
+_COUNTED = re.compile(
+    r"for\s*\(\(\s*(\w+)\s*=\s*(\d{1,6})\s*;\s*(\w+)\s*(<=?)\s*(\d{1,6})\s*;"
+    r"\s*(?:(\w+)\s*\+\+|\+\+\s*(\w+)|(\w+)\s*\+=\s*1)\s*\)\)"
+)
 
 
 @dataclass(frozen=True)
@@ -780,7 +785,14 @@ class State:
             if t == "c_style_for_statement":
                 self.scan(node, skip_body=True)
                 body = node.child_by_field_name("body")
-                return self.run_seq([body]) if body is not None else ()
+                if body is None:
+                    return ()
+                # passes the analyser cannot count: a file the body runs may change between them
+                was, self.looping = self.looping, self.looping or not self._few_passes(node)
+                try:
+                    return self.run_seq([body])
+                finally:
+                    self.looping = was
             if t == "case_statement":
                 return self._case(node)
             if t == "function_definition":
@@ -795,6 +807,13 @@ class State:
             return ()
         finally:
             self.stdin = saved
+
+    def _few_passes(self, node: ts.Node) -> bool:
+        """``for ((i = A; i < B; i++))`` with at most ``MAX_LOOP`` passes."""
+        m = _COUNTED.match(self.text(node))
+        if m is None or len({m.group(1), m.group(3), m.group(6) or m.group(7) or m.group(8)}) != 1:
+            return False
+        return int(m.group(5)) - int(m.group(2)) + (m.group(4) == "<=") <= MAX_LOOP
 
     def _while_read(self, node: ts.Node, stdin: tuple[Flow, ...]) -> tuple[Flow, ...] | None:
         """``while read f; do ...; done < list``: run the body once per line the analyser can read."""
@@ -874,18 +893,25 @@ class State:
             return ()
         name = self.text(var)
         out: list[Flow] = []
-        for f in values[:MAX_LOOP]:
-            self.vars[name] = Var(
-                f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated
-            )
-            # tests the guard can decide choose the branches that run this time
-            flows, jump = run_body(self, body)
-            out.extend(flows)
-            if jump == "break":
-                return tuple(out)
-        if len(values) > MAX_LOOP:
-            self.vars[name] = Var(None)
-            out.extend(run_body(self, body)[0])
+        # more passes than the bound, or words of unknown number ($(seq 100000)): a file the
+        # body runs may change between passes
+        was = self.looping
+        self.looping = was or len(values) > MAX_LOOP or any(not f.known for f in values)
+        try:
+            for f in values[:MAX_LOOP]:
+                self.vars[name] = Var(
+                    f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated
+                )
+                # tests the guard can decide choose the branches that run this time
+                flows, jump = run_body(self, body)
+                out.extend(flows)
+                if jump == "break":
+                    return tuple(out)
+            if len(values) > MAX_LOOP:
+                self.vars[name] = Var(None)
+                out.extend(run_body(self, body)[0])
+        finally:
+            self.looping = was
         return tuple(out)
 
     def _case(self, node: ts.Node) -> tuple[Flow, ...]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from guard.shell.code import inspect_code, inspect_python, load_file, load_spec, mentioned_files
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
-from guard.shell.options import Spec, parse
+from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
 from guard.shell.sed import perl_subst_to_sed
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
@@ -865,6 +865,28 @@ def _xargs(c: Cmd) -> tuple[Flow, ...]:
     )
     items = _xargs_items(c, sep, repl is not None or o.has("-L"), o.value("-a", "--arg-file"))
     rest = list(o.rest) or [Field("echo", raw="echo")]
+    # input of unknown length (`yes | xargs`), or more runs than the loop bound: a file the
+    # command runs may change between runs
+    per_run = 1 if repl is not None else _xargs_batch(o)
+    runs = -(-len(items) // per_run) if per_run else 1
+    st = c.st
+    was = st.looping
+    st.looping = was or runs > MAX_LOOP or any(not f.known for f in items)
+    try:
+        return _xargs_run(c, rest, items, repl)
+    finally:
+        st.looping = was
+
+
+def _xargs_batch(o: Opts) -> int:
+    """How many items one run of xargs takes (0: as many as fit on a command line)."""
+    for f in (o.value("-n", "--max-args"), o.value("-L", "--max-lines")):
+        if f is not None:
+            return int(f.value) if f.known and f.value.isdigit() and int(f.value) > 0 else 1
+    return 0
+
+
+def _xargs_run(c: Cmd, rest: list[Field], items: list[Field], repl: str | None) -> tuple[Flow, ...]:
     out: list[Flow] = []
     if repl is None:
         return c.st.dispatch(rest + items[: MAX_LOOP * 4], ())
@@ -900,8 +922,17 @@ def _parallel(c: Cmd) -> tuple[Flow, ...]:
     inputs = args[cut + 1 :]
     if not cmd:
         return (OPAQUE,)
-    out: list[Flow] = []
     items = inputs or [Field("<parallel input>", raw="<parallel input>", known=False)]
+    was = c.st.looping  # as for xargs: runs of unknown number may each see another file
+    c.st.looping = was or len(items) > MAX_LOOP or any(not f.known for f in items)
+    try:
+        return _parallel_run(c, cmd, items)
+    finally:
+        c.st.looping = was
+
+
+def _parallel_run(c: Cmd, cmd: list[Field], items: list[Field]) -> tuple[Flow, ...]:
+    out: list[Flow] = []
     for item in items[:MAX_LOOP]:
         argv = [item if (a.known and a.value == "{}") else a for a in cmd]
         if not any(a.known and a.value == "{}" for a in cmd):
