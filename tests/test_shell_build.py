@@ -393,9 +393,10 @@ def test_install_without_scripts_runs_none(world: World, decide: Decide) -> None
 
 
 def test_honest_npm_test_is_allowed_quietly(world: World, decide: Decide) -> None:
-    """``npm test`` and ``npm run lint`` running honest scripts are allowed with no alert."""
-    world.write("tests/run.sh", "echo running the tests\nls tests\n")
-    _package(world, {"test": "sh tests/run.sh", "lint": "grep -rn TODO src || true"})
+    """``npm test`` running pytest on honest tests, and ``npm run lint``, are allowed with no
+    alert (eslint would run the project's config as code: the lint here is a grep)."""
+    world.write("tests/test_notes.py", "def test_notes():\n    assert open('notes.txt')\n")
+    _package(world, {"test": "pytest -q tests", "lint": "grep -rn TODO src || true"})
     assert quiet(sh(decide, "npm test"))
     assert quiet(sh(decide, "npm run lint"))
     assert quiet(sh(decide, "npm run missing-script"))

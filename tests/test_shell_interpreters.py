@@ -318,3 +318,61 @@ def test_python_constant_folding_is_bounded(world: World, code: str) -> None:
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rss_mib"] < 400, result
+
+
+# ---------------------------------------------------------------- pytest
+
+
+HONEST_TEST = "from app import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "command"),
+    [
+        ({"tests/test_x.py": PY_COPY}, "pytest -q"),
+        ({"tests/test_x.py": PY_COPY}, "pytest -q tests"),
+        ({"tests/test_x.py": PY_COPY}, "python3 -m pytest tests/test_x.py::test_y"),
+        ({"tests/conftest.py": PY_COPY, "tests/test_a.py": HONEST_TEST}, "pytest tests"),
+        ({"conftest.py": PY_COPY, "tests/unit/test_a.py": HONEST_TEST}, "pytest tests/unit"),
+        ({"tests/test_a.py": "import helper\n", "tests/helper.py": PY_COPY}, "pytest tests"),
+        ({"src/mod.py": PY_COPY}, "pytest --doctest-modules src"),
+        ({"plug.py": PY_COPY}, "pytest -p plug tests"),
+    ],
+)
+def test_pytest_runs_the_project_code_it_collects(
+    world: World, files: dict[str, str], command: str
+) -> None:
+    """pytest imports conftest.py files, the test modules it collects and what they import,
+    and local plugins: they are read like the code they are."""
+    for rel, text in files.items():
+        world.write(rel, text + "\n")
+    assert denied(sh(world, command))
+
+
+@pytest.mark.parametrize(
+    ("files", "command"),
+    [
+        ({"pytest.ini": "[pytest]\naddopts = -p evil\n"}, "pytest -q"),
+        ({"pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["lib"]\n'}, "pytest"),
+        ({}, "PYTEST_PLUGINS=evil pytest -q"),
+        ({}, "PYTEST_ADDOPTS='-p evil' pytest -q"),
+    ],
+)
+def test_pytest_settings_that_change_what_it_loads_are_unseen(
+    world: World, files: dict[str, str], command: str
+) -> None:
+    """Plugins and import paths named in pytest's configuration or environment."""
+    for rel, text in files.items():
+        world.write(rel, text)
+    assert unseen(sh(world, command))
+
+
+def test_honest_pytest_stays_quiet(world: World) -> None:
+    """A project's own honest tests, with the usual addopts, are allowed with no alert."""
+    world.write("app.py", "def add(a, b):\n    return a + b\n")
+    world.write("tests/test_app.py", HONEST_TEST)
+    world.write("tests/conftest.py", "import pytest\n")
+    world.write("pyproject.toml", '[tool.pytest.ini_options]\naddopts = "-ra -q"\n')
+    for command in ("pytest", "pytest -q tests", "python3 -m pytest -x tests/test_app.py"):
+        d = sh(world, command)
+        assert quiet(d), (command, d.reason)

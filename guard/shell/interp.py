@@ -1113,6 +1113,8 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
         own = _project_module(c, name, rest)
         if own is not None:
             return own
+        if name == "pytest":
+            return _pytest(Cmd(c.st, "pytest", rest, c.stdin, c.via))
         if name in (
             "http.server",
             "SimpleHTTPServer",
@@ -1193,6 +1195,119 @@ _CODE_FLAGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 _CODE_FLAGS["nodejs"] = _CODE_FLAGS["bun"] = _CODE_FLAGS["deno"] = _CODE_FLAGS["node"]
 # Options that take a value which is neither code nor a file of code.
 _VALUED = names("-I -C --input-type --conditions --title -d -c -z -n -t --default-packages")
+
+
+# pytest's options that take a value (its own; a plugin's value option may take a word for
+# a path, which only makes the analyser read more).
+_PYTEST_SPEC = Spec.of(
+    "kmpcoWnr",
+    "rootdir basetemp override-ini junitxml junit-xml confcutdir durations durations-min "
+    "maxfail tb log-file log-level log-format log-date-format log-cli-level deselect ignore "
+    "ignore-glob import-mode capture pythonwarnings report-log cov cov-report numprocesses "
+    "dist timeout color code-highlight show-capture",
+)
+_PYTEST_SKIP = names(".git .hg .svn .tox .nox .venv venv env build dist node_modules __pycache__")
+MAX_COLLECT = 256  # directory entries pytest's collection is followed through
+
+
+@command("pytest py.test")
+def _pytest(c: Cmd) -> tuple[Flow, ...]:
+    """``pytest``: runs the project's Python, which is read like a script: the conftest.py
+    files from the working folder down, the test modules it collects (``test_*.py``,
+    ``*_test.py``, or every module with ``--doctest-modules``), and plugins given with ``-p``
+    that are project modules. Configuration that changes what is collected or loaded
+    (``addopts``, ``python_files``, ``pythonpath``, ``PYTEST_ADDOPTS``...) is unseen."""
+    st = c.st
+    if st.cwd is None:
+        c.unseen("pytest runs in a folder the analyser cannot tell: its tests are not read")
+        return _unknown_args(c, list(c.args))
+    for var in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        v = st.vars.get(var)
+        if v is not None and var in st.exported and v.text != "":
+            c.unseen(f"pytest reads {var}: options or plugins the analyser does not follow")
+    every = False  # python_files set: collect every module (more than pytest may)
+    for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+        loc = st.local(name)
+        exists, text = file_text(c, loc)
+        if not exists:
+            continue
+        opts = re.findall(r"(?m)^\s*addopts\s*=\s*(.*)$", text or "")
+        if (
+            text is None
+            or re.search(r"(?m)^\s*pythonpath\s*=", text)
+            or any(re.search(r"(?:^|\s)(?:-p|--pyargs|--rootdir|--confcutdir)\b", v) for v in opts)
+        ):
+            c.unseen(f"pytest reads settings from {name} that change what it loads", loc)
+        every = every or bool(re.search(r"(?m)^\s*python_files\s*=", text or ""))
+    o = parse(c.args, _PYTEST_SPEC)
+    if o.has("--version", "-V"):
+        return (OPAQUE,)
+    for plugin in o.values("-p"):
+        if not plugin.known:
+            c.unseen("pytest -p: a plugin the analyser cannot name")
+        elif not plugin.value.startswith("no:"):
+            module = plugin.value.replace(".", "/") + ".py"
+            load_file(c, module, "python", what="pytest -p", depth=0)
+    doctests = every or o.has("--doctest-modules")
+    paths = [f for f in o.operands if not (f.known and "::" in f.value)] + [
+        Field(f.value.split("::")[0], raw=f.raw) for f in o.operands if f.known and "::" in f.value
+    ]
+    files: list[str] = []
+    budget = [MAX_COLLECT]
+    for f in paths or [Field(".", raw=".")]:
+        if not f.known:
+            c.unseen("pytest collects from a path the analyser cannot see")
+            continue
+        # the conftest.py files of the folders above the path, up to the working folder
+        up = os.path.dirname(os.path.normpath(f.value))
+        for _ in range(16):
+            if up.startswith(("/", "..")):
+                break
+            conftest = os.path.join(up, "conftest.py") if up else "conftest.py"
+            if conftest not in files and file_text(c, st.local(conftest))[0]:
+                files.append(conftest)
+            if not up:
+                break
+            up = os.path.dirname(up)
+        _collect(c, f.value, files, budget, doctests)
+    if budget[0] <= 0:
+        c.unseen("pytest collects more files than the analyser follows")
+    for raw in files:
+        load_file(c, raw, "python", what="pytest", depth=0)
+    return (OPAQUE,)
+
+
+def _collect(c: Cmd, raw: str, files: list[str], budget: list[int], doctests: bool) -> None:
+    """The Python files pytest imports below ``raw``: conftest.py, then the test modules."""
+    st = c.st
+    loc = st.local(raw)
+    if loc.path is None:
+        return
+    if not st.run.isdir(loc.path):
+        if raw.endswith(".py") and file_text(c, loc)[0]:
+            files.append(raw)
+        return
+    try:
+        with os.scandir(loc.path) as it:
+            entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
+    except OSError:
+        return
+    budget[0] -= len(entries)
+    if budget[0] < 0:
+        return
+    if ("conftest.py", False) in entries:
+        files.append(os.path.join(raw, "conftest.py"))
+    for name, is_dir in entries:
+        path = os.path.join(raw, name) if raw != "." else name
+        if is_dir:
+            if name not in _PYTEST_SKIP and not name.startswith(".") and not name.endswith(".egg"):
+                _collect(c, path, files, budget, doctests)
+        elif (
+            name.endswith(".py")
+            and name != "conftest.py"
+            and (doctests or name.startswith("test_") or name.endswith("_test.py"))
+        ):
+            files.append(path)
 
 
 def _code_opts(c: Cmd) -> tuple[list[str | None], list[str | None], list[Field]]:
