@@ -131,7 +131,9 @@ class _Py:
         self.consts: dict[str, str] = {}
         self.argv = argv
         self.home = home
-        for n in ast.walk(tree):
+        # every node, walked once: each pass below and in the inspection goes over this list
+        self.nodes: list[ast.AST] = list(ast.walk(tree))
+        for n in self.nodes:
             if isinstance(n, ast.Import):
                 for a in n.names:
                     self.aliases[a.asname or a.name.split(".")[0]] = (
@@ -144,12 +146,12 @@ class _Py:
         # what the code computed last, which the analyser cannot tell: only a name bound once
         # is a constant (`p = "notes"; p = "w" + str(1)` must not leave p as "notes").
         stores: dict[str, int] = {}
-        for n in ast.walk(tree):
+        for n in self.nodes:
             if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
                 stores[n.id] = stores.get(n.id, 0) + 1
             elif isinstance(n, ast.arg):
                 stores[n.arg] = stores.get(n.arg, 0) + 2
-        for n in ast.walk(tree):
+        for n in self.nodes:
             if (
                 isinstance(n, ast.Assign)
                 and len(n.targets) == 1
@@ -442,57 +444,65 @@ def load_file(c: Cmd, raw: str, lang: str, *, what: str, depth: int) -> bool:
 
 
 def _python_module(
-    c: Cmd, base: str, dotted: str, listings: dict[str, list[str]], *, what: str, depth: int
+    c: Cmd, base: str, dotted: str, listings: dict[str, set[str] | None], *, what: str, depth: int
 ) -> bool:
     """Analyse the project files that importing ``dotted`` runs when they lie in ``base``
     (the script's folder comes first in ``sys.path``: a ``json.py`` there *is* ``json``).
-    Returns whether any does; a compiled module there is unseen."""
+    Returns whether any does; a compiled module there is unseen. A folder the agent cannot
+    write holds the system's modules, and is not looked at."""
     found = False
     folder = base
     parts = [p for p in dotted.split(".") if p]
-    for i, part in enumerate(parts):
+    for part in parts:
+        there = _names(c, folder, listings)
+        if there is None:
+            return found
         pkg = os.path.join(folder, part)
-        init = os.path.join(pkg, "__init__.py")
-        loc = c.st.local(pkg)
-        if loc.path is not None and c.st.run.isdir(loc.path):
-            found = load_file(c, init, "python", what=what, depth=depth) or found
-            folder = pkg
-            continue
-        if load_file(c, pkg + ".py", "python", what=what, depth=depth):
-            return True
-        for compiled in (pkg + ".pyc", pkg + ".so", pkg + ".abi3.so"):
-            cl = c.st.local(compiled)
-            if cl.path is not None and _is_file(c, cl.path):
-                c.unseen(f"{what}: imports compiled code the analyser cannot read", cl)
-                return True
-        if i == 0 and _compiled_extension(c, folder, part, listings):
+        if part in there:
+            loc = c.st.local(pkg)
+            if loc.path is not None and c.st.run.isdir(loc.path):
+                init = os.path.join(pkg, "__init__.py")
+                found = load_file(c, init, "python", what=what, depth=depth) or found
+                folder = pkg
+                continue
+        if part + ".py" in there:
+            return load_file(c, pkg + ".py", "python", what=what, depth=depth) or found
+        if any(n.startswith(part + ".") and n.endswith((".so", ".pyc", ".pyd")) for n in there):
             c.unseen(f"{what}: imports compiled code the analyser cannot read ({part})")
             return True
         return found
     return found
 
 
-def _compiled_extension(c: Cmd, folder: str, name: str, listings: dict[str, list[str]]) -> bool:
-    """An extension module ``NAME.cpython-*.so`` in ``folder`` (the tag varies by Python)."""
+def _names(c: Cmd, folder: str, listings: dict[str, set[str] | None]) -> set[str] | None:
+    """The entries of a folder the agent can write (with the files this command line wrote
+    there), read once per analysis of a piece of code; ``None`` for any other folder."""
     loc = c.st.local(folder or ".")
-    if loc.path is None or not c.st.run.writable(loc.path + "/"):
-        return False  # an installed folder: the modules there are the system's
-    found = listings.get(loc.path)
-    if found is None:
+    if loc.path is None:
+        return None
+    if loc.path in listings:
+        return listings[loc.path]
+    run = c.st.run
+    found: set[str] | None = None
+    if run.writable(loc.path + "/"):
+        found = set()
         try:
             with os.scandir(loc.path) as it:
-                found = [e.name for _, e in zip(range(4096), it, strict=False) if ".so" in e.name]
+                found.update(e.name for _, e in zip(range(4096), it, strict=False))
         except OSError:
-            found = []
-        listings[loc.path] = found
-    return any(n.startswith(name + ".") for n in found)
+            pass
+        prefix = loc.path.rstrip("/") + "/"
+        found.update(p[len(prefix) :].split("/", 1)[0] for p in run.overlay if p.startswith(prefix))
+        found.update(p[len(prefix) :].split("/", 1)[0] for p in run.created if p.startswith(prefix))
+    listings[loc.path] = found
+    return found
 
 
 def _python_loads(c: Cmd, py: _Py, tree: ast.AST, *, what: str, base: str, depth: int) -> None:
     """What the code imports or runs from files: project files are read and analysed like the
     code itself; a file or module it names with a computed value is unseen."""
-    listings: dict[str, list[str]] = {}
-    for n in ast.walk(tree):
+    listings: dict[str, set[str] | None] = {}
+    for n in py.nodes:
         if isinstance(n, ast.Import):
             for a in n.names:
                 _python_module(c, base, a.name, listings, what=what, depth=depth)
@@ -556,7 +566,7 @@ def _inspect_tree(
     reads: list[Location] = []
     opened: list[Location] = []  # files the code opens for reading
     written: list[Location] = []  # files it writes
-    for n in ast.walk(tree):
+    for n in py.nodes:
         if isinstance(n, ast.Constant) and isinstance(n.value, str):
             strings.append(n.value)
         if isinstance(n, ast.Import | ast.ImportFrom):
@@ -697,7 +707,7 @@ def _inspect_tree(
             method in ("b64decode", "decodebytes")
             and any(
                 _dotted(p.func, py.aliases) in ("exec", "eval")
-                for p in ast.walk(tree)
+                for p in py.nodes
                 if isinstance(p, ast.Call)
             )
         ):

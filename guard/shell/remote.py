@@ -757,8 +757,11 @@ def _curl_args(c: Cmd) -> list[Field]:
                 if where.path is not None and file_text(c, where)[0]:
                     words = _config_words(c, where)
                     break
-    o = parse(args, _CURL_SPEC)
-    for f in o.values("-K", "--config"):
+    named = any(
+        a.known and a.value.startswith("-") and ("K" in a.value or a.value.startswith("--con"))
+        for a in args
+    )
+    for f in parse(args, _CURL_SPEC).values("-K", "--config") if named else ():
         if f.known and f.value == "-":
             c.unseen("curl reads options from its standard input")
         elif f.known:
