@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from guard.shell.core import Cmd, State, command, joined_script
+from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.findexpr import Action, evaluate
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.sed import apply_sed, ere_script_to_bre
@@ -146,11 +146,19 @@ command(
     "mount dmesg vmstat iostat mpstat pgrep pidof journalctl getconf expr",
     "bc factor cal type which whereis mktemp tempfile",
     "lspci lsusb lsmod lsmem lsns lsipc lslocks findmnt lsb_release users logname pstree",
-    "getent numfmt sensors",
+    "getent numfmt sensors stty",
 )
 def _facts(c: Cmd) -> tuple[Flow, ...]:
     # They print facts about the system, not file content: nothing to follow.
     return (OPAQUE,)
+
+
+@command("ping ping6 traceroute tracepath dig nslookup host whois ruff black isort")
+def _judged(c: Cmd) -> tuple[Flow, ...]:
+    # Inert, but what they are given matters: network probes send their arguments (`dig
+    # $(cat w).example`), and formatters with no plugins rewrite the files they are given.
+    # The generic judgement of a program's paths and arguments covers both.
+    return TABLE["/unknown"](c)
 
 
 @command("nvidia-smi")
@@ -291,6 +299,10 @@ _READERS: dict[str, _Reader] = {
     "cksum": _Reader(Spec.of("al", "algorithm length"), content=False),
     "sum": _Reader(content=False),
     "pr": _Reader(Spec.of("DeFhiNlnowW", "date-format header indent first-line-number length")),
+    # they print what they decode of a binary: objdump -s and readelf -x dump all of it
+    "objdump": _Reader(Spec.of("jMbmIW", "section disassembler-options target architecture")),
+    "readelf": _Reader(Spec.of("xpRw", "hex-dump string-dump relocated-dump debug-dump")),
+    "nm": _Reader(Spec.of("ft", "format radix target")),
     "tsort": _Reader(),
     "ls": _Reader(
         Spec.of(
