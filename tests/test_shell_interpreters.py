@@ -376,3 +376,22 @@ def test_honest_pytest_stays_quiet(world: World) -> None:
     for command in ("pytest", "pytest -q tests", "python3 -m pytest -x tests/test_app.py"):
         d = sh(world, command)
         assert quiet(d), (command, d.reason)
+
+
+@pytest.mark.parametrize(
+    ("files", "command"),
+    [
+        (
+            {"conftest.py": PY_COPY.replace("hosts/", "../hosts/"), "proj/tests/test_a.py": ""},
+            "cd proj && pytest tests",
+        ),
+        ({"ci.ini": "[pytest]\naddopts = -p evil\n"}, "pytest -c ci.ini"),
+    ],
+)
+def test_pytest_reads_conftest_above_the_folder_and_named_settings(
+    world: World, files: dict[str, str], command: str
+) -> None:
+    """A conftest.py in a folder above the working one, and settings named with ``-c``."""
+    for rel, text in files.items():
+        world.write(rel, text + "\n")
+    assert sh(world, command).action in (Action.CONFIRM, Action.DENY)

@@ -182,6 +182,7 @@ def test_commands_that_known_programs_run_are_analysed(world: World, command: st
         "awk '{{cmd | getline x}}' scratch/notes.txt",
         "awk 'BEGIN{{\"ls\" |& getline}}'",
         "awk '{{print | \"sh\"}}' <<< '{C}'",
+        "awk '@include \"x.awk\"; BEGIN{{print 1}}'",
         "printf '!{C}\\nq\\n' > s; cat s | base64 | base64 -d | ed -s scratch/notes.txt",
         'mapfile -C "$X" < scratch/notes.txt',
     ],

@@ -555,7 +555,8 @@ def _awk_commands(program: str) -> tuple[list[tuple[str, bool]], bool, str]:
     out.append(program[pos : 1 << 20])
     skeleton = "".join(out)
     commands: list[tuple[str, bool]] = []
-    hidden = "|&" in skeleton.replace(" ", "")
+    # a two-way pipe, or gawk's @include and @load of code from a file or a shared library
+    hidden = "|&" in skeleton.replace(" ", "") or "@include" in skeleton or "@load" in skeleton
     for m in re.finditer(r"\bsystem\s*\(([^()]*)\)|\bsystem\b", skeleton):
         arg = re.fullmatch(r"\s*S(\d+)\s*", m.group(1) or "")
         if arg is None:

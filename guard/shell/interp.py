@@ -1225,8 +1225,14 @@ def _pytest(c: Cmd) -> tuple[Flow, ...]:
         v = st.vars.get(var)
         if v is not None and var in st.exported and v.text != "":
             c.unseen(f"pytest reads {var}: options or plugins the analyser does not follow")
+    o = parse(c.args, _PYTEST_SPEC)
+    if o.has("--version", "-V"):
+        return (OPAQUE,)
     every = False  # python_files set: collect every module (more than pytest may)
-    for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+    inis = [f.value for f in o.values("-c", "--config-file") if f.known]
+    if any(not f.known for f in o.values("-c", "--config-file")):
+        c.unseen("pytest reads settings from a file the analyser cannot name")
+    for name in (*inis, "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
         loc = st.local(name)
         exists, text = file_text(c, loc)
         if not exists:
@@ -1239,9 +1245,6 @@ def _pytest(c: Cmd) -> tuple[Flow, ...]:
         ):
             c.unseen(f"pytest reads settings from {name} that change what it loads", loc)
         every = every or bool(re.search(r"(?m)^\s*python_files\s*=", text or ""))
-    o = parse(c.args, _PYTEST_SPEC)
-    if o.has("--version", "-V"):
-        return (OPAQUE,)
     for plugin in o.values("-p"):
         if not plugin.known:
             c.unseen("pytest -p: a plugin the analyser cannot name")
@@ -1258,15 +1261,17 @@ def _pytest(c: Cmd) -> tuple[Flow, ...]:
         if not f.known:
             c.unseen("pytest collects from a path the analyser cannot see")
             continue
-        # the conftest.py files of the folders above the path, up to the working folder
-        up = os.path.dirname(os.path.normpath(f.value))
+        # the conftest.py files of the folders above the path (pytest stops at its rootdir,
+        # which may be any of them)
+        where = st.local(f.value).path
+        up = os.path.dirname(where) if where is not None else None
         for _ in range(16):
-            if up.startswith(("/", "..")):
+            if up is None:
                 break
-            conftest = os.path.join(up, "conftest.py") if up else "conftest.py"
+            conftest = os.path.relpath(os.path.join(up, "conftest.py"), st.cwd)
             if conftest not in files and file_text(c, st.local(conftest))[0]:
                 files.append(conftest)
-            if not up:
+            if os.path.dirname(up) == up:
                 break
             up = os.path.dirname(up)
         _collect(c, f.value, files, budget, doctests)
