@@ -329,3 +329,26 @@ def test_honest_git_and_curl_stay_quiet(world: World, command: str) -> None:
     diff of unprotected files, and downloads with an honest startup file."""
     d = sh(world, command)
     assert quiet(d), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "git -c alias.x='!{C}' x",
+        "git init -q . && git -c core.fsmonitor='{C};false' status",
+        "git init -q . && git -c core.sshCommand='{C};false' fetch -q ssh://x/y",
+        "git -c diff.external='{C};:' diff --no-index scratch/notes.txt "
+        "hosts/decom-01/data/readme.txt",
+        "ssh -o ProxyCommand='{C}' backup-02 true",
+        "printf 'Host *\\n  ProxyCommand {C}\\n' > c; ssh -F c x true",
+        "rsync -e 'sh -c \"{C}\" #' x:a scratch/b",
+        "tar cf /dev/null --checkpoint=1 --checkpoint-action=exec='{C}' scratch",
+        "zip -q /tmp/z.zip scratch/notes.txt -T -TT '{C} #'",
+        "make -f /dev/null --eval='$(shell {C})'",
+        "printf 'all:\\n\\t{C}\\n' > Makefile; make -s",
+        'echo \'{{"scripts":{{"x":"{C}"}}}}\' > package.json; npm run -s x',
+    ],
+)
+def test_hooks_and_options_that_run_commands_stay_blocked(world: World, command: str) -> None:
+    """Routes of the same finding that hooks, settings and build files already carry."""
+    assert sh(world, command).action in (Action.CONFIRM, Action.DENY)
