@@ -318,11 +318,6 @@ _RUN_LATER_NAMES = frozenset(
         ".gdbinit",
         ".pythonrc",
         ".pythonstartup",
-        ".npmrc",
-        ".yarnrc",
-        ".curlrc",
-        ".wgetrc",
-        ".gitconfig",
         ".inputrc",
         "sitecustomize.py",
         "usercustomize.py",
@@ -340,8 +335,8 @@ _RUN_LATER_PARTS = (
     "/etc/logrotate.d/", "/etc/sudoers", "/etc/bash.bashrc", "/etc/profile", "/etc/environment",
     "/etc/zsh/",
 )  # fmt: skip
-# Git's own config files are left to the git analyser, which reads the keys a command sets
-# and analyses the command-valued ones whenever git runs in a guarded call.
+# Git's own config files, and the startup files of curl, wget, npm and yarn, are left to those
+# programs' analysers, which read them whenever the program runs in a guarded call.
 
 
 def runs_later(path: str) -> bool:

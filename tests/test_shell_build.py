@@ -33,7 +33,7 @@ all: docs
 
 docs: $(BUILD)/.stamp
 \t@echo "building docs into $(BUILD)/html"
-\tsphinx-build $(SPHINXOPTS) -b html docs $(BUILD)/html
+\trsync -a $(SPHINXOPTS) docs/ $(BUILD)/html/
 
 $(BUILD)/.stamp:
 \tmkdir -p $(BUILD)
@@ -393,8 +393,10 @@ def test_install_without_scripts_runs_none(world: World, decide: Decide) -> None
 
 
 def test_honest_npm_test_is_allowed_quietly(world: World, decide: Decide) -> None:
-    """``npm test`` running pytest, and ``npm run lint``, are allowed with no alert."""
-    _package(world, {"test": "pytest -q tests", "lint": "eslint src"})
+    """``npm test`` running pytest on honest tests, and ``npm run lint``, are allowed with no
+    alert (eslint would run the project's config as code: the lint here is a grep)."""
+    world.write("tests/test_notes.py", "def test_notes():\n    assert open('notes.txt')\n")
+    _package(world, {"test": "pytest -q tests", "lint": "grep -rn TODO src || true"})
     assert quiet(sh(decide, "npm test"))
     assert quiet(sh(decide, "npm run lint"))
     assert quiet(sh(decide, "npm run missing-script"))

@@ -17,7 +17,8 @@ import shlex
 from collections.abc import Iterable, Iterator
 
 from guard.shell.core import TABLE, Cmd
-from guard.shell.words import OPAQUE, Field, Flow, names
+from guard.shell.record import MAX_TEXT
+from guard.shell.words import OPAQUE, Field, Flow, names, short
 from guard.types import EffectKind, Location
 
 
@@ -46,7 +47,7 @@ def _writes(c: Cmd, loc: Location, what: str, recursive: bool) -> None:
     )
 
 
-__all__ = ["inspect_code", "inspect_python", "mentioned_files"]
+__all__ = ["inspect_code", "inspect_python", "load_file", "load_spec", "mentioned_files"]
 
 _NET_MODULES = names(
     "socket requests urllib urllib2 urllib3 http httpx ftplib paramiko smtplib aiohttp "
@@ -130,7 +131,9 @@ class _Py:
         self.consts: dict[str, str] = {}
         self.argv = argv
         self.home = home
-        for n in ast.walk(tree):
+        # every node, walked once: each pass below and in the inspection goes over this list
+        self.nodes: list[ast.AST] = list(ast.walk(tree))
+        for n in self.nodes:
             if isinstance(n, ast.Import):
                 for a in n.names:
                     self.aliases[a.asname or a.name.split(".")[0]] = (
@@ -139,18 +142,33 @@ class _Py:
             elif isinstance(n, ast.ImportFrom) and n.module:
                 for a in n.names:
                     self.aliases[a.asname or a.name] = f"{n.module}.{a.name}"
-        for n in ast.walk(tree):
+        # A name bound more than once (reassigned, a loop variable, a parameter too) holds
+        # what the code computed last, which the analyser cannot tell: only a name bound once
+        # is a constant (`p = "notes"; p = "w" + str(1)` must not leave p as "notes").
+        stores: dict[str, int] = {}
+        for n in self.nodes:
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                stores[n.id] = stores.get(n.id, 0) + 1
+            elif isinstance(n, ast.arg):
+                stores[n.arg] = stores.get(n.arg, 0) + 2
+        for n in self.nodes:
             if (
                 isinstance(n, ast.Assign)
                 and len(n.targets) == 1
                 and isinstance(n.targets[0], ast.Name)
+                and stores.get(n.targets[0].id) == 1
             ):
                 v = self.fold(n.value)
                 if v is not None:
                     self.consts[n.targets[0].id] = v
 
     def fold(self, node: ast.AST | None, depth: int = 0) -> str | None:
-        """The string an expression evaluates to, when it is built only from literals."""
+        """The string an expression evaluates to, when it is built only from literals (and
+        not longer than ``MAX_TEXT``: ``a = a + a`` thirty times is a gigabyte)."""
+        s = self._fold(node, depth)
+        return s if s is None or len(s) <= MAX_TEXT else None
+
+    def _fold(self, node: ast.AST | None, depth: int) -> str | None:
         if node is None or depth > 20:
             return None
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -161,6 +179,7 @@ class _Py:
             return self.consts.get(node.id)
         if isinstance(node, ast.JoinedStr):
             parts = []
+            size = 0
             for v in node.values:
                 if isinstance(v, ast.Constant) and isinstance(v.value, str):
                     parts.append(v.value)
@@ -171,10 +190,13 @@ class _Py:
                     parts.append(s)
                 else:
                     return None
+                size += len(parts[-1])
+                if size > MAX_TEXT:
+                    return None
             return "".join(parts)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Div):
             a, b = self.fold(node.left, depth + 1), self.fold(node.right, depth + 1)
-            if a is None or b is None:
+            if a is None or b is None or len(a) + len(b) > MAX_TEXT:
                 return None
             return a + b if isinstance(node.op, ast.Add) else os.path.join(a, b)
         if isinstance(node, ast.Subscript):
@@ -225,6 +247,79 @@ class _Py:
         return None
 
 
+# Processes that outlive the call: the guard decided before they do their work.
+_DETACH_CALLS = names("os.fork os.forkpty os.setsid os.setpgrp os.daemon daemon.DaemonContext")
+# Calls that hand control to a debugger or console, which runs the commands it reads (from
+# standard input, ~/.pdbrc or ./.pdbrc) or the hook PYTHONBREAKPOINT names.
+_DEBUGGER_CALLS = names(
+    "breakpoint pdb.set_trace pdb.run pdb.runeval pdb.runcall pdb.post_mortem pdb.pm "
+    "code.interact code.InteractiveConsole code.InteractiveInterpreter sys.breakpointhook"
+)
+
+
+def _detached(py: _Py, name: str, call: ast.Call) -> bool:
+    """A subprocess started in its own session or process group, or spawned without waiting."""
+    for k in call.keywords:
+        if k.arg in ("start_new_session", "process_group", "preexec_fn") and not (
+            isinstance(k.value, ast.Constant) and k.value.value in (False, None)
+        ):
+            return True
+    if name.startswith("os.spawn") and call.args:
+        mode = _dotted(call.args[0], py.aliases)
+        return mode is None or mode != "os.P_WAIT"
+    return False
+
+
+def _command_text(py: _Py, name: str, call: ast.Call) -> str | None:
+    """The command a process-starting call runs, as shell text, when it is built only from
+    literals. The exec and spawn families take the program and its argument list apart
+    (``os.execvp("cp", ["cp", a, b])`` runs ``cp a b``; the list's first item is only the
+    name the program sees)."""
+    a = call.args
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf.startswith(("exec", "spawn", "posix_spawn")) and name.startswith("os."):
+        k = 1 if leaf.startswith("spawn") else 0  # spawn* take the mode first
+        letters = leaf.removeprefix("posix_spawn").removeprefix("exec").removeprefix("spawn")
+        if len(a) <= k + 1:
+            return None
+        nodes: list[ast.AST] = [a[k]]
+        if leaf.startswith("posix_spawn") or letters.startswith("v"):
+            items = a[k + 1]
+            if not isinstance(items, ast.List | ast.Tuple):
+                return None
+            nodes.extend(items.elts[1:])
+        else:
+            nodes.extend(a[k + 2 : len(a) - 1 if letters.endswith("e") else len(a)])
+        return _joined(py, nodes)
+    if name == "asyncio.create_subprocess_exec":
+        return _joined(py, list(a))
+    node = a[0] if a else next((kw.value for kw in call.keywords if kw.arg == "args"), None)
+    return _shell_arg(py, node) if node is not None else None
+
+
+def _joined(py: _Py, nodes: list[ast.AST]) -> str | None:
+    parts = [None if isinstance(x, ast.Starred) else py.fold(x) for x in nodes]
+    if not parts or any(p is None for p in parts):
+        return None
+    return shlex.join([p for p in parts if p is not None])
+
+
+def _debugger(c: Cmd, py: _Py, name: str, call: ast.Call, what: str) -> None:
+    """``breakpoint(*args)`` calls the hook ``PYTHONBREAKPOINT`` names (``os.system`` runs its
+    argument); with none, pdb reads commands from standard input and ``.pdbrc`` files."""
+    st = c.st
+    hook = st.vars.get("PYTHONBREAKPOINT") if "PYTHONBREAKPOINT" in st.exported else None
+    hook_text = hook.text if hook is not None and name == "breakpoint" else None
+    if hook_text == "0":
+        return  # breakpoints are off
+    if hook_text is not None and hook_text in _SHELL_CALLS:
+        text = _command_text(py, hook_text, call)
+        if text is not None:
+            _run_shell(c, text, f"{what} breakpoint hook {hook_text}")
+            return
+    c.unseen(f"{what}: {name} runs commands the analyser does not read (a debugger or a hook)")
+
+
 def _shell_arg(py: _Py, node: ast.AST) -> str | None:
     if isinstance(node, ast.List | ast.Tuple):
         parts = [py.fold(e) for e in node.elts]
@@ -270,30 +365,208 @@ def _run_shell(c: Cmd, text: str, what: str) -> None:
         sub.run_text(text, what=what)
 
 
-def inspect_python(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Flow, ...]:
-    """Effects of running Python ``code`` with ``argv`` (``sys.argv[1:]``)."""
+def inspect_python(
+    c: Cmd, code: str, argv: list[Field], *, what: str, base: str = "", depth: int = 0
+) -> tuple[Flow, ...]:
+    """Effects of running Python ``code`` with ``argv`` (``sys.argv[1:]``).
+
+    Args:
+        c: The interpreter's command.
+        code: The code.
+        argv: ``sys.argv[1:]``.
+        what: How to name the code in notes.
+        base: The folder of the script (``sys.path[0]``, where its imports are looked for
+            first), as the command line names it; empty for code given with ``-c``, ``-m``
+            or on standard input (the working directory).
+        depth: How many project files deep this code was loaded (see :func:`load_file`).
+    """
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         c.unseen(f"{what}: code the analyser cannot parse")
-        return inspect_code(c, code, argv, what=what)
+        return inspect_code(c, code, argv, what=what, base=base, depth=depth)
     try:
-        return _inspect_tree(c, tree, argv, what=what)
+        return _inspect_tree(c, tree, argv, what=what, base=base, depth=depth)
     except RecursionError:
         c.unseen(f"{what}: code nested too deeply to analyse")
         return (OPAQUE,)
 
 
-def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tuple[Flow, ...]:
+# ------------------------------------------------------------ code loaded from project files
+
+MAX_LOADED = 32  # project files one analysis reads because code imports or runs them
+_PY_LOAD_FILE = {  # calls that run the Python file their argument at this index names
+    "runpy.run_path": 0,
+    "importlib.util.spec_from_file_location": 1,
+    "importlib.machinery.SourceFileLoader": 1,
+    "imp.load_source": 1,
+    "imp.load_compiled": 1,
+}
+_PY_LOAD_MODULE = names("runpy.run_module importlib.import_module __import__ imp.load_module")
+
+
+def _is_file(c: Cmd, path: str) -> bool:
+    run = c.st.run
+    return path in run.overlay or run.isfile(path)
+
+
+def load_file(c: Cmd, raw: str, lang: str, *, what: str, depth: int) -> bool:
+    """Analyse the file at ``raw`` (as the command line names it) that code imports, requires
+    or runs, as a script of ``lang``: once per analysis, at most ``MAX_LOADED`` files and
+    ``MAX_DEPTH`` loads deep (past either, it is unseen). Returns whether the file is there."""
+    from guard.shell.record import MAX_DEPTH
+
+    st = c.st
+    loc = st.local(raw)
+    if loc.path is None or not _is_file(c, loc.path):
+        return False
+    run = st.run
+    key = ("loaded", loc.path)
+    if key in run.seen:
+        return True
+    run.seen.add(key)
+    loaded = sum(1 for k in run.seen if k[0] == "loaded")
+    if depth >= MAX_DEPTH or loaded > MAX_LOADED:
+        c.unseen(f"{what}: loads more project code than the analyser reads", loc)
+        return True
+    head = run.read_head(loc)
+    text = run.read_text(loc) if head is not None and b"\0" not in head else None
+    if text is None:
+        c.unseen(f"{what}: loads code the analyser cannot read ({short(raw)})", loc)
+        return True
+    inner = f"{raw} (loaded by {what})"
+    folder = os.path.dirname(raw)
+    if lang == "python":
+        inspect_python(c, text, [], what=inner, base=folder, depth=depth + 1)
+    else:
+        inspect_code(c, text, [], what=inner, lang=lang, base=folder, depth=depth + 1)
+    return True
+
+
+def _python_module(
+    c: Cmd, base: str, dotted: str, listings: dict[str, set[str] | None], *, what: str, depth: int
+) -> bool:
+    """Analyse the project files that importing ``dotted`` runs when they lie in ``base``
+    (the script's folder comes first in ``sys.path``: a ``json.py`` there *is* ``json``).
+    Returns whether any does; a compiled module there is unseen. A folder the agent cannot
+    write holds the system's modules, and is not looked at."""
+    found = False
+    folder = base
+    parts = [p for p in dotted.split(".") if p]
+    for part in parts:
+        there = _names(c, folder, listings)
+        if there is None:
+            return found
+        pkg = os.path.join(folder, part)
+        if part in there:
+            loc = c.st.local(pkg)
+            if loc.path is not None and c.st.run.isdir(loc.path):
+                init = os.path.join(pkg, "__init__.py")
+                found = load_file(c, init, "python", what=what, depth=depth) or found
+                folder = pkg
+                continue
+        if part + ".py" in there:
+            return load_file(c, pkg + ".py", "python", what=what, depth=depth) or found
+        if any(n.startswith(part + ".") and n.endswith((".so", ".pyc", ".pyd")) for n in there):
+            c.unseen(f"{what}: imports compiled code the analyser cannot read ({part})")
+            return True
+        return found
+    return found
+
+
+def _names(c: Cmd, folder: str, listings: dict[str, set[str] | None]) -> set[str] | None:
+    """The entries of a folder the agent can write (with the files this command line wrote
+    there), read once per analysis of a piece of code; ``None`` for any other folder."""
+    loc = c.st.local(folder or ".")
+    if loc.path is None:
+        return None
+    if loc.path in listings:
+        return listings[loc.path]
+    run = c.st.run
+    found: set[str] | None = None
+    if run.writable(loc.path + "/"):
+        found = set()
+        try:
+            with os.scandir(loc.path) as it:
+                found.update(e.name for _, e in zip(range(4096), it, strict=False))
+        except OSError:
+            pass
+        prefix = loc.path.rstrip("/") + "/"
+        found.update(p[len(prefix) :].split("/", 1)[0] for p in run.overlay if p.startswith(prefix))
+        found.update(p[len(prefix) :].split("/", 1)[0] for p in run.created if p.startswith(prefix))
+    listings[loc.path] = found
+    return found
+
+
+def _python_loads(c: Cmd, py: _Py, tree: ast.AST, *, what: str, base: str, depth: int) -> None:
+    """What the code imports or runs from files: project files are read and analysed like the
+    code itself; a file or module it names with a computed value is unseen."""
+    listings: dict[str, set[str] | None] = {}
+    for n in py.nodes:
+        if isinstance(n, ast.Import):
+            for a in n.names:
+                _python_module(c, base, a.name, listings, what=what, depth=depth)
+        elif isinstance(n, ast.ImportFrom):
+            folder = base
+            for _ in range(max(0, n.level - 1)):
+                folder = os.path.dirname(folder) if folder not in ("", ".") else ".."
+            module = n.module or ""
+            if module:
+                _python_module(c, folder, module, listings, what=what, depth=depth)
+            for a in n.names:
+                if a.name != "*":
+                    sub = f"{module}.{a.name}" if module else a.name
+                    _python_module(c, folder, sub, listings, what=what, depth=depth)
+        elif isinstance(n, ast.Call):
+            name = _dotted(n.func, py.aliases) or ""
+            index = _PY_LOAD_FILE.get(name)
+            if index is not None or name in _PY_LOAD_MODULE:
+                k = index or 0
+                arg = n.args[k] if len(n.args) > k else None
+                value = py.fold(arg) if arg is not None else None
+                if value is None:
+                    c.unseen(f"{what}: {name} loads code from a place the analyser cannot see")
+                elif index is not None:
+                    load_file(c, value, "python", what=what, depth=depth)
+                elif not value.startswith("."):
+                    _python_module(c, base, value, listings, what=what, depth=depth)
+                continue
+            if name in ("exec", "compile") and n.args:
+                path = _opened_text(py, n.args[0])
+                if path is not None:
+                    load_file(c, path, "python", what=what, depth=depth)
+
+
+def _opened_text(py: _Py, node: ast.AST) -> str | None:
+    """The file ``open(PATH).read()`` (or ``Path(PATH).read_text()``) reads, when literal."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    inner = node.func.value
+    if (
+        node.func.attr == "read"
+        and isinstance(inner, ast.Call)
+        and inner.args
+        and _dotted(inner.func, py.aliases) in ("open", "io.open")
+    ):
+        return py.fold(inner.args[0])
+    if node.func.attr == "read_text":
+        return py.fold(inner)
+    return None
+
+
+def _inspect_tree(
+    c: Cmd, tree: ast.AST, argv: list[Field], *, what: str, base: str, depth: int
+) -> tuple[Flow, ...]:
     st = c.st
     py = _Py(tree, [what, *[(f.value if f.known else None) for f in argv]], st.home)
+    _python_loads(c, py, tree, what=what, base=base, depth=depth)
     covered: set[str] = set()
     net = write = dynamic = unknown_call = printing = False
     strings: list[str] = []
     reads: list[Location] = []
     opened: list[Location] = []  # files the code opens for reading
     written: list[Location] = []  # files it writes
-    for n in ast.walk(tree):
+    for n in py.nodes:
         if isinstance(n, ast.Constant) and isinstance(n.value, str):
             strings.append(n.value)
         if isinstance(n, ast.Import | ast.ImportFrom):
@@ -308,16 +581,22 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
         if name.split(".")[0] in _NET_MODULES:
             net = True
         if name in _SHELL_CALLS:
-            cmd_node = (
-                n.args[0]
-                if n.args
-                else next((k.value for k in n.keywords if k.arg == "args"), None)
-            )
-            text = _shell_arg(py, cmd_node) if cmd_node is not None else None
+            if _detached(py, name, n):
+                c.unseen(f"{what}: starts a process that outlives the call ({name})")
+            text = _command_text(py, name, n)
             if text is None:
-                c.unknown(f"{what}: runs a command the analyser cannot see")
+                # its own arguments, text it builds or reads: a command nobody read
+                c.unseen(f"{what}: runs a command the analyser cannot see ({name})")
             else:
                 _run_shell(c, text, f"{what} subprocess")
+            continue
+        if name in _DETACH_CALLS or any(
+            k.arg == "daemon" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+            for k in n.keywords
+        ):
+            c.unseen(f"{what}: starts work that outlives the call ({name or method})")
+        if name in _DEBUGGER_CALLS:
+            _debugger(c, py, name, n, what)
             continue
         if name in _COPY_CALLS or name in _MOVE_CALLS:
             kind = EffectKind.MOVE if name in _MOVE_CALLS else EffectKind.COPY
@@ -428,7 +707,7 @@ def _inspect_tree(c: Cmd, tree: ast.AST, argv: list[Field], *, what: str) -> tup
             method in ("b64decode", "decodebytes")
             and any(
                 _dotted(p.func, py.aliases) in ("exec", "eval")
-                for p in ast.walk(tree)
+                for p in py.nodes
                 if isinstance(p, ast.Call)
             )
         ):
@@ -524,6 +803,7 @@ _GEN_DELETE = re.compile(
 )
 _GEN_SHELL = re.compile(
     r"\bsystem\b|`|\bexec\b|\bqx\b|child_process|execSync|\bspawn|%x|shell_exec|passthru|popen"
+    r"|\bos\.execute\b|\bsystem2\b|\bproc_open\b|\bOpen3\b"
 )
 _GEN_DYNAMIC = re.compile(
     r"\beval\b|decode_base64|\bunpack\b|\batob\b|base64_decode|Buffer\.from\([^)]*base64"
@@ -560,14 +840,133 @@ def _existing_files(c: Cmd, strings: Iterable[str]) -> list[Location]:
     return list(found.values())
 
 
-def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Flow, ...]:
-    """Effects of code in a language the analyser only scans (perl, ruby, node, php...)."""
+# Code that builds text from pieces (concatenation, interpolation, join, sprintf, Tcl's [...]),
+# or hands a variable to a call that writes, copies, deletes or runs: the path or command it
+# uses is not among its literals.
+_GEN_COMPUTED = re.compile(
+    r"""["'`]\s*(?:\.\.?|\+)\s*[\w$@("'`]|[\w)\]}]\s*(?:\.\.?|\+)\s*["'`]|\$\{|#\{|"""
+    r""""[^"\n]*[$@][A-Za-z_{][^"\n]*"|\bjoin\b|\bsprintf\b|\bcatfile\b|\bcatdir\b|"""
+    r"""File\.join|path\.(?:join|resolve)|\bfile\.path\b|\bpaste0?\s*\(|"""
+    r"""\[\s*(?:file|join|string|format|set|lindex|concat)\b|fromCharCode|\bchr\s*\(|"""
+    r"""\b(?:copy|move|rename|copyFileSync|copyFile|cpSync|renameSync|writeFileSync|writeFile|"""
+    r"""appendFileSync|createWriteStream|symlinkSync|linkSync|file_put_contents|system|exec|"""
+    r"""spawn|spawnSync|execSync|execFile|execFileSync|popen|passthru|shell_exec|proc_open|"""
+    r"""unlink|rmtree|remove_tree)\s*\(\s*(?:[$@%]|[A-Za-z_][\w.]*\s*[,)])|"""
+    r"""\bopen\s*\(?\s*(?:my\s+)?[$\w]+\s*,\s*["'][^"']*["']\s*,\s*[$@]"""
+)
+# Code that starts work which outlives the call.
+_GEN_DETACH = re.compile(
+    r"\bfork\s*\(|\bsetsid\b|detached\s*:\s*true|\.unref\s*\(|Process\.(?:daemon|detach)\b|"
+    r"\bpcntl_fork\b|\bdaemonize\b"
+)
+# How each scanned language loads another file of code: the words that do it.
+_LOADERS: dict[str, tuple[str, ...]] = {
+    "perl": ("do", "require"),
+    "ruby": ("require_relative", "require", "load"),
+    "node": ("require", "import", "from"),
+    "php": ("include", "include_once", "require", "require_once"),
+    "lua": ("dofile", "loadfile", "require"),
+    "tclsh": ("source",),
+    "Rscript": ("source", "sys.source"),
+}
+_LOADERS["nodejs"] = _LOADERS["bun"] = _LOADERS["deno"] = _LOADERS["node"]
+_EXTENSIONS = {
+    "perl": (".pl", ".pm"),
+    "ruby": (".rb",),
+    "node": (".js", ".cjs", ".mjs", "/index.js"),
+    "php": (".php",),
+    "lua": (".lua", "/init.lua"),
+    "tclsh": (".tcl",),
+    "Rscript": (".R", ".r"),
+}
+_LOADER_RE: dict[str, re.Pattern[str]] = {}
+
+
+def _loader_re(lang: str) -> re.Pattern[str] | None:
+    words = _LOADERS.get(lang)
+    if words is None:
+        return None
+    pattern = _LOADER_RE.get(lang)
+    if pattern is None:
+        alts = "|".join(re.escape(w) for w in words)
+        # require("x") / do "x" / source x; a computed name: require(x + y), do $f, require $x
+        bare = r"|(?P<bare>[^\s;\]\[\"'{}$]+)" if lang == "tclsh" else ""
+        pattern = re.compile(
+            rf"(?<![\w.$])(?P<verb>{alts})\b(?:(?P<paren>\s*\(\s*)|\s+)"
+            r"""(?:(?P<q>["'`])(?P<spec>(?:(?!(?P=q))[^\\\n]|\\.){1,4096})(?P=q)"""
+            rf"""|(?P<computed>[$@]|(?(paren)[^"'`\s)]|(?!))){bare})"""
+        )
+        _LOADER_RE[lang] = pattern
+    return pattern
+
+
+def _code_loads(c: Cmd, code: str, lang: str, *, what: str, base: str, depth: int) -> None:
+    """Files of code the scanned ``code`` loads (``require "./x.js"``, ``do "./x.pl"``,
+    ``source x.tcl``): read and analysed like it; one named by a computed value is unseen."""
+    pattern = _loader_re(lang)
+    if pattern is None:
+        return
+    for i, m in enumerate(pattern.finditer(code[: 1 << 20])):
+        if i >= 64:
+            c.unseen(f"{what}: loads more files than the analyser reads")
+            return
+        spec = m.group("spec") or m.groupdict().get("bare")
+        if spec is None or "${" in spec or "#{" in spec:
+            c.unseen(f"{what}: loads code from a file the analyser cannot name")
+            continue
+        module = lang == "lua" and m.group("verb") == "require"
+        load_spec(c, spec, lang, what=what, base=base, depth=depth, module=module)
+
+
+def load_spec(
+    c: Cmd, spec: str, lang: str, *, what: str, base: str, depth: int, module: bool = False
+) -> None:
+    """Analyse the file that a ``require``/``-r`` argument names when it is a file of the
+    project: a path (with the language's extensions), or for lua a module name (``module``)
+    found from ``base``. A package name (node's, ruby's gems) names an installed library,
+    which is not read, as Python's site-packages are not."""
+    if lang in ("nodejs", "bun", "deno"):
+        lang = "node"
+    exts = _EXTENSIONS.get(lang, ())
+    pathlike = spec.startswith(("./", "../", "/", "~"))
+    if lang == "node" and not pathlike:
+        return
+    if module and not pathlike:
+        spec = spec.replace(".", "/")
+    raw = spec if spec.startswith(("/", "~")) else os.path.join(base, spec)
+    if raw.startswith("~") and c.st.home is not None:
+        raw = c.st.home + raw[1:]
+    for candidate in (raw, *(raw + e for e in exts)):
+        if load_file(c, candidate, lang, what=what, depth=depth):
+            return
+
+
+def inspect_code(
+    c: Cmd,
+    code: str,
+    argv: list[Field],
+    *,
+    what: str,
+    lang: str | None = None,
+    base: str = "",
+    depth: int = 0,
+) -> tuple[Flow, ...]:
+    """Effects of code in a language the analyser only scans (perl, ruby, node, php...).
+
+    ``lang`` names the language (by default the command's name); ``base`` and ``depth`` are
+    as for :func:`inspect_python`: files the code loads are looked for from ``base``.
+    """
+    language = lang or os.path.basename(c.name)
     strings = list(_literals(code[: 1 << 20]))
     net = bool(_GEN_NET.search(code))
     write = bool(_GEN_WRITE.search(code))
     delete = bool(_GEN_DELETE.search(code))
     shell = bool(_GEN_SHELL.search(code))
     dynamic = bool(_GEN_DYNAMIC.search(code))
+    _code_loads(c, code, language, what=what, base=base, depth=depth)
+    computed = (net or write or delete or shell) and bool(_GEN_COMPUTED.search(code))
+    if _GEN_DETACH.search(code):
+        c.unseen(f"{what}: starts work that outlives the call")
     if shell:
         ran = False
         for s in strings:
@@ -575,10 +974,12 @@ def inspect_code(c: Cmd, code: str, argv: list[Field], *, what: str) -> tuple[Fl
             if head and (head in TABLE or "/" in head) and " " in s:
                 _run_shell(c, s, f"{what} command")
                 ran = True
-        if not ran:
-            c.unknown(f"{what}: runs commands the analyser cannot see")
+        if not ran or computed:
+            c.unseen(f"{what}: runs commands the analyser cannot see")
     if dynamic:
         c.unknown(f"{what}: runs dynamically built code")
+    if computed and (net or write or delete):
+        c.unknown(f"{what}: code that changes or sends files computes the paths it uses")
     literals = _existing_files(c, [*strings, *(a.value for a in argv if a.known)])
     seen = {loc.path for loc in literals}
     literals.extend(Location(raw=f.raw, path=None) for f in argv if not f.known)

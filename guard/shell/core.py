@@ -1063,18 +1063,25 @@ class State:
             return ()
         name = self.text(var)
         out: list[Flow] = []
-        for f in values[:MAX_LOOP]:
-            self.set_var(
-                name, Var(f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated)
-            )
-            # tests the guard can decide choose the branches that run this time
-            flows, jump = run_body(self, body)
-            out.extend(flows)
-            if jump == "break":
-                return tuple(out)
-        if len(values) > MAX_LOOP:
-            self.set_var(name, Var(None))
-            out.extend(run_body(self, body)[0])
+        # more passes than the bound, or words of unknown number ($(seq 100000)): a file the
+        # body runs may change between passes
+        was = self.looping
+        self.looping = was or len(values) > MAX_LOOP or any(not f.known for f in values)
+        try:
+            for f in values[:MAX_LOOP]:
+                self.set_var(
+                    name, Var(f.value if f.known else None, flows=f.flows, obfuscated=f.obfuscated)
+                )
+                # tests the guard can decide choose the branches that run this time
+                flows, jump = run_body(self, body)
+                out.extend(flows)
+                if jump == "break":
+                    return tuple(out)
+            if len(values) > MAX_LOOP:
+                self.set_var(name, Var(None))
+                out.extend(run_body(self, body)[0])
+        finally:
+            self.looping = was
         return tuple(out)
 
     def _c_for(self, node: ts.Node) -> tuple[Flow, ...]:
@@ -1096,21 +1103,26 @@ class State:
         ar = shvars.arith_range
         ar(self, node, init, what="for ((...))")
         out: list[Flow] = []
-        for _ in range(MAX_LOOP):
+        for passes in range(MAX_LOOP + 1):
             go = ar(self, node, test, what="for ((...))") if test[0] < test[1] else 1
             if go == 0:
                 return tuple(out)
-            if go is None:
+            if go is None or passes == MAX_LOOP:
                 break
             flows, jump = run_body(self, body)
             out.extend(flows)
             if jump == "break":
                 return tuple(out)
             ar(self, node, step, what="for ((...))")
-        # past the bound or an unknown test: any number of passes, so what they assign is unknown
+        # past the bound or an unknown test: any number of passes, so what they assign is
+        # unknown, and a file the body runs may change between them
         ar(self, node, test, what="for ((...))", sure=False)
         ar(self, node, step, what="for ((...))", sure=False)
-        out.extend(run_body(self, body)[0])
+        was, self.looping = self.looping, True
+        try:
+            out.extend(run_body(self, body)[0])
+        finally:
+            self.looping = was
         ar(self, node, step, what="for ((...))", sure=False)
         return tuple(out)
 
@@ -1429,6 +1441,9 @@ class State:
             found = self.which(base)
             if found is not None:
                 return self._program(found, fields, stdin, base)
+            if handler is None and "command_not_found_handle" in self.funcs:
+                # bash calls this function, given the command line, for a name it cannot find
+                self._call_function("command_not_found_handle", fields, stdin)
         return (handler or TABLE["/unknown"])(Cmd(self, base, fields[1:], stdin, base))
 
     def _program(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from guard.shell.core import Cmd, State, command, joined_script
+from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.findexpr import Action, evaluate
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.sed import apply_sed, ere_script_to_bre
@@ -142,18 +142,53 @@ command(
     "true false : sleep jobs fg bg return exit break continue umask ulimit",
     "clear tput reset sync times caller logout suspend complete compgen",
     "history [[",
+    "kill pkill killall help compopt",
 )(_noop_out)  # wait, getopts, let, test and [ set or name variables: see shells.py
 
 
+# Every program the table names is one the analyser judges: a program outside it runs code
+# the analyser does not read (see the /unknown handler). The inert ones are listed here: they
+# run no other program, load no code from their config, and write no file but standard output.
 @command(
-    "date whoami id hostname uname ps top free uptime nvidia-smi df printenv groups who w",
-    "last lsblk lscpu nproc arch tty locale seq yes lsof ss netstat ip ifconfig",
+    "date whoami id hostname uname ps top free uptime df printenv groups who w",
+    "last lsblk lscpu nproc arch tty locale seq yes lsof ss netstat ifconfig",
     "dmesg vmstat iostat mpstat pgrep pidof journalctl getconf expr",
     "bc factor cal type which whereis mktemp tempfile",
+    "lspci lsusb lsmod lsmem lsns lsipc lslocks findmnt lsb_release users logname pstree",
+    "getent numfmt sensors stty",
 )
 def _facts(c: Cmd) -> tuple[Flow, ...]:
     # They print facts about the system, not file content: nothing to follow.
     return (OPAQUE,)
+
+
+@command("ping ping6 traceroute tracepath dig nslookup host whois ruff black isort")
+def _judged(c: Cmd) -> tuple[Flow, ...]:
+    # Inert, but what they are given matters: network probes send their arguments (`dig
+    # $(cat w).example`), and formatters with no plugins rewrite the files they are given.
+    # The generic judgement of a program's paths and arguments covers both.
+    return TABLE["/unknown"](c)
+
+
+@command("nvidia-smi")
+def _nvidia_smi(c: Cmd) -> tuple[Flow, ...]:
+    """Facts about the GPUs, written to the file ``-f`` names instead of standard output."""
+    args = c.args
+    for k, a in enumerate(args):
+        v = a.value if a.known else ""
+        if v in ("-f", "--filename") and k + 1 < len(args):
+            c.write_to(args[k + 1], (OPAQUE,))
+        elif v.startswith(("--filename=", "-f")) and v not in ("-f", "--filename="):
+            # its other options are letters without values: any word glued to -f is a file
+            value = v.partition("=")[2] if v.startswith("--") else v[2:]
+            c.write_to(Field(value, raw=value), (OPAQUE,))
+    return (OPAQUE,)
+
+
+@command("tr")
+def _tr(c: Cmd) -> tuple[Flow, ...]:
+    # tr reads only its standard input; its operands are character sets
+    return c.passthrough(transform=True)
 
 
 @command("pwd")
@@ -272,6 +307,12 @@ _READERS: dict[str, _Reader] = {
     "file": _Reader(Spec.of("emfFP", "magic-file files-from separator exclude"), content=False),
     "cksum": _Reader(Spec.of("al", "algorithm length"), content=False),
     "sum": _Reader(content=False),
+    "pr": _Reader(Spec.of("DeFhiNlnowW", "date-format header indent first-line-number length")),
+    # they print what they decode of a binary: objdump -s and readelf -x dump all of it
+    "objdump": _Reader(Spec.of("jMbmIW", "section disassembler-options target architecture")),
+    "readelf": _Reader(Spec.of("xpRw", "hex-dump string-dump relocated-dump debug-dump")),
+    "nm": _Reader(Spec.of("ft", "format radix target")),
+    "tsort": _Reader(),
     "ls": _Reader(
         Spec.of(
             "ITw",
@@ -488,7 +529,59 @@ def _grep(c: Cmd) -> tuple[Flow, ...]:
 _AWK_DANGER = re.compile(
     r"system\s*\(|\|\s*&|\|\s*\"|\|\s*[A-Za-z_]|\b(print|printf)\b[^;}\n]*>|getline\s*<|\bclose\s*\("
 )
-_AWK_SYSTEM = re.compile(r"system\s*\(\s*\"((?:[^\"\\]|\\.)*)\"\s*\)")
+# Tokens of an awk program: strings, regular expressions (where an operand may start), comments.
+_AWK_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|/(?:[^/\\\n]|\\.)+/')
+_AWK_REGEX_BEFORE = frozenset("(,{};!~&|=?:\n")
+
+
+def _awk_commands(program: str) -> tuple[list[tuple[str, bool]], bool, str]:
+    """The commands an awk program runs (``system("...")``, ``print | "..."``,
+    ``"..." | getline``) when they are literal strings (with whether awk prints into them),
+    whether it runs one the analyser
+    cannot see (built from data or variables, or a two-way ``|&`` pipe), and the program with
+    its strings and regular expressions blanked out."""
+    literals: list[str] = []
+    out: list[str] = []  # the program with each string as S<k> and each regex as R
+    pos = 0
+    for m in _AWK_TOKEN.finditer(program[: 1 << 20]):
+        tok = m.group()
+        before = program[pos : m.start()]
+        if tok.startswith("/"):
+            prev = (out[-1] if out else "") + before
+            if (
+                prev.rstrip()[-1:] not in _AWK_REGEX_BEFORE
+                and prev.strip()
+                and not re.search(r"\b(?:print|printf|return|in)\s*$", prev)
+            ):
+                continue  # a division: keep scanning, the text stays as it is
+        out.append(before)
+        if tok.startswith('"'):
+            out.append(f" S{len(literals)} ")
+            literals.append(tok[1:-1])
+        elif tok.startswith("/"):
+            out.append(" R ")
+        pos = m.end()
+    out.append(program[pos : 1 << 20])
+    skeleton = "".join(out)
+    commands: list[tuple[str, bool]] = []
+    # a two-way pipe, or gawk's @include and @load of code from a file or a shared library
+    hidden = "|&" in skeleton.replace(" ", "") or "@include" in skeleton or "@load" in skeleton
+    for m in re.finditer(r"\bsystem\s*\(([^()]*)\)|\bsystem\b", skeleton):
+        arg = re.fullmatch(r"\s*S(\d+)\s*", m.group(1) or "")
+        if arg is None:
+            hidden = True
+        else:
+            commands.append((literals[int(arg.group(1))], False))
+    for m in re.finditer(r"(?<![|])\|(?![|&])", skeleton):
+        after = re.match(r"\s*S(\d+)\s*(?:[;}\n)]|$)", skeleton[m.end() :])
+        lead = re.search(r"S(\d+)\s*$", skeleton[: m.start()])
+        if after is not None:
+            commands.append((literals[int(after.group(1))], True))
+        elif lead is not None and re.match(r"\s*getline\b", skeleton[m.end() :]):
+            commands.append((literals[int(lead.group(1))], False))
+        else:
+            hidden = True
+    return commands, hidden, skeleton
 
 
 @command("awk gawk mawk nawk busybox-awk")
@@ -524,10 +617,19 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
     if inplace:
         for f in files:
             c.emit(WRITE, c.loc(f), note="gawk -i inplace rewrites the file")
-    if program is None or _AWK_DANGER.search(program):
-        for m in _AWK_SYSTEM.finditer(program or ""):
-            decoded, _ = ansi_c_decode(m.group(1))
-            run_shell_text(c, decoded, what="awk system()")
+    commands, hidden, skeleton = _awk_commands(program or "")
+    if program is None or hidden or commands or _AWK_DANGER.search(skeleton):
+        # what awk prints (its input, changed) is what a `print | "cmd"` command reads
+        printed = (
+            *c.passthrough(transform=True),
+            *(fl for f in files for fl in c.content(f, transform=True)),
+        )
+        for text, piped in commands:
+            decoded, _ = ansi_c_decode(text)
+            run_shell_text(c, decoded, what="awk command", stdin=printed if piped else ())
+        if hidden or program is None:
+            # system(ARGV[1]), print | cmd, cmd | getline, |&: a command nobody can read
+            c.unseen("awk runs a command the analyser cannot see")
         note = "awk program writes files or runs commands" if program else "awk program is unknown"
         for f in files:
             c.unknown(note, c.loc(f))
@@ -541,6 +643,100 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
     if not files:
         out.extend(c.passthrough(transform=True))
     return tuple(out)
+
+
+# An ed address (line numbers, ., $, marks, /re/, ?re?, offsets) before a command letter.
+_ED_ADDRESS = re.compile(
+    r"(?:[ \t0-9.$,;+^-]|'[a-z]|/(?:[^/\\\n]|\\.)*(?:/|$)|\?(?:[^?\\\n]|\\.)*(?:\?|$))*"
+)
+_ED_CHANGES = frozenset("acidjmstux")
+
+
+@command("ed red")
+def _ed(c: Cmd) -> tuple[Flow, ...]:
+    """``ed [-s] [FILE]`` runs the commands on its standard input: ``!CMD`` (and ``r !CMD``,
+    ``e !CMD``, ``w !CMD``) runs shell text; ``r FILE`` reads a file into the buffer and
+    ``w [FILE]`` writes the buffer to FILE or to the file edited (``f FILE`` renames it).
+    Commands the analyser cannot see are unseen."""
+    o = parse(c.args, Spec.of("p", "prompt"))
+    files = o.operands
+    name: Field | None = files[0] if files else None
+    buffer: tuple[Flow, ...] = ()
+    if name is not None and name.known and name.value.startswith("!"):
+        buffer = run_shell_text(c, name.value[1:], what="ed !command")
+        name = None
+    elif name is not None:
+        c.read(name)
+        buffer = c.content(name)
+    texts: list[str] = []
+    for fl in c.stdin:
+        text = fl.text
+        if text is None and fl.src is not None and fl.exact and not fl.names:
+            text = c.st.run.read_text(fl.src)
+        if text is None:
+            c.unseen("ed runs commands from input the analyser cannot see", fl.src)
+            return (OPAQUE,)
+        texts.append(text)
+    changed = False
+    typing = False
+    for line in "".join(texts).splitlines()[:4096]:
+        if typing:
+            typing = line != "."
+            continue
+        for cmd in _ed_commands(line):
+            op, arg = cmd[0], cmd[1:].strip()
+            if op in "aic" and not arg:
+                typing = True
+            changed = changed or op in _ED_CHANGES
+            if op == "!":
+                if name is not None and name.known:
+                    arg = re.sub(r"(?<!\\)%", name.value.replace("\\", "\\\\"), cmd[1:])
+                run_shell_text(c, cmd[1:] if name is None else arg, what="ed !command")
+            elif op in "reE" and arg.startswith("!"):
+                out = run_shell_text(c, arg[1:], what="ed !command")
+                buffer = out if op != "r" else (*buffer, *out)
+                changed = True
+            elif op in "reE":
+                f = Field(arg, raw=arg) if arg else name
+                if f is None:
+                    continue
+                c.read(f)
+                buffer = c.content(f) if op != "r" else (*buffer, *c.content(f))
+                changed = changed or op == "r"
+                if op != "r":
+                    name = f
+            elif op == "f" and arg:
+                name = Field(arg, raw=arg)
+            elif op in "wW":
+                arg = arg.removeprefix("q").strip()
+                data = tuple(fl.through("ed", transform=changed) for fl in buffer)
+                if arg.startswith("!"):
+                    run_shell_text(c, arg[1:], what="ed w !command", stdin=data)
+                    continue
+                target = Field(arg, raw=arg) if arg else name
+                if target is not None:
+                    c.write_to(target, (*data, OPAQUE) if changed else data, append=op == "W")
+    return (OPAQUE,)
+
+
+def _ed_commands(line: str) -> list[str]:
+    """The commands of one ed line: the command after its address, and for ``g/re/cmd`` and
+    its kin the command they run on each line that matches."""
+    out: list[str] = []
+    for _ in range(8):
+        m = _ED_ADDRESS.match(line)
+        cmd = line[m.end() :] if m is not None else line
+        if not cmd:
+            return out
+        if cmd[0] not in "gGvV" or len(cmd) < 2:
+            out.append(cmd)
+            return out
+        delim = cmd[1]
+        end = 2
+        while end < len(cmd) and cmd[end] != delim:
+            end += 2 if cmd[end] == "\\" else 1
+        line = cmd[end + 1 :] or "p"
+    return out
 
 
 def run_shell_text(

@@ -13,9 +13,9 @@ import re
 import shlex
 from collections.abc import Callable
 
-from guard.shell.code import inspect_code, inspect_python, mentioned_files
+from guard.shell.code import inspect_code, inspect_python, load_file, load_spec, mentioned_files
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
-from guard.shell.options import Spec, parse
+from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
 from guard.shell.sed import perl_subst_to_sed
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
@@ -183,7 +183,7 @@ def run_stdin_script(
         elif lang == "python":
             out.extend(inspect_python(c, text, [], what=what))
         else:
-            out.extend(inspect_code(c, text, [], what=what))
+            out.extend(inspect_code(c, text, [], what=what, lang=lang))
     return tuple(out)
 
 
@@ -272,10 +272,12 @@ def run_script_file(
         if sub is None:
             return (OPAQUE,)
         return sub.run_text(text, what=what)
+    # the script's folder is where its imports and requires are looked for first
+    base = os.path.dirname(loc.raw)
     if kind == "python":
-        return inspect_python(c, text, args, what=what)
+        return inspect_python(c, text, args, what=what, base=base)
     if kind in _SCANNED:
-        return inspect_code(c, text, args, what=what)
+        return inspect_code(c, text, args, what=what, lang=kind, base=base)
     c.unknown(f"{what} runs with an interpreter the analyser does not know ({kind})", loc)
     return _unknown_args(c, args)
 
@@ -285,6 +287,9 @@ def _unknown_args(c: Cmd, args: list[Field]) -> tuple[Flow, ...]:
 
 
 # ----------------------------------------------------------- unknown commands
+
+# What a program asked only this prints and does nothing else (by a convention every tool keeps).
+_ASKS = names("--version --help")
 
 
 def _candidates(c: Cmd, f: Field) -> list[Location]:
@@ -321,6 +326,17 @@ def _candidates(c: Cmd, f: Field) -> list[Location]:
 
 @command("/unknown")
 def _unknown(c: Cmd) -> tuple[Flow, ...]:
+    """A program judged by the places it is given. One the command table does not describe
+    (reached by name, or a system binary by path) may run anything: the command it is handed,
+    a hook named in its options or its own config files. That is code the analyser does not
+    read, unless all it is asked is its version or its help. The table holds the inert programs
+    (``files``) and the handlers that fall back on this judgement for what they do not model."""
+    if c.name not in TABLE and not (
+        len(c.args) == 1 and c.args[0].known and c.args[0].value in _ASKS
+    ):
+        c.unseen(
+            f"{short(c.name)} is a program the analyser does not know: what it runs is not read"
+        )
     hit = False
     for f in c.args:
         for loc in _candidates(c, f):
@@ -379,14 +395,63 @@ def _su(c: Cmd) -> tuple[Flow, ...]:
     o = parse(
         c.args,
         Spec.of(
-            "cgGsw",
-            "command group supp-group shell whitelist-environment session-command",
+            "cgGsw" + ("u" if c.name == "runuser" else ""),
+            "command group supp-group shell whitelist-environment session-command user",
         ),
     )
     cmd = o.value("-c", "--command", "--session-command")
     if cmd is not None:
         return run_text_in(c, cmd, what=f"{c.name} -c", stdin=c.stdin)
+    if c.name == "runuser" and o.has("-u", "--user"):
+        # runuser -u USER [--] COMMAND...: the command itself, not a shell's text
+        return _run_rest(c, list(o.operands))
     return run_stdin_script(c, "shell", what=f"{c.name} shell")
+
+
+@command("sg")
+def _sg(c: Cmd) -> tuple[Flow, ...]:
+    """``sg [-] GROUP [-c] COMMAND``: the command is text for ``/bin/sh -c``; without one, a
+    shell reads standard input."""
+    args = list(c.args)
+    if args and args[0].known and args[0].value == "-":
+        args = args[1:]
+    args = args[1:]  # the group
+    if args and args[0].known and args[0].value == "-c":
+        args = args[1:]
+    if not args:
+        return run_stdin_script(c, "shell", what="sg shell")
+    text, ph = joined_script(args)
+    return run_text_in(c, Field(text, raw=text, known=not ph), what="sg", stdin=c.stdin)
+
+
+@command("newgrp")
+def _newgrp(c: Cmd) -> tuple[Flow, ...]:
+    return run_stdin_script(c, "shell", what="newgrp shell")
+
+
+@command("script")
+def _script_cmd(c: Cmd) -> tuple[Flow, ...]:
+    """``script [-c CMD] [FILE]``: runs the command (else a shell reading standard input) and
+    writes what it printed to FILE (``typescript``) and to the log files it is given."""
+    o = parse(
+        c.args,
+        Spec.of(
+            "cEIOBTmo",
+            "command echo log-in log-out log-io log-timing logging-format output-limit",
+            optional="timing",
+        ),
+    )
+    cmd = o.value("-c", "--command")
+    if cmd is not None:
+        out = run_text_in(c, cmd, what="script -c", stdin=c.stdin)
+    else:
+        out = run_stdin_script(c, "shell", what="script shell")
+    typescript = o.operands[0] if o.operands else Field("typescript", raw="typescript")
+    for f in [typescript, *o.values("-O", "--log-out", "-B", "--log-io")]:
+        c.write_to(f, (*out, OPAQUE), append=o.has("-a", "--append"))
+    for f in o.values("-I", "--log-in", "-T", "--log-timing", "-t", "--timing"):
+        c.write_to(f, (OPAQUE,))
+    return (*out, OPAQUE)
 
 
 @command("eval")
@@ -559,6 +624,137 @@ def _wrapper(c: Cmd) -> tuple[Flow, ...]:
     return _run_rest(c, rest)
 
 
+# Wrappers whose first operand is not the command: setarch ARCH, prlimit/unshare/setpriv
+# options then the command. Without a command, they start a shell (setarch, unshare) that
+# reads standard input.
+_RUNNERS: dict[str, Spec] = {
+    "setarch": Spec.of(permute=False),
+    "linux32": Spec.of(permute=False),
+    "linux64": Spec.of(permute=False),
+    "unshare": Spec.of(
+        "RwSG",
+        "root wd setuid setgid propagation setgroups map-user map-group map-users map-groups "
+        "monotonic boottime load-interp",
+        permute=False,
+        optional="mount uts ipc net pid user cgroup time kill-child map-auto",
+    ),
+    "prlimit": Spec.of(
+        "po",
+        "pid output",
+        permute=False,
+        optional=(
+            "core data fsize memlock rss nofile stack cpu nproc as locks sigpending msgqueue "
+            "nice rtprio rttime"
+        ),
+    ),
+    "setpriv": Spec.of(
+        "",
+        "ruid euid rgid egid reuid regid groups inh-caps ambient-caps bounding-set securebits "
+        "pdeathsig selinux-label apparmor-profile landlock-access landlock-rule seccomp-filter",
+        permute=False,
+    ),
+    "ssh-agent": Spec.of("aEPtO", permute=False),
+    "dbus-run-session": Spec.of("", "config-file dbus-daemon", permute=False),
+    "dbus-launch": Spec.of("", "config-file autolaunch", permute=False),
+}
+
+
+@command(*_RUNNERS)
+def _runner(c: Cmd) -> tuple[Flow, ...]:
+    o = parse(c.args, _RUNNERS[c.name])
+    rest = list(o.rest)
+    if c.name == "setarch":
+        rest = rest[1:]  # the architecture
+        while rest and rest[0].known and rest[0].value.startswith("-"):
+            rest = rest[1:]  # personality flags, which take no value
+    for f in o.values("--dbus-daemon", "--config-file", "--load-interp"):
+        c.unseen(f"{c.name} runs a program or service named in {short(f.raw)}", c.loc(f))
+    if o.has("-R", "--root", "-w", "--wd"):
+        c.unseen(
+            f"{c.name} runs the command in another root or folder the analyser does not follow"
+        )
+    if c.name == "prlimit" and o.has("-p", "--pid"):
+        return (OPAQUE,)
+    if not rest:
+        if c.name in ("setarch", "linux32", "linux64", "unshare"):
+            return run_stdin_script(c, "shell", what=f"{c.name} shell")
+        return (OPAQUE,)
+    return _run_rest(c, rest)
+
+
+@command("ip")
+def _ip(c: Cmd) -> tuple[Flow, ...]:
+    """``ip netns exec NS COMMAND`` and ``ip vrf exec VRF COMMAND`` run the command (ip takes
+    any prefix of an object or verb); ``ip -batch FILE`` runs ip commands read from a file.
+    The rest prints or changes network settings."""
+    args = list(c.args)
+    k = 0
+    while k < len(args) and args[k].known and args[k].value.startswith("-"):
+        flag = args[k].value.lstrip("-")
+        if flag and "batch".startswith(flag):
+            c.unseen(
+                "ip -batch runs commands read from a file",
+                c.loc(args[k + 1]) if k + 1 < len(args) else None,
+            )
+            return (OPAQUE,)
+        # options with a value: -f FAMILY, -n NETNS, -rc FILE, -l N, -color WHEN
+        k += 2 if flag in ("f", "family", "n", "netns", "rc", "rcvbuf", "l", "loops") else 1
+    if k + 2 >= len(args):
+        return (OPAQUE,)
+    obj, verb = args[k], args[k + 1]
+    if not (obj.known and verb.known):
+        c.unseen("ip runs a subcommand the analyser cannot see")
+        return (OPAQUE,)
+    runs = (len(obj.value) >= 3 and "netns".startswith(obj.value)) or "vrf".startswith(obj.value)
+    if runs and verb.value and "exec".startswith(verb.value):
+        return _run_rest(c, args[k + 3 :])
+    return (OPAQUE,)
+
+
+# perf's subcommands that run a command, with their options that take a value.
+_PERF_RUNS: dict[str, Spec] = {
+    "stat": Spec.of(
+        "eprtxoGCMIjD",
+        "event pid repeat tid field-separator output cgroup cpu metrics interval-print delay "
+        "post pre log-fd control topdown iostat",
+        permute=False,
+    ),
+    "record": Spec.of(
+        "epotCcFmGgrIDbjSkUW",
+        "event pid output tid cpu count freq mmap-pages cgroup call-graph realtime delay "
+        "branch-filter clockid affinity user-regs intr-regs aux-sample control switch-output "
+        "max-size proc-map-timeout num-thread-synthesize threads",
+        permute=False,
+        optional="switch-output",
+    ),
+    "trace": Spec.of(
+        "eoptuCFmG", "event output pid tid uid cpu pf mmap-pages cgroup expr", permute=False
+    ),
+}
+# perf's subcommands that only read what an earlier run recorded or list what it knows.
+_PERF_READS = names("list report annotate diff evlist version help buildid-list top")
+
+
+@command("perf")
+def _perf(c: Cmd) -> tuple[Flow, ...]:
+    """``perf stat|record|trace [OPTIONS] COMMAND``: the command runs (``--pre``/``--post``
+    run shell text too); reports and listings read; anything else runs code the analyser
+    does not follow (``perf script -s`` runs a script)."""
+    sub = c.args[0].value if c.args and c.args[0].known else None
+    if sub in _PERF_READS:
+        return (OPAQUE,)
+    spec = _PERF_RUNS.get(sub or "")
+    if spec is None:
+        c.unseen(f"perf {short(sub or '?')} runs code the analyser does not follow")
+        return TABLE["/unknown"](c)
+    o = parse(c.args[1:], spec)
+    for f in o.values("--pre", "--post"):
+        run_text_in(c, f, what=f"perf {sub} --pre/--post", stdin=())
+    for f in o.values("-o", "--output"):
+        c.write_to(f, (OPAQUE,))
+    return _run_rest(c, list(o.rest))
+
+
 @command("timeout")
 def _timeout(c: Cmd) -> tuple[Flow, ...]:
     o = parse(c.args, Spec.of("sk", "signal kill-after", permute=False))
@@ -567,11 +763,16 @@ def _timeout(c: Cmd) -> tuple[Flow, ...]:
 
 @command("flock")
 def _flock(c: Cmd) -> tuple[Flow, ...]:
+    """``flock [OPTIONS] LOCK COMMAND...`` or ``flock [OPTIONS] LOCK -c TEXT`` (the ``-c``
+    comes after the lock file); ``flock FD`` alone runs nothing."""
     o = parse(c.args, Spec.of("wEc", "timeout wait conflict-exit-code command", permute=False))
     cmd = o.value("-c", "--command")
+    rest = list(o.rest[1:])
+    if cmd is None and rest and rest[0].known and rest[0].value in ("-c", "--command"):
+        cmd = rest[1] if len(rest) > 1 else None
     if cmd is not None:
         return run_text_in(c, cmd, what="flock -c", stdin=c.stdin)
-    return _run_rest(c, list(o.rest[1:]))
+    return _run_rest(c, rest)
 
 
 @command("command builtin exec noglob nocorrect")
@@ -664,6 +865,28 @@ def _xargs(c: Cmd) -> tuple[Flow, ...]:
     )
     items = _xargs_items(c, sep, repl is not None or o.has("-L"), o.value("-a", "--arg-file"))
     rest = list(o.rest) or [Field("echo", raw="echo")]
+    # input of unknown length (`yes | xargs`), or more runs than the loop bound: a file the
+    # command runs may change between runs
+    per_run = 1 if repl is not None else _xargs_batch(o)
+    runs = -(-len(items) // per_run) if per_run else 1
+    st = c.st
+    was = st.looping
+    st.looping = was or runs > MAX_LOOP or any(not f.known for f in items)
+    try:
+        return _xargs_run(c, rest, items, repl)
+    finally:
+        st.looping = was
+
+
+def _xargs_batch(o: Opts) -> int:
+    """How many items one run of xargs takes (0: as many as fit on a command line)."""
+    for f in (o.value("-n", "--max-args"), o.value("-L", "--max-lines")):
+        if f is not None:
+            return int(f.value) if f.known and f.value.isdigit() and int(f.value) > 0 else 1
+    return 0
+
+
+def _xargs_run(c: Cmd, rest: list[Field], items: list[Field], repl: str | None) -> tuple[Flow, ...]:
     out: list[Flow] = []
     if repl is None:
         return c.st.dispatch(rest + items[: MAX_LOOP * 4], ())
@@ -699,8 +922,17 @@ def _parallel(c: Cmd) -> tuple[Flow, ...]:
     inputs = args[cut + 1 :]
     if not cmd:
         return (OPAQUE,)
-    out: list[Flow] = []
     items = inputs or [Field("<parallel input>", raw="<parallel input>", known=False)]
+    was = c.st.looping  # as for xargs: runs of unknown number may each see another file
+    c.st.looping = was or len(items) > MAX_LOOP or any(not f.known for f in items)
+    try:
+        return _parallel_run(c, cmd, items)
+    finally:
+        c.st.looping = was
+
+
+def _parallel_run(c: Cmd, cmd: list[Field], items: list[Field]) -> tuple[Flow, ...]:
+    out: list[Flow] = []
     for item in items[:MAX_LOOP]:
         argv = [item if (a.known and a.value == "{}") else a for a in cmd]
         if not any(a.known and a.value == "{}" for a in cmd):
@@ -844,6 +1076,11 @@ def _read(c: Cmd) -> tuple[Flow, ...]:
     for n in names:
         if n is not None:
             c.st.set_var(n, Var(None, flows=c.stdin))
+    callback = o.value("-C") if c.name != "read" else None
+    if callback is not None:
+        # mapfile -C CMD: the shell evaluates `CMD INDEX LINE` every -c lines
+        text = Field(callback.value + " 0 ''", raw=callback.raw, known=callback.known)
+        run_text_in(c, text, what=f"{c.name} -C", stdin=(), same=True)
     return ()
 
 
@@ -862,6 +1099,7 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
     i = 0
     code: Field | None = None
     module: Field | None = None
+    interactive = False
     while i < len(args):
         a = args[i]
         v = a.value if a.known else ""
@@ -874,6 +1112,7 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
         consumed = False
         while j < len(v):
             ch = v[j]
+            interactive = interactive or (ch == "i" and not v.startswith("--"))
             if ch in "cm":
                 val = (
                     Field(v[j + 1 :], raw=v[j + 1 :])
@@ -898,6 +1137,10 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
             break
     rest = args[i:]
     what = c.name
+    inspect = c.st.vars.get("PYTHONINSPECT") if "PYTHONINSPECT" in c.st.exported else None
+    if interactive or (inspect is not None and inspect.text != ""):
+        # python -i: once the code ran, the interpreter runs what standard input holds
+        run_stdin_script(c, "python", what=f"{what} -i reading standard input")
     if code is not None:
         if code.obfuscated:
             c.unknown(f"{what} -c: obfuscated code")
@@ -907,6 +1150,14 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
         return inspect_python(c, code.value, rest, what=f"{what} -c")
     if module is not None:
         name = module.value if module.known else "?"
+        if not module.known:
+            c.unseen(f"{what} -m: a module the analyser cannot name")
+            return _unknown_args(c, rest)
+        own = _project_module(c, name, rest)
+        if own is not None:
+            return own
+        if name == "pytest":
+            return _pytest(Cmd(c.st, "pytest", rest, c.stdin, c.via))
         if name in (
             "http.server",
             "SimpleHTTPServer",
@@ -938,6 +1189,27 @@ def _python_like(c: Cmd) -> tuple[Flow, ...]:
     return run_stdin_script(c, "python", what=f"{what} reading standard input")
 
 
+def _project_module(c: Cmd, name: str, args: list[Field]) -> tuple[Flow, ...] | None:
+    """``python -m NAME`` when NAME is a module or package of the working directory (the
+    first place Python looks): its file runs as the main script, with ``args``."""
+    if c.st.cwd is None or not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+        return None
+    rel = name.replace(".", "/")
+    pkg = c.st.local(rel)
+    if pkg.path is not None and c.st.run.isdir(pkg.path):
+        for part in ("__init__.py", "__main__.py"):
+            loc = c.st.local(f"{rel}/{part}")
+            if file_text(c, loc)[0]:
+                c.read(Field(loc.raw, raw=loc.raw))
+                run_script_file(c, loc, args, lang="python", stdin=c.stdin)
+        return (OPAQUE,)
+    loc = c.st.local(rel + ".py")
+    if not file_text(c, loc)[0]:
+        return None
+    c.read(Field(loc.raw, raw=loc.raw))
+    return run_script_file(c, loc, args, lang="python", stdin=c.stdin)
+
+
 for _py in (
     "python",
     "python2",
@@ -949,9 +1221,149 @@ for _py in (
     command(_py)(_python_like)
 
 
-def _code_opts(c: Cmd, code_flags: str) -> tuple[list[str | None], list[Field]]:
-    """Code given with ``-e`` and kin (``None`` when unknown), and the arguments after options."""
+# Per interpreter: the options whose value is code, and those whose value names a file or
+# module of code loaded before it (node -r, ruby -r, lua -l, php -d auto_prepend_file=...).
+_CODE_FLAGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "node": (
+        names("-e --eval -p --print"),
+        names("-r --require --import --loader --experimental-loader"),
+    ),
+    "ruby": (names("-e"), names("-r")),
+    "php": (names("-r -B -R -E"), names("-F")),
+    "lua": (names("-e"), names("-l")),
+    "Rscript": (names("-e --expr"), names("")),
+    "osascript": (names("-e"), names("")),
+    "pwsh": (names("-c -Command -command -EncodedCommand -e -ec"), names("")),
+}
+_CODE_FLAGS["nodejs"] = _CODE_FLAGS["bun"] = _CODE_FLAGS["deno"] = _CODE_FLAGS["node"]
+# Options that take a value which is neither code nor a file of code.
+_VALUED = names("-I -C --input-type --conditions --title -d -c -z -n -t --default-packages")
+
+
+# pytest's options that take a value (its own; a plugin's value option may take a word for
+# a path, which only makes the analyser read more).
+_PYTEST_SPEC = Spec.of(
+    "kmpcoWnr",
+    "rootdir basetemp override-ini junitxml junit-xml confcutdir durations durations-min "
+    "maxfail tb log-file log-level log-format log-date-format log-cli-level deselect ignore "
+    "ignore-glob import-mode capture pythonwarnings report-log cov cov-report numprocesses "
+    "dist timeout color code-highlight show-capture",
+)
+_PYTEST_SKIP = names(".git .hg .svn .tox .nox .venv venv env build dist node_modules __pycache__")
+MAX_COLLECT = 256  # directory entries pytest's collection is followed through
+
+
+@command("pytest py.test")
+def _pytest(c: Cmd) -> tuple[Flow, ...]:
+    """``pytest``: runs the project's Python, which is read like a script: the conftest.py
+    files from the working folder down, the test modules it collects (``test_*.py``,
+    ``*_test.py``, or every module with ``--doctest-modules``), and plugins given with ``-p``
+    that are project modules. Configuration that changes what is collected or loaded
+    (``addopts``, ``python_files``, ``pythonpath``, ``PYTEST_ADDOPTS``...) is unseen."""
+    st = c.st
+    if st.cwd is None:
+        c.unseen("pytest runs in a folder the analyser cannot tell: its tests are not read")
+        return _unknown_args(c, list(c.args))
+    for var in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        v = st.vars.get(var)
+        if v is not None and var in st.exported and v.text != "":
+            c.unseen(f"pytest reads {var}: options or plugins the analyser does not follow")
+    o = parse(c.args, _PYTEST_SPEC)
+    if o.has("--version", "-V"):
+        return (OPAQUE,)
+    every = False  # python_files set: collect every module (more than pytest may)
+    inis = [f.value for f in o.values("-c", "--config-file") if f.known]
+    if any(not f.known for f in o.values("-c", "--config-file")):
+        c.unseen("pytest reads settings from a file the analyser cannot name")
+    for name in (*inis, "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+        loc = st.local(name)
+        exists, text = file_text(c, loc)
+        if not exists:
+            continue
+        opts = re.findall(r"(?m)^\s*addopts\s*=\s*(.*)$", text or "")
+        if (
+            text is None
+            or re.search(r"(?m)^\s*pythonpath\s*=", text)
+            or any(re.search(r"(?:^|\s)(?:-p|--pyargs|--rootdir|--confcutdir)\b", v) for v in opts)
+        ):
+            c.unseen(f"pytest reads settings from {name} that change what it loads", loc)
+        every = every or bool(re.search(r"(?m)^\s*python_files\s*=", text or ""))
+    for plugin in o.values("-p"):
+        if not plugin.known:
+            c.unseen("pytest -p: a plugin the analyser cannot name")
+        elif not plugin.value.startswith("no:"):
+            module = plugin.value.replace(".", "/") + ".py"
+            load_file(c, module, "python", what="pytest -p", depth=0)
+    doctests = every or o.has("--doctest-modules")
+    paths = [f for f in o.operands if not (f.known and "::" in f.value)] + [
+        Field(f.value.split("::")[0], raw=f.raw) for f in o.operands if f.known and "::" in f.value
+    ]
+    files: list[str] = []
+    budget = [MAX_COLLECT]
+    for f in paths or [Field(".", raw=".")]:
+        if not f.known:
+            c.unseen("pytest collects from a path the analyser cannot see")
+            continue
+        # the conftest.py files of the folders above the path (pytest stops at its rootdir,
+        # which may be any of them)
+        where = st.local(f.value).path
+        up = os.path.dirname(where) if where is not None else None
+        for _ in range(16):
+            if up is None:
+                break
+            conftest = os.path.relpath(os.path.join(up, "conftest.py"), st.cwd)
+            if conftest not in files and file_text(c, st.local(conftest))[0]:
+                files.append(conftest)
+            if os.path.dirname(up) == up:
+                break
+            up = os.path.dirname(up)
+        _collect(c, f.value, files, budget, doctests)
+    if budget[0] <= 0:
+        c.unseen("pytest collects more files than the analyser follows")
+    for raw in files:
+        load_file(c, raw, "python", what="pytest", depth=0)
+    return (OPAQUE,)
+
+
+def _collect(c: Cmd, raw: str, files: list[str], budget: list[int], doctests: bool) -> None:
+    """The Python files pytest imports below ``raw``: conftest.py, then the test modules."""
+    st = c.st
+    loc = st.local(raw)
+    if loc.path is None:
+        return
+    if not st.run.isdir(loc.path):
+        if raw.endswith(".py") and file_text(c, loc)[0]:
+            files.append(raw)
+        return
+    try:
+        with os.scandir(loc.path) as it:
+            entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
+    except OSError:
+        return
+    budget[0] -= len(entries)
+    if budget[0] < 0:
+        return
+    if ("conftest.py", False) in entries:
+        files.append(os.path.join(raw, "conftest.py"))
+    for name, is_dir in entries:
+        path = os.path.join(raw, name) if raw != "." else name
+        if is_dir:
+            if name not in _PYTEST_SKIP and not name.startswith(".") and not name.endswith(".egg"):
+                _collect(c, path, files, budget, doctests)
+        elif (
+            name.endswith(".py")
+            and name != "conftest.py"
+            and (doctests or name.startswith("test_") or name.endswith("_test.py"))
+        ):
+            files.append(path)
+
+
+def _code_opts(c: Cmd) -> tuple[list[str | None], list[str | None], list[Field]]:
+    """Code given with ``-e`` and kin (``None`` when unknown), files or modules of code to
+    load first (``None`` when unknown), and the arguments after the options."""
+    code_flags, load_flags = _CODE_FLAGS.get(c.name, (names("-e"), names("")))
     codes: list[str | None] = []
+    loads: list[str | None] = []
     i = 0
     args = c.args
     while i < len(args):
@@ -962,20 +1374,42 @@ def _code_opts(c: Cmd, code_flags: str) -> tuple[list[str | None], list[Field]]:
         if v == "--":
             i += 1
             break
-        if v in ("--eval", "--print", "-r") or (len(v) == 2 and v[1] in code_flags):
-            if i + 1 < len(args):
-                codes.append(args[i + 1].value if args[i + 1].known else None)
-            i += 2
-            continue
-        i += 1
-    return codes, list(args[i:])
+        name, eq, attached = v.partition("=") if v.startswith("--") else (v[:2], "", v[2:])
+        if eq or attached:
+            value: str | None = attached
+            i += 1
+        else:
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            value = nxt.value if nxt is not None and nxt.known else None
+            i += 2 if name in code_flags | load_flags | _VALUED else 1
+        if name in code_flags:
+            codes.append(value)
+        elif name in load_flags:
+            loads.append(value)
+        elif (
+            c.name == "php"
+            and name == "-d"
+            and value
+            and value.split("=")[0].strip()
+            in (
+                "auto_prepend_file",
+                "auto_append_file",
+            )
+        ):
+            loads.append(value.partition("=")[2].strip())
+    return codes, loads, list(args[i:])
 
 
 @command(
     "ruby node nodejs php lua Rscript deno bun tclsh osascript pwsh jshell",
 )
 def _code_interp(c: Cmd) -> tuple[Flow, ...]:
-    codes, rest = _code_opts(c, "ep")
+    codes, loads, rest = _code_opts(c)
+    for spec in loads:
+        if spec is None:
+            c.unseen(f"{c.name}: loads code from a file the analyser cannot see")
+        else:
+            load_spec(c, spec, c.name, what=c.name, base="", depth=0, module=c.name == "lua")
     if codes:
         if any(x is None for x in codes):
             c.unknown(f"{c.name}: code the analyser cannot see")
@@ -1107,16 +1541,31 @@ def _sqlite(c: Cmd) -> tuple[Flow, ...]:
     return inspect_code(c, text, [], what="sqlite3")
 
 
-def perl_command(c: Cmd) -> tuple[Flow, ...]:
-    """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected."""
+# perl's switches (perlrun): those that take the rest of the word (or, for -e, -E, -I, -M
+# and -m, the next word) as their value, those followed by optional digits after which the
+# cluster goes on (-0777pi, -lpi), and those that are letters alone.
+_PERL_VALUE = frozenset("eEiIMmxdDCF")
+_PERL_NEXT = frozenset("eEIMm")
+_PERL_DIGITS = frozenset("0l")
+_PERL_FLAGS = frozenset("acfhnpsStTuUvwWX")
+
+
+def _perl_switches(
+    c: Cmd,
+) -> tuple[list[str | None], dict[str, list[Field]], bool, int] | None:
+    """perl's switch clusters, parsed exactly: the code (``None`` where unknown), the value of
+    each valued switch, whether one unknown letter was met, and where the operands start
+    (``None`` when a switch word cannot be seen)."""
     args = c.args
     codes: list[str | None] = []
-    inplace: str | None = None
-    loop = False
+    values: dict[str, list[Field]] = {}
+    odd = False
     i = 0
     while i < len(args):
         a = args[i]
-        v = a.value if a.known else ""
+        if not a.known:
+            return None
+        v = a.value
         if not v.startswith("-") or v == "-":
             break
         if v == "--":
@@ -1125,24 +1574,54 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
         j = 1
         while j < len(v):
             ch = v[j]
-            if ch in "eE":
-                val = v[j + 1 :]
-                if not val:
-                    i += 1
-                    val_f = args[i] if i < len(args) else None
-                    codes.append(val_f.value if val_f is not None and val_f.known else None)
+            if ch in _PERL_DIGITS:
+                j += 1
+                if ch == "0" and j < len(v) and v[j] in "xX":
+                    j += 1
+                    while j < len(v) and v[j] in "0123456789abcdefABCDEF":
+                        j += 1
                 else:
-                    codes.append(val)
+                    while j < len(v) and v[j] in "01234567":
+                        j += 1
+                values.setdefault("-" + ch, [])
+                continue
+            if ch in _PERL_VALUE:
+                attached = v[j + 1 :]
+                value: Field | None = Field(attached, raw=attached)
+                if not attached and ch in _PERL_NEXT:
+                    i += 1
+                    value = args[i] if i < len(args) else None
+                if value is not None:
+                    values.setdefault("-" + ch, []).append(value)
+                    if ch in "eE":
+                        codes.append(value.value if value.known else None)
                 break
-            if ch == "i":
-                inplace = v[j + 1 :]
-                break
-            if ch in "pn":
-                loop = True
-            if ch in "MmIFCxl0d":
-                break
+            if ch not in _PERL_FLAGS:
+                odd = True
+            values.setdefault("-" + ch, [])
             j += 1
         i += 1
+    return codes, values, odd, i
+
+
+def perl_command(c: Cmd) -> tuple[Flow, ...]:
+    """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected. A switch the
+    analyser does not know, the debugger, and modules found in folders given with ``-I``
+    (read like the code) are judged as what they run."""
+    args = c.args
+    parsed = _perl_switches(c)
+    if parsed is None:
+        c.unseen("perl: a switch the analyser cannot see")
+        return _unknown_args(c, list(args))
+    codes, values, odd, i = parsed
+    if odd:
+        c.unseen("perl: a switch the analyser does not know")
+    if "-d" in values:
+        c.unseen("perl -d runs the debugger, which runs the commands it reads")
+    inplace_vals = values.get("-i")
+    inplace = inplace_vals[-1].value if inplace_vals else None
+    loop = "-p" in values or "-n" in values
+    _perl_modules(c, values, codes)
     rest = list(args[i:])
     if not codes and rest:
         loc = c.loc(rest[0])
@@ -1156,13 +1635,10 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
             if all(x is not None for x in codes)
             else None
         )
-        script = (
-            perl_subst_to_sed(code)
-            if code is not None
-            and loop
-            and "p" in "".join(a.value for a in args if a.known and a.value.startswith("-"))
-            else None
-        )
+        # -0 reads the file in one piece (or by NUL): s/// then acts once on the whole text,
+        # which a line-by-line sed does not reproduce
+        sed_like = "-p" in values and "-0" not in values
+        script = perl_subst_to_sed(code) if code is not None and sed_like else None
         for f in rest:
             loc = c.loc(f)
             if inplace:
@@ -1179,16 +1655,45 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
                 EffectKind.WRITE, loc, edit=ConfigEdit(op="sed", script=script) if script else None
             )
         if script is None and code is not None:
-            inspect_code(c, code, [], what="perl -i")
+            inspect_code(c, code, [], what="perl -i", lang="perl")
         return ()
     if any(x is None for x in codes):
         c.unknown("perl: code the analyser cannot see")
         return (OPAQUE,)
     code = "\n".join(x for x in codes if x is not None)
-    out = inspect_code(c, code, rest, what="perl -e")
+    out = inspect_code(c, code, rest, what="perl -e", lang="perl")
     if loop:
         files = [f for f in rest if f.known]
         return tuple(fl for f in files for fl in c.content(f, transform=True)) or c.passthrough(
             transform=True
         )
     return out
+
+
+_PERL_USE = re.compile(r"(?:^|[;{}])\s*(?:use|require)\s+([A-Za-z_][\w:]*)", re.M)
+_PERL_LIB = re.compile(r"""\buse\s+lib\s+(?:qw\s*[(/{]\s*([^)/}]*)|(["'])([^"']*)\2)""")
+
+
+def _perl_modules(c: Cmd, values: dict[str, list[Field]], codes: list[str | None]) -> None:
+    """Modules that ``-M``/``-m`` and ``use`` name, found in a folder that ``-I`` or ``use lib``
+    puts before the installed ones: project files, read like the code."""
+    text = "\n".join(x for x in codes if x is not None)
+    dirs = [f.value if f.known else None for f in values.get("-I", [])]
+    for m in _PERL_LIB.finditer(text):
+        dirs.extend((m.group(1) or "").split() if m.group(1) is not None else [m.group(3)])
+    if not dirs:
+        return
+    if any(d is None for d in dirs):
+        c.unseen("perl -I: a module folder the analyser cannot see")
+        return
+    modules = [
+        f.value.lstrip("-").split("=")[0]
+        for f in values.get("-M", []) + values.get("-m", [])
+        if f.known
+    ]
+    modules.extend(m.group(1) for m in _PERL_USE.finditer(text))
+    for name in modules:
+        rel = name.replace("::", "/") + ".pm"
+        for d in dirs:
+            if d is not None and load_file(c, os.path.join(d, rel), "perl", what="perl", depth=0):
+                break

@@ -11,6 +11,7 @@ guard protects.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.files import copy_effect, dest_for, split_remote
 from guard.shell.filters import Drop, RsyncRules, kept
 from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks, ssh_runs
-from guard.shell.interp import run_stdin_script
+from guard.shell.interp import file_text, run_stdin_script
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
 from guard.shell.words import OPAQUE, Field, Flow, names, short
@@ -689,16 +690,95 @@ _CURL_SPEC = Spec.of(
 )
 
 
+_CURLRC_LINE = re.compile(r"(-{0,2}[A-Za-z0-9][\w.-]*)\s*(?:[=:]\s*|\s+|$)(.*)")
+_CURLRC_ESCAPES = {"\\": "\\", '"': '"', "t": "\t", "n": "\n", "r": "\r", "v": "\v"}
+
+
+def _config_words(c: Cmd, where: Location, depth: int = 0) -> list[Field]:
+    """The options a curl config file holds (``url = "..."``, ``-o x``, ``silent``), with the
+    files its own ``config`` lines name; one the analyser cannot read is unseen."""
+    exists, text = file_text(c, where)
+    if not exists:
+        return []
+    if text is None or depth > 4:
+        c.unseen("curl reads options from a config file the analyser cannot read", where)
+        return []
+    out: list[Field] = []
+    for line in text.splitlines()[:1000]:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _CURLRC_LINE.match(line)
+        if m is None:
+            c.unseen("curl reads a config line the analyser cannot parse", where)
+            continue
+        name, value = m.group(1), m.group(2).strip()
+        if not name.startswith("-"):
+            name = "--" + name
+        if value.startswith('"'):
+            chars: list[str] = []
+            k = 1
+            while k < len(value) and value[k] != '"':
+                if value[k] == "\\" and k + 1 < len(value):
+                    k += 1
+                    chars.append(_CURLRC_ESCAPES.get(value[k], value[k]))
+                else:
+                    chars.append(value[k])
+                k += 1
+            value = "".join(chars)
+        if name in ("-K", "--config"):
+            out.extend(_config_words(c, c.st.local(value), depth + 1))
+            continue
+        out.append(Field(name, raw=name))
+        if value:
+            out.append(Field(value, raw=value))
+    return out
+
+
+def _curl_args(c: Cmd) -> list[Field]:
+    """curl's arguments after those of its config files: the default one (``.curlrc`` in
+    CURL_HOME, XDG_CONFIG_HOME or HOME, unless ``-q`` comes first) and those ``-K`` names."""
+    args = list(c.args)
+    words: list[Field] = []
+    if not (args and args[0].known and args[0].value in ("-q", "--disable")):
+        st = c.st
+        for var, name in (
+            ("CURL_HOME", ".curlrc"),
+            ("XDG_CONFIG_HOME", "curlrc"),
+            ("HOME", ".curlrc"),
+        ):
+            v = st.vars.get(var)
+            folder = v.text if v is not None else (st.home if var == "HOME" else None)
+            if v is not None and v.text is None:
+                c.unseen(f"curl reads a config file from ${var}, which the analyser cannot see")
+                continue
+            if folder:
+                where = st.local(os.path.join(folder, name))
+                if where.path is not None and file_text(c, where)[0]:
+                    words = _config_words(c, where)
+                    break
+    named = any(
+        a.known and a.value.startswith("-") and ("K" in a.value or a.value.startswith("--con"))
+        for a in args
+    )
+    for f in parse(args, _CURL_SPEC).values("-K", "--config") if named else ():
+        if f.known and f.value == "-":
+            c.unseen("curl reads options from its standard input")
+        elif f.known:
+            words.extend(_config_words(c, c.loc(f)))
+        else:
+            c.unseen("curl reads options from a config file the analyser cannot name")
+    return words + args
+
+
 @command("curl")
 def _curl(c: Cmd) -> tuple[Flow, ...]:
-    o = parse(c.args, _CURL_SPEC)
+    o = parse(_curl_args(c), _CURL_SPEC)
     urls = [f.value for f in o.operands if f.known] + [
         f.value for f in o.values("--url") if f.known
     ]
     if any(not f.known for f in o.operands):
         urls.append("<unknown url>")
-    if o.values("-K", "--config"):
-        c.unknown("curl reads options from a config file")
     dest = _url_dest(c, urls[0]) if urls else _invisible("<curl>", None)
     sent: list[tuple[Location | None, str]] = []
     for f in o.values("-T", "--upload-file"):
@@ -750,10 +830,68 @@ def _curl(c: Cmd) -> tuple[Flow, ...]:
     return incoming
 
 
+# wgetrc commands (and `wget -e`) that name files or run programs, as the options they are.
+_WGETRC = {
+    "outputdocument": "--output-document",
+    "postfile": "--post-file",
+    "bodyfile": "--body-file",
+    "input": "--input-file",
+    "dirprefix": "--directory-prefix",
+}
+_WGETRC_UNSEEN = names("background useaskpass")
+
+
+def _wgetrc_words(c: Cmd, lines: list[str], where: Location | None) -> list[Field]:
+    """The options that wgetrc commands (``output_document = x``) amount to."""
+    out: list[Field] = []
+    for line in lines[:1000]:
+        key, eq, value = line.strip().partition("=")
+        key = key.strip().lower().replace("_", "").replace("-", "")
+        if not eq or key.startswith("#"):
+            continue
+        value = value.strip()
+        if key in _WGETRC_UNSEEN:
+            c.unseen(f"wget {key}: it goes on or runs a program after the call", where)
+        elif key in ("logfile", "appendoutput", "savecookies"):
+            c.write_to(Field(value, raw=value), (OPAQUE,))
+        elif key in _WGETRC:
+            out.extend((Field(_WGETRC[key], raw=key), Field(value, raw=value)))
+    return out
+
+
+def _wget_args(c: Cmd) -> list[Field]:
+    """wget's arguments after what its startup file (WGETRC, else ~/.wgetrc, unless
+    --no-config) and its ``-e`` commands add."""
+    args = list(c.args)
+    known = [a.value for a in args if a.known]
+    words: list[Field] = []
+    st = c.st
+    if "--no-config" not in known:
+        var = st.vars.get("WGETRC")
+        home = st.vars.get("HOME")
+        folder = home.text if home is not None else st.home
+        raw = var.text if var is not None else (os.path.join(folder, ".wgetrc") if folder else None)
+        if raw is None:
+            c.unseen("wget reads a startup file the analyser cannot name")
+        else:
+            where = st.local(raw)
+            exists, text = file_text(c, where)
+            if exists and text is None:
+                c.unseen("wget reads a startup file the analyser cannot read", where)
+            elif text is not None:
+                words = _wgetrc_words(c, text.splitlines(), where)
+    for k, v in enumerate(known):
+        if v in ("-e", "--execute") and k + 1 < len(known):
+            words.extend(_wgetrc_words(c, [known[k + 1]], None))
+        elif v.startswith(("--execute=", "-e")) and v not in ("-e", "--execute="):
+            words.extend(_wgetrc_words(c, [v.split("=", 1)[1] if v[1] == "-" else v[2:]], None))
+    return words + args
+
+
 @command("wget", "wget2")
 def _wget(c: Cmd) -> tuple[Flow, ...]:
     o = parse(
-        c.args,
+        _wget_args(c),
         Spec.of(
             "OoaPiUeTtwQlADRIX",
             (
@@ -768,6 +906,8 @@ def _wget(c: Cmd) -> tuple[Flow, ...]:
     )
     urls = [f.value for f in o.operands if f.known]
     dest = _url_dest(c, urls[0]) if urls else _invisible("<wget>", None)
+    if o.has("-b", "--background"):
+        c.unseen("wget -b goes on in the background after the call")
     for f in o.values("--post-file", "--body-file"):
         loc = c.loc(f)
         c.emit(TRANSFER, loc, dest)
