@@ -1018,7 +1018,7 @@ def _attempt(
             here = (*how, member.label)
             if isinstance(member, _Refused):
                 raise member.stop
-            taken = _take(member.first, meter, keep=below > 0 or (below == 0 and fmt.stream))
+            taken = _take(member.first, meter, keep=below >= 0)
         except _NotThisFormat:
             yield Layer(here, Outcome.NOT_THIS_FORMAT)
             return

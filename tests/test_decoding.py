@@ -82,6 +82,14 @@ def test_every_encoding_decodes_to_the_original_at_any_chunk_boundary(
     assert not stopped(result)
 
 
+def test_a_tiny_payload_at_the_depth_limit_is_looked_at_not_reported() -> None:
+    """Two bytes that start like a zip, three layers down, are checked, not called too large."""
+    encoded = ENCODINGS["base64 of xz of zip"](b"PK")
+    result = list(layers(encoded))
+    assert found(result, b"PK")
+    assert not stopped(result), result
+
+
 def test_trailing_bytes_after_streams_are_ignored_as_the_tools_do() -> None:
     """Bytes after the last complete gzip, bzip2 or xz stream do not hide what came before."""
     data = os.urandom(3000)
