@@ -8,6 +8,7 @@ host. A host the guard was not told about is a network destination it cannot see
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -335,20 +336,22 @@ _RUN_LATER_PARTS = (
     "/etc/logrotate.d/", "/etc/sudoers", "/etc/bash.bashrc", "/etc/profile", "/etc/environment",
     "/etc/zsh/",
 )  # fmt: skip
+# One search for every part, and for a .pth file in site-packages (on a decision's hot path).
+_RUN_LATER_RE = re.compile(
+    "|".join([*map(re.escape, _RUN_LATER_PARTS), r"-packages/(?:[^/]*/)*[^/]*\.pth\Z"])
+)
 # Git's own config files, and the startup files of curl, wget, npm and yarn, are left to those
 # programs' analysers, which read them whenever the program runs in a guarded call.
 
 
+@functools.lru_cache(maxsize=4096)
 def runs_later(path: str) -> bool:
     """Whether ``path`` holds code that runs later, outside any call the guard decides: a
     shell or tool startup file, a crontab, a service unit, a git hook, a loader or
     ``site`` hook (see :data:`_RUN_LATER_NAMES` and :data:`_RUN_LATER_PARTS`)."""
-    name = path.rsplit("/", 1)[-1]
-    if name in _RUN_LATER_NAMES:
+    if path[path.rfind("/") + 1 :] in _RUN_LATER_NAMES:
         return True
-    if name.endswith(".pth") and ("-packages/" in path):
-        return True
-    return any(part in path for part in _RUN_LATER_PARTS)
+    return _RUN_LATER_RE.search(path) is not None
 
 
 def host_key(name: str) -> str:

@@ -224,7 +224,7 @@ class CompiledTemplate:
     with the cold caches of an agent framework's worker thread.
     """
 
-    __slots__ = (*_TEMPLATE_FIELDS, "aliased", "simple")
+    __slots__ = (*_TEMPLATE_FIELDS, "alias_names", "aliased", "simple")
 
     def __init__(self, t: EffectTemplate) -> None:
         for name in _TEMPLATE_FIELDS:
@@ -239,6 +239,8 @@ class CompiledTemplate:
             if whole is not None and "|" in whole.group(1):
                 aliased.append((name, tuple(whole.group(1).split("|"))))
         self.aliased = tuple(aliased)
+        # Only names beyond the first of each group can make a second alias present.
+        self.alias_names = frozenset(n for _f, names in aliased for n in names[1:])
 
     kind: str
     path: str | None
@@ -256,6 +258,7 @@ class CompiledTemplate:
     recursive: bool
     simple: EffectKind | None
     aliased: tuple[tuple[str, tuple[str, ...]], ...]
+    alias_names: frozenset[str]
 
 
 def compile_spec(
@@ -277,7 +280,7 @@ def expand_one(
     Where several aliases of one field are present (``src`` and ``source_path``), the
     template is expanded once for each, so every argument the tool might use is judged.
     """
-    if t.aliased and _several(t.aliased, args):
+    if t.aliased and not t.alias_names.isdisjoint(args) and _several(t.aliased, args):
         choices = [render_all(getattr(t, field), args) for field, _ in t.aliased]
         out: list[Effect] = []
         for combo in itertools.islice(itertools.product(*choices), _MAX_VARIANTS):
