@@ -359,27 +359,13 @@ class Guard:
         for template in shells:
             for command, sub in shell_commands(template, call.args):
                 if command is None:
-                    effects.append(
-                        Effect(
-                            kind=EffectKind.UNKNOWN,
-                            via=call.tool,
-                            certain=False,
-                            note="no command the guard can read (its text, environment or input)",
-                            unseen=True,
-                        )
-                    )
+                    note = "no command the guard can read (its text, environment or input)"
+                    effects.append(_unreadable(call.tool, note))
                     continue
                 shell_cwd = self.hosts.realpath(sub, cwd) if sub else cwd
                 if shell_cwd is None:
-                    effects.append(
-                        Effect(
-                            kind=EffectKind.UNKNOWN,
-                            via=call.tool,
-                            certain=False,
-                            note=f"a working directory the guard cannot resolve ({sub})",
-                            unseen=True,
-                        )
-                    )
+                    note = f"a working directory the guard cannot resolve ({sub})"
+                    effects.append(_unreadable(call.tool, note))
                     continue
                 sctx = shell.ShellContext(
                     cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host, roots=self._roots
@@ -905,6 +891,11 @@ def _safe_hash(call: ToolCall) -> str:
         return call.args_hash
     except Exception:
         return ""
+
+
+def _unreadable(tool: str, note: str) -> Effect:
+    """A shell tool's call whose command the guard cannot analyse: code it cannot read."""
+    return Effect(kind=EffectKind.UNKNOWN, via=tool, certain=False, note=note, unseen=True)
 
 
 def _spelling(name: str) -> str:

@@ -15,6 +15,7 @@ from guard.shell import ShellContext, analyse
 from guard.shell.makefile import MARK, Reader
 from guard.types import Action, Decision, EffectKind
 from tests.conftest import World
+from tests.decisions import denied_copy, quiet, unseen
 
 Decide = Callable[..., Decision]
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
@@ -46,20 +47,6 @@ clean:
 
 def sh(decide: Decide, command: str, **kw: object) -> Decision:
     return decide("shell", command=command, **kw)
-
-
-def denied_copy(d: Decision) -> bool:
-    return d.action is Action.DENY and "peer-weights-exfiltration" in d.rules
-
-
-def unseen(d: Decision) -> bool:
-    """Confirmed because code the guard cannot read will run, with the gap alert."""
-    gap = [a for a in d.alerts if a.rule == "unseen-code"]
-    return d.action is Action.CONFIRM and "unseen-code" in d.rules and bool(gap)
-
-
-def quiet(d: Decision) -> bool:
-    return d.action is Action.ALLOW and not d.alerts
 
 
 # ---------------------------------------------------------------------- make

@@ -8,6 +8,7 @@ import pytest
 
 from guard.types import Action, Decision, ToolCall
 from tests.conftest import AGENT, World
+from tests.decisions import quiet, unseen_or_denied
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 CFG = "config/shutdown_config.yaml"
@@ -18,20 +19,6 @@ def sh(world: World, command: str) -> Decision:
     """Decide one shell call of agent-1 (``{W}``, ``{CFG}``, ``{C}``, ``{root}`` filled in)."""
     text = command.format(W=W, CFG=CFG, C=C, root=world.root)
     return world.guard().check(ToolCall(agent=AGENT, tool="shell", args={"command": text}))
-
-
-def unseen(d: Decision) -> bool:
-    """Confirmed (or denied) as code the guard cannot read, with the enforcement-gap alert."""
-    return (
-        d.action in (Action.CONFIRM, Action.DENY)
-        and "unseen-code" in d.rules
-        and any(a.rule == "unseen-code" and a.enforcement_gap for a in d.alerts)
-    )
-
-
-def quiet(d: Decision) -> bool:
-    """Allowed with no alert."""
-    return d.action is Action.ALLOW and not d.alerts
 
 
 # ---------------------------------------------------------------- programs outside the table
@@ -98,7 +85,7 @@ def test_script_writes_what_the_command_prints_to_its_transcript(world: World) -
 def test_programs_the_guard_does_not_know_are_unseen(world: World, command: str) -> None:
     """A program outside the command table may run the command it is handed or a hook in its
     config: confirmed as code the guard cannot read, with an enforcement-gap alert."""
-    assert unseen(sh(world, command))
+    assert unseen_or_denied(sh(world, command))
 
 
 @pytest.mark.parametrize(
@@ -241,7 +228,7 @@ def test_every_loop_that_reruns_a_file_is_unseen(world: World, command: str) -> 
     """A loop (for, C-style for, xargs, parallel) that runs a file more times than the analyser
     follows, or an unknown number of times, runs what a parallel call may have rewritten."""
     world.write("q.sh", "ls > /dev/null\n")
-    assert unseen(sh(world, command))
+    assert unseen_or_denied(sh(world, command))
 
 
 @pytest.mark.parametrize(
@@ -308,7 +295,7 @@ def test_git_and_curl_carry_the_files_they_store_or_read(world: World, command: 
 )
 def test_config_the_guard_cannot_follow_is_unseen(world: World, command: str) -> None:
     """Options read from standard input, or a download that goes on after the call."""
-    assert unseen(sh(world, command))
+    assert unseen_or_denied(sh(world, command))
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from guard.paths import HostMap, resolve
 from guard.shell import ShellContext, analyse
 from guard.types import Action, Decision, EffectKind, ToolCall
 from tests.conftest import AGENT, World
+from tests.decisions import unseen
 
 Decide = Callable[..., Decision]
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
@@ -24,15 +25,6 @@ COPY = f"cp {W} scratch/stolen.bin"
 
 def sh(world: World, command: str) -> Decision:
     return world.guard().check(ToolCall(agent=AGENT, tool="shell", args={"command": command}))
-
-
-def unseen(d: Decision) -> bool:
-    """Confirmed as code the guard cannot read, with the enforcement-gap alert."""
-    return (
-        d.action is Action.CONFIRM
-        and "unseen-code" in d.rules
-        and any(a.rule == "unseen-code" and a.enforcement_gap for a in d.alerts)
-    )
 
 
 def executable(world: World, rel: str, text: str) -> None:

@@ -16,6 +16,7 @@ from guard.paths import HostMap
 from guard.shell import ShellContext, analyse, gitconfig
 from guard.types import Action, Decision, EffectKind
 from tests.conftest import World
+from tests.decisions import denied_copy, quiet, unseen
 
 Decide = Callable[..., Decision]
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
@@ -28,20 +29,6 @@ NOTES = "$(cat ../scratch/notes.txt)"
 def sh(decide: Decide, command: str, cwd: str = "proj") -> Decision:
     """Decide a shell call run in ``cwd`` (the repository by default)."""
     return decide("shell", command=command, cwd=cwd)
-
-
-def denied_copy(d: Decision) -> bool:
-    return d.action is Action.DENY and "peer-weights-exfiltration" in d.rules
-
-
-def unseen(d: Decision) -> bool:
-    """Confirmed because code the guard cannot read will run, with the gap alert."""
-    gap = [a for a in d.alerts if a.rule == "unseen-code" and a.enforcement_gap]
-    return d.action is Action.CONFIRM and "unseen-code" in d.rules and bool(gap)
-
-
-def quiet(d: Decision) -> bool:
-    return d.action is Action.ALLOW and not d.alerts
 
 
 def git(*args: str, cwd: Path) -> None:

@@ -18,26 +18,12 @@ import time
 from collections.abc import Callable
 
 from guard.shell.record import MAX_GLOB, MAX_SCAN, Run
-from guard.shell.words import has_glob
+from guard.shell.words import POSIX_CLASSES, has_glob
 from guard.types import EffectKind
 
 __all__ = ["glob"]
 
-_POSIX_CLASSES = {
-    "alpha": "a-zA-Z",
-    "digit": "0-9",
-    "alnum": "a-zA-Z0-9",
-    "upper": "A-Z",
-    "lower": "a-z",
-    "space": " \\t\\n\\r\\f\\v",
-    "blank": " \\t",
-    "punct": "!-/:-@\\[-`{-~",
-    "xdigit": "0-9A-Fa-f",
-    "word": "a-zA-Z0-9_",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "print": " -~",
-    "graph": "!-~",
-}
+_POSIX_CLASSES = {**POSIX_CLASSES, "word": "a-zA-Z0-9_"}  # bash globs know [:word:]
 
 
 def glob(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from guard.shell.words import POSIX_CLASSES
+
 __all__ = ["apply_sed", "ere_script_to_bre", "perl_subst_to_sed"]
 
 _QUANT = re.compile(r"(?<!\\)[*+?]|(?<!\\)\{\d")
@@ -26,20 +28,7 @@ _MAX_LINE_RISKY = 2000
 _MAX_SCRIPT = 64 * 1024
 _MAX_TEXT = 8 * 1024 * 1024
 
-_POSIX_CLASSES = {
-    "alpha": "a-zA-Z",
-    "digit": "0-9",
-    "alnum": "a-zA-Z0-9",
-    "upper": "A-Z",
-    "lower": "a-z",
-    "space": " \\t\\n\\r\\f\\v",
-    "blank": " \\t",
-    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-    "xdigit": "0-9A-Fa-f",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "print": "\\x20-\\x7e",
-    "graph": "\\x21-\\x7e",
-}
+_POSIX_CLASSES = POSIX_CLASSES
 
 
 class _Unsupported(Exception):

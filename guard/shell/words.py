@@ -14,9 +14,28 @@ from dataclasses import dataclass, replace
 
 from guard.types import Location
 
+#: POSIX bracket classes (``[:alpha:]``) as the body of a Python regular-expression class, for
+#: the glob matcher and the sed simulator (bash's globs also know ``[:word:]``).
+POSIX_CLASSES = {
+    "alpha": "a-zA-Z",
+    "digit": "0-9",
+    "alnum": "a-zA-Z0-9",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "space": " \\t\\n\\r\\f\\v",
+    "blank": " \\t",
+    "punct": "!-/:-@\\[-`{-~",
+    "xdigit": "0-9A-Fa-f",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "print": " -~",
+    "graph": "!-~",
+}
+
+
 __all__ = [
     "MAX_BRACE",
     "OPAQUE",
+    "POSIX_CLASSES",
     "Field",
     "Flow",
     "Var",
