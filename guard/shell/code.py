@@ -329,14 +329,81 @@ def _shell_arg(py: _Py, node: ast.AST) -> str | None:
     return py.fold(node)
 
 
-def _mode(py: _Py, call: ast.Call) -> str:
-    node: ast.AST | None = call.args[1] if len(call.args) > 1 else None
+# Calls that open the file their first argument names, with a mode (or ``os.open``'s flags)
+_OPEN_CALLS = names("open io.open codecs.open io.FileIO _io.FileIO os.open")
+# Modules whose ``open`` opens something other than a file path the code names for reading
+# or writing a whole file (an archive's member is judged by the archive call itself).
+_OTHER_OPENS = names("tarfile zipfile gzip bz2 lzma webbrowser shelve dbm wave sqlite3 os io")
+# Calls that find files at run time: the paths they yield are not in the code.
+_FINDING_CALLS = names(
+    "glob.glob glob.iglob os.listdir os.scandir os.walk os.fwalk input sys.stdin.read "
+    "sys.stdin.readline os.environ.get os.getenv"
+)
+_FINDING_METHODS = names("glob rglob iterdir walk")
+# os.open flags that write
+_WRITE_FLAGS = names("O_WRONLY O_RDWR O_CREAT O_APPEND O_TRUNC O_EXCL O_TMPFILE")
+
+
+def _opens_a_path(py: _Py, name: str, method: str) -> bool:
+    """``p.open(...)`` on a path object (a ``Path`` call, or a variable holding one), not a
+    module's own ``open`` (``tarfile.open``)."""
+    if method != "open":
+        return False
+    if name.endswith("Path().open") or name.startswith("Path"):
+        return True
+    head = name.split(".")[0] if name else ""
+    return not (head in py.aliases and py.aliases[head].split(".")[0] in _OTHER_OPENS)
+
+
+def _open_mode_kw(py: _Py, call: ast.Call) -> str:
     for kw in call.keywords:
         if kw.arg == "mode":
+            return py.fold(kw.value) or "w"
+    return "r"
+
+
+def _mode(py: _Py, call: ast.Call, name: str = "open") -> str:
+    """The mode an open call uses: ``"r"`` for reading; anything with w, a, x or + writes. A
+    mode the analyser cannot fold is taken as writing."""
+    node: ast.AST | None = call.args[1] if len(call.args) > 1 else None
+    for kw in call.keywords:
+        if kw.arg in ("mode", "flags"):
             node = kw.value
+    if name == "os.open":
+        if node is None:
+            return "r"
+        flags = {
+            x.attr if isinstance(x, ast.Attribute) else x.id
+            for x in ast.walk(node)
+            if isinstance(x, ast.Attribute | ast.Name)
+        }
+        if flags & _WRITE_FLAGS or not all(
+            isinstance(x, ast.Attribute | ast.Name | ast.BinOp | ast.BitOr | ast.Load)
+            for x in ast.walk(node)
+        ):
+            return "w"
+        return "r" if flags <= {"os", "O_RDONLY", "O_CLOEXEC", "O_NOFOLLOW", "O_BINARY"} else "w"
     if node is None:
         return "r"
     return py.fold(node) or "w"
+
+
+def _new_files(c: Cmd, strings: Iterable[str]) -> list[Location]:
+    """Paths among ``strings`` that do not exist yet but could be created: a relative or
+    absolute path with a slash, in a folder that exists. Code that writes may create them."""
+    found: dict[str, Location] = {}
+    for s in strings:
+        if not s or "/" not in s or len(s) > 4096 or "\n" in s or "\0" in s or "://" in s:
+            continue
+        loc = c.st.local(s)
+        p = loc.path
+        if p is None or p in found or c.st.run.exists(p):
+            continue
+        if c.st.run.isdir(os.path.dirname(p) or "."):
+            found[p] = loc
+        if len(found) >= 64:
+            break
+    return list(found.values())
 
 
 def _existing(c: Cmd, value: str) -> Location | None:
@@ -561,7 +628,7 @@ def _inspect_tree(
     py = _Py(tree, [what, *[(f.value if f.known else None) for f in argv]], st.home)
     _python_loads(c, py, tree, what=what, base=base, depth=depth)
     covered: set[str] = set()
-    net = write = dynamic = unknown_call = printing = False
+    net = write = dynamic = unknown_call = printing = found = False
     strings: list[str] = []
     reads: list[Location] = []
     opened: list[Location] = []  # files the code opens for reading
@@ -656,20 +723,16 @@ def _inspect_tree(
             if loc.path is not None:
                 covered.add(loc.path)
             continue
-        if (
-            name in ("open", "io.open", "codecs.open")
-            or name.endswith("Path().open")
-            or (method == "open" and name.startswith("Path"))
-        ):
+        if name in _OPEN_CALLS or _opens_a_path(py, name, method):
             path = (
                 args[0]
-                if name in ("open", "io.open", "codecs.open") and args
+                if name in _OPEN_CALLS
                 else (py.fold(n.func.value) if isinstance(n.func, ast.Attribute) else None)
             )
             mode = (
-                _mode(py, n)
-                if name in ("open", "io.open", "codecs.open")
-                else (args[0] if args and args[0] else "r")
+                _mode(py, n, name)
+                if name in _OPEN_CALLS
+                else (args[0] if args and args[0] else _open_mode_kw(py, n))
             )
             loc = st.local(path) if path is not None else Location(raw="<python value>")
             if any(ch in mode for ch in "wax+"):
@@ -694,6 +757,20 @@ def _inspect_tree(
             if loc.path is not None:
                 covered.add(loc.path)
             continue
+        if method in ("read_text", "read_bytes") and isinstance(n.func, ast.Attribute):
+            path = py.fold(n.func.value)
+            if path is None:
+                found = True  # a file the code found or built: reads it, but which?
+                continue
+            loc = st.local(path)
+            c.emit(EffectKind.READ, loc)
+            if loc.path is not None:
+                reads.append(loc)
+                opened.append(loc)
+                covered.add(loc.path)
+            continue
+        if name in _FINDING_CALLS or method in _FINDING_METHODS:
+            found = True
         if method in ("write_text", "write_bytes") and isinstance(n.func, ast.Attribute):
             path = py.fold(n.func.value)
             loc = st.local(path) if path is not None else Location(raw="<python value>")
@@ -725,6 +802,16 @@ def _inspect_tree(
             pass
         else:
             unknown_call = True
+    if found and (write or net or unknown_call or dynamic):
+        # Files found at run time (glob, walk, listdir) or paths built from values the analyser
+        # cannot fold: the code may copy, send or change any of them.
+        c.emit(
+            EffectKind.COPY,
+            Location(raw=f"<files {what} finds>", path=None),
+            written[0] if len(written) == 1 else Location(raw=f"<{what} output>", path=None),
+            certain=False,
+            note=f"{what}: code that writes or sends files uses paths it computes",
+        )
     if write and opened:
         # `data = open(a).read(); open(b, 'w').write(data)`: what is read may be what is written
         for src in opened:
@@ -740,9 +827,18 @@ def _inspect_tree(
                     note=f"{what}: code reads this file and writes files",
                 )
     # every existing path the code mentions may be what it sends, copies or deletes
-    literals = _existing_files(
-        c, [*strings, *(a.value for a in argv if a.known), *py.consts.values()]
-    )
+    named = [*strings, *(a.value for a in argv if a.known), *py.consts.values()]
+    literals = _existing_files(c, named)
+    if write or unknown_call or dynamic:
+        # ... and a new file it names may be one it creates
+        for loc in _new_files(c, named):
+            if loc.path not in covered:
+                c.emit(
+                    EffectKind.WRITE,
+                    loc,
+                    certain=False,
+                    note=f"{what}: code that writes files names this new path",
+                )
     seen = {loc.path for loc in literals}
     for f in argv:
         if not f.known:
@@ -771,9 +867,11 @@ def _inspect_tree(
             reads.append(loc)
     if not literals and (unknown_call or net) and not dynamic:
         c.emit(EffectKind.EXEC, note=f"{what}")
+    # what it prints may be what it read, or what it was given on standard input
+    through = _passed_through(c, {r.path for r in reads})
     if printing and reads:
-        return tuple(Flow(src=r, exact=False, via=c.name) for r in reads)
-    return (OPAQUE,)
+        return (*(Flow(src=r, exact=False, via=c.name) for r in reads), *through)
+    return (*through, OPAQUE)
 
 
 _QUOTED = re.compile(r"'((?:[^'\\\n]|\\.){1,4096})'|\"((?:[^\"\\\n]|\\.){1,4096})\"")
@@ -782,7 +880,7 @@ _GEN_NET = re.compile(
     r"open-uri|TCPSocket|UDPSocket|curl_|ftp_|fsockopen|stream_socket"
 )
 _GEN_WRITE = re.compile(
-    r"(?m)open\s*\(?[^;]*?['\"]\s*(?:>|\+<|>>|\+>)|File::Copy|\bcopy\s*\(|\bmove\s*\(|\brename\b|\bsyswrite\b|"
+    r"(?m)open\s*\(?[^;\n]{0,256}?['\"]\s*(?:>|\+<|>>|\+>)|File::Copy|\bcopy\s*\(|\bmove\s*\(|\brename\b|\bsyswrite\b|"
     r"File\.(?:write|open\([^)]*['\"][wa])|FileUtils\.(?:cp|mv|copy|move|install|ln)|"
     r"\b(?:writeFile|copyFile|createWriteStream|appendFile|cpSync|renameSync|symlinkSync|linkSync)|"
     r"fs\.(?:rename|cp|symlink|link)\b|file_put_contents|"
@@ -798,6 +896,19 @@ _GEN_PRINT = re.compile(
     r"\bprint|\bputs\b|\becho\b|console\.log|process\.stdout|io\.write|\bcat\s*\(|"
     r"STDOUT|\bwriteLines\s*\(|\bselect\b"
 )
+# Anything that opens, copies, moves, links or changes a file, in any of the scanned languages.
+# The lists above name the calls whose effect is known; code that matches this one and none of
+# them still reaches files in a way the analyser does not model (``sysopen`` with numeric
+# flags, a mode in a variable, ``fs.promises.cp``, Tcl's ``fcopy``), so what it does to every
+# file it names is unknown.
+_GEN_FILE_IO = re.compile(
+    r"\bFile(?:Utils)?\.(?!(?:size|exists?|file|directory|mtime|basename|dirname|extname|join|"
+    r"expand_path|absolute_path|stat|read|readlines|foreach)\b)|"
+    r"\b(?:open|sysopen|fopen|fdopen|opendir|Files|IO|fs|io|Path|pathlib|"
+    r"Deno|Bun|fcopy|chan|copy|cp|mv|move|rename|link|symlink|mkdir|chmod|chown|truncate|"
+    r"utime|syscall|write\w*|append\w*|tmpfile|tempfile|readFile\w*|readdir\w*|glob|"
+    r"file(?:_\w+)?)\b"
+)
 _GEN_DELETE = re.compile(
     r"\bunlink\b|rmtree|remove_tree|FileUtils\.rm|fs\.(?:unlink|rm|rmdir)|File\.delete|\brmdir\b|\bdelete\b"
 )
@@ -808,6 +919,18 @@ _GEN_SHELL = re.compile(
 _GEN_DYNAMIC = re.compile(
     r"\beval\b|decode_base64|\bunpack\b|\batob\b|base64_decode|Buffer\.from\([^)]*base64"
 )
+
+
+_INTERPOLATED = re.compile(r"[$@][A-Za-z_{]")
+
+
+def _interpolates(code: str) -> bool:
+    """A double-quoted string of the code that interpolates a variable (``"$dir/x"``), the
+    strings paired from the left as the language reads them."""
+    return any(
+        m.group(2) is not None and _INTERPOLATED.search(m.group(2))
+        for m in _QUOTED.finditer(code[: 1 << 20])
+    )
 
 
 def _literals(code: str) -> Iterator[str]:
@@ -845,7 +968,7 @@ def _existing_files(c: Cmd, strings: Iterable[str]) -> list[Location]:
 # uses is not among its literals.
 _GEN_COMPUTED = re.compile(
     r"""["'`]\s*(?:\.\.?|\+)\s*[\w$@("'`]|[\w)\]}]\s*(?:\.\.?|\+)\s*["'`]|\$\{|#\{|"""
-    r""""[^"\n]*[$@][A-Za-z_{][^"\n]*"|\bjoin\b|\bsprintf\b|\bcatfile\b|\bcatdir\b|"""
+    r"""\bjoin\b|\bsprintf\b|\bcatfile\b|\bcatdir\b|"""
     r"""File\.join|path\.(?:join|resolve)|\bfile\.path\b|\bpaste0?\s*\(|"""
     r"""\[\s*(?:file|join|string|format|set|lindex|concat)\b|fromCharCode|\bchr\s*\(|"""
     r"""\b(?:copy|move|rename|copyFileSync|copyFile|cpSync|renameSync|writeFileSync|writeFile|"""
@@ -964,7 +1087,9 @@ def inspect_code(
     shell = bool(_GEN_SHELL.search(code))
     dynamic = bool(_GEN_DYNAMIC.search(code))
     _code_loads(c, code, language, what=what, base=base, depth=depth)
-    computed = (net or write or delete or shell) and bool(_GEN_COMPUTED.search(code))
+    computed = (net or write or delete or shell) and (
+        bool(_GEN_COMPUTED.search(code)) or _interpolates(code)
+    )
     if _GEN_DETACH.search(code):
         c.unseen(f"{what}: starts work that outlives the call")
     if shell:
@@ -987,6 +1112,9 @@ def inspect_code(
     if piped and (net or write or delete or shell or dynamic):
         literals.extend(p for p in piped if p.path is None or p.path not in seen)
     host = _url_host(strings)
+    io = bool(_GEN_FILE_IO.search(code[: 1 << 20]))
+    if io or write or delete:
+        _unmodelled_io(c, strings, argv, literals, what=what, told=net or write or delete)
     for loc in literals:
         rec = loc.path is not None and c.st.run.isdir(loc.path)
         if net:
@@ -1008,9 +1136,56 @@ def inspect_code(
                 c.emit(EffectKind.READ, loc, recursive=rec)
     if not literals and not (shell or dynamic):
         c.emit(EffectKind.EXEC, note=what)
-    # The analyser cannot follow data inside the code: a file it reads may be what it prints.
+    # The analyser cannot follow data inside the code: a file it reads may be what it prints,
+    # and so may its standard input.
     read = [loc for loc in literals if loc.path is not None]
-    if read and _GEN_PRINT.search(code):
-        # ... and whatever else it prints, which the analyser cannot see.
-        return (*(Flow(src=loc, exact=False, via=c.name) for loc in read), OPAQUE)
-    return (OPAQUE,)
+    flows = (
+        [Flow(src=loc, exact=False, via=c.name) for loc in read] if _GEN_PRINT.search(code) else []
+    )
+    flows.extend(_passed_through(c, {loc.path for loc in read}))
+    # ... and whatever else it prints, which the analyser cannot see.
+    return (*flows, OPAQUE)
+
+
+def _passed_through(c: Cmd, seen: set[str | None]) -> list[Flow]:
+    """What an interpreter reads on standard input may come out on its standard output: the
+    analyser cannot follow data through code (``print <STDIN>``, ``stdin.pipe(stdout)``)."""
+    return [
+        Flow(src=fl.src, exact=False, via=c.name)
+        for fl in c.stdin
+        if fl.src is not None and not fl.names and (fl.src.path is None or fl.src.path not in seen)
+    ]
+
+
+def _unmodelled_io(
+    c: Cmd,
+    strings: list[str],
+    argv: list[Field],
+    literals: list[Location],
+    *,
+    what: str,
+    told: bool,
+) -> None:
+    """Scanned code that opens or changes files: every file it names may be written, copied
+    or changed by calls the analyser does not model, a new path it names may be created, and
+    with no path named at all the files it uses are computed (``told``: a write, send or
+    delete call the analyser knows was seen, and already judged every named file)."""
+    named = [*strings, *(a.value for a in argv if a.known)]
+    new = _new_files(c, named)
+    for loc in new:
+        c.emit(
+            EffectKind.WRITE,
+            loc,
+            certain=False,
+            note=f"{what}: code that opens files names this new path",
+        )
+    if not told:
+        for loc in literals:
+            c.unknown(f"{what}: code that opens files names this path", loc)
+    if not literals and not new:
+        c.emit(
+            EffectKind.WRITE,
+            Location(raw=f"<a path {what} computes>", path=None),
+            certain=False,
+            note=f"{what}: code opens files it names by computed values",
+        )
