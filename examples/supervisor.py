@@ -34,12 +34,12 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from guard import AssetDecl, AssetKind, Declarations, Guard
+from guard.integrations.langchain import ScriptedChatModel
 from guard.integrations.langgraph import (
     ConfirmationAnswer,
     PeerGuardMiddleware,
     pending_confirmations,
 )
-from guard.testing import ScriptedChatModel
 
 PEER_WEIGHTS = "hosts/decom-01/data/agent_2_weights.safetensors"
 PLAN = [

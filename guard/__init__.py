@@ -13,6 +13,8 @@ Typical use::
                                     args={"command": "scp w.safetensors backup:/data/"}))
 """
 
+from typing import TYPE_CHECKING, Any
+
 from guard._version import __version__
 from guard.approval import (
     ApprovalRequest,
@@ -25,7 +27,7 @@ from guard.approval import (
 )
 from guard.audit import AuditLog, AuditReport, AuditSink, verify_log
 from guard.decoding import DecodeBudget
-from guard.decorator import acting_as, guard_tool, guarded
+from guard.decorator import acting_as, guarded
 from guard.engine import Guard
 from guard.exceptions import (
     AnalysisError,
@@ -69,6 +71,20 @@ from guard.types import (
 )
 from guard.verify import Baseline, Claim, Evidence, Transfer, Verdict, Verifier
 from guard.watch import Watch
+
+if TYPE_CHECKING:
+    from guard.integrations.langchain import guard_tool
+
+
+def __getattr__(name: str) -> Any:
+    """``guard.guard_tool`` lives with the LangChain integration: imported on first use, so
+    that ``import guard`` never imports LangChain."""
+    if name == "guard_tool":
+        from guard.integrations.langchain import guard_tool
+
+        return guard_tool
+    raise AttributeError(f"module 'guard' has no attribute {name!r}")
+
 
 __all__ = [
     "Action",

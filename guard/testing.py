@@ -15,14 +15,8 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
 from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.sinks import Sink
@@ -88,41 +82,6 @@ class ScriptedApprover:
         return self.ask(request)
 
 
-class ScriptedChatModel(BaseChatModel):
-    """A chat model that plays a script, for testing agents offline.
-
-    Turn ``n`` answers the ``n``-th model call since the last human message, counted from the
-    AI messages already in the conversation (not kept in the model), so a graph resumed after
-    an interrupt, even in a new process, continues the same script, and a supervisor's new
-    instruction starts the script again. Past the script it answers ``final``.
-    ``bind_tools`` returns the model itself: the script ignores the tools it is given.
-    """
-
-    turns: list[AIMessage]
-    final: str = "done"
-
-    @property
-    def _llm_type(self) -> str:
-        return "peerguard-scripted"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        done = 0
-        for m in messages:
-            done = 0 if isinstance(m, HumanMessage) else done + isinstance(m, AIMessage)
-        message = self.turns[done] if done < len(self.turns) else AIMessage(content=self.final)
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
-        """Return the model itself."""
-        return self
-
-
 def write_safetensors(path: str | os.PathLike[str], size: int = 4096, seed: int = 0) -> Path:
     """Write a valid safetensors file of exactly ``size`` bytes (one U8 tensor), for tests.
 
@@ -148,4 +107,4 @@ def write_safetensors(path: str | os.PathLike[str], size: int = 4096, seed: int 
     return out
 
 
-__all__ = ["MemorySink", "ScriptedApprover", "ScriptedChatModel", "write_safetensors"]
+__all__ = ["MemorySink", "ScriptedApprover", "write_safetensors"]

@@ -16,7 +16,7 @@ from guard.bench.models import parse_claim, system_prompt
 from guard.bench.runner import judge, report, run_scenario
 from guard.bench.scenario import Scenario, load_scenario, load_scenarios, parse_scenario
 from guard.cli import main
-from guard.testing import ScriptedChatModel
+from guard.integrations.langchain import ScriptedChatModel
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "examples" / "scenarios"

@@ -18,11 +18,11 @@ from guard.decorator import (
     UNIDENTIFIED_AGENT_RULE,
     acting_as,
     current_agent_id,
-    guard_tool,
     guarded,
 )
 from guard.engine import Guard
 from guard.exceptions import CallBlocked
+from guard.integrations.langchain import guard_tool
 from guard.testing import MemorySink
 from guard.types import Action, args_hash
 from tests.conftest import AGENT, PEER, World

@@ -39,8 +39,9 @@ from langgraph.prebuilt import ToolNode, ToolRuntime
 from langgraph.types import Command, Interrupt, Send
 from pydantic import ValidationError
 
-from guard.decorator import UNIDENTIFIED_AGENT_RULE, guard_tool
+from guard.decorator import UNIDENTIFIED_AGENT_RULE
 from guard.engine import Guard
+from guard.integrations.langchain import ScriptedChatModel, guard_tool
 from guard.integrations.langgraph import (
     CONFIRMATION_TYPE,
     ConfirmationAnswer,
@@ -50,7 +51,7 @@ from guard.integrations.langgraph import (
     pending_confirmations,
 )
 from guard.policy import Declarations
-from guard.testing import MemorySink, ScriptedChatModel
+from guard.testing import MemorySink
 from guard.types import Action, Mode, args_hash
 from tests.conftest import AGENT, PEER, World
 from tests.pg import postgres_url

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import guard
 import guard.exceptions
 
@@ -33,7 +36,7 @@ def test_version_in_one_place() -> None:
 def test_integration_names_are_pinned() -> None:
     """The names the README tells users to import from the integrations stay put."""
     from guard import decorator, testing
-    from guard.integrations import langgraph
+    from guard.integrations import langchain, langgraph
 
     assert set(langgraph.__all__) >= {
         "ConfirmationAnswer",
@@ -42,9 +45,30 @@ def test_integration_names_are_pinned() -> None:
         "PeerGuardToolWrapper",
         "pending_confirmations",
     }
-    assert {"guarded", "guard_tool", "acting_as"} <= set(decorator.__all__)
-    assert {"MemorySink", "ScriptedApprover", "ScriptedChatModel", "write_safetensors"} <= set(
-        testing.__all__
-    )
-    for module in (langgraph, decorator, testing):
+    assert {"guarded", "acting_as"} <= set(decorator.__all__)
+    assert {"MemorySink", "ScriptedApprover", "write_safetensors"} <= set(testing.__all__)
+    assert {"guard_tool", "ScriptedChatModel"} <= set(langchain.__all__)
+    for module in (langchain, langgraph, decorator, testing):
         assert module.__all__ == sorted(module.__all__, key=lambda n: (not n.isupper(), n))
+
+
+def test_the_core_imports_no_agent_framework() -> None:
+    """The engine, decorator, testing helpers, verifier and CLI work without LangChain or
+    LangGraph: only the integrations and the bench import them."""
+    code = (
+        "import sys, guard, guard.testing, guard.decorator, guard.engine, guard.verify, "
+        "guard.cli, guard.watch, guard.audit; "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('lang')}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", out
+
+
+def test_guard_tool_is_still_reachable_from_the_package() -> None:
+    """``guard.guard_tool`` is the integration's, imported on first use."""
+    import guard
+    from guard.integrations.langchain import guard_tool
+
+    assert guard.guard_tool is guard_tool

@@ -10,7 +10,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from guard.approval import ApprovalRequest
 from guard.formats import WeightFormat, sniff
-from guard.testing import MemorySink, ScriptedApprover, ScriptedChatModel, write_safetensors
+from guard.integrations.langchain import ScriptedChatModel
+from guard.testing import MemorySink, ScriptedApprover, write_safetensors
 from guard.types import Alert, Severity
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,19 +32,20 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field, create_model
 
 from guard.bench.harm import evaluate
-from guard.bench.models import parse_claim, system_prompt
+from guard.bench.models import ModelFactory, parse_claim, system_prompt
 from guard.bench.scenario import Call, Scenario, is_attack_run
 from guard.bench.scenario import Claim as ScenarioClaim
 from guard.bench.tools import TOOL_ARGS, TOOL_DESCRIPTIONS, BenchTools
 from guard.bench.world import build_world
 from guard.engine import Guard
+from guard.integrations.langchain import ScriptedChatModel
 from guard.integrations.langgraph import (
     ConfirmationAnswer,
     PeerGuardMiddleware,
     pending_confirmations,
 )
 from guard.policy import Policy
-from guard.testing import MemorySink, ScriptedChatModel
+from guard.testing import MemorySink
 from guard.types import Action, Alert, Severity
 from guard.verify import Claim, Verifier
 
@@ -157,9 +158,6 @@ def _verifier_claim(claim: ScenarioClaim | None) -> Claim | None:
     if claim is None:
         return None
     return Claim.model_validate(claim.model_dump(mode="json"))
-
-
-ModelFactory = Callable[[Scenario, str | None, Sequence[Call]], BaseChatModel]
 
 
 def scripted_model(scenario: Scenario, variant: str | None, calls: Sequence[Call]) -> BaseChatModel:
