@@ -32,6 +32,7 @@ def test_wheel_maps_integrations_and_policies_under_guard(wheel: Path) -> None:
     """The wheel has guard/integrations and guard/policies, and no top-level integrations package."""
     names = zipfile.ZipFile(wheel).namelist()
     assert "guard/integrations/__init__.py" in names
+    assert "guard/integrations/langchain.py" in names
     assert "guard/policies/peer-preservation.yaml" in names
     assert "guard/py.typed" in names
     assert "guard/shell/__init__.py" in names
@@ -44,10 +45,8 @@ def test_wheel_maps_integrations_and_policies_under_guard(wheel: Path) -> None:
     assert not any(n.startswith(("integrations/", "policies/", "tests/")) for n in names)
 
 
-@pytest.mark.slow
-def test_wheel_imports_from_a_clean_venv(wheel: Path, tmp_path: Path) -> None:
-    """Installed into a fresh venv, the wheel loads its shipped policy and runs the CLI."""
-    env_dir = tmp_path / "venv"
+def _install(wheel: Path, env_dir: Path) -> Path:
+    """A fresh venv with the wheel installed; its python."""
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
@@ -59,6 +58,14 @@ def test_wheel_imports_from_a_clean_venv(wheel: Path, tmp_path: Path) -> None:
     ).stdout.strip()  # fmt: skip
     deps = [sysconfig.get_paths()["purelib"], *site.getsitepackages()]
     Path(clean_site, "peerguard-test-deps.pth").write_text("\n".join(dict.fromkeys(deps)) + "\n")
+    return py
+
+
+@pytest.mark.slow
+def test_wheel_imports_from_a_clean_venv(wheel: Path, tmp_path: Path) -> None:
+    """Installed into a fresh venv, the wheel loads its shipped policy and runs the CLI."""
+    env_dir = tmp_path / "venv"
+    py = _install(wheel, env_dir)
     code = (
         "import importlib.util, guard, guard.integrations, guard.policy\n"
         "assert 'site-packages' in guard.__file__, guard.__file__\n"
@@ -76,3 +83,21 @@ def test_wheel_imports_from_a_clean_venv(wheel: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
+
+
+@pytest.mark.slow
+def test_the_source_tree_shadowing_the_wheel_still_has_its_policies(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """Python started in the repository finds ``guard`` in the source tree before the installed
+    wheel: the tree must then be a whole package, shipped policies included."""
+    py = _install(wheel, tmp_path / "venv")
+    code = (
+        "import guard.policy, guard.integrations.langchain\n"
+        f"assert guard.__file__.startswith({str(REPO)!r}), guard.__file__\n"
+        "print(len(guard.policy.load_policy().rules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=REPO, env=env)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 5
