@@ -8,6 +8,7 @@ redirect or a pipe further along turns it into a copy; readers that print only f
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -453,6 +454,41 @@ _SORTERS = {
 }
 
 
+def _option_may_be(f: Field, option: str) -> bool:
+    """Whether a word the guard cannot read in full may be the long option ``option`` (with
+    its value): ``--compress-program=$P``, ``--compress-prog=$P``, ``-$X``. A word whose known
+    start is another option (``-k$N``, ``--key=$N``) is that option."""
+    if f.known or not f.value.startswith("-"):
+        return False
+    start = "".join(t for t, _ in itertools.takewhile(lambda p: not p[1], f.pieces))
+    if not f.pieces:
+        start = f.value[: f.value.find("$")] if "$" in f.value else "-"
+    name, eq, _ = start.partition("=")
+    if name in ("-", "--"):
+        return not eq
+    if not name.startswith("--") or len(name) < 3:
+        return False
+    return option.startswith(name) if eq else option.startswith(name) or name.startswith(option)
+
+
+def _compress_program(c: Cmd, o: Opts, data: tuple[Flow, ...]) -> tuple[Flow, ...]:
+    """``sort --compress-program=PROG`` runs PROG (found on ``PATH``, without a shell) on each
+    chunk it spills to a temporary file, and ``PROG -d`` to read the chunk back: its output
+    becomes sort's. PROG is code that runs on the sorted data."""
+    for f in o.operands:
+        if _option_may_be(f, "--compress-program"):
+            c.unseen(f"{c.name}: an option the guard cannot see may run a program ({f.raw})")
+            return (OPAQUE,)
+    prog = o.value("--compress-program")
+    if prog is None:
+        return ()
+    if not prog.known:
+        c.unseen(f"{c.name} --compress-program runs a program the guard cannot see ({prog.raw})")
+        return (OPAQUE,)
+    out = c.st.fork().dispatch([prog], data)
+    return out + c.st.fork().dispatch([prog, Field("-d", raw="-d")], out)
+
+
 @command(*_SORTERS)
 def _sort(c: Cmd) -> tuple[Flow, ...]:
     spec = _SORTERS[c.name]
@@ -472,6 +508,8 @@ def _sort(c: Cmd) -> tuple[Flow, ...]:
             flows += c.content(f, transform=True)
         if not ops:
             flows = c.passthrough(transform=True)
+    if c.name == "sort":
+        flows += _compress_program(c, o, flows)
     if target is not None:
         c.write_to(target, flows, append=False)
         return ()
