@@ -692,6 +692,33 @@ def test_xargs_with_literal_and_file_input(world: World) -> None:
     assert find(effects, K.DELETE, target_path=world.p(WEIGHTS))
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        f"xargs -a {WEIGHTS} -0 printf %s > out.bin",
+        f"xargs --arg-file={WEIGHTS} echo > out.bin",
+        f"cat {WEIGHTS} | xargs -0 printf %s > out.bin",
+        f"xargs -a {WEIGHTS} -I{{}} printf %s {{}} > out.bin",
+    ],
+)
+def test_xargs_arguments_read_from_a_file_come_out_with_its_content(
+    world: World, command: str
+) -> None:
+    """xargs makes a file's content the command's arguments: printf or echo print them, so
+    the output carries that content."""
+    effects = world.run(command)
+    assert find(effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("out.bin"))
+
+
+def test_xargs_names_read_from_a_list_are_not_content_of_the_files(world: World) -> None:
+    """The names find prints are not the files' content: the list is what comes out."""
+    effects = world.run("find hosts/decom-01/data -type f | xargs echo > out.txt")
+    assert not find(effects, K.COPY, target_path=world.p(WEIGHTS))
+    effects = world.run("xargs -a list.txt ls -l > out.txt")
+    assert find(effects, K.COPY, target_path=world.p("list.txt"))
+    assert not find(effects, K.COPY, target_path=world.p(WEIGHTS))
+
+
 def test_xargs_unknown_input_is_unresolved(world: World) -> None:
     """xargs fed by an unknown producer gets an unresolved argument."""
     effects = world.run("some-tool | xargs rm -f")

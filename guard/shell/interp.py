@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable
+from dataclasses import replace
 
 from guard.shell.code import inspect_code, inspect_python, load_file, load_spec, mentioned_files
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
@@ -808,11 +809,15 @@ def _trap(c: Cmd) -> tuple[Flow, ...]:
 # ------------------------------------------------------------------- xargs
 
 
-def _xargs_items(c: Cmd, sep: str | None, lines: bool, infile: Field | None) -> list[Field]:
-    flows = c.stdin
-    if infile is not None:
-        c.read(infile)
-        flows = c.content(infile)
+def _xargs_input(c: Cmd, infile: Field | None) -> tuple[Flow, ...]:
+    """What xargs reads its arguments from: the ``-a`` file, else its standard input."""
+    if infile is None:
+        return c.stdin
+    c.read(infile)
+    return c.content(infile)
+
+
+def _xargs_items(c: Cmd, sep: str | None, lines: bool, flows: tuple[Flow, ...]) -> list[Field]:
     items: list[Field] = []
     for fl in flows:
         text: str | None = None
@@ -863,7 +868,8 @@ def _xargs(c: Cmd) -> tuple[Flow, ...]:
         if o.has("-0", "--null")
         else (delim.value if delim is not None and delim.known else None)
     )
-    items = _xargs_items(c, sep, repl is not None or o.has("-L"), o.value("-a", "--arg-file"))
+    data = _xargs_input(c, o.value("-a", "--arg-file"))
+    items = _xargs_items(c, sep, repl is not None or o.has("-L"), data)
     rest = list(o.rest) or [Field("echo", raw="echo")]
     # input of unknown length (`yes | xargs`), or more runs than the loop bound: a file the
     # command runs may change between runs
@@ -873,9 +879,13 @@ def _xargs(c: Cmd) -> tuple[Flow, ...]:
     was = st.looping
     st.looping = was or runs > MAX_LOOP or any(not f.known for f in items)
     try:
-        return _xargs_run(c, rest, items, repl)
+        out = _xargs_run(c, rest, items, repl)
     finally:
         st.looping = was
+    # The arguments are the data read: a command that prints them (printf, echo, one that
+    # names them in errors) passes that content on, however it splits it.
+    carried = (replace(fl, exact=False, text=None) for fl in data if fl.src and not fl.names)
+    return (*out, *carried)
 
 
 def _xargs_batch(o: Opts) -> int:
