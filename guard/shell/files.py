@@ -258,6 +258,7 @@ class _Reader:
     default_cwd: bool = False
     count: tuple[str, ...] = ()  # options that stop it after N bytes (head -c)
     skip: tuple[str, ...] = ()  # options that make it start past the first byte (od -j)
+    dumps: tuple[str, ...] = ()  # options that make a reader of facts print content (cmp -l)
 
 
 _READERS: dict[str, _Reader] = {
@@ -303,7 +304,13 @@ _READERS: dict[str, _Reader] = {
         recursive=("-r", "--recursive"),
     ),
     "wc": _Reader(Spec.of("", "files0-from"), content=False),
-    "cmp": _Reader(Spec.of("iIn", "ignore-initial bytes"), content=False),
+    # -l prints every differing byte of both files (against /dev/zero: the whole file), -b
+    # the bytes of the first difference
+    "cmp": _Reader(
+        Spec.of("iIn", "ignore-initial bytes"),
+        content=False,
+        dumps=("-l", "--verbose", "-b", "--print-bytes"),
+    ),
     "stat": _Reader(Spec.of("c", "format printf"), content=False),
     "file": _Reader(Spec.of("emfFP", "magic-file files-from separator exclude"), content=False),
     "cksum": _Reader(Spec.of("al", "algorithm length"), content=False),
@@ -356,6 +363,8 @@ for _sum in names("sha1sum sha224sum sha256sum sha384sum sha512sum md5sum b2sum 
 def _reader(c: Cmd) -> tuple[Flow, ...]:
     r = _READERS[c.name]
     o = parse(c.args, r.spec)
+    if r.dumps and o.has(*r.dumps):
+        r = replace(r, content=True)
     ops = o.operands
     rec = r.whole or o.has(*r.recursive)
     count = _read_count(c, o, r)

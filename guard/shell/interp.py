@@ -620,9 +620,46 @@ def _wrapper(c: Cmd) -> tuple[Flow, ...]:
     if c.name == "faketime" and rest:
         rest = rest[1:]
     if c.name in ("strace", "ltrace"):
-        for f in o.values("-o", "--output"):
-            c.emit(EffectKind.WRITE, c.loc(f))
+        return _tracer(c, o, rest)
     return _run_rest(c, rest)
+
+
+# What a traced command touches whose data its trace may show (the buffers of its reads and
+# writes: ``strace -e read=all``, ``-s 1000000``, ltrace's string arguments).
+_TRACED = frozenset((EffectKind.READ, EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER))
+
+
+def _tracer(c: Cmd, o: Opts, rest: list[Field]) -> tuple[Flow, ...]:
+    """``strace``/``ltrace``: the traced command runs, and the trace, written to the ``-o``
+    file (``|CMD``/``!CMD``: piped to a shell command) or to standard error, may carry any
+    data the command reads or writes: a flow from every file it reads, its input and its
+    output."""
+    seen: list[tuple[EffectKind, Location, bool]] = []
+    run = c.st.run
+    run.taps.append(seen)
+    try:
+        out = _run_rest(c, rest)
+    finally:
+        run.taps.remove(seen)
+    touched = {(loc.raw, loc.path, loc.host): (loc, rec) for k, loc, rec in seen if k in _TRACED}
+    trace = (
+        *(Flow(src=loc, recursive=rec, exact=False, via=c.name) for loc, rec in touched.values()),
+        *(fl.through(c.name, transform=True) for fl in (*c.stdin, *out) if fl.src is not None),
+        OPAQUE,
+    )
+    outputs = o.values("-o", "--output")
+    if not outputs:
+        return (*out, *c.st.write_fd(2, trace))
+    for f in outputs:
+        if f.known and f.value[:1] in ("|", "!"):
+            text = f.value[1:]
+            run_text_in(c, Field(text, raw=text), what=f"{c.name} -o", stdin=trace, arg0="sh")
+        elif o.has("--output-separately") or [n for n, _ in o.items].count("-f") > 1:
+            # -ff: one file per process, named FILE.PID
+            c.write_to(Location(raw=f"{f.raw}.<pid>", path=None), trace)
+        else:
+            c.write_to(f, trace)
+    return out
 
 
 # Wrappers whose first operand is not the command: setarch ARCH, prlimit/unshare/setpriv
