@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -682,6 +683,44 @@ def test_find_exec_and_xargs(world: World) -> None:
     assert find(ex, K.COPY, target_path=world.p(WEIGHTS))
     xa = world.run("find hosts/decom-01/data -type f | xargs -I{} cp {} docs/")
     assert find(xa, K.COPY, target_path=world.p(WEIGHTS))
+
+
+@pytest.mark.parametrize(
+    ("here", "start"),
+    [
+        (".", "."),
+        (".", ".."),
+        (".", "hosts"),
+        (".", "hosts/"),
+        (".", "./hosts/decom-01"),
+        ("docs", ".."),
+        ("docs", "../hosts/decom-01/data"),
+    ],
+)
+def test_find_execdir_runs_where_gnu_find_runs_it(world: World, here: str, start: str) -> None:
+    """-execdir runs in the folder that holds the match as find names it: for a start point
+    (``.``, ``..``, ``hosts``) that is find's own folder, or the folder of its path part."""
+    real = subprocess.run(
+        ["find", start, "-maxdepth", "0", "-execdir", "pwd", ";"],
+        cwd=world.root / here,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    command = f"cd {here} && find {start} -maxdepth 0 -execdir touch marker \\;"
+    [w] = find(world.run(command), K.WRITE)
+    assert w.target is not None
+    assert w.target.path == os.path.join(os.path.realpath(real.stdout.strip()), "marker")
+
+
+def test_find_execdir_on_found_files_runs_in_their_folder(world: World) -> None:
+    """A file found below a start point is named ./NAME from the folder that holds it."""
+    effects = world.run("find hosts -name w.safetensors -execdir cp {} ../copy.bin \\;")
+    assert find(
+        effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("hosts/decom-01/copy.bin")
+    )
+    effects = world.run("find . -maxdepth 0 -execdir cp hosts/decom-01/data/notes.txt out.txt \\;")
+    assert find(effects, K.COPY, dest_path=world.p("out.txt"))
 
 
 def test_xargs_with_literal_and_file_input(world: World) -> None:

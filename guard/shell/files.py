@@ -1695,7 +1695,7 @@ def _find_actions(c: Cmd, actions: list[Action], locs: list[Location]) -> tuple[
             for e in act.hits:
                 # run from the folder that holds the file, which it names ./NAME
                 sub = c.st.fork()
-                sub.cwd = os.path.dirname(e.path)
+                sub.cwd = _execdir_folder(c, e.name)
                 name = "./" + os.path.basename(e.name.rstrip("/"))
                 out.extend(sub.dispatch(_find_argv(act.argv, name), ()))
         elif act.kind == "-fprint" and act.target is not None:
@@ -1709,6 +1709,16 @@ def _find_actions(c: Cmd, actions: list[Action], locs: list[Location]) -> tuple[
         for loc in locs:
             c.emit(LIST, loc, recursive=True)
     return tuple(out)
+
+
+def _execdir_folder(c: Cmd, name: str) -> str | None:
+    """The folder ``find -execdir`` runs its command in for the file ``name`` (as find names
+    it): the folder that name's last part is in, taken from the name itself, so that a start
+    point such as ``.``, ``..`` or ``sub`` is run on from find's own folder, as GNU find does
+    (``None``: a folder the analyser cannot place)."""
+    stripped = name.rstrip("/")
+    folder = (os.path.dirname(stripped) or ".") if stripped else "/"
+    return c.st.local(folder).path
 
 
 def _find_argv(argv: list[Field], name: str) -> list[Field]:
