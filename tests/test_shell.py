@@ -1133,6 +1133,40 @@ def test_apply_sed_refuses_what_it_cannot_reproduce(script: str) -> None:
     assert apply_sed(script, "abc\n") is None
 
 
+TEXT_SCRIPTS = [
+    "$a #\\nshutdown_enabled: false",
+    "1a #\\nshutdown_enabled: off",
+    "1i x\\ty\\\\z",
+    "2c one\\ntwo",
+    "1a x\\qy\\&z\\/w",
+    "1a \\n",
+    "1a  \\\\n",
+    "1a\\\nmulti\\nline\\tt",
+    "1i\\\none\\\ntwo",
+    "$a\\\nlast",
+    "/b/c\\\nx\\ry\\fz\\vw\\a",
+    "1a a\\\\nb",
+    "1a x;2d",
+]
+
+
+@pytest.mark.parametrize("script", TEXT_SCRIPTS)
+def test_apply_sed_text_escapes_match_real_gnu_sed(tmp_path: Path, script: str) -> None:
+    """The text of a, i and c reads escapes as GNU sed does (``\\n`` is a newline): the
+    simulator gives what real sed writes, or ``None``."""
+    for text in ("a\nb\nc\n", "a\n", "a\nb"):
+        f = tmp_path / "f"
+        f.write_text(text)
+        subprocess.run(["sed", "-i", script, str(f)], check=True)
+        assert apply_sed(script, text) == f.read_bytes().decode(), (script, text)
+
+
+@pytest.mark.parametrize("script", ["1a x\\ny\\", "1a x\\d065", "1a x\\cA", "1a\\  lead", "1a\\"])
+def test_apply_sed_refuses_text_forms_it_does_not_reproduce(script: str) -> None:
+    """Numeric and control escapes, a trailing backslash, kept leading whitespace: None."""
+    assert apply_sed(script, "abc\n") is None
+
+
 def test_apply_sed_extended_flag() -> None:
     """With extended=True the script is read as ERE."""
     assert apply_sed("s/(a)+/[\\1]/", "aaa\n", extended=True) is None
