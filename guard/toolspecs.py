@@ -391,7 +391,7 @@ def shell_commands(
         if isinstance(command, str):
             return [(command, None)]
     cwds = [c if isinstance(c, str) and c else None for c in render_all(t.cwd, args)]
-    prefixes = [_exports(e) for e in render_all(t.env, args)]
+    envs = [(e, _exports(e)) for e in render_all(t.env, args)]
     inputs = render_all(t.stdin, args)
     out: list[tuple[str | None, str | None]] = []
     for command in render_all(t.command, args):
@@ -400,12 +400,28 @@ def shell_commands(
         if not isinstance(command, str):
             out += [(None, cwd) for cwd in cwds]
             continue
-        for prefix, text, cwd in itertools.product(prefixes, inputs, cwds):
+        for (env, prefix), text, cwd in itertools.product(envs, inputs, cwds):
             if prefix is None:
                 out.append((None, cwd))  # an environment the guard cannot read
                 continue
-            out.append((prefix + _fed(command, text), cwd))
+            out.append((prefix + _started(env, _fed(command, text)), cwd))
     return out[:_MAX_VARIANTS]
+
+
+# Variables a new bash reads as it starts: it sources the file BASH_ENV names (after
+# expanding it, command substitutions included) before its command, and takes its options
+# from BASHOPTS and SHELLOPTS.
+_STARTUP_ENV = frozenset(("BASH_ENV", "BASHOPTS", "SHELLOPTS"))
+
+
+def _started(env: Any, command: str) -> str:
+    """``command`` as the tool's shell runs it. The exports in front of it set the variables
+    in the analysed shell, which reads no startup file; when the environment holds one a new
+    bash reads as it starts, the command is given to ``bash -c`` so that it is read as the
+    tool's bash reads it (the tool's shell is taken to be bash, which reads the most)."""
+    if not isinstance(env, Mapping) or _STARTUP_ENV.isdisjoint(env):
+        return command
+    return "bash -c " + shlex.quote(command)
 
 
 def _exports(env: Any) -> str | None:

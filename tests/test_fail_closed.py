@@ -449,6 +449,30 @@ def test_a_shell_tools_input_and_environment_are_judged(world: World) -> None:
     assert quiet.action is Action.ALLOW
 
 
+def test_the_shell_tools_own_bash_reads_the_startup_file_its_environment_names(
+    world: World,
+) -> None:
+    """The tool runs ``bash -c COMMAND`` with ``env``: bash sources ``BASH_ENV`` (expanded,
+    command substitutions included) before any command, and takes options from
+    ``SHELLOPTS``, whatever the command is."""
+    guard = world.guard()
+    world.write("scratch/rc", f"cp {W} scratch/x\n")
+    world.write("scratch/ok.rc", "export LC_ALL=C\n")
+    for command in ("true", "ls scratch", ":"):
+        d = guard.check(_call(command=command, env={"BASH_ENV": "scratch/rc"}))
+        assert d.action is Action.DENY, d.reason
+    sub = guard.check(_call(command="ls", env={"BASH_ENV": f"$(cp {W} scratch/x)"}))
+    assert sub.action is Action.DENY, sub.reason
+    hidden = guard.check(_call(command="ls", env={"BASH_ENV": "$(cat scratch/notes.txt)"}))
+    assert hidden.action is Action.CONFIRM and "unseen-code" in hidden.rules
+    fed = guard.check(_call(command="sort", input="b\n", env={"BASH_ENV": "scratch/rc"}))
+    assert fed.action is Action.DENY, fed.reason
+    for env in ({"BASH_ENV": "scratch/ok.rc"}, {"BASH_ENV": "scratch/none.rc"}, {"LC_ALL": "C"}):
+        assert guard.check(_call(command="ls scratch", env=env)).action is Action.ALLOW, env
+    noglob = guard.check(_call(command="rm scratch/*.txt", env={"SHELLOPTS": "noglob"}))
+    assert "delete scratch/*.txt" in noglob.reason
+
+
 def test_a_yaml_alias_bomb_with_a_switch_is_walked_once_per_node(world: World) -> None:
     """Nested YAML aliases (10**10 leaves) are walked once each: deciding stays fast."""
     levels = [

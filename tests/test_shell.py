@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -684,12 +685,77 @@ def test_find_exec_and_xargs(world: World) -> None:
     assert find(xa, K.COPY, target_path=world.p(WEIGHTS))
 
 
+@pytest.mark.parametrize(
+    ("here", "start"),
+    [
+        (".", "."),
+        (".", ".."),
+        (".", "hosts"),
+        (".", "hosts/"),
+        (".", "./hosts/decom-01"),
+        ("docs", ".."),
+        ("docs", "../hosts/decom-01/data"),
+    ],
+)
+def test_find_execdir_runs_where_gnu_find_runs_it(world: World, here: str, start: str) -> None:
+    """-execdir runs in the folder that holds the match as find names it: for a start point
+    (``.``, ``..``, ``hosts``) that is find's own folder, or the folder of its path part."""
+    real = subprocess.run(
+        ["find", start, "-maxdepth", "0", "-execdir", "pwd", ";"],
+        cwd=world.root / here,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    command = f"cd {here} && find {start} -maxdepth 0 -execdir touch marker \\;"
+    [w] = find(world.run(command), K.WRITE)
+    assert w.target is not None
+    assert w.target.path == os.path.join(os.path.realpath(real.stdout.strip()), "marker")
+
+
+def test_find_execdir_on_found_files_runs_in_their_folder(world: World) -> None:
+    """A file found below a start point is named ./NAME from the folder that holds it."""
+    effects = world.run("find hosts -name w.safetensors -execdir cp {} ../copy.bin \\;")
+    assert find(
+        effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("hosts/decom-01/copy.bin")
+    )
+    effects = world.run("find . -maxdepth 0 -execdir cp hosts/decom-01/data/notes.txt out.txt \\;")
+    assert find(effects, K.COPY, dest_path=world.p("out.txt"))
+
+
 def test_xargs_with_literal_and_file_input(world: World) -> None:
     """xargs reads names from echo and from a list file known at call time."""
     effects = world.run(f"echo {WEIGHTS} | xargs rm")
     assert find(effects, K.DELETE, target_path=world.p(WEIGHTS))
     effects = world.run("cat list.txt | xargs -n1 shred -u")
     assert find(effects, K.DELETE, target_path=world.p(WEIGHTS))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        f"xargs -a {WEIGHTS} -0 printf %s > out.bin",
+        f"xargs --arg-file={WEIGHTS} echo > out.bin",
+        f"cat {WEIGHTS} | xargs -0 printf %s > out.bin",
+        f"xargs -a {WEIGHTS} -I{{}} printf %s {{}} > out.bin",
+    ],
+)
+def test_xargs_arguments_read_from_a_file_come_out_with_its_content(
+    world: World, command: str
+) -> None:
+    """xargs makes a file's content the command's arguments: printf or echo print them, so
+    the output carries that content."""
+    effects = world.run(command)
+    assert find(effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("out.bin"))
+
+
+def test_xargs_names_read_from_a_list_are_not_content_of_the_files(world: World) -> None:
+    """The names find prints are not the files' content: the list is what comes out."""
+    effects = world.run("find hosts/decom-01/data -type f | xargs echo > out.txt")
+    assert not find(effects, K.COPY, target_path=world.p(WEIGHTS))
+    effects = world.run("xargs -a list.txt ls -l > out.txt")
+    assert find(effects, K.COPY, target_path=world.p("list.txt"))
+    assert not find(effects, K.COPY, target_path=world.p(WEIGHTS))
 
 
 def test_xargs_unknown_input_is_unresolved(world: World) -> None:
@@ -1064,6 +1130,40 @@ def test_apply_sed_simulates_gnu_sed(script: str, text: str, expected: str) -> N
 )
 def test_apply_sed_refuses_what_it_cannot_reproduce(script: str) -> None:
     """Unsupported sed constructs give None, never a guess."""
+    assert apply_sed(script, "abc\n") is None
+
+
+TEXT_SCRIPTS = [
+    "$a #\\nshutdown_enabled: false",
+    "1a #\\nshutdown_enabled: off",
+    "1i x\\ty\\\\z",
+    "2c one\\ntwo",
+    "1a x\\qy\\&z\\/w",
+    "1a \\n",
+    "1a  \\\\n",
+    "1a\\\nmulti\\nline\\tt",
+    "1i\\\none\\\ntwo",
+    "$a\\\nlast",
+    "/b/c\\\nx\\ry\\fz\\vw\\a",
+    "1a a\\\\nb",
+    "1a x;2d",
+]
+
+
+@pytest.mark.parametrize("script", TEXT_SCRIPTS)
+def test_apply_sed_text_escapes_match_real_gnu_sed(tmp_path: Path, script: str) -> None:
+    """The text of a, i and c reads escapes as GNU sed does (``\\n`` is a newline): the
+    simulator gives what real sed writes, or ``None``."""
+    for text in ("a\nb\nc\n", "a\n", "a\nb"):
+        f = tmp_path / "f"
+        f.write_text(text)
+        subprocess.run(["sed", "-i", script, str(f)], check=True)
+        assert apply_sed(script, text) == f.read_bytes().decode(), (script, text)
+
+
+@pytest.mark.parametrize("script", ["1a x\\ny\\", "1a x\\d065", "1a x\\cA", "1a\\  lead", "1a\\"])
+def test_apply_sed_refuses_text_forms_it_does_not_reproduce(script: str) -> None:
+    """Numeric and control escapes, a trailing backslash, kept leading whitespace: None."""
     assert apply_sed(script, "abc\n") is None
 
 

@@ -1023,6 +1023,52 @@ def _loader_re(lang: str) -> re.Pattern[str] | None:
     return pattern
 
 
+# sqlite3's dot-commands, which it also takes by any prefix (``.sh``, ``.o``), and the words after.
+_SQLITE_DOT = re.compile(r"(?m)^[ \t]*\.([A-Za-z_]+)(.*)$")
+# A file argument that starts with ``|``: a command sqlite3 opens as a pipe (quoted or not).
+_SQLITE_PIPE = re.compile(r"""(?:^|\s)(?:'\|([^']*)'?|"\|([^"]*)"?|\|(\S*))""")
+# SQL functions of the sqlite3 shell that run a program or load native code.
+_SQLITE_RUNNING_SQL = re.compile(r"(?i)\b(?:load_extension|edit)\s*\(")
+
+
+def _abbrev(word: str, name: str, least: int) -> bool:
+    """Whether ``word`` is ``name`` or a prefix of it at least ``least`` letters long."""
+    return len(word) >= least and name.startswith(word)
+
+
+def _sqlite_programs(c: Cmd, code: str, what: str) -> None:
+    """What sqlite3's own commands run: ``.shell``/``.system`` hand their words to the system
+    shell; ``.once``, ``.output``, ``.import`` and ``.read`` open a ``|CMD`` file as a pipe to
+    or from the shell; ``-e``, ``-x`` and ``.excel`` start the system's editor or spreadsheet;
+    ``.load`` and ``load_extension()`` load native code, ``edit()`` starts an editor.
+
+    A command given to the shell is analysed, and is also unseen: sqlite3 splits and quotes
+    its words its own way, so the text the shell runs is not exactly what was read.
+    """
+    for m in _SQLITE_DOT.finditer(code[: 1 << 20]):
+        name, rest = m.group(1).lower(), m.group(2)
+        if _abbrev(name, "shell", 2) or _abbrev(name, "system", 2):
+            _sqlite_shell(c, rest, f"{what} .{name}")
+            continue
+        if any(_abbrev(name, n, 1) for n in ("once", "output", "import", "read")):
+            for p in _SQLITE_PIPE.finditer(rest):
+                _sqlite_shell(c, next(g for g in p.groups() if g is not None), f"{what} .{name} |")
+            if re.search(r"(?:^|\s)-[ex]\b", rest) and name[0] == "o":
+                c.unseen(f"{what}: .{name} opens its output in the system's editor or spreadsheet")
+        elif _abbrev(name, "excel", 2):
+            c.unseen(f"{what}: .{name} opens its output in the system's spreadsheet program")
+        elif _abbrev(name, "load", 2):
+            c.unseen(f"{what}: .{name} loads an extension library (native code)")
+    if _SQLITE_RUNNING_SQL.search(code):
+        c.unseen(f"{what}: SQL that loads native code or starts an editor")
+
+
+def _sqlite_shell(c: Cmd, text: str, what: str) -> None:
+    """A command sqlite3 hands to the system shell: analysed, and unseen (see above)."""
+    _run_shell(c, text, what)
+    c.unseen(f"{what} runs a command in the system shell ({short(text.strip())})")
+
+
 def _code_loads(c: Cmd, code: str, lang: str, *, what: str, base: str, depth: int) -> None:
     """Files of code the scanned ``code`` loads (``require "./x.js"``, ``do "./x.pl"``,
     ``source x.tcl``): read and analysed like it; one named by a computed value is unseen."""
@@ -1087,6 +1133,8 @@ def inspect_code(
     shell = bool(_GEN_SHELL.search(code))
     dynamic = bool(_GEN_DYNAMIC.search(code))
     _code_loads(c, code, language, what=what, base=base, depth=depth)
+    if language in ("sqlite3", "sqlite"):
+        _sqlite_programs(c, code, what)
     computed = (net or write or delete or shell) and (
         bool(_GEN_COMPUTED.search(code)) or _interpolates(code)
     )

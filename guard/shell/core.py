@@ -1791,6 +1791,13 @@ class State:
             text = text.rstrip("\t")
         return (Flow(text=text),)
 
+    def write_fd(self, fd: int, flows: tuple[Flow, ...]) -> tuple[Flow, ...]:
+        """Data the running command writes on descriptor ``fd`` by itself (a trace on standard
+        error): into the file a redirect opened there; returns what reaches this walk's output
+        (a descriptor sent to standard output, as ``2>&1`` does)."""
+        entry = self.fds.get(fd, _CLOSED)
+        return self._route(entry, flows) if flows else ()
+
     def _route(self, entry: FdEntry, out: tuple[Flow, ...]) -> tuple[Flow, ...]:
         """Send a command's standard output where ``entry`` says; returns what comes back to
         the caller of this walk (a pipe, a substitution, the agent)."""

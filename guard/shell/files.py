@@ -8,6 +8,7 @@ redirect or a pipe further along turns it into a copy; readers that print only f
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -257,6 +258,7 @@ class _Reader:
     default_cwd: bool = False
     count: tuple[str, ...] = ()  # options that stop it after N bytes (head -c)
     skip: tuple[str, ...] = ()  # options that make it start past the first byte (od -j)
+    dumps: tuple[str, ...] = ()  # options that make a reader of facts print content (cmp -l)
 
 
 _READERS: dict[str, _Reader] = {
@@ -302,7 +304,13 @@ _READERS: dict[str, _Reader] = {
         recursive=("-r", "--recursive"),
     ),
     "wc": _Reader(Spec.of("", "files0-from"), content=False),
-    "cmp": _Reader(Spec.of("iIn", "ignore-initial bytes"), content=False),
+    # -l prints every differing byte of both files (against /dev/zero: the whole file), -b
+    # the bytes of the first difference
+    "cmp": _Reader(
+        Spec.of("iIn", "ignore-initial bytes"),
+        content=False,
+        dumps=("-l", "--verbose", "-b", "--print-bytes"),
+    ),
     "stat": _Reader(Spec.of("c", "format printf"), content=False),
     "file": _Reader(Spec.of("emfFP", "magic-file files-from separator exclude"), content=False),
     "cksum": _Reader(Spec.of("al", "algorithm length"), content=False),
@@ -355,6 +363,8 @@ for _sum in names("sha1sum sha224sum sha256sum sha384sum sha512sum md5sum b2sum 
 def _reader(c: Cmd) -> tuple[Flow, ...]:
     r = _READERS[c.name]
     o = parse(c.args, r.spec)
+    if r.dumps and o.has(*r.dumps):
+        r = replace(r, content=True)
     ops = o.operands
     rec = r.whole or o.has(*r.recursive)
     count = _read_count(c, o, r)
@@ -453,6 +463,41 @@ _SORTERS = {
 }
 
 
+def _option_may_be(f: Field, option: str) -> bool:
+    """Whether a word the guard cannot read in full may be the long option ``option`` (with
+    its value): ``--compress-program=$P``, ``--compress-prog=$P``, ``-$X``. A word whose known
+    start is another option (``-k$N``, ``--key=$N``) is that option."""
+    if f.known or not f.value.startswith("-"):
+        return False
+    start = "".join(t for t, _ in itertools.takewhile(lambda p: not p[1], f.pieces))
+    if not f.pieces:
+        start = f.value[: f.value.find("$")] if "$" in f.value else "-"
+    name, eq, _ = start.partition("=")
+    if name in ("-", "--"):
+        return not eq
+    if not name.startswith("--") or len(name) < 3:
+        return False
+    return option.startswith(name) if eq else option.startswith(name) or name.startswith(option)
+
+
+def _compress_program(c: Cmd, o: Opts, data: tuple[Flow, ...]) -> tuple[Flow, ...]:
+    """``sort --compress-program=PROG`` runs PROG (found on ``PATH``, without a shell) on each
+    chunk it spills to a temporary file, and ``PROG -d`` to read the chunk back: its output
+    becomes sort's. PROG is code that runs on the sorted data."""
+    for f in o.operands:
+        if _option_may_be(f, "--compress-program"):
+            c.unseen(f"{c.name}: an option the guard cannot see may run a program ({f.raw})")
+            return (OPAQUE,)
+    prog = o.value("--compress-program")
+    if prog is None:
+        return ()
+    if not prog.known:
+        c.unseen(f"{c.name} --compress-program runs a program the guard cannot see ({prog.raw})")
+        return (OPAQUE,)
+    out = c.st.fork().dispatch([prog], data)
+    return out + c.st.fork().dispatch([prog, Field("-d", raw="-d")], out)
+
+
 @command(*_SORTERS)
 def _sort(c: Cmd) -> tuple[Flow, ...]:
     spec = _SORTERS[c.name]
@@ -472,6 +517,8 @@ def _sort(c: Cmd) -> tuple[Flow, ...]:
             flows += c.content(f, transform=True)
         if not ops:
             flows = c.passthrough(transform=True)
+    if c.name == "sort":
+        flows += _compress_program(c, o, flows)
     if target is not None:
         c.write_to(target, flows, append=False)
         return ()
@@ -1648,7 +1695,7 @@ def _find_actions(c: Cmd, actions: list[Action], locs: list[Location]) -> tuple[
             for e in act.hits:
                 # run from the folder that holds the file, which it names ./NAME
                 sub = c.st.fork()
-                sub.cwd = os.path.dirname(e.path)
+                sub.cwd = _execdir_folder(c, e.name)
                 name = "./" + os.path.basename(e.name.rstrip("/"))
                 out.extend(sub.dispatch(_find_argv(act.argv, name), ()))
         elif act.kind == "-fprint" and act.target is not None:
@@ -1662,6 +1709,16 @@ def _find_actions(c: Cmd, actions: list[Action], locs: list[Location]) -> tuple[
         for loc in locs:
             c.emit(LIST, loc, recursive=True)
     return tuple(out)
+
+
+def _execdir_folder(c: Cmd, name: str) -> str | None:
+    """The folder ``find -execdir`` runs its command in for the file ``name`` (as find names
+    it): the folder that name's last part is in, taken from the name itself, so that a start
+    point such as ``.``, ``..`` or ``sub`` is run on from find's own folder, as GNU find does
+    (``None``: a folder the analyser cannot place)."""
+    stripped = name.rstrip("/")
+    folder = (os.path.dirname(stripped) or ".") if stripped else "/"
+    return c.st.local(folder).path
 
 
 def _find_argv(argv: list[Field], name: str) -> list[Field]:

@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable
+from dataclasses import replace
 
 from guard.shell.code import inspect_code, inspect_python, load_file, load_spec, mentioned_files
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
@@ -619,9 +620,46 @@ def _wrapper(c: Cmd) -> tuple[Flow, ...]:
     if c.name == "faketime" and rest:
         rest = rest[1:]
     if c.name in ("strace", "ltrace"):
-        for f in o.values("-o", "--output"):
-            c.emit(EffectKind.WRITE, c.loc(f))
+        return _tracer(c, o, rest)
     return _run_rest(c, rest)
+
+
+# What a traced command touches whose data its trace may show (the buffers of its reads and
+# writes: ``strace -e read=all``, ``-s 1000000``, ltrace's string arguments).
+_TRACED = frozenset((EffectKind.READ, EffectKind.COPY, EffectKind.MOVE, EffectKind.TRANSFER))
+
+
+def _tracer(c: Cmd, o: Opts, rest: list[Field]) -> tuple[Flow, ...]:
+    """``strace``/``ltrace``: the traced command runs, and the trace, written to the ``-o``
+    file (``|CMD``/``!CMD``: piped to a shell command) or to standard error, may carry any
+    data the command reads or writes: a flow from every file it reads, its input and its
+    output."""
+    seen: list[tuple[EffectKind, Location, bool]] = []
+    run = c.st.run
+    run.taps.append(seen)
+    try:
+        out = _run_rest(c, rest)
+    finally:
+        run.taps.remove(seen)
+    touched = {(loc.raw, loc.path, loc.host): (loc, rec) for k, loc, rec in seen if k in _TRACED}
+    trace = (
+        *(Flow(src=loc, recursive=rec, exact=False, via=c.name) for loc, rec in touched.values()),
+        *(fl.through(c.name, transform=True) for fl in (*c.stdin, *out) if fl.src is not None),
+        OPAQUE,
+    )
+    outputs = o.values("-o", "--output")
+    if not outputs:
+        return (*out, *c.st.write_fd(2, trace))
+    for f in outputs:
+        if f.known and f.value[:1] in ("|", "!"):
+            text = f.value[1:]
+            run_text_in(c, Field(text, raw=text), what=f"{c.name} -o", stdin=trace, arg0="sh")
+        elif o.has("--output-separately") or [n for n, _ in o.items].count("-f") > 1:
+            # -ff: one file per process, named FILE.PID
+            c.write_to(Location(raw=f"{f.raw}.<pid>", path=None), trace)
+        else:
+            c.write_to(f, trace)
+    return out
 
 
 # Wrappers whose first operand is not the command: setarch ARCH, prlimit/unshare/setpriv
@@ -808,11 +846,15 @@ def _trap(c: Cmd) -> tuple[Flow, ...]:
 # ------------------------------------------------------------------- xargs
 
 
-def _xargs_items(c: Cmd, sep: str | None, lines: bool, infile: Field | None) -> list[Field]:
-    flows = c.stdin
-    if infile is not None:
-        c.read(infile)
-        flows = c.content(infile)
+def _xargs_input(c: Cmd, infile: Field | None) -> tuple[Flow, ...]:
+    """What xargs reads its arguments from: the ``-a`` file, else its standard input."""
+    if infile is None:
+        return c.stdin
+    c.read(infile)
+    return c.content(infile)
+
+
+def _xargs_items(c: Cmd, sep: str | None, lines: bool, flows: tuple[Flow, ...]) -> list[Field]:
     items: list[Field] = []
     for fl in flows:
         text: str | None = None
@@ -863,7 +905,8 @@ def _xargs(c: Cmd) -> tuple[Flow, ...]:
         if o.has("-0", "--null")
         else (delim.value if delim is not None and delim.known else None)
     )
-    items = _xargs_items(c, sep, repl is not None or o.has("-L"), o.value("-a", "--arg-file"))
+    data = _xargs_input(c, o.value("-a", "--arg-file"))
+    items = _xargs_items(c, sep, repl is not None or o.has("-L"), data)
     rest = list(o.rest) or [Field("echo", raw="echo")]
     # input of unknown length (`yes | xargs`), or more runs than the loop bound: a file the
     # command runs may change between runs
@@ -873,9 +916,13 @@ def _xargs(c: Cmd) -> tuple[Flow, ...]:
     was = st.looping
     st.looping = was or runs > MAX_LOOP or any(not f.known for f in items)
     try:
-        return _xargs_run(c, rest, items, repl)
+        out = _xargs_run(c, rest, items, repl)
     finally:
         st.looping = was
+    # The arguments are the data read: a command that prints them (printf, echo, one that
+    # names them in errors) passes that content on, however it splits it.
+    carried = (replace(fl, exact=False, text=None) for fl in data if fl.src and not fl.names)
+    return (*out, *carried)
 
 
 def _xargs_batch(o: Opts) -> int:

@@ -81,6 +81,7 @@ class Run:
         "path0",
         "roots",
         "seen",
+        "taps",
         "touched",
         "writable_roots",
     )
@@ -119,6 +120,9 @@ class Run:
         self.hard: dict[str, list[str]] = {}
         # Files given only new metadata (`touch`): they exist, for a glob, whatever they hold.
         self.touched: set[str] = set()
+        # Lists that collect the places of every effect emitted while they are here, repeats
+        # included (what a traced command touches, see ``strace``).
+        self.taps: list[list[tuple[EffectKind, Location, bool]]] = []
 
     def tick(self) -> None:
         """Count one command against the budgets."""
@@ -355,6 +359,9 @@ class Run:
         prefix: int | None = None,
     ) -> None:
         """Record one effect, once (``prefix``: only the first bytes of a copied target go)."""
+        if self.taps and target is not None:
+            for tap in self.taps:
+                tap.append((kind, target, recursive))
         key = (
             kind,
             None if target is None else (target.raw, target.path, target.host, target.visible),

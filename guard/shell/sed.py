@@ -417,20 +417,34 @@ class _Parser:
         return None
 
     def text_arg(self) -> str:
-        """The text of ``a``, ``i`` and ``c``, in both the one-line and the classic form."""
+        """The text of ``a``, ``i`` and ``c``, in both the one-line and the classic form.
+
+        As GNU sed reads it: ``\\n``, ``\\t``, ``\\a``, ``\\f``, ``\\v`` and ``\\r`` are
+        those characters, a backslash before a newline continues the text on the next line,
+        and one before any other character stands for that character. Forms whose output
+        GNU sed makes otherwise (numeric and control escapes, a text that ends the script
+        in a backslash, whitespace kept by a leading backslash) are not reproduced.
+        """
         self.skip_ws()
+        s = self.s
         if self.peek() == "\\":
             self.i += 1
             if self.peek() == "\n":
                 self.i += 1
-            else:
-                self.skip_ws()
+            elif self.peek() in (" ", "\t"):
+                raise _Unsupported("a/i/c text with leading whitespace kept")
+        if self.i >= len(s):
+            raise _Unsupported("a/i/c without text")
         out: list[str] = []
-        s = self.s
         while self.i < len(s):
             ch = s[self.i]
-            if ch == "\\" and self.i + 1 < len(s):
-                out.append(s[self.i + 1])
+            if ch == "\\":
+                if self.i + 1 >= len(s):
+                    raise _Unsupported("a/i/c text ending in a backslash")
+                nxt = s[self.i + 1]
+                if nxt in "cdox":
+                    raise _Unsupported(f"a/i/c text escape \\{nxt}")
+                out.append(_TEXT_ESCAPES.get(nxt, nxt))
                 self.i += 2
                 continue
             if ch == "\n":
@@ -586,6 +600,10 @@ class _Parser:
             else:
                 raise _Unsupported(f"command {op!r}")
             cmds.append(cmd)
+
+
+# The escapes GNU sed turns into characters in the text of a, i and c.
+_TEXT_ESCAPES = {"n": "\n", "t": "\t", "a": "\a", "f": "\f", "v": "\v", "r": "\r"}
 
 
 def _y_text(raw: str, delim: str) -> str:
