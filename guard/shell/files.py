@@ -527,19 +527,33 @@ def _grep(c: Cmd) -> tuple[Flow, ...]:
 
 
 _AWK_DANGER = re.compile(
-    r"system\s*\(|\|\s*&|\|\s*\"|\|\s*[A-Za-z_]|\b(print|printf)\b[^;}\n]*>|getline\s*<|\bclose\s*\("
+    r"system\s*\(|\|\s*&|\|\s*\"|\|\s*[A-Za-z_]|\b(print|printf)\b[^;}\n]*>|\bclose\s*\("
+)
+# `getline [var] < FILE` in a program's skeleton (strings as S<k>): the text after the `<`. The
+# variable is a name, an array element or a field; `<=` is a comparison, not a redirection.
+_AWK_GETLINE_FROM = re.compile(
+    r"\bgetline\b\s*(?:\$\s*(?:\w+|\([^()]*\))|[A-Za-z_]\w*(?:\s*\[[^\]]*\])?)?\s*<(?!=)"
+)
+# The file operand of `getline < ...` when it is one string: alone before an end of the
+# expression, or in parentheses. Anything else (a variable, a concatenation) is unresolved.
+_AWK_LITERAL_OPERAND = re.compile(
+    r"\s*(?:S(\d+)\s*(?=[;})\n,>]|&&|\|\||[<!=]=|$)|\(\s*S(\d+)\s*\))"
 )
 # Tokens of an awk program: strings, regular expressions (where an operand may start), comments.
 _AWK_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|/(?:[^/\\\n]|\\.)+/')
 _AWK_REGEX_BEFORE = frozenset("(,{};!~&|=?:\n")
 
 
-def _awk_commands(program: str) -> tuple[list[tuple[str, bool]], bool, str]:
+def _awk_commands(
+    program: str,
+) -> tuple[list[tuple[str, bool]], bool, str, list[tuple[str, bool]]]:
     """The commands an awk program runs (``system("...")``, ``print | "..."``,
     ``"..." | getline``) when they are literal strings (with whether awk prints into them),
     whether it runs one the analyser
-    cannot see (built from data or variables, or a two-way ``|&`` pipe), and the program with
-    its strings and regular expressions blanked out."""
+    cannot see (built from data or variables, or a two-way ``|&`` pipe), the program with
+    its strings and regular expressions blanked out, and the files ``getline [var] < FILE``
+    reads (each with whether its name is a literal string; if not, the text of the
+    expression)."""
     literals: list[str] = []
     out: list[str] = []  # the program with each string as S<k> and each regex as R
     pos = 0
@@ -581,7 +595,35 @@ def _awk_commands(program: str) -> tuple[list[tuple[str, bool]], bool, str]:
             commands.append((literals[int(lead.group(1))], False))
         else:
             hidden = True
-    return commands, hidden, skeleton
+    reads: list[tuple[str, bool]] = []
+    for m in _AWK_GETLINE_FROM.finditer(skeleton):
+        lit = _AWK_LITERAL_OPERAND.match(skeleton, m.end())
+        if lit is not None:
+            reads.append((literals[int(lit.group(1) or lit.group(2))], True))
+        else:
+            expr = re.match(r"[^;}\n]*", skeleton[m.end() :])
+            text = expr.group().strip() if expr is not None else ""
+            shown = re.sub(r"S(\d+)", lambda k: f'"{literals[int(k.group(1))]}"', text)
+            reads.append((shown or "getline <", False))
+    return commands, hidden, skeleton, reads
+
+
+def _awk_getline_reads(c: Cmd, reads: list[tuple[str, bool]]) -> tuple[Flow, ...]:
+    """Record the files ``getline < FILE`` reads; what it reads may be printed, so each one's
+    content (changed: a line at a time, into a variable) flows to awk's output. A name the
+    analyser cannot work out is an unresolved place, which may be protected."""
+    out: list[Flow] = []
+    for text, known in reads:
+        if not known:
+            f = Field(value=text, raw=text, known=False)
+        else:
+            name, _ = ansi_c_decode(text)
+            if name == "-":
+                continue  # standard input: already what awk passes on
+            f = Field(value=name, raw=text)
+        c.read(f)
+        out.extend(c.content(f, transform=True))
+    return tuple(out)
 
 
 @command("awk gawk mawk nawk busybox-awk")
@@ -617,16 +659,23 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
     if inplace:
         for f in files:
             c.emit(WRITE, c.loc(f), note="gawk -i inplace rewrites the file")
-    commands, hidden, skeleton = _awk_commands(program or "")
+    commands, hidden, skeleton, reads = _awk_commands(program or "")
+    got = _awk_getline_reads(c, reads)
     if program is None or hidden or commands or _AWK_DANGER.search(skeleton):
-        # what awk prints (its input, changed) is what a `print | "cmd"` command reads
+        # what awk prints (its input and what getline read, changed) is what a
+        # `print | "cmd"` command reads
         printed = (
             *c.passthrough(transform=True),
             *(fl for f in files for fl in c.content(f, transform=True)),
+            *got,
         )
+        # a command's output reaches awk's own: system() and `print | "cmd"` share its
+        # standard output, and `"cmd" | getline` hands it to the program, which may print it
+        ran: list[Flow] = []
         for text, piped in commands:
             decoded, _ = ansi_c_decode(text)
-            run_shell_text(c, decoded, what="awk command", stdin=printed if piped else ())
+            flows = run_shell_text(c, decoded, what="awk command", stdin=printed if piped else ())
+            ran.extend(fl.through(c.name, transform=True) for fl in flows)
         if hidden or program is None:
             # system(ARGV[1]), print | cmd, cmd | getline, |&: a command nobody can read
             c.unseen("awk runs a command the analyser cannot see")
@@ -635,8 +684,8 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
             c.unknown(note, c.loc(f))
         if not files:
             c.unknown(note)
-        return (*c.passthrough(transform=True), OPAQUE)
-    out: list[Flow] = []
+        return (*printed, *ran, OPAQUE)
+    out: list[Flow] = list(got)
     for f in files:
         c.read(f)
         out.extend(c.content(f, transform=True))
