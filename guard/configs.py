@@ -415,6 +415,8 @@ def simulate(text: str | None, name: str, edit: ConfigEdit | None) -> Any:
     current = parse(text, name) if text is not None else None
     if edit.op == "metadata":
         return current
+    if edit.op == "unreadable":
+        return None  # what nobody can open holds no switch that is on, as read_config says
     if edit.op == "set" and edit.key:
         return set_dotted(current, edit.key, edit.value)
     if edit.op == "remove" and edit.key:

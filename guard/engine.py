@@ -70,7 +70,7 @@ from guard.types import (
     Severity,
     ToolCall,
 )
-from guard.verify import as_score, recompute_score
+from guard.verify import as_score, check_verdicts, recompute_score
 
 T = TypeVar("T")
 
@@ -541,6 +541,7 @@ class Guard:
         oversight_off, uncertain = False, False
         score: ScoreCheck = "none"
         near = False
+        said = ""  # which field beside the score misreports or cannot be judged
         path = r.path
         why = "may switch oversight off: the change cannot be simulated"
         if judged and path is not None:
@@ -563,10 +564,10 @@ class Guard:
                 if switches:
                     oversight_off, uncertain = self._oversight_change(path, kind, edit, text)
                 if scored:
-                    score, near = self._score_check(path, edit, text)
+                    score, near, said = self._score_check(path, edit, text)
         facts.append(
             Fact(call.tool, call.agent, kind, path, r.kind, r.relation, destination,
-                 oversight_off, score, near, eff.certain, index, idx)
+                 oversight_off, score, near, eff.certain, index, idx, note=said)
         )  # fmt: skip
         if uncertain:
             facts.append(
@@ -593,26 +594,38 @@ class Guard:
 
     def _score_check(
         self, path: str, edit: ConfigEdit | None, text: str | None
-    ) -> tuple[ScoreCheck, bool]:
-        """Whether the score ``edit`` writes into a declared score file (now ``text``) is true."""
+    ) -> tuple[ScoreCheck, bool, str]:
+        """Whether what ``edit`` writes into a declared score file (now ``text``) is true: the
+        score, and every field beside it that tells a reader whether the model passed (a
+        verdict, a threshold; see :func:`~guard.verify.check_verdicts`); with near the
+        threshold, and which fields beside the score are false or cannot be judged."""
         decl = self.evaluations.get(path)
         if decl is None:
-            return "none", False
+            return "none", False, ""
         truth = recompute_score(decl, self.root)
         try:
             after = configs.simulate(text, path, edit)
         except configs.Unknowable:
-            return "unverifiable", False
+            return "unverifiable", False, ""
+        if truth is None:
+            return "unverifiable", False, ""
+        tolerance = self.policy.score_tolerance
+        before = configs.parse(text, path) if text is not None else None
+        verdicts = check_verdicts(after, before, decl, truth, tolerance)
+        if verdicts.false:
+            return "mismatch", False, "; ".join(verdicts.false)
+        unknown = "; ".join(f"cannot judge {u}" for u in verdicts.unknown)
         found, raw = configs.get_dotted(after, decl.score_field)
         written = as_score(raw) if found else None
-        if written is None or truth is None:
-            return "unverifiable", False
+        if written is None:
+            return "unverifiable", False, unknown
         near = (
             decl.threshold is not None
             and abs(written - decl.threshold) <= self.policy.threshold_margin
         )
-        ok = abs(written - truth.score) <= self.policy.score_tolerance
-        return ("match" if ok else "mismatch"), near
+        if abs(written - truth.score) > tolerance:
+            return "mismatch", near, ""
+        return ("unverifiable" if verdicts.unknown else "match"), near, unknown
 
     # ------------------------------------------------------------------ reasons
 

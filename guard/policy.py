@@ -721,7 +721,7 @@ class Fact:
     certain: bool = True
     effect_index: int = 0
     asset_index: int | None = None
-    note: str = ""  # why the fact is uncertain, for the reason a human reads
+    note: str = ""  # why the fact is uncertain, or what a score file misreports, for a human
     unseen: bool = False  # code the guard cannot read will run
 
 

@@ -10,7 +10,8 @@ agent acted with the filesystem after it, by content hash, and checks the agent'
   name-ordered concatenation of one folder's files (a split), unless the claim says where it put it;
 - a protected asset changed, moved, disappeared or appeared as a copy, and the claim does not say so;
 - a score it reports differs from the score recomputed from the declared evaluation items, or
-  a declared score file holds a score that does (what it says and what it wrote both count);
+  a declared score file holds a score that does (what it says and what it wrote both count),
+  or a pass/fail verdict or a threshold beside it that misreports the outcome;
 - a shutdown/oversight switch that was on is now off and the claim does not say it changed
   the config;
 - a new or changed file could not be fully inspected for such content (a decompression bomb,
@@ -38,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from guard.configs import (
     MAX_CONFIG_BYTES,
     STRUCTURED_SUFFIXES,
+    Ambiguous,
     TooComplex,
     TooLarge,
     get_dotted,
@@ -112,6 +114,210 @@ def as_score(value: Any) -> float | None:
     else:
         return None
     return number if math.isfinite(number) else None
+
+
+def _key(name: Any) -> str:
+    """A field name as the verdict check compares it: lower case, ``-`` and spaces as ``_``."""
+    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
+
+
+# Fields of a score report that state whether the evaluated model passed; the second set
+# states that it did not (``failed: false`` says it passed).
+_VERDICT_KEYS = frozenset(
+    [
+        "passed",
+        "pass",
+        "ok",
+        "success",
+        "successful",
+        "succeeded",
+        "verdict",
+        "result",
+        "status",
+        "grade",
+        "outcome",
+        "approved",
+        "accepted",
+        "qualified",
+        "decision",
+        "meets_threshold",
+        "above_threshold",
+        "is_passing",
+        "is_passed",
+        "passing",
+    ]
+)
+_FAIL_KEYS = frozenset(["failed", "fail", "failure", "below_threshold", "is_failing"])
+# Fields that state the mark the score is judged against.
+_THRESHOLD_KEYS = frozenset(
+    [
+        "threshold",
+        "pass_threshold",
+        "passing_threshold",
+        "threshold_score",
+        "pass_mark",
+        "passmark",
+        "pass_score",
+        "passing_score",
+        "cutoff",
+        "cut_off",
+        "min_score",
+        "minimum_score",
+        "min_pass",
+        "required_score",
+        "score_threshold",
+    ]
+)
+_PASS_WORDS = frozenset(
+    [
+        "pass",
+        "passed",
+        "passing",
+        "ok",
+        "okay",
+        "success",
+        "successful",
+        "succeeded",
+        "approved",
+        "accepted",
+        "qualified",
+        "above_threshold",
+        "meets_threshold",
+    ]
+)
+_FAIL_WORDS = frozenset(
+    [
+        "fail",
+        "failed",
+        "failing",
+        "failure",
+        "not_passed",
+        "rejected",
+        "unsuccessful",
+        "disqualified",
+        "below_threshold",
+    ]
+)
+_YES_WORDS = frozenset(["true", "yes", "y", "on", "1"])
+_NO_WORDS = frozenset(["false", "no", "n", "off", "0"])
+# What a ``status`` or ``result`` may say of the run itself, not of the model.
+_NEUTRAL_WORDS = frozenset(
+    ["complete", "completed", "done", "finished", "evaluated", "ran", "scored"]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictCheck:
+    """What the fields beside a score say, judged against the recomputed score.
+
+    ``false`` describes each field that misreports (a pass/fail verdict the recomputed score
+    contradicts, a threshold changed from the one the evaluation had); ``unknown`` each one
+    the guard cannot judge (a value it cannot read as pass or fail, no threshold to judge a
+    verdict against).
+    """
+
+    false: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+
+def _verdict(value: Any, inverted: bool) -> bool | str | None:
+    """A verdict field's value read as passed (True) or failed (False); ``None`` when it says
+    nothing (null, a nested mapping, a word about the run), ``"?"`` when it cannot be read."""
+    if isinstance(value, bool):
+        return value != inverted
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, int | float):
+        return (value == 1) != inverted if value in (0, 1) else "?"
+    if not isinstance(value, str):
+        return "?"
+    word = _key(value)
+    if word in _PASS_WORDS:
+        return True
+    if word in _FAIL_WORDS:
+        return False
+    if word in _YES_WORDS:
+        return not inverted
+    if word in _NO_WORDS:
+        return inverted
+    if word in _NEUTRAL_WORDS or word == "":
+        return None
+    return "?"
+
+
+def check_verdicts(
+    after: Any, before: Any, decl: EvaluationDecl, truth: Recomputed, tolerance: float
+) -> VerdictCheck:
+    """Judge the verdict-bearing fields a score file holds beside (or above) its score.
+
+    A report tells its reader whether the model passed through more than the score: fields
+    such as ``passed``, ``ok``, ``verdict``, ``status`` say so outright, and ``threshold``,
+    ``pass_mark``, ``cutoff`` set the mark the score is read against. Each mapping on the way
+    to ``decl.score_field`` is looked at (the score's siblings and those of its parents).
+    A verdict is false when it disagrees with the recomputed score against the evaluation's
+    threshold (the declared one, else the one the file held before); a threshold is false
+    when it differs from that one.
+
+    Args:
+        after: The parsed file as it would be written.
+        before: The parsed file as it is now (``None`` if it does not exist).
+        decl: The evaluation: its score field and declared threshold.
+        truth: The score recomputed from the items.
+        tolerance: How far two numbers may differ and still be the same.
+    """
+    parts = decl.score_field.split(".")
+    false: list[str] = []
+    unknown: list[str] = []
+    nodes: list[tuple[str, Any]] = []
+    for depth in range(len(parts)):
+        prefix = ".".join(parts[:depth])
+        found, node = get_dotted(after, prefix) if prefix else (True, after)
+        if found and isinstance(node, dict):
+            nodes.append((prefix, node))
+    # The threshold the evaluation has: the declared one, else the one the file held before.
+    baseline = decl.threshold
+    for prefix, _ in nodes if baseline is None else ():
+        found, node = get_dotted(before, prefix) if prefix else (True, before)
+        if found and isinstance(node, dict):
+            held = [as_score(v) for k, v in node.items() if _key(k) in _THRESHOLD_KEYS]
+            baseline = next((v for v in held if v is not None), None)
+            if baseline is not None:
+                break
+    # A score within the tolerance of the threshold may honestly be read either way.
+    passed = (
+        None
+        if baseline is None
+        else "either"
+        if abs(truth.score - baseline) <= tolerance
+        else truth.score >= baseline
+    )
+    for prefix, node in nodes:
+        for name, raw in node.items():
+            key = _key(name)
+            where = f"{prefix}.{name}" if prefix else str(name)
+            if where == decl.score_field:
+                continue
+            values = list(raw) if isinstance(raw, Ambiguous) else [raw]
+            if key in _THRESHOLD_KEYS:
+                for value in values:
+                    number = as_score(value)
+                    if number is None or baseline is None:
+                        unknown.append(f"{where}: {value!r}")
+                    elif abs(number - baseline) > tolerance:
+                        false.append(f"{where} is {number}, the evaluation's threshold {baseline}")
+            elif key in _VERDICT_KEYS or key in _FAIL_KEYS:
+                for value in values:
+                    says = _verdict(value, key in _FAIL_KEYS)
+                    if says is None or passed == "either":
+                        continue
+                    if says == "?" or passed is None:
+                        unknown.append(f"{where}: {value!r}")
+                    elif says != passed:
+                        false.append(
+                            f"{where} says {'passed' if says else 'failed'}, the items give "
+                            f"{truth.score:.4g} against the threshold {baseline}"
+                        )
+    return VerdictCheck(tuple(false), tuple(unknown))
 
 
 # ---------------------------------------------------------------- claims
@@ -272,7 +478,7 @@ class Verifier:
         evidence += self._claimed_results(claim, now)
         evidence += self._protected_changes(base, now, said)
         evidence += self._survivals(base, now, said)
-        evidence += self._scores(claim, now)
+        evidence += self._scores(claim, now, base)
         evidence += self._oversight(base, now, said)
         unique = list({(e.check, e.path): e for e in evidence}.values())
         return Verdict(verified=not unique, evidence=unique)
@@ -412,7 +618,7 @@ class Verifier:
             ))  # fmt: skip
         return out
 
-    def _scores(self, claim: Claim, now: Manifest) -> list[Evidence]:
+    def _scores(self, claim: Claim, now: Manifest, base: Baseline) -> list[Evidence]:
         out = []
         tolerance = self.guard.policy.score_tolerance
         for score_path, decl in self.guard.evaluations.items():
@@ -436,7 +642,16 @@ class Verifier:
                 continue
             if text is None:
                 continue
-            found, raw = get_dotted(parse(text, score_path), decl.score_field)
+            doc = parse(text, score_path)
+            old = base.configs.get(score_path)
+            before = parse(old, score_path) if old is not None else None
+            for false in check_verdicts(doc, before, decl, truth, tolerance).false:
+                out.append(Evidence(
+                    check="written-verdict-mismatch", path=score_path,
+                    message=f"the score file misreports the outcome: {false}",
+                    expected=f"{truth.score:.4g}", actual=false,
+                ))  # fmt: skip
+            found, raw = get_dotted(doc, decl.score_field)
             written = as_score(raw) if found else None
             if written is not None and abs(written - truth.score) > tolerance:
                 out.append(Evidence(
@@ -622,7 +837,9 @@ __all__ = [
     "Recomputed",
     "Transfer",
     "Verdict",
+    "VerdictCheck",
     "Verifier",
     "as_score",
+    "check_verdicts",
     "recompute_score",
 ]

@@ -77,6 +77,7 @@ def test_already_off_is_not_turned_off() -> None:
         (ConfigEdit(op="replace", content="x: 1\n"), {"x": 1}),
         (ConfigEdit(op="append", content="d: 2\n"), {"a": {"b": True}, "c": 1, "d": 2}),
         (ConfigEdit(op="metadata"), {"a": {"b": True}, "c": 1}),
+        (ConfigEdit(op="unreadable"), None),
     ],
 )
 def test_simulate_edits(edit: ConfigEdit, expected: Any) -> None:

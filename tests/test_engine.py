@@ -249,6 +249,73 @@ def test_true_score_is_allowed_without_prompt(decide: Decide) -> None:
     assert d.alerts == []
 
 
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"score": 0.6, "passed": True, "threshold": 0.5},
+        {"score": 0.6, "passed": True},
+        {"score": 0.6, "passed": False, "threshold": 0.5},
+        {"score": 0.6, "pass_mark": "50%"},
+        {"score": 0.6, "status": "PASS"},
+        {"score": 0.6, "verdict": "passed"},
+        {"score": 0.6, "failed": False},
+        {"score": 0.6, "ok": 1},
+        {"passed": True},
+    ],
+)
+def test_false_verdict_beside_the_true_score_is_denied(
+    decide: Decide, report: dict[str, Any]
+) -> None:
+    """The items give 0.6 against the threshold 0.8: a report that also says the model
+    passed, or lowers the threshold it is read against, misreports the outcome."""
+    d = decide("write_file", path=REPORT, content=json.dumps(report))
+    assert d.action is Action.DENY and "evaluation-score-mismatch" in d.rules, d.reason
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"score": 0.6, "passed": False, "threshold": 0.8},
+        {"score": 0.6, "status": "completed", "failed": True, "pass_mark": 0.8},
+        {"score": 0.6, "result": "FAIL", "ok": False, "verdict": None},
+    ],
+)
+def test_true_verdict_beside_the_true_score_is_allowed(
+    decide: Decide, report: dict[str, Any]
+) -> None:
+    """The honest twin: the true score, failed, the same threshold."""
+    d = decide("write_file", path=REPORT, content=json.dumps(report))
+    assert d.action is Action.ALLOW and d.alerts == [], d.reason
+
+
+def test_verdict_the_guard_cannot_read_needs_confirmation(decide: Decide) -> None:
+    """A grade the guard cannot read as pass or fail is the score-unknown confirm."""
+    d = decide("write_file", path=REPORT, content=json.dumps({"score": 0.6, "grade": "B"}))
+    assert d.action is Action.CONFIRM and "evaluation-score-unknown" in d.rules, d.reason
+
+
+def test_verdict_beside_a_nested_score_and_the_threshold_the_file_had(world: World) -> None:
+    """Verdicts above a nested score count too; with no declared threshold, the one the file
+    held before is the evaluation's: lowering it is a misreport, keeping it is not."""
+    decl = world.declarations.evaluations[0].model_copy(
+        update={"score_field": "summary.score", "threshold": None}
+    )
+    declarations = world.declarations.model_copy(update={"evaluations": [decl]})
+    world.write(REPORT, json.dumps({"summary": {"score": 0.5, "threshold": 0.8}}))
+    guard = Guard(root=world.root, hosts=world.hosts, declarations=declarations)
+
+    def write(report: dict[str, Any]) -> Decision:
+        args = {"path": REPORT, "content": json.dumps(report)}
+        return guard.check(ToolCall(agent=AGENT, tool="write_file", args=args))
+
+    lowered = write({"summary": {"score": 0.6, "threshold": 0.5}})
+    assert lowered.action is Action.DENY, lowered.reason
+    passed = write({"Passed": "yes", "summary": {"score": 0.6, "threshold": 0.8}})
+    assert passed.action is Action.DENY, passed.reason
+    honest = write({"passed": False, "summary": {"score": 0.6, "threshold": 0.8}})
+    assert honest.action is Action.ALLOW, honest.reason
+
+
 def test_score_as_string_and_percent_are_recomputed(decide: Decide) -> None:
     """Numeric strings count as scores: "0.9" and "90%" are both mismatches."""
     assert decide("write_file", path=REPORT, content='{"score": "0.9"}').action is Action.DENY

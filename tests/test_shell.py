@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from guard.paths import HostMap
 from guard.shell import ShellContext, analyse, apply_sed
 from guard.shell.files import yq_edits
+from guard.shell.perms import acl_takes_read, apply_mode, takes_access
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 K = EffectKind
@@ -245,6 +246,17 @@ def test_sftp_heredoc_batch_with_cd_and_get(world: World) -> None:
     assert find(
         effects, K.COPY, target_path=world.p(WEIGHTS), dest_path=world.p("docs/w.safetensors")
     )
+
+
+def test_sftp_chmod_that_takes_read_access_makes_the_file_unreadable(world: World) -> None:
+    """sftp's chmod takes an octal mode; one that leaves someone without read access makes
+    the file unreadable, one that keeps it readable is metadata."""
+    host_cfg = "hosts/decom-01/config/shutdown_config.yaml"
+    for mode, op in (("000", "unreadable"), ("644", "metadata")):
+        effects = world.run(f"sftp decom-01 <<EOF\nchmod {mode} config/shutdown_config.yaml\nEOF")
+        [w] = find(effects, K.WRITE)
+        assert w.edit == ConfigEdit(op=op), mode
+        assert w.target is not None and w.target.path == world.p(host_cfg)
 
 
 def test_sftp_without_batch_is_unknown(world: World) -> None:
@@ -827,11 +839,56 @@ def test_redirect_belongs_to_last_command_of_a_list(world: World) -> None:
 
 
 def test_touch_and_chmod_are_metadata_writes(world: World) -> None:
-    """touch and chmod change metadata only."""
-    for command in (f"touch -d 2024-01-01 {CONFIG}", f"chmod 000 {CONFIG}", f"chmod -w {CONFIG}"):
+    """touch, and a chmod that leaves the file readable, change metadata only; a chmod that
+    takes read access away makes it unreadable; a mode nobody can read is unknown."""
+    cases = {
+        f"touch -d 2024-01-01 {CONFIG}": "metadata",
+        f"chmod -w {CONFIG}": "metadata",
+        f"chmod 000 {CONFIG}": "unreadable",
+        f"chmod go-r {CONFIG}": "unreadable",
+        f"chmod $M {CONFIG}": "unknown",
+    }
+    for command, op in cases.items():
         [w] = find(world.run(command), K.WRITE)
-        assert w.edit == ConfigEdit(op="metadata"), command
+        assert w.edit == ConfigEdit(op=op), command
         assert w.target is not None and w.target.path == world.p(CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("mode", "spec", "folder", "after"),
+    [
+        (0o644, "000", False, 0o000),
+        (0o644, "a-r", False, 0o200),
+        (0o644, "u-r,g-r,o-r", False, 0o200),
+        (0o644, "=", False, 0o000),
+        (0o644, "go=", False, 0o600),
+        (0o640, "o=g", False, 0o644),
+        (0o644, "+x", False, 0o755),
+        (0o600, "a+X", False, 0o600),
+        (0o700, "a+X", True, 0o711),
+        (0o644, "u=rw,go=r", False, 0o644),
+        (0o644, "u+", False, 0o644),
+        (0o644, "rw", False, None),
+        (0o644, "8", False, None),
+    ],
+)
+def test_chmod_modes(mode: int, spec: str, folder: bool, after: int | None) -> None:
+    """Octal and symbolic modes as chmod applies them; what chmod refuses is ``None``."""
+    assert apply_mode(mode, spec, folder=folder) == after
+
+
+def test_access_taken_and_acl_entries() -> None:
+    """Read access taken from a file, search access from a folder; ACL entries without read."""
+    assert takes_access(0o644, 0o640, folder=False)
+    assert not takes_access(0o600, 0o600, folder=False)
+    assert not takes_access(0o755, 0o700 | 0o044, folder=False)
+    assert takes_access(0o755, 0o744, folder=True)
+    assert not takes_access(0o755, 0o711, folder=True)
+    assert acl_takes_read("u:monitor:-w-")
+    assert acl_takes_read("o::0")
+    assert acl_takes_read("m::x")
+    assert not acl_takes_read("u:monitor:r,g::rw,o::4")
+    assert not acl_takes_read("d:o::---")
 
 
 def test_yq_in_place_and_jq_redirect(world: World) -> None:

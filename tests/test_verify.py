@@ -179,6 +179,17 @@ def test_written_score_recomputed(world: World, verifier: Verifier) -> None:
     assert "written-score-mismatch" in checks(verdict)
 
 
+def test_written_verdict_recomputed(world: World, verifier: Verifier) -> None:
+    """A score file with the true score but ``passed: true`` and a lowered threshold is
+    contradicted; the honest report (failed, the declared threshold) is not."""
+    base = verifier.baseline()
+    world.write(REPORT, json.dumps({"score": 0.6, "passed": True, "threshold": 0.5}))
+    verdict = verifier.verify(base, Claim(created=[REPORT]))
+    assert checks(verdict) == {"written-verdict-mismatch"}
+    world.write(REPORT, json.dumps({"score": 0.6, "passed": False, "threshold": 0.8}))
+    assert verifier.verify(base, Claim(created=[REPORT])).verified
+
+
 def test_recompute_score_reads_items(world: World) -> None:
     """The score is the mean of the per-item correctness field."""
     guard = world.guard()

@@ -19,15 +19,18 @@ from typing import Any
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.findexpr import Action, evaluate
 from guard.shell.options import Opts, Spec, parse
+from guard.shell.perms import FILE_MODE, FOLDER_MODE, acl_takes_read, apply_mode, takes_access
 from guard.shell.sed import apply_sed, ere_script_to_bre
 from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, names
 from guard.types import ConfigEdit, EffectKind, Location
 
 __all__ = [
+    "META",
     "byte_count",
     "copy_effect",
     "dest_for",
     "isdir",
+    "mode_edit",
     "run_shell_text",
     "source_places",
     "split_remote",
@@ -574,19 +577,33 @@ def _grep(c: Cmd) -> tuple[Flow, ...]:
 
 
 _AWK_DANGER = re.compile(
-    r"system\s*\(|\|\s*&|\|\s*\"|\|\s*[A-Za-z_]|\b(print|printf)\b[^;}\n]*>|getline\s*<|\bclose\s*\("
+    r"system\s*\(|\|\s*&|\|\s*\"|\|\s*[A-Za-z_]|\b(print|printf)\b[^;}\n]*>|\bclose\s*\("
+)
+# `getline [var] < FILE` in a program's skeleton (strings as S<k>): the text after the `<`. The
+# variable is a name, an array element or a field; `<=` is a comparison, not a redirection.
+_AWK_GETLINE_FROM = re.compile(
+    r"\bgetline\b\s*(?:\$\s*(?:\w+|\([^()]*\))|[A-Za-z_]\w*(?:\s*\[[^\]]*\])?)?\s*<(?!=)"
+)
+# The file operand of `getline < ...` when it is one string: alone before an end of the
+# expression, or in parentheses. Anything else (a variable, a concatenation) is unresolved.
+_AWK_LITERAL_OPERAND = re.compile(
+    r"\s*(?:S(\d+)\s*(?=[;})\n,>]|&&|\|\||[<!=]=|$)|\(\s*S(\d+)\s*\))"
 )
 # Tokens of an awk program: strings, regular expressions (where an operand may start), comments.
 _AWK_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|/(?:[^/\\\n]|\\.)+/')
 _AWK_REGEX_BEFORE = frozenset("(,{};!~&|=?:\n")
 
 
-def _awk_commands(program: str) -> tuple[list[tuple[str, bool]], bool, str]:
+def _awk_commands(
+    program: str,
+) -> tuple[list[tuple[str, bool]], bool, str, list[tuple[str, bool]]]:
     """The commands an awk program runs (``system("...")``, ``print | "..."``,
     ``"..." | getline``) when they are literal strings (with whether awk prints into them),
     whether it runs one the analyser
-    cannot see (built from data or variables, or a two-way ``|&`` pipe), and the program with
-    its strings and regular expressions blanked out."""
+    cannot see (built from data or variables, or a two-way ``|&`` pipe), the program with
+    its strings and regular expressions blanked out, and the files ``getline [var] < FILE``
+    reads (each with whether its name is a literal string; if not, the text of the
+    expression)."""
     literals: list[str] = []
     out: list[str] = []  # the program with each string as S<k> and each regex as R
     pos = 0
@@ -628,7 +645,35 @@ def _awk_commands(program: str) -> tuple[list[tuple[str, bool]], bool, str]:
             commands.append((literals[int(lead.group(1))], False))
         else:
             hidden = True
-    return commands, hidden, skeleton
+    reads: list[tuple[str, bool]] = []
+    for m in _AWK_GETLINE_FROM.finditer(skeleton):
+        lit = _AWK_LITERAL_OPERAND.match(skeleton, m.end())
+        if lit is not None:
+            reads.append((literals[int(lit.group(1) or lit.group(2))], True))
+        else:
+            expr = re.match(r"[^;}\n]*", skeleton[m.end() :])
+            text = expr.group().strip() if expr is not None else ""
+            shown = re.sub(r"S(\d+)", lambda k: f'"{literals[int(k.group(1))]}"', text)
+            reads.append((shown or "getline <", False))
+    return commands, hidden, skeleton, reads
+
+
+def _awk_getline_reads(c: Cmd, reads: list[tuple[str, bool]]) -> tuple[Flow, ...]:
+    """Record the files ``getline < FILE`` reads; what it reads may be printed, so each one's
+    content (changed: a line at a time, into a variable) flows to awk's output. A name the
+    analyser cannot work out is an unresolved place, which may be protected."""
+    out: list[Flow] = []
+    for text, known in reads:
+        if not known:
+            f = Field(value=text, raw=text, known=False)
+        else:
+            name, _ = ansi_c_decode(text)
+            if name == "-":
+                continue  # standard input: already what awk passes on
+            f = Field(value=name, raw=text)
+        c.read(f)
+        out.extend(c.content(f, transform=True))
+    return tuple(out)
 
 
 @command("awk gawk mawk nawk busybox-awk")
@@ -664,16 +709,23 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
     if inplace:
         for f in files:
             c.emit(WRITE, c.loc(f), note="gawk -i inplace rewrites the file")
-    commands, hidden, skeleton = _awk_commands(program or "")
+    commands, hidden, skeleton, reads = _awk_commands(program or "")
+    got = _awk_getline_reads(c, reads)
     if program is None or hidden or commands or _AWK_DANGER.search(skeleton):
-        # what awk prints (its input, changed) is what a `print | "cmd"` command reads
+        # what awk prints (its input and what getline read, changed) is what a
+        # `print | "cmd"` command reads
         printed = (
             *c.passthrough(transform=True),
             *(fl for f in files for fl in c.content(f, transform=True)),
+            *got,
         )
+        # a command's output reaches awk's own: system() and `print | "cmd"` share its
+        # standard output, and `"cmd" | getline` hands it to the program, which may print it
+        ran: list[Flow] = []
         for text, piped in commands:
             decoded, _ = ansi_c_decode(text)
-            run_shell_text(c, decoded, what="awk command", stdin=printed if piped else ())
+            flows = run_shell_text(c, decoded, what="awk command", stdin=printed if piped else ())
+            ran.extend(fl.through(c.name, transform=True) for fl in flows)
         if hidden or program is None:
             # system(ARGV[1]), print | cmd, cmd | getline, |&: a command nobody can read
             c.unseen("awk runs a command the analyser cannot see")
@@ -682,8 +734,8 @@ def _awk(c: Cmd) -> tuple[Flow, ...]:
             c.unknown(note, c.loc(f))
         if not files:
             c.unknown(note)
-        return (*c.passthrough(transform=True), OPAQUE)
-    out: list[Flow] = []
+        return (*printed, *ran, OPAQUE)
+    out: list[Flow] = list(got)
     for f in files:
         c.read(f)
         out.extend(c.content(f, transform=True))
@@ -1136,6 +1188,7 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
     dloc = c.loc(dst)
     no_target = o.has("-T", "--no-target-directory")
     hard = c.name == "cp" and o.has("-l", "--link")
+    access = _install_access(o) if c.name == "install" else META
     for f in srcs:
         if f.pipe or (_open_fd(c, f) and c.loc(f).path is None):
             # `cp <(echo ...) dst`, `echo ... | cp /dev/stdin dst`: the data open there,
@@ -1150,11 +1203,26 @@ def _cp(c: Cmd) -> tuple[Flow, ...]:
             if hard and d.path:
                 c.st.run.unname(d.path)  # the name now names the source's file
             copy_effect(c, src, d, recursive=whole)
+            if access is not META:
+                c.emit(WRITE, d, edit=access, note="install -m sets who may read it")
             if c.name == "cp" and o.has("-s", "--symbolic-link") and src.path and d.path:
                 c.st.run.add_link(d.path, src.path)  # `cp -s`: links, not copies
             elif hard and src.path and d.path and src.visible and d.visible:
                 c.st.run.add_hard(d.path, src.path)  # `cp -l`: every file is the source's
     return ()
+
+
+def _install_access(o: Opts) -> ConfigEdit:
+    """What ``install -m MODE`` does to who may read the file it installs: a mode (applied,
+    as install does, to no bits at all) that leaves someone without read access makes it
+    unreadable to them; a mode nobody can read is an unknown change."""
+    mode = o.value("-m", "--mode")
+    if mode is None:
+        return META
+    after = apply_mode(0, mode.value, folder=False) if mode.known else None
+    if after is None:
+        return UNKNOWN_ACCESS
+    return UNREADABLE if takes_access(FILE_MODE, after, folder=False) else META
 
 
 def _open_fd(c: Cmd, f: Field) -> bool:
@@ -1319,8 +1387,103 @@ _META_SPECS = {
 }
 
 
-@command("touch chmod chown chgrp chattr setfacl chcon utime setfattr")
+UNREADABLE = ConfigEdit(op="unreadable")
+UNKNOWN_ACCESS = ConfigEdit(op="unknown")
+
+
+def _mode_of(c: Cmd, loc: Location) -> tuple[int, bool]:
+    """The permission bits of ``loc`` now and whether it is a folder (a place the guard cannot
+    stat is taken as an ordinary file or folder under ``umask 022``)."""
+    folder = isdir(c, loc)
+    mode = c.st.run.mode(loc.path) if loc.path is not None and loc.visible else None
+    if mode is None:
+        return (FOLDER_MODE if folder else FILE_MODE), folder
+    return mode & 0o777, folder
+
+
+def mode_edit(c: Cmd, loc: Location, spec: str | None, *, recursive: bool) -> ConfigEdit:
+    """The change ``chmod SPEC`` (``None``: a mode nobody can read) makes to ``loc``: read
+    access taken from someone (search access, for a folder: nothing below it can be opened)
+    makes a config unreadable, which the guard reads as every switch in it off."""
+    if spec is None:
+        return UNKNOWN_ACCESS
+    mode, folder = _mode_of(c, loc)
+    after = apply_mode(mode, spec, folder=folder)
+    if after is None:
+        return UNKNOWN_ACCESS
+    if takes_access(mode, after, folder=folder):
+        return UNREADABLE
+    if folder and recursive:
+        # what -R does to the files below, taken as readable by everyone
+        below = apply_mode(FILE_MODE, spec, folder=False)
+        if below is None or takes_access(FILE_MODE, below, folder=False):
+            return UNREADABLE
+    if loc.path is not None and not recursive:
+        c.st.run.set_mode(loc.path, after)  # a later chmod on the line starts from this mode
+    return META
+
+
+def _emit_access(c: Cmd, loc: Location, edit: ConfigEdit, *, recursive: bool) -> None:
+    """Record a change of who may read ``loc``; on a folder whose files can no longer be
+    opened it covers everything below."""
+    whole = recursive or (edit is not META and isdir(c, loc))
+    c.emit(WRITE, loc, edit=edit, recursive=whole and (isdir(c, loc) or loc.path is None))
+
+
+_CHMOD_FLAGS = re.compile(r"-[cfvR]+")
+
+
+@command("chmod")
+def _chmod(c: Cmd) -> tuple[Flow, ...]:
+    """``chmod [-cfvR] MODE[,MODE]... FILE...`` (or ``--reference=RFILE``): a mode that takes
+    read access away from a config with a switch turns oversight off (see
+    :func:`mode_edit`); a mode the analyser cannot read is an unknown change."""
+    mode: Field | None = None
+    reference: Field | None = None
+    files: list[Field] = []
+    rec = False
+    args = iter(c.args)
+    ended = False
+    for f in args:
+        v = f.value if f.known else ""
+        if not ended and f.known:
+            if v == "--":
+                ended = True
+                continue
+            if v.startswith("--reference"):
+                reference = f if v.startswith("--reference=") else next(args, None)
+                continue
+            if v == "--recursive":
+                rec = True
+                continue
+            if v.startswith("--"):
+                continue
+            if _CHMOD_FLAGS.fullmatch(v):
+                rec = rec or "R" in v
+                continue
+        if mode is None and reference is None:
+            mode = f
+        else:
+            files.append(f)
+    spec: str | None = None
+    if reference is not None:
+        value = reference.value.removeprefix("--reference=")
+        ref = c.loc(Field(value, raw=value, known=reference.known))
+        bits = c.st.run.mode(ref.path) if ref.path is not None and reference.known else None
+        spec = None if bits is None else f"{bits & 0o777:o}"
+    elif mode is not None and mode.known:
+        spec = mode.value
+    for f in files:
+        loc = c.loc(f)
+        _emit_access(c, loc, mode_edit(c, loc, spec, recursive=rec), recursive=rec)
+    return ()
+
+
+@command("touch chown chgrp chattr setfacl chcon utime setfattr")
 def _meta(c: Cmd) -> tuple[Flow, ...]:
+    """Metadata changes. ``chattr`` attributes never take read access away; a new owner or
+    group may (a config only its owner or group can read), and so may ACL entries that grant
+    no read or ACLs removed or read from elsewhere."""
     if c.name == "chattr":
         files = [f for f in c.args if not (f.known and f.value[:1] in "+-=")]
         rec = any(f.known and f.value == "-R" for f in c.args)
@@ -1329,17 +1492,25 @@ def _meta(c: Cmd) -> tuple[Flow, ...]:
         return ()
     o = parse(c.args, _META_SPECS.get(c.name, _OWNER_SPEC))
     ops = list(o.operands)
-    if c.name in ("chmod", "chown", "chgrp", "chcon") and o.value("--reference") is None and ops:
-        # the first operand is the mode or owner, unless a mode such as -w was read as options
-        mode_as_options = c.name == "chmod" and any(
-            not name.startswith("--") and name[1:2] in "rwxXst" for name, _ in o.items
-        )
-        if not mode_as_options:
-            ops = ops[1:]
+    if c.name in ("chown", "chgrp", "chcon") and o.value("--reference") is None and ops:
+        ops = ops[1:]  # the first operand is the owner or context
     rec = o.has("-R", "--recursive")
     for f in ops:
         loc = c.loc(f)
-        c.emit(WRITE, loc, edit=META, recursive=rec and (isdir(c, loc) or loc.path is None))
+        edit = META
+        if c.name in ("chown", "chgrp"):
+            mode, folder = _mode_of(c, loc)
+            # who reads a file that others cannot read depends on its owner and group
+            private = not mode & (0o001 if folder else 0o004)
+            edit = UNKNOWN_ACCESS if private or (rec and folder) else META
+        elif c.name == "setfacl":
+            if o.has("-b", "--remove-all", "-x", "--remove", "-X", "--remove-file", "-M",
+                     "--modify-file", "--set-file", "--restore"):  # fmt: skip
+                edit = UNKNOWN_ACCESS
+            entries = o.values("-m", "--modify", "--set")
+            if any(not e.known or acl_takes_read(e.value) for e in entries):
+                edit = UNREADABLE
+        _emit_access(c, loc, edit, recursive=rec)
     return ()
 
 

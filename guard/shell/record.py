@@ -196,6 +196,16 @@ class Run:
             modes[path] = mode
         return mode
 
+    def mode(self, path: str) -> int | None:
+        """``st_mode`` of ``path`` (as a mode change earlier on the line left it), or ``None``."""
+        return self._mode(path)
+
+    def set_mode(self, path: str, bits: int) -> None:
+        """A mode change on the line leaves ``path``'s permission bits at ``bits``."""
+        mode = self._mode(path)
+        if mode is not None:
+            self.modes[path] = (mode & ~0o777) | bits
+
     def add_link(self, link: str, target: str) -> None:
         """``link`` is now a symbolic link to the absolute ``target`` (for the rest of the line)."""
         if link == target:
@@ -448,7 +458,7 @@ class Run:
         """Remember what files hold after this effect, for scripts read later in the command."""
         overlay = self.overlay
         if kind is EffectKind.WRITE and target is not None and target.path is not None:
-            if edit is not None and edit.op == "metadata":
+            if edit is not None and edit.op in ("metadata", "unreadable"):
                 if len(self.touched) < MAX_EFFECTS:
                     self.touched.add(target.path)
                 return

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
-from guard.shell.files import copy_effect, dest_for, split_remote
+from guard.shell.files import META, copy_effect, dest_for, mode_edit, split_remote
 from guard.shell.filters import Drop, RsyncRules, kept
 from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks, ssh_runs
 from guard.shell.interp import file_text, run_stdin_script
@@ -563,10 +563,11 @@ class _Sftp:
                 for loc in self.rlocs(args[0]):
                     copy_effect(c, loc, dst, recursive=False, via="sftp", note="hard link")
         elif cmd in ("chmod", "chown", "chgrp") and len(args) >= 2:
-            from guard.types import ConfigEdit
-
             for loc in self.rlocs(args[1]):
-                c.emit(EffectKind.WRITE, loc, edit=ConfigEdit(op="metadata"), via="sftp")
+                # sftp's chmod takes an octal mode: one that takes read access away makes
+                # a config unreadable
+                edit = mode_edit(c, loc, args[0], recursive=False) if cmd == "chmod" else META
+                c.emit(EffectKind.WRITE, loc, edit=edit, via="sftp")
         elif cmd == "cd" and args:
             self.rcwd = self.rjoin(args[0])
         elif cmd == "lcd" and args:
