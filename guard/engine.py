@@ -27,6 +27,7 @@ from typing import Protocol, TypeVar
 from guard import configs, formats, shell
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex, AssetInfo
+from guard.evaluations import as_score, check_verdicts, recompute_score
 from guard.exceptions import ApprovalTimeout, CallBlocked
 from guard.paths import HostMap, runs_later
 from guard.policy import (
@@ -70,7 +71,6 @@ from guard.types import (
     Severity,
     ToolCall,
 )
-from guard.verify import as_score, check_verdicts, recompute_score
 
 T = TypeVar("T")
 
@@ -597,7 +597,7 @@ class Guard:
     ) -> tuple[ScoreCheck, bool, str]:
         """Whether what ``edit`` writes into a declared score file (now ``text``) is true: the
         score, and every field beside it that tells a reader whether the model passed (a
-        verdict, a threshold; see :func:`~guard.verify.check_verdicts`); with near the
+        verdict, a threshold; see :func:`~guard.evaluations.check_verdicts`); with near the
         threshold, and which fields beside the score are false or cannot be judged."""
         decl = self.evaluations.get(path)
         if decl is None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from guard.decoding import DecodeBudget
-from guard.verify import Claim, Evidence, Transfer, Verdict, Verifier, recompute_score
+from guard.evaluations import recompute_score
+from guard.verify import Claim, Evidence, Transfer, Verdict, Verifier
 from tests import bombs
 from tests.conftest import World
 
