@@ -13,8 +13,7 @@ import binascii
 import shlex
 from dataclasses import dataclass
 
-from guard.shell.core import Cmd, State, command
-from guard.shell.files import (
+from guard.shell.common import (
     byte_count,
     copy_effect,
     isdir,
@@ -23,6 +22,7 @@ from guard.shell.files import (
     split_remote,
     take_whole,
 )
+from guard.shell.core import Cmd, State, command
 from guard.shell.filters import Drop, kept, tar_filter, zip_filter, zip_name
 from guard.shell.hooks import env_options, hidden_options, run_hook
 from guard.shell.options import Opts, Spec, parse

@@ -677,7 +677,7 @@ def _inspect_tree(
                 if len(args) > 1 and args[1] is not None
                 else Location(raw="<python value>")
             )
-            from guard.shell.files import copy_effect, dest_for
+            from guard.shell.common import copy_effect, dest_for
 
             if (
                 src.path is not None

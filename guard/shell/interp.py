@@ -315,7 +315,7 @@ def _candidates(c: Cmd, f: Field) -> list[Location]:
         loc = c.st.local(s)
         if loc.path is not None and c.st.run.exists(loc.path):
             out.append(loc)
-    from guard.shell.files import split_remote
+    from guard.shell.common import split_remote
 
     rem = split_remote(v)
     if rem is not None and c.st.run.hosts.get(rem[0]) is not None:
@@ -1689,7 +1689,7 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
         for f in rest:
             loc = c.loc(f)
             if inplace:
-                from guard.shell.files import copy_effect
+                from guard.shell.common import copy_effect
 
                 copy_effect(
                     c,
