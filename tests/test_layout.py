@@ -56,3 +56,30 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path: Path) -> None:
         text=True,
     )
     assert out.returncode == 1 and "cycle: pkg.a <-> pkg.b <-> pkg.c" in out.stdout
+
+
+def test_a_shell_command_has_one_handler_unless_replaced() -> None:
+    """Registering a second handler for a command name fails, unless it says it replaces the
+    first (and then there must be one): which handler runs never depends on import order."""
+    import pytest
+
+    from guard.shell.core import TABLE, command
+
+    def first(c: object) -> tuple[()]:
+        return ()
+
+    def second(c: object) -> tuple[()]:
+        return ()
+
+    name = "peerguard-test-command"
+    try:
+        command(name)(first)
+        with pytest.raises(ValueError, match="two handlers"):
+            command(name)(second)
+        assert TABLE[name] is first
+        command(name, replaces=True)(second)
+        assert TABLE[name] is second
+        with pytest.raises(ValueError, match="nothing registered"):
+            command(name + "-other", replaces=True)(second)
+    finally:
+        TABLE.pop(name, None)

@@ -98,12 +98,21 @@ TABLE: dict[str, Handler] = {}
 """Command name to handler. ``/script`` runs a file by path; ``/unknown`` handles the rest."""
 
 
-def command(*names: str) -> Callable[[Handler], Handler]:
-    """Register a handler for command names (each argument may hold several, space-separated)."""
+def command(*names: str, replaces: bool = False) -> Callable[[Handler], Handler]:
+    """Register a handler for command names (each argument may hold several, space-separated).
+
+    A name registered twice is an error, unless the second registration says it ``replaces``
+    the first (a handler that adds to one registered before, and calls it): otherwise the
+    second would silently win, and which one wins would depend on import order.
+    """
 
     def deco(fn: Handler) -> Handler:
         for group in names:
             for n in group.split():
+                if n in TABLE and TABLE[n] is not fn and not replaces:
+                    raise ValueError(f"shell command {n!r} has two handlers: {TABLE[n]}, {fn}")
+                if replaces and n not in TABLE:
+                    raise ValueError(f"shell command {n!r}: nothing registered to replace")
                 TABLE[n] = fn
         return fn
 

@@ -1279,8 +1279,6 @@ _CODE_FLAGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "php": (names("-r -B -R -E"), names("-F")),
     "lua": (names("-e"), names("-l")),
     "Rscript": (names("-e --expr"), names("")),
-    "osascript": (names("-e"), names("")),
-    "pwsh": (names("-c -Command -command -EncodedCommand -e -ec"), names("")),
 }
 _CODE_FLAGS["nodejs"] = _CODE_FLAGS["bun"] = _CODE_FLAGS["deno"] = _CODE_FLAGS["node"]
 # Options that take a value which is neither code nor a file of code.
@@ -1448,7 +1446,8 @@ def _code_opts(c: Cmd) -> tuple[list[str | None], list[str | None], list[Field]]
 
 
 @command(
-    "ruby node nodejs php lua Rscript deno bun tclsh osascript pwsh jshell",
+    # (osascript and pwsh run code the analyser does not read: see deferred.py)
+    "ruby node nodejs php lua Rscript deno bun tclsh jshell",
 )
 def _code_interp(c: Cmd) -> tuple[Flow, ...]:
     codes, loads, rest = _code_opts(c)

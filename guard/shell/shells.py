@@ -399,7 +399,7 @@ def _bash_shebang(c: Cmd, loc: Location) -> bool:
     return bool(words) and words[0].rsplit("/", 1)[-1] in _BASH
 
 
-@command("/script")
+@command("/script", replaces=True)
 def _script(c: Cmd) -> tuple[Flow, ...]:
     """A script run by its path: one whose ``#!`` names bash is a new non-interactive bash,
     which reads ``BASH_ENV`` before the script."""
@@ -415,7 +415,7 @@ def _script(c: Cmd) -> tuple[Flow, ...]:
     return run_script_file(c, loc, c.args, stdin=c.stdin, shell=sub)
 
 
-@command("exec")
+@command("exec", replaces=True)
 def _exec_login(c: Cmd) -> tuple[Flow, ...]:
     """``exec -l bash`` and ``exec -a -bash bash`` start a login shell (its argument zero
     starts with ``-``): it reads ``/etc/profile`` and ``~/.profile`` first."""
