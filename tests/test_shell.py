@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from guard.paths import HostMap
 from guard.shell import ShellContext, analyse, apply_sed
-from guard.shell.files import yq_edits
+from guard.shell.editors import yq_edits
 from guard.shell.perms import acl_takes_read, apply_mode, takes_access
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 

@@ -22,9 +22,10 @@ Public interface: :class:`ShellContext`, :func:`analyse` and :func:`apply_sed`.
 Inside: ``core`` walks the tree, ``expand`` expands words (``globs`` matches their patterns
 over what the line builds), ``variables`` assigns as bash does (attributes, scopes, and the
 values bash runs as code, with ``arith`` for arithmetic), ``record`` keeps the effects, the
-bounds and what the line made so far, ``words`` and ``options`` hold small shared pieces; the
+bounds and what the line made so far, ``words``, ``options`` and ``common`` hold what handlers share; the
 command table is filled by
-``files`` (read, write, copy, delete), ``archives`` (tar, gzip, base64, split...), ``remote``
+``reading`` (cat, grep, sort...), ``fileops`` (cp, mv, rm...), ``attributes`` (chmod...),
+``editors`` (sed, ed, jq, yq...), ``awk``, ``printing`` (echo, printf), ``find``, ``archives`` (tar, gzip, base64, split...), ``remote``
 (ssh, scp, rsync, sftp, curl, netcat...), ``interp`` (wrappers, shells, ``eval``, scripts,
 ``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make and other
 build tools, with ``makefile`` to read makefiles), ``packages`` (npm, yarn, pnpm) and ``vcs``
@@ -34,11 +35,17 @@ files); ``sed`` simulates edits.
 
 from guard.shell import (  # noqa: F401 - importing them fills the command table
     archives,
+    attributes,
+    awk,
     build,
     deferred,
-    files,
+    editors,
+    fileops,
+    find,
     interp,
     packages,
+    printing,
+    reading,
     remote,
     shells,
     vcs,

@@ -14,8 +14,12 @@ from guard.shell.core import Cmd, State
 from guard.shell.words import OPAQUE, Field, Flow
 from guard.types import ConfigEdit, EffectKind, Location
 
-COPY = EffectKind.COPY
+READ = EffectKind.READ
+LIST = EffectKind.LIST
 WRITE = EffectKind.WRITE
+DELETE = EffectKind.DELETE
+COPY = EffectKind.COPY
+MOVE = EffectKind.MOVE
 META = ConfigEdit(op="metadata")
 
 

@@ -1650,6 +1650,7 @@ def _perl_switches(
     return codes, values, odd, i
 
 
+@command("perl")
 def perl_command(c: Cmd) -> tuple[Flow, ...]:
     """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected. A switch the
     analyser does not know, the debugger, and modules found in folders given with ``-I``

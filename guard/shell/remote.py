@@ -16,9 +16,9 @@ import shlex
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from guard.shell.attributes import mode_edit
 from guard.shell.common import META, copy_effect, dest_for, split_remote
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
-from guard.shell.files import mode_edit
 from guard.shell.filters import Drop, RsyncRules, kept
 from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks, ssh_runs
 from guard.shell.interp import file_text, run_stdin_script
