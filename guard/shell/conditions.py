@@ -24,18 +24,14 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import tree_sitter as ts
 
-from guard.shell.expand import Acc
+from guard.shell.expand import Acc, ShellState
 from guard.shell.filters import Glob, compile_glob
 from guard.shell.record import MAX_NEST
 from guard.shell.words import Flow, names
 from guard.types import EffectKind
-
-if TYPE_CHECKING:
-    from guard.shell.core import State
 
 __all__ = ["run_body"]
 
@@ -65,14 +61,14 @@ _INT_OPS: dict[str, Callable[[int, int], bool]] = {
 }
 
 
-def run_body(st: State, body: ts.Node) -> tuple[tuple[Flow, ...], Jump]:
+def run_body(st: ShellState, body: ts.Node) -> tuple[tuple[Flow, ...], Jump]:
     """Run one iteration of a loop body in ``st``: its output, and ``continue``/``break`` when
     the iteration certainly ends with one."""
     out, jump, _ = _block(st, body.named_children)
     return tuple(out), jump
 
 
-def _block(st: State, nodes: list[ts.Node]) -> Result:
+def _block(st: ShellState, nodes: list[ts.Node]) -> Result:
     out: list[Flow] = []
     status: bool | None = None
     for n in nodes:
@@ -85,7 +81,7 @@ def _block(st: State, nodes: list[ts.Node]) -> Result:
     return out, None, status
 
 
-def _statement(st: State, n: ts.Node) -> Result:
+def _statement(st: ShellState, n: ts.Node) -> Result:
     if st.nest >= MAX_NEST:
         return list(st.run_seq([n])), None, None  # which reports the bound
     st.nest += 1
@@ -127,7 +123,7 @@ def _items(n: ts.Node) -> list[tuple[str, ts.Node]]:
     return out
 
 
-def _list(st: State, n: ts.Node) -> Result:
+def _list(st: ShellState, n: ts.Node) -> Result:
     out: list[Flow] = []
     status: bool | None = None
     for op, node in _items(n):
@@ -151,7 +147,7 @@ def _list(st: State, n: ts.Node) -> Result:
     return out, None, status
 
 
-def _item(st: State, node: ts.Node) -> Result:
+def _item(st: ShellState, node: ts.Node) -> Result:
     negated = False
     while node.type == "negated_command":
         inner = [c for c in node.named_children if c.type not in _SKIP]
@@ -172,7 +168,7 @@ def _item(st: State, node: ts.Node) -> Result:
     return flows, jump, s
 
 
-def _jump(st: State, node: ts.Node) -> Jump:
+def _jump(st: ShellState, node: ts.Node) -> Jump:
     """``continue`` or ``break`` of the innermost loop (not ``continue 2``, not a function)."""
     if node.type != "command":
         return None
@@ -191,7 +187,7 @@ def _jump(st: State, node: ts.Node) -> Jump:
     return word
 
 
-def _if(st: State, n: ts.Node) -> Result:
+def _if(st: ShellState, n: ts.Node) -> Result:
     """``if``: a clause whose condition is decided runs alone; an undecided one runs its body
     and everything after it, as before."""
     clauses: list[tuple[list[ts.Node], list[ts.Node]]] = []  # (condition, body); else: ([], body)
@@ -236,7 +232,7 @@ def _clause(n: ts.Node, clauses: list[tuple[list[ts.Node], list[ts.Node]]]) -> N
         clauses.append((cond, body))
 
 
-def _case(st: State, n: ts.Node) -> Result:
+def _case(st: ShellState, n: ts.Node) -> Result:
     """``case`` with a known value and literal patterns: the items bash runs, in order."""
     value = n.child_by_field_name("value")
     items = [c for c in n.named_children if c.type == "case_item"]
@@ -276,7 +272,7 @@ def _case(st: State, n: ts.Node) -> Result:
     return out, None, status
 
 
-def _case_hit(st: State, word: str | None, pats: list[ts.Node]) -> bool | None:
+def _case_hit(st: ShellState, word: str | None, pats: list[ts.Node]) -> bool | None:
     if word is None:
         return None
     for p in pats:
@@ -302,7 +298,7 @@ def _has_subst(node: ts.Node) -> bool:
     return False
 
 
-def _status(st: State, node: ts.Node) -> bool | None:
+def _status(st: ShellState, node: ts.Node) -> bool | None:
     """The exit status of a test the guard can decide (true: success), else ``None``."""
     if _has_subst(node):
         return None
@@ -318,7 +314,7 @@ def _status(st: State, node: ts.Node) -> bool | None:
     name_node = node.child_by_field_name("name") if node.type == "command" else None
     if name_node is None or st.text(name_node) not in _TESTS:
         return None
-    _redirects, assigns, groups = st._words(node, [])
+    _redirects, assigns, groups = st.command_words(node, [])
     if assigns or not groups:
         return None
     fields = [f for g in groups for f in st.x.expand_group(g)]
@@ -339,7 +335,7 @@ def _status(st: State, node: ts.Node) -> bool | None:
     return None
 
 
-def _words(st: State, nodes: list[ts.Node], depth: int = 0) -> list[str] | None:
+def _words(st: ShellState, nodes: list[ts.Node], depth: int = 0) -> list[str] | None:
     """The words ``[`` is given, in order, expanded as bash expands a command's words."""
     if depth > _MAX_EXPR:
         return None
@@ -365,7 +361,7 @@ def _words(st: State, nodes: list[ts.Node], depth: int = 0) -> list[str] | None:
     return out
 
 
-def _posix(st: State, args: list[str]) -> bool | None:
+def _posix(st: ShellState, args: list[str]) -> bool | None:
     """``test ARGS`` by the number of arguments, as POSIX and bash decide up to four."""
     n = len(args)
     if n == 0:
@@ -386,7 +382,7 @@ def _posix(st: State, args: list[str]) -> bool | None:
     return None
 
 
-def _unary(st: State, op: str, value: str) -> bool | None:
+def _unary(st: ShellState, op: str, value: str) -> bool | None:
     if op == "-z":
         return value == ""
     if op == "-n":
@@ -405,7 +401,7 @@ def _unary(st: State, op: str, value: str) -> bool | None:
     return run.isfile(path) if op == "-f" else run.isdir(path)
 
 
-def _changed(st: State, path: str) -> bool:
+def _changed(st: ShellState, path: str) -> bool:
     """True when an earlier command of this line changed ``path`` (or a folder around it, or
     something below it), or ran code that may have changed anything."""
     run = st.run
@@ -438,7 +434,7 @@ def _binary(a: str, op: str, b: str, *, ints: re.Pattern[str]) -> bool | None:
     return _INT_OPS[op](int(a), int(b))
 
 
-def _double(st: State, node: ts.Node, depth: int = 0) -> bool | None:
+def _double(st: ShellState, node: ts.Node, depth: int = 0) -> bool | None:
     """``[[ EXPR ]]``: no splitting or globbing; ``==``/``!=`` match a pattern."""
     if depth > _MAX_EXPR:
         return None
@@ -486,14 +482,14 @@ def _double(st: State, node: ts.Node, depth: int = 0) -> bool | None:
     return None if value is None else value != ""
 
 
-def _op(st: State, node: ts.Node) -> str:
+def _op(st: ShellState, node: ts.Node) -> str:
     if node.type != "binary_expression":
         return ""
     op = node.child_by_field_name("operator")
     return st.text(op) if op is not None else ""
 
 
-def _string(st: State, node: ts.Node) -> str | None:
+def _string(st: ShellState, node: ts.Node) -> str | None:
     """A word expanded without splitting or globbing (``[[ ]]`` operands, a ``case`` value)."""
     text = st.text(node)
     if node.type in _RAW_PATTERN:
@@ -507,7 +503,7 @@ def _string(st: State, node: ts.Node) -> str | None:
     return "".join(t for t, _ in acc.parts)
 
 
-def _pattern(st: State, node: ts.Node) -> Glob | None:
+def _pattern(st: ShellState, node: ts.Node) -> Glob | None:
     """A pattern word (``[[ x == PAT ]]``, a ``case`` item): quoted parts match literally."""
     if node.type in _RAW_PATTERN:
         text = st.text(node)

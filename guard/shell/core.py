@@ -849,7 +849,7 @@ class State:
         groups: list[list[ts.Node]] = []
         if t == "command":
             # one pass over the command's children: its own redirects, assignments and words
-            own, assigns, groups = self._words(node, u.extra)
+            own, assigns, groups = self.command_words(node, u.extra)
             redirects = own + redirects if redirects else own
         given: tuple[Flow, ...] | None = None
         outs: _Fds | None = None
@@ -1261,7 +1261,7 @@ class State:
 
     # --------------------------------------------------------------- commands
 
-    def _words(
+    def command_words(
         self, node: ts.Node, extra: list[ts.Node]
     ) -> tuple[list[ts.Node], list[ts.Node], list[list[ts.Node]]]:
         """A command's own redirects, its assignments, and its words grouped as bash reads them."""

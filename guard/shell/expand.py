@@ -15,19 +15,117 @@ import functools
 import re
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import tree_sitter as ts
 
 from guard.shell.globs import glob
-from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT
+from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT, Run
 from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand, has_glob
-from guard.types import EffectKind
+from guard.types import EffectKind, Location
 
-if TYPE_CHECKING:
-    from guard.shell.core import State
+__all__ = ["Acc", "Expander", "ShellState", "arith", "unescape_dq"]
 
-__all__ = ["Acc", "Expander", "arith", "unescape_dq"]
+
+class ShellState(Protocol):
+    """What the word expander, the condition evaluator and the variable rules need of the
+    shell they work for (:class:`guard.shell.core.State` is one): its variables and options,
+    its source text, and re-entry into it for substitutions, ``eval`` and functions. They
+    depend on this, not on the walker, so the walker can import them."""
+
+    run: Run
+    cwd: str | None
+    home: str | None
+    nest: int
+    src: bytes
+    pos: list[str] | None
+    vars: dict[str, Var]
+    exported: set[str]
+    attrs: dict[str, str]
+    namerefs: dict[str, str | None]
+    scope: dict[str, tuple[Var | None, str | None]] | None
+    temp: dict[str, tuple[Var | None, str | None]] | None
+    funcs: dict[str, tuple[ts.Node, bytes]]
+    exported_funcs: set[str]
+    aliases: dict[str, str]
+    hashed: dict[str, str]
+    globopts: frozenset[str] | None
+    allexport: bool
+    arg0: str
+
+    @property
+    def x(self) -> Expander:
+        """A word expander for this shell."""
+        ...
+
+    def text(self, node: ts.Node) -> str:
+        """The text of ``node`` in the source being walked."""
+        ...
+
+    def local(self, value: str) -> Location:
+        """A path as this shell names it, resolved from its working directory."""
+        ...
+
+    def map_abs(self, value: str) -> str:
+        """An absolute path as seen from this shell's host."""
+        ...
+
+    def set_var(self, name: str, var: Var) -> None:
+        """Assign a variable as bash does."""
+        ...
+
+    def var_name(self, text: str | None, *, what: str, subscripts: bool = True) -> str | None:
+        """The variable a name argument names (``declare``, ``read``, ``printf -v``)."""
+        ...
+
+    def subscript(self, name: str, index: ts.Node, *, x: Expander | None = None) -> str | None:
+        """An array subscript's key."""
+        ...
+
+    def arith(self, text: str, *, what: str = "arithmetic") -> int | None:
+        """The value of an arithmetic expression; ``None`` when unknown."""
+        ...
+
+    def arith_node(
+        self, node: ts.Node, *, what: str = "arithmetic", x: Expander | None = None
+    ) -> int | None:
+        """The value of a parsed arithmetic expression; ``None`` when unknown."""
+        ...
+
+    def substitution(self, node: ts.Node) -> tuple[Flow, ...] | None:
+        """Run a command substitution; what it prints."""
+        ...
+
+    def parse_word(self, text: str) -> tuple[ts.Tree, bytes, list[ts.Node]] | None:
+        """Parse text as the words of a command."""
+        ...
+
+    def eval_text(self, text: str, *, what: str) -> None:
+        """Run text as shell code in this shell (``eval``)."""
+        ...
+
+    def run_nested_text(self, text: str, *, what: str) -> tuple[Flow, ...]:
+        """Run text as shell code one level deeper."""
+        ...
+
+    def run_seq(self, nodes: Iterable[ts.Node]) -> tuple[Flow, ...]:
+        """Run statements in order."""
+        ...
+
+    def command_words(
+        self, node: ts.Node, extra: list[ts.Node]
+    ) -> tuple[list[ts.Node], list[ts.Node], list[list[ts.Node]]]:
+        """A command's redirects, assignments and argument words."""
+        ...
+
+    def scope_save(self, name: str) -> None:
+        """Keep a variable's value to restore when the function returns (``local``)."""
+        ...
+
+    def define_function(self, name: str, body: str) -> None:
+        """Define a function from its body's text."""
+        ...
+
 
 _GLOB_CHARS = frozenset("*?[")
 _EXTGLOB = re.compile(r"[?*+@!]\(")
@@ -180,7 +278,7 @@ class Expander:
 
     __slots__ = ("keep", "ran", "st")
 
-    def __init__(self, st: State) -> None:
+    def __init__(self, st: ShellState) -> None:
         self.st = st
         # While a ${...} is expanded: the substitutions it ran (by node id), so that the ones
         # its operator skipped are run too, and the trees parsed meanwhile (kept alive so that
@@ -629,7 +727,7 @@ class Expander:
     def _seg_parsed(
         self, parsed: tuple[ts.Tree, bytes, list[ts.Node]], acc: Acc, quoted: bool
     ) -> None:
-        """Expand words parsed from text (see :meth:`State.parse_word`), blanks kept."""
+        """Expand words parsed from text (see :meth:`ShellState.parse_word`), blanks kept."""
         tree, data, words = parsed
         self.keep.append(tree)
         st = self.st

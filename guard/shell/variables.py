@@ -17,19 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import tree_sitter as ts
 
 from guard.shell import arith as arithmetic
-from guard.shell.expand import Acc
+from guard.shell.expand import Acc, Expander, ShellState
 from guard.shell.record import MAX_NEST
 from guard.shell.words import Field, Var, names, short
 from guard.types import EffectKind
-
-if TYPE_CHECKING:
-    from guard.shell.core import State
-    from guard.shell.expand import Expander
 
 __all__ = [
     "DYNAMIC",
@@ -72,7 +67,7 @@ DYNAMIC = names(
 # ------------------------------------------------------------------ assignment
 
 
-def set_var(st: State, name: str, var: Var, *, hops: int = 0) -> None:
+def set_var(st: ShellState, name: str, var: Var, *, hops: int = 0) -> None:
     """Assign ``var`` to ``name`` as bash would, through attributes and name references."""
     if name in DYNAMIC:
         st.vars.pop(name, None)
@@ -100,24 +95,24 @@ def set_var(st: State, name: str, var: Var, *, hops: int = 0) -> None:
         _SHELL_STATE[name](st, var)
 
 
-def _home(st: State, var: Var) -> None:
+def _home(st: ShellState, var: Var) -> None:
     st.home = var.text  # `cd` with no argument, `~`
 
 
-def _table(st: State, var: Var) -> None:
+def _table(st: ShellState, var: Var) -> None:
     # BASH_CMDS=(...) or BASH_ALIASES=(...) as a whole: not followed
     if var.text != "" or var.items:
         unseen(st, "sets the shell's command table: names then run what the analyser cannot name")
 
 
-_SHELL_STATE: dict[str, Callable[[State, Var], None]] = {
+_SHELL_STATE: dict[str, Callable[[ShellState, Var], None]] = {
     "HOME": _home,
     "BASH_CMDS": _table,
     "BASH_ALIASES": _table,
 }
 
 
-def set_element(st: State, name: str, key: str | None, var: Var) -> None:
+def set_element(st: ShellState, name: str, key: str | None, var: Var) -> None:
     """``name[key]=value``: the shell's command and alias tables are followed, any other
     array becomes unknown (its elements are not followed)."""
     if name in ("BASH_CMDS", "BASH_ALIASES") and "r" not in st.attrs.get(name, ""):
@@ -132,7 +127,7 @@ def set_element(st: State, name: str, key: str | None, var: Var) -> None:
     set_var(st, name, Var(None, flows=var.flows))
 
 
-def unseen(st: State, note: str) -> None:
+def unseen(st: ShellState, note: str) -> None:
     """Record code the analyser cannot read: a value it cannot see that bash evaluates."""
     st.run.emit(EffectKind.UNKNOWN, certain=False, via="bash", note=note, unseen=True)
 
@@ -140,7 +135,7 @@ def unseen(st: State, note: str) -> None:
 # ------------------------------------------------------------------ names
 
 
-def var_name(st: State, text: str | None, *, what: str, subscripts: bool = True) -> str | None:
+def var_name(st: ShellState, text: str | None, *, what: str, subscripts: bool = True) -> str | None:
     """The variable a builtin is told to set or test (``read NAME``, ``printf -v NAME``).
 
     ``NAME[SUB]`` evaluates SUB as bash does (expanded, and arithmetic for an indexed array):
@@ -161,7 +156,7 @@ def var_name(st: State, text: str | None, *, what: str, subscripts: bool = True)
     return name
 
 
-def eval_text(st: State, text: str, *, what: str) -> None:
+def eval_text(st: ShellState, text: str, *, what: str) -> None:
     """Analyse ``text`` that bash expands as a word (an array subscript met in arithmetic, a
     prompt string): the substitutions in it run."""
     if not any(c in text for c in _CODE):
@@ -180,7 +175,7 @@ class _Env:
 
     __slots__ = ("st", "sure", "what")
 
-    def __init__(self, st: State, what: str, *, sure: bool = True) -> None:
+    def __init__(self, st: ShellState, what: str, *, sure: bool = True) -> None:
         self.st = st
         self.what = what
         self.sure = sure  # False: a loop's test or step, run any number of times
@@ -226,7 +221,7 @@ class _Env:
         return items[index] if -len(items) <= index < len(items) else ""
 
 
-def arith(st: State, text: str, *, what: str) -> int | None:
+def arith(st: ShellState, text: str, *, what: str) -> int | None:
     """Evaluate ``text`` as bash arithmetic in ``st``: its assignments are made, a subscript
     holding an expansion is analysed, a value the analyser cannot see is code it did not read.
     Returns the value, or ``None`` when it is not known."""
@@ -247,7 +242,7 @@ _OPEN = names("$(( $[ ((")
 
 
 def arith_node(
-    st: State, node: ts.Node, *, what: str = "arithmetic", x: Expander | None = None
+    st: ShellState, node: ts.Node, *, what: str = "arithmetic", x: Expander | None = None
 ) -> int | None:
     """Evaluate an arithmetic node of the tree (``$((...))``, ``((...))``, a subscript)."""
     lo, hi = node.start_byte, node.end_byte
@@ -258,7 +253,7 @@ def arith_node(
 
 
 def arith_range(
-    st: State,
+    st: ShellState,
     node: ts.Node,
     span: tuple[int, int],
     *,
@@ -289,7 +284,7 @@ def arith_range(
         st.nest -= 1
 
 
-def _expanded(st: State, node: ts.Node, span: tuple[int, int], x: Expander) -> str | None:
+def _expanded(st: ShellState, node: ts.Node, span: tuple[int, int], x: Expander) -> str | None:
     """The text of ``node`` in ``span`` with its expansions done (unknown ones as placeholder
     names); ``None`` past the bounds (reported)."""
     if st.nest >= MAX_NEST:
@@ -329,7 +324,9 @@ def _expanded(st: State, node: ts.Node, span: tuple[int, int], x: Expander) -> s
     return text
 
 
-def subscript(st: State, name: str, index: ts.Node, *, x: Expander | None = None) -> str | None:
+def subscript(
+    st: ShellState, name: str, index: ts.Node, *, x: Expander | None = None
+) -> str | None:
     """The subscript of ``name[...]`` as bash computes it (a word for an associative array or
     the shell's own tables, arithmetic otherwise); ``None`` when unknown. Runs what it holds."""
     if "A" in st.attrs.get(name, "") or name in ("BASH_CMDS", "BASH_ALIASES"):
@@ -339,7 +336,7 @@ def subscript(st: State, name: str, index: ts.Node, *, x: Expander | None = None
     return None if n is None else str(n)
 
 
-def test(st: State, node: ts.Node) -> None:
+def test(st: ShellState, node: ts.Node) -> None:
     """``[[ ... ]]`` and ``[ ... ]``: the operands of ``-eq`` and kin in ``[[`` are arithmetic,
     the operand of ``-v`` is a variable name (both may run code); substitutions anywhere run."""
     double = bool(node.children) and node.children[0].type == "[["
@@ -369,7 +366,7 @@ def test(st: State, node: ts.Node) -> None:
 _ARITH_TESTS = names("-eq -ne -lt -le -gt -ge")
 
 
-def _plain_name(st: State, n: ts.Node) -> str | None:
+def _plain_name(st: ShellState, n: ts.Node) -> str | None:
     """The variable a ``$x``/``${x}`` node names, if it is nothing more."""
     text = st.text(n)
     if text.startswith("${") and text.endswith("}"):
@@ -384,7 +381,7 @@ def _plain_name(st: State, n: ts.Node) -> str | None:
 _DECL_OPTS = "aAfFgilnprtuxI"
 
 
-def declare(st: State, kw: str, items: list[Field | tuple[str, Var]]) -> None:
+def declare(st: ShellState, kw: str, items: list[Field | tuple[str, Var]]) -> None:
     """``declare``/``typeset``/``local``/``export``/``readonly`` with expanded arguments.
 
     Args:
@@ -467,7 +464,7 @@ def declare(st: State, kw: str, items: list[Field | tuple[str, Var]]) -> None:
             st.exported.discard(base)
 
 
-def _attributes(st: State, name: str, on: set[str], off: set[str], value: Var | None) -> None:
+def _attributes(st: ShellState, name: str, on: set[str], off: set[str], value: Var | None) -> None:
     kept = st.attrs.get(name, "")
     if "r" in kept:
         return
@@ -506,7 +503,7 @@ def _split(f: Field) -> tuple[str | None, Var | None]:
     return None, None
 
 
-def unset(st: State, fields: list[Field]) -> None:
+def unset(st: ShellState, fields: list[Field]) -> None:
     """``unset [-fvn] NAME...``: a subscript is evaluated, a name reference unsets its target."""
     mode = ""
     names_seen = False
@@ -547,7 +544,7 @@ def unset(st: State, fields: list[Field]) -> None:
 # ------------------------------------------------------------------ child shells
 
 
-def exported_functions(st: State) -> dict[str, Var]:
+def exported_functions(st: ShellState) -> dict[str, Var]:
     """The exported functions as bash passes them to a child: ``BASH_FUNC_name%%`` variables
     whose text is the function's definition."""
     out: dict[str, Var] = {}
@@ -561,7 +558,7 @@ def exported_functions(st: State) -> dict[str, Var]:
     return out
 
 
-def import_functions(st: State) -> None:
+def import_functions(st: ShellState) -> None:
     """Define the functions a new bash finds in its environment (``BASH_FUNC_name%%``), as
     bash does at startup; they stay exported to its own children."""
     for key in [k for k in st.vars if k.startswith("BASH_FUNC_") and k.endswith("%%")]:
@@ -575,7 +572,7 @@ def import_functions(st: State) -> None:
         st.define_function(name, text[3:])
 
 
-def scope_restore(st: State, saved: dict[str, tuple[Var | None, str | None]]) -> None:
+def scope_restore(st: ShellState, saved: dict[str, tuple[Var | None, str | None]]) -> None:
     """Put back the variables a function made local (or a prefix assignment set)."""
     for name, (var, attrs) in saved.items():
         if var is None:
