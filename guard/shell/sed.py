@@ -15,11 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from guard.shell.words import POSIX_CLASSES
+from guard.shell.sedregex import Unsupported, bracket, compile_regex, ere_to_bre, quantifiers
 
 __all__ = ["apply_sed", "ere_script_to_bre", "perl_subst_to_sed"]
 
-_QUANT = re.compile(r"(?<!\\)[*+?]|(?<!\\)\{\d")
 # Lines longer than this are not searched with patterns of several quantifiers: Python's
 # backtracking makes `a*a*a*b` on a long line of `a` take effectively forever.
 _MAX_LINE_RISKY = 2000
@@ -27,249 +26,6 @@ _MAX_LINE_RISKY = 2000
 # Scripts and files larger than this are not simulated: the answer would come too late to help.
 _MAX_SCRIPT = 64 * 1024
 _MAX_TEXT = 8 * 1024 * 1024
-
-_POSIX_CLASSES = POSIX_CLASSES
-
-
-class _Unsupported(Exception):
-    """The script uses something this module does not reproduce exactly."""
-
-
-def _esc_class_char(ch: str) -> str:
-    return "\\" + ch if not ch.isalnum() else ch
-
-
-def _bracket(src: str, i: int) -> tuple[str, int]:
-    """Translate the POSIX bracket expression starting at ``src[i] == '['``.
-
-    Returns the Python class and the index after the closing ``]``. Every literal is escaped so
-    that Python never sees a nested set or a set operation (which it warns about).
-    """
-    j = i + 1
-    out = ["["]
-    if j < len(src) and src[j] == "^":
-        out.append("^")
-        j += 1
-    first = True
-    items: list[str] = []
-    while j < len(src):
-        ch = src[j]
-        if ch == "]" and not first:
-            break
-        first = False
-        if ch == "[" and j + 1 < len(src) and src[j + 1] in ":=.":
-            kind = src[j + 1]
-            end = src.find(kind + "]", j + 2)
-            if end < 0:
-                raise _Unsupported("unterminated class")
-            name = src[j + 2 : end]
-            if kind != ":" or name not in _POSIX_CLASSES:
-                raise _Unsupported("collating element or unknown class")
-            items.append(_POSIX_CLASSES[name])
-            j = end + 2
-            continue
-        if ch == "\\" and j + 1 < len(src) and src[j + 1] in "nt\\]":
-            lit = {"n": "\n", "t": "\t", "\\": "\\", "]": "]"}[src[j + 1]]
-            if lit == "]":
-                # GNU reads "\]" inside a bracket as a backslash followed by the closing bracket.
-                items.append("\\\\")
-                j += 1
-                break
-            j += 2
-        else:
-            lit = ch
-            j += 1
-        if j + 1 < len(src) and src[j] == "-" and src[j + 1] != "]":
-            hi = src[j + 1]
-            if hi == "[":
-                raise _Unsupported("range ending in a class")
-            if ord(hi) < ord(lit):
-                raise _Unsupported("invalid range")
-            items.append(_esc_class_char(lit) + "-" + _esc_class_char(hi))
-            j += 2
-        else:
-            items.append(
-                _esc_class_char(lit) if lit not in "\n\t" else ("\\n" if lit == "\n" else "\\t")
-            )
-    else:
-        raise _Unsupported("unterminated bracket expression")
-    out.extend(items)
-    out.append("]")
-    if out == ["[", "]"] or out == ["[", "^", "]"]:
-        raise _Unsupported("empty bracket expression")
-    return "".join(out), j + 1
-
-
-def _to_python(src: str, *, ere: bool, delim: str) -> str:
-    """Translate a POSIX regular expression (GNU sed dialect) to Python syntax."""
-    out: list[str] = []
-    i = 0
-    n = len(src)
-    # ``last`` is what a following quantifier would apply to: None (nothing, so a literal),
-    # "atom", "group" (refused: quantified groups are where POSIX and Python part ways) or
-    # "quant" (a second quantifier, which Python rejects).
-    last: str | None = None
-    depth = 0
-
-    def quantifier(q: str) -> None:
-        nonlocal last
-        if last is None:
-            out.append(re.escape(q[0]) + q[1:] if len(q) > 1 else re.escape(q))
-            last = "atom"
-            return
-        if last != "atom":
-            raise _Unsupported("quantifier on a group or a quantifier")
-        out.append(q)
-        last = "quant"
-
-    def interval(j: int, closer: str) -> int:
-        end = src.find(closer, j)
-        if end < 0:
-            raise _Unsupported("unterminated interval")
-        body = src[j:end]
-        if not re.fullmatch(r"\d+(,\d*)?|,\d+", body):
-            raise _Unsupported("bad interval")
-        quantifier("{" + (("0" + body) if body.startswith(",") else body) + "}")
-        return end + len(closer)
-
-    while i < n:
-        ch = src[i]
-        if ch == "\\":
-            if i + 1 >= n:
-                raise _Unsupported("trailing backslash")
-            d = src[i + 1]
-            i += 2
-            if d == delim:
-                out.append(re.escape(d))
-                last = "atom"
-            elif d in "()" and not ere:
-                if d == "(":
-                    out.append("(")
-                    depth += 1
-                    last = None
-                else:
-                    depth -= 1
-                    if depth < 0:
-                        raise _Unsupported("unbalanced group")
-                    out.append(")")
-                    last = "group"
-            elif d == "{" and not ere:
-                i = interval(i, "\\}")
-            elif d in "+?" and not ere:
-                quantifier(d)
-            elif d == "|":
-                if ere:
-                    out.append("\\|")
-                    last = "atom"
-                else:
-                    raise _Unsupported("alternation")
-            elif d.isdigit():
-                raise _Unsupported("back-reference in a pattern")
-            elif d == "n":
-                out.append("\\n")
-                last = "atom"
-            elif d == "t":
-                out.append("\\t")
-                last = "atom"
-            elif d in "wWsS":
-                out.append("\\" + d)
-                last = "atom"
-            elif d in "bB":
-                out.append("\\" + d)
-                last = None
-            elif d == "<":
-                out.append(r"\b(?=\w)")
-                last = None
-            elif d == ">":
-                out.append(r"\b(?<=\w)")
-                last = None
-            elif d == "`":
-                out.append(r"\A")
-                last = None
-            elif d == "'":
-                out.append(r"\Z")
-                last = None
-            elif d.isalnum():
-                # GNU gives \d, \o, \x, \c, \e... meanings of their own: refuse rather than guess.
-                raise _Unsupported(f"escape \\{d}")
-            else:
-                out.append(re.escape(d))
-                last = "atom"
-            continue
-        if ch == "[":
-            cls, i = _bracket(src, i)
-            out.append(cls)
-            last = "atom"
-            continue
-        i += 1
-        if ch == "*":
-            if last is None and (not out or out[-1] in ("(", "^")):
-                out.append("\\*")
-                last = "atom"
-            else:
-                quantifier("*")
-        elif ch == "^":
-            if not out or out[-1] == "(":
-                out.append("^")
-                last = None
-            elif ere:
-                raise _Unsupported("anchor in the middle of a pattern")
-            else:
-                out.append("\\^")
-                last = "atom"
-        elif ch == "$":
-            at_end = (
-                i == n or (not ere and src.startswith("\\)", i)) or (ere and src.startswith(")", i))
-            )
-            if at_end:
-                out.append(r"\Z")
-                last = None
-            elif ere:
-                raise _Unsupported("anchor in the middle of a pattern")
-            else:
-                out.append("\\$")
-                last = "atom"
-        elif ch == ".":
-            out.append(".")
-            last = "atom"
-        elif ere and ch == "(":
-            out.append("(")
-            depth += 1
-            last = None
-        elif ere and ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise _Unsupported("unbalanced group")
-            out.append(")")
-            last = "group"
-        elif ere and ch in "+?":
-            quantifier(ch)
-        elif ere and ch == "{":
-            if re.match(r"\d+(,\d*)?\}|,\d+\}", src[i:]):
-                i = interval(i, "}")
-            else:
-                out.append("\\{")
-                last = "atom"
-        elif ere and ch == "|":
-            raise _Unsupported("alternation")
-        else:
-            out.append(re.escape(ch))
-            last = "atom"
-    if depth:
-        raise _Unsupported("unbalanced group")
-    return "".join(out)
-
-
-def _compile(src: str, *, ere: bool, delim: str, icase: bool) -> re.Pattern[str]:
-    try:
-        return re.compile(_to_python(src, ere=ere, delim=delim), re.IGNORECASE if icase else 0)
-    except re.error as exc:
-        raise _Unsupported(f"pattern: {exc}") from exc
-
-
-def _quantifiers(pattern: re.Pattern[str]) -> int:
-    """Roughly how many quantifiers a translated pattern has (backtracking grows with them)."""
-    return len(_QUANT.findall(pattern.pattern))
 
 
 @dataclass
@@ -346,11 +102,11 @@ class _Parser:
                     else:
                         j += 1
                 if j >= len(s):
-                    raise _Unsupported("unterminated bracket")
+                    raise Unsupported("unterminated bracket")
                 self.i = j + 1
                 continue
             if ch == "\n" and delim != "\n":
-                raise _Unsupported("newline in a pattern")
+                raise Unsupported("newline in a pattern")
             if ch == delim:
                 text = s[start : self.i]
                 if regex:
@@ -358,23 +114,23 @@ class _Parser:
                 self.i += 1
                 return text
             self.i += 1
-        raise _Unsupported("unterminated command")
+        raise Unsupported("unterminated command")
 
     def regex(self, delim: str, icase: bool = False) -> re.Pattern[str] | None:
         raw = self.delimited(delim, regex=True)
         if raw == "":
-            raise _Unsupported("empty pattern (reuses the last one)")
+            raise Unsupported("empty pattern (reuses the last one)")
         if not self.compile:
             return None
-        pat = _compile(raw, ere=self.ere, delim=delim, icase=icase)
-        if _quantifiers(pat) > 1:
+        pat = compile_regex(raw, ere=self.ere, delim=delim, icase=icase)
+        if quantifiers(pat) > 1:
             self.risky = True
         return pat
 
     def number(self) -> int:
         m = re.compile(r"\d+").match(self.s, self.i)
         if not m:
-            raise _Unsupported("number expected")
+            raise Unsupported("number expected")
         self.i = m.end()
         return int(m.group())
 
@@ -386,7 +142,7 @@ class _Parser:
                 self.i += 1
                 return _Addr("step", line=n, step=self.number())
             if n == 0:
-                raise _Unsupported("address 0")
+                raise Unsupported("address 0")
             return _Addr("line", line=n)
         if ch == "$":
             self.i += 1
@@ -396,7 +152,7 @@ class _Parser:
                 self.i += 1
                 delim = self.peek()
                 if not delim or delim in "\n\\":
-                    raise _Unsupported("bad delimiter")
+                    raise Unsupported("bad delimiter")
             else:
                 delim = "/"
             self.i += 1
@@ -406,7 +162,7 @@ class _Parser:
             icase = False
             while self.peek() in ("I", "M"):
                 if self.peek() == "M":
-                    raise _Unsupported("multiline address")
+                    raise Unsupported("multiline address")
                 icase = True
                 self.i += 1
             end = self.i
@@ -432,18 +188,18 @@ class _Parser:
             if self.peek() == "\n":
                 self.i += 1
             elif self.peek() in (" ", "\t"):
-                raise _Unsupported("a/i/c text with leading whitespace kept")
+                raise Unsupported("a/i/c text with leading whitespace kept")
         if self.i >= len(s):
-            raise _Unsupported("a/i/c without text")
+            raise Unsupported("a/i/c without text")
         out: list[str] = []
         while self.i < len(s):
             ch = s[self.i]
             if ch == "\\":
                 if self.i + 1 >= len(s):
-                    raise _Unsupported("a/i/c text ending in a backslash")
+                    raise Unsupported("a/i/c text ending in a backslash")
                 nxt = s[self.i + 1]
                 if nxt in "cdox":
-                    raise _Unsupported(f"a/i/c text escape \\{nxt}")
+                    raise Unsupported(f"a/i/c text escape \\{nxt}")
                 out.append(_TEXT_ESCAPES.get(nxt, nxt))
                 self.i += 2
                 continue
@@ -473,9 +229,9 @@ class _Parser:
                 elif d == "t":
                     buf.append("\t")
                 elif d in "LUluE":
-                    raise _Unsupported("case conversion in a replacement")
+                    raise Unsupported("case conversion in a replacement")
                 elif d.isalnum():
-                    raise _Unsupported(f"escape \\{d} in a replacement")
+                    raise Unsupported(f"escape \\{d} in a replacement")
                 else:
                     buf.append(d)
                 continue
@@ -500,13 +256,13 @@ class _Parser:
             nl = self.s.find("\n", self.i)
             self.i = len(self.s) if nl < 0 else nl + 1
             return
-        raise _Unsupported(f"unexpected {ch!r} after a command")
+        raise Unsupported(f"unexpected {ch!r} after a command")
 
     def parse(self) -> list[_Cmd]:
         cmds: list[_Cmd] = []
         s = self.s
         if s.startswith("#n\n") or s == "#n":
-            raise _Unsupported("#n turns off printing")
+            raise Unsupported("#n turns off printing")
         while True:
             while self.i < len(s) and s[self.i] in " \t\n;":
                 self.i += 1
@@ -525,11 +281,11 @@ class _Parser:
                     self.i += 1
                     a2 = _Addr("plus", line=self.number())
                 elif self.peek() == "~":
-                    raise _Unsupported("addr,~N")
+                    raise Unsupported("addr,~N")
                 else:
                     a2 = self.address()
                     if a2 is None or a2.kind == "step":
-                        raise _Unsupported("bad second address")
+                        raise Unsupported("bad second address")
             self.skip_ws()
             neg = False
             while self.peek() == "!":
@@ -542,7 +298,7 @@ class _Parser:
             if op == "s":
                 delim = self.peek()
                 if not delim or delim in "\n\\":
-                    raise _Unsupported("bad delimiter")
+                    raise Unsupported("bad delimiter")
                 self.i += 1
                 pat_start = self.i
                 self.delimited(delim, regex=True)
@@ -560,10 +316,10 @@ class _Parser:
                     elif f.isdigit():
                         cmd.nth = self.number()
                         if cmd.nth == 0:
-                            raise _Unsupported("s///0")
+                            raise Unsupported("s///0")
                         continue
                     elif f in ("e", "m", "M", "w", "W"):
-                        raise _Unsupported(f"s flag {f}")
+                        raise Unsupported(f"s flag {f}")
                     else:
                         break
                     self.i += 1
@@ -574,18 +330,18 @@ class _Parser:
                 if self.compile and cmd.regex is not None:
                     groups = cmd.regex.groups
                     if any(isinstance(p, int) and p > groups for p in cmd.repl):
-                        raise _Unsupported("reference to a missing group")
+                        raise Unsupported("reference to a missing group")
                 del flag_start
                 self.end_of_command()
             elif op == "y":
                 delim = self.peek()
                 if not delim or delim in "\n\\":
-                    raise _Unsupported("bad delimiter")
+                    raise Unsupported("bad delimiter")
                 self.i += 1
                 src = _y_text(self.delimited(delim, regex=False), delim)
                 dst = _y_text(self.delimited(delim, regex=False), delim)
                 if len(src) != len(dst):
-                    raise _Unsupported("y lengths differ")
+                    raise Unsupported("y lengths differ")
                 cmd.ymap = {ord(a): b for a, b in zip(src, dst, strict=True)}
                 self.end_of_command()
             elif op in ("a", "i", "c"):
@@ -598,7 +354,7 @@ class _Parser:
                     self.number()
                 self.end_of_command()
             else:
-                raise _Unsupported(f"command {op!r}")
+                raise Unsupported(f"command {op!r}")
             cmds.append(cmd)
 
 
@@ -618,7 +374,7 @@ def _y_text(raw: str, delim: str) -> str:
             elif d in ("\\", delim):
                 out.append(d)
             else:
-                raise _Unsupported("escape in y")
+                raise Unsupported("escape in y")
             i += 2
             continue
         out.append(ch)
@@ -796,41 +552,8 @@ def apply_sed(script: str, text: str, *, extended: bool = False) -> str | None:
         if parser.risky and any(len(line) > _MAX_LINE_RISKY for line in text.split("\n")):
             return None
         return _run(cmds, text)
-    except (_Unsupported, RecursionError, re.error):
+    except (Unsupported, RecursionError, re.error):
         return None
-
-
-def _ere_to_bre(src: str, delim: str) -> str:
-    out: list[str] = []
-    i = 0
-    n = len(src)
-    while i < n:
-        ch = src[i]
-        if ch == "\\" and i + 1 < n:
-            d = src[i + 1]
-            if d == delim:
-                out.append(src[i : i + 2])
-            elif d in "(){}+?|":
-                out.append(d)
-            else:
-                out.append(src[i : i + 2])
-            i += 2
-            continue
-        if ch == "[":
-            _, j = _bracket(src, i)
-            out.append(src[i:j])
-            i = j
-            continue
-        if ch in "(){}+?|":
-            if ch == delim:
-                raise _Unsupported("delimiter that is special in BRE")
-            out.append("\\" + ch)
-        elif ch in "^$" and 0 < i < n - 1:
-            raise _Unsupported("anchor in the middle")
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
 
 
 def ere_script_to_bre(script: str) -> str | None:
@@ -850,18 +573,20 @@ def ere_script_to_bre(script: str) -> str | None:
             if sp.start < pos:
                 continue
             pieces.append(script[pos : sp.start])
-            pieces.append(_ere_to_bre(script[sp.start : sp.end], sp.delim))
+            pieces.append(ere_to_bre(script[sp.start : sp.end], sp.delim))
             pos = sp.end
         pieces.append(script[pos:])
         out = "".join(pieces)
         # refuse translations that do not read back as a valid basic-syntax script
         _Parser(out, ere=False).parse()
         return out
-    except (_Unsupported, RecursionError, re.error):
+    except (Unsupported, RecursionError, re.error):
         return None
 
 
 _PERL_PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
+
+
 _PERL_ESCAPES = {
     "d": "[0-9]",
     "D": "[^0-9]",
@@ -885,7 +610,7 @@ def _perl_part(code: str, i: int, close: str) -> tuple[str, int]:
             return "".join(out), i + 1
         out.append(ch)
         i += 1
-    raise _Unsupported("unterminated perl substitution")
+    raise Unsupported("unterminated perl substitution")
 
 
 def _perl_regex_to_bre(src: str) -> str:
@@ -901,7 +626,7 @@ def _perl_regex_to_bre(src: str) -> str:
             elif d in "nt":
                 out.append("\\" + d)
             elif d.isalnum():
-                raise _Unsupported(f"perl escape \\{d}")
+                raise Unsupported(f"perl escape \\{d}")
             elif d in "(){}+?|":
                 out.append(d)
             elif d == "/":
@@ -910,14 +635,14 @@ def _perl_regex_to_bre(src: str) -> str:
                 out.append("\\" + d)
             continue
         if ch == "[":
-            _, j = _bracket(src, i)
+            _, j = bracket(src, i)
             out.append(src[i:j].replace("/", "\\/"))
             i = j
             continue
         if ch == "(" and src.startswith("(?", i):
-            raise _Unsupported("perl extended group")
+            raise Unsupported("perl extended group")
         if ch in "*+?}" and src.startswith("?", i + 1):
-            raise _Unsupported("lazy quantifier")
+            raise Unsupported("lazy quantifier")
         if ch in "(){}+?|":
             out.append("\\" + ch)
         elif ch == "/":
@@ -938,7 +663,7 @@ def _perl_repl_to_sed(src: str) -> str:
             if d.isdigit() or d in "nt\\/":
                 out.append("\\" + d)
             elif d.isalnum():
-                raise _Unsupported(f"perl escape \\{d}")
+                raise Unsupported(f"perl escape \\{d}")
             else:
                 out.append("\\" + d if d == "&" else d)
             i += 2
@@ -946,12 +671,12 @@ def _perl_repl_to_sed(src: str) -> str:
         if ch == "$":
             m = re.compile(r"\$(?:(\d)|\{(\d)\}|(&))").match(src, i)
             if not m:
-                raise _Unsupported("perl variable in a replacement")
+                raise Unsupported("perl variable in a replacement")
             out.append("&" if m.group(3) else "\\" + (m.group(1) or m.group(2)))
             i = m.end()
             continue
         if ch == "@":
-            raise _Unsupported("perl array in a replacement")
+            raise Unsupported("perl array in a replacement")
         if ch == "&":
             out.append("\\&")
         elif ch == "/":
@@ -997,5 +722,5 @@ def perl_subst_to_sed(code: str) -> str | None:
         )
         _Parser(script, ere=False).parse()
         return script
-    except (_Unsupported, RecursionError, re.error, IndexError):
+    except (Unsupported, RecursionError, re.error, IndexError):
         return None
