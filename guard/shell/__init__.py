@@ -25,8 +25,8 @@ values bash runs as code, with ``arith`` for arithmetic), ``record`` keeps the e
 bounds and what the line made so far, ``words``, ``options`` and ``common`` hold what handlers share; the
 command table is filled by
 ``reading`` (cat, grep, sort...), ``fileops`` (cp, mv, rm...), ``attributes`` (chmod...),
-``editors`` (sed, ed, jq, yq...), ``awk``, ``printing`` (echo, printf), ``find``, ``archives`` (tar, gzip, base64, split...), ``remote``
-(ssh, scp, rsync, sftp, curl, netcat...), ``interp`` (wrappers, shells, ``eval``, scripts,
+``editors`` (sed, ed, jq, yq...), ``awk``, ``printing`` (echo, printf), ``find``, ``archives`` (tar, zip, cpio, split...), ``codec`` (gzip, base64, openssl...), ``remote``
+(ssh, scp, rsync, sftp), ``network`` (curl, wget, netcat, cloud copies...), ``interp`` (wrappers, shells, ``eval``, scripts,
 ``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make and other
 build tools, with ``makefile`` to read makefiles), ``packages`` (npm, yarn, pnpm) and ``vcs``
 (git, its hooks, aliases and command-valued settings, with ``gitconfig`` to read its config
@@ -38,11 +38,13 @@ from guard.shell import (  # noqa: F401 - importing them fills the command table
     attributes,
     awk,
     build,
+    codec,
     deferred,
     editors,
     fileops,
     find,
     interp,
+    network,
     packages,
     printing,
     reading,

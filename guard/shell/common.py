@@ -20,6 +20,7 @@ WRITE = EffectKind.WRITE
 DELETE = EffectKind.DELETE
 COPY = EffectKind.COPY
 MOVE = EffectKind.MOVE
+TRANSFER = EffectKind.TRANSFER
 META = ConfigEdit(op="metadata")
 
 
@@ -152,12 +153,31 @@ _SIZE_UNITS = {
 
 __all__ = [
     "META",
+    "arg_flows",
     "byte_count",
     "copy_effect",
     "dest_for",
+    "invisible",
     "isdir",
     "run_shell_text",
+    "send",
     "source_places",
     "split_remote",
     "take_whole",
 ]
+
+
+def invisible(raw: str, host: str | None) -> Location:
+    return Location(raw=raw, path=None, host=host, visible=False)
+
+
+def send(c: Cmd, flows: tuple[Flow, ...], dest: Location, *, via: str | None = None) -> None:
+    """Data of ``flows`` leaves for ``dest``, which the guard cannot see into."""
+    for fl in flows:
+        if fl.src is not None and not fl.names:
+            v = via or ((fl.via + "|" if fl.via else "") + c.name)
+            c.st.run.emit(TRANSFER, fl.src, dest, recursive=fl.recursive, via=v, prefix=fl.limit)
+
+
+def arg_flows(c: Cmd, fields: list[Field]) -> tuple[Flow, ...]:
+    return tuple(fl for f in fields if not f.pipe for fl in f.flows if fl.src is not None)
