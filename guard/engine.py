@@ -29,14 +29,12 @@ from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex, AssetInfo
 from guard.evaluations import as_score, check_verdicts, recompute_score
 from guard.exceptions import ApprovalTimeout, CallBlocked
+from guard.matching import CompiledPolicy, CompiledRule, Fact
 from guard.paths import HostMap, runs_later
 from guard.policy import (
     AssetDecl,
-    CompiledPolicy,
-    CompiledRule,
     Declarations,
     EvaluationDecl,
-    Fact,
     Policy,
     ScoreCheck,
     ToolSpec,

@@ -14,7 +14,8 @@ import pytest
 from guard import configs, shell
 from guard.engine import INTERNAL_ERROR_RULE, Guard
 from guard.exceptions import CallBlocked
-from guard.policy import CompiledPolicy, load_policy
+from guard.matching import CompiledPolicy
+from guard.policy import load_policy
 from guard.shell.core import TABLE
 from guard.sinks import Sink
 from guard.testing import MemorySink
