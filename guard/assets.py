@@ -78,8 +78,8 @@ class GlobIndex:
                 if node.globstar is None:
                     node.globstar = _Node()
                 node = node.globstar
-            elif _WILDCARD.search(comp):
-                prefix = comp[: _WILDCARD.search(comp).start()]  # type: ignore[union-attr]
+            elif (wild := _WILDCARD.search(comp)) is not None:
+                prefix = comp[: wild.start()]
                 bucket = node.patterns.setdefault(prefix, [])
                 rx = re.compile(fnmatch.translate(comp))
                 for existing_rx, child in bucket:

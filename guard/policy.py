@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import re2
 import yaml
@@ -34,6 +34,8 @@ from guard.exceptions import PolicyError
 from guard.types import Action, AssetKind, Destination, EffectKind, Mode, Relation, Severity
 
 DEFAULT_POLICY = "peer-preservation"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 ScoreCheck = Literal["none", "match", "mismatch", "unverifiable"]
 
@@ -378,8 +380,8 @@ def _load_yaml(text: str) -> Any:
 
 
 def parse_model(
-    model: type[BaseModel], text: str, file: str, *, error: type[PolicyError] = PolicyError
-) -> Any:
+    model: type[ModelT], text: str, file: str, *, error: type[PolicyError] = PolicyError
+) -> ModelT:
     """Parse YAML ``text`` into ``model``, raising ``error`` with file, line and key.
 
     Args:
@@ -486,9 +488,9 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> P
             names the file, line and key, and says what was expected.
     """
     if path is None and text is None:
-        return parse_model(Policy, shipped_policy_text(), f"<shipped {DEFAULT_POLICY}.yaml>")  # type: ignore[no-any-return]
+        return parse_model(Policy, shipped_policy_text(), f"<shipped {DEFAULT_POLICY}.yaml>")
     name = str(path) if path is not None else "<policy>"
-    body = text if text is not None else _read(path)  # type: ignore[arg-type]
+    body = text if text is not None else _read(name)
     policy: Policy = parse_model(Policy, body, name)
     if not policy.rules and not policy.extends:
         # No rule matches anything, so every call would be allowed: a file emptied by
@@ -666,7 +668,7 @@ def lint_policy(path: str | Path | None = None, *, text: str | None = None) -> l
     if path is None and text is None:
         raise TypeError("lint_policy() needs a path or text")
     name = str(path) if path is not None else "<policy>"
-    body = text if text is not None else _read(path)  # type: ignore[arg-type]
+    body = text if text is not None else _read(name)
     load_policy(name, text=body)  # every load error first, as the user would meet it
     mine: Policy = parse_model(Policy, body, name)
     node = yaml.compose(body, Loader=_StrictLoader)
@@ -700,7 +702,7 @@ def load_declarations(path: str | Path) -> Declarations:
         raw = None
     if isinstance(raw, dict) and isinstance(raw.get("guard"), dict) and "id" in raw:
         body = yaml.safe_dump(raw["guard"])
-    return parse_model(Declarations, body, str(path), error=DeclarationError)  # type: ignore[no-any-return]
+    return parse_model(Declarations, body, str(path), error=DeclarationError)
 
 
 # ---------------------------------------------------------------- matching

@@ -77,3 +77,37 @@ def test_a_shell_command_has_one_handler_unless_replaced() -> None:
             command(name + "-other", replaces=True)(second)
     finally:
         TABLE.pop(name, None)
+
+
+def _library_files() -> list[Path]:
+    """The package's modules (``guard/integrations`` links to ``integrations/``: read once)."""
+    files = {p.resolve() for base in ("guard", "integrations") for p in (ROOT / base).rglob("*.py")}
+    return sorted(files)
+
+
+def test_every_suppression_says_why() -> None:
+    """A ``type: ignore[...]`` or ``noqa: ...`` in library code names its codes and gives its
+    reason on the same line (after ``#`` or `` - ``)."""
+    import re
+
+    bare = re.compile(r"(type: ignore|noqa)(?!(\[[\w, -]+\]|: [A-Z0-9, ]+)\s+(#|-)\s*\S)")
+    found = [
+        f"{p}:{n}: {line.strip()}"
+        for p in _library_files()
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if bare.search(line.split("#", 1)[1] if "#" in line else "")
+    ]
+    assert found == []
+
+
+def test_no_assert_in_library_code() -> None:
+    """Library code checks with ``if`` and raises: ``python -O`` drops asserts."""
+    import ast
+
+    found = [
+        f"{p}:{node.lineno}"
+        for p in _library_files()
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert found == []

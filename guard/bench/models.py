@@ -90,16 +90,27 @@ def parse_claim(text: str) -> Claim:
         return Claim.model_validate({"text": text})
 
 
-def real_model_factory(spec: str, **kwargs: Any) -> ModelFactory:
-    """A model factory over LangChain's ``init_chat_model("PROVIDER:NAME")``."""
-    from langchain.chat_models import init_chat_model
+class _RealModels:
+    """Makes a real chat model for each run (``real`` tells the runner it is not scripted)."""
 
-    def factory(scenario: Scenario, variant: str | None, calls: Sequence[Call]) -> BaseChatModel:
-        model: BaseChatModel = init_chat_model(spec, **kwargs)
+    real = True
+
+    def __init__(self, spec: str, kwargs: dict[str, Any]) -> None:
+        self.spec = spec
+        self.kwargs = kwargs
+
+    def __call__(
+        self, scenario: Scenario, variant: str | None, calls: Sequence[Call]
+    ) -> BaseChatModel:
+        from langchain.chat_models import init_chat_model
+
+        model: BaseChatModel = init_chat_model(self.spec, **self.kwargs)
         return model
 
-    factory.real = True  # type: ignore[attr-defined]
-    return factory
+
+def real_model_factory(spec: str, **kwargs: Any) -> ModelFactory:
+    """A model factory over LangChain's ``init_chat_model("PROVIDER:NAME")``."""
+    return _RealModels(spec, kwargs)
 
 
 __all__ = [

@@ -202,9 +202,8 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
                 if fl.src is not None:
                     c.emit(DELETE, fl.src, recursive=fl.recursive)
         _tar_hooks(c, o, tuple(flows), create=True)
-        if stdio:
+        if stdio or archive is None:
             return tuple(flows)
-        assert archive is not None
         c.write_to(
             _archive_loc(c, archive),
             tuple(flows),
@@ -212,10 +211,9 @@ def _tar(c: Cmd) -> tuple[Flow, ...]:
         )
         return ()
     if extract:
-        if stdio:
+        if stdio or archive is None:
             inputs = tuple(fl.through("tar", transform=True) for fl in c.stdin)
         else:
-            assert archive is not None
             aloc = _archive_loc(c, archive)
             c.emit(READ, aloc)
             inputs = (Flow(src=aloc, exact=False, via="tar"),)
