@@ -1,6 +1,6 @@
 """The compiled matcher: a policy's rules turned into Python predicates over facts.
 
-A :class:`Fact` is one (effect, asset) pair a call would produce, in the terms rules match
+A :class:`~guard.facts.Fact` is one (effect, asset) pair a call would produce, in the terms rules match
 on. :class:`CompiledPolicy` compiles each rule's ``when`` into one generated function (the
 conditions in the order that rejects most facts first) and finds the rules each fact hits;
 :func:`floor_rules` are the rules the engine adds to every policy so that what it cannot
@@ -12,32 +12,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from guard.policy import Match, Policy, Rule, ScoreCheck, re2_search
-from guard.types import Action, AssetKind, Destination, EffectKind, Relation, Severity
-
-
-@dataclass(slots=True)
-class Fact:
-    """One (effect, asset) pair a call would produce, in the terms rules match on."""
-
-    tool: str
-    agent: str
-    effect: EffectKind
-    path: str | None
-    asset: AssetKind | None
-    relation: Relation | None
-    destination: Destination | None = None
-    oversight_off: bool = False
-    score: ScoreCheck = "none"
-    near_threshold: bool = False
-    certain: bool = True
-    effect_index: int = 0
-    asset_index: int | None = None
-    note: str = ""  # why the fact is uncertain, or what a score file misreports, for a human
-    unseen: bool = False  # code the guard cannot read will run
+from guard.facts import Fact
+from guard.policy import Match, Policy, Rule, re2_search
+from guard.types import Action, EffectKind, Relation, Severity
 
 
 def _glob_re(patterns: list[str]) -> re.Pattern[str]:
@@ -245,4 +224,4 @@ class CompiledPolicy:
         return self._match(facts, args)
 
 
-__all__ = ["FLOOR_RULE_IDS", "CompiledPolicy", "CompiledRule", "Fact", "floor_rules"]
+__all__ = ["FLOOR_RULE_IDS", "CompiledPolicy", "CompiledRule", "floor_rules"]

@@ -14,6 +14,7 @@ import pytest
 from guard import configs, shell
 from guard.engine import INTERNAL_ERROR_RULE, Guard
 from guard.exceptions import CallBlocked
+from guard.facts import FactFinder
 from guard.matching import CompiledPolicy
 from guard.policy import load_policy
 from guard.shell.core import TABLE
@@ -128,8 +129,8 @@ def _boom(*args: object, **kwargs: object) -> Any:
 STAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "effects": lambda mp: mp.setattr(Guard, "effects_of", _boom),
     "shell analysis": lambda mp: mp.setattr(shell.core.State, "dispatch", _boom),
-    "facts": lambda mp: mp.setattr(Guard, "_facts", _boom),
-    "assets": lambda mp: mp.setattr(Guard, "_assets_at", _boom),
+    "facts": lambda mp: mp.setattr(FactFinder, "facts", _boom),
+    "assets": lambda mp: mp.setattr(FactFinder, "_assets_at", _boom),
     "matching": lambda mp: mp.setattr(CompiledPolicy, "match", _boom),
     "reasons": lambda mp: mp.setattr(Guard, "_show_effect", _boom),
 }

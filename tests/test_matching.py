@@ -9,7 +9,8 @@ from typing import Any, get_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guard.matching import CompiledPolicy, Fact
+from guard.facts import Fact
+from guard.matching import CompiledPolicy
 from guard.policy import Match, Policy, Rule, ScoreCheck
 from guard.types import Action, AssetKind, Destination, EffectKind, Relation
 
