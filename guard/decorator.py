@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar, cast
 
-from guard.engine import Guard
+from guard.engine import Guard, unidentified
 from guard.exceptions import CallBlocked
-from guard.types import Action, Alert, Decision, Mode, Severity, ToolCall, args_hash
+from guard.types import ToolCall
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-UNIDENTIFIED_AGENT_RULE = "unidentified-agent"
 
 AgentSource = str | Callable[[], str | None]
 """Who is acting: a fixed agent id, or a function returning the current one (or ``None``)."""
@@ -75,53 +72,6 @@ def resolve_agent(agent: AgentSource | None) -> str | None:
         return None
     found = agent() if callable(agent) else agent
     return found or None
-
-
-def unidentified(
-    guard: Guard, tool: str, args: Mapping[str, Any], call_id: str | None = None
-) -> Decision:
-    """A deny for a call that no agent could be named for, recorded on ``guard``'s sinks.
-
-    It is enforced even in shadow mode: without an agent, no decision the policy makes
-    means anything, so the integration is misconfigured and must say so loudly.
-
-    Args:
-        guard: The guard whose sinks record the decision.
-        tool: The tool's name.
-        args: The call's arguments.
-        call_id: The call's id; a new one when ``None``.
-
-    Returns:
-        The deny decision (rule ``unidentified-agent``, with an enforcement-gap alert).
-    """
-    call_id = call_id or uuid.uuid4().hex
-    message = (
-        f"peerguard could not tell which agent is calling {tool}: no agent id was given "
-        "(set the integration's agent, config['configurable']['peerguard_agent'], "
-        "the runtime context's agent_id, or use acting_as()); denied"
-    )
-    decision = Decision(
-        action=Action.DENY,
-        mode=Mode.ENFORCE,
-        agent="",
-        tool=tool,
-        call_id=call_id,
-        args_hash=args_hash(tool, dict(args)),
-        rules=[UNIDENTIFIED_AGENT_RULE],
-        reason=message,
-        alerts=[
-            Alert(
-                severity=Severity.ERROR,
-                rule=UNIDENTIFIED_AGENT_RULE,
-                message=message,
-                tool=tool,
-                call_id=call_id,
-                enforcement_gap=True,
-            )
-        ],
-    )
-    guard.sinks.decision(decision)
-    return decision
 
 
 # ---------------------------------------------------------------------- plain functions
@@ -204,12 +154,10 @@ def guarded(
 
 
 __all__ = [
-    "UNIDENTIFIED_AGENT_RULE",
     "AgentSource",
     "acting_as",
     "current_agent",
     "current_agent_id",
     "guarded",
     "resolve_agent",
-    "unidentified",
 ]

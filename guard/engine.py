@@ -21,8 +21,9 @@ import functools
 import inspect
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from guard import configs, shell
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
@@ -63,6 +64,7 @@ from guard.types import (
     RuleMatch,
     Severity,
     ToolCall,
+    args_hash,
 )
 
 T = TypeVar("T")
@@ -79,6 +81,7 @@ class ExecutionListener(Protocol):
 
 
 INTERNAL_ERROR_RULE = "guard-internal-error"
+UNIDENTIFIED_AGENT_RULE = "unidentified-agent"
 REFUSED_RULE = "confirmation-refused"
 
 # Members the hot path compares against, as module constants: a global load stays cheap when
@@ -610,6 +613,53 @@ class Guard:
                 await asyncio.to_thread(self.after, decision)
 
 
+def unidentified(
+    guard: Guard, tool: str, args: Mapping[str, Any], call_id: str | None = None
+) -> Decision:
+    """A deny for a call that no agent could be named for, recorded on ``guard``'s sinks.
+
+    It is enforced even in shadow mode: without an agent, no decision the policy makes
+    means anything, so the integration is misconfigured and must say so loudly.
+
+    Args:
+        guard: The guard whose sinks record the decision.
+        tool: The tool's name.
+        args: The call's arguments.
+        call_id: The call's id; a new one when ``None``.
+
+    Returns:
+        The deny decision (rule ``unidentified-agent``, with an enforcement-gap alert).
+    """
+    call_id = call_id or uuid.uuid4().hex
+    message = (
+        f"peerguard could not tell which agent is calling {tool}: no agent id was given "
+        "(set the integration's agent, config['configurable']['peerguard_agent'], "
+        "the runtime context's agent_id, or use acting_as()); denied"
+    )
+    decision = Decision(
+        action=Action.DENY,
+        mode=Mode.ENFORCE,
+        agent="",
+        tool=tool,
+        call_id=call_id,
+        args_hash=args_hash(tool, dict(args)),
+        rules=[UNIDENTIFIED_AGENT_RULE],
+        reason=message,
+        alerts=[
+            Alert(
+                severity=Severity.ERROR,
+                rule=UNIDENTIFIED_AGENT_RULE,
+                message=message,
+                tool=tool,
+                call_id=call_id,
+                enforcement_gap=True,
+            )
+        ],
+    )
+    guard.sinks.decision(decision)
+    return decision
+
+
 def _rank_of_hit(hit: tuple[CompiledRule, Fact]) -> int:
     return hit[0].rank
 
@@ -655,4 +705,11 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return out
 
 
-__all__ = ["INTERNAL_ERROR_RULE", "REFUSED_RULE", "ExecutionListener", "Guard"]
+__all__ = [
+    "INTERNAL_ERROR_RULE",
+    "REFUSED_RULE",
+    "UNIDENTIFIED_AGENT_RULE",
+    "ExecutionListener",
+    "Guard",
+    "unidentified",
+]

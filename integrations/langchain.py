@@ -30,8 +30,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool, ToolException
 
-from guard.decorator import AgentSource, current_agent_id, resolve_agent, unidentified
-from guard.engine import Guard
+from guard.decorator import AgentSource, current_agent_id, resolve_agent
+from guard.engine import Guard, unidentified
 from guard.exceptions import CallBlocked
 from guard.types import ToolCall
 

@@ -52,8 +52,7 @@ from langgraph.types import Command, Interrupt, interrupt
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from guard.approval import ApprovalRequest, ApprovalResponse
-from guard.decorator import unidentified
-from guard.engine import Guard
+from guard.engine import Guard, unidentified
 from guard.exceptions import CallBlocked
 from guard.types import Action, Decision, ToolCall
 

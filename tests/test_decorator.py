@@ -15,12 +15,11 @@ from pydantic import BaseModel
 
 from guard.approval import ApprovalRequest, CallbackApprover
 from guard.decorator import (
-    UNIDENTIFIED_AGENT_RULE,
     acting_as,
     current_agent_id,
     guarded,
 )
-from guard.engine import Guard
+from guard.engine import UNIDENTIFIED_AGENT_RULE, Guard
 from guard.exceptions import CallBlocked
 from guard.integrations.langchain import guard_tool
 from guard.testing import MemorySink

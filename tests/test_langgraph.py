@@ -39,8 +39,7 @@ from langgraph.prebuilt import ToolNode, ToolRuntime
 from langgraph.types import Command, Interrupt, Send
 from pydantic import ValidationError
 
-from guard.decorator import UNIDENTIFIED_AGENT_RULE
-from guard.engine import Guard
+from guard.engine import UNIDENTIFIED_AGENT_RULE, Guard
 from guard.integrations.langchain import ScriptedChatModel, guard_tool
 from guard.integrations.langgraph import (
     CONFIRMATION_TYPE,
