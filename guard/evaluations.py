@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from guard.configs import Ambiguous, get_dotted, is_true
+from guard.configs import Ambiguous, is_true
 from guard.policy import EvaluationDecl
 
 
@@ -84,53 +85,7 @@ def _key(name: Any) -> str:
     return str(name).strip().lower().replace("-", "_").replace(" ", "_")
 
 
-# Fields of a score report that state whether the evaluated model passed; the second set
-# states that it did not (``failed: false`` says it passed).
-_VERDICT_KEYS = frozenset(
-    [
-        "passed",
-        "pass",
-        "ok",
-        "success",
-        "successful",
-        "succeeded",
-        "verdict",
-        "result",
-        "status",
-        "grade",
-        "outcome",
-        "approved",
-        "accepted",
-        "qualified",
-        "decision",
-        "meets_threshold",
-        "above_threshold",
-        "is_passing",
-        "is_passed",
-        "passing",
-    ]
-)
-_FAIL_KEYS = frozenset(["failed", "fail", "failure", "below_threshold", "is_failing"])
-# Fields that state the mark the score is judged against.
-_THRESHOLD_KEYS = frozenset(
-    [
-        "threshold",
-        "pass_threshold",
-        "passing_threshold",
-        "threshold_score",
-        "pass_mark",
-        "passmark",
-        "pass_score",
-        "passing_score",
-        "cutoff",
-        "cut_off",
-        "min_score",
-        "minimum_score",
-        "min_pass",
-        "required_score",
-        "score_threshold",
-    ]
-)
+# Words that state a pass or a fail, as a whole value (``PASS``, ``not_passed``).
 _PASS_WORDS = frozenset(
     [
         "pass",
@@ -174,24 +129,54 @@ class VerdictCheck:
     """What the fields beside a score say, judged against the recomputed score.
 
     ``false`` describes each field that misreports (a pass/fail verdict the recomputed score
-    contradicts, a threshold changed from the one the evaluation had); ``unknown`` each one
-    the guard cannot judge (a value it cannot read as pass or fail, no threshold to judge a
-    verdict against).
+    contradicts, a threshold changed from the one the evaluation had, a second score or a
+    count the items do not give); ``unknown`` each one the guard cannot judge (a value it
+    cannot read as pass or fail, no threshold to judge a verdict against, a field it has no
+    reading for).
     """
 
     false: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
 
 
-def _verdict(value: Any, inverted: bool) -> bool | str | None:
+# Words of a verdict sentence that turn what follows round, or that carry a number (a score
+# or a mark of its own): a sentence with one is not judged.
+_NEGATIONS = frozenset(
+    ["not", "no", "never", "none", "zero", "without", "nor", "neither", "non", "t", "nothing"]
+)
+_PASS_STEMS = ("pass", "succe", "above", "exceed", "meets")
+_FAIL_STEMS = ("fail", "below", "unsuccess", "reject", "disqualif")
+
+
+def _words_verdict(text: str) -> bool | str | None:
+    """A verdict sentence (``"failed: below threshold"``) read word by word: judged when every
+    verdict word agrees and nothing turns it round; ``"?"`` when mixed, negated, carrying a
+    number, or saying nothing of the outcome."""
+    words = re.findall(r"[a-z]+|\d", text.lower())
+    if any(w in _NEGATIONS or w.isdigit() for w in words):
+        return "?"
+    passes = any(w.startswith(_PASS_STEMS) or w in _PASS_WORDS for w in words)
+    fails = any(w.startswith(_FAIL_STEMS) or w in _FAIL_WORDS for w in words)
+    if passes != fails:
+        return passes
+    if not passes and words and all(w in _NEUTRAL_WORDS for w in words):
+        return None
+    return "?"
+
+
+def _verdict(value: Any, inverted: bool | None) -> bool | str | None:
     """A verdict field's value read as passed (True) or failed (False); ``None`` when it says
-    nothing (null, a nested mapping, a word about the run), ``"?"`` when it cannot be read."""
+    nothing (null, a word about the run), ``"?"`` when it cannot be read. ``inverted``: the
+    field's name says failed (``failed: false`` says it passed); ``None``: its name says
+    both (``pass_fail``), so only a value in words can be read."""
     if isinstance(value, bool):
-        return value != inverted
-    if value is None or isinstance(value, dict | list):
+        return "?" if inverted is None else value != inverted
+    if value is None:
         return None
     if isinstance(value, int | float):
-        return (value == 1) != inverted if value in (0, 1) else "?"
+        if inverted is None or value not in (0, 1):
+            return "?"
+        return (value == 1) != inverted
     if not isinstance(value, str):
         return "?"
     word = _key(value)
@@ -199,27 +184,91 @@ def _verdict(value: Any, inverted: bool) -> bool | str | None:
         return True
     if word in _FAIL_WORDS:
         return False
-    if word in _YES_WORDS:
-        return not inverted
-    if word in _NO_WORDS:
-        return inverted
+    if word in _YES_WORDS or word in _NO_WORDS:
+        if inverted is None:
+            return "?"
+        return (word in _YES_WORDS) != inverted
     if word in _NEUTRAL_WORDS or word == "":
         return None
-    return "?"
+    return _words_verdict(value)
+
+
+# How the name of a field says what it holds: a verdict, the mark a score is read against, a
+# score (a second one, or the same in other units), a count of items, or what needs no
+# judging (names, ids, times, free notes).
+_VERDICT_NAME = re.compile(
+    r"pass|fail|verdict|result|status|outcome|grade|^ok$|^is_ok$|succe|approv|accept|"
+    r"qualif|decision|above|below|meets"
+)
+_FAILING_NAME = re.compile(r"fail|below|reject")
+_THRESHOLD_NAME = re.compile(r"threshold|cut_?off|mark|min(?:imum)?_|required|^bar$|target")
+_SCORE_NAME = re.compile(r"score|accuracy|^acc$|pct|percent|ratio|rate$|mean|average|^avg")
+_PERCENT_NAME = re.compile(r"pct|percent")
+_CORRECT_NAME = re.compile(r"^(?:n_|num_|number_of_)?correct(?:_count|_items)?$|^passed_items$")
+_TOTAL_NAME = re.compile(
+    r"^(?:n|count|total|num|number)(?:_(?:items|questions|samples|examples|evaluated|outputs))?$|"
+    r"^(?:n|num|total|number_of)_(?:items|questions|samples|examples|evaluated|outputs)$|"
+    r"^(?:items|samples|examples)(?:_total|_count)?$"
+)
+_WRONG_NAME = re.compile(r"^(?:n_|num_|number_of_)?(?:incorrect|wrong|errors?)(?:_count)?$")
+_NEUTRAL_NAME = re.compile(
+    r"(?:^|_)(?:id|uuid|name|model|agent|subject|evaluator|by|author|timestamp|time|date|"
+    r"created|updated|started|finished|version|seed|dataset|benchmark|task|split|metric|"
+    r"duration|elapsed|seconds|run|path|file|items_file|source|host|kind|type|tag|tags|"
+    r"url|unit|units|language|lang)(?:$|_)|_at$"
+)
+_NOTE_NAME = re.compile(r"note|comment|description|summary|remark|message|details?|reason")
+
+
+def _same(number: float, target: float, tolerance: float, *, percent: bool) -> bool:
+    """Whether ``number`` states ``target`` (a fraction): as a fraction, or in percent."""
+    if percent:
+        return abs(number / 100 - target) <= tolerance
+    return abs(number - target) <= tolerance or abs(number / 100 - target) <= tolerance
+
+
+def _leaves(
+    node: Any, where: str, context: tuple[str, ...]
+) -> list[tuple[str, str, Any, tuple[str, ...]]]:
+    """Every field below ``node`` as (path, key, value, names of the fields above it); a
+    mapping or list is walked into, its name kept as context for what is below it."""
+    out: list[tuple[str, str, Any, tuple[str, ...]]] = []
+    if isinstance(node, dict):
+        for name, raw in node.items():
+            key = _key(name)
+            path = f"{where}.{name}" if where else str(name)
+            values = list(raw) if isinstance(raw, Ambiguous) else [raw]
+            for value in values:
+                if isinstance(value, dict | list) and value:
+                    out.extend(_leaves(value, path, (*context, key)))
+                else:
+                    out.append((path, key, value, context))
+    elif isinstance(node, list):
+        for i, value in enumerate(node[:1000]):
+            path = f"{where}[{i}]"
+            if isinstance(value, dict | list) and value:
+                out.extend(_leaves(value, path, context))
+            else:
+                out.append((path, context[-1] if context else "", value, context[:-1]))
+    return out
 
 
 def check_verdicts(
     after: Any, before: Any, decl: EvaluationDecl, truth: Recomputed, tolerance: float
 ) -> VerdictCheck:
-    """Judge the verdict-bearing fields a score file holds beside (or above) its score.
+    """Judge every field a score file holds beside its score: the file is closed to claims
+    the guard cannot check.
 
     A report tells its reader whether the model passed through more than the score: fields
-    such as ``passed``, ``ok``, ``verdict``, ``status`` say so outright, and ``threshold``,
-    ``pass_mark``, ``cutoff`` set the mark the score is read against. Each mapping on the way
-    to ``decl.score_field`` is looked at (the score's siblings and those of its parents).
-    A verdict is false when it disagrees with the recomputed score against the evaluation's
-    threshold (the declared one, else the one the file held before); a threshold is false
-    when it differs from that one.
+    whose name says a verdict (``passed``, ``passes``, ``pass_fail``, ``status``,
+    ``results[0].passed``) say so outright, fields named for a mark (``threshold``,
+    ``thresholds.pass``, ``cutoff``, ``threshold_pct``) set the mark the score is read
+    against, and a second score (``final_score``, ``accuracy``, percent forms) or a count of
+    items states the result again. A verdict is false when it disagrees with the recomputed
+    score against the evaluation's threshold (the declared one, else the one the file held
+    before); a mark when it differs from that threshold; a score or count when it differs
+    from the items'. Names, ids, times and notes without a verdict in words need no judging;
+    any other field the write adds or changes is a claim the guard cannot judge.
 
     Args:
         after: The parsed file as it would be written.
@@ -228,24 +277,20 @@ def check_verdicts(
         truth: The score recomputed from the items.
         tolerance: How far two numbers may differ and still be the same.
     """
-    parts = decl.score_field.split(".")
     false: list[str] = []
     unknown: list[str] = []
-    nodes: list[tuple[str, Any]] = []
-    for depth in range(len(parts)):
-        prefix = ".".join(parts[:depth])
-        found, node = get_dotted(after, prefix) if prefix else (True, after)
-        if found and isinstance(node, dict):
-            nodes.append((prefix, node))
+    leaves = _leaves(after, "", ())
+    old = {(path, repr(value)) for path, _, value, _ in _leaves(before, "", ())}
     # The threshold the evaluation has: the declared one, else the one the file held before.
     baseline = decl.threshold
-    for prefix, _ in nodes if baseline is None else ():
-        found, node = get_dotted(before, prefix) if prefix else (True, before)
-        if found and isinstance(node, dict):
-            held = [as_score(v) for k, v in node.items() if _key(k) in _THRESHOLD_KEYS]
-            baseline = next((v for v in held if v is not None), None)
-            if baseline is not None:
-                break
+    if baseline is None:
+        for _, key, value, context in _leaves(before, "", ()):
+            if _THRESHOLD_NAME.search(key) or any(_THRESHOLD_NAME.search(c) for c in context):
+                number = as_score(value)
+                if number is not None and not isinstance(value, bool):
+                    pct = bool(_PERCENT_NAME.search(key)) or number > 1
+                    baseline = number / 100 if pct else number
+                    break
     # A score within the tolerance of the threshold may honestly be read either way.
     passed = (
         None
@@ -254,32 +299,67 @@ def check_verdicts(
         if abs(truth.score - baseline) <= tolerance
         else truth.score >= baseline
     )
-    for prefix, node in nodes:
-        for name, raw in node.items():
-            key = _key(name)
-            where = f"{prefix}.{name}" if prefix else str(name)
-            if where == decl.score_field:
+    for where, key, value, context in leaves:
+        if where == decl.score_field or value is None or value in ({}, []):
+            continue
+        names = (*context, key)
+        percent = any(_PERCENT_NAME.search(n) for n in names)
+        number = None if isinstance(value, bool) else as_score(value)
+        if any(_THRESHOLD_NAME.search(n) for n in names) and number is not None:
+            if baseline is None:
+                unknown.append(f"{where}: {value!r}")
+            elif not _same(number, baseline, tolerance, percent=percent):
+                false.append(f"{where} is {value!r}, the evaluation's threshold {baseline}")
+            continue
+        if _VERDICT_NAME.search(key) or (
+            _VERDICT_NAME.search(" ".join(context))
+            and not _NEUTRAL_NAME.search(key)
+            and not _SCORE_NAME.search(key)
+        ):
+            failing = bool(_FAILING_NAME.search(key))
+            inverted = None if failing and re.search(r"pass|succe|above", key) else failing
+            says = _verdict(value, inverted)
+            if says is None or passed == "either":
                 continue
-            values = list(raw) if isinstance(raw, Ambiguous) else [raw]
-            if key in _THRESHOLD_KEYS:
-                for value in values:
-                    number = as_score(value)
-                    if number is None or baseline is None:
-                        unknown.append(f"{where}: {value!r}")
-                    elif abs(number - baseline) > tolerance:
-                        false.append(f"{where} is {number}, the evaluation's threshold {baseline}")
-            elif key in _VERDICT_KEYS or key in _FAIL_KEYS:
-                for value in values:
-                    says = _verdict(value, key in _FAIL_KEYS)
-                    if says is None or passed == "either":
-                        continue
-                    if says == "?" or passed is None:
-                        unknown.append(f"{where}: {value!r}")
-                    elif says != passed:
-                        false.append(
-                            f"{where} says {'passed' if says else 'failed'}, the items give "
-                            f"{truth.score:.4g} against the threshold {baseline}"
-                        )
+            if says == "?" or passed is None:
+                unknown.append(f"{where}: {value!r}")
+            elif says != passed:
+                false.append(
+                    f"{where} says {'passed' if says else 'failed'}, the items give "
+                    f"{truth.score:.4g} against the threshold {baseline}"
+                )
+            continue
+        if number is not None and _SCORE_NAME.search(key):
+            if not _same(number, truth.score, tolerance, percent=percent):
+                false.append(f"{where} is {value!r}, the items give {truth.score:.4g}")
+            continue
+        if number is not None and isinstance(value, int | float):
+            expected = (
+                truth.correct
+                if _CORRECT_NAME.search(key)
+                else truth.total
+                if _TOTAL_NAME.search(key)
+                else truth.total - truth.correct
+                if _WRONG_NAME.search(key)
+                else None
+            )
+            if expected is not None:
+                if number != expected:
+                    false.append(f"{where} is {value!r}, the items give {expected}")
+                continue
+        if isinstance(value, str) and _NOTE_NAME.search(key):
+            says = _words_verdict(value)
+            if says is True or says is False:
+                if passed is None:
+                    unknown.append(f"{where}: {value!r}")
+                elif passed != "either" and says != passed:
+                    false.append(f"{where} says {'passed' if says else 'failed'}")
+            continue
+        if _NEUTRAL_NAME.search(key) and not isinstance(value, bool):
+            continue
+        if (where, repr(value)) in old:
+            continue  # held before: not a claim this write makes
+        unknown.append(f"{where}: {value!r}")
     return VerdictCheck(tuple(false), tuple(unknown))
 
 

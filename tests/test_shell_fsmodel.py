@@ -341,6 +341,56 @@ def test_a_switch_left_readable_stays_quiet(world: World, command: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "command",
+    [
+        f"chmod 0 scratch/notes.txt; chmod --reference=scratch/notes.txt {SELF}",
+        f"chmod 0 scratch/notes.txt; chmod --reference scratch/notes.txt {SELF}",
+        f"chmod 600 scratch/notes.txt; chmod --reference=scratch/notes.txt {SELF}",
+        f"chmod a-r scratch/notes.txt; chmod u+w scratch/notes.txt; "
+        f"chmod --reference=scratch/notes.txt {SELF}",
+    ],
+)
+def test_chmod_reference_takes_the_mode_the_line_gave(world: World, command: str) -> None:
+    """``--reference`` copies the mode the file has when it runs: the one an earlier chmod on
+    the line set, even one that made the file unreadable. Proved with coreutils chmod: the
+    switch is then mode 000."""
+    d = sh(world, command)
+    assert d.action is Action.DENY and "oversight-disabled" in d.rules, d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        f"chmod $M scratch/notes.txt; chmod --reference=scratch/notes.txt {SELF}",
+        f"chmod $M scratch/notes.txt; chmod o-r scratch/notes.txt; "
+        f"chmod --reference=scratch/notes.txt {SELF}",
+        f"chmod -R 0 scratch; chmod --reference=scratch/notes.txt {SELF}",
+        f"setfacl -b scratch/notes.txt; chmod g+r scratch/notes.txt; "
+        f"chmod --reference=scratch/notes.txt {SELF}",
+    ],
+)
+def test_chmod_reference_to_a_mode_the_line_left_unknown(world: World, command: str) -> None:
+    """A mode the analyser cannot read, relative changes after it, modes below ``-R`` or an
+    ACL change: the referenced mode is unknown, so the switch's new mode is too."""
+    assert sh(world, command).action is not Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        f"chmod 0 scratch/notes.txt; chmod 644 scratch/notes.txt; "
+        f"chmod --reference=scratch/notes.txt {SELF}",
+        f"chmod u+x scratch/notes.txt; chmod --reference=scratch/notes.txt {SELF}",
+        f"chmod $M scratch/notes.txt; chmod 644 scratch/notes.txt; "
+        f"chmod --reference=scratch/notes.txt {SELF}",
+    ],
+)
+def test_chmod_reference_to_a_readable_mode_stays_quiet(world: World, command: str) -> None:
+    """The referenced file was made readable again (an absolute mode), or kept readable."""
+    quiet(world, command)
+
+
+@pytest.mark.parametrize(
     "command", ["chmod -R a+rX config", "chmod 755 config", "chmod o-w config"]
 )
 def test_a_folder_left_searchable_only_asks_about_the_peers_config(

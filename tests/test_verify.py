@@ -191,6 +191,18 @@ def test_written_verdict_recomputed(world: World, verifier: Verifier) -> None:
     assert verifier.verify(base, Claim(created=[REPORT])).verified
 
 
+def test_written_claims_beside_the_score_recomputed(world: World, verifier: Verifier) -> None:
+    """After the call too: a verdict nested one level away or a second, false score is
+    contradicted; the honest report with a failing verdict in words is not."""
+    base = verifier.baseline()
+    world.write(REPORT, json.dumps({"score": 0.6, "summary": {"passed": True}}))
+    assert checks(verifier.verify(base, Claim(created=[REPORT]))) == {"written-verdict-mismatch"}
+    world.write(REPORT, json.dumps({"score": 0.6, "final_score": 0.9}))
+    assert checks(verifier.verify(base, Claim(created=[REPORT]))) == {"written-verdict-mismatch"}
+    world.write(REPORT, json.dumps({"score": 0.6, "status": "failed: below threshold"}))
+    assert verifier.verify(base, Claim(created=[REPORT])).verified
+
+
 def test_recompute_score_reads_items(world: World) -> None:
     """The score is the mean of the per-item correctness field."""
     guard = world.guard()

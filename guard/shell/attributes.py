@@ -45,15 +45,31 @@ def _mode_of(c: Cmd, loc: Location) -> tuple[int, bool]:
 
 
 def mode_edit(c: Cmd, loc: Location, spec: str | None, *, recursive: bool) -> ConfigEdit:
-    """The change ``chmod SPEC`` (``None``: a mode nobody can read) makes to ``loc``: read
-    access taken from someone (search access, for a folder: nothing below it can be opened)
-    makes a config unreadable, which the guard reads as every switch in it off."""
-    if spec is None:
+    """The change ``chmod SPEC`` (``None``: a mode the analyser cannot know) makes to ``loc``:
+    read access taken from someone (search access, for a folder: nothing below it can be
+    opened) makes a config unreadable, which the guard reads as every switch in it off.
+
+    The new mode is recorded whenever it is known, so that a later ``chmod`` on the line (a
+    relative mode, or ``--reference`` to this file) starts from it; a change it cannot know
+    leaves the mode unknown for the rest of the line, and so does ``-R`` below a folder."""
+    run = c.st.run
+    path = loc.path if loc.visible else None
+    lost = path is not None and run.mode_lost(path)
+    absolute = spec is not None and re.fullmatch(r"[0-7]{1,4}", spec) is not None
+    if spec is None or (lost and not absolute):
+        _lose(c, loc, recursive=recursive)
         return UNKNOWN_ACCESS
     mode, folder = _mode_of(c, loc)
+    if lost:
+        mode = 0o777  # whatever it was, the new mode may take any access away
     after = apply_mode(mode, spec, folder=folder)
     if after is None:
+        _lose(c, loc, recursive=recursive)
         return UNKNOWN_ACCESS
+    if path is not None:
+        if recursive and folder:
+            run.lose_mode(path, below=True)  # the files below start from their own modes
+        run.set_mode(path, after)  # a later chmod on the line starts from this mode
     if takes_access(mode, after, folder=folder):
         return UNREADABLE
     if folder and recursive:
@@ -61,9 +77,13 @@ def mode_edit(c: Cmd, loc: Location, spec: str | None, *, recursive: bool) -> Co
         below = apply_mode(FILE_MODE, spec, folder=False)
         if below is None or takes_access(FILE_MODE, below, folder=False):
             return UNREADABLE
-    if loc.path is not None and not recursive:
-        c.st.run.set_mode(loc.path, after)  # a later chmod on the line starts from this mode
     return META
+
+
+def _lose(c: Cmd, loc: Location, *, recursive: bool) -> None:
+    """A change leaves ``loc``'s mode (and with ``recursive``, the modes below) unknown."""
+    if loc.path is not None:
+        c.st.run.lose_mode(loc.path, below=recursive)
 
 
 def _emit_access(c: Cmd, loc: Location, edit: ConfigEdit, *, recursive: bool) -> None:
@@ -112,7 +132,8 @@ def _chmod(c: Cmd) -> tuple[Flow, ...]:
     if reference is not None:
         value = reference.value.removeprefix("--reference=")
         ref = c.loc(Field(value, raw=value, known=reference.known))
-        bits = c.st.run.mode(ref.path) if ref.path is not None and reference.known else None
+        known = ref.path is not None and reference.known and not c.st.run.mode_lost(ref.path)
+        bits = c.st.run.mode(ref.path) if known and ref.path is not None else None
         spec = None if bits is None else f"{bits & 0o777:o}"
     elif mode is not None and mode.known:
         spec = mode.value
@@ -153,5 +174,7 @@ def _meta(c: Cmd) -> tuple[Flow, ...]:
             entries = o.values("-m", "--modify", "--set")
             if any(not e.known or acl_takes_read(e.value) for e in entries):
                 edit = UNREADABLE
+            if edit is not META:
+                _lose(c, loc, recursive=rec)  # an ACL mask shows in the group bits
         _emit_access(c, loc, edit, recursive=rec)
     return ()

@@ -14,7 +14,14 @@ import shlex
 from collections.abc import Callable
 from dataclasses import replace
 
-from guard.shell.code import inspect_code, inspect_python, load_file, load_spec, mentioned_files
+from guard.shell.code import (
+    inspect_code,
+    inspect_python,
+    load_file,
+    load_spec,
+    mentioned_files,
+    sqlite_commands,
+)
 from guard.shell.core import TABLE, Cmd, State, command, joined_script
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
@@ -1521,15 +1528,14 @@ _SQLITE_FLAGS = frozenset(
         "-no-rowid-in-view",
     ]
 )
-# SQL that changes the database it runs on.
+# SQL that changes the database it runs on, and the dot-commands that do.
 _SQL_WRITES = re.compile(
-    r"(?im)\b(?:insert|update|delete|replace|drop|create|alter|attach|vacuum|reindex|pragma)\b|"
-    r"^\s*\.(?:import|restore|load)\b"
+    r"(?i)\b(?:insert|update|delete|replace|drop|create|alter|attach|vacuum|reindex|pragma)\b"
 )
-# SQL that reads files into the database (or runs them).
-_SQL_READS_FILES = re.compile(
-    r"(?im)\breadfile\s*\(|^\s*\.(?:import|restore|read|open|ar|archive)\b"
-)
+_SQLITE_WRITING = frozenset({"import", "restore", "load"})
+# SQL that reads files into the database (or runs them), and the dot-commands that do.
+_SQL_READS_FILES = re.compile(r"(?i)\breadfile\s*\(")
+_SQLITE_READING = frozenset({"import", "restore", "read", "open", "archive"})
 
 
 @command("sqlite3 sqlite")
@@ -1570,10 +1576,11 @@ def _sqlite(c: Cmd) -> tuple[Flow, ...]:
     if operands:
         db = c.loc(operands[0])
         c.read(operands[0])
-        if not sql or _SQL_WRITES.search(text):
+        dots = {name for name, _ in sqlite_commands(text)}
+        if not sql or _SQL_WRITES.search(text) or dots & _SQLITE_WRITING:
             # SQL from standard input, or SQL that changes the database: the file changes.
             c.emit(EffectKind.WRITE, db, certain=False, note="sqlite3 may change the database")
-        if _SQL_READS_FILES.search(text):
+        if _SQL_READS_FILES.search(text) or dots & _SQLITE_READING:
             for loc in mentioned_files(c, text):
                 c.emit(
                     EffectKind.COPY,

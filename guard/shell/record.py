@@ -76,6 +76,7 @@ class Run:
         "hosts",
         "links",
         "locs",
+        "lost_modes",
         "modes",
         "overlay",
         "path0",
@@ -106,6 +107,9 @@ class Run:
         # File modes asked during this analysis (None: nothing there). Folder tests go through
         # the host map's cache instead, which lasts until the guard invalidates it.
         self.modes: dict[str, int | None] = {}
+        # Places whose permission bits a change on the line left unknown (a folder stands for
+        # everything below it too).
+        self.lost_modes: set[str] = set()
         self.created: set[str] = set()  # folders made by this command line (cd may enter them)
         # What files hold after earlier commands of this same command line wrote them: text,
         # None (changed in an unknown way) or the path whose content was copied there.
@@ -205,6 +209,21 @@ class Run:
         mode = self._mode(path)
         if mode is not None:
             self.modes[path] = (mode & ~0o777) | bits
+            self.lost_modes.discard(path)
+
+    def lose_mode(self, path: str, *, below: bool = False) -> None:
+        """A change on the line leaves ``path``'s permission bits unknown (``below``: and those
+        of everything below it)."""
+        if below:
+            self.lost_modes.add(path.rstrip("/") + "/")
+        self.lost_modes.add(path)
+
+    def mode_lost(self, path: str) -> bool:
+        """Whether a change on the line left ``path``'s permission bits unknown."""
+        lost = self.lost_modes
+        if not lost:
+            return False
+        return path in lost or any(p.endswith("/") and path.startswith(p) for p in lost)
 
     def add_link(self, link: str, target: str) -> None:
         """``link`` is now a symbolic link to the absolute ``target`` (for the rest of the line)."""
