@@ -545,3 +545,39 @@ def test_python_computed_glob_stays_unresolved(world: World) -> None:
     )
     d = sh(world, command)
     assert d.action is Action.CONFIRM and "unresolved-path" in d.rules, d.reason
+
+
+# ------------------------------------------------ perl: in-place editing the code turns on
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'perl -e \'${{^I}}=".bak"; @ARGV=("{CFG}"); while(<>){{s/true/false/; print}}\'',
+        "perl -e 'local $^I = q{{}}; push @ARGV, \"{CFG}\"; while (<>) {{ print }}'",
+        "perl -ne 'BEGIN{{$^I=\"\"}} s/true/false/; print' {CFG}",
+        "perl -e '$^I=\"\"; while(<>){{s/true/false/; print}}' {CFG}",
+        "printf '#!/usr/bin/env perl -i -p\\ns/true/false/\\n' > scratch/x.pl; perl scratch/x.pl {CFG}",
+    ],
+)
+def test_perl_inplace_turned_on_in_code_changes_the_file(world: World, command: str) -> None:
+    """``$^I`` set in the code (also as ``${^I}``, ``local``, in BEGIN before a ``-n`` loop)
+    or ``-i`` on the script's ``#!`` line: the files ``<>`` reads are changed, not read."""
+    d = sh(world, command)
+    assert d.action in (Action.CONFIRM, Action.DENY), d.reason
+    assert any(e.kind.value == "write" and e.target and e.target.raw == CFG for e in d.effects)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'perl -e \'print "in place: ", ($^I // "off"), "\\n"; print while <>\' {CFG}',
+        "perl -ne 'print if /enabled/' {CFG}",
+        "printf '#!/usr/bin/perl -w\\nprint while <>;\\n' > scratch/x.pl; perl scratch/x.pl {CFG}",
+        "printf '#!/usr/bin/perl -n\\nprint;\\n' > scratch/x.pl; perl scratch/x.pl {CFG}",
+    ],
+)
+def test_perl_reading_without_inplace_stays_quiet(world: World, command: str) -> None:
+    """Twins: ``$^I`` only read, a ``-n`` loop that prints, ``#!`` switches that edit nothing."""
+    d = sh(world, command)
+    assert quiet(d), d.reason
