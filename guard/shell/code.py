@@ -1225,12 +1225,123 @@ _GEN_COMPUTED = re.compile(
     r"""\bjoin\b|\bsprintf\b|\bcatfile\b|\bcatdir\b|"""
     r"""File\.join|path\.(?:join|resolve)|\bfile\.path\b|\bpaste0?\s*\(|"""
     r"""\[\s*(?:file|join|string|format|set|lindex|concat)\b|fromCharCode|\bchr\s*\(|"""
+    # perl: a string turned round or built in steps, q{} strings joined by `.`
+    r"""\breverse\b|\.=|\bq[qw]?\s*(?:\{[^}]*\}|\([^)]*\)|\[[^\]]*\]|<[^>]*>|([^\w\s])[^\n]*?\1)\s*\.|"""
     r"""\b(?:copy|move|rename|copyFileSync|copyFile|cpSync|renameSync|writeFileSync|writeFile|"""
     r"""appendFileSync|createWriteStream|symlinkSync|linkSync|file_put_contents|system|exec|"""
     r"""spawn|spawnSync|execSync|execFile|execFileSync|popen|passthru|shell_exec|proc_open|"""
     r"""unlink|rmtree|remove_tree)\s*\(\s*(?:[$@%]|[A-Za-z_][\w.]*\s*[,)])|"""
     r"""\bopen\s*\(?\s*(?:my\s+)?[$\w]+\s*,\s*["'][^"']*["']\s*,\s*[$@]"""
 )
+# Code that looks an API up by a name it builds (``m["cop"+"y"]``, ``require("f"+"s")``, Tcl's
+# ``[...]`` or ``$cmd`` as the command, perl's ``&{"..."}`` and ``->$name``, ruby's ``send``,
+# PHP's ``$f(...)``): which calls it makes, and so what it does to the files it names, is unknown.
+_GEN_LOOKUP = re.compile(
+    r"""[\w$)\]]\s*\[[^\]\n]*(?:["'`][^\]\n]*(?:\+|\.\.|\()|(?:\+|\.\.|\()[^\]\n]*["'`]|\$\{)|"""
+    r"""\b(?:require|import)\s*\(\s*(?!(["'`])[^"'`\n]*\1\s*\))"""
+)
+_GEN_LOOKUP_BY_LANG: dict[str, re.Pattern[str]] = {
+    "tclsh": re.compile(r"(?m)(?:^|;|\[)\s*[\[$]|\buplevel\b|\binterp\b"),
+    "perl": re.compile(
+        r"(?:^|[;{(=,]|\breturn)\s*&\s*[{$]|->\s*\$\w|->\s*can\b|\bcan\s*\(|"
+        r"\*\s*\{\s*[\"'$]|::\$|\bgoto\s*&"
+    ),
+    "ruby": re.compile(
+        r"(?<![\w])(?:send|public_send|__send__)\s*[(:\s]|\.method\s*[(:]|"
+        r"\b(?:const_get|instance_eval|instance_variable_get)\b"
+    ),
+    "php": re.compile(
+        r"\$\w+\s*\(|->\s*\$\w|::\$\w|\bcall_user_func(?:_array)?\b|\{\s*\$\w+\s*\}\s*\("
+    ),
+    "lua": re.compile(r"\b_(?:G|ENV)\b|\bload(?:string)?\s*\("),
+}
+# A quoted path that only a metadata call takes (whether it is there, its size, its type):
+# what stands before its opening quote.
+_GEN_META = re.compile(
+    r"(?:\b(?:existsSync|exists|statSync|lstatSync|stat|lstat|accessSync|access|file_exists|"
+    r"filesize|filemtime|is_file|is_dir|is_link|exist\?|exists\?|file\?|directory\?|"
+    r"File\.size\??|File\.mtime)\s*\(\s*|\bFile\.(?:size\??|exists?\?|file\?|directory\?)\s+)$"
+)
+_PERL_FILETEST = re.compile(r"(?<![\w$@%&-])-[edfszlrwxoRWXOpSbcugkTBMAC]\s*\(?\s*$")
+# node's file system module, and the calls of it that only read or look at metadata.
+_NODE_FS = re.compile(r"""\brequire\s*\(\s*(["'`])(?:node:)?fs(?:/promises)?\1\s*\)""")
+_NODE_FS_IMPORT = re.compile(
+    r"""\bimport\s+(?:\*\s+as\s+(?P<alias>[\w$]+)|(?P<default>[\w$]+)|\{(?P<names>[^}]*)\})"""
+    r"""\s+from\s+(["'])(?:node:)?fs(?:/promises)?\4"""
+)
+_NODE_FS_STRING = re.compile(r"""(["'`])(?:node:)?fs(?:/promises)?\1""")
+_NODE_READS = names(
+    "readFileSync readFile existsSync exists statSync stat lstatSync lstat fstatSync fstat "
+    "readdirSync readdir opendirSync opendir accessSync access realpathSync realpath "
+    "readlinkSync readlink createReadStream watch watchFile unwatchFile constants"
+)
+_NODE_MEMBER = re.compile(r"\s*\.\s*(?:promises\s*\.\s*)?([\w$]+)")
+
+
+def _node_reads_only(code: str) -> bool:
+    """Whether node code uses its file system module only to read and look at files: each
+    ``require("fs")`` (or ``import ... from "fs"``) is followed by a reading call, or bound
+    to a name (or destructured into names) that is only ever used for reading calls."""
+    aliases: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for m in _NODE_FS.finditer(code):
+        after = _NODE_MEMBER.match(code, m.end())
+        if after is not None:
+            if after.group(1) not in _NODE_READS:
+                return False
+            spans.append((m.start(), m.end()))
+            continue
+        decl = re.search(
+            r"\b(?:const|let|var)\s+(?:([\w$]+)|\{([^}]*)\})\s*=\s*$", code[: m.start()]
+        )
+        if decl is None:
+            return False
+        if decl.group(1) is not None:
+            aliases.append(decl.group(1))
+        elif not _node_read_names(decl.group(2), ":"):
+            return False
+        spans.append((decl.start(), m.end()))
+    for m in _NODE_FS_IMPORT.finditer(code):
+        if m.group("names") is not None and not _node_read_names(m.group("names"), " as "):
+            return False
+        aliases.extend(a for a in (m.group("alias"), m.group("default")) if a is not None)
+        spans.append((m.start(), m.end()))
+    # no other mention of the module (passed on, imported another way)
+    for m in _NODE_FS_STRING.finditer(code):
+        if not any(a <= m.start() < b for a, b in spans):
+            return False
+    for alias in aliases:
+        for m in re.finditer(rf"(?<![\w$.]){re.escape(alias)}(?![\w$])", code):
+            if any(a <= m.start() < b for a, b in spans):
+                continue
+            after = _NODE_MEMBER.match(code, m.end())
+            if after is None or after.group(1) not in _NODE_READS:
+                return False
+    return True
+
+
+def _node_read_names(names_text: str, rename: str) -> bool:
+    """Names destructured from the module (``{readFileSync: r, statSync}``) all read."""
+    parts = [p.split(rename)[0].strip() for p in names_text.split(",") if p.strip()]
+    return all(p in _NODE_READS for p in parts)
+
+
+def _meta_only_strings(code: str, lang: str) -> set[str]:
+    """Quoted strings of the code that every time they appear are taken only by a metadata
+    call (``existsSync("p")``, perl's ``-s "p"``, ``File.exist?("p")``)."""
+    counts: dict[str, int] = {}
+    text = code[: 1 << 20]
+    for m in _QUOTED.finditer(text):
+        s = m.group(1) if m.group(1) is not None else m.group(2)
+        before = text[max(0, m.start() - 48) : m.start()]
+        meta = bool(_GEN_META.search(before)) or (
+            lang == "perl" and bool(_PERL_FILETEST.search(before))
+        )
+        counts[s] = counts.get(s, 0) + 1 if meta else -(1 << 30)
+    # the text nowhere else in the code (a bare word, another string holding it)
+    return {s for s, n in counts.items() if n > 0 and text.count(s) == n}
+
+
 # Code that starts work which outlives the call.
 _GEN_DETACH = re.compile(
     r"\bfork\s*\(|\bsetsid\b|detached\s*:\s*true|\.unref\s*\(|Process\.(?:daemon|detach)\b|"
@@ -1380,16 +1491,21 @@ def inspect_code(
     as for :func:`inspect_python`: files the code loads are looked for from ``base``.
     """
     language = lang or os.path.basename(c.name)
-    strings = list(_literals(code[: 1 << 20]))
+    node = language in ("node", "nodejs", "bun", "deno")
+    # a path only asked about (existsSync, -s) is not opened: not among the files it names
+    asked = _meta_only_strings(code, language)
+    strings = [s for s in _literals(code[: 1 << 20]) if s not in asked]
     net = bool(_GEN_NET.search(code))
     write = bool(_GEN_WRITE.search(code))
     delete = bool(_GEN_DELETE.search(code))
     shell = bool(_GEN_SHELL.search(code))
     dynamic = bool(_GEN_DYNAMIC.search(code))
+    by_lang = _GEN_LOOKUP_BY_LANG.get(language)
+    lookup = bool(_GEN_LOOKUP.search(code) or (by_lang is not None and by_lang.search(code)))
     _code_loads(c, code, language, what=what, base=base, depth=depth)
     if language in ("sqlite3", "sqlite"):
         _sqlite_programs(c, code, what)
-    computed = (net or write or delete or shell) and (
+    computed = (net or write or delete or shell or lookup) and (
         bool(_GEN_COMPUTED.search(code)) or _interpolates(code)
     )
     if _GEN_DETACH.search(code):
@@ -1405,7 +1521,7 @@ def inspect_code(
             c.unseen(f"{what}: runs commands the analyser cannot see")
     if dynamic:
         c.unknown(f"{what}: runs dynamically built code")
-    if computed and (net or write or delete):
+    if computed and (net or write or delete or lookup):
         c.unknown(f"{what}: code that changes or sends files computes the paths it uses")
     literals = _existing_files(c, [*strings, *(a.value for a in argv if a.known)])
     seen = {loc.path for loc in literals}
@@ -1414,7 +1530,16 @@ def inspect_code(
     if piped and (net or write or delete or shell or dynamic):
         literals.extend(p for p in piped if p.path is None or p.path not in seen)
     host = _url_host(strings)
-    io = bool(_GEN_FILE_IO.search(code[: 1 << 20]))
+    # node's reading calls (readFileSync, statSync...) are reads; any other use of its file
+    # system module, or of another file API, is not modelled
+    io = (
+        any(
+            not (node and m.group() in ("fs", *_NODE_READS))
+            for m in _GEN_FILE_IO.finditer(code[: 1 << 20])
+        )
+        or (node and not _node_reads_only(code[: 1 << 20]))
+        or lookup
+    )
     if io or write or delete:
         _unmodelled_io(c, strings, argv, literals, what=what, told=net or write or delete)
     for loc in literals:
