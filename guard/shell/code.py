@@ -17,7 +17,8 @@ import shlex
 from collections.abc import Iterable, Iterator
 
 from guard.shell.core import TABLE, Cmd
-from guard.shell.record import MAX_TEXT
+from guard.shell.globs import glob
+from guard.shell.record import MAX_GLOBS, MAX_TEXT
 from guard.shell.words import OPAQUE, Field, Flow, names, short
 from guard.types import EffectKind, Location
 
@@ -158,6 +159,26 @@ class _Py:
                 stores[n.id] = stores.get(n.id, 0) + 1
             elif isinstance(n, ast.arg):
                 stores[n.arg] = stores.get(n.arg, 0) + 2
+        self.stores = stores
+        # Where each node sits, the places each name is read, and what a name bound once
+        # holds: its assigned value, or the iterable of the one loop that binds it. The value
+        # tracking below (`_reduced`, `_meta_only`, `_paths`) follows data only through these.
+        self.parents: dict[ast.AST, ast.AST] = {}
+        self.loads: dict[str, list[ast.Name]] = {}
+        self.values: dict[str, ast.AST] = {}
+        self.loops: dict[str, ast.AST] = {}
+        self.globs: dict[ast.AST, list[str] | None] = {}  # literal globs expanded, by call
+        for n in self.nodes:
+            for child in ast.iter_child_nodes(n):
+                self.parents[child] = n
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                self.loads.setdefault(n.id, []).append(n)
+            elif (
+                isinstance(n, ast.For | ast.AsyncFor | ast.comprehension)
+                and isinstance(n.target, ast.Name)
+                and stores.get(n.target.id) == 1
+            ):
+                self.loops[n.target.id] = n.iter
         for n in self.nodes:
             if (
                 isinstance(n, ast.Assign)
@@ -165,6 +186,7 @@ class _Py:
                 and isinstance(n.targets[0], ast.Name)
                 and stores.get(n.targets[0].id) == 1
             ):
+                self.values[n.targets[0].id] = n.value
                 v = self.fold(n.value)
                 if v is not None:
                     self.consts[n.targets[0].id] = v
@@ -252,6 +274,194 @@ class _Py:
                 if base_s is not None and args and all(a is not None for a in args):
                     return os.path.join(base_s, *[a for a in args if a is not None])
         return None
+
+
+# Calls whose result says something about a file's content without holding it: a length, a
+# checksum, a digest (``hashlib.*`` objects only ever give out digests), a truth value.
+_REDUCING_CALLS = names(
+    "len hash bool zlib.crc32 zlib.adler32 binascii.crc32 binascii.crc_hqx hashlib.file_digest"
+)
+# Methods that give a file object's content (the value is still the content).
+_CONTENT_METHODS = names("read read_bytes read_text readline readlines")
+# Calls and path methods that look only at a file's metadata (whether it is there, its size,
+# times, type), and calls that only turn a path's text into another spelling of it.
+_META_CALLS = names(
+    "os.path.exists os.path.lexists os.path.getsize os.path.getmtime os.path.getatime "
+    "os.path.getctime os.path.isfile os.path.isdir os.path.islink os.path.ismount os.stat "
+    "os.lstat os.access"
+)
+_META_METHODS = names("exists is_file is_dir is_symlink is_mount stat lstat")
+_PATH_SPELLINGS = names(
+    "Path pathlib.Path pathlib.PurePath str os.fspath os.path.abspath os.path.normpath "
+    "os.path.realpath os.path.expanduser"
+)
+_MAX_TRACK = 8  # how many names deep a value is followed before it is taken as escaping
+
+
+def _call_of(py: _Py, node: ast.AST) -> ast.Call | None:
+    """The call ``node`` (an attribute) is the function of, if any: ``x.m`` in ``x.m()``."""
+    call = py.parents.get(node)
+    return call if isinstance(call, ast.Call) and call.func is node else None
+
+
+def _bound_name(py: _Py, node: ast.AST) -> str | None:
+    """The name a value is bound to when it is the whole right side of ``name = value`` or
+    the item of ``with value as name``, and the name is bound nowhere else."""
+    parent = py.parents.get(node)
+    target: ast.AST | None = None
+    if isinstance(parent, ast.Assign) and parent.value is node and len(parent.targets) == 1:
+        target = parent.targets[0]
+    elif isinstance(parent, ast.withitem) and parent.context_expr is node:
+        target = parent.optional_vars
+    if isinstance(target, ast.Name) and py.stores.get(target.id) == 1:
+        return target.id
+    return None
+
+
+def _is_hash(py: _Py, node: ast.AST) -> bool:
+    """``node`` is a name bound once to a ``hashlib`` object (``h = hashlib.sha256()``)."""
+    if not isinstance(node, ast.Name):
+        return False
+    value = py.values.get(node.id)
+    if not isinstance(value, ast.Call):
+        return False
+    return (_dotted(value.func, py.aliases) or "").startswith("hashlib.")
+
+
+def _reduced(py: _Py, node: ast.AST, depth: int = 0) -> bool:
+    """Whether the value of ``node`` (a file object or a file's content) reaches nothing but
+    calls that reduce it to a length or a digest. Followed through content methods
+    (``f.read()``), ``with ... as f`` and names bound once; any other use (an argument of
+    another call, an operand, a container, a name bound twice) may carry the content on, and
+    answers ``False``."""
+    if depth > _MAX_TRACK:
+        return False
+    parent = py.parents.get(node)
+    if isinstance(parent, ast.Attribute) and parent.value is node:
+        call = _call_of(py, parent)
+        if call is None:
+            return False
+        if parent.attr in _CONTENT_METHODS:
+            return _reduced(py, call, depth + 1)
+        return parent.attr == "close"
+    if isinstance(parent, ast.Call) and any(a is node for a in parent.args):
+        name = _dotted(parent.func, py.aliases) or ""
+        if name in _REDUCING_CALLS or name.startswith("hashlib."):
+            return True
+        func = parent.func
+        return (
+            isinstance(func, ast.Attribute) and func.attr == "update" and _is_hash(py, func.value)
+        )
+    bound = _bound_name(py, node)
+    if bound is not None:
+        uses = py.loads.get(bound, [])
+        return all(_reduced(py, u, depth + 1) for u in uses)
+    return False
+
+
+def _meta_only(py: _Py, node: ast.AST, depth: int = 0) -> bool:
+    """Whether a path (a string literal, or a value built from it) reaches only calls that
+    look at the file's metadata (``os.path.exists``, ``Path(p).stat()``): through spellings
+    of the path (``Path(p)``, ``str(p)``) and names bound once, every use of it."""
+    if depth > _MAX_TRACK:
+        return False
+    parent = py.parents.get(node)
+    if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
+        name = _dotted(parent.func, py.aliases) or ""
+        if name in _META_CALLS:
+            return True
+        if name in _PATH_SPELLINGS and len(parent.args) == 1 and not parent.keywords:
+            return _meta_only(py, parent, depth + 1)
+        return False
+    if isinstance(parent, ast.Attribute) and parent.value is node:
+        return parent.attr in _META_METHODS and _call_of(py, parent) is not None
+    bound = _bound_name(py, node)
+    if bound is not None:
+        uses = py.loads.get(bound, [])
+        return bool(uses) and all(_meta_only(py, u, depth + 1) for u in uses)
+    return False
+
+
+def _meta_only_name(py: _Py, name: str) -> bool:
+    """A name bound once whose every use only asks for a file's metadata."""
+    uses = py.loads.get(name, [])
+    return bool(uses) and all(_meta_only(py, u) for u in uses)
+
+
+def _literal_glob(c: Cmd, py: _Py, call: ast.Call, name: str, method: str) -> list[str] | None:
+    """The paths a glob call with a literal pattern matches now (``glob.glob('logs/*.log')``,
+    ``Path('logs').glob('*.log')``), as text the code would open; ``None`` for any other
+    call, a pattern built at run time, or one the analyser does not expand (brackets, which
+    Python reads unlike bash, and options such as ``root_dir``). Expanded once per call."""
+    if call in py.globs:
+        return py.globs[call]
+    py.globs[call] = None
+    deep = dots = False
+    pattern: str | None = None
+    if name in ("glob.glob", "glob.iglob"):
+        for kw in call.keywords:
+            flag = kw.value.value if isinstance(kw.value, ast.Constant) else None
+            if kw.arg == "recursive" and isinstance(flag, bool):
+                deep = flag
+            elif kw.arg == "include_hidden" and isinstance(flag, bool):
+                dots = flag
+            else:
+                return None
+        pattern = py.fold(call.args[0]) if len(call.args) == 1 else None
+    elif method in ("glob", "rglob") and isinstance(call.func, ast.Attribute):
+        base = py.fold(call.func.value)
+        pat = py.fold(call.args[0]) if len(call.args) == 1 and not call.keywords else None
+        if base is None or pat is None or not pat or pat.startswith("/"):
+            return None
+        # pathlib: `*` matches names with a leading dot, `**` spans folders, rglob is `**/`
+        deep = dots = True
+        pattern = os.path.join(base, "**", pat) if method == "rglob" else os.path.join(base, pat)
+    st = c.st
+    if pattern is None or not pattern or "[" in pattern or len(pattern) > 4096:
+        return None
+    if not pattern.startswith(("/", "~")) and st.cwd is None:
+        return None
+    if pattern.startswith("~"):
+        if st.home is None:
+            return None
+        pattern = st.home + pattern[1:]
+    st.run.globs += 1
+    if st.run.globs > MAX_GLOBS:
+        return None
+    hits = glob(st.run, st.map_abs(pattern), lambda text: st.local(text).path, deep=deep, dots=dots)
+    py.globs[call] = hits
+    return hits
+
+
+def _paths(c: Cmd, py: _Py, node: ast.AST | None) -> list[str] | None:
+    """The paths an expression may name: the string it folds to, or every match of the
+    literal glob a loop variable (bound by that one loop) runs over."""
+    if node is None:
+        return None
+    value = py.fold(node)
+    if value is not None:
+        return [value]
+    if (
+        isinstance(node, ast.Call)
+        and len(node.args) == 1
+        and not node.keywords
+        and (_dotted(node.func, py.aliases) or "") in _PATH_SPELLINGS
+    ):
+        return _paths(c, py, node.args[0])
+    if not isinstance(node, ast.Name) or node.id not in py.loops:
+        return None
+    it = py.loops[node.id]
+    while (
+        isinstance(it, ast.Call)
+        and _dotted(it.func, py.aliases) in ("sorted", "list", "reversed", "tuple", "set")
+        and len(it.args) == 1
+    ):
+        it = it.args[0]
+    if not isinstance(it, ast.Call):
+        return None
+    name = _dotted(it.func, py.aliases) or ""
+    method = it.func.attr if isinstance(it.func, ast.Attribute) else ""
+    return _literal_glob(c, py, it, name, method)
 
 
 # Processes that outlive the call: the guard decided before they do their work.
@@ -362,16 +572,40 @@ def _opens_a_path(py: _Py, name: str, method: str) -> bool:
     return not (head in py.aliases and py.aliases[head].split(".")[0] in _OTHER_OPENS)
 
 
-def _open_mode_kw(py: _Py, call: ast.Call) -> str:
+def _unpacked(call: ast.Call) -> bool:
+    """The call's arguments include ``*args`` or ``**kwargs``: which is which is unknown."""
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(
+        kw.arg is None for kw in call.keywords
+    )
+
+
+def _open_target(call: ast.Call) -> ast.AST | None:
+    """The path an ``open``-like call opens: its first argument or ``file=``; ``None`` when
+    unpacked arguments hide it."""
+    if _unpacked(call):
+        return None
+    if call.args:
+        return call.args[0]
+    return next((kw.value for kw in call.keywords if kw.arg in ("file", "path")), None)
+
+
+def _path_open_mode(py: _Py, call: ast.Call) -> str:
+    """The mode of ``Path(...).open(...)``: as :func:`_mode`, the mode being the first
+    argument; unpacked arguments or a mode the analyser cannot fold are taken as writing."""
+    if _unpacked(call):
+        return "w"
+    node: ast.AST | None = call.args[0] if call.args else None
     for kw in call.keywords:
         if kw.arg == "mode":
-            return py.fold(kw.value) or "w"
-    return "r"
+            node = kw.value
+    return "r" if node is None else (py.fold(node) or "w")
 
 
 def _mode(py: _Py, call: ast.Call, name: str = "open") -> str:
     """The mode an open call uses: ``"r"`` for reading; anything with w, a, x or + writes. A
     mode the analyser cannot fold is taken as writing."""
+    if _unpacked(call):
+        return "w"
     node: ast.AST | None = call.args[1] if len(call.args) > 1 else None
     for kw in call.keywords:
         if kw.arg in ("mode", "flags"):
@@ -640,9 +874,11 @@ def _inspect_tree(
     reads: list[Location] = []
     opened: list[Location] = []  # files the code opens for reading
     written: list[Location] = []  # files it writes
+    meta: dict[str, bool] = {}  # a string: whether every use of it only asks for metadata
     for n in py.nodes:
         if isinstance(n, ast.Constant) and isinstance(n.value, str):
             strings.append(n.value)
+            meta[n.value] = meta.get(n.value, True) and _meta_only(py, n)
         if isinstance(n, ast.Import | ast.ImportFrom):
             mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""]
             if any(m.split(".")[0] in _NET_MODULES for m in mods):
@@ -731,53 +967,66 @@ def _inspect_tree(
                 covered.add(loc.path)
             continue
         if name in _OPEN_CALLS or _opens_a_path(py, name, method):
-            path = (
-                args[0]
+            node = (
+                _open_target(n)
                 if name in _OPEN_CALLS
-                else (py.fold(n.func.value) if isinstance(n.func, ast.Attribute) else None)
+                else (n.func.value if isinstance(n.func, ast.Attribute) else None)
             )
-            mode = (
-                _mode(py, n, name)
-                if name in _OPEN_CALLS
-                else (args[0] if args and args[0] else _open_mode_kw(py, n))
+            mode = _mode(py, n, name) if name in _OPEN_CALLS else _path_open_mode(py, n)
+            paths = _paths(c, py, node)
+            locs = (
+                [st.local(p) for p in paths]
+                if paths is not None
+                else [Location(raw="<python value>", path=None)]
             )
-            loc = st.local(path) if path is not None else Location(raw="<python value>")
             if any(ch in mode for ch in "wax+"):
-                c.emit(
-                    EffectKind.WRITE,
-                    loc,
-                    certain=loc.resolved,
-                    note="" if loc.resolved else f"{what}: writes a computed path",
-                )
+                for loc in locs:
+                    c.emit(
+                        EffectKind.WRITE,
+                        loc,
+                        certain=loc.resolved and paths is not None and len(paths) == 1,
+                        note="" if loc.resolved else f"{what}: writes a computed path",
+                    )
+                    written.append(loc)
                 write = True
-                written.append(loc)
             else:
-                c.emit(
-                    EffectKind.READ,
-                    loc,
-                    certain=loc.resolved,
-                    note="" if loc.resolved else f"{what}: reads a computed path",
-                )
-                if loc.path is not None:
-                    reads.append(loc)
-                    opened.append(loc)
-            if loc.path is not None:
-                covered.add(loc.path)
+                # what is read may be written or sent, unless it only reaches a digest
+                kept = not _reduced(py, n)
+                for loc in locs:
+                    c.emit(
+                        EffectKind.READ,
+                        loc,
+                        certain=loc.resolved,
+                        note="" if loc.resolved else f"{what}: reads a computed path",
+                    )
+                    if loc.path is not None:
+                        reads.append(loc)
+                        if kept:
+                            opened.append(loc)
+                found = found or (kept and paths is None)
+            covered.update(loc.path for loc in locs if loc.path is not None)
             continue
         if method in ("read_text", "read_bytes") and isinstance(n.func, ast.Attribute):
-            path = py.fold(n.func.value)
-            if path is None:
-                found = True  # a file the code found or built: reads it, but which?
+            paths = _paths(c, py, n.func.value)
+            kept = not _reduced(py, n)
+            if paths is None:
+                found = found or kept  # a file the code found or built: reads it, but which?
                 continue
-            loc = st.local(path)
-            c.emit(EffectKind.READ, loc)
-            if loc.path is not None:
-                reads.append(loc)
-                opened.append(loc)
-                covered.add(loc.path)
+            for loc in map(st.local, paths):
+                c.emit(EffectKind.READ, loc)
+                if loc.path is not None:
+                    reads.append(loc)
+                    if kept:
+                        opened.append(loc)
+                    covered.add(loc.path)
             continue
         if name in _FINDING_CALLS or method in _FINDING_METHODS:
-            found = True
+            # a literal pattern is expanded: the files it matches are named by the code
+            hits = _literal_glob(c, py, n, name, method)
+            if hits is None:
+                found = True
+            else:
+                strings.extend(hits)
         if method in ("write_text", "write_bytes") and isinstance(n.func, ast.Attribute):
             path = py.fold(n.func.value)
             loc = st.local(path) if path is not None else Location(raw="<python value>")
@@ -834,7 +1083,12 @@ def _inspect_tree(
                     note=f"{what}: code reads this file and writes files",
                 )
     # every existing path the code mentions may be what it sends, copies or deletes
-    named = [*strings, *(a.value for a in argv if a.known), *py.consts.values()]
+    # (a path that only reaches `os.path.exists`, `getsize`, `Path(p).stat()`: not opened)
+    named = [
+        *(v for v in strings if not meta.get(v, False)),
+        *(a.value for a in argv if a.known),
+        *(v for k, v in py.consts.items() if not _meta_only_name(py, k)),
+    ]
     literals = _existing_files(c, named)
     if write or unknown_call or dynamic:
         # ... and a new file it names may be one it creates
@@ -978,12 +1232,123 @@ _GEN_COMPUTED = re.compile(
     r"""\bjoin\b|\bsprintf\b|\bcatfile\b|\bcatdir\b|"""
     r"""File\.join|path\.(?:join|resolve)|\bfile\.path\b|\bpaste0?\s*\(|"""
     r"""\[\s*(?:file|join|string|format|set|lindex|concat)\b|fromCharCode|\bchr\s*\(|"""
+    # perl: a string turned round or built in steps, q{} strings joined by `.`
+    r"""\breverse\b|\.=|\bq[qw]?\s*(?:\{[^}]*\}|\([^)]*\)|\[[^\]]*\]|<[^>]*>|([^\w\s])[^\n]*?\1)\s*\.|"""
     r"""\b(?:copy|move|rename|copyFileSync|copyFile|cpSync|renameSync|writeFileSync|writeFile|"""
     r"""appendFileSync|createWriteStream|symlinkSync|linkSync|file_put_contents|system|exec|"""
     r"""spawn|spawnSync|execSync|execFile|execFileSync|popen|passthru|shell_exec|proc_open|"""
     r"""unlink|rmtree|remove_tree)\s*\(\s*(?:[$@%]|[A-Za-z_][\w.]*\s*[,)])|"""
     r"""\bopen\s*\(?\s*(?:my\s+)?[$\w]+\s*,\s*["'][^"']*["']\s*,\s*[$@]"""
 )
+# Code that looks an API up by a name it builds (``m["cop"+"y"]``, ``require("f"+"s")``, Tcl's
+# ``[...]`` or ``$cmd`` as the command, perl's ``&{"..."}`` and ``->$name``, ruby's ``send``,
+# PHP's ``$f(...)``): which calls it makes, and so what it does to the files it names, is unknown.
+_GEN_LOOKUP = re.compile(
+    r"""[\w$)\]]\s*\[[^\]\n]*(?:["'`][^\]\n]*(?:\+|\.\.|\()|(?:\+|\.\.|\()[^\]\n]*["'`]|\$\{)|"""
+    r"""\b(?:require|import)\s*\(\s*(?!(["'`])[^"'`\n]*\1\s*\))"""
+)
+_GEN_LOOKUP_BY_LANG: dict[str, re.Pattern[str]] = {
+    "tclsh": re.compile(r"(?m)(?:^|;|\[)\s*[\[$]|\buplevel\b|\binterp\b"),
+    "perl": re.compile(
+        r"(?:^|[;{(=,]|\breturn)\s*&\s*[{$]|->\s*\$\w|->\s*can\b|\bcan\s*\(|"
+        r"\*\s*\{\s*[\"'$]|::\$|\bgoto\s*&"
+    ),
+    "ruby": re.compile(
+        r"(?<![\w])(?:send|public_send|__send__)\s*[(:\s]|\.method\s*[(:]|"
+        r"\b(?:const_get|instance_eval|instance_variable_get)\b"
+    ),
+    "php": re.compile(
+        r"\$\w+\s*\(|->\s*\$\w|::\$\w|\bcall_user_func(?:_array)?\b|\{\s*\$\w+\s*\}\s*\("
+    ),
+    "lua": re.compile(r"\b_(?:G|ENV)\b|\bload(?:string)?\s*\("),
+}
+# A quoted path that only a metadata call takes (whether it is there, its size, its type):
+# what stands before its opening quote.
+_GEN_META = re.compile(
+    r"(?:\b(?:existsSync|exists|statSync|lstatSync|stat|lstat|accessSync|access|file_exists|"
+    r"filesize|filemtime|is_file|is_dir|is_link|exist\?|exists\?|file\?|directory\?|"
+    r"File\.size\??|File\.mtime)\s*\(\s*|\bFile\.(?:size\??|exists?\?|file\?|directory\?)\s+)$"
+)
+_PERL_FILETEST = re.compile(r"(?<![\w$@%&-])-[edfszlrwxoRWXOpSbcugkTBMAC]\s*\(?\s*$")
+# node's file system module, and the calls of it that only read or look at metadata.
+_NODE_FS = re.compile(r"""\brequire\s*\(\s*(["'`])(?:node:)?fs(?:/promises)?\1\s*\)""")
+_NODE_FS_IMPORT = re.compile(
+    r"""\bimport\s+(?:\*\s+as\s+(?P<alias>[\w$]+)|(?P<default>[\w$]+)|\{(?P<names>[^}]*)\})"""
+    r"""\s+from\s+(["'])(?:node:)?fs(?:/promises)?\4"""
+)
+_NODE_FS_STRING = re.compile(r"""(["'`])(?:node:)?fs(?:/promises)?\1""")
+_NODE_READS = names(
+    "readFileSync readFile existsSync exists statSync stat lstatSync lstat fstatSync fstat "
+    "readdirSync readdir opendirSync opendir accessSync access realpathSync realpath "
+    "readlinkSync readlink createReadStream watch watchFile unwatchFile constants"
+)
+_NODE_MEMBER = re.compile(r"\s*\.\s*(?:promises\s*\.\s*)?([\w$]+)")
+
+
+def _node_reads_only(code: str) -> bool:
+    """Whether node code uses its file system module only to read and look at files: each
+    ``require("fs")`` (or ``import ... from "fs"``) is followed by a reading call, or bound
+    to a name (or destructured into names) that is only ever used for reading calls."""
+    aliases: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for m in _NODE_FS.finditer(code):
+        after = _NODE_MEMBER.match(code, m.end())
+        if after is not None:
+            if after.group(1) not in _NODE_READS:
+                return False
+            spans.append((m.start(), m.end()))
+            continue
+        decl = re.search(
+            r"\b(?:const|let|var)\s+(?:([\w$]+)|\{([^}]*)\})\s*=\s*$", code[: m.start()]
+        )
+        if decl is None:
+            return False
+        if decl.group(1) is not None:
+            aliases.append(decl.group(1))
+        elif not _node_read_names(decl.group(2), ":"):
+            return False
+        spans.append((decl.start(), m.end()))
+    for m in _NODE_FS_IMPORT.finditer(code):
+        if m.group("names") is not None and not _node_read_names(m.group("names"), " as "):
+            return False
+        aliases.extend(a for a in (m.group("alias"), m.group("default")) if a is not None)
+        spans.append((m.start(), m.end()))
+    # no other mention of the module (passed on, imported another way)
+    for m in _NODE_FS_STRING.finditer(code):
+        if not any(a <= m.start() < b for a, b in spans):
+            return False
+    for alias in aliases:
+        for m in re.finditer(rf"(?<![\w$.]){re.escape(alias)}(?![\w$])", code):
+            if any(a <= m.start() < b for a, b in spans):
+                continue
+            after = _NODE_MEMBER.match(code, m.end())
+            if after is None or after.group(1) not in _NODE_READS:
+                return False
+    return True
+
+
+def _node_read_names(names_text: str, rename: str) -> bool:
+    """Names destructured from the module (``{readFileSync: r, statSync}``) all read."""
+    parts = [p.split(rename)[0].strip() for p in names_text.split(",") if p.strip()]
+    return all(p in _NODE_READS for p in parts)
+
+
+def _meta_only_strings(code: str, lang: str) -> set[str]:
+    """Quoted strings of the code that every time they appear are taken only by a metadata
+    call (``existsSync("p")``, perl's ``-s "p"``, ``File.exist?("p")``)."""
+    counts: dict[str, int] = {}
+    text = code[: 1 << 20]
+    for m in _QUOTED.finditer(text):
+        s = m.group(1) if m.group(1) is not None else m.group(2)
+        before = text[max(0, m.start() - 48) : m.start()]
+        meta = bool(_GEN_META.search(before)) or (
+            lang == "perl" and bool(_PERL_FILETEST.search(before))
+        )
+        counts[s] = counts.get(s, 0) + 1 if meta else -(1 << 30)
+    # the text nowhere else in the code (a bare word, another string holding it)
+    return {s for s, n in counts.items() if n > 0 and text.count(s) == n}
+
+
 # Code that starts work which outlives the call.
 _GEN_DETACH = re.compile(
     r"\bfork\s*\(|\bsetsid\b|detached\s*:\s*true|\.unref\s*\(|Process\.(?:daemon|detach)\b|"
@@ -1369,16 +1734,21 @@ def inspect_code(
     as for :func:`inspect_python`: files the code loads are looked for from ``base``.
     """
     language = lang or os.path.basename(c.name)
-    strings = list(_literals(code[: 1 << 20]))
+    node = language in ("node", "nodejs", "bun", "deno")
+    # a path only asked about (existsSync, -s) is not opened: not among the files it names
+    asked = _meta_only_strings(code, language)
+    strings = [s for s in _literals(code[: 1 << 20]) if s not in asked]
     net = bool(_GEN_NET.search(code))
     write = bool(_GEN_WRITE.search(code))
     delete = bool(_GEN_DELETE.search(code))
     shell = bool(_GEN_SHELL.search(code))
     dynamic = bool(_GEN_DYNAMIC.search(code))
+    by_lang = _GEN_LOOKUP_BY_LANG.get(language)
+    lookup = bool(_GEN_LOOKUP.search(code) or (by_lang is not None and by_lang.search(code)))
     _code_loads(c, code, language, what=what, base=base, depth=depth)
     if language in ("sqlite3", "sqlite"):
         _sqlite_script(c, code, what, depth)
-    computed = (net or write or delete or shell) and (
+    computed = (net or write or delete or shell or lookup) and (
         bool(_GEN_COMPUTED.search(code)) or _interpolates(code)
     )
     if _GEN_DETACH.search(code):
@@ -1394,7 +1764,7 @@ def inspect_code(
             c.unseen(f"{what}: runs commands the analyser cannot see")
     if dynamic:
         c.unknown(f"{what}: runs dynamically built code")
-    if computed and (net or write or delete):
+    if computed and (net or write or delete or lookup):
         c.unknown(f"{what}: code that changes or sends files computes the paths it uses")
     literals = _existing_files(c, [*strings, *(a.value for a in argv if a.known)])
     seen = {loc.path for loc in literals}
@@ -1403,7 +1773,16 @@ def inspect_code(
     if piped and (net or write or delete or shell or dynamic):
         literals.extend(p for p in piped if p.path is None or p.path not in seen)
     host = _url_host(strings)
-    io = bool(_GEN_FILE_IO.search(code[: 1 << 20]))
+    # node's reading calls (readFileSync, statSync...) are reads; any other use of its file
+    # system module, or of another file API, is not modelled
+    io = (
+        any(
+            not (node and m.group() in ("fs", *_NODE_READS))
+            for m in _GEN_FILE_IO.finditer(code[: 1 << 20])
+        )
+        or (node and not _node_reads_only(code[: 1 << 20]))
+        or lookup
+    )
     if io or write or delete:
         _unmodelled_io(c, strings, argv, literals, what=what, told=net or write or delete)
     for loc in literals:

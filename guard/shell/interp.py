@@ -284,6 +284,15 @@ def run_script_file(
     base = os.path.dirname(loc.raw)
     if kind == "python":
         return inspect_python(c, text, args, what=what, base=base)
+    if kind == "perl":
+        switches = perl_shebang_switches(text)
+        if any(w.strip("-wWXtTU") for w in switches):
+            # perl honours the switches of a `#!...perl` line as if given on its command line
+            # (warnings and taint checks alone change nothing the analyser judges)
+            words = [Field(w, raw=w) for w in (*switches, "-e")]
+            body = "\n" + text.split("\n", 1)[1] if "\n" in text else ""  # the #! line read
+            code = Field(body, raw=loc.raw)
+            return perl_command(Cmd(c.st, "perl", [*words, code, *args], c.stdin, c.via))
     if kind in _SCANNED:
         return inspect_code(c, text, args, what=what, lang=kind, base=base)
     c.unknown(f"{what} runs with an interpreter the analyser does not know ({kind})", loc)
@@ -1657,6 +1666,77 @@ def _perl_switches(
     return codes, values, odd, i
 
 
+def perl_shebang_switches(text: str) -> list[str]:
+    """The switch words on a perl script's ``#!`` line (``#!/usr/bin/perl -pi``): perl reads
+    them there as on its command line, when the line names perl."""
+    if not text.startswith("#!"):
+        return []
+    words = text[2:].split("\n", 1)[0].split()
+    at = next((k for k, w in enumerate(words) if "perl" in os.path.basename(w)), None)
+    if at is None:
+        return []
+    out: list[str] = []
+    for w in words[at + 1 :]:
+        if not w.startswith("-") or w in ("-", "--"):
+            break
+        out.append(w)
+    return out
+
+
+# Perl code that turns in-place editing on itself: ``$^I`` (the variable ``-i`` sets), given a
+# value; and a BEGIN block that only does that, with the value it gives.
+_PERL_SETS_INPLACE = re.compile(r"\$(?:\^I|\{\^I\})\s*(?:=(?![=~])|\.=|\|\|=|//=)")
+_PERL_BEGIN_INPLACE = re.compile(
+    r"""\bBEGIN\s*\{\s*(?:local\s+)?\$(?:\^I|\{\^I\})\s*=\s*(?:(["'])([^"'\\$@]*)\1|q\{([^}\\]*)\})\s*;?\s*\}\s*;?"""
+)
+# Code that gives @ARGV its files (the files ``<>`` then reads and ``$^I`` edits).
+_PERL_SETS_ARGV = re.compile(
+    r"@ARGV\s*=(?!=)|\b(?:push|unshift|splice)\s*\(?\s*@ARGV\b|\$ARGV\s*\["
+)
+
+
+def _perl_code_inplace(
+    codes: list[str | None], values: dict[str, list[Field]]
+) -> tuple[list[str | None], str | None] | None:
+    """In-place editing the code itself turns on: ``BEGIN{$^I=""}`` before a ``-p`` loop is
+    ``-i`` (returned as the codes without the block, and the backup suffix); ``None`` when the
+    code does not set ``$^I``, or sets it any other way (see :func:`_perl_inplace_unknown`)."""
+    if not any(x is not None and _PERL_SETS_INPLACE.search(x) for x in codes):
+        return None
+    stripped: list[str | None] = []
+    suffix: str | None = None
+    for x in codes:
+        if x is None:
+            return None
+        m = _PERL_BEGIN_INPLACE.search(x)
+        if m is not None:
+            suffix = m.group(2) if m.group(2) is not None else m.group(3)
+            x = x[: m.start()] + x[m.end() :]
+        if _PERL_SETS_INPLACE.search(x):
+            return None
+        stripped.append(x)
+    if suffix is None or not ("-p" in values or "-n" in values):
+        return None
+    return stripped, suffix
+
+
+def _perl_inplace_unknown(c: Cmd, code: str, rest: list[Field]) -> None:
+    """Code that sets ``$^I`` edits in place the files ``<>`` reads: those on the command
+    line and, when it gives ``@ARGV`` files itself, every file it names (or a path it
+    computes). What the edit does is not simulated: each is changed in an unknown way."""
+    targets = [c.loc(f) for f in rest]
+    if _PERL_SETS_ARGV.search(code):
+        named = mentioned_files(c, code)
+        targets.extend(named or [Location(raw="<a file perl code gives @ARGV>", path=None)])
+    for loc in targets:
+        c.emit(
+            EffectKind.WRITE,
+            loc,
+            certain=False,
+            note="perl: code that sets $^I edits the files it reads in place",
+        )
+
+
 @command("perl")
 def perl_command(c: Cmd) -> tuple[Flow, ...]:
     """``perl``: ``-pi -e 's/a/b/' f`` is a sed edit; other code is inspected. A switch the
@@ -1674,6 +1754,10 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
         c.unseen("perl -d runs the debugger, which runs the commands it reads")
     inplace_vals = values.get("-i")
     inplace = inplace_vals[-1].value if inplace_vals else None
+    if inplace is None:
+        turned_on = _perl_code_inplace(codes, values)
+        if turned_on is not None:
+            codes, inplace = turned_on
     loop = "-p" in values or "-n" in values
     _perl_modules(c, values, codes)
     rest = list(args[i:])
@@ -1715,6 +1799,8 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
         c.unknown("perl: code the analyser cannot see")
         return (OPAQUE,)
     code = "\n".join(x for x in codes if x is not None)
+    if _PERL_SETS_INPLACE.search(code):
+        _perl_inplace_unknown(c, code, rest)
     out = inspect_code(c, code, rest, what="perl -e", lang="perl")
     if loop:
         files = [f for f in rest if f.known]
