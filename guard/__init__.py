@@ -25,10 +25,12 @@ from guard.approval import (
     DenyAll,
     TimeoutApprover,
 )
-from guard.audit import AuditLog, AuditReport, AuditSink, verify_log
+from guard.assets import AssetIndex, AssetInfo
+from guard.audit import AuditLog, AuditProblem, AuditRecord, AuditReport, AuditSink, verify_log
+from guard.configs import OversightMatcher
 from guard.decoding import DecodeBudget
 from guard.decorator import acting_as, guarded
-from guard.engine import Guard
+from guard.engine import ExecutionListener, Guard
 from guard.exceptions import (
     AnalysisError,
     ApprovalTimeout,
@@ -39,12 +41,23 @@ from guard.exceptions import (
     IntegrityError,
     PolicyError,
 )
-from guard.manifest import Manifest, ManifestDiff, diff, snapshot
+from guard.manifest import (
+    CopiedFile,
+    Manifest,
+    ManifestDiff,
+    ManifestEntry,
+    MetadataChange,
+    MovedFile,
+    diff,
+    snapshot,
+)
 from guard.paths import Host, HostMap
 from guard.policy import (
     AssetDecl,
     Declarations,
+    EffectTemplate,
     EvaluationDecl,
+    Match,
     Policy,
     Rule,
     ToolSpec,
@@ -59,6 +72,7 @@ from guard.types import (
     Alert,
     AssetKind,
     AssetRef,
+    ConfigEdit,
     Decision,
     Destination,
     Effect,
@@ -66,10 +80,11 @@ from guard.types import (
     Location,
     Mode,
     Relation,
+    RuleMatch,
     Severity,
     ToolCall,
 )
-from guard.verify import Baseline, Claim, Evidence, Transfer, Verdict, Verifier
+from guard.verify import Baseline, Claim, Evidence, GuardView, Transfer, Verdict, Verifier
 from guard.watch import Watch
 
 if TYPE_CHECKING:
@@ -95,17 +110,23 @@ __all__ = [
     "ApprovalTimeout",
     "Approver",
     "AssetDecl",
+    "AssetIndex",
+    "AssetInfo",
     "AssetKind",
     "AssetRef",
     "AuditLog",
+    "AuditProblem",
+    "AuditRecord",
     "AuditReport",
     "AuditSink",
     "Baseline",
     "CallBlocked",
     "CallbackApprover",
     "Claim",
+    "ConfigEdit",
     "ConfigError",
     "ConsoleApprover",
+    "CopiedFile",
     "Decision",
     "DeclarationError",
     "Declarations",
@@ -114,10 +135,13 @@ __all__ = [
     "Destination",
     "Effect",
     "EffectKind",
+    "EffectTemplate",
     "EvaluationDecl",
     "Evidence",
+    "ExecutionListener",
     "Guard",
     "GuardError",
+    "GuardView",
     "Host",
     "HostMap",
     "IntegrityError",
@@ -125,12 +149,18 @@ __all__ = [
     "LoggingSink",
     "Manifest",
     "ManifestDiff",
+    "ManifestEntry",
+    "Match",
+    "MetadataChange",
     "Mode",
+    "MovedFile",
     "OtelSink",
+    "OversightMatcher",
     "Policy",
     "PolicyError",
     "Relation",
     "Rule",
+    "RuleMatch",
     "Severity",
     "Sink",
     "TimeoutApprover",

@@ -103,7 +103,7 @@ def checkpoint_statement(count: int, head: str) -> bytes:
     return f"peerguard-audit-checkpoint\n{count}\n{head}\n".encode()
 
 
-class Record(BaseModel):
+class AuditRecord(BaseModel):
     """One audit record, as stored."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -132,7 +132,7 @@ class Record(BaseModel):
         return hashlib.sha256(canonical(self.body())).hexdigest()
 
     @classmethod
-    def from_line(cls, line: bytes) -> Record:
+    def from_line(cls, line: bytes) -> AuditRecord:
         """Parse one log line.
 
         Raises:
@@ -144,7 +144,7 @@ class Record(BaseModel):
             raise IntegrityError(f"not an audit record: {exc}") from None
 
 
-def iter_records(path: StrPath) -> Iterator[Record]:
+def iter_records(path: StrPath) -> Iterator[AuditRecord]:
     """Every record of a log, in file order, without verifying anything.
 
     Args:
@@ -159,7 +159,7 @@ def iter_records(path: StrPath) -> Iterator[Record]:
     with open(path, "rb") as f:
         for line in f:
             if line.strip():
-                yield Record.from_line(line)
+                yield AuditRecord.from_line(line)
 
 
 class AuditLog:
@@ -219,7 +219,7 @@ class AuditLog:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def append(self, kind: str, payload: dict[str, Any], *, key: str | None = None) -> Record:
+    def append(self, kind: str, payload: dict[str, Any], *, key: str | None = None) -> AuditRecord:
         """Append one record, chained to the log's current head.
 
         Args:
@@ -244,7 +244,7 @@ class AuditLog:
             if key is not None:
                 existing = self._recent.get(key)
                 if existing is not None:
-                    return Record.from_line(existing)
+                    return AuditRecord.from_line(existing)
             record = self._write(kind, payload, key)
             sealing = self._checkpoint() if (record.seq + 1) % self._every == 0 else None
         finally:
@@ -253,7 +253,7 @@ class AuditLog:
             self._seal(sealing)
         return record
 
-    def checkpoint(self) -> Record | None:
+    def checkpoint(self) -> AuditRecord | None:
         """Seal the log now: write a checkpoint (signed when there is a key) and fsync.
 
         Returns:
@@ -351,7 +351,7 @@ class AuditLog:
                     if isinstance(found, str):
                         self._remember(found, line)
         if lines:
-            last = Record.from_line(lines[-1])
+            last = AuditRecord.from_line(lines[-1])
             if last.computed_hash() != last.hash:
                 raise IntegrityError(
                     f"audit log {self.path}: the last record (seq {last.seq}) was altered"
@@ -368,7 +368,7 @@ class AuditLog:
         while len(self._recent) > self._window:
             self._recent.popitem(last=False)
 
-    def _write(self, kind: str, payload: dict[str, Any], key: str | None) -> Record:
+    def _write(self, kind: str, payload: dict[str, Any], key: str | None) -> AuditRecord:
         seq = 0 if self._head is None else self._head[0] + 1
         prev = GENESIS if self._head is None else self._head[1]
         now = datetime.now(UTC).isoformat(timespec="microseconds")
@@ -394,16 +394,16 @@ class AuditLog:
         self._last_line = line
         if key is not None and self._window:
             self._remember(key, line)
-        return Record(
+        return AuditRecord(
             seq=seq, time=now, kind=kind, key=key, payload=payload, prev=prev, hash=digest
         )
 
-    def _checkpoint(self) -> Record | None:
+    def _checkpoint(self) -> AuditRecord | None:
         """Write a checkpoint record (called holding the lock); :meth:`_seal` follows."""
         if self._head is None:
             return None
         if self._last_line.startswith(_CHECKPOINT_PREFIX):
-            return Record.from_line(self._last_line)  # already one: nothing new to cover
+            return AuditRecord.from_line(self._last_line)  # already one: nothing new to cover
         count, head = self._head[0] + 1, self._head[1]
         sig = None
         if self._key is not None:
@@ -411,7 +411,7 @@ class AuditLog:
         payload = {"count": count, "head": head, "key_id": self._key_id, "sig": sig}
         return self._write(CHECKPOINT, payload, None)
 
-    def _seal(self, checkpoint: Record) -> None:
+    def _seal(self, checkpoint: AuditRecord) -> None:
         """Make the log durable through ``checkpoint`` and mirror it to the checkpoint file.
 
         The fsyncs run outside the lock, so other writers keep appending while the disk
@@ -464,7 +464,7 @@ ProblemKind = Literal[
 ]
 
 
-class Problem(BaseModel):
+class AuditProblem(BaseModel):
     """One thing wrong with a log: what (``kind``), where (``seq``, 1-based ``line``), detail."""
 
     model_config = ConfigDict(frozen=True)
@@ -493,7 +493,7 @@ class AuditReport(BaseModel):
     sealed_through: int | None
     unsealed: int
     signatures_checked: bool
-    problems: list[Problem] = Field(default_factory=list)
+    problems: list[AuditProblem] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -525,13 +525,13 @@ def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
 
 
 def _check_checkpoint(
-    rec: Record, lineno: int, public_key: PublicKey | None, problems: list[Problem]
+    rec: AuditRecord, lineno: int, public_key: PublicKey | None, problems: list[AuditProblem]
 ) -> bool:
     """Check one checkpoint record; returns True when it verifies."""
     p = rec.payload
     if p.get("count") != rec.seq or p.get("head") != rec.prev:
         problems.append(
-            Problem(
+            AuditProblem(
                 kind="bad-checkpoint",
                 seq=rec.seq,
                 line=lineno,
@@ -545,7 +545,7 @@ def _check_checkpoint(
     sig = p.get("sig")
     if not isinstance(sig, str):
         problems.append(
-            Problem(
+            AuditProblem(
                 kind="unsigned-checkpoint",
                 seq=rec.seq,
                 line=lineno,
@@ -557,7 +557,7 @@ def _check_checkpoint(
         verify_signature(checkpoint_statement(rec.seq, rec.prev), decode_signature(sig), public_key)
     except IntegrityError:
         problems.append(
-            Problem(
+            AuditProblem(
                 kind="forged-signature",
                 seq=rec.seq,
                 line=lineno,
@@ -586,7 +586,7 @@ def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditRepor
         ConfigError: Neither the log nor its checkpoint file exists.
     """
     log_path = os.fspath(path)
-    problems: list[Problem] = []
+    problems: list[AuditProblem] = []
     hashes: dict[int, str] = {}
     prevs: list[tuple[int, str, int]] = []  # (seq, prev, line) in file order
     checkpoints = 0
@@ -598,12 +598,12 @@ def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditRepor
         if not os.path.exists(log_path + ".checkpoint"):
             raise ConfigError(f"no audit log at {log_path}") from None
         f = open(os.devnull, "rb")  # noqa: SIM115 - the log is gone: verify as empty
-        problems.append(Problem(kind="truncated", message="the log file is missing"))
+        problems.append(AuditProblem(kind="truncated", message="the log file is missing"))
     with f:
         for lineno, raw in enumerate(f, start=1):
             if not raw.endswith(b"\n"):
                 problems.append(
-                    Problem(
+                    AuditProblem(
                         kind="truncated",
                         line=lineno,
                         message=f"line {lineno} is incomplete: the log was cut mid-record",
@@ -611,13 +611,13 @@ def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditRepor
                 )
                 break
             try:
-                rec = Record.from_line(raw)
+                rec = AuditRecord.from_line(raw)
             except IntegrityError as exc:
-                problems.append(Problem(kind="corrupt", line=lineno, message=str(exc)))
+                problems.append(AuditProblem(kind="corrupt", line=lineno, message=str(exc)))
                 continue
             if rec.computed_hash() != rec.hash:
                 problems.append(
-                    Problem(
+                    AuditProblem(
                         kind="edited",
                         seq=rec.seq,
                         line=lineno,
@@ -627,7 +627,7 @@ def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditRepor
                 )
             if rec.seq in hashes:
                 problems.append(
-                    Problem(
+                    AuditProblem(
                         kind="duplicate",
                         seq=rec.seq,
                         line=lineno,
@@ -637,7 +637,7 @@ def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditRepor
                 continue
             if rec.seq < max_seq:
                 problems.append(
-                    Problem(
+                    AuditProblem(
                         kind="reordered",
                         seq=rec.seq,
                         line=lineno,
@@ -657,13 +657,13 @@ def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditRepor
     for first, last in _ranges(missing):
         which = f"seq {first}" if first == last else f"seqs {first}-{last}"
         problems.append(
-            Problem(kind="deleted", seq=first, message=f"record {which} missing: deleted")
+            AuditProblem(kind="deleted", seq=first, message=f"record {which} missing: deleted")
         )
     for seq, prev, lineno in prevs:
         expected = GENESIS if seq == 0 else hashes.get(seq - 1)
         if expected is not None and prev != expected:
             problems.append(
-                Problem(
+                AuditProblem(
                     kind="chain",
                     seq=seq,
                     line=lineno,
@@ -699,7 +699,7 @@ def _check_checkpoint_file(
     max_seq: int,
     sealed_once: bool,
     public_key: PublicKey | None,
-    problems: list[Problem],
+    problems: list[AuditProblem],
 ) -> None:
     side = log_path + ".checkpoint"
     try:
@@ -710,20 +710,22 @@ def _check_checkpoint_file(
         # holds a checkpoint had one, so its absence means it was removed.
         if sealed_once:
             problems.append(
-                Problem(
+                AuditProblem(
                     kind="checkpoint-file",
                     message=f"{side} is missing: a cut tail could not be detected",
                 )
             )
         return
     try:
-        rec = Record.from_line(data)
+        rec = AuditRecord.from_line(data)
     except IntegrityError as exc:
-        problems.append(Problem(kind="checkpoint-file", message=f"{side}: {exc}"))
+        problems.append(AuditProblem(kind="checkpoint-file", message=f"{side}: {exc}"))
         return
     if rec.kind != CHECKPOINT or rec.computed_hash() != rec.hash:
         problems.append(
-            Problem(kind="checkpoint-file", message=f"{side} is not an intact checkpoint record")
+            AuditProblem(
+                kind="checkpoint-file", message=f"{side} is not an intact checkpoint record"
+            )
         )
         return
     if public_key is not None:
@@ -736,7 +738,7 @@ def _check_checkpoint_file(
             )
         except IntegrityError:
             problems.append(
-                Problem(
+                AuditProblem(
                     kind="checkpoint-file",
                     message=f"{side}: signature missing or invalid for the given key",
                 )
@@ -744,7 +746,7 @@ def _check_checkpoint_file(
             return
     if rec.seq > max_seq:
         problems.append(
-            Problem(
+            AuditProblem(
                 kind="truncated",
                 seq=max_seq + 1,
                 message=f"the log ends at seq {max_seq} but its checkpoint file records a "
@@ -753,7 +755,7 @@ def _check_checkpoint_file(
         )
     elif hashes.get(rec.seq) != rec.hash:
         problems.append(
-            Problem(
+            AuditProblem(
                 kind="checkpoint-file",
                 seq=rec.seq,
                 message=f"the log's record at seq {rec.seq} is not the checkpoint the checkpoint "
@@ -792,15 +794,15 @@ class AuditSink(Sink):
         self._lock = threading.Lock()
 
     def on_decision(self, decision: Decision) -> None:
-        """Record a decision."""
+        """AuditRecord a decision."""
         self._record("decision", decision.call_id, decision.to_dict())
 
     def on_alert(self, alert: Alert) -> None:
-        """Record an alert."""
+        """AuditRecord an alert."""
         self._record("alert", alert.call_id, alert.to_dict())
 
     def on_approval(self, decision: Decision, approved: bool, reason: str) -> None:
-        """Record a confirmation's answer, with the decision it answered."""
+        """AuditRecord a confirmation's answer, with the decision it answered."""
         payload = {
             "call_id": decision.call_id,
             "args_hash": decision.args_hash,
@@ -829,10 +831,10 @@ __all__ = [
     "CHECKPOINT",
     "GENESIS",
     "AuditLog",
+    "AuditProblem",
+    "AuditRecord",
     "AuditReport",
     "AuditSink",
-    "Problem",
-    "Record",
     "canonical",
     "checkpoint_statement",
     "iter_records",

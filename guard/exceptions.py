@@ -17,10 +17,7 @@ integration can turn it into a message the agent reads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from guard.types import Decision
+from guard.types import Decision
 
 
 class GuardError(Exception):

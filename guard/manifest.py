@@ -105,7 +105,7 @@ def hasher_factory(algorithm: str) -> Callable[[], _Hasher]:
     raise ConfigError(f"unknown hash algorithm {algorithm!r}: use sha256, sha512, blake2b, blake3")
 
 
-class Entry(BaseModel):
+class ManifestEntry(BaseModel):
     """One path in a manifest, as ``lstat`` saw it, plus its content hash.
 
     ``kind`` is ``file`` (hashed), ``symlink`` (``target`` recorded, never followed), ``dir``
@@ -137,8 +137,8 @@ def _entry(
     digest: str | None = None,
     target: str | None = None,
     error: str | None = None,
-) -> Entry:
-    return Entry(
+) -> ManifestEntry:
+    return ManifestEntry(
         path=path,
         kind=kind,
         size=st.st_size,
@@ -179,14 +179,17 @@ class _StatIndex:
     __slots__ = ("entries", "keys", "source")
 
     def __init__(
-        self, keys: dict[str, bytes], entries: dict[str, Entry], source: dict[str, Entry]
+        self,
+        keys: dict[str, bytes],
+        entries: dict[str, ManifestEntry],
+        source: dict[str, ManifestEntry],
     ) -> None:
         self.keys = keys
         self.entries = entries
         self.source = source  # the manifest entries this was built for
 
 
-def _trusted(entry: Entry, before_ns: int) -> bool:
+def _trusted(entry: ManifestEntry, before_ns: int) -> bool:
     # Racily clean entries (stamped too close to the snapshot) are never cache hits.
     return (
         entry.kind == "file"
@@ -213,7 +216,7 @@ class Manifest(BaseModel):
     roots: list[str]
     created: datetime
     started_ns: int
-    entries: dict[str, Entry] = Field(default_factory=dict)
+    entries: dict[str, ManifestEntry] = Field(default_factory=dict)
     # The stat cache this manifest offers the next snapshot: built by snapshot() as it goes,
     # or on first use for a manifest read from disk; rebuilt when model_copy gave the
     # manifest other entries. Never serialised.
@@ -298,7 +301,7 @@ class Manifest(BaseModel):
         except ValidationError as exc:
             raise IntegrityError(f"{os.fspath(path)} is not a valid manifest: {exc}") from None
 
-    def files(self) -> Iterator[Entry]:
+    def files(self) -> Iterator[ManifestEntry]:
         """Entries of regular files, in no particular order."""
         return (e for e in self.entries.values() if e.kind == "file")
 
@@ -485,8 +488,8 @@ def snapshot(
         for path in keys.keys() - set(hits):
             del keys[path], cached[path]
     new_keys: dict[str, bytes] = {}
-    new_cached: dict[str, Entry] = {}
-    extra: dict[str, Entry] = dict(unlisted)
+    new_cached: dict[str, ManifestEntry] = {}
+    extra: dict[str, ManifestEntry] = dict(unlisted)
     to_hash: list[tuple[str, int]] = []
     for path, st in misses:
         if stat.S_ISREG(st.st_mode):
@@ -540,7 +543,7 @@ def snapshot(
 
 def _walk(
     roots: list[str], cache: dict[str, bytes]
-) -> tuple[list[str], list[tuple[str, os.stat_result]], dict[str, Entry]]:
+) -> tuple[list[str], list[tuple[str, os.stat_result]], dict[str, ManifestEntry]]:
     """Walk the roots without following symlinks, matching files against the stat cache.
 
     Returns:
@@ -549,7 +552,7 @@ def _walk(
     """
     hits: list[str] = []
     misses: list[tuple[str, os.stat_result]] = []
-    unlisted: dict[str, Entry] = {}
+    unlisted: dict[str, ManifestEntry] = {}
     cached = cache.get
     hit = hits.append
     pack = _pack_key
@@ -595,7 +598,7 @@ def _walk(
     return hits, misses, unlisted
 
 
-def _special(path: str, st: os.stat_result) -> Entry:
+def _special(path: str, st: os.stat_result) -> ManifestEntry:
     if stat.S_ISLNK(st.st_mode):
         try:
             target = os.readlink(path)
@@ -617,7 +620,7 @@ class MetadataChange(BaseModel):
     fields: list[str]
 
 
-class Move(BaseModel):
+class MovedFile(BaseModel):
     """A removed path whose content now lives at an added path."""
 
     model_config = ConfigDict(frozen=True)
@@ -627,7 +630,7 @@ class Move(BaseModel):
     digest: str
 
 
-class Copy(BaseModel):
+class CopiedFile(BaseModel):
     """An added path holding the same content as paths that existed before."""
 
     model_config = ConfigDict(frozen=True)
@@ -653,8 +656,8 @@ class ManifestDiff(BaseModel):
     removed: list[str] = Field(default_factory=list)
     modified: list[str] = Field(default_factory=list)
     metadata: list[MetadataChange] = Field(default_factory=list)
-    moved: list[Move] = Field(default_factory=list)
-    copied: list[Copy] = Field(default_factory=list)
+    moved: list[MovedFile] = Field(default_factory=list)
+    copied: list[CopiedFile] = Field(default_factory=list)
     links_gained: list[str] = Field(default_factory=list)
 
     @property
@@ -668,7 +671,7 @@ class ManifestDiff(BaseModel):
 _META_FIELDS = ("mode", "mtime_ns", "ctime_ns", "inode", "dev", "nlink")
 
 
-def _content(entry: Entry) -> tuple[str, str | None, str | None, str | None]:
+def _content(entry: ManifestEntry) -> tuple[str, str | None, str | None, str | None]:
     return entry.kind, entry.digest, entry.target, entry.error
 
 
@@ -714,7 +717,7 @@ def diff(before: Manifest, after: Manifest) -> ManifestDiff:
         e = new[path]
         if e.kind == "file" and e.digest is not None and e.size > 0:
             by_hash_added.setdefault(e.digest, []).append(path)
-    moved: list[Move] = []
+    moved: list[MovedFile] = []
     used: set[str] = set()
     for path in removed:
         e = old[path]
@@ -727,15 +730,15 @@ def diff(before: Manifest, after: Manifest) -> ManifestDiff:
         same = [d for d in free if (new[d].inode, new[d].dev) == (e.inode, e.dev)]
         dest = (same or free)[0]
         used.add(dest)
-        moved.append(Move(source=path, dest=dest, digest=e.digest))
-    copied: list[Copy] = []
+        moved.append(MovedFile(source=path, dest=dest, digest=e.digest))
+    copied: list[CopiedFile] = []
     for digest, dests in by_hash_added.items():
         sources = by_hash_before.get(digest)
         if not sources:
             continue
         for dest in dests:
             if dest not in used:
-                copied.append(Copy(dest=dest, sources=sources, digest=digest))
+                copied.append(CopiedFile(dest=dest, sources=sources, digest=digest))
     copied.sort(key=lambda c: c.dest)
     return ManifestDiff(
         added=added,
@@ -776,12 +779,12 @@ def find_by_hash(manifest: Manifest, digest: str) -> list[str]:
 __all__ = [
     "CHUNK",
     "RACY_WINDOW_NS",
-    "Copy",
-    "Entry",
+    "CopiedFile",
     "Manifest",
     "ManifestDiff",
+    "ManifestEntry",
     "MetadataChange",
-    "Move",
+    "MovedFile",
     "diff",
     "find_by_hash",
     "hasher_factory",

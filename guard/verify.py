@@ -30,13 +30,15 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from guard.assets import AssetIndex, AssetInfo
 from guard.configs import (
     MAX_CONFIG_BYTES,
     STRUCTURED_SUFFIXES,
+    OversightMatcher,
     TooComplex,
     TooLarge,
     get_dotted,
@@ -45,15 +47,10 @@ from guard.configs import (
 )
 from guard.decoding import DecodeBudget, Layer, Outcome, layers
 from guard.evaluations import as_score, check_verdicts, recompute_score
-from guard.manifest import Entry, Manifest, snapshot
-from guard.policy import EvaluationDecl
+from guard.manifest import Manifest, ManifestEntry, snapshot
+from guard.paths import HostMap
+from guard.policy import EvaluationDecl, Policy
 from guard.types import AssetKind
-
-if TYPE_CHECKING:
-    from guard.assets import AssetIndex, AssetInfo
-    from guard.configs import OversightMatcher
-    from guard.paths import HostMap
-    from guard.policy import Policy
 
 
 class GuardView(Protocol):
@@ -568,7 +565,7 @@ def _recoverable(
     decodes that as deep as a file: a split of an encoded file is found as the file is.
     """
     max_size = max((e.size for e in prev.files() if e.digest in wanted), default=0)
-    changed: list[Entry] = []
+    changed: list[ManifestEntry] = []
     folders: set[str] = set()
     for path, entry in now.entries.items():
         if entry.kind != "file":

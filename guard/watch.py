@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -30,10 +29,8 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from guard.assets import AssetInfo, sha256_file
+from guard.engine import Guard
 from guard.types import Alert, AssetKind, Decision, Severity
-
-if TYPE_CHECKING:
-    from guard.engine import Guard
 
 WATCH_RULE = "watch"
 _LIMIT_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE, errno.ENFILE})

@@ -17,9 +17,9 @@ from guard.audit import (
     CHECKPOINT,
     GENESIS,
     AuditLog,
+    AuditRecord,
     AuditReport,
     AuditSink,
-    Record,
     canonical,
     checkpoint_statement,
     iter_records,
@@ -100,7 +100,7 @@ def test_checkpoints_every_n_records_signed_and_mirrored(
     for c in checkpoints:
         assert c.payload["count"] == c.seq and c.payload["head"] == c.prev
         assert isinstance(c.payload["sig"], str)
-    side = Record.from_line(Path(str(sealed) + ".checkpoint").read_bytes())
+    side = AuditRecord.from_line(Path(str(sealed) + ".checkpoint").read_bytes())
     assert side == records[-1] == checkpoints[-1]
     report = verify_log(sealed, keys[1])
     assert report.ok, report.problems

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import subprocess
 import sys
+import typing
+from collections.abc import Iterator
+
+from pydantic import BaseModel
 
 import guard
 import guard.exceptions
@@ -72,3 +78,56 @@ def test_guard_tool_is_still_reachable_from_the_package() -> None:
     from guard.integrations.langchain import guard_tool
 
     assert guard.guard_tool is guard_tool
+
+
+def _types_in(annotation: object) -> Iterator[type]:
+    """The classes an annotation names, through unions, generics and their arguments."""
+    if isinstance(annotation, type):
+        yield annotation
+    for arg in typing.get_args(annotation):
+        yield from _types_in(arg)
+
+
+def _public_annotations(obj: object) -> Iterator[tuple[str, object]]:
+    """(where, annotation) for the fields of a public class and the parameters and return
+    of its public methods and properties, or of a public function."""
+    if inspect.isclass(obj):
+        if issubclass(obj, BaseModel):
+            for field, info in obj.model_fields.items():
+                yield field, info.annotation
+        elif dataclasses.is_dataclass(obj):
+            yield from typing.get_type_hints(obj).items()
+        for name, member in vars(obj).items():
+            if name.startswith("_") and name != "__init__":
+                continue
+            fn = member.fget if isinstance(member, property) else member
+            if (
+                callable(fn)
+                and not inspect.isclass(fn)
+                and str(getattr(fn, "__module__", "")).startswith("guard")  # not pydantic's
+            ):
+                for param, hint in typing.get_type_hints(fn).items():
+                    yield f"{name}:{param}", hint
+    elif callable(obj):
+        yield from typing.get_type_hints(obj).items()
+
+
+def test_every_type_a_public_signature_names_is_exported_and_documented() -> None:
+    """As httpx's API test does: a user who meets a type in a public signature (a field, a
+    parameter, a return) can import it from ``guard``; every exported name has a docstring."""
+    missing: dict[str, list[str]] = {}
+    undocumented: list[str] = []
+    for name in guard.__all__:
+        if name.startswith("__"):
+            continue
+        obj = getattr(guard, name)
+        if (inspect.isclass(obj) or callable(obj)) and not (obj.__doc__ or "").strip():
+            undocumented.append(name)
+        for where, annotation in _public_annotations(obj):
+            for cls in _types_in(annotation):
+                if cls.__module__.startswith("guard") and cls.__name__ not in guard.__all__:
+                    missing.setdefault(f"{cls.__module__}.{cls.__name__}", []).append(
+                        f"{name}.{where}"
+                    )
+    assert missing == {}
+    assert undocumented == []
