@@ -26,8 +26,9 @@ bounds and what the line made so far, ``words``, ``options`` and ``common`` hold
 command table is filled by
 ``reading`` (cat, grep, sort...), ``fileops`` (cp, mv, rm...), ``attributes`` (chmod...),
 ``editors`` (sed, ed, jq, yq...), ``awk``, ``printing`` (echo, printf), ``find``, ``archives`` (tar, zip, cpio, split...), ``codec`` (gzip, base64, openssl...), ``remote``
-(ssh, scp, rsync, sftp), ``network`` (curl, wget, netcat, cloud copies...), ``interp`` (wrappers, shells, ``eval``, scripts,
-``xargs``, interpreters, with ``code`` for the code they are given), ``build`` (make and other
+(ssh, scp, rsync, sftp), ``network`` (curl, wget, netcat, cloud copies...), ``reentry`` (running text, files and standard input as code), ``builtins`` (cd, eval,
+source, read...), ``wrappers`` (sudo, env, timeout, tracers...), ``xargs``, ``interp``
+(interpreters, with ``code`` for the code they are given), ``build`` (make and other
 build tools, with ``makefile`` to read makefiles), ``packages`` (npm, yarn, pnpm) and ``vcs``
 (git, its hooks, aliases and command-valued settings, with ``gitconfig`` to read its config
 files); ``sed`` simulates edits.
@@ -38,6 +39,7 @@ from guard.shell import (  # noqa: F401 - importing them fills the command table
     attributes,
     awk,
     build,
+    builtins,
     codec,
     deferred,
     editors,
@@ -48,9 +50,12 @@ from guard.shell import (  # noqa: F401 - importing them fills the command table
     packages,
     printing,
     reading,
+    reentry,
     remote,
     shells,
     vcs,
+    wrappers,
+    xargs,
 )
 from guard.shell.core import ShellContext, analyse
 from guard.shell.sed import apply_sed

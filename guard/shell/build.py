@@ -20,10 +20,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from guard.shell import interp  # noqa: F401 - its python handlers are wrapped below
 from guard.shell.core import TABLE, Cmd, State, command
-from guard.shell.interp import file_text, run_code
 from guard.shell.makefile import MARK, SUFFIXES, Reader, Rule, split_assignment
 from guard.shell.record import MAX_GLOB
+from guard.shell.reentry import file_text, run_code
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import ConfigEdit, EffectKind, Location
 

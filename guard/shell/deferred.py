@@ -14,8 +14,8 @@ is denied outright rather than only confirmed.
 from __future__ import annotations
 
 from guard.shell.core import TABLE, Cmd, command, joined_script
-from guard.shell.interp import run_stdin_script, run_text_in
 from guard.shell.options import Spec, parse
+from guard.shell.reentry import run_stdin_script, run_text_in
 from guard.shell.words import OPAQUE, Field, Flow, names
 
 __all__: list[str] = []

@@ -21,7 +21,7 @@ import re
 import shlex
 
 from guard.shell.core import Cmd
-from guard.shell.interp import run_text_in
+from guard.shell.reentry import run_text_in
 from guard.shell.words import OPAQUE, Field, Flow, short
 
 __all__ = ["env_options", "env_value", "hidden_options", "run_hook", "ssh_hooks", "ssh_runs"]

@@ -20,8 +20,8 @@ from guard.shell.common import (
     split_remote,
 )
 from guard.shell.core import TABLE, Cmd, command
-from guard.shell.interp import file_text
 from guard.shell.options import Spec, parse
+from guard.shell.reentry import file_text
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import EffectKind, Location
 

@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 
 from guard.shell.core import TABLE, Cmd, State, command
-from guard.shell.interp import file_text, run_code
+from guard.shell.reentry import file_text, run_code
 from guard.shell.words import OPAQUE, Field, Flow, names, short
 from guard.types import EffectKind, Location
 

@@ -28,9 +28,9 @@ from guard.shell.common import (
 from guard.shell.core import Cmd, State, command, joined_script
 from guard.shell.filters import Drop, RsyncRules, kept
 from guard.shell.hooks import env_value, hidden_options, run_hook, ssh_hooks, ssh_runs
-from guard.shell.interp import run_stdin_script
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.record import MAX_LOOP
+from guard.shell.reentry import run_stdin_script
 from guard.shell.words import OPAQUE, Field, Flow, short
 from guard.types import EffectKind, Location
 

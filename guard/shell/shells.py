@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from guard.shell.core import GLOB_OPTIONS, TABLE, Cmd, State, command
-from guard.shell.interp import run_script_file, run_stdin_script, run_text_in, shell_for
+from guard.shell.reentry import run_script_file, run_stdin_script, run_text_in, shell_for
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import EffectKind, Location
 
@@ -31,7 +31,7 @@ __all__ = ["Invocation", "parse_invocation"]
 
 _BASH = names("bash rbash")
 _ZSH = names("zsh")
-_SHELLS = names("bash sh dash zsh ksh ash mksh yash posh rbash busybox-sh")
+SHELLS = names("bash sh dash zsh ksh ash mksh yash posh rbash busybox-sh")
 _UNSEEN_FLAGS = names("--debugger")  # bash runs the debugger's own startup code
 
 
@@ -239,7 +239,7 @@ def new_shell_for(
     return sub
 
 
-@command(*_SHELLS)
+@command(*SHELLS)
 def _shell(c: Cmd) -> tuple[Flow, ...]:
     inv = parse_invocation(c.args)
     rest = inv.rest
@@ -437,7 +437,7 @@ def _exec_login(c: Cmd) -> tuple[Flow, ...]:
         login = login or "l" in flag[1:]
         k += 1
     rest = args[k:]
-    if login and rest and rest[0].known and rest[0].value.rsplit("/", 1)[-1] in _SHELLS:
+    if login and rest and rest[0].known and rest[0].value.rsplit("/", 1)[-1] in SHELLS:
         return c.st.dispatch([rest[0], Field("-l", raw="-l"), *rest[1:]], c.stdin)
     return _exec(c)
 

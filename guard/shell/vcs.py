@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from guard.shell import gitconfig
 from guard.shell.common import copy_effect, dest_for, isdir
 from guard.shell.core import Cmd, State, command
-from guard.shell.interp import file_text, run_code, run_script_file, script_language
 from guard.shell.options import Spec, parse
+from guard.shell.reentry import file_text, run_code, run_script_file, script_language
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import ConfigEdit, EffectKind, Location
 
