@@ -27,9 +27,21 @@ import shlex
 from dataclasses import dataclass
 
 from guard.shell import gitconfig
-from guard.shell.common import copy_effect, dest_for, isdir
 from guard.shell.core import Cmd, State, command
-from guard.shell.options import Spec, parse
+from guard.shell.githooks import (
+    ALL_HOOKS,
+    BUILTIN,
+    CODE_OPTIONS,
+    ENV_CODE,
+    HOOKS,
+    INDEX_WRITERS,
+    MESSAGE_HOOKS,
+    NO_VERIFY,
+    REF_WRITERS,
+    STDIN_HOOKS,
+    no_verify,
+)
+from guard.shell.gitops import effects
 from guard.shell.reentry import file_text, run_code, run_script_file, script_language
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import ConfigEdit, EffectKind, Location
@@ -44,141 +56,7 @@ MAX_ALIAS = 8  # aliases expanded in a row (git stops loops itself)
 MAX_INCLUDE = 10  # include depth, as git's own bound
 MAX_UP = 64  # folders walked up looking for .git
 
-# git's own commands: an alias of one of these names is never used.
-_BUILTIN = names(
-    "add am annotate apply archive bisect blame branch bugreport bundle cat-file check-attr "
-    "check-ignore check-mailmap check-ref-format checkout checkout--worker checkout-index "
-    "cherry cherry-pick citool clean clone column commit commit-graph commit-tree config "
-    "count-objects credential credential-cache credential-cache--daemon credential-store "
-    "daemon describe diagnose diff diff-files diff-index diff-tree difftool fast-export "
-    "fast-import fetch fetch-pack filter-branch fmt-merge-msg for-each-ref for-each-repo "
-    "format-patch fsck fsck-objects fsmonitor--daemon gc get-tar-commit-id grep gui "
-    "hash-object help hook http-backend http-fetch http-push imap-send index-pack init "
-    "init-db instaweb interpret-trailers log ls-files ls-remote ls-tree mailinfo mailsplit "
-    "maintenance merge merge-base merge-file merge-index merge-octopus merge-one-file "
-    "merge-ours merge-recursive merge-recursive-ours merge-recursive-theirs merge-resolve "
-    "merge-subtree merge-tree mergetool mktag mktree multi-pack-index mv name-rev notes "
-    "p4 pack-objects pack-redundant pack-refs patch-id prune prune-packed pull push "
-    "quiltimport range-diff read-tree rebase receive-pack reflog refs remote remote-ext "
-    "remote-fd remote-ftp remote-ftps remote-http remote-https repack replace replay "
-    "request-pull rerere reset restore rev-list rev-parse revert rm send-email send-pack "
-    "sh-i18n--envsubst shell shortlog show show-branch show-index show-ref sparse-checkout "
-    "stage stash status stripspace submodule submodule--helper subtree svn switch "
-    "symbolic-ref tag unpack-file unpack-objects update-index update-ref update-server-info "
-    "upload-archive upload-archive--writer upload-pack var verify-commit verify-pack "
-    "verify-tag version web--browse whatchanged worktree write-tree"
-)
-_GIT_READ = names(
-    "status log diff show ls-files ls-tree grep blame rev-parse branch tag describe shortlog "
-    "reflog cat-file remote fetch help version whatchanged show-ref for-each-ref"
-)
 
-# The hooks each subcommand may run (git's documentation, githooks(5)).
-_COMMIT_HOOKS = "pre-commit prepare-commit-msg commit-msg post-commit post-rewrite pre-auto-gc"
-_HOOKS: dict[str, tuple[str, ...]] = {
-    k: tuple(v.split())
-    for k, v in {
-        "commit": _COMMIT_HOOKS,
-        "merge": "pre-merge-commit prepare-commit-msg commit-msg post-merge pre-auto-gc",
-        "pull": (
-            "pre-merge-commit prepare-commit-msg commit-msg post-merge pre-rebase post-rewrite "
-            "post-checkout pre-auto-gc"
-        ),
-        "rebase": "pre-rebase post-rewrite post-checkout prepare-commit-msg commit-msg pre-auto-gc",
-        "am": "applypatch-msg pre-applypatch post-applypatch post-rewrite prepare-commit-msg "
-        "pre-auto-gc",
-        "cherry-pick": _COMMIT_HOOKS,
-        "revert": _COMMIT_HOOKS,
-        "checkout": "post-checkout",
-        "switch": "post-checkout",
-        "clone": "post-checkout",
-        "worktree": "post-checkout",
-        "push": "pre-push",
-        "receive-pack": "pre-receive update proc-receive post-receive post-update push-to-checkout",
-        "gc": "pre-auto-gc",
-        "maintenance": "pre-auto-gc",
-        "fetch": "pre-auto-gc",
-        "send-email": "sendemail-validate",
-        "p4": "p4-pre-submit p4-prepare-changelist p4-changelist p4-post-changelist",
-    }.items()
-}
-# Subcommands that update refs run reference-transaction; those that write the index run
-# post-index-change (``git status`` refreshes it).
-_REF_WRITERS = names(
-    "commit merge pull rebase am checkout switch clone worktree push receive-pack cherry-pick "
-    "revert fetch branch tag update-ref reset stash notes replace symbolic-ref pack-refs "
-    "filter-branch"
-)
-_INDEX_WRITERS = names(
-    "add rm mv commit checkout switch reset restore merge rebase pull stash status apply "
-    "cherry-pick revert am update-index read-tree sparse-checkout"
-)
-_NO_VERIFY = {
-    "commit": ("pre-commit", "commit-msg"),
-    "merge": ("pre-merge-commit", "commit-msg"),
-    "pull": ("pre-merge-commit", "commit-msg"),
-    "am": ("applypatch-msg", "pre-applypatch"),
-    "push": ("pre-push",),
-}
-_ALL_HOOKS = tuple(
-    sorted(
-        {h for hooks in _HOOKS.values() for h in hooks}
-        | {"reference-transaction", "post-index-change", "fsmonitor-watchman"}
-    )
-)
-# Options of commit, merge, pull, push and am whose value is the next word when not attached:
-# that word is a value (`git commit -m -n` is a message "-n"), not an option.
-_VALUE_LETTERS = "mFcCtoXs"
-_ATTACHED_LETTERS = "Su"  # -S[KEYID], -u[MODE]: a value only when attached
-_VALUE_LONG = names(
-    "--message --file --reuse-message --reedit-message --template --author --date --cleanup "
-    "--fixup --squash --trailer --pathspec-from-file --strategy --strategy-option "
-    "--push-option --repo --receive-pack --exec --resolvemsg --patch-format --directory "
-    "--exclude --include --upload-pack"
-)
-# Hooks given the commit message file, and hooks that read their standard input.
-_MESSAGE_HOOKS = names("commit-msg prepare-commit-msg applypatch-msg")
-_STDIN_HOOKS = names(
-    "pre-push pre-receive post-receive reference-transaction post-rewrite proc-receive"
-)
-# Options of subcommands whose value is a command git runs.
-_CODE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "rebase": ("-x", "--exec"),
-    "clone": ("-u", "--upload-pack"),
-    "fetch": ("--upload-pack",),
-    "pull": ("--upload-pack",),
-    "ls-remote": ("--upload-pack",),
-    "push": ("--receive-pack", "--exec"),
-    "archive": ("--exec",),
-    "difftool": ("-x", "--extcmd"),
-    "send-email": ("--to-cmd", "--cc-cmd", "--sendmail-cmd", "--header-cmd"),
-    "filter-branch": (
-        "--setup",
-        "--env-filter",
-        "--tree-filter",
-        "--index-filter",
-        "--parent-filter",
-        "--msg-filter",
-        "--commit-filter",
-        "--tag-name-filter",
-    ),
-    "instaweb": ("-d", "--httpd"),
-}
-# Environment variables that name a command git runs: shell text, or a program.
-_ENV_CODE = {
-    "GIT_SSH_COMMAND": "shell",
-    "GIT_EXTERNAL_DIFF": "shell",
-    "GIT_PAGER": "maybe-shell",
-    "GIT_EDITOR": "shell",
-    "GIT_SEQUENCE_EDITOR": "shell",
-    "PAGER": "maybe-shell",
-    "EDITOR": "shell",
-    "VISUAL": "shell",
-    "GIT_SSH": "program",
-    "GIT_ASKPASS": "program",
-    "SSH_ASKPASS": "program",
-    "GIT_PROXY_COMMAND": "program",
-}
 # Subcommands that talk to another machine (and may ask a credential helper).
 _NETWORK = names(
     "fetch pull push clone ls-remote submodule remote credential archive send-pack fetch-pack "
@@ -517,7 +395,7 @@ class _Git:
     def run_settings(self, sub: str) -> None:
         """Every command-valued setting: each git run in the repository may run them
         (credential helpers only where git talks to another machine)."""
-        network = sub in _NETWORK or sub not in _BUILTIN
+        network = sub in _NETWORK or sub not in BUILTIN
         for s in self.settings:
             if s.key is None:
                 self.c.unseen("git -c with a setting the analyser cannot see")
@@ -531,7 +409,7 @@ class _Git:
 
     def run_env(self) -> None:
         """Environment variables that name commands, or a folder of git's programs."""
-        for name, kind in _ENV_CODE.items():
+        for name, kind in ENV_CODE.items():
             v = self.env.get(name)
             if v is not None:
                 self.code(kind, v.text, f"{name} for git", None)
@@ -626,10 +504,10 @@ class _Git:
                 self.c.unseen(f"{what} hook {name} is a program the analyser cannot read", loc)
                 continue
             args: list[Field] = []
-            if name in _MESSAGE_HOOKS and self.gitdir is not None:
+            if name in MESSAGE_HOOKS and self.gitdir is not None:
                 msg = os.path.join(self.gitdir, "COMMIT_EDITMSG")
                 args = [Field(msg, raw=msg)]
-            stdin = (OPAQUE,) if name in _STDIN_HOOKS else ()
+            stdin = (OPAQUE,) if name in STDIN_HOOKS else ()
             cmd = Cmd(self.at(self.where), name, args, stdin, f"{what} hook {name}")
             self.out.extend(run_script_file(cmd, loc, args, stdin=stdin))
 
@@ -637,7 +515,7 @@ class _Git:
 
     def subcommand(self, sub: str, rest: list[Field], depth: int = 0) -> tuple[Flow, ...]:
         """Run ``git SUB REST``: git's own command, else a ``git-SUB`` program, else an alias."""
-        if sub in _BUILTIN:
+        if sub in BUILTIN:
             return self.builtin(sub, rest)
         found = self.external(sub, rest)
         alias = self.last(f"alias.{sub.lower()}")
@@ -689,11 +567,11 @@ class _Git:
             self._created(sub, rest)
         elif sub == "push":
             self._remote_hooks(rest)
-        skip = _NO_VERIFY.get(sub, ()) if _no_verify(sub, rest) else ()
-        which = tuple(h for h in _HOOKS.get(sub, ()) if h not in skip)
-        if sub in _REF_WRITERS:
+        skip = NO_VERIFY.get(sub, ()) if no_verify(sub, rest) else ()
+        which = tuple(h for h in HOOKS.get(sub, ()) if h not in skip)
+        if sub in REF_WRITERS:
             which += ("reference-transaction",)
-        if sub in _INDEX_WRITERS:
+        if sub in INDEX_WRITERS:
             which += ("post-index-change",)
         if sub == "clone":
             # the new repository's hooks come from the template, unless hooksPath is set
@@ -703,10 +581,10 @@ class _Git:
             self.hooks(self.hooks_dir(), which, f"git {sub}")
         if sub == "config":
             return (*self.out, *_config(self, rest))
-        return (*self.out, *_effects(self.c, self.st, sub, rest, self.common, self.top))
+        return (*self.out, *effects(self.c, self.st, sub, rest, self.common, self.top))
 
     def _code_options(self, sub: str, rest: list[Field]) -> None:
-        opts = _CODE_OPTIONS.get(sub, ())
+        opts = CODE_OPTIONS.get(sub, ())
         if sub == "grep":
             for a in rest:  # -O[PAGER], --open-files-in-pager[=PAGER]: the value only attached
                 v = a.value if a.known else ""
@@ -785,7 +663,7 @@ class _Git:
             self.c.unseen(f"git {sub} copies hooks from a template the analyser cannot see")
             return
         folder = os.path.join(self.st.loc(template).path or "", "hooks")
-        self.hooks(folder, _ALL_HOOKS, f"git {sub} template")
+        self.hooks(folder, ALL_HOOKS, f"git {sub} template")
 
     def _created(self, sub: str, rest: list[Field]) -> None:
         """The repository ``init`` or ``clone`` makes exists for the rest of the command line
@@ -830,39 +708,10 @@ class _Git:
         other._config_file(os.path.join(gitdir, "config"), 0)
         other.hooks(
             other.hooks_dir(),
-            (*_HOOKS["receive-pack"], "reference-transaction"),
+            (*HOOKS["receive-pack"], "reference-transaction"),
             "git push: the receiving repository's",
         )
         self.out.extend(other.out)
-
-
-def _no_verify(sub: str, rest: list[Field]) -> bool:
-    """Whether ``--no-verify`` (``-n`` for commit) is given as an option, not as the value of
-    another option or a path after ``--``."""
-    pending = False  # this word is the previous option's value
-    for a in rest:
-        if pending:
-            pending = False
-            continue
-        if not a.known:
-            continue
-        v = a.value
-        if v == "--":
-            return False
-        if v == "--no-verify":
-            return True
-        if v in _VALUE_LONG:
-            pending = True
-        elif v.startswith("-") and not v.startswith("--"):
-            for k, ch in enumerate(v[1:]):
-                if ch in _VALUE_LETTERS:
-                    pending = k == len(v) - 2  # nothing attached: the next word is the value
-                    break
-                if ch in _ATTACHED_LETTERS:
-                    break
-                if ch == "n" and sub == "commit":
-                    return True
-    return False
 
 
 @command("git")
@@ -881,7 +730,7 @@ def _git(c: Cmd) -> tuple[Flow, ...]:
         return (OPAQUE,)
     if g.st.cwd is None:
         c.unseen(f"git {sub} runs in a folder the analyser cannot tell: its hooks and config")
-        return _effects(c, g.st, sub, rest)
+        return effects(c, g.st, sub, rest)
     g.discover()
     g.read_settings()
     g.run_settings(sub)
@@ -973,254 +822,4 @@ def _config_target(g: _Git, scope: str, file: Field | None) -> Location | None:
 # ------------------------------------------------------------ what git does itself
 
 
-def _effects(
-    c: Cmd,
-    base: State,
-    sub: str,
-    rest: list[Field],
-    store: str | None = None,
-    top: str | None = None,
-) -> tuple[Flow, ...]:
-    """What git subcommand ``sub`` does itself to the working tree, other files and the network.
-
-    ``store`` is the repository's git folder (objects, index) and ``top`` its working tree,
-    when known. git is also a copier: what it stores carries the files' content, and what
-    reads the store back out (a clone, a worktree, a patch, ``cat-file``) carries it again.
-    """
-    st = c.st
-    repo = base.local(".") if base.cwd is not None else Location(raw=".")
-    carried = _carries(c, base, sub, rest, store, top)
-    if carried is not None:
-        return carried
-    if sub in _GIT_READ:
-        return (OPAQUE,)
-    if sub == "push":
-        remote = next((f.value for f in rest if f.known and not f.value.startswith("-")), "origin")
-        host = remote.split("@")[-1].split(":")[0] if ("@" in remote or "://" in remote) else remote
-        c.emit(
-            EffectKind.TRANSFER,
-            repo,
-            Location(raw=remote, path=None, host=host, visible=False),
-            recursive=True,
-            certain=False,
-            note="git push sends the committed files of this repository",
-        )
-        return (OPAQUE,)
-    if sub in ("rm", "mv", "add"):
-        sub_o = parse(rest, Spec.of("", "pathspec-from-file chmod"))
-        ops = sub_o.operands
-        if sub == "rm" and not sub_o.has("--cached"):
-            for f in ops:
-                c.emit(DELETE, base.loc(f), recursive=sub_o.has("-r"))
-        elif sub == "mv" and len(ops) >= 2:
-            d = base.loc(ops[-1])
-            for f in ops[:-1]:
-                src = base.loc(f)
-                copy_effect(
-                    c,
-                    src,
-                    dest_for(st, src, d, ops[-1].value, into=len(ops) > 2),
-                    recursive=isdir(c, src),
-                    kind=MOVE,
-                )
-        elif sub == "add":
-            for f in ops:
-                c.read(f, recursive=isdir(c, base.loc(f)))
-        return ()
-    if sub == "clean":
-        c.emit(
-            DELETE, repo, recursive=True, certain=False, note="git clean removes untracked files"
-        )
-        return ()
-    if sub in (
-        "checkout",
-        "restore",
-        "reset",
-        "stash",
-        "apply",
-        "am",
-        "merge",
-        "rebase",
-        "pull",
-        "switch",
-        "cherry-pick",
-        "revert",
-    ):
-        c.emit(
-            WRITE,
-            repo,
-            recursive=True,
-            certain=False,
-            note=f"git {sub} rewrites files in the working tree",
-        )
-        return ()
-    if sub in ("archive", "bundle"):
-        sub_o = parse(rest, Spec.of("o", "output format prefix remote"))
-        out = sub_o.value("-o", "--output")
-        if out is None and sub == "bundle" and len(sub_o.operands) >= 2:
-            out = sub_o.operands[1]
-        flows = (Flow(src=repo, recursive=True, exact=False, via=f"git {sub}"),)
-        if out is None:
-            return flows
-        c.write_to(out, flows, append=False)
-        return ()
-    c.emit(EffectKind.EXEC, via=f"git {sub}")
-    return (OPAQUE,)
-
-
 # ------------------------------------------------------------ git as a copier
-
-# Options that take a value, per subcommand, where what follows matters.
-_ADD_SPEC = Spec.of("", "chmod pathspec-from-file")
-_COMMIT_SPEC = Spec.of(
-    "mFcCt",
-    "message file reuse-message reedit-message template author date fixup squash trailer "
-    "cleanup pathspec-from-file",
-)
-_CLONE_SPEC = Spec.of(
-    "objbuc",
-    "origin branch upload-pack reference reference-if-able separate-git-dir depth "
-    "shallow-since shallow-exclude config template jobs filter bundle-uri server-option "
-    "ref-format revision",
-)
-_WORKTREE_SPEC = Spec.of("bB", "reason")
-# Commands whose standard output carries stored content (a diff, a blob, a patch, lines).
-_SHOWS = names("show diff cat-file grep blame annotate fast-export whatchanged")
-# ... and log, only with a patch.
-_PATCH_FLAGS = names("-p -u --patch --patch-with-stat --patch-with-raw --binary")
-_URL_LIKE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[^/:]+:(?!//))")
-
-
-def _carries(
-    c: Cmd, base: State, sub: str, rest: list[Field], store: str | None, top: str | None
-) -> tuple[Flow, ...] | None:
-    """The copies git makes of file content, or ``None`` when ``sub`` makes none."""
-    run = c.st.run
-    objects = (
-        run.at(os.path.join(store, "objects"), os.path.join(store, "objects"))
-        if store is not None
-        else Location(raw="<git objects>", path=None)
-    )
-    tree = (
-        run.at(top, top)
-        if top is not None
-        else (base.local(".") if base.cwd is not None else Location(raw="."))
-    )
-    # what reads the store back out carries whatever was stored (in this command line too)
-    stored = (Flow(src=objects, recursive=True, exact=False, via=f"git {sub}"),) if store else ()
-    values = [a.value for a in rest if a.known]
-
-    def into(f: Field | Location, recursive: bool | None = None) -> None:
-        loc = f if isinstance(f, Location) else base.loc(f)
-        whole = isdir(c, loc) if recursive is None else recursive
-        copy_effect(c, loc, objects, recursive=whole, note=f"git {sub} stores the content")
-
-    if sub == "add":
-        o = parse(rest, _ADD_SPEC)
-        if o.has("-n", "--dry-run"):
-            return ()
-        for f in o.operands:
-            c.read(f, recursive=isdir(c, base.loc(f)))
-            into(f)
-        if not o.operands and o.has("-A", "--all", "-u", "--update"):
-            into(tree, True)
-        return ()
-    if sub == "commit":
-        o = parse(rest, _COMMIT_SPEC)
-        if o.has("-a", "--all"):
-            into(tree, True)
-        for f in o.operands:
-            into(f)
-        return None  # hooks and the rest as before
-    if sub == "stash" and (not values or values[0] in ("push", "save") or values[0][:1] == "-"):
-        into(tree, True)
-        return None
-    if sub in ("hash-object", "update-index"):
-        writes = sub == "update-index" or "-w" in values
-        if not writes:
-            return (OPAQUE,)
-        if "--stdin" in values and sub == "hash-object":
-            c.write_to(objects, c.stdin)
-        for f in rest:
-            if f.known and f.value.startswith("-"):
-                continue
-            into(f)
-        return (OPAQUE,)
-    if sub in ("fast-import", "unpack-objects", "index-pack") or (
-        sub == "apply" and ("--cached" in values or "--index" in values)
-    ):
-        c.write_to(objects, c.stdin)
-        for f in rest:
-            if sub == "apply" and not (f.known and f.value.startswith("-")):
-                c.write_to(objects, c.content(f))
-        return None if sub == "apply" else (OPAQUE,)
-    if sub == "clone":
-        o = parse(rest, _CLONE_SPEC)
-        ops = o.operands
-        if not ops:
-            return ()
-        src = ops[0]
-        name = src.value.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1] if src.known else ""
-        dest = base.loc(ops[1]) if len(ops) > 1 else base.local(name.removesuffix(".git") or "x")
-        local = src.known and (src.value.startswith("file://") or not _URL_LIKE.match(src.value))
-        if local or not src.known:
-            # a repository of this machine: its store (objects) is what the clone copies
-            path = src.value.removeprefix("file://") if src.known else ""
-            source = base.local(path) if src.known else Location(raw=src.raw, path=None)
-            dot = base.local(os.path.join(path, ".git")) if src.known else None
-            if (
-                dot is not None
-                and dot.path is not None
-                and (run.isdir(dot.path) or dot.path in run.created)
-            ):
-                source = dot
-            copy_effect(c, source, dest, recursive=True, note="git clone copies the repository")
-        else:
-            c.emit(WRITE, dest, recursive=True)
-        return ()
-    if sub == "worktree" and values[:1] == ["add"]:
-        o = parse(rest[1:], _WORKTREE_SPEC)
-        if o.operands:
-            dest = base.loc(o.operands[0])
-            copy_effect(c, objects, dest, recursive=True, note="git worktree checks out the files")
-        return ()
-    if sub == "checkout-index":
-        prefix = next((v.split("=", 1)[1] for v in values if v.startswith("--prefix=")), None)
-        if prefix is not None:
-            copy_effect(c, objects, base.local(prefix or "."), recursive=True)
-            return ()
-        return None
-    if sub == "format-patch" and "--stdout" not in values:
-        o = parse(rest, Spec.of("o", "output-directory"))
-        out = o.value("-o", "--output-directory")
-        c.write_to(out if out is not None else Field(".", raw="."), stored)
-        return ()
-    if sub == "log" and not (set(values) & _PATCH_FLAGS):
-        return None
-    if sub in _SHOWS or sub in ("log", "format-patch"):
-        return (*stored, *_named_content(c, base, sub, rest, top), OPAQUE)
-    return None
-
-
-def _named_content(
-    c: Cmd, base: State, sub: str, rest: list[Field], top: str | None
-) -> tuple[Flow, ...]:
-    """The files whose content a show-like command prints: the files it names (``diff
-    --no-index A B``, ``blame F``, the paths after ``--``) and the ``REV:path`` arguments."""
-    out: list[Flow] = []
-    for a in rest:
-        if not a.known:
-            out.append(Flow(src=Location(raw=a.raw, path=None), exact=False))
-            continue
-        v = a.value
-        if v.startswith("-") or "://" in v:
-            continue
-        path = v
-        if ":" in v and not c.st.run.exists(base.local(v).path or ""):
-            rel = v.split(":", 1)[1]
-            # REV:path is from the top of the working tree, REV:./path from here
-            path = rel if rel.startswith(("./", "../")) or top is None else os.path.join(top, rel)
-        loc = base.local(path) if path else None
-        if loc is not None and loc.path is not None and c.st.run.exists(loc.path):
-            out.append(Flow(src=loc, recursive=isdir(c, loc), exact=False, via=f"git {sub}"))
-    return tuple(out)
