@@ -28,7 +28,7 @@ from guard.exceptions import AnalysisError
 from guard.paths import HostMap
 from guard.shell import variables as shvars
 from guard.shell.conditions import run_body
-from guard.shell.expand import Acc, Expander, unescape_dq
+from guard.shell.expand import Acc, Expander
 from guard.shell.record import (
     MAX_ARGS,
     MAX_DEPTH,
@@ -39,6 +39,7 @@ from guard.shell.record import (
     Exhausted,
     Run,
 )
+from guard.shell.wordops import unescape_dq
 from guard.shell.words import OPAQUE, Field, Flow, Var, fd_number, has_glob, names, short
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 

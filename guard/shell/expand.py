@@ -10,8 +10,6 @@ one unresolved field.
 
 from __future__ import annotations
 
-import ast
-import functools
 import re
 import time
 from collections.abc import Iterable
@@ -21,10 +19,26 @@ import tree_sitter as ts
 
 from guard.shell.globs import glob
 from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT, Run
+from guard.shell.wordops import (
+    IFS,
+    MAX_PATTERN_TEXT,
+    _longest_prefix,
+    _longest_suffix_start,
+    glob_pattern,
+    nocase,
+    split_ifs,
+    strip_pattern,
+    tilde_after_colon,
+    unescape_dq,
+)
 from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand, has_glob
 from guard.types import EffectKind, Location
 
-__all__ = ["Acc", "Expander", "ShellState", "arith", "unescape_dq"]
+__all__ = [
+    "Acc",
+    "Expander",
+    "ShellState",
+]
 
 
 class ShellState(Protocol):
@@ -130,12 +144,8 @@ class ShellState(Protocol):
 _GLOB_CHARS = frozenset("*?[")
 _EXTGLOB = re.compile(r"[?*+@!]\(")
 _SPECIAL_WORD = re.compile(r"[\\{~*?\[$`]")
-_IFS = frozenset(" \t\n")
-_ARITH_OK = re.compile(r"[0-9+\-*/%() ]*")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ALL_ITEMS = re.compile(r"\[[@*]\]")
-_TILDE_AFTER_COLON = re.compile(r"(?<=:)~(?=/|:|$)")
-_MAX_PATTERN_TEXT = 256  # values longer than this are not cut with ${X#pattern} and kin
 _SUBST = frozenset(("command_substitution", "process_substitution"))
 # Text the grammar leaves unparsed inside ${...} (a pattern, a word) that holds a substitution.
 _CODE_TEXT = re.compile(r"\$[({\[]|`|[<>]\(")
@@ -161,102 +171,6 @@ class Acc:
         self.known = False
         self.parts.append((raw, "x"))
         self.flows.extend(flows)
-
-
-def unescape_dq(s: str) -> str:
-    """Remove the backslashes that double quotes honour (before ``$``, `` ` ``, ``"``, ``\\``)."""
-    if "\\" not in s:
-        return s
-    out: list[str] = []
-    i = 0
-    while i < len(s):
-        ch = s[i]
-        if ch == "\\" and i + 1 < len(s) and s[i + 1] in '$`"\\\n':
-            if s[i + 1] != "\n":
-                out.append(s[i + 1])
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-@functools.lru_cache(maxsize=256)
-def _pattern(pat: str) -> re.Pattern[str] | None:
-    """A shell pattern (``*``, ``?``, ``[...]``) as a regular expression.
-
-    ``None`` past two ``*``: matching is tried at every cut of the value, and Python's
-    backtracking makes many stars against a long value take too long to be worth it.
-    """
-    if pat.count("*") > 2:
-        return None
-    out: list[str] = []
-    i = 0
-    while i < len(pat):
-        ch = pat[i]
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "\\" and i + 1 < len(pat):
-            out.append(re.escape(pat[i + 1]))
-            i += 1
-        elif ch == "[":
-            j = pat.find("]", i + 2)
-            if j < 0:
-                out.append("\\[")
-            else:
-                body = pat[i + 1 : j]
-                neg = body[:1] in ("!", "^")
-                if neg:
-                    body = body[1:]
-                esc = "".join("\\" + c if not c.isalnum() and c != "-" else c for c in body)
-                out.append("[" + ("^" if neg else "") + esc + "]")
-                i = j
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    try:
-        return re.compile("".join(out), re.S)
-    except re.error:
-        return None
-
-
-def arith(expr: str) -> int | None:
-    """Evaluate plain integer arithmetic (what ``$((...))`` usually holds), else ``None``."""
-    if len(expr) > 200 or not _ARITH_OK.fullmatch(expr):
-        return None
-    try:
-        tree = ast.parse(expr.replace("/", "//"), mode="eval")
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-
-    def ev(n: ast.AST) -> int:
-        if isinstance(n, ast.Expression):
-            return ev(n.body)
-        if isinstance(n, ast.Constant) and isinstance(n.value, int):
-            return n.value
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub | ast.UAdd):
-            v = ev(n.operand)
-            return -v if isinstance(n.op, ast.USub) else v
-        if isinstance(n, ast.BinOp):
-            a, b = ev(n.left), ev(n.right)
-            if isinstance(n.op, ast.Add):
-                return a + b
-            if isinstance(n.op, ast.Sub):
-                return a - b
-            if isinstance(n.op, ast.Mult) and abs(a) < 1 << 32 and abs(b) < 1 << 32:
-                return a * b
-            if isinstance(n.op, ast.FloorDiv) and b:
-                return int(a / b)
-            if isinstance(n.op, ast.Mod) and b:
-                return a - b * int(a / b)
-        raise ValueError(expr)
-
-    try:
-        return ev(tree)
-    except (ValueError, RecursionError):
-        return None
 
 
 _NAME_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]")
@@ -591,16 +505,16 @@ class Expander:
         if var is None or var.text is None:
             return None
         text = var.text
-        if op in ("#", "##", "%", "%%", "/", "//", "/#", "/%") and len(text) > _MAX_PATTERN_TEXT:
+        if op in ("#", "##", "%", "%%", "/", "//", "/#", "/%") and len(text) > MAX_PATTERN_TEXT:
             return None
         if op in ("#", "##", "%", "%%"):
             pat_v = self._operand(operands, pattern=True)
             if pat_v.text is None:
                 return None
-            pat = _pattern(pat_v.text)
+            pat = glob_pattern(pat_v.text)
             if pat is None:
                 return None
-            return Var(_strip(text, pat, op), flows=var.flows, obfuscated=var.obfuscated)
+            return Var(strip_pattern(text, pat, op), flows=var.flows, obfuscated=var.obfuscated)
         if op in ("/", "//", "/#", "/%"):
             pat_nodes: list[ts.Node] = []
             rep_nodes: list[ts.Node] = []
@@ -614,7 +528,7 @@ class Expander:
             rep_v = self._operand(rep_nodes)
             if pat_v.text is None or rep_v.text is None:
                 return None
-            pat = _pattern(pat_v.text)
+            pat = glob_pattern(pat_v.text)
             if pat is None:
                 return None
             rep = rep_v.text
@@ -859,7 +773,7 @@ class Expander:
                         continue
                     v, m = v2, m2
                 if assignment and ":~" in v:
-                    v = _tilde_after_colon(v, self.st.home or "")
+                    v = tilde_after_colon(v, self.st.home or "")
                     m = "q" * len(v)
                 words = self._split(v, m) if split and "s" in m else [(v, m)]
                 if words is None:
@@ -910,12 +824,12 @@ class Expander:
         if ifs_var is not None and ifs_var.text != " \t\n":
             if ifs_var.text is None:
                 return None
-            return _split_ifs(v, m, ifs_var.text)
+            return split_ifs(v, m, ifs_var.text)
         words: list[tuple[str, str]] = []
         cur_v: list[str] = []
         cur_m: list[str] = []
         for ch, k in zip(v, m, strict=False):
-            if k == "s" and ch in _IFS:
+            if k == "s" and ch in IFS:
                 if cur_v:
                     words.append(("".join(cur_v), "".join(cur_m)))
                     cur_v, cur_m = [], []
@@ -951,7 +865,7 @@ class Expander:
         pattern = "".join(pat)
         if "nocaseglob" in opts:
             pattern = "/".join(
-                _nocase(part) if has_glob(part) else part for part in pattern.split("/")
+                nocase(part) if has_glob(part) else part for part in pattern.split("/")
             )
         if "extglob" in opts and _EXTGLOB.search(pattern):
             # +(a|b), !(x)...: Python's glob has no such patterns; the match is unknown
@@ -990,99 +904,3 @@ class Expander:
                 return []
             return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
         return [Field(h, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows) for h in hits]
-
-
-def _split_ifs(v: str, m: str, ifs: str) -> list[tuple[str, str]]:
-    """Bash's field splitting on any IFS: IFS white space runs and a single other IFS
-    character (with the white space around it) end a field; an empty IFS splits nothing."""
-    if not ifs:
-        return [(v, m)]
-    ws = frozenset(c for c in ifs if c in _IFS)
-
-    def sep(i: int) -> bool:
-        return m[i] == "s" and v[i] in ifs
-
-    def space(i: int) -> bool:
-        return m[i] == "s" and v[i] in ws
-
-    words: list[tuple[str, str]] = []
-    n = len(v)
-    i = 0
-    while i < n and space(i):
-        i += 1
-    start = i
-    while i < n:
-        if not sep(i):
-            i += 1
-            continue
-        words.append((v[start:i], m[start:i]))
-        hard = not space(i)
-        i += 1
-        while i < n and space(i):
-            i += 1
-        if not hard and i < n and sep(i):
-            i += 1  # white space then one other IFS character: one separator
-            while i < n and space(i):
-                i += 1
-        start = i
-    if start < n:
-        words.append((v[start:], m[start:]))
-    return words
-
-
-def _nocase(part: str) -> str:
-    """A glob component that matches letters in either case (``nocaseglob``)."""
-    out: list[str] = []
-    depth = 0
-    for ch in part:
-        if ch == "[":
-            depth += 1
-        elif ch == "]" and depth:
-            depth -= 1
-        if depth == 0 and ch.isalpha() and ch.lower() != ch.upper():
-            out.append(f"[{ch.lower()}{ch.upper()}]")
-        elif depth and ch.isalpha() and ch.lower() != ch.upper():
-            out.append(ch.lower() + ch.upper())
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _tilde_after_colon(value: str, home: str) -> str:
-    """``PATH=~/a:~/b``: bash expands ``~`` after every colon of an assignment."""
-    return _TILDE_AFTER_COLON.sub(lambda _m: home, value)
-
-
-def _strip(text: str, pat: re.Pattern[str], op: str) -> str:
-    n = len(text)
-    if op == "#":
-        for k in range(n + 1):
-            if pat.fullmatch(text, 0, k):
-                return text[k:]
-    elif op == "##":
-        for k in range(n, -1, -1):
-            if pat.fullmatch(text, 0, k):
-                return text[k:]
-    elif op == "%":
-        for k in range(n, -1, -1):
-            if pat.fullmatch(text, k):
-                return text[:k]
-    elif op == "%%":
-        for k in range(n + 1):
-            if pat.fullmatch(text, k):
-                return text[:k]
-    return text
-
-
-def _longest_prefix(text: str, pat: re.Pattern[str]) -> int | None:
-    for k in range(len(text), -1, -1):
-        if pat.fullmatch(text, 0, k):
-            return k
-    return None
-
-
-def _longest_suffix_start(text: str, pat: re.Pattern[str]) -> int | None:
-    for k in range(len(text) + 1):
-        if pat.fullmatch(text, k):
-            return k
-    return None
