@@ -354,6 +354,8 @@ def test_code_the_analyser_does_not_read_is_unseen(world: World, command: str) -
         f"printf '.sys {COPY}\\n' > scratch/q.sql; sqlite3 -init scratch/q.sql :memory: .quit",
         f"sqlite3 :memory: \".output '|{COPY}'\" 'select 1'",
         f"sqlite3 :memory: \".import '|cat {W}' t\" .tables",
+        f"sqlite3 -cmd '.shell {COPY}' :memory:",
+        f"echo 'select 1;' | sqlite3 -cmd '.shell {COPY}' :memory:",
     ],
 )
 def test_sqlite3_commands_that_run_a_shell_are_judged(world: World, command: str) -> None:
@@ -532,6 +534,16 @@ def test_sqlite3_output_after_a_format_change_is_unknown(world: World, fmt: str)
     assert d.action is not Action.ALLOW, d.reason
 
 
+def test_sqlite3_format_option_holds_for_a_script_on_standard_input(world: World) -> None:
+    """A format option holds for the SQL sqlite3 reads from standard input too."""
+    d = sh(
+        world,
+        f"printf '.o {SELF}\\nselect \\x27shutdown_enabled: true\\x27, 1;\\n' | "
+        "sqlite3 -separator $'\\nshutdown_enabled: ' :memory:",
+    )
+    assert d.action is not Action.ALLOW, d.reason
+
+
 def test_sqlite3_format_set_in_a_read_file_is_unknown(world: World) -> None:
     """A ``.read`` file may change the format too (here ``.mode csv``)."""
     world.write("scratch/fmt.sql", ".mode csv\n")
@@ -544,6 +556,7 @@ def test_sqlite3_format_set_in_a_read_file_is_unknown(world: World) -> None:
     [
         "sqlite3 :memory: '.mode csv' '.output scratch/out.csv' \"select 'a', 'b'\"",
         "sqlite3 -csv -header :memory: '.once scratch/out.csv' \"select 'a', 'b'\"",
+        "printf '.o scratch/o.csv\\nselect 1;\\n' | sqlite3 -csv :memory:",
         f"sqlite3 -batch -bail -noheader -list :memory: '.o {SELF}' "
         "\"select 'shutdown_enabled: true'\"",
     ],

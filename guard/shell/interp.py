@@ -535,7 +535,11 @@ def _sqlite(c: Cmd) -> tuple[Flow, ...]:
                     note="sqlite3 SQL reads this file into the database",
                 )
     if not sql:
-        return run_stdin_script(c, "sqlite3", what="sqlite3 reading standard input")
+        if text:
+            # ``-cmd``/``-init`` code runs whatever standard input holds; its settings (and
+            # the format options) hold for the script read from there
+            inspect_code(c, text, [], what="sqlite3")
+        return run_stdin_script(c, "sqlite3", what="sqlite3 reading standard input", prefix=text)
     return inspect_code(c, text, [], what="sqlite3")
 
 
