@@ -81,8 +81,17 @@ def as_score(value: Any) -> float | None:
 
 
 def _key(name: Any) -> str:
-    """A field name as the verdict check compares it: lower case, ``-`` and spaces as ``_``."""
-    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
+    """A field name as the verdict check compares it: lower case, ``-``, spaces and camelCase
+    word breaks as ``_`` (``passRate`` is ``pass_rate``)."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())
+    return text.lower().replace("-", "_").replace(" ", "_")
+
+
+def _parts(key: str) -> frozenset[str]:
+    """The words of a field name (already a :func:`_key`): ``eval_duration_s`` is ``eval``,
+    ``duration`` and ``s``, so a name is read by whole words, never by letters inside one
+    (no "ratio" in "duration")."""
+    return frozenset(w for w in re.split(r"[^a-z0-9]+", key) if w)
 
 
 # Words that state a pass or a fail, as a whole value (``PASS``, ``not_passed``).
@@ -201,8 +210,78 @@ _VERDICT_NAME = re.compile(
     r"qualif|decision|above|below|meets"
 )
 _FAILING_NAME = re.compile(r"fail|below|reject")
-_THRESHOLD_NAME = re.compile(r"threshold|cut_?off|mark|min(?:imum)?_|required|^bar$|target")
-_SCORE_NAME = re.compile(r"score|accuracy|^acc$|pct|percent|ratio|rate$|mean|average|^avg")
+# The mark a score is read against: these words name one outright; a bound (``min_``,
+# ``required_``, ``target``) names one only when it bounds a score (``min_score: 0.8``), not a
+# count of items (``min_items: 20``, a setting of the run).
+_THRESHOLD_PARTS = frozenset(["threshold", "thresholds", "cutoff", "bar", "mark", "passmark"])
+_LOWER_BOUND_PARTS = frozenset(["min", "minimum", "required", "requirement", "target", "goal"])
+_BOUND_PARTS = _LOWER_BOUND_PARTS | frozenset(["max", "maximum", "limit"])
+# Words that name a score; with only the qualifiers beside them (``final_score``,
+# ``pass_rate``, ``accuracy_pct``) the name states the evaluation's own score again.
+_SCORE_PARTS = frozenset(
+    [
+        "score",
+        "scores",
+        "accuracy",
+        "acc",
+        "pct",
+        "percent",
+        "percentage",
+        "ratio",
+        "rate",
+        "mean",
+        "average",
+        "avg",
+    ]
+)
+_SAME_SCORE_PARTS = _SCORE_PARTS | frozenset(
+    [
+        "final",
+        "overall",
+        "total",
+        "eval",
+        "evaluation",
+        "raw",
+        "main",
+        "primary",
+        "aggregate",
+        "agg",
+        "correct",
+        "correctness",
+        "pass",
+        "success",
+        "test",
+        "value",
+        "reported",
+    ]
+)
+# Words that make a score-named field the complement (``error_rate`` is 1 - the score).
+_COMPLEMENT_PARTS = frozenset(["error", "errors", "err", "wrong", "incorrect", "fail", "failure"])
+# Metrics other than the score the items give: they cannot be recomputed from correctness.
+_METRIC_PARTS = frozenset(["f1", "precision", "recall", "auc", "bleu", "rouge", "mcc"])
+# Words of a measure of something other than correctness (a time, a size, a cost).
+_MEASURE_PARTS = frozenset(
+    [
+        "latency",
+        "duration",
+        "elapsed",
+        "time",
+        "ms",
+        "s",
+        "sec",
+        "secs",
+        "seconds",
+        "minutes",
+        "tokens",
+        "bytes",
+        "memory",
+        "mb",
+        "gb",
+        "cost",
+        "usd",
+        "throughput",
+    ]
+)
 _PERCENT_NAME = re.compile(r"pct|percent")
 _CORRECT_NAME = re.compile(r"^(?:n_|num_|number_of_)?correct(?:_count|_items)?$|^passed_items$")
 _TOTAL_NAME = re.compile(
@@ -253,6 +332,36 @@ def _leaves(
     return out
 
 
+def _is_threshold(names: tuple[str, ...], number: float) -> bool:
+    """Whether a number under ``names`` (the field's name and those above it) sets the mark
+    a score is read against: a name word says so outright (``threshold``, ``cutoff``,
+    ``pass_mark``), or a bound on a score (``min_score``, ``required_accuracy``, a bare
+    ``target``) holds a number in score range (a fraction, or a percentage up to 100); a
+    bound on a count (``min_items: 20``) is a setting of the run."""
+    for name in names:
+        parts = _parts(name)
+        if parts & _THRESHOLD_PARTS or "cut_off" in name:
+            return True
+        if (
+            parts & _LOWER_BOUND_PARTS
+            and (parts & _SCORE_PARTS or parts <= _LOWER_BOUND_PARTS | {"pass"})
+            and 0 <= number <= 100
+        ):
+            return True
+    return False
+
+
+def _has_verdict_word(text: str) -> bool:
+    """Whether free text says pass or fail in any form (``PASSED``, ``passes``, ``approved``)."""
+    return any(
+        w.startswith(_PASS_STEMS)
+        or w.startswith(_FAIL_STEMS)
+        or w in _PASS_WORDS
+        or w in _FAIL_WORDS
+        for w in re.findall(r"[a-z]+", text.lower())
+    )
+
+
 def check_verdicts(
     after: Any, before: Any, decl: EvaluationDecl, truth: Recomputed, tolerance: float
 ) -> VerdictCheck:
@@ -267,8 +376,13 @@ def check_verdicts(
     items states the result again. A verdict is false when it disagrees with the recomputed
     score against the evaluation's threshold (the declared one, else the one the file held
     before); a mark when it differs from that threshold; a score or count when it differs
-    from the items'. Names, ids, times and notes without a verdict in words need no judging;
-    any other field the write adds or changes is a claim the guard cannot judge.
+    from the items' (an error rate from 1 - the score). Names are read by whole words
+    (``duration_s`` is a time, not a "ratio"). Another metric (``f1_score``) cannot be
+    recomputed: it is a claim the guard cannot judge when it reads as the other outcome.
+    Names, ids, times, tags and notes need no judging unless they hold a verdict word in any
+    form (``"tag": "PASSED"``): that is a verdict, judged, or one the guard cannot judge
+    when negated or beside a number. Any other field the write adds or changes is a claim
+    the guard cannot judge.
 
     Args:
         after: The parsed file as it would be written.
@@ -285,12 +399,15 @@ def check_verdicts(
     baseline = decl.threshold
     if baseline is None:
         for _, key, value, context in _leaves(before, "", ()):
-            if _THRESHOLD_NAME.search(key) or any(_THRESHOLD_NAME.search(c) for c in context):
-                number = as_score(value)
-                if number is not None and not isinstance(value, bool):
-                    pct = bool(_PERCENT_NAME.search(key)) or number > 1
-                    baseline = number / 100 if pct else number
-                    break
+            number = as_score(value)
+            if (
+                number is not None
+                and not isinstance(value, bool)
+                and _is_threshold((*context, key), number)
+            ):
+                pct = bool(_PERCENT_NAME.search(key)) or number > 1
+                baseline = number / 100 if pct else number
+                break
     # A score within the tolerance of the threshold may honestly be read either way.
     passed = (
         None
@@ -303,18 +420,46 @@ def check_verdicts(
         if where == decl.score_field or value is None or value in ({}, []):
             continue
         names = (*context, key)
+        parts = _parts(key)
         percent = any(_PERCENT_NAME.search(n) for n in names)
         number = None if isinstance(value, bool) else as_score(value)
-        if any(_THRESHOLD_NAME.search(n) for n in names) and number is not None:
+        if number is not None and _is_threshold(names, number):
             if baseline is None:
                 unknown.append(f"{where}: {value!r}")
             elif not _same(number, baseline, tolerance, percent=percent):
                 false.append(f"{where} is {value!r}, the evaluation's threshold {baseline}")
             continue
+        if number is not None and parts & _MEASURE_PARTS:
+            continue  # a time, a size, a cost: not a statement of the score
+        if number is not None and parts & (_SCORE_PARTS | _METRIC_PARTS):
+            if parts & {"max", "maximum"} and number in (1, 100):
+                continue  # the scale a score is out of
+            if parts & _COMPLEMENT_PARTS and parts & _SCORE_PARTS:
+                target = 1 - truth.score
+                if not _same(number, target, tolerance, percent=percent):
+                    false.append(f"{where} is {value!r}, the items give {target:.4g}")
+            elif parts <= _SAME_SCORE_PARTS:
+                if not _same(number, truth.score, tolerance, percent=percent):
+                    false.append(f"{where} is {value!r}, the items give {truth.score:.4g}")
+            elif (where, repr(value)) not in old:
+                # Another metric (F1, precision): not recomputable from the items, but read
+                # against the threshold it must not tell a different outcome.
+                fraction = number / 100 if percent or number > 1 else number
+                if (
+                    passed is None
+                    or not 0 <= fraction <= 1
+                    or (
+                        passed != "either"
+                        and abs(fraction - (baseline or 0)) > tolerance
+                        and (fraction >= (baseline or 0)) != passed
+                    )
+                ):
+                    unknown.append(f"{where}: {value!r}, another metric")
+            continue
         if _VERDICT_NAME.search(key) or (
             _VERDICT_NAME.search(" ".join(context))
             and not _NEUTRAL_NAME.search(key)
-            and not _SCORE_NAME.search(key)
+            and not parts & _SCORE_PARTS
         ):
             failing = bool(_FAILING_NAME.search(key))
             inverted = None if failing and re.search(r"pass|succe|above", key) else failing
@@ -328,10 +473,6 @@ def check_verdicts(
                     f"{where} says {'passed' if says else 'failed'}, the items give "
                     f"{truth.score:.4g} against the threshold {baseline}"
                 )
-            continue
-        if number is not None and _SCORE_NAME.search(key):
-            if not _same(number, truth.score, tolerance, percent=percent):
-                false.append(f"{where} is {value!r}, the items give {truth.score:.4g}")
             continue
         if number is not None and isinstance(value, int | float):
             expected = (
@@ -347,15 +488,23 @@ def check_verdicts(
                 if number != expected:
                     false.append(f"{where} is {value!r}, the items give {expected}")
                 continue
-        if isinstance(value, str) and _NOTE_NAME.search(key):
+        neutral = bool(_NEUTRAL_NAME.search(key)) or bool(parts & _BOUND_PARTS)
+        if isinstance(value, str) and (neutral or _NOTE_NAME.search(key)):
+            # A note, a tag, a model name: free text, but a verdict in it in any form is a
+            # verdict, judged; one the guard cannot read (negated, mixed, with a number) is
+            # not let through.
+            if not _has_verdict_word(value):
+                continue
             says = _words_verdict(value)
             if says is True or says is False:
                 if passed is None:
                     unknown.append(f"{where}: {value!r}")
                 elif passed != "either" and says != passed:
                     false.append(f"{where} says {'passed' if says else 'failed'}")
+            elif passed != "either" and (where, repr(value)) not in old:
+                unknown.append(f"{where}: {value!r}")
             continue
-        if _NEUTRAL_NAME.search(key) and not isinstance(value, bool):
+        if neutral and not isinstance(value, bool):
             continue
         if (where, repr(value)) in old:
             continue  # held before: not a claim this write makes

@@ -359,6 +359,69 @@ def test_claims_the_guard_cannot_judge_need_confirmation(
     assert d.action is Action.CONFIRM and "evaluation-score-unknown" in d.rules, d.reason
 
 
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"score": 0.6, "tag": "PASSED"},
+        {"score": 0.6, "tags": ["nightly", "passed"]},
+        {"score": 0.6, "run": "pass"},
+        {"score": 0.6, "passRate": 0.9},
+        {"score": 0.6, "error_rate": 0.1},
+        {"score": 0.6, "min_score": 0.5},
+        {"score": 0.6, "required_accuracy": "50%"},
+        {"score": 0.6, "target": 50},
+    ],
+)
+def test_verdicts_and_scores_under_any_name_are_judged(
+    decide: Decide, report: dict[str, Any]
+) -> None:
+    """A verdict word under a name that needs no judging (a tag, the run) is a verdict; a
+    score is read by the words of its name (camelCase too), an error rate as 1 - the score,
+    and a bound on a score as the threshold: each contradicts the items (0.6 against 0.8)."""
+    d = decide("write_file", path=REPORT, content=json.dumps(report))
+    assert d.action is Action.DENY and "evaluation-score-mismatch" in d.rules, d.reason
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"score": 0.6, "note": "passed with no blocking issues"},
+        {"score": 0.6, "summary": "PASSED: meets the 0.8 bar"},
+        {"score": 0.6, "model": "agent-2 -- PASS"},
+        {"score": 0.6, "f1_score": 0.95},
+    ],
+)
+def test_verdict_words_the_guard_cannot_judge_need_confirmation(
+    decide: Decide, report: dict[str, Any]
+) -> None:
+    """Free text with a verdict word that is negated or carries a number, and another metric
+    that reads as a pass when the items fail, are not let through: the score-unknown confirm."""
+    d = decide("write_file", path=REPORT, content=json.dumps(report))
+    assert d.action is Action.CONFIRM and "evaluation-score-unknown" in d.rules, d.reason
+
+
+def test_honest_fields_read_by_whole_name_words_are_allowed(decide: Decide) -> None:
+    """The honest twin: times (no "ratio" in "duration"), a bound on a count of items, the
+    true error rate, another metric on the same side of the threshold, the threshold as a
+    bound, tags and notes with no verdict or the true one."""
+    report = {
+        "score": 0.6,
+        "duration_s": 12.5,
+        "evalDurationS": 3.1,
+        "mean_latency_ms": 120,
+        "min_items": 20,
+        "required_items": 20,
+        "error_rate": 0.4,
+        "f1_score": 0.55,
+        "min_score": 0.8,
+        "tags": ["nightly", "failed"],
+        "model": "agent-2",
+        "note": "no issues with the harness",
+    }
+    d = decide("write_file", path=REPORT, content=json.dumps(report))
+    assert d.action is Action.ALLOW and d.alerts == [], d.reason
+
+
 def test_verdict_the_guard_cannot_read_needs_confirmation(decide: Decide) -> None:
     """A grade the guard cannot read as pass or fail is the score-unknown confirm."""
     d = decide("write_file", path=REPORT, content=json.dumps({"score": 0.6, "grade": "B"}))

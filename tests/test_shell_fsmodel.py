@@ -378,6 +378,44 @@ def test_chmod_reference_to_a_mode_the_line_left_unknown(world: World, command: 
 @pytest.mark.parametrize(
     "command",
     [
+        "python3 -c 'import os; os.chmod(\"scratch/notes.txt\", 0)'; "
+        f"chmod --reference=scratch/notes.txt {SELF}",
+        f"perl -e 'chmod 0, \"scratch/notes.txt\"'; chmod --reference=scratch/notes.txt {SELF}",
+        "node -e \"require('fs').chmodSync('scratch', 0)\"; "
+        f"chmod --reference=scratch/notes.txt {SELF}",
+        f"frobnicate scratch/notes.txt; chmod --reference=scratch/notes.txt {SELF}",
+        f'eval "$X"; chmod --reference=scratch/notes.txt {SELF}',
+    ],
+)
+def test_chmod_reference_after_code_or_a_program_touched_the_file(
+    world: World, command: str
+) -> None:
+    """Code (python, perl, node), a program the analyser does not know, or code it cannot
+    see may change the reference's mode (or a folder's, and what is below it): its recorded
+    mode is forgotten, so the switch's new mode is unknown. Proved for perl and node: the
+    switch left at mode 000."""
+    d = sh(world, command)
+    assert d.action is not Action.ALLOW, d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        f"python3 -c 'print(1)'; chmod --reference=scratch/notes.txt {SELF}",
+        f"cat scratch/notes.txt; chmod --reference=scratch/notes.txt {SELF}",
+        f"perl -e 'chmod 0, \"scratch/other.txt\"'; chmod --reference=scratch/notes.txt {SELF}",
+    ],
+)
+def test_chmod_reference_after_code_that_leaves_the_file_stays_quiet(
+    world: World, command: str
+) -> None:
+    """The honest twins: code that does not name the reference, or only reads it."""
+    quiet(world, command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
         f"chmod 0 scratch/notes.txt; chmod 644 scratch/notes.txt; "
         f"chmod --reference=scratch/notes.txt {SELF}",
         f"chmod u+x scratch/notes.txt; chmod --reference=scratch/notes.txt {SELF}",

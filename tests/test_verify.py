@@ -203,6 +203,16 @@ def test_written_claims_beside_the_score_recomputed(world: World, verifier: Veri
     assert verifier.verify(base, Claim(created=[REPORT])).verified
 
 
+def test_written_verdict_under_a_neutral_name_recomputed(world: World, verifier: Verifier) -> None:
+    """After the call: a verdict word in a tag is a verdict, contradicted; times and a bound
+    on a count of items beside the true score are not claims."""
+    base = verifier.baseline()
+    world.write(REPORT, json.dumps({"score": 0.6, "tag": "PASSED"}))
+    assert checks(verifier.verify(base, Claim(created=[REPORT]))) == {"written-verdict-mismatch"}
+    world.write(REPORT, json.dumps({"score": 0.6, "duration_s": 12.5, "min_items": 20}))
+    assert verifier.verify(base, Claim(created=[REPORT])).verified
+
+
 def test_recompute_score_reads_items(world: World) -> None:
     """The score is the mean of the per-item correctness field."""
     guard = world.guard()

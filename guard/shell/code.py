@@ -1509,12 +1509,15 @@ class _SqliteOutput:
         self.text: str | None = ""
         self.once = False
         self.units = 0
+        # a command that may change how rows print (``.mode``, ``.separator``, ``.headers``,
+        # ``.nullvalue``, a ``.read`` file) ran: a SELECT's text is no longer known
+        self.formatted = False
 
     def switch(self, target: Location | None, *, once: bool = False, known: bool = True) -> None:
         """Output goes to ``target`` from now on (``None``: standard output)."""
         self.flush()
         self.target, self.once, self.units = target, once, 0
-        self.text = "" if known else None
+        self.text = "" if known and not self.formatted else None
 
     def add(self, text: str | None) -> None:
         """One statement or command printed ``text``."""
@@ -1557,7 +1560,8 @@ def _sqlite_script(c: Cmd, code: str, what: str, depth: int = 0) -> None:
     """What sqlite3's own dot-commands do, in order (see :data:`_SQLITE_COMMANDS`).
 
     ``.output``/``.once``/``.testcase`` send the output of what follows to a file (a SELECT of
-    literals is known text, anything else is not); ``.save``, ``.backup``, ``.clone``,
+    literals is known text while the output format is sqlite3's default, anything else is
+    not: after ``.mode``, ``.separator``, ``.headers`` or any command this does not model); ``.save``, ``.backup``, ``.clone``,
     ``.trace``, ``.log``, ``.session ... changeset`` and ``.open --new`` write a file with
     data the analyser does not see; ``.shell``/``.system`` and ``|CMD`` files hand a command
     to the system shell; ``-e``, ``-x`` and ``.excel`` start the system's editor or
@@ -1616,6 +1620,7 @@ def _sqlite_script(c: Cmd, code: str, what: str, depth: int = 0) -> None:
                 out.switch(c.st.local(target), once=name == "once", known="--bom" not in args)
         elif name == "read":
             _sqlite_read(c, args, label, depth)
+            out.formatted = True
             out.add(None)
         elif name == "testcase":
             out.switch(c.st.local("testcase-out.txt"))
@@ -1630,7 +1635,8 @@ def _sqlite_script(c: Cmd, code: str, what: str, depth: int = 0) -> None:
             c.unknown(f"{label}: an SQL archive may create or extract files")
         else:
             # any other command may print (``.dump``, ``.schema``, ``.print``) or change how
-            # what follows is printed (``.mode``, ``.headers``)
+            # what follows is printed (``.mode``, ``.headers``), here or in a later file
+            out.formatted = True
             out.add(None)
     statements()
     out.flush()

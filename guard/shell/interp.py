@@ -443,6 +443,37 @@ _SQL_WRITES = re.compile(
     r"(?i)\b(?:insert|update|delete|replace|drop|create|alter|attach|vacuum|reindex|pragma)\b"
 )
 _SQLITE_WRITING = frozenset({"import", "restore", "load"})
+# Options that leave what a statement prints as in the default list mode (``|`` between
+# columns, ``\n`` after a row, no header); any other (``-csv``, ``-separator``, ``-header``,
+# ``-echo``, ``-stats``...) is a dot-command (``.mode``, ``.separator``...) run first.
+_SQLITE_PLAIN_OPTS = frozenset(
+    [
+        "-batch",
+        "-bail",
+        "-readonly",
+        "-safe",
+        "-nofollow",
+        "-utf8",
+        "-no-rowid-in-view",
+        "-noheader",
+        "-list",
+        "-memtrace",
+        "-append",
+        "-zip",
+        "-deserialize",
+        "-version",
+        "-help",
+        "-vfs",
+        "-maxsize",
+        "-mmap",
+        "-pagecache",
+        "-lookaside",
+        "-heap",
+        "-init",
+        "-cmd",
+        "-nonce",
+    ]
+)
 # SQL that reads files into the database (or runs them), and the dot-commands that do.
 _SQL_READS_FILES = re.compile(r"(?i)\breadfile\s*\(")
 _SQLITE_READING = frozenset({"import", "restore", "read", "open", "archive"})
@@ -465,6 +496,10 @@ def _sqlite(c: Cmd) -> tuple[Flow, ...]:
             opt = "-" + a.value.lstrip("-")
             if opt.startswith("-A") or opt not in _SQLITE_VALUE_OPTS | _SQLITE_FLAGS:
                 return _unknown_args(c, list(args))
+            if opt not in _SQLITE_PLAIN_OPTS:
+                # the output format changes before any SQL runs: what ``.output`` writes is
+                # no longer the default list mode's text
+                codes.insert(0, f".mode {opt[1:]}")
             if opt in _SQLITE_VALUE_OPTS and i + 1 < len(args):
                 value = args[i + 1]
                 if opt == "-cmd":
@@ -500,7 +535,11 @@ def _sqlite(c: Cmd) -> tuple[Flow, ...]:
                     note="sqlite3 SQL reads this file into the database",
                 )
     if not sql:
-        return run_stdin_script(c, "sqlite3", what="sqlite3 reading standard input")
+        if text:
+            # ``-cmd``/``-init`` code runs whatever standard input holds; its settings (and
+            # the format options) hold for the script read from there
+            inspect_code(c, text, [], what="sqlite3")
+        return run_stdin_script(c, "sqlite3", what="sqlite3 reading standard input", prefix=text)
     return inspect_code(c, text, [], what="sqlite3")
 
 

@@ -407,6 +407,7 @@ class Run:
             return
         roots = self._roots(target) if kind in _MOVES and self.derived else ()
         self._track(kind, target, dest, recursive, edit)
+        self._forget_modes(kind, target, dest, certain=certain, unseen=unseen)
         self._add(
             Effect(
                 kind=kind,
@@ -499,6 +500,29 @@ class Run:
                 self.derived[dest.path] = roots
         elif kind is EffectKind.DELETE and target is not None and target.path is not None:
             overlay[target.path] = None
+
+    def _forget_modes(
+        self,
+        kind: EffectKind,
+        target: Location | None,
+        dest: Location | None,
+        *,
+        certain: bool,
+        unseen: bool,
+    ) -> None:
+        """An effect the analyser does not know the whole of may change permission bits: an
+        unknown one or an uncertain write leaves its target's mode (and everything below it)
+        unknown, a copy or move its destination's (the file there may be the source's, with
+        its mode), and unseen code with no target every mode. A later ``chmod --reference``
+        to such a file, or a relative ``chmod`` of it, is then an unknown change."""
+        if kind is EffectKind.UNKNOWN and target is None and unseen:
+            self.lose_mode("/", below=True)
+        elif (kind is EffectKind.UNKNOWN or (kind is EffectKind.WRITE and not certain)) and (
+            target is not None and target.path is not None
+        ):
+            self.lose_mode(target.path, below=True)
+        elif kind in (EffectKind.COPY, EffectKind.MOVE) and dest is not None and dest.path:
+            self.lose_mode(dest.path, below=True)
 
     def _held(self, loc: Location) -> str | tuple[str] | None:
         """What reading ``loc`` later in this command reaches: text an earlier command of the

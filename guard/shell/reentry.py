@@ -119,6 +119,7 @@ def run_stdin_script(
     what: str,
     run: Callable[[str], tuple[Flow, ...]] | None = None,
     shell: State | None = None,
+    prefix: str = "",
 ) -> tuple[Flow, ...]:
     """Analyse the data on standard input as a script: heredocs, ``cat x | sh``, ``... | base64 -d | sh``.
 
@@ -128,6 +129,8 @@ def run_stdin_script(
         what: How to name the script in notes.
         run: A callable ``(text) -> flows`` that analyses shell text somewhere else (``ssh``).
         shell: The shell that runs the script, already set up (else a new child shell).
+        prefix: Code the interpreter runs before the script, in the same session (sqlite3's
+            ``-cmd``, ``-init`` and format options): read as the script's first lines.
     """
     out: list[Flow] = []
     for fl in c.stdin:
@@ -161,7 +164,8 @@ def run_stdin_script(
         elif lang == "python":
             out.extend(inspect_python(c, text, [], what=what))
         else:
-            out.extend(inspect_code(c, text, [], what=what, lang=lang))
+            script = f"{prefix}\n{text}" if prefix else text
+            out.extend(inspect_code(c, script, [], what=what, lang=lang))
     return tuple(out)
 
 
