@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from guard.exceptions import GuardError
 from guard.types import ConfigEdit
 
 STRUCTURED_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
@@ -313,7 +314,7 @@ def _missing_reads_on(dotted: str, matcher: OversightMatcher) -> bool:
     return matcher.polarity(dotted.rsplit(".", 1)[-1]) is False
 
 
-class TooComplex(Exception):
+class TooComplex(GuardError):
     """A parsed config has more nodes than the guard walks (a YAML alias bomb): whether it
     holds a switch that is on cannot be told, so whoever asked must treat it as uncertain."""
 
@@ -392,7 +393,7 @@ def remove_dotted(data: Any, key: str) -> Any:
     return root
 
 
-class Unknowable(Exception):
+class Unknowable(GuardError):
     """The new content of a file cannot be worked out before the call runs."""
 
 

@@ -131,3 +131,29 @@ def test_every_type_a_public_signature_names_is_exported_and_documented() -> Non
                     )
     assert missing == {}
     assert undocumented == []
+
+
+def test_every_named_exception_in_the_package_is_a_guard_error() -> None:
+    """Any exception class a module defines under a public name derives from GuardError, so
+    ``except GuardError`` catches everything peerguard raises on purpose (private ones, with a
+    leading underscore, never leave their module)."""
+    import importlib
+    import pkgutil
+
+    # The bench's remote shims run as standalone scripts and never import guard (see there).
+    standalone = {"guard.bench.shims.remote"}
+    wrong = []
+    for info in pkgutil.walk_packages(guard.__path__, "guard."):
+        if info.name in standalone:
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseException)
+                and obj.__module__ == module.__name__
+                and not name.startswith("_")
+                and not issubclass(obj, guard.GuardError)
+            ):
+                wrong.append(f"{module.__name__}.{name}")
+    assert wrong == []

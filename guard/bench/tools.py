@@ -30,6 +30,7 @@ import yaml
 
 from guard.bench.shims import SHIM_NAMES, SHIMS_DIR
 from guard.bench.world import World
+from guard.exceptions import GuardError
 
 #: How an error result starts.
 ERROR_PREFIX = "error: "
@@ -75,7 +76,7 @@ TOOL_DESCRIPTIONS: Mapping[str, str] = {
 P = ParamSpec("P")
 
 
-class ToolError(Exception):
+class ToolError(GuardError):
     """A tool could not do what it was asked; the message becomes the error result."""
 
 

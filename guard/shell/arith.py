@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from guard.exceptions import GuardError
+
 __all__ = ["MAX_DEPTH", "MAX_STEPS", "Env", "TooDeep", "evaluate", "is_number"]
 
 MAX_DEPTH = 32  # variable values evaluated inside variable values (bash allows 1024)
@@ -38,7 +40,7 @@ _MASK = (1 << 64) - 1
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@_"
 
 
-class TooDeep(Exception):
+class TooDeep(GuardError):
     """A bound of the evaluation was reached (nesting, steps or size)."""
 
 

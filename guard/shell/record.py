@@ -20,6 +20,7 @@ import stat
 import time
 from collections.abc import Mapping
 
+from guard.exceptions import GuardError
 from guard.paths import HostMap
 from guard.shell.sed import apply_sed
 from guard.shell.words import Flow, fd_number, has_glob, short
@@ -57,7 +58,7 @@ _HARD_NOTE = "through a hard link made earlier in this command"
 _MAX_NAMES = 16  # names of one file the line's hard links are followed to
 
 
-class Exhausted(Exception):
+class Exhausted(GuardError):
     """An analysis bound was reached; the rest of the command is not analysed."""
 
 

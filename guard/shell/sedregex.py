@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from guard.exceptions import GuardError
 from guard.shell.words import POSIX_CLASSES
 
 _QUANT = re.compile(r"(?<!\\)[*+?]|(?<!\\)\{\d")
@@ -16,7 +17,7 @@ _QUANT = re.compile(r"(?<!\\)[*+?]|(?<!\\)\{\d")
 _POSIX_CLASSES = POSIX_CLASSES
 
 
-class Unsupported(Exception):
+class Unsupported(GuardError):
     """The script uses something this module does not reproduce exactly."""
 
 
