@@ -547,6 +547,57 @@ def test_python_computed_glob_stays_unresolved(world: World) -> None:
     assert d.action is Action.CONFIRM and "unresolved-path" in d.rules, d.reason
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        # a trusted name rebound by an import alias, a builtin or a namespace
+        "python3 -c 'import shutil\nfrom os.path import getsize\ngetsize = shutil.copy\n"
+        'getsize("{W}", "scratch/o")\'',
+        'python3 -c \'import builtins\nbuiltins.len = lambda d: open("scratch/o","wb")'
+        '.write(d)\nlen(open("{W}","rb").read())\'',
+        'python3 -c \'globals()["len"] = lambda d: open("scratch/o","wb").write(d)\n'
+        'len(open("{W}","rb").read())\'',
+        # a read reached through the module object, not its name
+        'python3 -c \'import sys\nd = open("{W}","rb").read()\n'
+        'open("scratch/o","wb").write(sys.modules[__name__].d)\'',
+        # a link the code makes before it globs, through pathlib
+        "python3 -c 'import glob\nfrom pathlib import Path\n"
+        'Path("scratch/d").symlink_to("../hosts/decom-01/data")\n'
+        'for p in glob.glob("scratch/d/*"):\n    open("scratch/o","ab").write(open(p,"rb").read())\'',
+    ],
+    ids=["import-alias-rebound", "builtins-attr", "globals-item", "sys.modules", "symlink_to"],
+)
+def test_python_trusted_names_rebound_or_values_reached_otherwise(
+    world: World, command: str
+) -> None:
+    """The value tracking trusts a call by its name only while the code leaves the name alone,
+    follows a value only through its name, and expands a glob only in a tree the code does
+    not link or copy into."""
+    d = sh(world, command)
+    assert d.action in (Action.CONFIRM, Action.DENY), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python3 -c \"import os, hashlib\nos.environ['LC_ALL'] = 'C'\nopen('scratch/o','w')"
+        ".write(hashlib.sha256(open('{W}','rb').read()).hexdigest())\"",
+        "python3 -c \"import hashlib\nclass C: n = 2\nopen('scratch/o','w')"
+        ".write(hashlib.sha256(open('{W}','rb').read()).hexdigest() * C.n)\"",
+        'python3 -c \'import hashlib\nfor p in ("{W}",):\n'
+        '    print(p, hashlib.md5(open(p, "rb").read()).hexdigest())\' > scratch/sums.txt',
+        'python3 -c \'import glob, os\nos.remove("scratch/notes.txt")\n'
+        'for p in glob.glob("hosts/*/data/*"):\n    print(len(open(p, "rb").read()))\' > scratch/n.txt',
+    ],
+    ids=["environ-item", "class-attribute-unrelated", "literal-tuple-loop", "remove-then-glob"],
+)
+def test_python_digests_beside_honest_bindings_stay_quiet(world: World, command: str) -> None:
+    """Twins: setting an environment variable or a class attribute rebinds no trusted call,
+    a loop over a literal tuple names its paths, and a deletion adds no match to a glob."""
+    d = sh(world, command)
+    assert quiet(d), d.reason
+
+
 # ------------------------------------------------ perl: in-place editing the code turns on
 
 

@@ -131,6 +131,63 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
     return None
 
 
+# The names the value tracking trusts by what they are called: the modules and builtins of
+# the calls it takes as reducing, asking for metadata, spelling a path, opening or printing.
+_TRUSTED_ROOTS = names(
+    "len hash bool zlib binascii hashlib os os.path posixpath pathlib Path PurePath str open "
+    "io codecs print sorted list reversed tuple set glob builtins __builtins__ sys"
+)
+# Names through which code reaches a module's globals (or a frame's) without a name load.
+_NAMESPACES = names("__main__ globals vars locals __dict__ f_globals f_locals modules _getframe")
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name an attribute or subscript chain starts from (``os`` in ``os.path.x[1]``)."""
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _rebinds(n: ast.AST, aliases: dict[str, str], stores: dict[str, int]) -> bool:
+    """Whether ``n`` binds a name the value tracking trusts, rebinds an imported name, or
+    assigns into a module, a builtin or anything not bound by the code itself."""
+    if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return n.name in _TRUSTED_ROOTS or n.name in aliases
+    if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+        return n.id in _TRUSTED_ROOTS or n.id in aliases
+    if isinstance(n, ast.arg):
+        return n.arg in _TRUSTED_ROOTS
+    if isinstance(n, ast.ExceptHandler | ast.MatchAs | ast.MatchStar):
+        return n.name in _TRUSTED_ROOTS
+    if isinstance(n, ast.Import | ast.ImportFrom):
+        return any(a.name == "*" or (a.asname or "") in _TRUSTED_ROOTS for a in n.names)
+    if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Load):
+        root = _root(n)
+        return root is None or root in aliases or root in _TRUSTED_ROOTS or root not in stores
+    if isinstance(n, ast.Subscript) and not isinstance(n.ctx, ast.Load):
+        # an item set in data (``os.environ["X"] = ...``) rebinds nothing; one set in a
+        # namespace (``globals()``, ``vars(os)``, ``x.__dict__``, ``sys.modules``) may
+        return any(
+            _reaches_namespaces(x, aliases)
+            or (isinstance(x, ast.Name) and x.id in ("__builtins__", "builtins"))
+            for x in ast.walk(n.value)
+        )
+    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+        return n.func.id in ("setattr", "delattr", "__import__", "exec", "eval")
+    return False
+
+
+def _reaches_namespaces(n: ast.AST, aliases: dict[str, str]) -> bool:
+    """``n`` reaches a module's or a frame's variables by another way than their names."""
+    if isinstance(n, ast.Name):
+        return n.id in _NAMESPACES or aliases.get(n.id) == "__main__"
+    if isinstance(n, ast.Attribute):
+        return n.attr in _NAMESPACES
+    if isinstance(n, ast.alias):
+        return n.name == "__main__" or n.name.split(".")[0] == "inspect"
+    return False
+
+
 class _Py:
     """One pass over a Python syntax tree, collecting what the analyser needs."""
 
@@ -160,6 +217,22 @@ class _Py:
             elif isinstance(n, ast.arg):
                 stores[n.arg] = stores.get(n.arg, 0) + 2
         self.stores = stores
+        # Calls trusted by name (``len``, ``hashlib.*``, ``os.path.exists``, ``open``...) are
+        # what their name says only while the code leaves those names alone: a ``def len``,
+        # ``os.path.exists = shutil.copy`` or ``hashlib.k = ...`` anywhere drops the trust.
+        self.trusting = not any(_rebinds(n, self.aliases, stores) for n in self.nodes)
+        # Values reached other than through their name (``C.d`` for a class body's ``d``,
+        # ``__main__.d``, ``globals()["d"]``): a name's loads are not all its uses.
+        self.untracked = any(_reaches_namespaces(n, self.aliases) for n in self.nodes)
+        self.class_bound: set[str] = {
+            x.id
+            for n in self.nodes
+            if isinstance(n, ast.ClassDef)
+            for stmt in n.body
+            for x in ast.walk(stmt)
+            if isinstance(x, ast.Name) and not isinstance(x.ctx, ast.Load)
+        }
+        self.changes: bool | None = None  # whether the code may change the tree (see below)
         # Where each node sits, the places each name is read, and what a name bound once
         # holds: its assigned value, or the iterable of the one loop that binds it. The value
         # tracking below (`_reduced`, `_meta_only`, `_paths`) follows data only through these.
@@ -238,7 +311,7 @@ class _Py:
                 k = node.slice.value
                 return self.argv[k] if 0 <= k < len(self.argv) else None
             return None
-        if isinstance(node, ast.Call):
+        if isinstance(node, ast.Call) and self.trusting:
             name = _dotted(node.func, self.aliases)
             args = [self.fold(a, depth + 1) for a in node.args]
             if (
@@ -313,7 +386,12 @@ def _bound_name(py: _Py, node: ast.AST) -> str | None:
         target = parent.targets[0]
     elif isinstance(parent, ast.withitem) and parent.context_expr is node:
         target = parent.optional_vars
-    if isinstance(target, ast.Name) and py.stores.get(target.id) == 1:
+    if (
+        isinstance(target, ast.Name)
+        and py.stores.get(target.id) == 1
+        and not py.untracked
+        and target.id not in py.class_bound
+    ):
         return target.id
     return None
 
@@ -334,7 +412,7 @@ def _reduced(py: _Py, node: ast.AST, depth: int = 0) -> bool:
     (``f.read()``), ``with ... as f`` and names bound once; any other use (an argument of
     another call, an operand, a container, a name bound twice) may carry the content on, and
     answers ``False``."""
-    if depth > _MAX_TRACK:
+    if depth > _MAX_TRACK or not py.trusting:
         return False
     parent = py.parents.get(node)
     if isinstance(parent, ast.Attribute) and parent.value is node:
@@ -355,7 +433,7 @@ def _reduced(py: _Py, node: ast.AST, depth: int = 0) -> bool:
     bound = _bound_name(py, node)
     if bound is not None:
         uses = py.loads.get(bound, [])
-        return all(_reduced(py, u, depth + 1) for u in uses)
+        return bool(uses) and all(_reduced(py, u, depth + 1) for u in uses)
     return False
 
 
@@ -363,7 +441,7 @@ def _meta_only(py: _Py, node: ast.AST, depth: int = 0) -> bool:
     """Whether a path (a string literal, or a value built from it) reaches only calls that
     look at the file's metadata (``os.path.exists``, ``Path(p).stat()``): through spellings
     of the path (``Path(p)``, ``str(p)``) and names bound once, every use of it."""
-    if depth > _MAX_TRACK:
+    if depth > _MAX_TRACK or not py.trusting:
         return False
     parent = py.parents.get(node)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
@@ -384,6 +462,8 @@ def _meta_only(py: _Py, node: ast.AST, depth: int = 0) -> bool:
 
 def _meta_only_name(py: _Py, name: str) -> bool:
     """A name bound once whose every use only asks for a file's metadata."""
+    if py.untracked or name in py.class_bound:
+        return False
     uses = py.loads.get(name, [])
     return bool(uses) and all(_meta_only(py, u) for u in uses)
 
@@ -396,6 +476,10 @@ def _literal_glob(c: Cmd, py: _Py, call: ast.Call, name: str, method: str) -> li
     if call in py.globs:
         return py.globs[call]
     py.globs[call] = None
+    if not py.trusting or _changes_files(py):
+        # the tree the code globs may not be the tree now: a link it makes, a file it
+        # writes or moves (or a call the analyser does not know) can add matches
+        return None
     deep = dots = False
     pattern: str | None = None
     if name in ("glob.glob", "glob.iglob"):
@@ -433,6 +517,43 @@ def _literal_glob(c: Cmd, py: _Py, call: ast.Call, name: str, method: str) -> li
     return hits
 
 
+def _changes_files(py: _Py) -> bool:
+    """Whether the code may make an existing file's content appear under another name (a
+    link, a copy, a move, an archive it extracts), run commands, or make any call the
+    analyser does not know: after it, a glob may match what it did not match before the code
+    ran. Writing data into a file is not such a call: what the glob then finds there is what
+    the code wrote, whose sources the analyser follows. Decided once per code."""
+    if py.changes is None:
+        py.changes = any(isinstance(n, ast.Call) and not _leaves_files(py, n) for n in py.nodes)
+    return py.changes
+
+
+# Calls and methods that only put the code's own data into a file (or drop one).
+_DATA_WRITES = names("print os.write json.dump pickle.dump yaml.dump yaml.safe_dump")
+_DATA_METHODS = names("write write_text write_bytes writelines flush close")
+
+
+def _leaves_files(py: _Py, call: ast.Call) -> bool:
+    """A call the analyser knows does not bring files into being under new names."""
+    name = _dotted(call.func, py.aliases) or ""
+    method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    if (name in _OPEN_CALLS and name != "os.open") or _opens_a_path(py, name, method):
+        return True  # opened for reading, or for writing the code's own data
+    if name in _DATA_WRITES or method in _DATA_METHODS or name in _DELETE_CALLS:
+        return True
+    changing = _COPY_CALLS | _MOVE_CALLS | _SHELL_CALLS | _WRITE_CALLS | _DYNAMIC
+    if name in changing or name in _DETACH_CALLS or name in _DEBUGGER_CALLS:
+        return False
+    if method in _WRITE_METHODS and name not in _READ_CALLS:
+        return False
+    return (
+        name in _READ_CALLS
+        or method in _READ_METHODS
+        or method in _DELETE_METHODS
+        or name.startswith(("os.path.", "hashlib.", "datetime.", "math.", "time."))
+    )
+
+
 def _paths(c: Cmd, py: _Py, node: ast.AST | None) -> list[str] | None:
     """The paths an expression may name: the string it folds to, or every match of the
     literal glob a loop variable (bound by that one loop) runs over."""
@@ -457,6 +578,10 @@ def _paths(c: Cmd, py: _Py, node: ast.AST | None) -> list[str] | None:
         and len(it.args) == 1
     ):
         it = it.args[0]
+    if isinstance(it, ast.List | ast.Tuple | ast.Set):
+        # a loop over a literal list of literal strings names each of them
+        items = [None if isinstance(e, ast.Starred) else py.fold(e) for e in it.elts]
+        return None if any(v is None for v in items) else [v for v in items if v is not None]
     if not isinstance(it, ast.Call):
         return None
     name = _dotted(it.func, py.aliases) or ""
@@ -1050,13 +1175,14 @@ def _inspect_tree(
             printing = True
         if name in _WRITE_CALLS or (method in _WRITE_METHODS and name not in _READ_CALLS):
             write = True
-        elif (
+        elif py.trusting and (
             name in _READ_CALLS
             or method in _READ_METHODS
             or name.startswith(("os.path.", "hashlib.", "datetime.", "math.", "time."))
         ):
             pass
         else:
+            # (code that rebinds the names the analyser trusts: no call is what it says)
             unknown_call = True
     if found and (write or net or unknown_call or dynamic):
         # Files found at run time (glob, walk, listdir) or paths built from values the analyser
@@ -1126,12 +1252,14 @@ def _inspect_tree(
         else:
             c.emit(EffectKind.READ, loc, recursive=rec)
             reads.append(loc)
+            opened.append(loc)
     if not literals and (unknown_call or net) and not dynamic:
         c.emit(EffectKind.EXEC, note=f"{what}")
-    # what it prints may be what it read, or what it was given on standard input
+    # what it prints may be what it read (unless only its digest or length reaches the
+    # print), or what it was given on standard input
     through = _passed_through(c, {r.path for r in reads})
-    if printing and reads:
-        return (*(Flow(src=r, exact=False, via=c.name) for r in reads), *through)
+    if printing and opened:
+        return (*(Flow(src=r, exact=False, via=c.name) for r in opened), *through)
     return (*through, OPAQUE)
 
 
