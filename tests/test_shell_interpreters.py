@@ -688,3 +688,47 @@ def test_scanned_code_that_only_reads_or_asks_is_quiet(world: World, command: st
     a metadata call (``-s``, ``File.exist?``, ``filesize``) is not copied to the output."""
     d = sh(world, command)
     assert quiet(d), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        # a module other than fs (a package the analyser does not read, node:-prefixed net)
+        "node -e \"require('fs-extra').copySync('{W}', 'scratch/o')\"",
+        "node -e \"const d = require('fs').readFileSync('{W}'); "
+        "require('node:net').connect(9099, 'backup-02', function () {{ this.end(d) }})\"",
+        # the global object or a constructor reached by a computed key
+        "node -e \"globalThis['pro'+'cess'].getBuiltinModule('fs').cpSync('{W}', 'scratch/o')\"",
+        # a metadata name bound to a copying function
+        "node -e \"const {{copyFileSync: existsSync}} = require('fs'); "
+        "existsSync('{W}', 'scratch/o')\"",
+        "perl -MFile::Copy -e '*file_exists = \\&File::Copy::copy; "
+        'file_exists("{W}", "scratch/o")\'',
+    ],
+    ids=["fs-extra", "node:net", "globalThis-key", "destructured-rename", "perl-glob-assign"],
+)
+def test_node_and_perl_reach_files_other_ways(world: World, command: str) -> None:
+    """Node's "fs used only through reading calls" holds only when no other module is
+    reached, and a metadata call is trusted only while the code does not bind its name."""
+    d = sh(world, command)
+    assert d.action in (Action.CONFIRM, Action.DENY), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "node -e \"const m = require('./lib.js'); "
+        "console.log(m.x, require('fs').readFileSync('{CFG}', 'utf8'))\"",
+        "node -e \"(async () => {{ const fs = await import('node:fs/promises'); "
+        "console.log(await fs.readFile('{CFG}', 'utf8')) }})()\"",
+        "node -e \"const st = require('fs').statSync('{W}'); console.log(st.mtime)\"",
+        'perl -e \'my $size = -s "{W}"; print "$size\\n"\'',
+    ],
+    ids=["project-module", "await-import", "statSync-bound", "perl-size-variable"],
+)
+def test_node_and_perl_honest_reads_stay_quiet(world: World, command: str) -> None:
+    """Twins: a project module (read itself) beside fs reads, fs from ``await import()``
+    with a literal name, a variable named like a metadata call that binds no call."""
+    world.write("lib.js", "module.exports = {x: 1}\n")
+    d = sh(world, command)
+    assert quiet(d), d.reason

@@ -1265,7 +1265,10 @@ def _inspect_tree(
 
 _QUOTED = re.compile(r"'((?:[^'\\\n]|\\.){1,4096})'|\"((?:[^\"\\\n]|\\.){1,4096})\"")
 _GEN_NET = re.compile(
-    r"socket|IO::Socket|LWP|HTTP::|Net::|https?://|\bfetch\s*\(|require\(\s*['\"](?:net|http|https|dgram|tls)['\"]|"
+    r"socket|IO::Socket|LWP|HTTP::|Net::|https?://|\bfetch\s*\(|"
+    # node's network modules, however the code reaches them (require, import, import(),
+    # process.getBuiltinModule), with or without the node: prefix
+    r"(?:require|import|from|getBuiltinModule)\s*\(?\s*['\"`](?:node:)?(?:net|http|https|http2|dgram|tls)['\"`]|"
     r"open-uri|TCPSocket|UDPSocket|curl_|ftp_|fsockopen|stream_socket"
 )
 _GEN_WRITE = re.compile(
@@ -1389,7 +1392,18 @@ _GEN_LOOKUP_BY_LANG: dict[str, re.Pattern[str]] = {
         r"\$\w+\s*\(|->\s*\$\w|::\$\w|\bcall_user_func(?:_array)?\b|\{\s*\$\w+\s*\}\s*\("
     ),
     "lua": re.compile(r"\b_(?:G|ENV)\b|\bload(?:string)?\s*\("),
+    # node reaches modules and code without require/import too: built-in modules by a name
+    # (getBuiltinModule, binding, the module loader), the Function constructor, the global
+    # object by a computed key
+    "node": re.compile(
+        r"\bprocess\s*\.\s*(?:getBuiltinModule|binding|_linkedBinding|dlopen|mainModule)\b|"
+        r"\bmodule\s*\.\s*(?:require|constructor|children|parent)\b|\b_load\b|"
+        r"\bcreateRequire\b|\brequire\s*\.\s*(?:cache|main)\b|\bFunction\s*\(|"
+        r"\.\s*constructor\b|\bglobal(?:This)?\s*\[|\bReflect\s*\.|\beval\b|\bvm\b"
+    ),
 }
+for _alias in ("nodejs", "bun", "deno"):
+    _GEN_LOOKUP_BY_LANG[_alias] = _GEN_LOOKUP_BY_LANG["node"]
 # A quoted path that only a metadata call takes (whether it is there, its size, its type):
 # what stands before its opening quote.
 _GEN_META = re.compile(
@@ -1397,9 +1411,42 @@ _GEN_META = re.compile(
     r"filesize|filemtime|is_file|is_dir|is_link|exist\?|exists\?|file\?|directory\?|"
     r"File\.size\??|File\.mtime)\s*\(\s*|\bFile\.(?:size\??|exists?\?|file\?|directory\?)\s+)$"
 )
+# The code binding one of those names itself (``sub file_exists {...}``, ``function
+# existsSync(p)``, ``fs.existsSync = ...``, ``*filesize = \\&copy``, ``{cpSync: statSync}``,
+# ``def File.size``): a call of that name may then be anything.
+_GEN_META_NAMES = (
+    r"(?:existsSync|exists|statSync|stat|lstatSync|lstat|accessSync|access|file_exists|"
+    r"filesize|filemtime|is_file|is_dir|is_link|exist|file|directory|size|mtime)\b"
+)
+_GEN_META_BOUND = re.compile(
+    r"(?:\b(?:sub|function|def|proc|let|var|const|my|our|local|as|alias(?:_method)?)\s*\(?"
+    r"\s*:?\s*(?:[\w$]+\s*(?:\.|::|->)\s*)*\*?|\*\s*(?:\w+::)*|\\?&\s*|[{,]\s*[\w$]+\s*:\s*)"
+    + _GEN_META_NAMES
+    + r"|(?<![$@%\w])"
+    + _GEN_META_NAMES
+    + r"[?!]?\s*(?:=(?![=~>])|[-+*/.|&]=|=>\s*(?!['\"]))|"
+    r"\bfunction\b[^(){}]*\([^)]*\b"
+    + _GEN_META_NAMES
+    + r"|\(\s*(?:[\w$]+\s*,\s*)*"
+    + _GEN_META_NAMES
+    + r"\s*[,)]\s*=>"
+)
 _PERL_FILETEST = re.compile(r"(?<![\w$@%&-])-[edfszlrwxoRWXOpSbcugkTBMAC]\s*\(?\s*$")
 # node's file system module, and the calls of it that only read or look at metadata.
-_NODE_FS = re.compile(r"""\brequire\s*\(\s*(["'`])(?:node:)?fs(?:/promises)?\1\s*\)""")
+_NODE_FS = re.compile(
+    r"""\b(?:require|import)\s*\(\s*(["'`])(?:node:)?fs(?:/promises)?\1\s*\)"""
+    # import() gives a promise of the module: the function given to then() takes it
+    r"""(?:\s*\.\s*then\s*\(\s*(?:async\s+)?(?:\(\s*(?P<param>[\w$]+)\s*\)|(?P<bare>[\w$]+))\s*=>)?"""
+)
+# Anything by which node code reaches a module: every one must be a use of fs, or load a
+# project file (which is read and analysed itself, see :func:`load_spec`).
+_NODE_MODULE_USE = re.compile(
+    r"\b(?:require|import|getBuiltinModule|binding|_load)\b|\bmodule\s*\.\s*(?!exports\b)"
+)
+_NODE_PROJECT_FILE = re.compile(
+    r"""\b(?:require|import)\s*\(\s*(["'`])\.{0,2}/[^"'`\n]*\1\s*\)|"""
+    r"""\bimport\s+(?:[^;'"`]*?\bfrom\s+)?(["'`])\.{0,2}/[^"'`\n]*\2"""
+)
 _NODE_FS_IMPORT = re.compile(
     r"""\bimport\s+(?:\*\s+as\s+(?P<alias>[\w$]+)|(?P<default>[\w$]+)|\{(?P<names>[^}]*)\})"""
     r"""\s+from\s+(["'])(?:node:)?fs(?:/promises)?\4"""
@@ -1414,21 +1461,32 @@ _NODE_MEMBER = re.compile(r"\s*\.\s*(?:promises\s*\.\s*)?([\w$]+)")
 
 
 def _node_reads_only(code: str) -> bool:
-    """Whether node code uses its file system module only to read and look at files: each
-    ``require("fs")`` (or ``import ... from "fs"``) is followed by a reading call, or bound
-    to a name (or destructured into names) that is only ever used for reading calls."""
+    """Whether node code uses its file system module only to read and look at files, and
+    reaches no other module: each ``require("fs")`` (``import ... from "fs"``, ``import("fs")``
+    with a literal name) is followed by a reading call, or bound to a name (destructured into
+    names, the parameter of the ``then`` callback) only ever used for reading calls."""
     aliases: list[str] = []
     spans: list[tuple[int, int]] = []
     for m in _NODE_FS.finditer(code):
+        param = m.group("param") or m.group("bare")
+        if param is not None:
+            aliases.append(param)
+            spans.append((m.start(), m.end()))
+            continue
+        if m.group().lstrip().startswith("import"):
+            decl_at = m.start()
+            before = re.search(r"\bawait\s*$", code[: m.start()])
+            if before is not None:
+                decl_at = before.start()
+        else:
+            decl_at = m.start()
         after = _NODE_MEMBER.match(code, m.end())
-        if after is not None:
+        if after is not None and not m.group().startswith("import"):
             if after.group(1) not in _NODE_READS:
                 return False
             spans.append((m.start(), m.end()))
             continue
-        decl = re.search(
-            r"\b(?:const|let|var)\s+(?:([\w$]+)|\{([^}]*)\})\s*=\s*$", code[: m.start()]
-        )
+        decl = re.search(r"\b(?:const|let|var)\s+(?:([\w$]+)|\{([^}]*)\})\s*=\s*$", code[:decl_at])
         if decl is None:
             return False
         if decl.group(1) is not None:
@@ -1441,8 +1499,10 @@ def _node_reads_only(code: str) -> bool:
             return False
         aliases.extend(a for a in (m.group("alias"), m.group("default")) if a is not None)
         spans.append((m.start(), m.end()))
-    # no other mention of the module (passed on, imported another way)
-    for m in _NODE_FS_STRING.finditer(code):
+    # no other mention of the module (passed on, imported another way), and no other
+    # module reached at all (one may hand out fs, or write files itself)
+    spans.extend((m.start(), m.end()) for m in _NODE_PROJECT_FILE.finditer(code))
+    for m in (*_NODE_FS_STRING.finditer(code), *_NODE_MODULE_USE.finditer(code)):
         if not any(a <= m.start() < b for a, b in spans):
             return False
     for alias in aliases:
@@ -1466,10 +1526,13 @@ def _meta_only_strings(code: str, lang: str) -> set[str]:
     call (``existsSync("p")``, perl's ``-s "p"``, ``File.exist?("p")``)."""
     counts: dict[str, int] = {}
     text = code[: 1 << 20]
+    # a metadata name the code binds itself: no call of it is trusted (perl's file tests
+    # are operators, which code cannot redefine)
+    named = not _GEN_META_BOUND.search(text)
     for m in _QUOTED.finditer(text):
         s = m.group(1) if m.group(1) is not None else m.group(2)
         before = text[max(0, m.start() - 48) : m.start()]
-        meta = bool(_GEN_META.search(before)) or (
+        meta = (named and bool(_GEN_META.search(before))) or (
             lang == "perl" and bool(_PERL_FILETEST.search(before))
         )
         counts[s] = counts.get(s, 0) + 1 if meta else -(1 << 30)
