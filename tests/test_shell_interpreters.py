@@ -634,6 +634,39 @@ def test_perl_reading_without_inplace_stays_quiet(world: World, command: str) ->
     assert quiet(d), d.reason
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "printf '#!perl -pi\\ns/true/false/\\n' | perl - {CFG}",
+        "printf 'junk\\n#!/usr/bin/perl -i\\nwhile(<>){{s/true/false/; print}}\\n' | perl -x - {CFG}",
+        "perl -pe 'BEGIN{{my $n = chr 9; $$n = \"\"}} s/true/false/' {CFG}",
+        "perl -pe 'BEGIN{{sub z {{ $_[0] = \"\" }} z($^I)}} s/true/false/' {CFG}",
+    ],
+    ids=["stdin-shebang", "stdin-x", "symbolic-scalar", "aliased-argument"],
+)
+def test_perl_inplace_from_stdin_programs_and_aliases(world: World, command: str) -> None:
+    """A program read on standard input has its ``#!`` switches too (after ``-x``, from the
+    first ``#!...perl`` line); ``$^I`` set through ``$$name`` or a sub's ``@_`` alias."""
+    d = sh(world, command)
+    assert d.action in (Action.CONFIRM, Action.DENY), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "perl -e '#!perl -w\nprint while <>' {CFG}",
+        "printf 'junk\\n#!perl -n\\nprint;\\n' > scratch/x.pl; perl -x scratch/x.pl {CFG}",
+        "printf '#!perl -n\\nprint if /enabled/\\n' | perl - {CFG}",
+        "perl -ne 'print if !defined($^I) || $^I eq \"\"' {CFG}",
+    ],
+    ids=["e-shebang-w", "x-shebang-n", "stdin-shebang-n", "inplace-compared"],
+)
+def test_perl_shebang_switches_that_only_read_stay_quiet(world: World, command: str) -> None:
+    """Twins: ``#!`` switches that only loop or warn, and ``$^I`` only compared."""
+    d = sh(world, command)
+    assert quiet(d), d.reason
+
+
 # ------------------------------------- scanned code: APIs looked up by name, metadata, reads
 
 
