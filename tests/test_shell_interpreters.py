@@ -560,12 +560,21 @@ def test_python_computed_glob_stays_unresolved(world: World) -> None:
         # a read reached through the module object, not its name
         'python3 -c \'import sys\nd = open("{W}","rb").read()\n'
         'open("scratch/o","wb").write(sys.modules[__name__].d)\'',
+        'python3 -c \'d = open("{W}","rb").read()\nfrom __main__ import d as e\nlen(d)\n'
+        'open("scratch/o","wb").write(e)\'',
         # a link the code makes before it globs, through pathlib
         "python3 -c 'import glob\nfrom pathlib import Path\n"
         'Path("scratch/d").symlink_to("../hosts/decom-01/data")\n'
         'for p in glob.glob("scratch/d/*"):\n    open("scratch/o","ab").write(open(p,"rb").read())\'',
     ],
-    ids=["import-alias-rebound", "builtins-attr", "globals-item", "sys.modules", "symlink_to"],
+    ids=[
+        "import-alias-rebound",
+        "builtins-attr",
+        "globals-item",
+        "sys.modules",
+        "from-__main__",
+        "symlink_to",
+    ],
 )
 def test_python_trusted_names_rebound_or_values_reached_otherwise(
     world: World, command: str

@@ -185,6 +185,8 @@ def _reaches_namespaces(n: ast.AST, aliases: dict[str, str]) -> bool:
         return n.attr in _NAMESPACES
     if isinstance(n, ast.alias):
         return n.name == "__main__" or n.name.split(".")[0] == "inspect"
+    if isinstance(n, ast.ImportFrom):
+        return (n.module or "").split(".")[0] in ("__main__", "inspect")
     return False
 
 
