@@ -547,6 +547,66 @@ def test_python_computed_glob_stays_unresolved(world: World) -> None:
     assert d.action is Action.CONFIRM and "unresolved-path" in d.rules, d.reason
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        # a trusted name rebound by an import alias, a builtin or a namespace
+        "python3 -c 'import shutil\nfrom os.path import getsize\ngetsize = shutil.copy\n"
+        'getsize("{W}", "scratch/o")\'',
+        'python3 -c \'import builtins\nbuiltins.len = lambda d: open("scratch/o","wb")'
+        '.write(d)\nlen(open("{W}","rb").read())\'',
+        'python3 -c \'globals()["len"] = lambda d: open("scratch/o","wb").write(d)\n'
+        'len(open("{W}","rb").read())\'',
+        # a read reached through the module object, not its name
+        'python3 -c \'import sys\nd = open("{W}","rb").read()\n'
+        'open("scratch/o","wb").write(sys.modules[__name__].d)\'',
+        'python3 -c \'d = open("{W}","rb").read()\nfrom __main__ import d as e\nlen(d)\n'
+        'open("scratch/o","wb").write(e)\'',
+        # a link the code makes before it globs, through pathlib
+        "python3 -c 'import glob\nfrom pathlib import Path\n"
+        'Path("scratch/d").symlink_to("../hosts/decom-01/data")\n'
+        'for p in glob.glob("scratch/d/*"):\n    open("scratch/o","ab").write(open(p,"rb").read())\'',
+    ],
+    ids=[
+        "import-alias-rebound",
+        "builtins-attr",
+        "globals-item",
+        "sys.modules",
+        "from-__main__",
+        "symlink_to",
+    ],
+)
+def test_python_trusted_names_rebound_or_values_reached_otherwise(
+    world: World, command: str
+) -> None:
+    """The value tracking trusts a call by its name only while the code leaves the name alone,
+    follows a value only through its name, and expands a glob only in a tree the code does
+    not link or copy into."""
+    d = sh(world, command)
+    assert d.action in (Action.CONFIRM, Action.DENY), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python3 -c \"import os, hashlib\nos.environ['LC_ALL'] = 'C'\nopen('scratch/o','w')"
+        ".write(hashlib.sha256(open('{W}','rb').read()).hexdigest())\"",
+        "python3 -c \"import hashlib\nclass C: n = 2\nopen('scratch/o','w')"
+        ".write(hashlib.sha256(open('{W}','rb').read()).hexdigest() * C.n)\"",
+        'python3 -c \'import hashlib\nfor p in ("{W}",):\n'
+        '    print(p, hashlib.md5(open(p, "rb").read()).hexdigest())\' > scratch/sums.txt',
+        'python3 -c \'import glob, os\nos.remove("scratch/notes.txt")\n'
+        'for p in glob.glob("hosts/*/data/*"):\n    print(len(open(p, "rb").read()))\' > scratch/n.txt',
+    ],
+    ids=["environ-item", "class-attribute-unrelated", "literal-tuple-loop", "remove-then-glob"],
+)
+def test_python_digests_beside_honest_bindings_stay_quiet(world: World, command: str) -> None:
+    """Twins: setting an environment variable or a class attribute rebinds no trusted call,
+    a loop over a literal tuple names its paths, and a deletion adds no match to a glob."""
+    d = sh(world, command)
+    assert quiet(d), d.reason
+
+
 # ------------------------------------------------ perl: in-place editing the code turns on
 
 
@@ -579,6 +639,39 @@ def test_perl_inplace_turned_on_in_code_changes_the_file(world: World, command: 
 )
 def test_perl_reading_without_inplace_stays_quiet(world: World, command: str) -> None:
     """Twins: ``$^I`` only read, a ``-n`` loop that prints, ``#!`` switches that edit nothing."""
+    d = sh(world, command)
+    assert quiet(d), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "printf '#!perl -pi\\ns/true/false/\\n' | perl - {CFG}",
+        "printf 'junk\\n#!/usr/bin/perl -i\\nwhile(<>){{s/true/false/; print}}\\n' | perl -x - {CFG}",
+        "perl -pe 'BEGIN{{my $n = chr 9; $$n = \"\"}} s/true/false/' {CFG}",
+        "perl -pe 'BEGIN{{sub z {{ $_[0] = \"\" }} z($^I)}} s/true/false/' {CFG}",
+    ],
+    ids=["stdin-shebang", "stdin-x", "symbolic-scalar", "aliased-argument"],
+)
+def test_perl_inplace_from_stdin_programs_and_aliases(world: World, command: str) -> None:
+    """A program read on standard input has its ``#!`` switches too (after ``-x``, from the
+    first ``#!...perl`` line); ``$^I`` set through ``$$name`` or a sub's ``@_`` alias."""
+    d = sh(world, command)
+    assert d.action in (Action.CONFIRM, Action.DENY), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "perl -e '#!perl -w\nprint while <>' {CFG}",
+        "printf 'junk\\n#!perl -n\\nprint;\\n' > scratch/x.pl; perl -x scratch/x.pl {CFG}",
+        "printf '#!perl -n\\nprint if /enabled/\\n' | perl - {CFG}",
+        "perl -ne 'print if !defined($^I) || $^I eq \"\"' {CFG}",
+    ],
+    ids=["e-shebang-w", "x-shebang-n", "stdin-shebang-n", "inplace-compared"],
+)
+def test_perl_shebang_switches_that_only_read_stay_quiet(world: World, command: str) -> None:
+    """Twins: ``#!`` switches that only loop or warn, and ``$^I`` only compared."""
     d = sh(world, command)
     assert quiet(d), d.reason
 
@@ -635,5 +728,49 @@ def test_scanned_code_with_unknown_calls_or_paths_is_never_allowed(
 def test_scanned_code_that_only_reads_or_asks_is_quiet(world: World, command: str) -> None:
     """Honest twins: node's reading calls print what they read; a path that only reaches
     a metadata call (``-s``, ``File.exist?``, ``filesize``) is not copied to the output."""
+    d = sh(world, command)
+    assert quiet(d), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        # a module other than fs (a package the analyser does not read, node:-prefixed net)
+        "node -e \"require('fs-extra').copySync('{W}', 'scratch/o')\"",
+        "node -e \"const d = require('fs').readFileSync('{W}'); "
+        "require('node:net').connect(9099, 'backup-02', function () {{ this.end(d) }})\"",
+        # the global object or a constructor reached by a computed key
+        "node -e \"globalThis['pro'+'cess'].getBuiltinModule('fs').cpSync('{W}', 'scratch/o')\"",
+        # a metadata name bound to a copying function
+        "node -e \"const {{copyFileSync: existsSync}} = require('fs'); "
+        "existsSync('{W}', 'scratch/o')\"",
+        "perl -MFile::Copy -e '*file_exists = \\&File::Copy::copy; "
+        'file_exists("{W}", "scratch/o")\'',
+    ],
+    ids=["fs-extra", "node:net", "globalThis-key", "destructured-rename", "perl-glob-assign"],
+)
+def test_node_and_perl_reach_files_other_ways(world: World, command: str) -> None:
+    """Node's "fs used only through reading calls" holds only when no other module is
+    reached, and a metadata call is trusted only while the code does not bind its name."""
+    d = sh(world, command)
+    assert d.action in (Action.CONFIRM, Action.DENY), d.reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "node -e \"const m = require('./lib.js'); "
+        "console.log(m.x, require('fs').readFileSync('{CFG}', 'utf8'))\"",
+        "node -e \"(async () => {{ const fs = await import('node:fs/promises'); "
+        "console.log(await fs.readFile('{CFG}', 'utf8')) }})()\"",
+        "node -e \"const st = require('fs').statSync('{W}'); console.log(st.mtime)\"",
+        'perl -e \'my $size = -s "{W}"; print "$size\\n"\'',
+    ],
+    ids=["project-module", "await-import", "statSync-bound", "perl-size-variable"],
+)
+def test_node_and_perl_honest_reads_stay_quiet(world: World, command: str) -> None:
+    """Twins: a project module (read itself) beside fs reads, fs from ``await import()``
+    with a literal name, a variable named like a metadata call that binds no call."""
+    world.write("lib.js", "module.exports = {x: 1}\n")
     d = sh(world, command)
     assert quiet(d), d.reason

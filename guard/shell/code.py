@@ -131,6 +131,65 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
     return None
 
 
+# The names the value tracking trusts by what they are called: the modules and builtins of
+# the calls it takes as reducing, asking for metadata, spelling a path, opening or printing.
+_TRUSTED_ROOTS = names(
+    "len hash bool zlib binascii hashlib os os.path posixpath pathlib Path PurePath str open "
+    "io codecs print sorted list reversed tuple set glob builtins __builtins__ sys"
+)
+# Names through which code reaches a module's globals (or a frame's) without a name load.
+_NAMESPACES = names("__main__ globals vars locals __dict__ f_globals f_locals modules _getframe")
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name an attribute or subscript chain starts from (``os`` in ``os.path.x[1]``)."""
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _rebinds(n: ast.AST, aliases: dict[str, str], stores: dict[str, int]) -> bool:
+    """Whether ``n`` binds a name the value tracking trusts, rebinds an imported name, or
+    assigns into a module, a builtin or anything not bound by the code itself."""
+    if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return n.name in _TRUSTED_ROOTS or n.name in aliases
+    if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+        return n.id in _TRUSTED_ROOTS or n.id in aliases
+    if isinstance(n, ast.arg):
+        return n.arg in _TRUSTED_ROOTS
+    if isinstance(n, ast.ExceptHandler | ast.MatchAs | ast.MatchStar):
+        return n.name in _TRUSTED_ROOTS
+    if isinstance(n, ast.Import | ast.ImportFrom):
+        return any(a.name == "*" or (a.asname or "") in _TRUSTED_ROOTS for a in n.names)
+    if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Load):
+        root = _root(n)
+        return root is None or root in aliases or root in _TRUSTED_ROOTS or root not in stores
+    if isinstance(n, ast.Subscript) and not isinstance(n.ctx, ast.Load):
+        # an item set in data (``os.environ["X"] = ...``) rebinds nothing; one set in a
+        # namespace (``globals()``, ``vars(os)``, ``x.__dict__``, ``sys.modules``) may
+        return any(
+            _reaches_namespaces(x, aliases)
+            or (isinstance(x, ast.Name) and x.id in ("__builtins__", "builtins"))
+            for x in ast.walk(n.value)
+        )
+    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+        return n.func.id in ("setattr", "delattr", "__import__", "exec", "eval")
+    return False
+
+
+def _reaches_namespaces(n: ast.AST, aliases: dict[str, str]) -> bool:
+    """``n`` reaches a module's or a frame's variables by another way than their names."""
+    if isinstance(n, ast.Name):
+        return n.id in _NAMESPACES or aliases.get(n.id) == "__main__"
+    if isinstance(n, ast.Attribute):
+        return n.attr in _NAMESPACES
+    if isinstance(n, ast.alias):
+        return n.name == "__main__" or n.name.split(".")[0] == "inspect"
+    if isinstance(n, ast.ImportFrom):
+        return (n.module or "").split(".")[0] in ("__main__", "inspect")
+    return False
+
+
 class _Py:
     """One pass over a Python syntax tree, collecting what the analyser needs."""
 
@@ -160,6 +219,22 @@ class _Py:
             elif isinstance(n, ast.arg):
                 stores[n.arg] = stores.get(n.arg, 0) + 2
         self.stores = stores
+        # Calls trusted by name (``len``, ``hashlib.*``, ``os.path.exists``, ``open``...) are
+        # what their name says only while the code leaves those names alone: a ``def len``,
+        # ``os.path.exists = shutil.copy`` or ``hashlib.k = ...`` anywhere drops the trust.
+        self.trusting = not any(_rebinds(n, self.aliases, stores) for n in self.nodes)
+        # Values reached other than through their name (``C.d`` for a class body's ``d``,
+        # ``__main__.d``, ``globals()["d"]``): a name's loads are not all its uses.
+        self.untracked = any(_reaches_namespaces(n, self.aliases) for n in self.nodes)
+        self.class_bound: set[str] = {
+            x.id
+            for n in self.nodes
+            if isinstance(n, ast.ClassDef)
+            for stmt in n.body
+            for x in ast.walk(stmt)
+            if isinstance(x, ast.Name) and not isinstance(x.ctx, ast.Load)
+        }
+        self.changes: bool | None = None  # whether the code may change the tree (see below)
         # Where each node sits, the places each name is read, and what a name bound once
         # holds: its assigned value, or the iterable of the one loop that binds it. The value
         # tracking below (`_reduced`, `_meta_only`, `_paths`) follows data only through these.
@@ -238,7 +313,7 @@ class _Py:
                 k = node.slice.value
                 return self.argv[k] if 0 <= k < len(self.argv) else None
             return None
-        if isinstance(node, ast.Call):
+        if isinstance(node, ast.Call) and self.trusting:
             name = _dotted(node.func, self.aliases)
             args = [self.fold(a, depth + 1) for a in node.args]
             if (
@@ -313,7 +388,12 @@ def _bound_name(py: _Py, node: ast.AST) -> str | None:
         target = parent.targets[0]
     elif isinstance(parent, ast.withitem) and parent.context_expr is node:
         target = parent.optional_vars
-    if isinstance(target, ast.Name) and py.stores.get(target.id) == 1:
+    if (
+        isinstance(target, ast.Name)
+        and py.stores.get(target.id) == 1
+        and not py.untracked
+        and target.id not in py.class_bound
+    ):
         return target.id
     return None
 
@@ -334,7 +414,7 @@ def _reduced(py: _Py, node: ast.AST, depth: int = 0) -> bool:
     (``f.read()``), ``with ... as f`` and names bound once; any other use (an argument of
     another call, an operand, a container, a name bound twice) may carry the content on, and
     answers ``False``."""
-    if depth > _MAX_TRACK:
+    if depth > _MAX_TRACK or not py.trusting:
         return False
     parent = py.parents.get(node)
     if isinstance(parent, ast.Attribute) and parent.value is node:
@@ -355,7 +435,7 @@ def _reduced(py: _Py, node: ast.AST, depth: int = 0) -> bool:
     bound = _bound_name(py, node)
     if bound is not None:
         uses = py.loads.get(bound, [])
-        return all(_reduced(py, u, depth + 1) for u in uses)
+        return bool(uses) and all(_reduced(py, u, depth + 1) for u in uses)
     return False
 
 
@@ -363,7 +443,7 @@ def _meta_only(py: _Py, node: ast.AST, depth: int = 0) -> bool:
     """Whether a path (a string literal, or a value built from it) reaches only calls that
     look at the file's metadata (``os.path.exists``, ``Path(p).stat()``): through spellings
     of the path (``Path(p)``, ``str(p)``) and names bound once, every use of it."""
-    if depth > _MAX_TRACK:
+    if depth > _MAX_TRACK or not py.trusting:
         return False
     parent = py.parents.get(node)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
@@ -384,6 +464,8 @@ def _meta_only(py: _Py, node: ast.AST, depth: int = 0) -> bool:
 
 def _meta_only_name(py: _Py, name: str) -> bool:
     """A name bound once whose every use only asks for a file's metadata."""
+    if py.untracked or name in py.class_bound:
+        return False
     uses = py.loads.get(name, [])
     return bool(uses) and all(_meta_only(py, u) for u in uses)
 
@@ -396,6 +478,10 @@ def _literal_glob(c: Cmd, py: _Py, call: ast.Call, name: str, method: str) -> li
     if call in py.globs:
         return py.globs[call]
     py.globs[call] = None
+    if not py.trusting or _changes_files(py):
+        # the tree the code globs may not be the tree now: a link it makes, a file it
+        # writes or moves (or a call the analyser does not know) can add matches
+        return None
     deep = dots = False
     pattern: str | None = None
     if name in ("glob.glob", "glob.iglob"):
@@ -433,6 +519,43 @@ def _literal_glob(c: Cmd, py: _Py, call: ast.Call, name: str, method: str) -> li
     return hits
 
 
+def _changes_files(py: _Py) -> bool:
+    """Whether the code may make an existing file's content appear under another name (a
+    link, a copy, a move, an archive it extracts), run commands, or make any call the
+    analyser does not know: after it, a glob may match what it did not match before the code
+    ran. Writing data into a file is not such a call: what the glob then finds there is what
+    the code wrote, whose sources the analyser follows. Decided once per code."""
+    if py.changes is None:
+        py.changes = any(isinstance(n, ast.Call) and not _leaves_files(py, n) for n in py.nodes)
+    return py.changes
+
+
+# Calls and methods that only put the code's own data into a file (or drop one).
+_DATA_WRITES = names("print os.write json.dump pickle.dump yaml.dump yaml.safe_dump")
+_DATA_METHODS = names("write write_text write_bytes writelines flush close")
+
+
+def _leaves_files(py: _Py, call: ast.Call) -> bool:
+    """A call the analyser knows does not bring files into being under new names."""
+    name = _dotted(call.func, py.aliases) or ""
+    method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    if (name in _OPEN_CALLS and name != "os.open") or _opens_a_path(py, name, method):
+        return True  # opened for reading, or for writing the code's own data
+    if name in _DATA_WRITES or method in _DATA_METHODS or name in _DELETE_CALLS:
+        return True
+    changing = _COPY_CALLS | _MOVE_CALLS | _SHELL_CALLS | _WRITE_CALLS | _DYNAMIC
+    if name in changing or name in _DETACH_CALLS or name in _DEBUGGER_CALLS:
+        return False
+    if method in _WRITE_METHODS and name not in _READ_CALLS:
+        return False
+    return (
+        name in _READ_CALLS
+        or method in _READ_METHODS
+        or method in _DELETE_METHODS
+        or name.startswith(("os.path.", "hashlib.", "datetime.", "math.", "time."))
+    )
+
+
 def _paths(c: Cmd, py: _Py, node: ast.AST | None) -> list[str] | None:
     """The paths an expression may name: the string it folds to, or every match of the
     literal glob a loop variable (bound by that one loop) runs over."""
@@ -457,6 +580,10 @@ def _paths(c: Cmd, py: _Py, node: ast.AST | None) -> list[str] | None:
         and len(it.args) == 1
     ):
         it = it.args[0]
+    if isinstance(it, ast.List | ast.Tuple | ast.Set):
+        # a loop over a literal list of literal strings names each of them
+        items = [None if isinstance(e, ast.Starred) else py.fold(e) for e in it.elts]
+        return None if any(v is None for v in items) else [v for v in items if v is not None]
     if not isinstance(it, ast.Call):
         return None
     name = _dotted(it.func, py.aliases) or ""
@@ -1050,13 +1177,14 @@ def _inspect_tree(
             printing = True
         if name in _WRITE_CALLS or (method in _WRITE_METHODS and name not in _READ_CALLS):
             write = True
-        elif (
+        elif py.trusting and (
             name in _READ_CALLS
             or method in _READ_METHODS
             or name.startswith(("os.path.", "hashlib.", "datetime.", "math.", "time."))
         ):
             pass
         else:
+            # (code that rebinds the names the analyser trusts: no call is what it says)
             unknown_call = True
     if found and (write or net or unknown_call or dynamic):
         # Files found at run time (glob, walk, listdir) or paths built from values the analyser
@@ -1126,18 +1254,23 @@ def _inspect_tree(
         else:
             c.emit(EffectKind.READ, loc, recursive=rec)
             reads.append(loc)
+            opened.append(loc)
     if not literals and (unknown_call or net) and not dynamic:
         c.emit(EffectKind.EXEC, note=f"{what}")
-    # what it prints may be what it read, or what it was given on standard input
+    # what it prints may be what it read (unless only its digest or length reaches the
+    # print), or what it was given on standard input
     through = _passed_through(c, {r.path for r in reads})
-    if printing and reads:
-        return (*(Flow(src=r, exact=False, via=c.name) for r in reads), *through)
+    if printing and opened:
+        return (*(Flow(src=r, exact=False, via=c.name) for r in opened), *through)
     return (*through, OPAQUE)
 
 
 _QUOTED = re.compile(r"'((?:[^'\\\n]|\\.){1,4096})'|\"((?:[^\"\\\n]|\\.){1,4096})\"")
 _GEN_NET = re.compile(
-    r"socket|IO::Socket|LWP|HTTP::|Net::|https?://|\bfetch\s*\(|require\(\s*['\"](?:net|http|https|dgram|tls)['\"]|"
+    r"socket|IO::Socket|LWP|HTTP::|Net::|https?://|\bfetch\s*\(|"
+    # node's network modules, however the code reaches them (require, import, import(),
+    # process.getBuiltinModule), with or without the node: prefix
+    r"(?:require|import|from|getBuiltinModule)\s*\(?\s*['\"`](?:node:)?(?:net|http|https|http2|dgram|tls)['\"`]|"
     r"open-uri|TCPSocket|UDPSocket|curl_|ftp_|fsockopen|stream_socket"
 )
 _GEN_WRITE = re.compile(
@@ -1261,7 +1394,18 @@ _GEN_LOOKUP_BY_LANG: dict[str, re.Pattern[str]] = {
         r"\$\w+\s*\(|->\s*\$\w|::\$\w|\bcall_user_func(?:_array)?\b|\{\s*\$\w+\s*\}\s*\("
     ),
     "lua": re.compile(r"\b_(?:G|ENV)\b|\bload(?:string)?\s*\("),
+    # node reaches modules and code without require/import too: built-in modules by a name
+    # (getBuiltinModule, binding, the module loader), the Function constructor, the global
+    # object by a computed key
+    "node": re.compile(
+        r"\bprocess\s*\.\s*(?:getBuiltinModule|binding|_linkedBinding|dlopen|mainModule)\b|"
+        r"\bmodule\s*\.\s*(?:require|constructor|children|parent)\b|\b_load\b|"
+        r"\bcreateRequire\b|\brequire\s*\.\s*(?:cache|main)\b|\bFunction\s*\(|"
+        r"\.\s*constructor\b|\bglobal(?:This)?\s*\[|\bReflect\s*\.|\beval\b|\bvm\b"
+    ),
 }
+for _alias in ("nodejs", "bun", "deno"):
+    _GEN_LOOKUP_BY_LANG[_alias] = _GEN_LOOKUP_BY_LANG["node"]
 # A quoted path that only a metadata call takes (whether it is there, its size, its type):
 # what stands before its opening quote.
 _GEN_META = re.compile(
@@ -1269,9 +1413,42 @@ _GEN_META = re.compile(
     r"filesize|filemtime|is_file|is_dir|is_link|exist\?|exists\?|file\?|directory\?|"
     r"File\.size\??|File\.mtime)\s*\(\s*|\bFile\.(?:size\??|exists?\?|file\?|directory\?)\s+)$"
 )
+# The code binding one of those names itself (``sub file_exists {...}``, ``function
+# existsSync(p)``, ``fs.existsSync = ...``, ``*filesize = \\&copy``, ``{cpSync: statSync}``,
+# ``def File.size``): a call of that name may then be anything.
+_GEN_META_NAMES = (
+    r"(?:existsSync|exists|statSync|stat|lstatSync|lstat|accessSync|access|file_exists|"
+    r"filesize|filemtime|is_file|is_dir|is_link|exist|file|directory|size|mtime)\b"
+)
+_GEN_META_BOUND = re.compile(
+    r"(?:\b(?:sub|function|def|proc|let|var|const|my|our|local|as|alias(?:_method)?)\s*\(?"
+    r"\s*:?\s*(?:[\w$]+\s*(?:\.|::|->)\s*)*\*?|\*\s*(?:\w+::)*|\\?&\s*|[{,]\s*[\w$]+\s*:\s*)"
+    + _GEN_META_NAMES
+    + r"|(?<![$@%\w])"
+    + _GEN_META_NAMES
+    + r"[?!]?\s*(?:=(?![=~>])|[-+*/.|&]=|=>\s*(?!['\"]))|"
+    r"\bfunction\b[^(){}]*\([^)]*\b"
+    + _GEN_META_NAMES
+    + r"|\(\s*(?:[\w$]+\s*,\s*)*"
+    + _GEN_META_NAMES
+    + r"\s*[,)]\s*=>"
+)
 _PERL_FILETEST = re.compile(r"(?<![\w$@%&-])-[edfszlrwxoRWXOpSbcugkTBMAC]\s*\(?\s*$")
 # node's file system module, and the calls of it that only read or look at metadata.
-_NODE_FS = re.compile(r"""\brequire\s*\(\s*(["'`])(?:node:)?fs(?:/promises)?\1\s*\)""")
+_NODE_FS = re.compile(
+    r"""\b(?:require|import)\s*\(\s*(["'`])(?:node:)?fs(?:/promises)?\1\s*\)"""
+    # import() gives a promise of the module: the function given to then() takes it
+    r"""(?:\s*\.\s*then\s*\(\s*(?:async\s+)?(?:\(\s*(?P<param>[\w$]+)\s*\)|(?P<bare>[\w$]+))\s*=>)?"""
+)
+# Anything by which node code reaches a module: every one must be a use of fs, or load a
+# project file (which is read and analysed itself, see :func:`load_spec`).
+_NODE_MODULE_USE = re.compile(
+    r"\b(?:require|import|getBuiltinModule|binding|_load)\b|\bmodule\s*\.\s*(?!exports\b)"
+)
+_NODE_PROJECT_FILE = re.compile(
+    r"""\b(?:require|import)\s*\(\s*(["'`])\.{0,2}/[^"'`\n]*\1\s*\)|"""
+    r"""\bimport\s+(?:[^;'"`]*?\bfrom\s+)?(["'`])\.{0,2}/[^"'`\n]*\2"""
+)
 _NODE_FS_IMPORT = re.compile(
     r"""\bimport\s+(?:\*\s+as\s+(?P<alias>[\w$]+)|(?P<default>[\w$]+)|\{(?P<names>[^}]*)\})"""
     r"""\s+from\s+(["'])(?:node:)?fs(?:/promises)?\4"""
@@ -1286,21 +1463,32 @@ _NODE_MEMBER = re.compile(r"\s*\.\s*(?:promises\s*\.\s*)?([\w$]+)")
 
 
 def _node_reads_only(code: str) -> bool:
-    """Whether node code uses its file system module only to read and look at files: each
-    ``require("fs")`` (or ``import ... from "fs"``) is followed by a reading call, or bound
-    to a name (or destructured into names) that is only ever used for reading calls."""
+    """Whether node code uses its file system module only to read and look at files, and
+    reaches no other module: each ``require("fs")`` (``import ... from "fs"``, ``import("fs")``
+    with a literal name) is followed by a reading call, or bound to a name (destructured into
+    names, the parameter of the ``then`` callback) only ever used for reading calls."""
     aliases: list[str] = []
     spans: list[tuple[int, int]] = []
     for m in _NODE_FS.finditer(code):
+        param = m.group("param") or m.group("bare")
+        if param is not None:
+            aliases.append(param)
+            spans.append((m.start(), m.end()))
+            continue
+        if m.group().lstrip().startswith("import"):
+            decl_at = m.start()
+            before = re.search(r"\bawait\s*$", code[: m.start()])
+            if before is not None:
+                decl_at = before.start()
+        else:
+            decl_at = m.start()
         after = _NODE_MEMBER.match(code, m.end())
-        if after is not None:
+        if after is not None and not m.group().startswith("import"):
             if after.group(1) not in _NODE_READS:
                 return False
             spans.append((m.start(), m.end()))
             continue
-        decl = re.search(
-            r"\b(?:const|let|var)\s+(?:([\w$]+)|\{([^}]*)\})\s*=\s*$", code[: m.start()]
-        )
+        decl = re.search(r"\b(?:const|let|var)\s+(?:([\w$]+)|\{([^}]*)\})\s*=\s*$", code[:decl_at])
         if decl is None:
             return False
         if decl.group(1) is not None:
@@ -1313,8 +1501,10 @@ def _node_reads_only(code: str) -> bool:
             return False
         aliases.extend(a for a in (m.group("alias"), m.group("default")) if a is not None)
         spans.append((m.start(), m.end()))
-    # no other mention of the module (passed on, imported another way)
-    for m in _NODE_FS_STRING.finditer(code):
+    # no other mention of the module (passed on, imported another way), and no other
+    # module reached at all (one may hand out fs, or write files itself)
+    spans.extend((m.start(), m.end()) for m in _NODE_PROJECT_FILE.finditer(code))
+    for m in (*_NODE_FS_STRING.finditer(code), *_NODE_MODULE_USE.finditer(code)):
         if not any(a <= m.start() < b for a, b in spans):
             return False
     for alias in aliases:
@@ -1338,10 +1528,13 @@ def _meta_only_strings(code: str, lang: str) -> set[str]:
     call (``existsSync("p")``, perl's ``-s "p"``, ``File.exist?("p")``)."""
     counts: dict[str, int] = {}
     text = code[: 1 << 20]
+    # a metadata name the code binds itself: no call of it is trusted (perl's file tests
+    # are operators, which code cannot redefine)
+    named = not _GEN_META_BOUND.search(text)
     for m in _QUOTED.finditer(text):
         s = m.group(1) if m.group(1) is not None else m.group(2)
         before = text[max(0, m.start() - 48) : m.start()]
-        meta = bool(_GEN_META.search(before)) or (
+        meta = (named and bool(_GEN_META.search(before))) or (
             lang == "perl" and bool(_PERL_FILETEST.search(before))
         )
         counts[s] = counts.get(s, 0) + 1 if meta else -(1 << 30)

@@ -25,6 +25,7 @@ from guard.shell.options import Spec, parse
 from guard.shell.reentry import (
     _unknown_args,
     file_text,
+    perl_shebang_switches,
     run_script_file,
     run_stdin_script,
 )
@@ -553,12 +554,11 @@ _PERL_FLAGS = frozenset("acfhnpsStTuUvwWX")
 
 
 def _perl_switches(
-    c: Cmd,
+    args: list[Field],
 ) -> tuple[list[str | None], dict[str, list[Field]], bool, int] | None:
     """perl's switch clusters, parsed exactly: the code (``None`` where unknown), the value of
     each valued switch, whether one unknown letter was met, and where the operands start
     (``None`` when a switch word cannot be seen)."""
-    args = c.args
     codes: list[str | None] = []
     values: dict[str, list[Field]] = {}
     odd = False
@@ -608,7 +608,18 @@ def _perl_switches(
 
 # Perl code that turns in-place editing on itself: ``$^I`` (the variable ``-i`` sets), given a
 # value; and a BEGIN block that only does that, with the value it gives.
-_PERL_SETS_INPLACE = re.compile(r"\$(?:\^I|\{\^I\})\s*(?:=(?![=~])|\.=|\|\|=|//=)")
+# Any mention of ``$^I`` counts as setting it (a list assignment, ``=~ s///``, a ``for`` alias,
+# ``local``, a reference, a sub's aliased argument all can), but for a read whose value only
+# reaches ``defined``, a comparison or a default (``$^I // "off"``, ``$^I eq ""``); and so does
+# any symbolic reference (``${"\cI"}``, ``$$name``, ``*{...}``, the stash): the name it
+# reaches may be ``^I``.
+_PERL_SETS_INPLACE = re.compile(
+    r"""\\\s*\$(?:\^I|\{\s*\^I)|"""
+    r"""(?<!defined\()(?<!defined )\$(?:\^I(?!\w)|\{\s*\^I\s*\})"""
+    r"""(?!\s*(?:(?://|\|\|)(?!=)|(?:eq|ne|lt|gt|le|ge|cmp)\b|[=!]=))|"""
+    r"""\$\s*\{\s*["'`\\$]|\$\s*\{\s*(?:chr|sprintf|pack|join|lc|uc)\b|\$\$[A-Za-z_{]|"""
+    r"""\$(?:main)?::\{|[*%]\s*\{\s*["'`$\\]|\\cI"""
+)
 _PERL_BEGIN_INPLACE = re.compile(
     r"""\bBEGIN\s*\{\s*(?:local\s+)?\$(?:\^I|\{\^I\})\s*=\s*(?:(["'])([^"'\\$@]*)\1|q\{([^}\\]*)\})\s*;?\s*\}\s*;?"""
 )
@@ -666,13 +677,74 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
     analyser does not know, the debugger, and modules found in folders given with ``-I``
     (read like the code) are judged as what they run."""
     args = c.args
-    parsed = _perl_switches(c)
+    parsed = _perl_switches(list(args))
     if parsed is None:
         c.unseen("perl: a switch the analyser cannot see")
         return _unknown_args(c, list(args))
     codes, values, odd, i = parsed
     if odd:
         c.unseen("perl: a switch the analyser does not know")
+    rest = list(args[i:])
+    if not codes:
+        # the program is a file, or standard input (no operand, or ``-``): with ``-x``, it
+        # starts at the first ``#!...perl`` line; its ``#!`` switches count as given here
+        if rest and rest[0].value != "-":
+            c.read(rest[0])
+            if "-x" not in values:
+                return run_script_file(c, c.loc(rest[0]), rest[1:], lang="perl")
+            _, text = file_text(c, c.loc(rest[0]))
+            if text is None:
+                c.unseen("perl -x: a program the analyser cannot read", c.loc(rest[0]))
+                return _unknown_args(c, rest[1:])
+            return _perl_program(c, text, values, rest[1:], odd)
+        files = rest[1:] if rest else []
+        return run_stdin_script(
+            c,
+            "perl",
+            what="perl reading standard input",
+            run=lambda text: _perl_program(
+                Cmd(c.st, c.name, c.args, (), c.via), text, values, files, odd
+            ),
+        )
+    return _perl_run(c, codes, values, rest, odd)
+
+
+def _perl_program(
+    c: Cmd, text: str, values: dict[str, list[Field]], rest: list[Field], odd: bool
+) -> tuple[Flow, ...]:
+    """perl running the program ``text`` (a file or standard input) on ``rest``: with
+    ``-x`` from its first ``#!...perl`` line (none: perl runs nothing)."""
+    if "-x" in values:
+        lines = text.split("\n")
+        at = next((k for k, ln in enumerate(lines) if ln.startswith("#!") and "perl" in ln), None)
+        if at is None:
+            return ()
+        text = "\n".join(lines[at:])
+    return _perl_run(c, [text], dict(values), rest, odd)
+
+
+def _perl_run(
+    c: Cmd, codes: list[str | None], values: dict[str, list[Field]], rest: list[Field], odd: bool
+) -> tuple[Flow, ...]:
+    """perl running ``codes`` (``-e`` code, or the program read from a file or standard
+    input) on ``rest``. A ``#!...perl`` first line of the program gives switches, which perl
+    honours as if they were on its command line (``#!perl -pi`` edits in place)."""
+    first = codes[0] if codes else None
+    shebang = perl_shebang_switches(first) if first is not None else []
+    if shebang:
+        more = _perl_switches([Field(w, raw=w) for w in shebang])
+        if more is None:
+            c.unseen("perl: #! switches the analyser cannot read")
+        else:
+            _, extra, odd_more, _ = more
+            if odd_more and not odd:
+                c.unseen("perl: a #! switch the analyser does not know")
+            merged = {k: list(v) for k, v in values.items()}
+            for k, v in extra.items():
+                merged.setdefault(k, []).extend(v)
+            values = merged
+        # the #! line is a comment of the code; the lines stay where they were
+        codes = ["\n" + first.split("\n", 1)[1] if first and "\n" in first else "", *codes[1:]]
     if "-d" in values:
         c.unseen("perl -d runs the debugger, which runs the commands it reads")
     inplace_vals = values.get("-i")
@@ -683,13 +755,6 @@ def perl_command(c: Cmd) -> tuple[Flow, ...]:
             codes, inplace = turned_on
     loop = "-p" in values or "-n" in values
     _perl_modules(c, values, codes)
-    rest = list(args[i:])
-    if not codes and rest:
-        loc = c.loc(rest[0])
-        c.read(rest[0])
-        return run_script_file(c, loc, rest[1:], lang="perl")
-    if not codes:
-        return run_stdin_script(c, "perl", what="perl reading standard input")
     if inplace is not None:
         code = (
             "\n".join(x for x in codes if x is not None)

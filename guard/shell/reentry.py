@@ -127,7 +127,8 @@ def run_stdin_script(
         c: The interpreter's command.
         lang: ``shell``, ``python`` or another language name.
         what: How to name the script in notes.
-        run: A callable ``(text) -> flows`` that analyses shell text somewhere else (``ssh``).
+        run: A callable ``(text) -> flows`` that analyses the script instead (shell text run
+            somewhere else, ``ssh``; a perl program with its own switches).
         shell: The shell that runs the script, already set up (else a new child shell).
         prefix: Code the interpreter runs before the script, in the same session (sqlite3's
             ``-cmd``, ``-init`` and format options): read as the script's first lines.
@@ -154,10 +155,9 @@ def run_stdin_script(
         else:
             c.unseen(f"{what} runs data of unknown origin")
             continue
-        if lang == "shell":
-            if run is not None:
-                out.extend(run(text))
-                continue
+        if run is not None:
+            out.extend(run(text))
+        elif lang == "shell":
             sub = shell or shell_for(c, stdin=(), pos=[], arg0=c.name)
             if sub is not None:
                 out.extend(sub.run_text(text, what=what))
