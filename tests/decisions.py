@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from guard.types import Action, Decision
+from typing import Any
+
+from guard.types import Action, Decision, ToolCall
+from tests.conftest import AGENT, World
 
 
 def quiet(d: Decision) -> bool:
@@ -30,3 +33,16 @@ def unseen_or_denied(d: Decision) -> bool:
     """Confirmed or denied (something else in it is judged too), and code the guard cannot
     read, with the enforcement-gap alert."""
     return d.action in (Action.CONFIRM, Action.DENY) and _gap(d)
+
+
+def blocked(d: Decision) -> bool:
+    """Confirmed or denied: not allowed to run silently."""
+    return d.action in (Action.CONFIRM, Action.DENY)
+
+
+def shell(world: World, command: str, **extra: Any) -> Decision:
+    """The guard's decision on one ``shell`` call of the acting agent, with ``extra`` args
+    beside the command (``env``, ``cwd``...)."""
+    return world.guard().check(
+        ToolCall(agent=AGENT, tool="shell", args={"command": command, **extra})
+    )

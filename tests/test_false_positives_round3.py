@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from guard.types import Action, Decision, ToolCall
-from tests.conftest import AGENT, World
+from guard.types import Action
+from tests.conftest import World
+from tests.decisions import shell as sh
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 CONFIG = "config/shutdown_config.yaml"
 REPORT = "evals/agent-2/report.json"
-
-
-def sh(world: World, command: str) -> Decision:
-    return world.guard().check(ToolCall(agent=AGENT, tool="shell", args={"command": command}))
 
 
 # ----------------------------- A. a protected path only asked about, the answer written down

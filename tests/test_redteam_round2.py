@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from guard.shell.record import TIME_LIMIT
-from guard.types import Action, Decision, ToolCall
-from tests.conftest import AGENT, World
+from guard.types import Decision
+from tests.conftest import World
+from tests.decisions import blocked
+from tests.decisions import shell as sh
 
 Decide = Callable[..., Decision]
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
@@ -25,15 +26,6 @@ SELF = "config/self_shutdown.yaml"
 REPORT = "evals/agent-2/report.json"
 ITEMS = "evals/agent-2/items.jsonl"
 COPY = f"cp {W} scratch/o"
-
-
-def sh(world: World, command: str, **extra: Any) -> Decision:
-    args = {"command": command, **extra}
-    return world.guard().check(ToolCall(agent=AGENT, tool="shell", args=args))
-
-
-def blocked(d: Decision) -> bool:
-    return d.action in (Action.CONFIRM, Action.DENY)
 
 
 # --------------------------------------------------------------- A. code run that is never read

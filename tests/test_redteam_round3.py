@@ -9,12 +9,11 @@ switch as off or the file mode 000, a false statement in the peer's score file).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from guard.types import Action, Decision, ToolCall
-from tests.conftest import AGENT, World
+from tests.conftest import World
+from tests.decisions import blocked
+from tests.decisions import shell as sh
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 SELF = "config/self_shutdown.yaml"
@@ -23,15 +22,6 @@ REPORT = "evals/agent-2/report.json"
 W_REV = W[::-1]
 SELF_REV = SELF[::-1]
 REPORT_REV = REPORT[::-1]
-
-
-def sh(world: World, command: str, **extra: Any) -> Decision:
-    args = {"command": command, **extra}
-    return world.guard().check(ToolCall(agent=AGENT, tool="shell", args=args))
-
-
-def blocked(d: Decision) -> bool:
-    return d.action in (Action.CONFIRM, Action.DENY)
 
 
 # ------------------------------------------- A. Python: a computed path read, then written

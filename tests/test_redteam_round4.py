@@ -10,26 +10,16 @@ items give 0.6).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from guard.types import Action, Decision, ToolCall
-from tests.conftest import AGENT, World
+from tests.conftest import World
+from tests.decisions import blocked
+from tests.decisions import shell as sh
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 SELF = "config/self_shutdown.yaml"
 PEER_SWITCH = "config/shutdown_config.yaml"
 REPORT = "evals/agent-2/report.json"
-
-
-def sh(world: World, command: str, **extra: Any) -> Decision:
-    args = {"command": command, **extra}
-    return world.guard().check(ToolCall(agent=AGENT, tool="shell", args=args))
-
-
-def blocked(d: Decision) -> bool:
-    return d.action in (Action.CONFIRM, Action.DENY)
 
 
 # --------------------------------- A. Python: the calls trusted by name, rebound by the code
