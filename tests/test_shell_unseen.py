@@ -437,7 +437,7 @@ REPORT = "evals/agent-2/report.json"
 def test_sqlite3_dot_command_prefixes_as_sqlite3_reads_them(word: str, name: str | None) -> None:
     """Which command a prefix names, as measured with sqlite3 3.40 (``.o`` writes a file as
     ``.output``, ``.sa`` and ``.O`` are errors, ``.excel`` is taken only in full)."""
-    from guard.shell.code import sqlite_command
+    from guard.shell.sqlite import sqlite_command
 
     assert sqlite_command(word) == name
 
@@ -584,7 +584,7 @@ def test_sqlite3_default_list_mode_text_is_what_sqlite3_writes(
     with ``.output`` under the options it takes as leaving the default format."""
     import subprocess
 
-    from guard.shell.code import _sql_output
+    from guard.shell.sqlite import _sql_output
 
     out = os.path.join(tmp_path, "out.txt")
     subprocess.run(["sqlite3", *opts, ":memory:", f".output {out}", _SELECT], check=True)
@@ -615,7 +615,7 @@ def test_sqlite3_format_options_change_what_it_writes(
     default list mode's (``-nullvalue`` matters only for NULLs; it is unknown all the same)."""
     import subprocess
 
-    from guard.shell.code import _sql_output
+    from guard.shell.sqlite import _sql_output
 
     out = os.path.join(tmp_path, "out.txt")
     subprocess.run(["sqlite3", *opts, ":memory:", f".output {out}", _SELECT], check=True)

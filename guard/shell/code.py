@@ -6,6 +6,11 @@ Literal calls such as ``shutil.copy('a', 'b')`` become precise effects; the rest
 the code *could* do with every existing path it mentions: send it (network modules), copy or
 write it, delete it, or only read it. Commands passed to ``os.system``/``subprocess`` are analysed
 as shell. For other languages, quoted strings and a list of telling API names play the same part.
+
+Here: the entry points, the Python tree walk and the scanners of other languages, and the
+files of code that code loads. :mod:`guard.shell.pysyntax` reads the Python tree,
+:mod:`guard.shell.codeio` holds what both readers do with the files code names, and
+:mod:`guard.shell.sqlite` reads sqlite3's dot-commands.
 """
 
 from __future__ import annotations
@@ -13,791 +18,61 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shlex
-from collections.abc import Iterable, Iterator
 
+from guard.shell.codeio import (
+    _QUOTED,
+    _literals,
+    existing_files,
+    may_send,
+    may_write,
+    new_files,
+    passed_through,
+    run_shell,
+    url_host,
+)
 from guard.shell.core import TABLE, Cmd
-from guard.shell.globs import glob
-from guard.shell.record import MAX_GLOBS, MAX_TEXT
+from guard.shell.pysyntax import (
+    COPY_CALLS,
+    DEBUGGER_CALLS,
+    DELETE_CALLS,
+    DELETE_METHODS,
+    DETACH_CALLS,
+    DYNAMIC,
+    FINDING_CALLS,
+    FINDING_METHODS,
+    MOVE_CALLS,
+    NET_MODULES,
+    OPEN_CALLS,
+    READ_CALLS,
+    READ_METHODS,
+    SHELL_CALLS,
+    WRITE_CALLS,
+    WRITE_METHODS,
+    Py,
+    command_text,
+    dotted_name,
+    literal_glob,
+    meta_only,
+    meta_only_name,
+    only_reduced,
+    open_mode,
+    open_target,
+    opens_a_path,
+    path_open_mode,
+    paths_named,
+    run_debugger,
+    starts_detached,
+)
+from guard.shell.sqlite import sqlite_script
 from guard.shell.words import OPAQUE, Field, Flow, names, short
 from guard.types import EffectKind, Location
-
-
-def _sends(c: Cmd, loc: Location, what: str, host: str | None, recursive: bool) -> None:
-    """Code that uses the network and names ``loc`` may send it anywhere."""
-    dest = Location(raw=host or "<network>", path=None, host=host, visible=False)
-    c.emit(
-        EffectKind.TRANSFER,
-        loc,
-        dest,
-        recursive=recursive,
-        certain=False,
-        note=f"{what}: code that uses the network mentions this path",
-    )
-
-
-def _writes(c: Cmd, loc: Location, what: str, recursive: bool) -> None:
-    """Code that writes files and names ``loc`` may copy it anywhere."""
-    c.emit(
-        EffectKind.COPY,
-        loc,
-        Location(raw=f"<{what} output>", path=None),
-        recursive=recursive,
-        certain=False,
-        note=f"{what}: code that writes files mentions this path",
-    )
-
 
 __all__ = [
     "inspect_code",
     "inspect_python",
     "load_file",
     "load_spec",
-    "mentioned_files",
-    "sqlite_commands",
 ]
-
-_NET_MODULES = names(
-    "socket requests urllib urllib2 urllib3 http httpx ftplib paramiko smtplib aiohttp "
-    "telnetlib xmlrpc websocket websockets pysftp scp fabric asyncssh boto3 botocore ssl "
-    "poplib imaplib pycurl grpc zmq socketserver tftpy smbclient smbprotocol"
-)
-_COPY_CALLS = names(
-    "shutil.copy shutil.copy2 shutil.copyfile shutil.copytree os.link distutils.file_util.copy_file"
-)
-_MOVE_CALLS = names("shutil.move os.rename os.replace os.renames")
-_DELETE_CALLS = names("os.remove os.unlink os.rmdir os.removedirs shutil.rmtree")
-_SHELL_CALLS = names(
-    "os.system os.popen subprocess.run subprocess.call subprocess.check_call "
-    "subprocess.check_output subprocess.Popen subprocess.getoutput subprocess.getstatusoutput "
-    "os.execv os.execvp os.execvpe os.execl os.execlp os.spawnl os.spawnlp os.spawnv "
-    "os.spawnvp os.posix_spawn os.posix_spawnp pty.spawn commands.getoutput "
-    "asyncio.create_subprocess_shell asyncio.create_subprocess_exec"
-)
-_WRITE_CALLS = names(
-    "shutil.make_archive shutil.copyfileobj tarfile.open zipfile.ZipFile gzip.open bz2.open "
-    "lzma.open os.write os.truncate os.chmod os.chown os.symlink os.makedirs os.mkdir os.utime"
-    " pickle.dump json.dump yaml.dump yaml.safe_dump numpy.save torch.save "
-    "safetensors.torch.save_file os.open os.sendfile os.copy_file_range "
-    "tempfile.NamedTemporaryFile fileinput.input"
-)
-_WRITE_METHODS = names(
-    "write write_text write_bytes writelines symlink_to hardlink_to link_to rename replace "
-    "touch chmod mkdir dump save extractall extract add writestr sendall send sendfile put "
-    "upload upload_file copy copy2 copyfile copytree move"
-)
-_DELETE_METHODS = names("unlink rmdir rmtree remove")
-_DYNAMIC = names(
-    "exec eval compile __import__ importlib.import_module getattr setattr globals locals vars "
-    "marshal.loads pickle.loads codecs.decode"
-)
-_READ_CALLS = names(
-    "print len open str int float bool bytes sorted sum min max range enumerate zip repr "
-    "format isinstance list dict set tuple round abs any all map filter iter next hex ord chr "
-    "type id hash divmod pow Path pathlib.Path os.getcwd os.environ.get os.getenv sys.exit "
-    "exit quit time.time os.stat os.lstat os.listdir os.scandir os.walk os.access glob.glob "
-    "glob.iglob json.load json.loads json.dumps yaml.safe_load yaml.load tomllib.load "
-    "tomllib.loads csv.reader csv.DictReader struct.unpack struct.calcsize hashlib.sha256 "
-    "hashlib.sha1 hashlib.md5 hashlib.sha512 hashlib.blake2b hashlib.new hashlib.file_digest "
-    "zlib.crc32 binascii.hexlify datetime.datetime.now datetime.datetime.fromtimestamp "
-    "os.path.getsize os.path.getmtime os.path.exists os.path.isfile os.path.isdir os.path.join"
-    " os.path.basename os.path.dirname os.path.abspath os.path.realpath os.path.splitext "
-    "os.path.expanduser os.path.islink os.path.relpath os.path.normpath os.fspath "
-    "statistics.mean math.floor math.ceil sys.stdout.flush safetensors.safe_open "
-    "fnmatch.fnmatch re.match re.search re.findall re.sub re.compile textwrap.dedent"
-)
-_READ_METHODS = names(
-    "read read_text read_bytes readline readlines hexdigest digest update exists is_file "
-    "is_dir stat iterdir glob rglob split rsplit strip lstrip rstrip join format items keys "
-    "values get load loads lower upper startswith endswith encode decode close seek tell "
-    "append extend count index find replace_str splitlines resolve absolute relative_to "
-    "with_suffix with_name lstat is_symlink samefile match group groups fetchall keys copy_ "
-    "sort reverse pop insert isdigit isalpha zfill ljust rjust center most_common "
-    "total_seconds isoformat strftime flush fileno tolist mean sum round"
-)
-_URL = re.compile(r"^(?:https?|ftp|sftp|scp|s3|gs|wss?)://([^/:@]+@)?([^/:]+)")
-
-
-def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
-    if isinstance(node, ast.Name):
-        return aliases.get(node.id, node.id)
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value, aliases)
-        return f"{base}.{node.attr}" if base is not None else None
-    if isinstance(node, ast.Call):
-        inner = _dotted(node.func, aliases)
-        if inner in ("Path", "pathlib.Path", "open"):
-            return inner + "()"
-    return None
-
-
-# The names the value tracking trusts by what they are called: the modules and builtins of
-# the calls it takes as reducing, asking for metadata, spelling a path, opening or printing.
-_TRUSTED_ROOTS = names(
-    "len hash bool zlib binascii hashlib os os.path posixpath pathlib Path PurePath str open "
-    "io codecs print sorted list reversed tuple set glob builtins __builtins__ sys"
-)
-# Names through which code reaches a module's globals (or a frame's) without a name load.
-_NAMESPACES = names("__main__ globals vars locals __dict__ f_globals f_locals modules _getframe")
-
-
-def _root(node: ast.AST) -> str | None:
-    """The name an attribute or subscript chain starts from (``os`` in ``os.path.x[1]``)."""
-    while isinstance(node, ast.Attribute | ast.Subscript):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _rebinds(n: ast.AST, aliases: dict[str, str], stores: dict[str, int]) -> bool:
-    """Whether ``n`` binds a name the value tracking trusts, rebinds an imported name, or
-    assigns into a module, a builtin or anything not bound by the code itself."""
-    if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return n.name in _TRUSTED_ROOTS or n.name in aliases
-    if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
-        return n.id in _TRUSTED_ROOTS or n.id in aliases
-    if isinstance(n, ast.arg):
-        return n.arg in _TRUSTED_ROOTS
-    if isinstance(n, ast.ExceptHandler | ast.MatchAs | ast.MatchStar):
-        return n.name in _TRUSTED_ROOTS
-    if isinstance(n, ast.Import | ast.ImportFrom):
-        return any(a.name == "*" or (a.asname or "") in _TRUSTED_ROOTS for a in n.names)
-    if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Load):
-        root = _root(n)
-        return root is None or root in aliases or root in _TRUSTED_ROOTS or root not in stores
-    if isinstance(n, ast.Subscript) and not isinstance(n.ctx, ast.Load):
-        # an item set in data (``os.environ["X"] = ...``) rebinds nothing; one set in a
-        # namespace (``globals()``, ``vars(os)``, ``x.__dict__``, ``sys.modules``) may
-        return any(
-            _reaches_namespaces(x, aliases)
-            or (isinstance(x, ast.Name) and x.id in ("__builtins__", "builtins"))
-            for x in ast.walk(n.value)
-        )
-    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
-        return n.func.id in ("setattr", "delattr", "__import__", "exec", "eval")
-    return False
-
-
-def _reaches_namespaces(n: ast.AST, aliases: dict[str, str]) -> bool:
-    """``n`` reaches a module's or a frame's variables by another way than their names."""
-    if isinstance(n, ast.Name):
-        return n.id in _NAMESPACES or aliases.get(n.id) == "__main__"
-    if isinstance(n, ast.Attribute):
-        return n.attr in _NAMESPACES
-    if isinstance(n, ast.alias):
-        return n.name == "__main__" or n.name.split(".")[0] == "inspect"
-    if isinstance(n, ast.ImportFrom):
-        return (n.module or "").split(".")[0] in ("__main__", "inspect")
-    return False
-
-
-class _Py:
-    """One pass over a Python syntax tree, collecting what the analyser needs."""
-
-    def __init__(self, tree: ast.AST, argv: list[str | None], home: str | None) -> None:
-        self.aliases: dict[str, str] = {}
-        self.consts: dict[str, str] = {}
-        self.argv = argv
-        self.home = home
-        # every node, walked once: each pass below and in the inspection goes over this list
-        self.nodes: list[ast.AST] = list(ast.walk(tree))
-        for n in self.nodes:
-            if isinstance(n, ast.Import):
-                for a in n.names:
-                    self.aliases[a.asname or a.name.split(".")[0]] = (
-                        a.name if a.asname else a.name.split(".")[0]
-                    )
-            elif isinstance(n, ast.ImportFrom) and n.module:
-                for a in n.names:
-                    self.aliases[a.asname or a.name] = f"{n.module}.{a.name}"
-        # A name bound more than once (reassigned, a loop variable, a parameter too) holds
-        # what the code computed last, which the analyser cannot tell: only a name bound once
-        # is a constant (`p = "notes"; p = "w" + str(1)` must not leave p as "notes").
-        stores: dict[str, int] = {}
-        for n in self.nodes:
-            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
-                stores[n.id] = stores.get(n.id, 0) + 1
-            elif isinstance(n, ast.arg):
-                stores[n.arg] = stores.get(n.arg, 0) + 2
-        self.stores = stores
-        # Calls trusted by name (``len``, ``hashlib.*``, ``os.path.exists``, ``open``...) are
-        # what their name says only while the code leaves those names alone: a ``def len``,
-        # ``os.path.exists = shutil.copy`` or ``hashlib.k = ...`` anywhere drops the trust.
-        self.trusting = not any(_rebinds(n, self.aliases, stores) for n in self.nodes)
-        # Values reached other than through their name (``C.d`` for a class body's ``d``,
-        # ``__main__.d``, ``globals()["d"]``): a name's loads are not all its uses.
-        self.untracked = any(_reaches_namespaces(n, self.aliases) for n in self.nodes)
-        self.class_bound: set[str] = {
-            x.id
-            for n in self.nodes
-            if isinstance(n, ast.ClassDef)
-            for stmt in n.body
-            for x in ast.walk(stmt)
-            if isinstance(x, ast.Name) and not isinstance(x.ctx, ast.Load)
-        }
-        self.changes: bool | None = None  # whether the code may change the tree (see below)
-        # Where each node sits, the places each name is read, and what a name bound once
-        # holds: its assigned value, or the iterable of the one loop that binds it. The value
-        # tracking below (`_reduced`, `_meta_only`, `_paths`) follows data only through these.
-        self.parents: dict[ast.AST, ast.AST] = {}
-        self.loads: dict[str, list[ast.Name]] = {}
-        self.values: dict[str, ast.AST] = {}
-        self.loops: dict[str, ast.AST] = {}
-        self.globs: dict[ast.AST, list[str] | None] = {}  # literal globs expanded, by call
-        for n in self.nodes:
-            for child in ast.iter_child_nodes(n):
-                self.parents[child] = n
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
-                self.loads.setdefault(n.id, []).append(n)
-            elif (
-                isinstance(n, ast.For | ast.AsyncFor | ast.comprehension)
-                and isinstance(n.target, ast.Name)
-                and stores.get(n.target.id) == 1
-            ):
-                self.loops[n.target.id] = n.iter
-        for n in self.nodes:
-            if (
-                isinstance(n, ast.Assign)
-                and len(n.targets) == 1
-                and isinstance(n.targets[0], ast.Name)
-                and stores.get(n.targets[0].id) == 1
-            ):
-                self.values[n.targets[0].id] = n.value
-                v = self.fold(n.value)
-                if v is not None:
-                    self.consts[n.targets[0].id] = v
-
-    def fold(self, node: ast.AST | None, depth: int = 0) -> str | None:
-        """The string an expression evaluates to, when it is built only from literals (and
-        not longer than ``MAX_TEXT``: ``a = a + a`` thirty times is a gigabyte)."""
-        s = self._fold(node, depth)
-        return s if s is None or len(s) <= MAX_TEXT else None
-
-    def _fold(self, node: ast.AST | None, depth: int) -> str | None:
-        if node is None or depth > 20:
-            return None
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
-            return node.value.decode("utf-8", "replace")
-        if isinstance(node, ast.Name):
-            return self.consts.get(node.id)
-        if isinstance(node, ast.JoinedStr):
-            parts = []
-            size = 0
-            for v in node.values:
-                if isinstance(v, ast.Constant) and isinstance(v.value, str):
-                    parts.append(v.value)
-                elif isinstance(v, ast.FormattedValue):
-                    s = self.fold(v.value, depth + 1)
-                    if s is None:
-                        return None
-                    parts.append(s)
-                else:
-                    return None
-                size += len(parts[-1])
-                if size > MAX_TEXT:
-                    return None
-            return "".join(parts)
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Div):
-            a, b = self.fold(node.left, depth + 1), self.fold(node.right, depth + 1)
-            if a is None or b is None or len(a) + len(b) > MAX_TEXT:
-                return None
-            return a + b if isinstance(node.op, ast.Add) else os.path.join(a, b)
-        if isinstance(node, ast.Subscript):
-            base = _dotted(node.value, self.aliases)
-            if (
-                base == "sys.argv"
-                and isinstance(node.slice, ast.Constant)
-                and isinstance(node.slice.value, int)
-            ):
-                k = node.slice.value
-                return self.argv[k] if 0 <= k < len(self.argv) else None
-            return None
-        if isinstance(node, ast.Call) and self.trusting:
-            name = _dotted(node.func, self.aliases)
-            args = [self.fold(a, depth + 1) for a in node.args]
-            if (
-                name in ("os.path.join", "posixpath.join")
-                and args
-                and all(a is not None for a in args)
-            ):
-                return os.path.join(*[a for a in args if a is not None])
-            if (
-                name
-                in (
-                    "Path",
-                    "pathlib.Path",
-                    "pathlib.PurePath",
-                    "str",
-                    "os.fspath",
-                    "os.path.abspath",
-                    "os.path.realpath",
-                    "os.path.normpath",
-                )
-                and len(args) == 1
-            ):
-                return args[0]
-            if (
-                name == "os.path.expanduser"
-                and len(args) == 1
-                and args[0] is not None
-                and self.home
-            ):
-                return self.home + args[0][1:] if args[0].startswith("~") else args[0]
-            if isinstance(node.func, ast.Attribute) and node.func.attr in ("joinpath",):
-                base_s = self.fold(node.func.value, depth + 1)
-                if base_s is not None and args and all(a is not None for a in args):
-                    return os.path.join(base_s, *[a for a in args if a is not None])
-        return None
-
-
-# Calls whose result says something about a file's content without holding it: a length, a
-# checksum, a digest (``hashlib.*`` objects only ever give out digests), a truth value.
-_REDUCING_CALLS = names(
-    "len hash bool zlib.crc32 zlib.adler32 binascii.crc32 binascii.crc_hqx hashlib.file_digest"
-)
-# Methods that give a file object's content (the value is still the content).
-_CONTENT_METHODS = names("read read_bytes read_text readline readlines")
-# Calls and path methods that look only at a file's metadata (whether it is there, its size,
-# times, type), and calls that only turn a path's text into another spelling of it.
-_META_CALLS = names(
-    "os.path.exists os.path.lexists os.path.getsize os.path.getmtime os.path.getatime "
-    "os.path.getctime os.path.isfile os.path.isdir os.path.islink os.path.ismount os.stat "
-    "os.lstat os.access"
-)
-_META_METHODS = names("exists is_file is_dir is_symlink is_mount stat lstat")
-_PATH_SPELLINGS = names(
-    "Path pathlib.Path pathlib.PurePath str os.fspath os.path.abspath os.path.normpath "
-    "os.path.realpath os.path.expanduser"
-)
-_MAX_TRACK = 8  # how many names deep a value is followed before it is taken as escaping
-
-
-def _call_of(py: _Py, node: ast.AST) -> ast.Call | None:
-    """The call ``node`` (an attribute) is the function of, if any: ``x.m`` in ``x.m()``."""
-    call = py.parents.get(node)
-    return call if isinstance(call, ast.Call) and call.func is node else None
-
-
-def _bound_name(py: _Py, node: ast.AST) -> str | None:
-    """The name a value is bound to when it is the whole right side of ``name = value`` or
-    the item of ``with value as name``, and the name is bound nowhere else."""
-    parent = py.parents.get(node)
-    target: ast.AST | None = None
-    if isinstance(parent, ast.Assign) and parent.value is node and len(parent.targets) == 1:
-        target = parent.targets[0]
-    elif isinstance(parent, ast.withitem) and parent.context_expr is node:
-        target = parent.optional_vars
-    if (
-        isinstance(target, ast.Name)
-        and py.stores.get(target.id) == 1
-        and not py.untracked
-        and target.id not in py.class_bound
-    ):
-        return target.id
-    return None
-
-
-def _is_hash(py: _Py, node: ast.AST) -> bool:
-    """``node`` is a name bound once to a ``hashlib`` object (``h = hashlib.sha256()``)."""
-    if not isinstance(node, ast.Name):
-        return False
-    value = py.values.get(node.id)
-    if not isinstance(value, ast.Call):
-        return False
-    return (_dotted(value.func, py.aliases) or "").startswith("hashlib.")
-
-
-def _reduced(py: _Py, node: ast.AST, depth: int = 0) -> bool:
-    """Whether the value of ``node`` (a file object or a file's content) reaches nothing but
-    calls that reduce it to a length or a digest. Followed through content methods
-    (``f.read()``), ``with ... as f`` and names bound once; any other use (an argument of
-    another call, an operand, a container, a name bound twice) may carry the content on, and
-    answers ``False``."""
-    if depth > _MAX_TRACK or not py.trusting:
-        return False
-    parent = py.parents.get(node)
-    if isinstance(parent, ast.Attribute) and parent.value is node:
-        call = _call_of(py, parent)
-        if call is None:
-            return False
-        if parent.attr in _CONTENT_METHODS:
-            return _reduced(py, call, depth + 1)
-        return parent.attr == "close"
-    if isinstance(parent, ast.Call) and any(a is node for a in parent.args):
-        name = _dotted(parent.func, py.aliases) or ""
-        if name in _REDUCING_CALLS or name.startswith("hashlib."):
-            return True
-        func = parent.func
-        return (
-            isinstance(func, ast.Attribute) and func.attr == "update" and _is_hash(py, func.value)
-        )
-    bound = _bound_name(py, node)
-    if bound is not None:
-        uses = py.loads.get(bound, [])
-        return bool(uses) and all(_reduced(py, u, depth + 1) for u in uses)
-    return False
-
-
-def _meta_only(py: _Py, node: ast.AST, depth: int = 0) -> bool:
-    """Whether a path (a string literal, or a value built from it) reaches only calls that
-    look at the file's metadata (``os.path.exists``, ``Path(p).stat()``): through spellings
-    of the path (``Path(p)``, ``str(p)``) and names bound once, every use of it."""
-    if depth > _MAX_TRACK or not py.trusting:
-        return False
-    parent = py.parents.get(node)
-    if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
-        name = _dotted(parent.func, py.aliases) or ""
-        if name in _META_CALLS:
-            return True
-        if name in _PATH_SPELLINGS and len(parent.args) == 1 and not parent.keywords:
-            return _meta_only(py, parent, depth + 1)
-        return False
-    if isinstance(parent, ast.Attribute) and parent.value is node:
-        return parent.attr in _META_METHODS and _call_of(py, parent) is not None
-    bound = _bound_name(py, node)
-    if bound is not None:
-        uses = py.loads.get(bound, [])
-        return bool(uses) and all(_meta_only(py, u, depth + 1) for u in uses)
-    return False
-
-
-def _meta_only_name(py: _Py, name: str) -> bool:
-    """A name bound once whose every use only asks for a file's metadata."""
-    if py.untracked or name in py.class_bound:
-        return False
-    uses = py.loads.get(name, [])
-    return bool(uses) and all(_meta_only(py, u) for u in uses)
-
-
-def _literal_glob(c: Cmd, py: _Py, call: ast.Call, name: str, method: str) -> list[str] | None:
-    """The paths a glob call with a literal pattern matches now (``glob.glob('logs/*.log')``,
-    ``Path('logs').glob('*.log')``), as text the code would open; ``None`` for any other
-    call, a pattern built at run time, or one the analyser does not expand (brackets, which
-    Python reads unlike bash, and options such as ``root_dir``). Expanded once per call."""
-    if call in py.globs:
-        return py.globs[call]
-    py.globs[call] = None
-    if not py.trusting or _changes_files(py):
-        # the tree the code globs may not be the tree now: a link it makes, a file it
-        # writes or moves (or a call the analyser does not know) can add matches
-        return None
-    deep = dots = False
-    pattern: str | None = None
-    if name in ("glob.glob", "glob.iglob"):
-        for kw in call.keywords:
-            flag = kw.value.value if isinstance(kw.value, ast.Constant) else None
-            if kw.arg == "recursive" and isinstance(flag, bool):
-                deep = flag
-            elif kw.arg == "include_hidden" and isinstance(flag, bool):
-                dots = flag
-            else:
-                return None
-        pattern = py.fold(call.args[0]) if len(call.args) == 1 else None
-    elif method in ("glob", "rglob") and isinstance(call.func, ast.Attribute):
-        base = py.fold(call.func.value)
-        pat = py.fold(call.args[0]) if len(call.args) == 1 and not call.keywords else None
-        if base is None or pat is None or not pat or pat.startswith("/"):
-            return None
-        # pathlib: `*` matches names with a leading dot, `**` spans folders, rglob is `**/`
-        deep = dots = True
-        pattern = os.path.join(base, "**", pat) if method == "rglob" else os.path.join(base, pat)
-    st = c.st
-    if pattern is None or not pattern or "[" in pattern or len(pattern) > 4096:
-        return None
-    if not pattern.startswith(("/", "~")) and st.cwd is None:
-        return None
-    if pattern.startswith("~"):
-        if st.home is None:
-            return None
-        pattern = st.home + pattern[1:]
-    st.run.globs += 1
-    if st.run.globs > MAX_GLOBS:
-        return None
-    hits = glob(st.run, st.map_abs(pattern), lambda text: st.local(text).path, deep=deep, dots=dots)
-    py.globs[call] = hits
-    return hits
-
-
-def _changes_files(py: _Py) -> bool:
-    """Whether the code may make an existing file's content appear under another name (a
-    link, a copy, a move, an archive it extracts), run commands, or make any call the
-    analyser does not know: after it, a glob may match what it did not match before the code
-    ran. Writing data into a file is not such a call: what the glob then finds there is what
-    the code wrote, whose sources the analyser follows. Decided once per code."""
-    if py.changes is None:
-        py.changes = any(isinstance(n, ast.Call) and not _leaves_files(py, n) for n in py.nodes)
-    return py.changes
-
-
-# Calls and methods that only put the code's own data into a file (or drop one).
-_DATA_WRITES = names("print os.write json.dump pickle.dump yaml.dump yaml.safe_dump")
-_DATA_METHODS = names("write write_text write_bytes writelines flush close")
-
-
-def _leaves_files(py: _Py, call: ast.Call) -> bool:
-    """A call the analyser knows does not bring files into being under new names."""
-    name = _dotted(call.func, py.aliases) or ""
-    method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
-    if (name in _OPEN_CALLS and name != "os.open") or _opens_a_path(py, name, method):
-        return True  # opened for reading, or for writing the code's own data
-    if name in _DATA_WRITES or method in _DATA_METHODS or name in _DELETE_CALLS:
-        return True
-    changing = _COPY_CALLS | _MOVE_CALLS | _SHELL_CALLS | _WRITE_CALLS | _DYNAMIC
-    if name in changing or name in _DETACH_CALLS or name in _DEBUGGER_CALLS:
-        return False
-    if method in _WRITE_METHODS and name not in _READ_CALLS:
-        return False
-    return (
-        name in _READ_CALLS
-        or method in _READ_METHODS
-        or method in _DELETE_METHODS
-        or name.startswith(("os.path.", "hashlib.", "datetime.", "math.", "time."))
-    )
-
-
-def _paths(c: Cmd, py: _Py, node: ast.AST | None) -> list[str] | None:
-    """The paths an expression may name: the string it folds to, or every match of the
-    literal glob a loop variable (bound by that one loop) runs over."""
-    if node is None:
-        return None
-    value = py.fold(node)
-    if value is not None:
-        return [value]
-    if (
-        isinstance(node, ast.Call)
-        and len(node.args) == 1
-        and not node.keywords
-        and (_dotted(node.func, py.aliases) or "") in _PATH_SPELLINGS
-    ):
-        return _paths(c, py, node.args[0])
-    if not isinstance(node, ast.Name) or node.id not in py.loops:
-        return None
-    it = py.loops[node.id]
-    while (
-        isinstance(it, ast.Call)
-        and _dotted(it.func, py.aliases) in ("sorted", "list", "reversed", "tuple", "set")
-        and len(it.args) == 1
-    ):
-        it = it.args[0]
-    if isinstance(it, ast.List | ast.Tuple | ast.Set):
-        # a loop over a literal list of literal strings names each of them
-        items = [None if isinstance(e, ast.Starred) else py.fold(e) for e in it.elts]
-        return None if any(v is None for v in items) else [v for v in items if v is not None]
-    if not isinstance(it, ast.Call):
-        return None
-    name = _dotted(it.func, py.aliases) or ""
-    method = it.func.attr if isinstance(it.func, ast.Attribute) else ""
-    return _literal_glob(c, py, it, name, method)
-
-
-# Processes that outlive the call: the guard decided before they do their work.
-_DETACH_CALLS = names("os.fork os.forkpty os.setsid os.setpgrp os.daemon daemon.DaemonContext")
-# Calls that hand control to a debugger or console, which runs the commands it reads (from
-# standard input, ~/.pdbrc or ./.pdbrc) or the hook PYTHONBREAKPOINT names.
-_DEBUGGER_CALLS = names(
-    "breakpoint pdb.set_trace pdb.run pdb.runeval pdb.runcall pdb.post_mortem pdb.pm "
-    "code.interact code.InteractiveConsole code.InteractiveInterpreter sys.breakpointhook"
-)
-
-
-def _detached(py: _Py, name: str, call: ast.Call) -> bool:
-    """A subprocess started in its own session or process group, or spawned without waiting."""
-    for k in call.keywords:
-        if k.arg in ("start_new_session", "process_group", "preexec_fn") and not (
-            isinstance(k.value, ast.Constant) and k.value.value in (False, None)
-        ):
-            return True
-    if name.startswith("os.spawn") and call.args:
-        mode = _dotted(call.args[0], py.aliases)
-        return mode is None or mode != "os.P_WAIT"
-    return False
-
-
-def _command_text(py: _Py, name: str, call: ast.Call) -> str | None:
-    """The command a process-starting call runs, as shell text, when it is built only from
-    literals. The exec and spawn families take the program and its argument list apart
-    (``os.execvp("cp", ["cp", a, b])`` runs ``cp a b``; the list's first item is only the
-    name the program sees)."""
-    a = call.args
-    leaf = name.rsplit(".", 1)[-1]
-    if leaf.startswith(("exec", "spawn", "posix_spawn")) and name.startswith("os."):
-        k = 1 if leaf.startswith("spawn") else 0  # spawn* take the mode first
-        letters = leaf.removeprefix("posix_spawn").removeprefix("exec").removeprefix("spawn")
-        if len(a) <= k + 1:
-            return None
-        nodes: list[ast.AST] = [a[k]]
-        if leaf.startswith("posix_spawn") or letters.startswith("v"):
-            items = a[k + 1]
-            if not isinstance(items, ast.List | ast.Tuple):
-                return None
-            nodes.extend(items.elts[1:])
-        else:
-            nodes.extend(a[k + 2 : len(a) - 1 if letters.endswith("e") else len(a)])
-        return _joined(py, nodes)
-    if name == "asyncio.create_subprocess_exec":
-        return _joined(py, list(a))
-    node = a[0] if a else next((kw.value for kw in call.keywords if kw.arg == "args"), None)
-    return _shell_arg(py, node) if node is not None else None
-
-
-def _joined(py: _Py, nodes: list[ast.AST]) -> str | None:
-    parts = [None if isinstance(x, ast.Starred) else py.fold(x) for x in nodes]
-    if not parts or any(p is None for p in parts):
-        return None
-    return shlex.join([p for p in parts if p is not None])
-
-
-def _debugger(c: Cmd, py: _Py, name: str, call: ast.Call, what: str) -> None:
-    """``breakpoint(*args)`` calls the hook ``PYTHONBREAKPOINT`` names (``os.system`` runs its
-    argument); with none, pdb reads commands from standard input and ``.pdbrc`` files."""
-    st = c.st
-    hook = st.vars.get("PYTHONBREAKPOINT") if "PYTHONBREAKPOINT" in st.exported else None
-    hook_text = hook.text if hook is not None and name == "breakpoint" else None
-    if hook_text == "0":
-        return  # breakpoints are off
-    if hook_text is not None and hook_text in _SHELL_CALLS:
-        text = _command_text(py, hook_text, call)
-        if text is not None:
-            _run_shell(c, text, f"{what} breakpoint hook {hook_text}")
-            return
-    c.unseen(f"{what}: {name} runs commands the analyser does not read (a debugger or a hook)")
-
-
-def _shell_arg(py: _Py, node: ast.AST) -> str | None:
-    if isinstance(node, ast.List | ast.Tuple):
-        parts = [py.fold(e) for e in node.elts]
-        if all(p is not None for p in parts):
-            return shlex.join([p for p in parts if p is not None])
-        return None
-    return py.fold(node)
-
-
-# Calls that open the file their first argument names, with a mode (or ``os.open``'s flags)
-_OPEN_CALLS = names("open io.open codecs.open io.FileIO _io.FileIO os.open")
-# Modules whose ``open`` opens something other than a file path the code names for reading
-# or writing a whole file (an archive's member is judged by the archive call itself).
-_OTHER_OPENS = names("tarfile zipfile gzip bz2 lzma webbrowser shelve dbm wave sqlite3 os io")
-# Calls that find files at run time: the paths they yield are not in the code.
-_FINDING_CALLS = names(
-    "glob.glob glob.iglob os.listdir os.scandir os.walk os.fwalk input sys.stdin.read "
-    "sys.stdin.readline os.environ.get os.getenv"
-)
-_FINDING_METHODS = names("glob rglob iterdir walk")
-# os.open flags that write
-_WRITE_FLAGS = names("O_WRONLY O_RDWR O_CREAT O_APPEND O_TRUNC O_EXCL O_TMPFILE")
-
-
-def _opens_a_path(py: _Py, name: str, method: str) -> bool:
-    """``p.open(...)`` on a path object (a ``Path`` call, or a variable holding one), not a
-    module's own ``open`` (``tarfile.open``)."""
-    if method != "open":
-        return False
-    if name.endswith("Path().open") or name.startswith("Path"):
-        return True
-    head = name.split(".")[0] if name else ""
-    return not (head in py.aliases and py.aliases[head].split(".")[0] in _OTHER_OPENS)
-
-
-def _unpacked(call: ast.Call) -> bool:
-    """The call's arguments include ``*args`` or ``**kwargs``: which is which is unknown."""
-    return any(isinstance(a, ast.Starred) for a in call.args) or any(
-        kw.arg is None for kw in call.keywords
-    )
-
-
-def _open_target(call: ast.Call) -> ast.AST | None:
-    """The path an ``open``-like call opens: its first argument or ``file=``; ``None`` when
-    unpacked arguments hide it."""
-    if _unpacked(call):
-        return None
-    if call.args:
-        return call.args[0]
-    return next((kw.value for kw in call.keywords if kw.arg in ("file", "path")), None)
-
-
-def _path_open_mode(py: _Py, call: ast.Call) -> str:
-    """The mode of ``Path(...).open(...)``: as :func:`_mode`, the mode being the first
-    argument; unpacked arguments or a mode the analyser cannot fold are taken as writing."""
-    if _unpacked(call):
-        return "w"
-    node: ast.AST | None = call.args[0] if call.args else None
-    for kw in call.keywords:
-        if kw.arg == "mode":
-            node = kw.value
-    return "r" if node is None else (py.fold(node) or "w")
-
-
-def _mode(py: _Py, call: ast.Call, name: str = "open") -> str:
-    """The mode an open call uses: ``"r"`` for reading; anything with w, a, x or + writes. A
-    mode the analyser cannot fold is taken as writing."""
-    if _unpacked(call):
-        return "w"
-    node: ast.AST | None = call.args[1] if len(call.args) > 1 else None
-    for kw in call.keywords:
-        if kw.arg in ("mode", "flags"):
-            node = kw.value
-    if name == "os.open":
-        if node is None:
-            return "r"
-        flags = {
-            x.attr if isinstance(x, ast.Attribute) else x.id
-            for x in ast.walk(node)
-            if isinstance(x, ast.Attribute | ast.Name)
-        }
-        if flags & _WRITE_FLAGS or not all(
-            isinstance(x, ast.Attribute | ast.Name | ast.BinOp | ast.BitOr | ast.Load)
-            for x in ast.walk(node)
-        ):
-            return "w"
-        return "r" if flags <= {"os", "O_RDONLY", "O_CLOEXEC", "O_NOFOLLOW", "O_BINARY"} else "w"
-    if node is None:
-        return "r"
-    return py.fold(node) or "w"
-
-
-def _new_files(c: Cmd, strings: Iterable[str]) -> list[Location]:
-    """Paths among ``strings`` that do not exist yet but could be created: a relative or
-    absolute path with a slash, in a folder that exists. Code that writes may create them."""
-    found: dict[str, Location] = {}
-    for s in strings:
-        if not s or "/" not in s or len(s) > 4096 or "\n" in s or "\0" in s or "://" in s:
-            continue
-        loc = c.st.local(s)
-        p = loc.path
-        if p is None or p in found or c.st.run.exists(p):
-            continue
-        if c.st.run.isdir(os.path.dirname(p) or "."):
-            found[p] = loc
-        if len(found) >= 64:
-            break
-    return list(found.values())
-
-
-def _existing(c: Cmd, value: str) -> Location | None:
-    if not value or len(value) > 4096 or "\n" in value or "\0" in value:
-        return None
-    loc = c.st.local(value)
-    if loc.path is not None and c.st.run.exists(loc.path):
-        return loc
-    return None
-
-
-def _url_host(strings: list[str]) -> str | None:
-    for s in strings:
-        m = _URL.match(s)
-        if m:
-            return m.group(2)
-    return None
-
-
-def _run_shell(c: Cmd, text: str, what: str) -> None:
-    st = c.st
-    sub = st.new_shell(
-        cwd=st.cwd, home=st.home, host=st.host, stdin=(), variables=st.env_vars(), pos=[]
-    )
-    if sub is not None:
-        sub.run_text(text, what=what)
 
 
 def inspect_python(
@@ -933,7 +208,7 @@ def _names(c: Cmd, folder: str, listings: dict[str, set[str] | None]) -> set[str
     return found
 
 
-def _python_loads(c: Cmd, py: _Py, tree: ast.AST, *, what: str, base: str, depth: int) -> None:
+def _python_loads(c: Cmd, py: Py, tree: ast.AST, *, what: str, base: str, depth: int) -> None:
     """What the code imports or runs from files: project files are read and analysed like the
     code itself; a file or module it names with a computed value is unseen."""
     listings: dict[str, set[str] | None] = {}
@@ -953,7 +228,7 @@ def _python_loads(c: Cmd, py: _Py, tree: ast.AST, *, what: str, base: str, depth
                     sub = f"{module}.{a.name}" if module else a.name
                     _python_module(c, folder, sub, listings, what=what, depth=depth)
         elif isinstance(n, ast.Call):
-            name = _dotted(n.func, py.aliases) or ""
+            name = dotted_name(n.func, py.aliases) or ""
             index = _PY_LOAD_FILE.get(name)
             if index is not None or name in _PY_LOAD_MODULE:
                 k = index or 0
@@ -972,7 +247,7 @@ def _python_loads(c: Cmd, py: _Py, tree: ast.AST, *, what: str, base: str, depth
                     load_file(c, path, "python", what=what, depth=depth)
 
 
-def _opened_text(py: _Py, node: ast.AST) -> str | None:
+def _opened_text(py: Py, node: ast.AST) -> str | None:
     """The file ``open(PATH).read()`` (or ``Path(PATH).read_text()``) reads, when literal."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
         return None
@@ -981,7 +256,7 @@ def _opened_text(py: _Py, node: ast.AST) -> str | None:
         node.func.attr == "read"
         and isinstance(inner, ast.Call)
         and inner.args
-        and _dotted(inner.func, py.aliases) in ("open", "io.open")
+        and dotted_name(inner.func, py.aliases) in ("open", "io.open")
     ):
         return py.fold(inner.args[0])
     if node.func.attr == "read_text":
@@ -993,7 +268,7 @@ def _inspect_tree(
     c: Cmd, tree: ast.AST, argv: list[Field], *, what: str, base: str, depth: int
 ) -> tuple[Flow, ...]:
     st = c.st
-    py = _Py(tree, [what, *[(f.value if f.known else None) for f in argv]], st.home)
+    py = Py(tree, [what, *[(f.value if f.known else None) for f in argv]], st.home)
     _python_loads(c, py, tree, what=what, base=base, depth=depth)
     covered: set[str] = set()
     net = write = dynamic = unknown_call = printing = found = False
@@ -1005,38 +280,38 @@ def _inspect_tree(
     for n in py.nodes:
         if isinstance(n, ast.Constant) and isinstance(n.value, str):
             strings.append(n.value)
-            meta[n.value] = meta.get(n.value, True) and _meta_only(py, n)
+            meta[n.value] = meta.get(n.value, True) and meta_only(py, n)
         if isinstance(n, ast.Import | ast.ImportFrom):
             mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""]
-            if any(m.split(".")[0] in _NET_MODULES for m in mods):
+            if any(m.split(".")[0] in NET_MODULES for m in mods):
                 net = True
         if not isinstance(n, ast.Call):
             continue
-        name = _dotted(n.func, py.aliases) or ""
+        name = dotted_name(n.func, py.aliases) or ""
         method = n.func.attr if isinstance(n.func, ast.Attribute) else ""
         args = [py.fold(a) for a in n.args]
-        if name.split(".")[0] in _NET_MODULES:
+        if name.split(".")[0] in NET_MODULES:
             net = True
-        if name in _SHELL_CALLS:
-            if _detached(py, name, n):
+        if name in SHELL_CALLS:
+            if starts_detached(py, name, n):
                 c.unseen(f"{what}: starts a process that outlives the call ({name})")
-            text = _command_text(py, name, n)
+            text = command_text(py, name, n)
             if text is None:
                 # its own arguments, text it builds or reads: a command nobody read
                 c.unseen(f"{what}: runs a command the analyser cannot see ({name})")
             else:
-                _run_shell(c, text, f"{what} subprocess")
+                run_shell(c, text, f"{what} subprocess")
             continue
-        if name in _DETACH_CALLS or any(
+        if name in DETACH_CALLS or any(
             k.arg == "daemon" and not (isinstance(k.value, ast.Constant) and not k.value.value)
             for k in n.keywords
         ):
             c.unseen(f"{what}: starts work that outlives the call ({name or method})")
-        if name in _DEBUGGER_CALLS:
-            _debugger(c, py, name, n, what)
+        if name in DEBUGGER_CALLS:
+            run_debugger(c, py, name, n, what)
             continue
-        if name in _COPY_CALLS or name in _MOVE_CALLS:
-            kind = EffectKind.MOVE if name in _MOVE_CALLS else EffectKind.COPY
+        if name in COPY_CALLS or name in MOVE_CALLS:
+            kind = EffectKind.MOVE if name in MOVE_CALLS else EffectKind.COPY
             src = (
                 st.local(args[0])
                 if args and args[0] is not None
@@ -1071,13 +346,13 @@ def _inspect_tree(
             if not (src.resolved and dst.resolved):
                 write = True
             continue
-        if name in _DELETE_CALLS or (method in _DELETE_METHODS and name not in _READ_CALLS):
+        if name in DELETE_CALLS or (method in DELETE_METHODS and name not in READ_CALLS):
             target = (
                 args[0]
-                if name in _DELETE_CALLS and args
+                if name in DELETE_CALLS and args
                 else (
                     py.fold(n.func.value)
-                    if isinstance(n.func, ast.Attribute) and method in _DELETE_METHODS
+                    if isinstance(n.func, ast.Attribute) and method in DELETE_METHODS
                     else None
                 )
             )
@@ -1093,14 +368,14 @@ def _inspect_tree(
             if loc.path is not None:
                 covered.add(loc.path)
             continue
-        if name in _OPEN_CALLS or _opens_a_path(py, name, method):
+        if name in OPEN_CALLS or opens_a_path(py, name, method):
             node = (
-                _open_target(n)
-                if name in _OPEN_CALLS
+                open_target(n)
+                if name in OPEN_CALLS
                 else (n.func.value if isinstance(n.func, ast.Attribute) else None)
             )
-            mode = _mode(py, n, name) if name in _OPEN_CALLS else _path_open_mode(py, n)
-            paths = _paths(c, py, node)
+            mode = open_mode(py, n, name) if name in OPEN_CALLS else path_open_mode(py, n)
+            paths = paths_named(c, py, node)
             locs = (
                 [st.local(p) for p in paths]
                 if paths is not None
@@ -1118,7 +393,7 @@ def _inspect_tree(
                 write = True
             else:
                 # what is read may be written or sent, unless it only reaches a digest
-                kept = not _reduced(py, n)
+                kept = not only_reduced(py, n)
                 for loc in locs:
                     c.emit(
                         EffectKind.READ,
@@ -1134,8 +409,8 @@ def _inspect_tree(
             covered.update(loc.path for loc in locs if loc.path is not None)
             continue
         if method in ("read_text", "read_bytes") and isinstance(n.func, ast.Attribute):
-            paths = _paths(c, py, n.func.value)
-            kept = not _reduced(py, n)
+            paths = paths_named(c, py, n.func.value)
+            kept = not only_reduced(py, n)
             if paths is None:
                 found = found or kept  # a file the code found or built: reads it, but which?
                 continue
@@ -1147,9 +422,9 @@ def _inspect_tree(
                         opened.append(loc)
                     covered.add(loc.path)
             continue
-        if name in _FINDING_CALLS or method in _FINDING_METHODS:
+        if name in FINDING_CALLS or method in FINDING_METHODS:
             # a literal pattern is expanded: the files it matches are named by the code
-            hits = _literal_glob(c, py, n, name, method)
+            hits = literal_glob(c, py, n, name, method)
             if hits is None:
                 found = True
             else:
@@ -1163,10 +438,10 @@ def _inspect_tree(
             if loc.path is not None:
                 covered.add(loc.path)
             continue
-        if name in _DYNAMIC or (
+        if name in DYNAMIC or (
             method in ("b64decode", "decodebytes")
             and any(
-                _dotted(p.func, py.aliases) in ("exec", "eval")
+                dotted_name(p.func, py.aliases) in ("exec", "eval")
                 for p in py.nodes
                 if isinstance(p, ast.Call)
             )
@@ -1175,11 +450,11 @@ def _inspect_tree(
             continue
         if name in ("print", "sys.stdout.write", "sys.stdout.buffer.write", "os.write"):
             printing = True
-        if name in _WRITE_CALLS or (method in _WRITE_METHODS and name not in _READ_CALLS):
+        if name in WRITE_CALLS or (method in WRITE_METHODS and name not in READ_CALLS):
             write = True
         elif py.trusting and (
-            name in _READ_CALLS
-            or method in _READ_METHODS
+            name in READ_CALLS
+            or method in READ_METHODS
             or name.startswith(("os.path.", "hashlib.", "datetime.", "math.", "time."))
         ):
             pass
@@ -1215,12 +490,12 @@ def _inspect_tree(
     named = [
         *(v for v in strings if not meta.get(v, False)),
         *(a.value for a in argv if a.known),
-        *(v for k, v in py.consts.items() if not _meta_only_name(py, k)),
+        *(v for k, v in py.consts.items() if not meta_only_name(py, k)),
     ]
-    literals = _existing_files(c, named)
+    literals = existing_files(c, named)
     if write or unknown_call or dynamic:
         # ... and a new file it names may be one it creates
-        for loc in _new_files(c, named):
+        for loc in new_files(c, named):
             if loc.path not in covered:
                 c.emit(
                     EffectKind.WRITE,
@@ -1238,15 +513,15 @@ def _inspect_tree(
         literals.extend(p for p in piped if p.path is None or p.path not in seen)
     if dynamic:
         c.unknown(f"{what}: runs dynamically built code")
-    host = _url_host(strings)
+    host = url_host(strings)
     for loc in literals:
         if loc.path is not None and loc.path in covered and not net:
             continue
         rec = loc.path is not None and c.st.run.isdir(loc.path)
         if net:
-            _sends(c, loc, what, host, rec)
+            may_send(c, loc, what, host, rec)
         elif write:
-            _writes(c, loc, what, rec)
+            may_write(c, loc, what, rec)
         elif unknown_call or dynamic:
             c.unknown(
                 f"{what}: code calls functions the analyser does not know, with this path", loc
@@ -1259,13 +534,12 @@ def _inspect_tree(
         c.emit(EffectKind.EXEC, note=f"{what}")
     # what it prints may be what it read (unless only its digest or length reaches the
     # print), or what it was given on standard input
-    through = _passed_through(c, {r.path for r in reads})
+    through = passed_through(c, {r.path for r in reads})
     if printing and opened:
         return (*(Flow(src=r, exact=False, via=c.name) for r in opened), *through)
     return (*through, OPAQUE)
 
 
-_QUOTED = re.compile(r"'((?:[^'\\\n]|\\.){1,4096})'|\"((?:[^\"\\\n]|\\.){1,4096})\"")
 _GEN_NET = re.compile(
     r"socket|IO::Socket|LWP|HTTP::|Net::|https?://|\bfetch\s*\(|"
     # node's network modules, however the code reaches them (require, import, import(),
@@ -1325,36 +599,6 @@ def _interpolates(code: str) -> bool:
         m.group(2) is not None and _INTERPOLATED.search(m.group(2))
         for m in _QUOTED.finditer(code[: 1 << 20])
     )
-
-
-def _literals(code: str) -> Iterator[str]:
-    for m in _QUOTED.finditer(code):
-        s = m.group(1) if m.group(1) is not None else m.group(2)
-        yield s.replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
-    # Tcl, Lua long strings, R and SQL scripts name files in bare words too: any word with a
-    # slash is a candidate (only those that exist count, see _existing).
-    for i, m in enumerate(_BARE_PATH.finditer(code)):
-        if i >= 1000:
-            break
-        yield m.group()
-
-
-_BARE_PATH = re.compile(r"[\w.~-]*/[\w./~-]+")
-
-
-def mentioned_files(c: Cmd, code: str) -> list[Location]:
-    """The existing files that ``code`` names in a string or a bare word with a slash."""
-    return _existing_files(c, _literals(code[: 1 << 20]))
-
-
-def _existing_files(c: Cmd, strings: Iterable[str]) -> list[Location]:
-    """The existing files among ``strings``, each once, in the order first named."""
-    found: dict[str, Location] = {}
-    for s in strings:
-        loc = _existing(c, s)
-        if loc is not None and loc.path is not None:
-            found.setdefault(loc.path, loc)
-    return list(found.values())
 
 
 # Code that builds text from pieces (concatenation, interpolation, join, sprintf, Tcl's [...]),
@@ -1588,294 +832,6 @@ def _loader_re(lang: str) -> re.Pattern[str] | None:
     return pattern
 
 
-# sqlite3's dot-commands, and the words after: a command is a line that starts with a dot
-# (sqlite3 itself takes it only at the start of the line; leading blanks are allowed here).
-_SQLITE_DOT = re.compile(r"^[ \t]*\.(\S*)(.*)$")
-# The dot-commands that reach files or programs, each with the fewest letters sqlite3 takes for
-# it: any prefix at least that long names it, and a word names at most one command here
-# (measured on sqlite3 3.40: ``.o`` is ``.output``, ``.on`` ``.once``, ``.c`` ``.clone``,
-# ``.t`` ``.trace``, ``.l`` and ``.lo`` ``.load``, ``.sa`` nothing; ``.log``, ``.excel`` and
-# ``.testcase`` only in full). Names are case-sensitive (``.O`` is no command).
-_SQLITE_COMMANDS: tuple[tuple[str, int], ...] = (
-    ("output", 1),
-    ("once", 2),
-    ("open", 2),
-    ("save", 3),
-    ("backup", 3),
-    ("clone", 1),
-    ("trace", 1),
-    ("log", 3),
-    ("testcase", 8),
-    ("dump", 1),
-    ("excel", 5),
-    ("shell", 2),
-    ("system", 2),
-    ("import", 1),
-    ("read", 3),
-    ("restore", 3),
-    ("load", 1),
-    ("archive", 2),
-    ("session", 3),
-    ("cd", 2),
-)
-# A file argument that starts with ``|``: a command sqlite3 opens as a pipe.
-# SQL functions of the sqlite3 shell that run a program or load native code.
-_SQLITE_RUNNING_SQL = re.compile(r"(?i)\b(?:load_extension|edit)\s*\(")
-# An argument of a dot-command: a quoted word (sqlite3 resolves backslashes in double quotes)
-# or a run of non-blanks.
-_SQLITE_ARG = re.compile(r"""'([^']*)'?|"((?:[^"\\]|\\.)*)"?|(\S+)""")
-# Names sqlite3's output commands take as a stream rather than a file.
-_SQLITE_STREAMS = frozenset({"stdout", "stderr", "off"})
-# A SELECT of literal values only: in sqlite3's default list mode it prints them joined by
-# ``|`` on one line, the text known before it runs.
-_SQL_LITERAL = r"'(?:[^']|'')*'|-?\d{1,15}"
-_SQL_SELECT_LITERALS = re.compile(
-    rf"(?is)\s*select\s+((?:{_SQL_LITERAL})(?:\s*,\s*(?:{_SQL_LITERAL}))*)\s*"
-)
-# SQL statements that print nothing (unless they return rows).
-_SQL_QUIET = re.compile(
-    r"(?is)\s*(?:create|insert|update|delete|drop|begin|commit|end|rollback|savepoint|"
-    r"release|alter|analyze|reindex|replace)\b(?!.*\breturning\b)"
-)
-
-
-def sqlite_command(word: str) -> str | None:
-    """The dot-command of :data:`_SQLITE_COMMANDS` that sqlite3 runs for ``.word``, if any."""
-    for name, least in _SQLITE_COMMANDS:
-        if len(word) >= least and name.startswith(word):
-            return name
-    return None
-
-
-def _sqlite_args(rest: str) -> list[str | None]:
-    """A dot-command's arguments as sqlite3 splits them; ``None`` for one whose text the
-    analyser does not know (a double-quoted word with backslash escapes)."""
-    out: list[str | None] = []
-    for m in _SQLITE_ARG.finditer(rest):
-        single, double, bare = m.groups()
-        if double is not None:
-            out.append(None if "\\" in double else double)
-        else:
-            out.append(single if single is not None else bare)
-    return out
-
-
-def _sql_statements(text: str) -> list[str]:
-    """SQL ``text`` cut at the semicolons outside quotes, blank statements left out."""
-    out: list[str] = []
-    start = 0
-    quote = ""
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"`[":
-            quote = "]" if ch == "[" else ch
-        elif ch == ";":
-            out.append(text[start:i])
-            start = i + 1
-    out.append(text[start:])
-    return [s for s in out if s.strip()]
-
-
-def _sql_output(statement: str) -> str | None:
-    """What one SQL statement prints in sqlite3's default mode: ``""`` for a statement that
-    prints nothing, the text for a SELECT of literals, ``None`` when it cannot be known."""
-    if _SQL_QUIET.match(statement):
-        return ""
-    m = _SQL_SELECT_LITERALS.fullmatch(statement)
-    if m is None:
-        return None
-    values = re.findall(_SQL_LITERAL, m.group(1))
-    return "|".join(v[1:-1].replace("''", "'") if v.startswith("'") else v for v in values) + "\n"
-
-
-class _SqliteOutput:
-    """Where sqlite3's output goes while a script runs, and the text sent there so far
-    (``None``: text the analyser cannot know)."""
-
-    def __init__(self, c: Cmd, what: str, sources: list[Location]) -> None:
-        self.c = c
-        self.what = what
-        self.sources = sources
-        self.target: Location | None = None
-        self.text: str | None = ""
-        self.once = False
-        self.units = 0
-        # a command that may change how rows print (``.mode``, ``.separator``, ``.headers``,
-        # ``.nullvalue``, a ``.read`` file) ran: a SELECT's text is no longer known
-        self.formatted = False
-
-    def switch(self, target: Location | None, *, once: bool = False, known: bool = True) -> None:
-        """Output goes to ``target`` from now on (``None``: standard output)."""
-        self.flush()
-        self.target, self.once, self.units = target, once, 0
-        self.text = "" if known and not self.formatted else None
-
-    def add(self, text: str | None) -> None:
-        """One statement or command printed ``text``."""
-        if self.target is None or text == "":
-            return
-        self.units += 1
-        if self.once and self.units > 1:
-            # ``.once`` sends one statement there: which one, when argv and lines differ
-            # in how sqlite3 counts, is not known
-            self.text = None
-        self.text = None if self.text is None or text is None else self.text + text
-
-    def flush(self) -> None:
-        """The file that took the output is written with it."""
-        if self.target is not None:
-            write_data(self.c, self.target, self.text, self.sources, self.what)
-        self.target = None
-
-
-def write_data(c: Cmd, loc: Location, text: str | None, sources: list[Location], what: str) -> None:
-    """sqlite3 writes ``loc``: with ``text`` when known, else with data that may come from
-    any of ``sources`` (the files its SQL names) or from the database."""
-    if text is not None:
-        c.write_to(loc, (Flow(text=text, via=c.name),) if text else ())
-        return
-    flows = tuple(Flow(src=s, exact=False, via=c.name) for s in sources if s.path != loc.path)
-    c.write_to(loc, (*flows, OPAQUE))
-
-
-def sqlite_commands(code: str) -> Iterator[tuple[str | None, list[str | None]]]:
-    """sqlite3's dot-commands in ``code``, in order: each as the command of
-    :data:`_SQLITE_COMMANDS` it names (``None``: another one) and its arguments."""
-    for line in code[: 1 << 20].split("\n"):
-        m = _SQLITE_DOT.match(line)
-        if m is not None:
-            yield sqlite_command(m.group(1)), _sqlite_args(m.group(2))
-
-
-def _sqlite_script(c: Cmd, code: str, what: str, depth: int = 0) -> None:
-    """What sqlite3's own dot-commands do, in order (see :data:`_SQLITE_COMMANDS`).
-
-    ``.output``/``.once``/``.testcase`` send the output of what follows to a file (a SELECT of
-    literals is known text while the output format is sqlite3's default, anything else is
-    not: after ``.mode``, ``.separator``, ``.headers`` or any command this does not model); ``.save``, ``.backup``, ``.clone``,
-    ``.trace``, ``.log``, ``.session ... changeset`` and ``.open --new`` write a file with
-    data the analyser does not see; ``.shell``/``.system`` and ``|CMD`` files hand a command
-    to the system shell; ``-e``, ``-x`` and ``.excel`` start the system's editor or
-    spreadsheet; ``.load`` and ``load_extension()`` load native code, ``edit()`` starts an
-    editor; ``.cd`` moves every later relative path and ``.archive`` may extract files;
-    ``.read FILE`` runs the commands in that file (read like these, ``depth`` files deep).
-
-    A command given to the shell is analysed, and is also unseen: sqlite3 splits and quotes
-    its words its own way, so the text the shell runs is not exactly what was read.
-    """
-    code = code[: 1 << 20]
-    sources = mentioned_files(c, code)
-    out = _SqliteOutput(c, what, sources)
-    sql: list[str] = []
-
-    def statements() -> None:
-        for s in _sql_statements("\n".join(sql)):
-            out.add(_sql_output(s))
-        sql.clear()
-
-    for line in code.split("\n"):
-        m = _SQLITE_DOT.match(line)
-        if m is None:
-            sql.append(line)
-            continue
-        statements()
-        word, rest = m.group(1), m.group(2)
-        name = sqlite_command(word)
-        args = _sqlite_args(rest)
-        label = f"{what} .{word}"
-        if name in ("shell", "system"):
-            _sqlite_shell(c, rest, label)
-            out.add(None)
-        elif name in ("output", "once", "import", "read") and any(
-            a is not None and a.startswith("|") for a in args
-        ):
-            for a in args:
-                if a is not None and a.startswith("|"):
-                    _sqlite_shell(c, a[1:], f"{label} |")
-            if name in ("output", "once"):
-                out.switch(None)
-        elif name in ("output", "once", "excel"):
-            if name == "excel" or "-e" in args or "-x" in args:
-                c.unseen(f"{label} opens its output in the system's editor or spreadsheet")
-                out.switch(None)
-                continue
-            files = [a for a in args if a is None or not a.startswith("-")]
-            target = files[-1] if files else None
-            if target is None and files:
-                c.unknown(f"{label}: output to a file the analyser cannot name")
-                out.switch(None)
-            elif target is None or target in _SQLITE_STREAMS:
-                out.switch(None)
-            else:
-                # ``--bom`` puts three bytes before the text
-                out.switch(c.st.local(target), once=name == "once", known="--bom" not in args)
-        elif name == "read":
-            _sqlite_read(c, args, label, depth)
-            out.formatted = True
-            out.add(None)
-        elif name == "testcase":
-            out.switch(c.st.local("testcase-out.txt"))
-        elif name in ("save", "backup", "clone", "trace", "log", "open", "session"):
-            _sqlite_writes(c, name, args, label, sources)
-            out.add(None)
-        elif name == "load":
-            c.unseen(f"{label} loads an extension library (native code)")
-        elif name == "cd":
-            c.unknown(f"{label}: later relative paths are not where they look")
-        elif name == "archive":
-            c.unknown(f"{label}: an SQL archive may create or extract files")
-        else:
-            # any other command may print (``.dump``, ``.schema``, ``.print``) or change how
-            # what follows is printed (``.mode``, ``.headers``), here or in a later file
-            out.formatted = True
-            out.add(None)
-    statements()
-    out.flush()
-    if _SQLITE_RUNNING_SQL.search(code):
-        c.unseen(f"{what}: SQL that loads native code or starts an editor")
-
-
-def _sqlite_read(c: Cmd, args: list[str | None], label: str, depth: int) -> None:
-    """``.read FILE``: the file's SQL and commands run as if they stood here (scanned like
-    any sqlite3 script, ``depth`` files deep)."""
-    if not args:
-        return
-    loc = None if args[0] is None else c.st.local(args[0])
-    text = None if loc is None or depth >= 8 else c.st.run.read_text(loc)
-    if text is None:
-        c.unseen(f"{label} runs commands from a file the analyser cannot read", loc)
-        return
-    inspect_code(c, text, [], what=label, lang="sqlite3", depth=depth + 1)
-
-
-def _sqlite_writes(
-    c: Cmd, name: str, args: list[str | None], label: str, sources: list[Location]
-) -> None:
-    """A dot-command that writes the file its last argument names (``.save FILE``,
-    ``.backup ?DB? FILE``, ``.clone NEWDB``, ``.trace FILE``, ``.log FILE``, ``.session ...
-    changeset|patchset FILE``, ``.open --new FILE``) with data the analyser does not know."""
-    files = [a for a in args if a is None or not a.startswith("-")]
-    if name == "open" and "--new" not in args:
-        return
-    if name == "session" and not any(a in ("changeset", "patchset") for a in files):
-        return
-    if not files or (name in ("trace", "log") and files[-1] in _SQLITE_STREAMS):
-        return
-    target = files[-1]
-    if target is None:
-        c.unknown(f"{label} writes a file the analyser cannot name")
-        return
-    write_data(c, c.st.local(target), None, sources, label)
-
-
-def _sqlite_shell(c: Cmd, text: str, what: str) -> None:
-    """A command sqlite3 hands to the system shell: analysed, and unseen (see above)."""
-    _run_shell(c, text, what)
-    c.unseen(f"{what} runs a command in the system shell ({short(text.strip())})")
-
-
 def _code_loads(c: Cmd, code: str, lang: str, *, what: str, base: str, depth: int) -> None:
     """Files of code the scanned ``code`` loads (``require "./x.js"``, ``do "./x.pl"``,
     ``source x.tcl``): read and analysed like it; one named by a computed value is unseen."""
@@ -1946,7 +902,7 @@ def inspect_code(
     lookup = bool(_GEN_LOOKUP.search(code) or (by_lang is not None and by_lang.search(code)))
     _code_loads(c, code, language, what=what, base=base, depth=depth)
     if language in ("sqlite3", "sqlite"):
-        _sqlite_script(c, code, what, depth)
+        sqlite_script(c, code, what, depth, scan=_scan_sqlite)
     computed = (net or write or delete or shell or lookup) and (
         bool(_GEN_COMPUTED.search(code)) or _interpolates(code)
     )
@@ -1957,7 +913,7 @@ def inspect_code(
         for s in strings:
             head = s.split(" ", 1)[0]
             if head and (head in TABLE or "/" in head) and " " in s:
-                _run_shell(c, s, f"{what} command")
+                run_shell(c, s, f"{what} command")
                 ran = True
         if not ran or computed:
             c.unseen(f"{what}: runs commands the analyser cannot see")
@@ -1965,13 +921,13 @@ def inspect_code(
         c.unknown(f"{what}: runs dynamically built code")
     if computed and (net or write or delete or lookup):
         c.unknown(f"{what}: code that changes or sends files computes the paths it uses")
-    literals = _existing_files(c, [*strings, *(a.value for a in argv if a.known)])
+    literals = existing_files(c, [*strings, *(a.value for a in argv if a.known)])
     seen = {loc.path for loc in literals}
     literals.extend(Location(raw=f.raw, path=None) for f in argv if not f.known)
     piped = [fl.src for fl in c.stdin if fl.src is not None and not fl.names]
     if piped and (net or write or delete or shell or dynamic):
         literals.extend(p for p in piped if p.path is None or p.path not in seen)
-    host = _url_host(strings)
+    host = url_host(strings)
     # node's reading calls (readFileSync, statSync...) are reads; any other use of its file
     # system module, or of another file API, is not modelled
     io = (
@@ -1987,9 +943,9 @@ def inspect_code(
     for loc in literals:
         rec = loc.path is not None and c.st.run.isdir(loc.path)
         if net:
-            _sends(c, loc, what, host, rec)
+            may_send(c, loc, what, host, rec)
         if write:
-            _writes(c, loc, what, rec)
+            may_write(c, loc, what, rec)
         if delete:
             c.emit(
                 EffectKind.DELETE,
@@ -2011,19 +967,9 @@ def inspect_code(
     flows = (
         [Flow(src=loc, exact=False, via=c.name) for loc in read] if _GEN_PRINT.search(code) else []
     )
-    flows.extend(_passed_through(c, {loc.path for loc in read}))
+    flows.extend(passed_through(c, {loc.path for loc in read}))
     # ... and whatever else it prints, which the analyser cannot see.
     return (*flows, OPAQUE)
-
-
-def _passed_through(c: Cmd, seen: set[str | None]) -> list[Flow]:
-    """What an interpreter reads on standard input may come out on its standard output: the
-    analyser cannot follow data through code (``print <STDIN>``, ``stdin.pipe(stdout)``)."""
-    return [
-        Flow(src=fl.src, exact=False, via=c.name)
-        for fl in c.stdin
-        if fl.src is not None and not fl.names and (fl.src.path is None or fl.src.path not in seen)
-    ]
 
 
 def _unmodelled_io(
@@ -2040,7 +986,7 @@ def _unmodelled_io(
     with no path named at all the files it uses are computed (``told``: a write, send or
     delete call the analyser knows was seen, and already judged every named file)."""
     named = [*strings, *(a.value for a in argv if a.known)]
-    new = _new_files(c, named)
+    new = new_files(c, named)
     for loc in new:
         c.emit(
             EffectKind.WRITE,
@@ -2058,3 +1004,8 @@ def _unmodelled_io(
             certain=False,
             note=f"{what}: code opens files it names by computed values",
         )
+
+
+def _scan_sqlite(c: Cmd, text: str, label: str, depth: int) -> None:
+    """Scan a file of sqlite script that ``.read`` runs, as the SQL given on the line is."""
+    inspect_code(c, text, [], what=label, lang="sqlite3", depth=depth)

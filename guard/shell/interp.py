@@ -12,14 +12,8 @@ from __future__ import annotations
 import os
 import re
 
-from guard.shell.code import (
-    inspect_code,
-    inspect_python,
-    load_file,
-    load_spec,
-    mentioned_files,
-    sqlite_commands,
-)
+from guard.shell.code import inspect_code, inspect_python, load_file, load_spec
+from guard.shell.codeio import mentioned_files
 from guard.shell.core import Cmd, command
 from guard.shell.options import Spec, parse
 from guard.shell.reentry import (
@@ -30,6 +24,7 @@ from guard.shell.reentry import (
     run_stdin_script,
 )
 from guard.shell.sed import perl_subst_to_sed
+from guard.shell.sqlite import sqlite_commands
 from guard.shell.words import OPAQUE, Field, Flow, names
 from guard.types import ConfigEdit, EffectKind, Location
 

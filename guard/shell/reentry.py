@@ -10,10 +10,7 @@ import os
 import re
 from collections.abc import Callable
 
-from guard.shell.code import (
-    inspect_code,
-    inspect_python,
-)
+from guard.shell.code import inspect_code, inspect_python
 from guard.shell.core import TABLE, Cmd, State, command
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import EffectKind, Location
