@@ -886,10 +886,16 @@ class State:
         stdout = table.get(1, _OUT)
         saved_fds, saved_table = self.open_fds, self.fds
         running = self.fds
+        caller: _Sink | None = None
         if outs is not None or stdout != _OUT:
             # While it runs, what it writes to standard output comes back here and goes where
             # `stdout` says; a descriptor that is a copy of it (2>&1) comes back the same way.
             running = {n: (_OUT if v is stdout else v) for n, v in table.items()}
+            if stdout != _OUT and any(v == _OUT for v in table.values()):
+                # `2>&1 >/dev/null`, `3>&1 1>&2 2>&3`: a descriptor that is still the caller's
+                # standard output (a pipe, a substitution) is not the command's new one
+                caller = _Sink("|", 1, [])
+                running = {n: (caller if table.get(n) == _OUT else v) for n, v in running.items()}
             running[1] = _OUT
             self.fds = dict(running)
         self.open_fds = open_fds
@@ -906,6 +912,8 @@ class State:
                 self.fds = _restored(saved_table, running, self.fds, outs, stdout)
         if stdout != _OUT:
             out = self._route(stdout, out)
+        if caller is not None:
+            out = (*out, *caller.flows)
         if outs is not None:
             for sink in outs.opened:
                 out += self._flush(sink)
