@@ -51,7 +51,14 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     return out
 
 
-def cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
+def graph(known: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the modules it imports. A submodule's import of its own package (which
+    imports its submodules through ``__init__``) is left out: not a cycle of ideas."""
+    out = {name: imports(name, path, known) for name, path in known.items()}
+    return {name: {t for t in deps if not name.startswith(t + ".")} for name, deps in out.items()}
+
+
+def cycles(deps: dict[str, set[str]]) -> Iterator[list[str]]:
     """Strongly connected components of more than one module (Tarjan), sorted."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -65,7 +72,7 @@ def cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
         counter[0] += 1
         stack.append(v)
         on.add(v)
-        for w in sorted(graph[v]):
+        for w in sorted(deps[v]):
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -83,7 +90,7 @@ def cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
                 found.append(sorted(comp))
 
     sys.setrecursionlimit(10_000)
-    for v in sorted(graph):
+    for v in sorted(deps):
         if v not in index:
             visit(v)
     yield from sorted(found)
@@ -95,10 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-lines", type=int, default=800)
     args = ap.parse_args(argv)
     known = modules(Path(args.root))
-    graph = {name: imports(name, path, known) for name, path in known.items()}
-    # a package imports its own submodules through its __init__: not a cycle of ideas
-    for name in graph:
-        graph[name] = {t for t in graph[name] if not name.startswith(t + ".")}
     total = 0
     over = []
     for name, path in sorted(known.items(), key=lambda kv: str(kv[1])):
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             over.append(name)
         print(f"{lines:6d}  {name}{flag}")
     print(f"{total:6d}  total, {len(known)} modules")
-    found = list(cycles(graph))
+    found = list(cycles(graph(known)))
     for comp in found:
         print("cycle: " + " <-> ".join(comp))
     print(f"{len(found)} import cycles, {len(over)} modules over {args.max_lines} lines")

@@ -12,6 +12,9 @@ import shlex
 from dataclasses import dataclass
 
 from guard.shell.common import (
+    DELETE,
+    READ,
+    WRITE,
     copy_effect,
     isdir,
     run_shell_text,
@@ -23,13 +26,9 @@ from guard.shell.filters import Drop, kept, tar_filter, zip_filter, zip_name
 from guard.shell.hooks import env_options, hidden_options, run_hook
 from guard.shell.options import Opts, Spec, parse
 from guard.shell.words import OPAQUE, Field, Flow
-from guard.types import EffectKind, Location
+from guard.types import Location
 
 __all__: list[str] = []
-
-READ = EffectKind.READ
-WRITE = EffectKind.WRITE
-DELETE = EffectKind.DELETE
 
 
 # ------------------------------------------------------ archives and codecs

@@ -439,36 +439,12 @@ _SQL_WRITES = re.compile(
     r"(?i)\b(?:insert|update|delete|replace|drop|create|alter|attach|vacuum|reindex|pragma)\b"
 )
 _SQLITE_WRITING = frozenset({"import", "restore", "load"})
-# Options that leave what a statement prints as in the default list mode (``|`` between
-# columns, ``\n`` after a row, no header); any other (``-csv``, ``-separator``, ``-header``,
-# ``-echo``, ``-stats``...) is a dot-command (``.mode``, ``.separator``...) run first.
-_SQLITE_PLAIN_OPTS = frozenset(
-    [
-        "-batch",
-        "-bail",
-        "-readonly",
-        "-safe",
-        "-nofollow",
-        "-utf8",
-        "-no-rowid-in-view",
-        "-noheader",
-        "-list",
-        "-memtrace",
-        "-append",
-        "-zip",
-        "-deserialize",
-        "-version",
-        "-help",
-        "-vfs",
-        "-maxsize",
-        "-mmap",
-        "-pagecache",
-        "-lookaside",
-        "-heap",
-        "-init",
-        "-cmd",
-        "-nonce",
-    ]
+# Options that change what a statement prints from the default list mode (``|`` between
+# columns, ``\n`` after a row, no header): each is a dot-command (``.mode``, ``.separator``...)
+# run first. Every other option the analyser knows leaves it as it is.
+_SQLITE_FORMAT_OPTS = names(
+    "-escape -newline -nullvalue -separator -ascii -box -column -csv -echo -header -html "
+    "-interactive -json -line -markdown -quote -stats -table -tabs"
 )
 # SQL that reads files into the database (or runs them), and the dot-commands that do.
 _SQL_READS_FILES = re.compile(r"(?i)\breadfile\s*\(")
@@ -492,7 +468,7 @@ def _sqlite(c: Cmd) -> tuple[Flow, ...]:
             opt = "-" + a.value.lstrip("-")
             if opt.startswith("-A") or opt not in _SQLITE_VALUE_OPTS | _SQLITE_FLAGS:
                 return _unknown_args(c, list(args))
-            if opt not in _SQLITE_PLAIN_OPTS:
+            if opt in _SQLITE_FORMAT_OPTS:
                 # the output format changes before any SQL runs: what ``.output`` writes is
                 # no longer the default list mode's text
                 codes.insert(0, f".mode {opt[1:]}")

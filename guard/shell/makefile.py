@@ -118,27 +118,17 @@ class Makefile:
 
 def split_assignment(text: str) -> tuple[str, str, str] | None:
     """``NAME OP VALUE`` as (name, op, value) when ``text`` is a variable assignment."""
-    depth = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "$" and i + 1 < n and text[i + 1] in "({":
-            depth += 1
-            i += 2
-            continue
-        if ch in ")}" and depth:
-            depth -= 1
-        elif depth == 0 and ch in ":=+?!":
-            for op in _ASSIGN_OPS:
-                if text.startswith(op, i):
-                    name = text[:i].strip()
-                    if not name or (any(x in name for x in " \t") and "$" not in name):
-                        return None
-                    return name, op, text[i + len(op) :].lstrip()
-            if ch == ":":
-                return None  # a rule
-        i += 1
+    i = _top_find(text, ":=+?!")
+    while i >= 0:
+        for op in _ASSIGN_OPS:
+            if text.startswith(op, i):
+                name = text[:i].strip()
+                if not name or (any(x in name for x in " \t") and "$" not in name):
+                    return None
+                return name, op, text[i + len(op) :].lstrip()
+        if text[i] == ":":
+            return None  # a rule
+        i = _top_find(text, ":=+?!", i + 1)
     return None
 
 

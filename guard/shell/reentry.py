@@ -327,30 +327,15 @@ def _unknown(c: Cmd) -> tuple[Flow, ...]:
     for f in c.args:
         for loc in _candidates(c, f):
             hit = True
-            c.emit(
-                EffectKind.UNKNOWN,
-                loc,
-                certain=False,
-                note=f"unknown command {short(c.name)} given a path",
-            )
+            c.unknown(f"unknown command {short(c.name)} given a path", loc)
         for fl in f.flows:
             if fl.src is not None and not f.pipe:
                 hit = True
-                c.emit(
-                    EffectKind.UNKNOWN,
-                    fl.src,
-                    certain=False,
-                    note=f"unknown command {short(c.name)} given file content",
-                )
+                c.unknown(f"unknown command {short(c.name)} given file content", fl.src)
     for fl in c.stdin:
         if fl.src is not None and not fl.names:
             hit = True
-            c.emit(
-                EffectKind.UNKNOWN,
-                fl.src,
-                certain=False,
-                note=f"unknown command {short(c.name)} reads file content",
-            )
+            c.unknown(f"unknown command {short(c.name)} reads file content", fl.src)
     if not hit:
         c.emit(EffectKind.EXEC)
     return (*c.passthrough(transform=True), OPAQUE)

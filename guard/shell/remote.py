@@ -36,8 +36,6 @@ from guard.types import EffectKind, Location
 
 __all__: list[str] = []
 
-COPY = EffectKind.COPY
-
 
 # ---------------------------------------------------------------------- ssh
 

@@ -27,6 +27,7 @@ import shlex
 from dataclasses import dataclass
 
 from guard.shell import gitconfig
+from guard.shell.common import WRITE
 from guard.shell.core import Cmd, State, command
 from guard.shell.githooks import (
     ALL_HOOKS,
@@ -48,9 +49,6 @@ from guard.types import ConfigEdit, EffectKind, Location
 
 __all__: list[str] = []
 
-DELETE = EffectKind.DELETE
-MOVE = EffectKind.MOVE
-WRITE = EffectKind.WRITE
 
 MAX_ALIAS = 8  # aliases expanded in a row (git stops loops itself)
 MAX_INCLUDE = 10  # include depth, as git's own bound
