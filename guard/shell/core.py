@@ -1876,9 +1876,16 @@ class State:
     def sink_field(
         self, f: Field, flows: tuple[Flow, ...], *, append: bool, via: str = ""
     ) -> tuple[Flow, ...]:
-        """Data written to the file word ``f``; returns what still reaches standard output."""
+        """Data written to the file word ``f``; returns what still reaches standard output.
+
+        ``/dev/stderr``, ``/dev/fd/N`` and kin name the running command's own descriptors
+        (``tee /dev/stderr`` under ``2>&1 >/dev/null`` writes into the pipe): the data goes
+        where that descriptor goes, as a redirect's would."""
         if f.pipe:
             return ()
+        n = fd_number(f.value, self.cwd) if f.known else None
+        if n is not None:
+            return self.write_fd(n, flows)
         return self.run.sink_file(self.loc(f), flows, append=append, via=via)
 
 
