@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from guard.shell.core import GLOB_OPTIONS, TABLE, Cmd, State, command
+from guard.shell.core import TABLE, Cmd, State, command
 from guard.shell.reentry import run_script_file, run_stdin_script, run_text_in, shell_for
+from guard.shell.state import GLOB_OPTIONS
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import EffectKind, Location
 
