@@ -43,7 +43,7 @@ import struct
 from enum import StrEnum
 from typing import IO, Any
 
-from guard.decoding import zip_directory, zip_names
+from guard.members import zip_directory, zip_names
 
 
 class WeightFormat(StrEnum):

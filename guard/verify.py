@@ -45,11 +45,12 @@ from guard.configs import (
     parse,
     read_config,
 )
-from guard.decoding import DecodeBudget, Layer, Outcome, layers
+from guard.decoding import layers
 from guard.evaluations import as_score, check_verdicts, recompute_score
 from guard.manifest import Manifest, ManifestEntry, snapshot
 from guard.paths import HostMap
 from guard.policy import EvaluationDecl, Policy
+from guard.streams import DecodeBudget, Layer, Outcome
 from guard.types import AssetKind
 
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guard import decoding
+from guard import members, streams
 from guard.decoding import DecodeBudget, Layer, Outcome, layers, zip_directory, zip_names
 from guard.exceptions import ConfigError
 from tests.bombs import GIB, MIB, many_entries_zip, tar_of, traced_peak
@@ -76,7 +76,8 @@ def test_every_encoding_decodes_to_the_original_at_any_chunk_boundary(
     """Each format gives back the exact bytes, even fed 3 bytes at a time (chunk edges)."""
     encoded = ENCODINGS[name](data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(decoding, "_CHUNK", 3)
+        for module in (streams, members):  # every reader and decoder reads in chunks of 3
+            patch.setattr(module, "CHUNK", 3)
         result = list(layers(encoded))
     assert found(result, data), (name, result)
     assert not stopped(result)
