@@ -27,7 +27,8 @@ from collections.abc import Callable
 
 import tree_sitter as ts
 
-from guard.shell.expand import Acc, ShellState
+from guard.shell.expand import ShellState
+from guard.shell.fields import Acc
 from guard.shell.filters import Glob, compile_glob
 from guard.shell.record import MAX_NEST
 from guard.shell.words import Flow, names

@@ -11,31 +11,25 @@ one unresolved field.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 from typing import Protocol
 
 import tree_sitter as ts
 
-from guard.shell.globs import glob
-from guard.shell.record import MAX_GLOB, MAX_GLOBS, MAX_NEST, MAX_TEXT, Run
+from guard.shell.fields import Acc, WordFields
+from guard.shell.record import MAX_NEST, MAX_TEXT, Run
 from guard.shell.wordops import (
-    IFS,
     MAX_PATTERN_TEXT,
     _longest_prefix,
     _longest_suffix_start,
     glob_pattern,
-    nocase,
-    split_ifs,
     strip_pattern,
-    tilde_after_colon,
     unescape_dq,
 )
-from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode, brace_expand, has_glob
-from guard.types import EffectKind, Location
+from guard.shell.words import OPAQUE, Field, Flow, Var, ansi_c_decode
+from guard.types import Location
 
 __all__ = [
-    "Acc",
     "Expander",
     "ShellState",
 ]
@@ -141,36 +135,12 @@ class ShellState(Protocol):
         ...
 
 
-_GLOB_CHARS = frozenset("*?[")
-_EXTGLOB = re.compile(r"[?*+@!]\(")
 _SPECIAL_WORD = re.compile(r"[\\{~*?\[$`]")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ALL_ITEMS = re.compile(r"\[[@*]\]")
 _SUBST = frozenset(("command_substitution", "process_substitution"))
 # Text the grammar leaves unparsed inside ${...} (a pattern, a word) that holds a substitution.
 _CODE_TEXT = re.compile(r"\$[({\[]|`|[<>]\(")
-
-
-class Acc:
-    """Accumulates the parts of one word during expansion."""
-
-    __slots__ = ("flows", "known", "obf", "parts", "pipe", "sinks")
-
-    def __init__(self) -> None:
-        self.parts: list[tuple[str, str]] = []  # (text, kind): u q s e x B
-        self.known = True
-        self.obf = False
-        self.flows: list[Flow] = []
-        self.sinks: list[tuple[ts.Node, bytes]] = []
-        self.pipe = False
-
-    def add(self, text: str, kind: str) -> None:
-        self.parts.append((text, kind))
-
-    def unknown(self, raw: str, flows: Iterable[Flow] = ()) -> None:
-        self.known = False
-        self.parts.append((raw, "x"))
-        self.flows.extend(flows)
 
 
 _NAME_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]")
@@ -187,10 +157,11 @@ def _flatten(nodes: list[ts.Node]) -> list[ts.Node]:
     return out
 
 
-class Expander:
+class Expander(WordFields):
     """Expands the words of one shell (:class:`~guard.shell.core.State`)."""
 
     __slots__ = ("keep", "ran", "st")
+    st: ShellState
 
     def __init__(self, st: ShellState) -> None:
         self.st = st
@@ -726,181 +697,3 @@ class Expander:
             return
         out = self.st.substitution(node)
         acc.flows.extend(out if out is not None else (OPAQUE,))
-
-    def _finish(
-        self,
-        acc: Acc,
-        raw: str,
-        *,
-        split: bool = True,
-        glob: bool = True,
-        assignment: bool = False,
-    ) -> list[Field]:
-        flows = tuple(acc.flows)
-        if not acc.known:
-            value = "".join(t for t, _ in acc.parts)
-            segs = tuple((t, k == "x") for t, k in acc.parts if t)
-            return [
-                Field(
-                    value,
-                    raw=raw,
-                    known=False,
-                    obfuscated=acc.obf,
-                    flows=flows,
-                    pipe=acc.pipe,
-                    pieces=segs,
-                )
-            ]
-        groups: list[list[tuple[str, str]]] = [[]]
-        for p in acc.parts:
-            if p[1] == "B":
-                groups.append([])
-            else:
-                groups[-1].append(p)
-        out: list[Field] = []
-        for parts in groups:
-            value = "".join(t for t, _ in parts)
-            mask = "".join(k * len(t) for t, k in parts)
-            quoted = any(k in "qe" for _, k in parts)
-            pieces = [(value, mask)]
-            if "{" in value and not assignment and value.count("{") <= 32 and len(value) <= 8192:
-                pieces = brace_expand(value, mask)
-            for v, m in pieces:
-                if v[:1] == "~" and m[:1] == "u":
-                    v2, m2 = self._tilde(v, m)
-                    if v2 is None:
-                        out.append(Field(v, raw=raw, known=False, flows=flows))
-                        continue
-                    v, m = v2, m2
-                if assignment and ":~" in v:
-                    v = tilde_after_colon(v, self.st.home or "")
-                    m = "q" * len(v)
-                words = self._split(v, m) if split and "s" in m else [(v, m)]
-                if words is None:
-                    # split on an IFS the analyser cannot see: the words are unknown
-                    out.append(Field(v, raw=raw, known=False, obfuscated=acc.obf, flows=flows))
-                    continue
-                for w, wm in words:
-                    if w == "" and not quoted and split:
-                        continue
-                    dyn = self._dynamic(w, wm)
-                    if glob and has_glob(w):
-                        out.extend(self._glob(w, wm, raw, acc.obf, flows, dyn))
-                    else:
-                        out.append(Field(w, raw=raw, obfuscated=acc.obf, dynamic=dyn, flows=flows))
-                    if len(out) > MAX_GLOB:
-                        return out
-        return out
-
-    @staticmethod
-    def _dynamic(value: str, mask: str) -> bool:
-        cut = value.rfind("/") + 1
-        return "s" in mask[cut:] or "e" in mask[cut:]
-
-    def _tilde(self, v: str, m: str) -> tuple[str | None, str]:
-        end = v.find("/")
-        head = v[1:] if end < 0 else v[1:end]
-        tail, tail_m = ("", "") if end < 0 else (v[end:], m[end:])
-        if any(k != "u" for k in m[: len(head) + 1]):
-            return v, m
-        if head == "":
-            base = self.get_var("HOME")
-            repl = base.text if base is not None else None
-        elif head == "+":
-            repl = self.st.cwd
-        elif head == "-":
-            old = self.st.vars.get("OLDPWD")
-            repl = old.text if old is not None else None
-        else:
-            return None, m
-        if repl is None:
-            return None, m
-        return repl + tail, "q" * len(repl) + tail_m
-
-    def _split(self, v: str, m: str) -> list[tuple[str, str]] | None:
-        """Word splitting of the expanded parts (``s``) on ``$IFS``; ``None`` when IFS is
-        unknown."""
-        ifs_var = self.st.vars.get("IFS")
-        if ifs_var is not None and ifs_var.text != " \t\n":
-            if ifs_var.text is None:
-                return None
-            return split_ifs(v, m, ifs_var.text)
-        words: list[tuple[str, str]] = []
-        cur_v: list[str] = []
-        cur_m: list[str] = []
-        for ch, k in zip(v, m, strict=False):
-            if k == "s" and ch in IFS:
-                if cur_v:
-                    words.append(("".join(cur_v), "".join(cur_m)))
-                    cur_v, cur_m = [], []
-                continue
-            cur_v.append(ch)
-            cur_m.append(k)
-        if cur_v:
-            words.append(("".join(cur_v), "".join(cur_m)))
-        return words
-
-    def _glob(
-        self, w: str, wm: str, raw: str, obf: bool, flows: tuple[Flow, ...], dyn: bool
-    ) -> list[Field]:
-        opts = self.st.globopts
-        if opts is None:
-            # options set to something the analyser cannot name: which files match is unknown
-            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
-        if "noglob" in opts:
-            return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
-        magic = False
-        pat: list[str] = []
-        for ch, k in zip(w, wm, strict=False):
-            if ch in _GLOB_CHARS:
-                if k in "us":
-                    magic = True
-                    pat.append(ch)
-                else:
-                    pat.append("[" + ch + "]")
-            else:
-                pat.append(ch)
-        if not magic:
-            return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
-        pattern = "".join(pat)
-        if "nocaseglob" in opts:
-            pattern = "/".join(
-                nocase(part) if has_glob(part) else part for part in pattern.split("/")
-            )
-        if "extglob" in opts and _EXTGLOB.search(pattern):
-            # +(a|b), !(x)...: Python's glob has no such patterns; the match is unknown
-            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
-        if len(pattern) > 4096 or sum(1 for part in pattern.split("/") if has_glob(part)) > 3:
-            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
-        if not pattern.startswith("/") and self.st.cwd is None:
-            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
-        self.st.run.globs += 1
-        if self.st.run.globs > MAX_GLOBS or time.monotonic() > self.st.run.deadline:
-            self.st.run.emit(
-                EffectKind.UNKNOWN, certain=False, note="too many globs to expand", unseen=True
-            )
-            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
-        pattern = self.st.map_abs(pattern)
-        # As bash: ** spans folders only with globstar, * matches a leading dot with dotglob.
-        # Folders are listed as the command will find them: with what earlier commands of the
-        # line made in them, through its links, and never through the guard's own /proc.
-        st = self.st
-        # A non-empty GLOBIGNORE turns dotglob on; the names it drops are kept (more names is
-        # the safe side).
-        ignore = st.vars.get("GLOBIGNORE")
-        if ignore is not None and ignore.text is None:
-            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
-        hits = glob(
-            st.run,
-            pattern,
-            lambda text: st.local(text).path,
-            deep="globstar" in opts,
-            dots="dotglob" in opts or bool(ignore is not None and ignore.text),
-        )
-        if hits is None:
-            return [Field(w, raw=raw, known=False, obfuscated=obf, flows=flows)]
-        if not hits:
-            if "nullglob" in opts:
-                return []
-            return [Field(w, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows)]
-        return [Field(h, raw=raw, obfuscated=obf, dynamic=dyn, flows=flows) for h in hits]

@@ -13,7 +13,7 @@ import re
 
 import tree_sitter as ts
 
-from guard.shell.expand import Acc
+from guard.shell.fields import Acc
 from guard.shell.record import (
     MAX_NEST,
 )

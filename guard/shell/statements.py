@@ -16,7 +16,7 @@ import tree_sitter as ts
 
 from guard.shell import variables as shvars
 from guard.shell.conditions import run_body
-from guard.shell.expand import Acc
+from guard.shell.fields import Acc
 from guard.shell.record import (
     MAX_LOOP,
     MAX_NEST,

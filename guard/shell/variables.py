@@ -21,7 +21,8 @@ from collections.abc import Callable
 import tree_sitter as ts
 
 from guard.shell import arith as arithmetic
-from guard.shell.expand import Acc, Expander, ShellState
+from guard.shell.expand import Expander, ShellState
+from guard.shell.fields import Acc
 from guard.shell.record import MAX_NEST
 from guard.shell.words import Field, Var, names, short
 from guard.types import EffectKind
