@@ -26,7 +26,8 @@ from guard.approval import (
     TimeoutApprover,
 )
 from guard.assets import AssetIndex, AssetInfo
-from guard.audit import AuditLog, AuditProblem, AuditRecord, AuditReport, AuditSink, verify_log
+from guard.audit import AuditLog, AuditRecord, AuditSink
+from guard.auditcheck import AuditProblem, AuditReport, verify_log
 from guard.configs import OversightMatcher
 from guard.decoding import DecodeBudget
 from guard.decorator import acting_as, guarded

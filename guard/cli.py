@@ -273,7 +273,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
-    from guard.audit import verify_log
+    from guard.auditcheck import verify_log
 
     report = verify_log(args.log, _public_key(args.pubkey))
     if args.json:

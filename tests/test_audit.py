@@ -18,13 +18,12 @@ from guard.audit import (
     GENESIS,
     AuditLog,
     AuditRecord,
-    AuditReport,
     AuditSink,
     canonical,
     checkpoint_statement,
     iter_records,
-    verify_log,
 )
+from guard.auditcheck import AuditReport, verify_log
 from guard.exceptions import ConfigError, IntegrityError
 from guard.signing import (
     PrivateKey,
