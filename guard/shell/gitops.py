@@ -1,7 +1,8 @@
 """What a git subcommand does itself: the working tree it writes (checkout, reset, rm, mv,
 clone), the repository content it sends or stores (push, bundle, archive, stash, commit), and
 git used as a copier (``git show HEAD:weights > out``, ``git archive``), with the effects
-that follow. :mod:`guard.shell.vcs` finds the code git runs besides its own.
+that follow, and ``git config`` writing a setting. :mod:`guard.shell.vcs` finds the code git
+runs besides its own.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import os
 import re
 
+from guard.shell import gitconfig
 from guard.shell.common import DELETE, MOVE, WRITE, copy_effect, dest_for, isdir
 from guard.shell.core import Cmd, State
 from guard.shell.options import Spec, parse
+from guard.shell.reentry import file_text
 from guard.shell.words import OPAQUE, Field, Flow, names
-from guard.types import EffectKind, Location
+from guard.types import ConfigEdit, EffectKind, Location
 
 
 def effects(
@@ -286,3 +289,86 @@ GIT_READ = names(
 
 
 __all__ = ["GIT_READ", "effects"]
+
+
+# ------------------------------------------------------------------- git config
+
+_CONFIG_VALUE = names("-f --file --blob --type --default --comment --value -t")
+_CONFIG_WRITES = names(
+    "--unset --unset-all --add --replace-all --rename-section --remove-section -e --edit"
+)
+_CONFIG_READS = names(
+    "--get --get-all --get-regexp --get-urlmatch -l --list --get-color --get-colorbool"
+)
+
+
+def git_config(
+    c: Cmd, st: State, gitdir: str | None, common: str | None, rest: list[Field]
+) -> tuple[Flow, ...]:
+    """``git config``: a setting written is a write of the config file, with the lines git
+    adds, so that a later git in the same command line reads it."""
+    file: Field | None = None
+    scope = "--local"
+    flags: set[str] = set()
+    ops: list[Field] = []
+    k = 0
+    while k < len(rest):
+        a = rest[k]
+        k += 1
+        v = a.value if a.known else ""
+        name, eq, val = v.partition("=")
+        if a.known and name in _CONFIG_VALUE:
+            value = Field(val, raw=val) if eq else (rest[k] if k < len(rest) else None)
+            k += 0 if eq else 1
+            if name in ("-f", "--file"):
+                file = value
+            continue
+        if a.known and v.startswith("-"):
+            flags.add(v)
+            if v in ("--global", "--system", "--local", "--worktree"):
+                scope = v
+            continue
+        ops.append(a)
+    action = ops[0].value if ops and ops[0].known else ""
+    if action in ("set", "unset", "rename-section", "remove-section", "edit"):
+        ops = ops[1:]
+        flags.add({"set": "--set", "edit": "-e"}.get(action, "--" + action))
+    elif action in ("get", "list"):
+        return (OPAQUE,)
+    writes = flags & (_CONFIG_WRITES | {"--set"})
+    if flags & _CONFIG_READS or (not writes and len(ops) < 2):
+        return (OPAQUE,)
+    target = _config_target(st, gitdir, common, scope, file)
+    if target is None:
+        return ()
+    content: str | None = None
+    adds = not writes or flags & {"--set", "--add"}
+    if adds and len(ops) >= 2 and ops[0].known and ops[1].known:
+        content = gitconfig.section_text(ops[0].value, ops[1].value)
+    # a new file holds just the lines added (an append to nothing is not known to be them)
+    op = "append" if file_text(c, target)[0] else "replace"
+    c.emit(
+        WRITE,
+        target,
+        edit=ConfigEdit(op=op, content=content) if content is not None else None,
+        note="git config writes a setting",
+    )
+    return ()
+
+
+def _config_target(
+    st: State, gitdir: str | None, common: str | None, scope: str, file: Field | None
+) -> Location | None:
+    if file is not None:
+        return st.loc(file)
+    if scope == "--system":
+        return st.local("/etc/gitconfig")
+    if scope == "--global":
+        home = st.x.get_var("HOME")
+        if home is None or home.text is None:
+            return Location(raw="~/.gitconfig", path=None)
+        return st.local(os.path.join(home.text, ".gitconfig"))
+    base = gitdir if scope == "--worktree" else common
+    if base is None:
+        return None  # not in a repository: git refuses
+    return st.local(os.path.join(base, "config.worktree" if scope == "--worktree" else "config"))

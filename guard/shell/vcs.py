@@ -42,7 +42,7 @@ from guard.shell.githooks import (
     STDIN_HOOKS,
     no_verify,
 )
-from guard.shell.gitops import effects
+from guard.shell.gitops import effects, git_config
 from guard.shell.reentry import file_text, run_code, run_script_file, script_language
 from guard.shell.words import OPAQUE, Field, Flow, Var, names, short
 from guard.types import ConfigEdit, EffectKind, Location
@@ -578,7 +578,7 @@ class _Git:
         elif which:
             self.hooks(self.hooks_dir(), which, f"git {sub}")
         if sub == "config":
-            return (*self.out, *_config(self, rest))
+            return (*self.out, *git_config(self.c, self.st, self.gitdir, self.common, rest))
         return (*self.out, *effects(self.c, self.st, sub, rest, self.common, self.top))
 
     def _code_options(self, sub: str, rest: list[Field]) -> None:
@@ -734,90 +734,3 @@ def _git(c: Cmd) -> tuple[Flow, ...]:
     g.run_settings(sub)
     g.run_env()
     return g.subcommand(sub, rest)
-
-
-# ------------------------------------------------------------------- git config
-
-_CONFIG_VALUE = names("-f --file --blob --type --default --comment --value -t")
-_CONFIG_WRITES = names(
-    "--unset --unset-all --add --replace-all --rename-section --remove-section -e --edit"
-)
-_CONFIG_READS = names(
-    "--get --get-all --get-regexp --get-urlmatch -l --list --get-color --get-colorbool"
-)
-
-
-def _config(g: _Git, rest: list[Field]) -> tuple[Flow, ...]:
-    """``git config``: a setting written is a write of the config file, with the lines git
-    adds, so that a later git in the same command line reads it."""
-    c = g.c
-    file: Field | None = None
-    scope = "--local"
-    flags: set[str] = set()
-    ops: list[Field] = []
-    k = 0
-    while k < len(rest):
-        a = rest[k]
-        k += 1
-        v = a.value if a.known else ""
-        name, eq, val = v.partition("=")
-        if a.known and name in _CONFIG_VALUE:
-            value = Field(val, raw=val) if eq else (rest[k] if k < len(rest) else None)
-            k += 0 if eq else 1
-            if name in ("-f", "--file"):
-                file = value
-            continue
-        if a.known and v.startswith("-"):
-            flags.add(v)
-            if v in ("--global", "--system", "--local", "--worktree"):
-                scope = v
-            continue
-        ops.append(a)
-    action = ops[0].value if ops and ops[0].known else ""
-    if action in ("set", "unset", "rename-section", "remove-section", "edit"):
-        ops = ops[1:]
-        flags.add({"set": "--set", "edit": "-e"}.get(action, "--" + action))
-    elif action in ("get", "list"):
-        return (OPAQUE,)
-    writes = flags & (_CONFIG_WRITES | {"--set"})
-    if flags & _CONFIG_READS or (not writes and len(ops) < 2):
-        return (OPAQUE,)
-    target = _config_target(g, scope, file)
-    if target is None:
-        return ()
-    content: str | None = None
-    adds = not writes or flags & {"--set", "--add"}
-    if adds and len(ops) >= 2 and ops[0].known and ops[1].known:
-        content = gitconfig.section_text(ops[0].value, ops[1].value)
-    # a new file holds just the lines added (an append to nothing is not known to be them)
-    op = "append" if file_text(c, target)[0] else "replace"
-    c.emit(
-        WRITE,
-        target,
-        edit=ConfigEdit(op=op, content=content) if content is not None else None,
-        note="git config writes a setting",
-    )
-    return ()
-
-
-def _config_target(g: _Git, scope: str, file: Field | None) -> Location | None:
-    st = g.st
-    if file is not None:
-        return st.loc(file)
-    if scope == "--system":
-        return st.local("/etc/gitconfig")
-    if scope == "--global":
-        home = st.x.get_var("HOME")
-        if home is None or home.text is None:
-            return Location(raw="~/.gitconfig", path=None)
-        return st.local(os.path.join(home.text, ".gitconfig"))
-    base = g.gitdir if scope == "--worktree" else g.common
-    if base is None:
-        return None  # not in a repository: git refuses
-    return st.local(os.path.join(base, "config.worktree" if scope == "--worktree" else "config"))
-
-
-# ------------------------------------------------------------ what git does itself
-
-
-# ------------------------------------------------------------ git as a copier
