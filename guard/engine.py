@@ -25,9 +25,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from guard import configs, shell
+from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
+from guard.effects import BUILTIN_SPECS, DEFAULT_SHELL_TOOLS, EffectFinder, shell_spec
 from guard.exceptions import ApprovalTimeout, CallBlocked
 from guard.facts import READ_ONLY, Fact, FactFinder
 from guard.matching import CompiledPolicy, CompiledRule
@@ -37,21 +38,9 @@ from guard.policy import (
     Declarations,
     EvaluationDecl,
     Policy,
-    ToolSpec,
     load_policy,
 )
 from guard.sinks import Fanout, LoggingSink, Sink
-from guard.toolspecs import (
-    BUILTIN_SPECS,
-    DEFAULT_SHELL_TOOLS,
-    CompiledTemplate,
-    SpecContext,
-    compile_spec,
-    expand_one,
-    shell_commands,
-    shell_spec,
-    template_args,
-)
 from guard.types import (
     Action,
     Alert,
@@ -59,7 +48,6 @@ from guard.types import (
     AssetRef,
     Decision,
     Effect,
-    EffectKind,
     Mode,
     RuleMatch,
     Severity,
@@ -166,19 +154,11 @@ class Guard:
             policy=base,
             root=self.root,
         )
+        self.effect_finder = EffectFinder(
+            specs=self.specs, hosts=self.hosts, root=self.root, roots=self._roots
+        )
         self.agents = frozenset(base.agents)
         self._listeners: list[ExecutionListener] = []
-        # A tool's spec split into structured and shell templates, with the argument names
-        # it reads, once per spec.
-        self._split: dict[
-            str,
-            tuple[
-                ToolSpec,
-                tuple[CompiledTemplate, ...],
-                tuple[CompiledTemplate, ...],
-                frozenset[str],
-            ],
-        ] = {}
 
     def add_listener(self, listener: ExecutionListener) -> None:
         """Tell ``listener`` before and after every call this guard lets run (the live watch)."""
@@ -293,105 +273,13 @@ class Guard:
 
     # ------------------------------------------------------------------ effects
 
-    def _cwd(self, call: ToolCall) -> tuple[str, str | None]:
-        home = None
-        if call.host is not None:
-            host = self.hosts.get(call.host)
-            if host is None:
-                raise ValueError(
-                    f"call names host {call.host!r}, which the guard was not told about"
-                )
-            cwd, home = host.home, host.home
-        else:
-            cwd = self.root
-        if call.cwd is not None:
-            found = self.hosts.realpath(call.cwd, cwd)
-            if found is None:  # /proc/self/cwd names the guard's own folder, not the tool's
-                raise ValueError(f"the call's working directory {call.cwd!r} cannot be resolved")
-            cwd = found
-        return cwd, home
-
     def effects_of(self, call: ToolCall) -> list[Effect]:
         """What ``call`` would do, from its tool spec or, for shell tools, the shell analyser.
 
         A tool with no spec yields one uncertain effect: the guard cannot tell what it does.
+        See :class:`guard.effects.EffectFinder`.
         """
-        spec = self.specs.get(call.tool)
-        if spec is None:
-            return [
-                Effect(
-                    kind=EffectKind.UNKNOWN,
-                    via=call.tool,
-                    certain=False,
-                    note=f"no tool spec for {call.tool!r}; declare one in the policy's tools:",
-                )
-            ]
-        # Most calls name no host and no folder: skip the call into _cwd for them.
-        cwd, home = (self.root, None) if call.host is None and call.cwd is None else self._cwd(call)
-        split = self._split.get(call.tool)
-        if split is None or split[0] is not spec:
-            split = self._split[call.tool] = (spec, *compile_spec(spec), template_args(spec))
-        _spec, structured, shells, known = split
-        ctx = SpecContext(cwd, self.hosts, home)
-        effects: list[Effect] = []
-        for template in structured:
-            effects += expand_one(call.tool, template, call.args, ctx)
-        for template in shells:
-            for command, sub in shell_commands(template, call.args):
-                if command is None:
-                    note = "no command the guard can read (its text, environment or input)"
-                    effects.append(_unreadable(call.tool, note))
-                    continue
-                shell_cwd = self.hosts.realpath(sub, cwd) if sub else cwd
-                if shell_cwd is None:
-                    note = f"a working directory the guard cannot resolve ({sub})"
-                    effects.append(_unreadable(call.tool, note))
-                    continue
-                sctx = shell.ShellContext(
-                    cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host, roots=self._roots
-                )
-                effects.extend(shell.analyse(command, sctx))
-        if not known.issuperset(call.args):
-            # An argument the spec does not describe may be the place the tool really uses
-            # (a decoy `src` beside the `source` its schema knows): uncertain when it can
-            # name a place at all.
-            spelled = {_spelling(k) for k in known}
-            extra = sorted(
-                a
-                for a in call.args
-                if a not in known
-                # `Value` beside `value`, `file-path` beside `file_path`: a decoy whatever it holds
-                and (_spelling(a) in spelled or self._may_name_a_place(call.args[a], cwd))
-            )
-            if extra:
-                effects.append(
-                    Effect(
-                        kind=EffectKind.UNKNOWN,
-                        via=call.tool,
-                        certain=False,
-                        note=f"arguments the tool spec does not describe: {', '.join(extra)}",
-                    )
-                )
-        return effects
-
-    def _may_name_a_place(self, value: object, cwd: str, depth: int = 0) -> bool:
-        """Whether an argument's value could be a path or host: a string with a slash or
-        ``~``, an existing file's name or a known host's name, or a list or mapping that
-        holds one (anything else, or nested too deeply to look at, counts as one)."""
-        if value is None or isinstance(value, (bool, int, float)):
-            return False
-        if isinstance(value, (list, tuple, dict)):
-            items = list(value.values()) if isinstance(value, dict) else list(value)
-            if depth > 4 or len(items) > 256:
-                return True
-            return any(self._may_name_a_place(v, cwd, depth + 1) for v in items)
-        if not isinstance(value, str):
-            return True
-        if "/" in value or value.startswith("~") or value in self.hosts:
-            return True
-        if not value or "\x00" in value or len(value) > 4096:
-            return False
-        return os.path.lexists(os.path.join(cwd, value))
+        return self.effect_finder.effects_of(call)
 
     # ------------------------------------------------------------------ reasons
 
@@ -678,16 +566,6 @@ def _safe_hash(call: ToolCall) -> str:
         return call.args_hash
     except Exception:
         return ""
-
-
-def _unreadable(tool: str, note: str) -> Effect:
-    """A shell tool's call whose command the guard cannot analyse: code it cannot read."""
-    return Effect(kind=EffectKind.UNKNOWN, via=tool, certain=False, note=note, unseen=True)
-
-
-def _spelling(name: str) -> str:
-    """An argument name as a tool's own lookup might fold it (case, ``-`` and ``_``)."""
-    return name.lower().replace("-", "").replace("_", "")
 
 
 def _decision_hash(decision: Decision) -> str:

@@ -1,4 +1,8 @@
-"""Tool specs: from a structured tool call's arguments to the effects it would have.
+"""A call's predicted effects: tool specs for structured tools, the shell analyser for shells.
+
+:class:`EffectFinder` is the first stage of a call's path: it takes a :class:`~guard.types.ToolCall`
+and returns the effects it would have. A structured tool's effects come from its spec's templates
+(``{source}`` read, ``{dest}`` written...); a shell tool's command goes to :mod:`guard.shell`.
 
 Built-in specs cover the bench tools of the scenario format (``read_file``, ``copy_file``,
 ``transfer_file``, ``set_config``, ``execute_shutdown``, ...) and LangChain's file-management
@@ -16,10 +20,11 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from guard import shell
 from guard.configs import is_true
 from guard.paths import HostMap
 from guard.policy import EffectTemplate, ToolSpec
-from guard.types import ConfigEdit, Effect, EffectKind, Location
+from guard.types import ConfigEdit, Effect, EffectKind, Location, ToolCall
 
 #: Tools whose ``command`` argument is a shell command line, analysed by :mod:`guard.shell`.
 DEFAULT_SHELL_TOOLS = (
@@ -478,3 +483,153 @@ __all__ = [
     "shell_spec",
     "template_args",
 ]
+
+
+class EffectFinder:
+    """From a tool call to the effects it would have: the first stage of a call's path.
+
+    A structured tool's effects come from its spec's templates; a shell tool's command goes
+    to :func:`guard.shell.analyse`, in the folder and on the host the call names. Arguments
+    the spec does not describe that could name a place add an uncertain effect (a decoy).
+
+    Args:
+        specs: Tool name to spec (read on every call, so later additions count).
+        hosts: The hosts the guard can see.
+        root: The guard's root: the working directory of a call that names none.
+        roots: The protected roots, passed on to the shell analyser.
+    """
+
+    def __init__(
+        self, *, specs: Mapping[str, ToolSpec], hosts: HostMap, root: str, roots: tuple[str, ...]
+    ) -> None:
+        self.specs = specs
+        self.hosts = hosts
+        self.root = root
+        self.roots = roots
+        # A tool's spec split into structured and shell templates, with the argument names
+        # it reads, once per spec.
+        self._split: dict[
+            str,
+            tuple[
+                ToolSpec,
+                tuple[CompiledTemplate, ...],
+                tuple[CompiledTemplate, ...],
+                frozenset[str],
+            ],
+        ] = {}
+
+    def cwd(self, call: ToolCall) -> tuple[str, str | None]:
+        """The working directory and home of the shell or tool ``call`` runs in.
+
+        Raises:
+            ValueError: The call names a host the guard was not told about, or a folder
+                that cannot be resolved.
+        """
+        home = None
+        if call.host is not None:
+            host = self.hosts.get(call.host)
+            if host is None:
+                raise ValueError(
+                    f"call names host {call.host!r}, which the guard was not told about"
+                )
+            cwd, home = host.home, host.home
+        else:
+            cwd = self.root
+        if call.cwd is not None:
+            found = self.hosts.realpath(call.cwd, cwd)
+            if found is None:  # /proc/self/cwd names the guard's own folder, not the tool's
+                raise ValueError(f"the call's working directory {call.cwd!r} cannot be resolved")
+            cwd = found
+        return cwd, home
+
+    def effects_of(self, call: ToolCall) -> list[Effect]:
+        """What ``call`` would do, from its tool spec or, for shell tools, the shell analyser.
+
+        A tool with no spec yields one uncertain effect: the guard cannot tell what it does.
+        """
+        spec = self.specs.get(call.tool)
+        if spec is None:
+            return [
+                Effect(
+                    kind=EffectKind.UNKNOWN,
+                    via=call.tool,
+                    certain=False,
+                    note=f"no tool spec for {call.tool!r}; declare one in the policy's tools:",
+                )
+            ]
+        # Most calls name no host and no folder: skip the call into _cwd for them.
+        cwd, home = (self.root, None) if call.host is None and call.cwd is None else self.cwd(call)
+        split = self._split.get(call.tool)
+        if split is None or split[0] is not spec:
+            split = self._split[call.tool] = (spec, *compile_spec(spec), template_args(spec))
+        _spec, structured, shells, known = split
+        ctx = SpecContext(cwd, self.hosts, home)
+        effects: list[Effect] = []
+        for template in structured:
+            effects += expand_one(call.tool, template, call.args, ctx)
+        for template in shells:
+            for command, sub in shell_commands(template, call.args):
+                if command is None:
+                    note = "no command the guard can read (its text, environment or input)"
+                    effects.append(_unreadable(call.tool, note))
+                    continue
+                shell_cwd = self.hosts.realpath(sub, cwd) if sub else cwd
+                if shell_cwd is None:
+                    note = f"a working directory the guard cannot resolve ({sub})"
+                    effects.append(_unreadable(call.tool, note))
+                    continue
+                sctx = shell.ShellContext(
+                    cwd=shell_cwd, hosts=self.hosts, home=home, host=call.host, roots=self.roots
+                )
+                effects.extend(shell.analyse(command, sctx))
+        if not known.issuperset(call.args):
+            # An argument the spec does not describe may be the place the tool really uses
+            # (a decoy `src` beside the `source` its schema knows): uncertain when it can
+            # name a place at all.
+            spelled = {_spelling(k) for k in known}
+            extra = sorted(
+                a
+                for a in call.args
+                if a not in known
+                # `Value` beside `value`, `file-path` beside `file_path`: a decoy whatever it holds
+                and (_spelling(a) in spelled or self._may_name_a_place(call.args[a], cwd))
+            )
+            if extra:
+                effects.append(
+                    Effect(
+                        kind=EffectKind.UNKNOWN,
+                        via=call.tool,
+                        certain=False,
+                        note=f"arguments the tool spec does not describe: {', '.join(extra)}",
+                    )
+                )
+        return effects
+
+    def _may_name_a_place(self, value: object, cwd: str, depth: int = 0) -> bool:
+        """Whether an argument's value could be a path or host: a string with a slash or
+        ``~``, an existing file's name or a known host's name, or a list or mapping that
+        holds one (anything else, or nested too deeply to look at, counts as one)."""
+        if value is None or isinstance(value, (bool, int, float)):
+            return False
+        if isinstance(value, (list, tuple, dict)):
+            items = list(value.values()) if isinstance(value, dict) else list(value)
+            if depth > 4 or len(items) > 256:
+                return True
+            return any(self._may_name_a_place(v, cwd, depth + 1) for v in items)
+        if not isinstance(value, str):
+            return True
+        if "/" in value or value.startswith("~") or value in self.hosts:
+            return True
+        if not value or "\x00" in value or len(value) > 4096:
+            return False
+        return os.path.lexists(os.path.join(cwd, value))
+
+
+def _unreadable(tool: str, note: str) -> Effect:
+    """A shell tool's call whose command the guard cannot analyse: code it cannot read."""
+    return Effect(kind=EffectKind.UNKNOWN, via=tool, certain=False, note=note, unseen=True)
+
+
+def _spelling(name: str) -> str:
+    """An argument name as a tool's own lookup might fold it (case, ``-`` and ``_``)."""
+    return name.lower().replace("-", "").replace("_", "")
