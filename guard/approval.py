@@ -34,6 +34,9 @@ class ApprovalRequest(BaseModel):
     reason: str
     effects: list[str] = Field(default_factory=list)
     assets: list[AssetRef] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+    """What a contained run of the call changed, one line each: approved, exactly this is
+    committed (empty for calls that were not run first)."""
 
     @classmethod
     def from_decision(cls, decision: Decision, args: dict[str, Any]) -> ApprovalRequest:

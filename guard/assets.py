@@ -381,6 +381,14 @@ class AssetIndex:
         """The protected file (first seen) whose content has this SHA-256, with its asset."""
         return self._by_hash.get(digest)
 
+    def has_size(self, size: int) -> bool:
+        """Whether some protected file has exactly ``size`` bytes (worth hashing a file for)."""
+        return size > 0 and size in self._sizes
+
+    def largest_size(self) -> int:
+        """The size of the largest protected file (0 when none is indexed)."""
+        return max(self._sizes, default=0)
+
     def digest(self, path: str) -> str | None:
         """The content hash recorded for a protected file, if any."""
         return self._hash_of.get(path)

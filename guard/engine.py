@@ -231,7 +231,22 @@ class Guard:
             if type(value) is not str:
                 hash_ = call.args_hash
                 break
-        effects = self.effects_of(call)
+        return self._judge(call, self.effects_of(call), hash_)
+
+    def judge(self, call: ToolCall, effects: list[Effect]) -> Decision:
+        """Decide on ``call`` from ``effects`` known some other way than from its arguments:
+        what a contained run was *observed* to do (see :mod:`guard.contain`), with the same
+        facts, policy and reasons as :meth:`check`.
+
+        Returns:
+            The decision; a deny with an enforcement-gap alert if the guard itself fails.
+        """
+        try:
+            return self._judge(call, effects, None)
+        except Exception as exc:  # fail closed, as check does
+            return self._internal_error(call, exc)
+
+    def _judge(self, call: ToolCall, effects: list[Effect], hash_: str | None) -> Decision:
         facts, assets = self.fact_finder.facts(call, effects)
         hits = self.compiled.match(facts, call.args)
         if not hits:

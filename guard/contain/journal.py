@@ -1,0 +1,254 @@
+"""Commit a contained command's upper layers to the real trees, journaled; or discard them.
+
+A commit first writes a journal (``<state>/journal/<id>.json``, fsynced) naming the layers,
+then applies each upper layer to its root in one walk, every step of which is atomic on its
+own and can be done again:
+
+- a whiteout: the real path is removed, then the whiteout;
+- an opaque folder: the real folder is emptied and made again, then the folder loses its
+  opaque mark (so that a second pass merges instead of emptying again);
+- a file or symlink: renamed over the real path (copied beside it, then renamed, when the
+  layer is on another filesystem): the real path holds the old or the new content, never a mix;
+- a new folder with nothing real below it: renamed into place whole;
+- a folder that exists in both: merged, then given the mode and time stamps the command left.
+
+A process killed during a commit leaves the journal behind; :func:`recover` (run when a
+contained shell starts, and by ``peerguard recover``) applies it again to the end. Nothing an
+allowed call wrote is lost, and nothing is applied twice in a way that matters: a step already
+done finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Iterator, Sequence
+
+from guard.contain.sandbox import Layer
+
+__all__ = ["Transaction", "discard", "recover"]
+
+_OVERLAY_XATTR = ("user.overlay.", "trusted.overlay.")
+
+
+class Transaction:
+    """The folders of one contained run: an upper and a work folder per protected root.
+
+    Args:
+        state: The folder transactions live in (made if missing). It must not be inside a
+            protected root, and should be on the same filesystem as the roots, so that a
+            commit is a rename.
+        roots: The protected roots.
+    """
+
+    def __init__(self, state: str, roots: Sequence[str]) -> None:
+        self.state = state
+        self.id = uuid.uuid4().hex
+        self.folder = os.path.join(state, "tx", self.id)
+        layers = []
+        for i, root in enumerate(roots):
+            base = os.path.join(self.folder, str(i))
+            upper, work = os.path.join(base, "upper"), os.path.join(base, "work")
+            os.makedirs(upper)
+            os.makedirs(work)
+            layers.append(Layer(root, upper, work))
+        self.layers: tuple[Layer, ...] = tuple(layers)
+
+    def commit(self) -> None:
+        """Apply every upper layer to its root (journaled), then remove the transaction."""
+        journal = os.path.join(self.state, "journal", f"{self.id}.json")
+        os.makedirs(os.path.dirname(journal), exist_ok=True)
+        record = {"id": self.id, "layers": [[x.root, x.upper, x.work] for x in self.layers]}
+        tmp = journal + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(record, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, journal)
+        _fsync_dir(os.path.dirname(journal))
+        with _locked(self.state):
+            _apply(self.layers)
+            os.unlink(journal)
+        discard(self.folder)
+
+    def discard(self) -> None:
+        """Throw the run's changes away."""
+        discard(self.folder)
+
+
+def discard(folder: str) -> None:
+    """Remove a transaction's folder (its work folders may hold entries only root-in-namespace
+    could remove: their modes are opened up first)."""
+    if not os.path.lexists(folder):
+        return
+
+    def opened(func: object, path: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+
+    shutil.rmtree(folder, onerror=opened)
+
+
+def recover(state: str) -> list[str]:
+    """Finish every commit a killed process left half done in ``state``; the ids finished.
+
+    Transactions with no journal (runs that were never committed) are discarded.
+    """
+    done: list[str] = []
+    jdir = os.path.join(state, "journal")
+    if not os.path.isdir(state):
+        return done
+    with _locked(state):
+        for name in sorted(os.listdir(jdir)) if os.path.isdir(jdir) else []:
+            path = os.path.join(jdir, name)
+            if name.endswith(".tmp"):
+                os.unlink(path)  # never became a journal: nothing was applied
+                continue
+            with open(path) as fh:
+                record = json.load(fh)
+            _apply(tuple(Layer(*x) for x in record["layers"]))
+            os.unlink(path)
+            done.append(str(record["id"]))
+    tx = os.path.join(state, "tx")
+    for name in os.listdir(tx) if os.path.isdir(tx) else []:
+        discard(os.path.join(tx, name))
+    return done
+
+
+@contextlib.contextmanager
+def _locked(state: str) -> Iterator[None]:
+    """One commit at a time per state folder, across threads and processes."""
+    os.makedirs(state, exist_ok=True)
+    fd = os.open(os.path.join(state, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _apply(layers: Sequence[Layer]) -> None:
+    for layer in layers:
+        if os.path.isdir(layer.upper):
+            same_fs = os.stat(layer.upper).st_dev == os.stat(layer.root).st_dev
+            _merge(layer.upper, layer.root, same_fs)
+
+
+def _opaque(path: str) -> str | None:
+    for name in ("user.overlay.opaque", "trusted.overlay.opaque"):
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def _clean_xattrs(path: str) -> None:
+    """Drop overlayfs's bookkeeping attributes from something moved into the real tree."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(_OVERLAY_XATTR):
+            with contextlib.suppress(OSError):
+                os.removexattr(path, name, follow_symlinks=False)
+
+
+def _remove(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _merge(upper_dir: str, real_dir: str, same_fs: bool) -> None:
+    with os.scandir(upper_dir) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        src = entry.path
+        dst = os.path.join(real_dir, entry.name)
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # whiteout
+            _remove(dst)
+            os.unlink(src)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            mark = _opaque(src)
+            try:
+                real = os.lstat(dst)
+            except FileNotFoundError:
+                real = None
+            if real is not None and not stat.S_ISDIR(real.st_mode):
+                _remove(dst)
+                real = None
+            if mark is not None and real is not None:
+                shutil.rmtree(dst)
+                os.mkdir(dst, stat.S_IMODE(st.st_mode))
+                os.removexattr(src, mark, follow_symlinks=False)
+            elif real is None and same_fs and _prepared(src):
+                os.rename(src, dst)
+                continue
+            elif real is None:
+                os.mkdir(dst, stat.S_IMODE(st.st_mode))
+            _merge(src, dst, same_fs)
+            os.chmod(dst, stat.S_IMODE(st.st_mode))
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            os.rmdir(src)
+            continue
+        if same_fs:
+            _clean_xattrs(src)
+            if stat.S_ISDIR(os.lstat(dst).st_mode) if os.path.lexists(dst) else False:
+                shutil.rmtree(dst)
+            os.rename(src, dst)
+        else:
+            tmp = os.path.join(real_dir, f".peerguard-{uuid.uuid4().hex}")
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(src), tmp)
+            else:
+                shutil.copy2(src, tmp, follow_symlinks=False)
+            _clean_xattrs(tmp)
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                shutil.rmtree(dst)
+            os.rename(tmp, dst)
+            os.unlink(src)
+
+
+def _prepared(folder: str) -> bool:
+    """Ready ``folder`` to be renamed into the real tree whole: overlayfs's attributes removed.
+    False when it holds a whiteout (then it is merged entry by entry instead)."""
+    _clean_xattrs(folder)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in filenames + dirnames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return False
+            _clean_xattrs(path)
+    return True

@@ -1,0 +1,183 @@
+"""From a :class:`~guard.contain.changes.ChangeSet` to *observed* effects, judged like predicted ones.
+
+Each change becomes the effects a call that made it would have been predicted to have, so that
+the same policy and asset index judge it:
+
+- a created or modified file whose content is a protected file's (by hash), or holds it under
+  gzip, bzip2, xz, base64, tar or zip (:func:`guard.decoding.layers`), or whose folder's new
+  files hold it when read in name order (a split): a ``copy`` of that file to it;
+- a modified file: a ``write`` with the new content (``replace``), so that a config whose
+  switch is now off, or a score file whose score differs from the recomputed one, is seen as
+  what it is; a change of mode only: a ``write`` of its metadata (``unreadable`` when the mode
+  takes read access away: a switch nobody can read is a switch turned off);
+- a deleted file or folder: a ``delete``; a moved one: a ``move``.
+
+Content that could not be inspected (over the decoding budget, unreadable) is an uncertain
+``unknown`` effect on the file: what cannot be looked at is not passed as harmless.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from guard.assets import AssetIndex
+from guard.configs import MAX_CONFIG_BYTES
+from guard.contain.changes import Change, ChangeKind, ChangeSet, sha256_of
+from guard.decoding import layers
+from guard.paths import HostMap
+from guard.shell.perms import takes_access
+from guard.streams import DecodeBudget, Outcome
+from guard.types import ConfigEdit, Effect, EffectKind, Location
+
+__all__ = ["observed_effects"]
+
+VIA = "contained"
+
+
+def observed_effects(
+    changes: ChangeSet,
+    assets: AssetIndex,
+    hosts: HostMap,
+    *,
+    budget: DecodeBudget | None = None,
+) -> list[Effect]:
+    """The effects ``changes`` had, for the policy to judge.
+
+    Args:
+        changes: What a contained command changed.
+        assets: The guard's asset index (protected files, their hashes and sizes).
+        hosts: The guard's hosts (a path under a host's folder is on that host).
+        budget: Limits for looking through encodings (defaults apply when ``None``).
+    """
+    budget = budget or DecodeBudget()
+    effects: list[Effect] = []
+    gate = 4 * assets.largest_size() + (1 << 20)  # as the verifier: encodings add little
+    folders: dict[str, list[Change]] = {}
+    for change in changes:
+        effects.extend(_effects_of(change, assets, hosts, budget, gate))
+        if change.kind in (ChangeKind.CREATED, ChangeKind.MODIFIED) and change.type == "file":
+            folders.setdefault(os.path.dirname(change.path), []).append(change)
+    for folder, parts in folders.items():
+        effects.extend(_split(folder, parts, assets, hosts, budget, gate))
+    return effects
+
+
+def _loc(path: str, hosts: HostMap) -> Location:
+    return Location(raw=path, path=path, host=hosts.host_of(path))
+
+
+def _effects_of(
+    change: Change, assets: AssetIndex, hosts: HostMap, budget: DecodeBudget, gate: int
+) -> Iterable[Effect]:
+    here = _loc(change.path, hosts)
+    if change.kind is ChangeKind.DELETED:
+        yield Effect(kind=EffectKind.DELETE, target=here, via=VIA, note="observed")
+        return
+    if change.kind is ChangeKind.MOVED and change.source is not None:
+        yield Effect(kind=EffectKind.MOVE, target=_loc(change.source, hosts), dest=here, via=VIA,
+                     note="observed")  # fmt: skip
+        return
+    if change.kind is ChangeKind.METADATA:
+        unreadable = (
+            change.old_mode is not None
+            and change.mode is not None
+            and takes_access(change.old_mode, change.mode, folder=change.type == "dir")
+        )
+        edit = ConfigEdit(op="unreadable" if unreadable else "metadata")
+        yield Effect(kind=EffectKind.WRITE, target=here, via=VIA, edit=edit, note="observed")
+        return
+    if change.type != "file" or change.upper is None:
+        note = f"observed: a new {change.type}"
+        yield Effect(kind=EffectKind.WRITE, target=here, via=VIA, note=note)
+        return
+    yield Effect(kind=EffectKind.WRITE, target=here, via=VIA, edit=_edit(change),
+                 note="observed")  # fmt: skip
+    yield from _copies(change.upper, here, change, assets, hosts, budget, gate)
+
+
+def _edit(change: Change) -> ConfigEdit | None:
+    """The new content of a modified text file small enough to read as a config."""
+    if change.kind is not ChangeKind.MODIFIED or change.upper is None:
+        return None
+    if change.size > MAX_CONFIG_BYTES:
+        return ConfigEdit(op="unknown")
+    try:
+        with open(change.upper, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError:
+        return ConfigEdit(op="unknown")
+    try:
+        return ConfigEdit(op="replace", content=data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return ConfigEdit(op="unknown")
+
+
+def _copies(
+    source: str | list[str],
+    dest: Location,
+    change: Change | None,
+    assets: AssetIndex,
+    hosts: HostMap,
+    budget: DecodeBudget,
+    gate: int,
+) -> Iterable[Effect]:
+    """A ``copy`` from each protected file whose content ``source`` holds."""
+    seen: set[str] = set()
+    digest = change.digest if change is not None else None
+    size = change.size if change is not None else 0
+    if change is not None and digest is None and assets.has_size(size):
+        digest = sha256_of(source) if isinstance(source, str) else None
+    if digest is not None:
+        hit = assets.by_digest(digest)
+        if hit is not None:
+            seen.add(hit[0])
+            yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
+                         note="observed: the same content")  # fmt: skip
+    if change is not None and size > gate:
+        return
+    for layer in layers(source, budget):
+        if layer.uninspected:
+            yield Effect(kind=EffectKind.UNKNOWN, target=dest, via=VIA, certain=False,
+                         note=f"observed content that could not be inspected: {layer.reason}")  # fmt: skip
+            continue
+        if layer.outcome is not Outcome.DECODED or not layer.how or layer.digest is None:
+            continue
+        hit = assets.by_digest(layer.digest)
+        if hit is not None and hit[0] not in seen:
+            seen.add(hit[0])
+            how = " in ".join(reversed(layer.how))
+            yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
+                         note=f"observed: its content, as {how}")  # fmt: skip
+
+
+def _split(
+    folder: str, parts: list[Change], assets: AssetIndex, hosts: HostMap, budget: DecodeBudget,
+    gate: int,
+) -> Iterable[Effect]:  # fmt: skip
+    """A folder's new files read in name order as one (``split`` and ``cat`` them back)."""
+    if len(parts) < 2 or sum(p.size for p in parts) > gate:
+        return
+    ordered = sorted(parts, key=lambda p: p.path)
+    paths = [p.upper for p in ordered if p.upper is not None]
+    dest = _loc(folder, hosts)
+    try:
+        digest = _digest_all(paths)
+    except OSError:
+        return
+    hit = assets.by_digest(digest)
+    if hit is not None:
+        yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
+                     note="observed: its content, split into the folder's new files")  # fmt: skip
+    yield from _copies(paths, dest, None, assets, hosts, budget, gate)
+
+
+def _digest_all(paths: list[str]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,424 @@
+"""Run one shell command in Linux namespaces, its writes caught in overlay upper layers.
+
+The child process, between ``fork`` and ``exec``, enters new user, mount, PID, IPC, UTS and
+(unless the call was given the network) network namespaces, then builds its view of the world:
+
+- every protected root is an **overlay** whose lower layer is the real tree and whose upper
+  layer is a folder of the transaction, outside the roots: the command reads the real files;
+  what it writes, deletes or renames lands in the upper layer only;
+- ``/tmp`` is a private tmpfs, ``/dev`` a tmpfs with only ``null``, ``zero``, ``full``,
+  ``random``, ``urandom`` and ``tty`` bound in, ``/run`` and ``/var/run`` private tmpfs
+  (no daemon socket is reachable), and every other mount is read-only and ``nosuid``;
+- it then forks: the child is PID 1 of the new PID namespace, mounts a ``/proc`` that shows only
+  the command's processes, and enters a second user and mount namespace, which locks every mount
+  made so far: the command cannot unmount an overlay or make a mount writable again. When PID 1
+  (the command's ``bash``) ends, or its parent is killed at the time limit, the kernel kills
+  every process left in the namespace: no background job, ``nohup`` or ``setsid`` survives.
+
+The namespace calls are the kernel's own (``unshare(2)``, ``mount(2)``, ``mount_setattr(2)``)
+made through glibc with :mod:`ctypes`, in the forked child before it runs ``bash``, as util-linux
+``unshare`` makes them: util-linux cannot mount overlays or lock mounts, bubblewrap 0.8 (Debian
+12's) has no overlay options, and every extra program started costs about a millisecond. The
+code that runs in the child touches no Python lock: everything it needs is prepared before the
+fork, and its files are written with ``os.open``/``os.write``.
+
+As root the command is root only inside its user namespace; unprivileged, overlayfs is mounted with
+``userxattr`` (Linux 5.11 and later). :func:`probe` says whether all of this works here, and if
+not, what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from guard.exceptions import GuardError
+
+__all__ = [
+    "ContainmentError",
+    "ContainmentUnavailable",
+    "Layer",
+    "Limits",
+    "RunResult",
+    "probe",
+    "run_contained",
+]
+
+
+class ContainmentError(GuardError):
+    """A contained run could not be set up or went wrong; nothing it wrote was kept."""
+
+
+class ContainmentUnavailable(ContainmentError):
+    """This machine cannot contain commands (no user namespaces, no overlayfs...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One protected root seen through an overlay: the real tree below, the upper layer above.
+
+    Attributes:
+        root: The real, absolute folder (the overlay's lower layer and mount point).
+        upper: Where the command's writes under ``root`` land.
+        work: Overlayfs's work folder (same filesystem as ``upper``).
+    """
+
+    root: str
+    upper: str
+    work: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on one contained run.
+
+    Attributes:
+        timeout: Seconds before every process of the command is killed.
+        max_output: Bytes of standard output (and, separately, of standard error) kept;
+            the rest is read and dropped.
+        max_upper_bytes: Bytes the command may write into the upper layers; past it,
+            the command is killed and its writes are discarded.
+    """
+
+    timeout: float = 60.0
+    max_output: int = 1 << 20
+    max_upper_bytes: int = 4 << 30
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout!r}")
+        if self.max_output < 0 or self.max_upper_bytes < 0:
+            raise ValueError("max_output and max_upper_bytes must not be negative")
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a contained run gave back.
+
+    Attributes:
+        exit_code: ``bash``'s exit status; a negative number is the signal that ended it;
+            ``None`` when it was killed at a limit.
+        stdout: Standard output, up to :attr:`Limits.max_output` bytes.
+        stderr: Standard error, up to the same bound.
+        cut: What was cut or killed, in words (empty when nothing was).
+        timed_out: The time limit passed and the command was killed.
+        over_size: The command wrote more than :attr:`Limits.max_upper_bytes`.
+        seconds: Wall time of the run.
+    """
+
+    exit_code: int | None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    cut: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    over_size: bool = False
+    seconds: float = 0.0
+
+
+def _upper_bytes(layers: Sequence[Layer], limit: int) -> int:
+    """Bytes allocated in the upper layers, counted until past ``limit``."""
+    total = 0
+    stack = [layer.upper for layer in layers]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+        if total > limit:
+            break
+    return total
+
+
+_SIZE_POLL = 0.1  # seconds between looks at the upper layers' size
+_HEADER = struct.Struct("!I")
+
+
+class _Zygote:
+    """The small process that starts contained commands (see :mod:`guard.contain._zygote`).
+
+    One per guard process, started on first use and again if it died (or this process
+    forked); requests from several threads are sent one at a time.
+    """
+
+    def __init__(self, *, offline: bool) -> None:
+        self._offline = offline
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._owner = 0
+
+    def _start(self) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_zygote.py")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-S", "-I", script, str(theirs.fileno())]
+                + (["offline"] if self._offline else []),
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        finally:
+            theirs.close()
+        self._sock, self._owner = ours, os.getpid()
+        return ours
+
+    def send(self, plan: dict[str, object], fds: Sequence[int]) -> None:
+        """Hand one request, with its descriptors, to the zygote."""
+        payload = json.dumps(plan).encode()
+        with self._lock:
+            for attempt in (1, 2):
+                sock = self._sock
+                if sock is None or self._owner != os.getpid() or self._dead():
+                    sock = self._start()
+                try:
+                    socket.send_fds(sock, [_HEADER.pack(len(payload))], list(fds))
+                    sock.sendall(payload)
+                    return
+                except OSError as exc:
+                    self._sock = None
+                    if attempt == 2:
+                        raise ContainmentError(f"the sandbox starter is gone: {exc}") from exc
+
+    def _dead(self) -> bool:
+        return self._proc is None or self._proc.poll() is not None
+
+
+_OFFLINE = _Zygote(offline=True)
+_ONLINE = _Zygote(offline=False)
+
+
+def run_contained(
+    command: str,
+    layers: Sequence[Layer],
+    *,
+    cwd: str,
+    env: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
+    network: bool = False,
+    masks: Sequence[str] = (),
+    bash: str = "bash",
+) -> RunResult:
+    """Run ``bash -c command`` contained; its writes under each root stay in its upper layer.
+
+    Args:
+        command: The shell command line.
+        layers: One :class:`Layer` per protected root; the upper and work folders must
+            exist, be empty, and lie outside every root, on one filesystem per layer.
+        cwd: The working directory (the path as the command sees it).
+        env: The environment (``None``: this process's).
+        limits: Time, output and size limits.
+        network: Give the command this machine's network (default: none at all).
+        masks: Files to hide behind an empty file (protected content that a call given
+            the network was not allowed to send).
+        bash: The shell to run.
+
+    Returns:
+        The run's :class:`RunResult`.
+
+    Raises:
+        ContainmentError: The sandbox could not be set up (the message says which step).
+    """
+    limits = limits or Limits()
+    overlays = []
+    for layer in layers:
+        for path in (layer.root, layer.upper, layer.work):
+            if "," in path or ":" in path or "\\" in path or not os.path.isabs(path):
+                raise ContainmentError(f"a path overlayfs cannot take as an option: {path!r}")
+        # userxattr: mountable unprivileged; it also implies no redirects and no metacopy,
+        # so a renamed folder is copied up whole and every change is plain to see.
+        options = f"lowerdir={layer.root},upperdir={layer.upper},workdir={layer.work},userxattr"
+        overlays.append((layer.root, options))
+    plan: dict[str, object] = {
+        "argv": [bash, "-c", command],
+        "cwd": cwd,
+        "env": dict(os.environ if env is None else env),
+        "overlays": overlays,
+        "masks": list(masks),
+    }
+    started = time.monotonic()
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    st_r, st_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        (_ONLINE if network else _OFFLINE).send(plan, (out_w, err_w, st_w))
+    except BaseException:
+        for fd in (out_r, err_r, st_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (out_w, err_w, st_w):
+            os.close(fd)
+    result = RunResult(exit_code=None)
+    try:
+        _collect(out_r, err_r, st_r, result, layers, limits, started)
+    finally:
+        for fd in (out_r, err_r, st_r):
+            os.close(fd)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _collect(
+    out: int, err: int, status: int, result: RunResult, layers: Sequence[Layer], limits: Limits,
+    started: float,
+) -> None:  # fmt: skip
+    """Read output within bounds, enforce the time and size limits, wait for the status."""
+    kept = {out: bytearray(), err: bytearray()}
+    dropped = {out: 0, err: 0}
+    said = bytearray()
+    sel = selectors.DefaultSelector()
+    for fd in (out, err, status):
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    deadline = started + limits.timeout
+    next_size = time.monotonic() + _SIZE_POLL
+    pid: int | None = None
+    killed = False
+    while sel.get_map():
+        now = time.monotonic()
+        if not killed and now >= deadline:
+            result.timed_out = killed = _kill(pid)
+        if not killed and now >= next_size:
+            next_size = now + _SIZE_POLL
+            if _upper_bytes(layers, limits.max_upper_bytes) > limits.max_upper_bytes:
+                result.over_size = killed = _kill(pid)
+        wait = max(0.0, min(deadline, next_size) - now) if not killed else 1.0
+        for key, _ in sel.select(timeout=wait):
+            fd = key.fd
+            try:
+                data = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if not data:
+                sel.unregister(fd)
+                continue
+            if fd == status:
+                said += data
+                if pid is None and said.startswith(b"P") and b"\n" in said:
+                    pid = int(said[1 : said.index(b"\n")])
+                continue
+            buf = kept[fd]
+            room = limits.max_output - len(buf)
+            if room > 0:
+                buf += data[:room]
+            dropped[fd] += len(data) - max(0, min(room, len(data)))
+        if killed and time.monotonic() > deadline + 10:
+            break  # every process was sent SIGKILL: do not wait on a pipe for ever
+    sel.close()
+    lines = bytes(said).split(b"\n")
+    code = next((ln[1:] for ln in lines if ln.startswith(b"X")), None)
+    failure = bytes(said).partition(b"\nE")[2] if b"\nE" in said else None
+    if failure is not None:
+        raise ContainmentError(
+            f"the sandbox could not be set up: {failure.decode(errors='replace')}"
+        )
+    if not killed and _upper_bytes(layers, limits.max_upper_bytes) > limits.max_upper_bytes:
+        result.over_size = True
+    result.exit_code = None if killed or code is None else int(code)
+    result.stdout, result.stderr = bytes(kept[out]), bytes(kept[err])
+    for fd, name in ((out, "standard output"), (err, "standard error")):
+        if dropped[fd]:
+            result.cut.append(
+                f"{name} cut after {limits.max_output} bytes ({dropped[fd]} more dropped)"
+            )
+    if result.timed_out:
+        result.cut.append(f"killed after {limits.timeout:g} s, with every process it started")
+    if result.over_size:
+        result.cut.append(
+            f"stopped: it wrote more than {limits.max_upper_bytes} bytes into the "
+            "protected roots; its writes are discarded"
+        )
+
+
+def _kill(pid: int | None) -> bool:
+    """Kill the process outside the PID namespace; PID 1, and with it every process of the
+    command, dies with it (``PR_SET_PDEATHSIG``). True once it was sent."""
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+@functools.cache
+def probe() -> str | None:
+    """Why commands cannot be contained on this machine, or ``None`` when they can.
+
+    Runs one contained ``true`` over a scratch overlay and checks that its write stayed in
+    the upper layer. The answer is cached for the process.
+    """
+    import tempfile
+
+    if not os.path.exists("/proc/self/ns/user"):
+        return "this kernel has no user namespaces (Linux only, CONFIG_USER_NS)"
+    try:
+        with open("/proc/sys/user/max_user_namespaces") as fh:
+            if fh.read().strip() == "0":
+                return "user namespaces are disabled: set user.max_user_namespaces above 0"
+    except OSError:
+        pass
+    try:
+        with open("/proc/sys/kernel/unprivileged_userns_clone") as fh:
+            if os.geteuid() != 0 and fh.read().strip() == "0":
+                return (
+                    "unprivileged user namespaces are disabled: "
+                    "sysctl kernel.unprivileged_userns_clone=1"
+                )
+    except OSError:
+        pass
+    with tempfile.TemporaryDirectory(prefix="peerguard-probe-") as tmp:
+        root, upper, work = (os.path.join(tmp, n) for n in ("root", "upper", "work"))
+        for d in (root, upper, work):
+            os.mkdir(d)
+        try:
+            res = run_contained(
+                "echo ok > probe", [Layer(root, upper, work)], cwd=root, limits=Limits(timeout=20)
+            )
+        except ContainmentError as exc:
+            return _explain(str(exc))
+        if res.exit_code != 0:
+            return f"a contained test command failed: {res.stderr.decode(errors='replace')}"
+        if os.path.exists(os.path.join(root, "probe")) or not os.path.exists(
+            os.path.join(upper, "probe")
+        ):
+            return "overlayfs did not keep a contained write out of the real tree"
+    return None
+
+
+def _explain(detail: str) -> str:
+    if "overlay" in detail:
+        return (
+            f"overlayfs cannot be mounted in a user namespace here ({detail}); it needs "
+            "Linux 5.11 or later with overlayfs (modprobe overlay)"
+        )
+    if "mount_setattr" in detail:
+        return f"mount_setattr(2) is missing ({detail}): it needs Linux 5.12 or later"
+    if "unshare" in detail:
+        return (
+            f"namespaces cannot be created ({detail}): allow user namespaces "
+            "(user.max_user_namespaces, kernel.unprivileged_userns_clone, or a seccomp/"
+            "AppArmor profile that permits unshare)"
+        )
+    return detail

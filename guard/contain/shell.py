@@ -1,0 +1,353 @@
+"""The shell tool peerguard offers: every command the guard lets run, runs contained.
+
+:class:`ContainedShell` decides on a command in three steps, none of which trusts the others:
+
+1. **Predict**: the guard's analyser reads the command (:meth:`Guard.check
+   <guard.engine.Guard.check>`). A definite harm (a copy of a peer's weights, a switch turned
+   off) is denied here and nothing runs.
+2. **Contain**: otherwise the command runs in a sandbox (:mod:`guard.contain.sandbox`): the
+   protected roots are overlays, nothing else is writable, there is no network unless the
+   prediction allowed a transfer to a place the guard cannot see into, and every process ends
+   with the call.
+3. **Observe**: what the command really changed (:mod:`guard.contain.changes`) becomes
+   observed effects (:mod:`guard.contain.observe`), judged with the same policy together with
+   the prediction's definite effects: the most restrictive decision wins. What the analyser was
+   only unsure about needs no human when the observed effects are harmless.
+
+Then the change set is committed to the real trees (journaled, :mod:`guard.contain.journal`), or
+discarded; a confirmation shows the human the concrete change set, and an approval commits it
+unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from guard.approval import ApprovalResponse
+from guard.contain.changes import Change, ChangeSet, read_changes
+from guard.contain.journal import Transaction, recover
+from guard.contain.observe import observed_effects
+from guard.contain.sandbox import ContainmentUnavailable, Limits, RunResult, probe, run_contained
+from guard.engine import Guard
+from guard.exceptions import CallBlocked, ConfigError
+from guard.types import Action, Alert, Decision, Effect, EffectKind, Severity, ToolCall
+
+__all__ = ["ContainedShell", "ShellResult"]
+
+UNCONTAINED_RULE = "uncontained"
+
+
+@dataclass(slots=True)
+class ShellResult:
+    """What one shell call did and what the guard made of it.
+
+    Attributes:
+        exit_code: ``bash``'s exit status (``None``: killed at a limit).
+        stdout: Standard output (decoded as UTF-8, bad bytes replaced).
+        stderr: Standard error.
+        cut: What was cut or killed (output past the limit, the time limit...).
+        changes: What the command changed (empty when it ran uncontained).
+        decision: The decision that stands (predicted and observed together).
+        committed: Whether the changes reached the real filesystem.
+        contained: Whether the command ran contained.
+    """
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    decision: Decision
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    cut: list[str] = field(default_factory=list)
+    committed: bool = False
+    contained: bool = True
+
+    def text(self) -> str:
+        """The output as a tool returns it to an agent: output, errors, then any notes."""
+        parts = [self.stdout, self.stderr]
+        if self.cut:
+            parts.append("[peerguard: " + "; ".join(self.cut) + "]")
+        if self.exit_code not in (0, None):
+            parts.append(f"[exit status {self.exit_code}]")
+        return "\n".join(p.rstrip("\n") for p in parts if p)
+
+
+def _definite(effect: Effect) -> bool:
+    """An effect the analyser is sure of (its uncertain ones are replaced by observation)."""
+    if not effect.certain or effect.unseen or effect.kind is EffectKind.UNKNOWN:
+        return False
+    return all(
+        loc is None or loc.path is not None or not loc.visible
+        for loc in (effect.target, effect.dest)
+    )
+
+
+class ContainedShell:
+    """Run shell commands for agents, contained, and commit only what the policy allows.
+
+    Args:
+        guard: The guard whose policy, roots, hosts and asset index decide.
+        state_dir: Where transactions and the commit journal live: outside every protected
+            root, best on the same filesystem (a commit is then a rename). Default: a
+            hidden folder beside the guard's root, ``.<root name>.peerguard``.
+        limits: Time, output and size limits per call.
+        env: The commands' environment (default: this process's).
+        containment: ``"on"`` (the default) or ``"off"``: an explicit opt-out that raises an
+            enforcement-gap alert now and marks every decision ``uncontained``.
+        tool: The tool name calls are decided under (the policy's shell tool).
+        bash: The shell to run.
+
+    Raises:
+        ContainmentUnavailable: Containment is on and this machine cannot do it (the
+            message says what is missing and how to enable it).
+        ConfigError: ``state_dir`` is inside a protected root, or ``containment`` is neither.
+    """
+
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        containment: Literal["on", "off"] = "on",
+        tool: str = "shell",
+        bash: str = "bash",
+    ) -> None:
+        if containment not in ("on", "off"):
+            raise ConfigError(f"containment must be 'on' or 'off', not {containment!r}")
+        self.guard = guard
+        self.limits = limits or Limits()
+        self.env = dict(env) if env is not None else None
+        self.tool = tool
+        self.bash = bash
+        self.contained = containment == "on"
+        root = guard.root
+        default = os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.peerguard")
+        self.state_dir = os.path.realpath(os.fspath(state_dir) if state_dir else default)
+        for r in guard.roots:
+            if self.state_dir == r or self.state_dir.startswith(r.rstrip("/") + "/"):
+                raise ConfigError(
+                    f"state_dir {self.state_dir} is inside the protected root {r}: "
+                    "choose a folder outside every root"
+                )
+        if self.contained:
+            missing = probe()
+            if missing is not None:
+                raise ContainmentUnavailable(
+                    f"the contained shell cannot start: {missing}. To run without it, pass "
+                    "containment='off' (every decision is then marked uncontained)."
+                )
+            os.makedirs(self.state_dir, exist_ok=True)
+            recover(self.state_dir)
+        else:
+            guard.sinks.alert(
+                Alert(
+                    severity=Severity.CRITICAL,
+                    rule=UNCONTAINED_RULE,
+                    message="the shell tool runs uncontained (containment='off'): commands "
+                    "are judged only on what the analyser predicts",
+                    enforcement_gap=True,
+                )
+            )
+
+    # ------------------------------------------------------------------ running
+
+    def run(
+        self,
+        command: str,
+        *,
+        agent: str,
+        call_id: str | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ShellResult:
+        """Decide on ``command``, run it contained, judge what it did, commit or discard.
+
+        Args:
+            command: The shell command line.
+            agent: The acting agent.
+            call_id: The tool call id (a fresh one when not given).
+            cwd: The working directory (relative: from the guard's root).
+            env: This call's environment (default: the shell's).
+
+        Returns:
+            The :class:`ShellResult` of a call that was allowed (or approved).
+
+        Raises:
+            CallBlocked: Denied before or after running, or its confirmation refused; the
+                message names the rule and what the command tried, and nothing it
+                wrote reached the real filesystem.
+            ContainmentError: The sandbox could not be set up (nothing ran).
+        """
+        call = ToolCall(agent=agent, tool=self.tool, args={"command": command}, cwd=cwd,
+                        **({"call_id": call_id} if call_id else {}))  # fmt: skip
+        with self.guard.sinks.tool_span(call):
+            if not self.contained:
+                return self._uncontained(call, command, env)
+            return self._contained(call, command, env)
+
+    async def arun(
+        self,
+        command: str,
+        *,
+        agent: str,
+        call_id: str | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ShellResult:
+        """The async form of :meth:`run` (the run and the decision happen off the event loop)."""
+        return await asyncio.to_thread(
+            self.run, command, agent=agent, call_id=call_id, cwd=cwd, env=env
+        )
+
+    def _contained(
+        self, call: ToolCall, command: str, env: Mapping[str, str] | None
+    ) -> ShellResult:
+        guard = self.guard
+        started = time.perf_counter()
+        predicted = guard.check(call)
+        if predicted.action is Action.DENY and predicted.enforced:
+            guard.record(predicted, seconds=time.perf_counter() - started, call=call)
+            raise CallBlocked(predicted)
+        definite = [e for e in predicted.effects if _definite(e)]
+        network = predicted.action is not Action.DENY and any(
+            e.kind is EffectKind.TRANSFER and e.dest is not None and not e.dest.visible
+            for e in definite
+        )
+        masks = self._masks(definite) if network else []
+        cwd = guard.effect_finder.cwd(call)[0]
+        tx = Transaction(self.state_dir, guard.roots)
+        committed = False
+        try:
+            result = run_contained(
+                command, tx.layers, cwd=cwd, env=self._env(env), limits=self.limits,
+                network=network, masks=masks, bash=self.bash,
+            )  # fmt: skip
+            changes = read_changes(tx.layers, digest_if=guard.assets.has_size)
+            observed = observed_effects(changes, guard.assets, guard.hosts)
+            decision = guard.judge(call, definite + observed)
+            if result.over_size:
+                decision = _denied(decision, "size-limit", "; ".join(result.cut))
+            decision = guard.record(decision, seconds=time.perf_counter() - started, call=call)
+            self._settle(call, decision, changes)
+            guard.before(decision)
+            try:
+                tx.commit()
+                committed = True
+            finally:
+                guard.after(decision)
+                guard.assets.refresh(c.path for c in changes)
+                guard.hosts.invalidate()
+        finally:
+            if not committed:
+                tx.discard()
+        return _result(result, decision, changes, committed=committed)
+
+    def _settle(self, call: ToolCall, decision: Decision, changes: ChangeSet) -> None:
+        """Raise unless ``decision`` lets the change set be committed (asking if it must)."""
+        if not decision.enforced or decision.action in (Action.ALLOW, Action.ALERT):
+            return
+        if decision.action is Action.DENY:
+            raise CallBlocked(decision, self._blocked_message(decision, changes))
+        request = self.guard.approval_request(call, decision).model_copy(
+            update={"changes": [self._line(c) for c in changes]}
+        )
+        try:
+            response = self.guard.approver.ask(request)
+        except Exception as exc:  # an approver that fails refuses
+            response = ApprovalResponse(approved=False, args_hash=request.args_hash,
+                                        reason=f"the approver failed: {exc!r}",
+                                        approver="peerguard")  # fmt: skip
+        self.guard.settle(call, decision, response)
+
+    def _line(self, change: Change) -> str:
+        """A change as a person reads it, paths from the guard's root."""
+        root = self.guard.root
+        path = change.path
+        shown = os.path.relpath(path, root) if path.startswith(root.rstrip("/") + "/") else path
+        return change.describe(shown)
+
+    def _blocked_message(self, decision: Decision, changes: ChangeSet) -> str:
+        tried = "; ".join(self._line(c) for c in list(changes)[:10])
+        more = f" (and {len(changes) - 10} more)" if len(changes) > 10 else ""
+        did = f" It tried: {tried}{more}. Nothing it wrote was kept." if changes else ""
+        return f"peerguard blocked {decision.tool}: {decision.reason}.{did}"
+
+    def _masks(self, definite: list[Effect]) -> list[str]:
+        """Protected files a call given the network may not read: every one its predicted
+        effects do not name (so a wrong prediction cannot send them)."""
+        named = [e.target.path for e in definite if e.target is not None and e.target.path]
+        out = []
+        for root in self.guard.roots:
+            for path, _info in self.guard.assets.under(root):
+                if not any(path == n or path.startswith(n.rstrip("/") + "/") for n in named):
+                    out.append(path)
+        return out
+
+    def _env(self, env: Mapping[str, str] | None) -> dict[str, str] | None:
+        chosen = env if env is not None else self.env
+        return dict(chosen) if chosen is not None else None
+
+    def _uncontained(
+        self, call: ToolCall, command: str, env: Mapping[str, str] | None
+    ) -> ShellResult:
+        """``containment='off'``: the prediction alone decides; the decision says so."""
+        guard = self.guard
+        started = time.perf_counter()
+        decision = guard.check(call)
+        decision = decision.replace(
+            rules=[*decision.rules, UNCONTAINED_RULE],
+            reason=(decision.reason + "; " if decision.reason else "") + "uncontained",
+        )
+        decision = guard.record(decision, seconds=time.perf_counter() - started, call=call)
+        response = None
+        if decision.enforced and decision.action is Action.CONFIRM:
+            try:
+                response = guard.approver.ask(guard.approval_request(call, decision))
+            except Exception as exc:  # an approver that fails refuses
+                response = ApprovalResponse(approved=False, args_hash=decision.args_hash,
+                                            reason=f"the approver failed: {exc!r}",
+                                            approver="peerguard")  # fmt: skip
+        guard.settle(call, decision, response)
+        guard.before(decision)
+        try:
+            proc = subprocess.run(
+                [self.bash, "-c", command], cwd=guard.effect_finder.cwd(call)[0],
+                env=self._env(env), capture_output=True, timeout=self.limits.timeout,
+                stdin=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            out = RunResult(None, exc.stdout or b"", exc.stderr or b"", ["killed at the time limit"],
+                            timed_out=True)  # fmt: skip
+        else:
+            out = RunResult(proc.returncode, proc.stdout, proc.stderr)
+        finally:
+            guard.after(decision)
+        res = _result(out, decision, ChangeSet(), committed=True)
+        res.contained = False
+        return res
+
+
+def _denied(decision: Decision, rule: str, why: str) -> Decision:
+    return decision.replace(action=Action.DENY, rules=[rule, *decision.rules],
+                            reason=why + ("; " + decision.reason if decision.reason else ""))  # fmt: skip
+
+
+def _result(
+    run: RunResult, decision: Decision, changes: ChangeSet, *, committed: bool
+) -> ShellResult:
+    return ShellResult(
+        exit_code=run.exit_code,
+        stdout=run.stdout.decode("utf-8", "replace"),
+        stderr=run.stderr.decode("utf-8", "replace"),
+        decision=decision,
+        changes=changes,
+        cut=list(run.cut),
+        committed=committed,
+    )
