@@ -150,6 +150,13 @@ def _upper_bytes(layers: Sequence[Layer], limit: int) -> int:
 
 
 _SIZE_POLL = 0.1  # seconds between looks at the upper layers' size
+
+STARTER_PYTHON = sys.executable
+"""The interpreter that runs the starter process: any Python 3.11 or later with its standard
+library (the starter imports nothing else). Set it when the guard's own interpreter cannot be
+run by the user the guard runs as."""
+STARTER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_zygote.py")
+"""The starter's script (:mod:`guard.contain._zygote`)."""
 _HEADER = struct.Struct("!I")
 
 
@@ -169,10 +176,9 @@ class _Zygote:
 
     def _start(self) -> socket.socket:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_zygote.py")
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-S", "-I", script, str(theirs.fileno())]
+                [STARTER_PYTHON, "-S", "-I", STARTER_SCRIPT, str(theirs.fileno())]
                 + (["offline"] if self._offline else []),
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
