@@ -154,7 +154,7 @@ def test_a_commit_killed_midway_is_finished_by_recover(tmp_path: Path, real: Pat
             time.sleep(0.002)
             real_rename(src, dst)
 
-        os.rename = slow_rename  # type: ignore[assignment] - slowed in this child only
+        setattr(os, "rename", slow_rename)  # noqa: B010 - slowed in this child only
         try:
             tx.commit()
         finally:
