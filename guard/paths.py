@@ -349,8 +349,14 @@ def runs_later(path: str) -> bool:
     """Whether ``path`` holds code that runs later, outside any call the guard decides: a
     shell or tool startup file, a crontab, a service unit, a git hook, a loader or
     ``site`` hook (see :data:`_RUN_LATER_NAMES` and :data:`_RUN_LATER_PARTS`)."""
-    if path[path.rfind("/") + 1 :] in _RUN_LATER_NAMES:
+    name = path[path.rfind("/") + 1 :]
+    if name in _RUN_LATER_NAMES:
         return True
+    _head, sep, tail = path.rpartition("/.git/hooks/")
+    if sep and tail == name and name.endswith(".sample"):
+        # git init's examples: git runs a hook only by its exact name, never a .sample
+        # (renaming one into place is a write of that name, judged then).
+        return False
     return _RUN_LATER_RE.search(path) is not None
 
 

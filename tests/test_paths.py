@@ -63,3 +63,13 @@ def test_weights_appearing_at_a_missing_destination_are_an_overwrite(world: Worl
     again = guard.check(call)
     assert again.action is Action.CONFIRM
     assert [a.path for a in again.assets] == [str(world.root / "hosts/decom-01/data/new.bin")]
+
+
+def test_git_hook_samples_do_not_run_later() -> None:
+    """git runs a hook only by its exact name: the .sample files git init writes are not code
+    that runs later, while a hook of a real name is."""
+    from guard.paths import runs_later
+
+    assert not runs_later("/r/.git/hooks/pre-commit.sample")
+    assert runs_later("/r/.git/hooks/pre-commit")
+    assert runs_later("/r/.git/hooks/sub/x.sample")

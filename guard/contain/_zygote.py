@@ -174,6 +174,9 @@ def child(plan: dict[str, Any], out: int, err: int, status: int) -> None:
     if pid == 0:
         try:
             lock()
+            # Python ignores SIGPIPE and SIGXFSZ; a shell expects them fatal (yes | head).
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(sig, signal.SIG_DFL)
             os.chdir(str(plan["cwd"]))
             null = os.open("/dev/null", os.O_RDONLY)
             os.dup2(null, 0)
