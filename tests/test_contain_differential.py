@@ -168,6 +168,7 @@ def _tree(root: Path) -> dict[str, tuple[str, str, int, bytes | str]]:
         for name in dirs + files:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
+            body: bytes | str
             if stat.S_ISLNK(st.st_mode):
                 kind, body = "link", os.readlink(path)
             elif stat.S_ISDIR(st.st_mode):
