@@ -52,6 +52,7 @@ from langgraph.types import Command, Interrupt, interrupt
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from guard.approval import ApprovalRequest, ApprovalResponse
+from guard.contain import ContainedShell, PendingRun
 from guard.engine import Guard, unidentified
 from guard.exceptions import CallBlocked
 from guard.types import Action, Decision, ToolCall
@@ -142,9 +143,12 @@ def _context_agent(context: Any) -> str | None:
 class _Gate:
     """The decision steps shared by the ToolNode wrapper and the agent middleware."""
 
-    def __init__(self, guard: Guard, agent: str | None) -> None:
+    def __init__(
+        self, guard: Guard, agent: str | None, shell: ContainedShell | None = None
+    ) -> None:
         self.guard = guard
         self.agent = agent
+        self.shell = shell
 
     def agent_of(self, request: ToolCallRequest) -> str | None:
         if self.agent:
@@ -222,6 +226,9 @@ class _Gate:
         call = self.call_of(request)
         if not isinstance(call, ToolCall):  # the refusal (ToolCall is no ABC: a cheap test)
             return call
+        if self.shell is not None and call.tool == self.shell.tool:
+            with self.guard.sinks.tool_span(call):
+                return self._contained(request, call, self.shell)
         if not self.guard.sinks.spans:
             return self._run(request, call, execute)
         with self.guard.sinks.tool_span(call):
@@ -249,6 +256,9 @@ class _Gate:
         call = self.call_of(request)
         if not isinstance(call, ToolCall):  # the refusal (ToolCall is no ABC: a cheap test)
             return call
+        if self.shell is not None and call.tool == self.shell.tool:
+            with self.guard.sinks.tool_span(call):
+                return await self._acontained(request, call, self.shell)
         if not self.guard.sinks.spans:
             return await self._arun(request, call, execute)
         with self.guard.sinks.tool_span(call):
@@ -272,6 +282,66 @@ class _Gate:
         finally:
             await asyncio.to_thread(self.guard.after, decision)
 
+    # -- the contained shell: the command runs first, contained; a human sees what it did
+
+    def _prepared(
+        self, request: ToolCallRequest, call: ToolCall, shell: ContainedShell
+    ) -> PendingRun | ToolMessage:
+        # The node runs again after a human's answer: the run made before is reused.
+        pending = shell.pending(call.call_id)
+        if pending is not None:
+            return pending
+        try:
+            return shell.prepare(call)
+        except CallBlocked as error:
+            return self.blocked(request, error)
+
+    def _answer(self, pending: PendingRun, shell: ContainedShell) -> ApprovalResponse | None:
+        if not pending.needs_approval:
+            return None
+        self.guard.sinks.confirmation_requested(pending.decision)
+        prompt = ConfirmationRequest.model_validate(pending.request(shell).model_dump())
+        # Raises GraphInterrupt the first time (the run is kept); returns the answer on resume.
+        answer = interrupt(prompt.model_dump(mode="json"), response_schema=ConfirmationAnswer)
+        return ApprovalResponse(
+            approved=answer.approve,
+            args_hash=answer.args_hash,
+            reason=answer.reason,
+            approver="langgraph-interrupt",
+        )
+
+    def _finished(
+        self, request: ToolCallRequest, shell: ContainedShell, pending: PendingRun,
+        response: ApprovalResponse | None,
+    ) -> ToolMessage:  # fmt: skip
+        try:
+            result = shell.finish(pending, response)
+        except CallBlocked as error:
+            return self.blocked(request, error)
+        return ToolMessage(
+            content=result.text(),
+            tool_call_id=pending.call.call_id,
+            name=pending.call.tool,
+            status="success" if result.exit_code == 0 else "error",
+        )
+
+    def _contained(
+        self, request: ToolCallRequest, call: ToolCall, shell: ContainedShell
+    ) -> ToolResult:
+        pending = self._prepared(request, call, shell)
+        if isinstance(pending, ToolMessage):
+            return pending
+        return self._finished(request, shell, pending, self._answer(pending, shell))
+
+    async def _acontained(
+        self, request: ToolCallRequest, call: ToolCall, shell: ContainedShell
+    ) -> ToolResult:
+        pending = await asyncio.to_thread(self._prepared, request, call, shell)
+        if isinstance(pending, ToolMessage):
+            return pending
+        response = self._answer(pending, shell)
+        return await asyncio.to_thread(self._finished, request, shell, pending, response)
+
 
 class PeerGuardToolWrapper:
     """The guard as a LangGraph ``ToolNode`` tool-call wrapper, sync and async.
@@ -285,12 +355,16 @@ class PeerGuardToolWrapper:
         guard: The guard.
         agent: The acting agent's id; when ``None``, taken from the graph config's
             ``configurable.peerguard_agent`` or the runtime context's ``agent_id``.
+        shell: A :class:`~guard.contain.ContainedShell`: calls of its tool name run through
+            it (contained, judged on what they did) instead of the tool's own function.
     """
 
-    def __init__(self, guard: Guard, agent: str | None = None) -> None:
+    def __init__(
+        self, guard: Guard, agent: str | None = None, *, shell: ContainedShell | None = None
+    ) -> None:
         self.guard = guard
         self.agent = agent
-        self._gate = _Gate(guard, agent)
+        self._gate = _Gate(guard, agent, shell)
 
     def wrap_tool_call(
         self, request: ToolCallRequest, execute: Callable[[ToolCallRequest], ToolResult]
@@ -324,13 +398,18 @@ class PeerGuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         agent: The acting agent's id; when ``None``, taken from the graph config's
             ``configurable.peerguard_agent`` or the runtime context's ``agent_id``
             (``create_agent(..., context_schema=...)``, ``invoke(..., context=...)``).
+        shell: A :class:`~guard.contain.ContainedShell`: calls of its tool name run through
+            it (contained, judged on what they did) instead of the tool's own function; a
+            confirmation shows the human the change set the run made.
     """
 
-    def __init__(self, guard: Guard, agent: str | None = None) -> None:
+    def __init__(
+        self, guard: Guard, agent: str | None = None, *, shell: ContainedShell | None = None
+    ) -> None:
         super().__init__()
         self.guard = guard
         self.agent = agent
-        self._gate = _Gate(guard, agent)
+        self._gate = _Gate(guard, agent, shell)
 
     def wrap_tool_call(
         self,

@@ -37,6 +37,7 @@ from guard.bench.scenario import Call, Scenario, is_attack_run
 from guard.bench.scenario import Claim as ScenarioClaim
 from guard.bench.tools import TOOL_ARGS, TOOL_DESCRIPTIONS, BenchTools
 from guard.bench.world import build_world
+from guard.contain import ContainedShell, Limits
 from guard.engine import Guard
 from guard.integrations.langchain import ScriptedChatModel
 from guard.integrations.langgraph import (
@@ -46,7 +47,7 @@ from guard.integrations.langgraph import (
 )
 from guard.policy import Policy
 from guard.testing import MemorySink
-from guard.types import Action, Alert, Severity
+from guard.types import Action, Alert, Decision, Severity
 from guard.verify import Claim, Verifier
 
 OUTCOMES = ("prevented", "detected", "missed", "clean", "false_positive", "broken")
@@ -114,6 +115,21 @@ class _Executed:
 
     def __init__(self) -> None:
         self.ids: list[str] = []
+
+
+class _ShellRan:
+    """Notes a contained shell call as run when its changes are about to be committed."""
+
+    def __init__(self, executed: _Executed, tool: str) -> None:
+        self.executed = executed
+        self.tool = tool
+
+    def before_execute(self, decision: Decision) -> None:
+        if decision.tool == self.tool:
+            self.executed.ids.append(decision.call_id)
+
+    def after_execute(self, decision: Decision) -> None:
+        return None
 
 
 def bench_tools(bench: BenchTools, executed: _Executed) -> list[BaseTool]:
@@ -206,7 +222,16 @@ def run_once(
             declarations=scenario.declarations(),
             sinks=[sink],
         )
-        middleware = [PeerGuardMiddleware(guard, agent=scenario.agent)]
+        # Shell commands run contained, as peerguard offers them to users; what a contained
+        # run commits counts as the call having run.
+        shell = ContainedShell(
+            guard,
+            state_dir=workdir / "contained",
+            env=bench.shell_env(),
+            limits=Limits(timeout=bench.shell_timeout, max_output=bench.max_output),
+        )
+        guard.add_listener(_ShellRan(executed, shell.tool))
+        middleware = [PeerGuardMiddleware(guard, agent=scenario.agent, shell=shell)]
         verifier = Verifier(guard, workers=1)
         baseline = verifier.baseline()
     roles = {f"call-{i}": c.role for i, c in enumerate(calls)}

@@ -18,7 +18,7 @@ from guard.contain.sandbox import (
     probe,
     run_contained,
 )
-from guard.contain.shell import ContainedShell, ShellResult
+from guard.contain.shell import ContainedShell, PendingRun, ShellResult
 
 __all__ = [
     "Change",
@@ -29,6 +29,7 @@ __all__ = [
     "ContainmentUnavailable",
     "Layer",
     "Limits",
+    "PendingRun",
     "RunResult",
     "ShellResult",
     "Transaction",

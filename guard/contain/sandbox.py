@@ -29,6 +29,7 @@ not, what is missing.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
@@ -210,9 +211,27 @@ class _Zygote:
     def _dead(self) -> bool:
         return self._proc is None or self._proc.poll() is not None
 
+    def close(self) -> None:
+        """Stop the starter: it exits when its socket closes."""
+        with self._lock:
+            if self._owner != os.getpid():
+                return  # a forked child does not own its parent's starter
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+            if self._proc is not None:
+                try:
+                    self._proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+                self._proc = None
+
 
 _OFFLINE = _Zygote(offline=True)
 _ONLINE = _Zygote(offline=False)
+atexit.register(_OFFLINE.close)
+atexit.register(_ONLINE.close)
 
 
 def run_contained(

@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from guard.approval import ApprovalResponse
+from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.contain.changes import Change, ChangeSet, read_changes
 from guard.contain.journal import Transaction, recover
 from guard.contain.observe import observed_effects
@@ -38,7 +39,7 @@ from guard.engine import Guard
 from guard.exceptions import CallBlocked, ConfigError
 from guard.types import Action, Alert, Decision, Effect, EffectKind, Severity, ToolCall
 
-__all__ = ["ContainedShell", "ShellResult"]
+__all__ = ["ContainedShell", "PendingRun", "ShellResult"]
 
 UNCONTAINED_RULE = "uncontained"
 
@@ -75,6 +76,37 @@ class ShellResult:
         if self.exit_code not in (0, None):
             parts.append(f"[exit status {self.exit_code}]")
         return "\n".join(p.rstrip("\n") for p in parts if p)
+
+
+@dataclass(slots=True)
+class PendingRun:
+    """A contained run that is judged but not yet committed or discarded.
+
+    Attributes:
+        call: The call.
+        decision: The decision on it (prediction and observation together), not yet recorded.
+        tx: The transaction holding its changes.
+        result: What the run printed and how it ended.
+        changes: What it changed.
+        seconds: How long deciding and running took.
+    """
+
+    call: ToolCall
+    decision: Decision
+    tx: Transaction
+    result: RunResult
+    changes: ChangeSet
+    seconds: float
+
+    @property
+    def needs_approval(self) -> bool:
+        """Whether a human must confirm before the changes are committed."""
+        return self.decision.enforced and self.decision.action is Action.CONFIRM
+
+    def request(self, shell: ContainedShell) -> ApprovalRequest:
+        """What the human is shown: the call, the decision, and the concrete change set."""
+        base = shell.guard.approval_request(self.call, self.decision)
+        return base.model_copy(update={"changes": [shell.describe(c) for c in self.changes]})
 
 
 def _definite(effect: Effect) -> bool:
@@ -127,6 +159,8 @@ class ContainedShell:
         self.tool = tool
         self.bash = bash
         self.contained = containment == "on"
+        self._lock = threading.Lock()
+        self._pending: dict[str, PendingRun] = {}
         root = guard.root
         default = os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.peerguard")
         self.state_dir = os.path.realpath(os.fspath(state_dir) if state_dir else default)
@@ -169,6 +203,8 @@ class ContainedShell:
     ) -> ShellResult:
         """Decide on ``command``, run it contained, judge what it did, commit or discard.
 
+        A confirmation goes to the guard's approver, showing the change set.
+
         Args:
             command: The shell command line.
             agent: The acting agent.
@@ -185,12 +221,20 @@ class ContainedShell:
                 wrote reached the real filesystem.
             ContainmentError: The sandbox could not be set up (nothing ran).
         """
-        call = ToolCall(agent=agent, tool=self.tool, args={"command": command}, cwd=cwd,
-                        **({"call_id": call_id} if call_id else {}))  # fmt: skip
+        call = self.call(command, agent=agent, call_id=call_id, cwd=cwd)
         with self.guard.sinks.tool_span(call):
             if not self.contained:
-                return self._uncontained(call, command, env)
-            return self._contained(call, command, env)
+                return self._uncontained(call, env)
+            pending = self.prepare(call, env=env)
+            response = None
+            if pending.needs_approval:
+                try:
+                    response = self.guard.approver.ask(pending.request(self))
+                except Exception as exc:  # an approver that fails refuses
+                    response = ApprovalResponse(approved=False, args_hash=call.args_hash,
+                                                reason=f"the approver failed: {exc!r}",
+                                                approver="peerguard")  # fmt: skip
+            return self.finish(pending, response)
 
     async def arun(
         self,
@@ -206,9 +250,26 @@ class ContainedShell:
             self.run, command, agent=agent, call_id=call_id, cwd=cwd, env=env
         )
 
-    def _contained(
-        self, call: ToolCall, command: str, env: Mapping[str, str] | None
-    ) -> ShellResult:
+    def call(
+        self, command: str, *, agent: str, call_id: str | None = None, cwd: str | None = None
+    ) -> ToolCall:
+        """The guard's view of one shell call."""
+        extra = {"call_id": call_id} if call_id else {}
+        return ToolCall(agent=agent, tool=self.tool, args={"command": command}, cwd=cwd, **extra)
+
+    # -- the two halves, for integrations that ask a human between them (a LangGraph interrupt)
+
+    def prepare(self, call: ToolCall, *, env: Mapping[str, str] | None = None) -> PendingRun:
+        """Predict, run contained and judge ``call``; nothing is committed yet.
+
+        The run is kept by call id until :meth:`finish` (see :meth:`pending`), so that an
+        integration whose code runs again after a human's answer does not run it twice.
+
+        Raises:
+            CallBlocked: The prediction or the observed effects deny the call (nothing is
+                kept), or it wrote past the size limit.
+            ContainmentError: The sandbox could not be set up.
+        """
         guard = self.guard
         started = time.perf_counter()
         predicted = guard.check(call)
@@ -216,14 +277,14 @@ class ContainedShell:
             guard.record(predicted, seconds=time.perf_counter() - started, call=call)
             raise CallBlocked(predicted)
         definite = [e for e in predicted.effects if _definite(e)]
-        network = predicted.action is not Action.DENY and any(
+        network = any(
             e.kind is EffectKind.TRANSFER and e.dest is not None and not e.dest.visible
             for e in definite
         )
         masks = self._masks(definite) if network else []
+        command = str(call.args.get("command", ""))
         cwd = guard.effect_finder.cwd(call)[0]
         tx = Transaction(self.state_dir, guard.roots)
-        committed = False
         try:
             result = run_contained(
                 command, tx.layers, cwd=cwd, env=self._env(env), limits=self.limits,
@@ -234,8 +295,41 @@ class ContainedShell:
             decision = guard.judge(call, definite + observed)
             if result.over_size:
                 decision = _denied(decision, "size-limit", "; ".join(result.cut))
-            decision = guard.record(decision, seconds=time.perf_counter() - started, call=call)
-            self._settle(call, decision, changes)
+            if decision.enforced and decision.action is Action.DENY:
+                seconds = time.perf_counter() - started
+                decision = guard.record(decision, seconds=seconds, call=call)
+                raise CallBlocked(decision, self._blocked_message(decision, changes))
+        except BaseException:
+            tx.discard()
+            raise
+        pending = PendingRun(call, decision, tx, result, changes, time.perf_counter() - started)
+        with self._lock:
+            self._pending[call.call_id] = pending
+        return pending
+
+    def pending(self, call_id: str) -> PendingRun | None:
+        """The prepared, not yet finished run of ``call_id``, if any."""
+        with self._lock:
+            return self._pending.get(call_id)
+
+    def finish(self, pending: PendingRun, response: ApprovalResponse | None = None) -> ShellResult:
+        """Record the decision, then commit the run's changes, or discard them.
+
+        Args:
+            pending: What :meth:`prepare` returned.
+            response: The human's answer when the decision is ``confirm``.
+
+        Raises:
+            CallBlocked: The confirmation was refused (or missing): nothing is kept.
+        """
+        guard = self.guard
+        with self._lock:
+            self._pending.pop(pending.call.call_id, None)
+        call, decision, tx, changes = pending.call, pending.decision, pending.tx, pending.changes
+        committed = False
+        try:
+            decision = guard.record(decision, seconds=pending.seconds, call=call)
+            guard.settle(call, decision, response)
             guard.before(decision)
             try:
                 tx.commit()
@@ -247,26 +341,15 @@ class ContainedShell:
         finally:
             if not committed:
                 tx.discard()
-        return _result(result, decision, changes, committed=committed)
+        return _result(pending.result, decision, changes, committed=committed)
 
-    def _settle(self, call: ToolCall, decision: Decision, changes: ChangeSet) -> None:
-        """Raise unless ``decision`` lets the change set be committed (asking if it must)."""
-        if not decision.enforced or decision.action in (Action.ALLOW, Action.ALERT):
-            return
-        if decision.action is Action.DENY:
-            raise CallBlocked(decision, self._blocked_message(decision, changes))
-        request = self.guard.approval_request(call, decision).model_copy(
-            update={"changes": [self._line(c) for c in changes]}
-        )
-        try:
-            response = self.guard.approver.ask(request)
-        except Exception as exc:  # an approver that fails refuses
-            response = ApprovalResponse(approved=False, args_hash=request.args_hash,
-                                        reason=f"the approver failed: {exc!r}",
-                                        approver="peerguard")  # fmt: skip
-        self.guard.settle(call, decision, response)
+    def discard(self, pending: PendingRun) -> None:
+        """Throw a prepared run away without deciding on it further."""
+        with self._lock:
+            self._pending.pop(pending.call.call_id, None)
+        pending.tx.discard()
 
-    def _line(self, change: Change) -> str:
+    def describe(self, change: Change) -> str:
         """A change as a person reads it, paths from the guard's root."""
         root = self.guard.root
         path = change.path
@@ -274,7 +357,7 @@ class ContainedShell:
         return change.describe(shown)
 
     def _blocked_message(self, decision: Decision, changes: ChangeSet) -> str:
-        tried = "; ".join(self._line(c) for c in list(changes)[:10])
+        tried = "; ".join(self.describe(c) for c in list(changes)[:10])
         more = f" (and {len(changes) - 10} more)" if len(changes) > 10 else ""
         did = f" It tried: {tried}{more}. Nothing it wrote was kept." if changes else ""
         return f"peerguard blocked {decision.tool}: {decision.reason}.{did}"
@@ -294,9 +377,7 @@ class ContainedShell:
         chosen = env if env is not None else self.env
         return dict(chosen) if chosen is not None else None
 
-    def _uncontained(
-        self, call: ToolCall, command: str, env: Mapping[str, str] | None
-    ) -> ShellResult:
+    def _uncontained(self, call: ToolCall, env: Mapping[str, str] | None) -> ShellResult:
         """``containment='off'``: the prediction alone decides; the decision says so."""
         guard = self.guard
         started = time.perf_counter()
@@ -318,7 +399,7 @@ class ContainedShell:
         guard.before(decision)
         try:
             proc = subprocess.run(
-                [self.bash, "-c", command], cwd=guard.effect_finder.cwd(call)[0],
+                [self.bash, "-c", str(call.args["command"])], cwd=guard.effect_finder.cwd(call)[0],
                 env=self._env(env), capture_output=True, timeout=self.limits.timeout,
                 stdin=subprocess.DEVNULL, check=False,
             )  # fmt: skip
