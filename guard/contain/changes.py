@@ -74,6 +74,14 @@ class Change:
     old_mode: int | None = None
     mtime_ns: int = 0
 
+    @property
+    def times_only(self) -> bool:
+        """A folder whose only change is its time stamps (a file made or removed in it):
+        committed, so that the tree is as the command left it, but nothing to show or judge."""
+        return (
+            self.kind is ChangeKind.METADATA and self.type == "dir" and self.mode == self.old_mode
+        )
+
     def describe(self, shown: str | None = None) -> str:
         """One line for a person: ``created backup/x (12 bytes)``."""
         where = shown or self.path
@@ -110,6 +118,10 @@ class ChangeSet:
 
     def __iter__(self) -> Iterator[Change]:
         return iter(self.changes)
+
+    def shown(self) -> list[Change]:
+        """The changes worth a person's attention (not folder time stamps)."""
+        return [c for c in self.changes if not c.times_only]
 
     def of_kind(self, *kinds: ChangeKind) -> list[Change]:
         """The changes of the given kinds."""
@@ -242,7 +254,11 @@ def _read_layer(layer: Layer, want: Callable[[int], bool]) -> Iterator[Change]:
                     # unless the new one has it again (seen as created below).
                     for sub, sub_st in _lower_files(real):
                         yield from _deleted(layer, sub, sub_st, recurse=False)
-                elif stat.S_IMODE(st.st_mode) != stat.S_IMODE(old.st_mode):
+                elif (
+                    stat.S_IMODE(st.st_mode) != stat.S_IMODE(old.st_mode)
+                    or st.st_mtime_ns != old.st_mtime_ns
+                ):
+                    # its mode changed, or its list of names did (a file made and removed)
                     yield _change(ChangeKind.METADATA, layer, real, entry.path, st, old, want)
                 stack.append((entry.path, real, hidden or opaque or old is None))
                 continue

@@ -1,6 +1,6 @@
 """Commit a contained command's upper layers to the real trees, journaled; or discard them.
 
-A commit first writes a journal (``<state>/journal/<id>.json``, fsynced) naming the layers,
+A commit first writes a journal (``<state>/journal/<id>.json``, by rename) naming the layers,
 then applies each upper layer to its root in one walk, every step of which is atomic on its
 own and can be done again:
 
@@ -16,6 +16,11 @@ A process killed during a commit leaves the journal behind; :func:`recover` (run
 contained shell starts, and by ``peerguard recover``) applies it again to the end. Nothing an
 allowed call wrote is lost, and nothing is applied twice in a way that matters: a step already
 done finds nothing left to do.
+
+What this guards against is a process killed in the middle (the page cache survives it). A
+power cut may lose the last commits, as it may any write not followed by ``fsync``: the
+overlays are mounted ``volatile`` (no flush when a sandbox ends) and a commit does not flush
+either; a deployment that needs more runs ``sync`` where its own durability requires it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import os
 import shutil
 import stat
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 
@@ -59,26 +65,37 @@ class Transaction:
             layers.append(Layer(root, upper, work))
         self.layers: tuple[Layer, ...] = tuple(layers)
 
+    def empty(self) -> bool:
+        """Whether the run left nothing in any upper layer (nothing to commit)."""
+        return not any(os.listdir(layer.upper) for layer in self.layers)
+
     def commit(self) -> None:
         """Apply every upper layer to its root (journaled), then remove the transaction."""
+        if self.empty():
+            self.discard()
+            return
         journal = os.path.join(self.state, "journal", f"{self.id}.json")
         os.makedirs(os.path.dirname(journal), exist_ok=True)
         record = {"id": self.id, "layers": [[x.root, x.upper, x.work] for x in self.layers]}
         tmp = journal + ".tmp"
         with open(tmp, "w") as fh:
             json.dump(record, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, journal)
-        _fsync_dir(os.path.dirname(journal))
+        os.replace(tmp, journal)  # whole or absent: a killed process never leaves half of one
         with _locked(self.state):
             _apply(self.layers)
             os.unlink(journal)
-        discard(self.folder)
+        self.discard()
 
     def discard(self) -> None:
-        """Throw the run's changes away."""
-        discard(self.folder)
+        """Throw the run's changes away (in the background: nothing reads them any more, and
+        what a process leaves unfinished here, :func:`recover` removes)."""
+        gone = os.path.join(self.state, "tx", f".gone-{self.id}")
+        try:
+            os.rename(self.folder, gone)  # out of the way at once, removed later
+        except OSError:
+            discard(self.folder)
+            return
+        threading.Thread(target=discard, args=(gone,), daemon=True).start()
 
 
 def discard(folder: str) -> None:
@@ -133,14 +150,6 @@ def _locked(state: str) -> Iterator[None]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -55,6 +55,8 @@ def observed_effects(
     gate = 4 * assets.largest_size() + (1 << 20)  # as the verifier: encodings add little
     folders: dict[str, list[Change]] = {}
     for change in changes:
+        if change.times_only:
+            continue  # a folder's time stamps: nothing to judge
         effects.extend(_effects_of(change, assets, hosts, budget, gate))
         if change.kind in (ChangeKind.CREATED, ChangeKind.MODIFIED) and change.type == "file":
             folders.setdefault(os.path.dirname(change.path), []).append(change)

@@ -35,6 +35,7 @@ import functools
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -271,9 +272,12 @@ def run_contained(
         for path in (layer.root, layer.upper, layer.work):
             if "," in path or ":" in path or "\\" in path or not os.path.isabs(path):
                 raise ContainmentError(f"a path overlayfs cannot take as an option: {path!r}")
+        _clear(layer.work)
         # userxattr: mountable unprivileged; it also implies no redirects and no metacopy,
         # so a renamed folder is copied up whole and every change is plain to see.
-        options = f"lowerdir={layer.root},upperdir={layer.upper},workdir={layer.work},userxattr"
+        options = (
+            f"lowerdir={layer.root},upperdir={layer.upper},workdir={layer.work},userxattr,volatile"
+        )
         overlays.append((layer.root, options))
     plan: dict[str, object] = {
         "argv": [bash, "-c", command],
@@ -303,6 +307,24 @@ def run_contained(
             os.close(fd)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _clear(work: str) -> None:
+    """Empty an overlay work folder: a volatile mount leaves a mark there that refuses the
+    next mount (the upper layer is whole: the run that used it ended before this one)."""
+    try:
+        names = os.listdir(work)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = os.path.join(work, name)
+        for dirpath, dirs, _files in os.walk(path):
+            for d in dirs:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(dirpath, d), 0o700)
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _collect(

@@ -106,7 +106,8 @@ class PendingRun:
     def request(self, shell: ContainedShell) -> ApprovalRequest:
         """What the human is shown: the call, the decision, and the concrete change set."""
         base = shell.guard.approval_request(self.call, self.decision)
-        return base.model_copy(update={"changes": [shell.describe(c) for c in self.changes]})
+        lines = [shell.describe(c) for c in self.changes.shown()]
+        return base.model_copy(update={"changes": lines})
 
 
 def _definite(effect: Effect) -> bool:
@@ -357,9 +358,10 @@ class ContainedShell:
         return change.describe(shown)
 
     def _blocked_message(self, decision: Decision, changes: ChangeSet) -> str:
-        tried = "; ".join(self.describe(c) for c in list(changes)[:10])
-        more = f" (and {len(changes) - 10} more)" if len(changes) > 10 else ""
-        did = f" It tried: {tried}{more}. Nothing it wrote was kept." if changes else ""
+        shown = changes.shown()
+        tried = "; ".join(self.describe(c) for c in shown[:10])
+        more = f" (and {len(shown) - 10} more)" if len(shown) > 10 else ""
+        did = f" It tried: {tried}{more}. Nothing it wrote was kept." if shown else ""
         return f"peerguard blocked {decision.tool}: {decision.reason}.{did}"
 
     def _masks(self, definite: list[Effect]) -> list[str]:
