@@ -295,18 +295,28 @@ class AssetIndex:
         self._by_hash.setdefault(digest, (path, info))
 
     def refresh(self, paths: Iterable[str]) -> None:
-        """Re-index ``paths`` after a call changed them (new, changed, or gone)."""
+        """Re-index ``paths`` after a call changed them (new, changed, or gone).
+
+        A folder is re-indexed whole, once: paths below a folder already re-indexed in the
+        same call are not looked at again.
+        """
         changed = False
-        for path in paths:
+        covered: str | None = None
+        for path in sorted(set(paths)):
+            if covered is not None and path.startswith(covered):
+                continue
             self._probe_cache.pop(path, None)
             if path in self._known:
                 del self._known[path]
                 self._hash_of.pop(path, None)
                 changed = True
             if os.path.isdir(path):
+                for sub, _info in self.under(path):
+                    self._known.pop(sub, None)  # gone files are dropped, the rest come back
+                    self._hash_of.pop(sub, None)
                 for sub in _walk_files(path):
-                    self._known.pop(sub, None)
                     self._index_file(sub)
+                covered = path.rstrip("/") + "/"
                 changed = True
             elif os.path.exists(path) and self._in_roots(path):
                 self._index_file(path)

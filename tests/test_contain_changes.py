@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from guard.contain import ChangeKind, Transaction, read_changes, recover, run_contained
+from guard.contain.journal import settled
 
 
 @pytest.fixture
@@ -126,7 +127,12 @@ def test_commit_gives_the_tree_an_uncontained_run_would(tmp_path: Path, real: Pa
     subprocess.run(["bash", "-c", command], cwd=plain, check=True)
     tx = contained(tmp_path, real, command)
     tx.commit()
-    assert _tree(real) == _tree(plain)
+    assert settled()
+    got, want = _tree(real), _tree(plain)
+    assert sorted(got) == sorted(want)
+    for name, (mode, mtime, body) in want.items():
+        assert got[name][0] == mode and got[name][2] == body, name
+        assert abs(got[name][1] - mtime) <= 1, name  # the runs a moment apart
     assert not os.path.exists(tx.folder)
     assert not any(n.startswith("user.overlay") for n in os.listxattr(real / "made"))
 
@@ -135,7 +141,7 @@ def test_discard_leaves_the_real_tree_as_it_was(tmp_path: Path, real: Path) -> N
     """A discarded transaction changes nothing and leaves nothing behind."""
     before = _tree(real)
     tx = contained(tmp_path, real, "rm -rf ./*; echo x > y")
-    tx.discard()
+    tx.discard(wait=True)
     assert _tree(real) == before and not os.path.exists(tx.folder)
 
 

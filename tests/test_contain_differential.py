@@ -221,10 +221,11 @@ def test_contained_equals_plain(tmp_path: Path, pristine: Path, command: str) ->
     shutil.copytree(pristine, plain, symlinks=True)
     shutil.copytree(pristine, kept, symlinks=True)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LC_ALL": "C.UTF-8", "RANDOM": "1"}
+    shell = ContainedShell(Guard(root=kept, sinks=[MemorySink()]), env=env)
+    shell.run("true", agent="agent-1")  # the starter is up: the two runs follow each other
     direct = subprocess.run(["bash", "-c", command], cwd=plain, capture_output=True, env=env,
                             timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
-    guard = Guard(root=kept, sinks=[MemorySink()])
-    res = ContainedShell(guard, env=env).run(command, agent="agent-1")
+    res = shell.run(command, agent="agent-1")
     assert res.committed, res.decision.reason
     assert (res.stdout, res.stderr, res.exit_code) == (
         direct.stdout.decode(),

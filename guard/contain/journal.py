@@ -29,15 +29,16 @@ import contextlib
 import fcntl
 import json
 import os
+import queue
 import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from guard.contain.sandbox import Layer
 
-__all__ = ["Transaction", "discard", "recover"]
+__all__ = ["Transaction", "discard", "later", "recover", "settled"]
 
 _OVERLAY_XATTR = ("user.overlay.", "trusted.overlay.")
 
@@ -54,6 +55,7 @@ class Transaction:
 
     def __init__(self, state: str, roots: Sequence[str]) -> None:
         self.state = state
+        self.roots = tuple(roots)
         self.id = uuid.uuid4().hex
         self.folder = os.path.join(state, "tx", self.id)
         layers = []
@@ -70,32 +72,89 @@ class Transaction:
         return not any(os.listdir(layer.upper) for layer in self.layers)
 
     def commit(self) -> None:
-        """Apply every upper layer to its root (journaled), then remove the transaction."""
-        if self.empty():
+        """Apply every upper layer to its root (journaled), then remove the transaction.
+
+        A run that changed one file (or nothing) is applied by one rename, or not at all,
+        which is atomic by itself: it needs no journal.
+        """
+        steps = self._steps(limit=2)
+        if steps == 0:
             self.discard()
             return
-        journal = os.path.join(self.state, "journal", f"{self.id}.json")
-        os.makedirs(os.path.dirname(journal), exist_ok=True)
-        record = {"id": self.id, "layers": [[x.root, x.upper, x.work] for x in self.layers]}
-        tmp = journal + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(record, fh)
-        os.replace(tmp, journal)  # whole or absent: a killed process never leaves half of one
+        journal = None
+        if steps > 1:
+            journal = os.path.join(self.state, "journal", f"{self.id}.json")
+            os.makedirs(os.path.dirname(journal), exist_ok=True)
+            record = {"id": self.id, "layers": [[x.root, x.upper, x.work] for x in self.layers]}
+            tmp = journal + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump(record, fh)
+            os.replace(tmp, journal)  # whole or absent: a killed process never leaves half
         with _locked(self.state):
             _apply(self.layers)
-            os.unlink(journal)
+            if journal is not None:
+                os.unlink(journal)
         self.discard()
 
-    def discard(self) -> None:
-        """Throw the run's changes away (in the background: nothing reads them any more, and
-        what a process leaves unfinished here, :func:`recover` removes)."""
-        gone = os.path.join(self.state, "tx", f".gone-{self.id}")
-        try:
-            os.rename(self.folder, gone)  # out of the way at once, removed later
-        except OSError:
+    def _steps(self, limit: int) -> int:
+        """How many entries the upper layers hold, counted up to ``limit``; an opaque folder
+        or a whiteout counts as ``limit``."""
+        count = 0
+        stack = [layer.upper for layer in self.layers]
+        while stack:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        if _opaque(entry.path) is not None:
+                            return limit
+                        stack.append(entry.path)
+                    else:
+                        st = entry.stat(follow_symlinks=False)
+                        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                            return limit
+                    count += 1
+                    if count >= limit:
+                        return count
+        return count
+
+    def discard(self, *, wait: bool = False) -> None:
+        """Throw the run's changes away, in the background unless ``wait``: nothing reads
+        them any more, and what a process leaves unfinished there, :func:`recover` removes."""
+        if wait:
             discard(self.folder)
-            return
-        threading.Thread(target=discard, args=(gone,), daemon=True).start()
+        else:
+            later(discard, self.folder)
+
+
+_WORK: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]]] = queue.SimpleQueue()
+_WORKER: list[threading.Thread] = []
+_WORKER_LOCK = threading.Lock()
+
+
+def later(fn: Callable[..., object], *args: object) -> None:
+    """Run ``fn(*args)`` on the one background thread that tidies transactions (folders to
+    remove, the next transaction's folders to make), off the calls' path."""
+    _WORK.put((fn, args))
+    with _WORKER_LOCK:
+        if not _WORKER or not _WORKER[0].is_alive():
+            worker = threading.Thread(target=_work, name="peerguard-contain", daemon=True)
+            worker.start()
+            _WORKER[:] = [worker]
+
+
+def settled(timeout: float = 30.0) -> bool:
+    """Wait until the background thread has done everything asked of it so far (True), or
+    ``timeout`` seconds (False)."""
+    done = threading.Event()
+    later(done.set)
+    return done.wait(timeout)
+
+
+def _work() -> None:
+    while True:
+        fn, args = _WORK.get()
+        with contextlib.suppress(Exception):  # tidying only: recover() redoes what fails
+            fn(*args)
 
 
 def discard(folder: str) -> None:
@@ -142,16 +201,28 @@ def recover(state: str) -> list[str]:
     return done
 
 
+_LOCKS: dict[str, tuple[threading.Lock, int]] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def _locked(state: str) -> Iterator[None]:
-    """One commit at a time per state folder, across threads and processes."""
-    os.makedirs(state, exist_ok=True)
-    fd = os.open(os.path.join(state, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
+    """One commit at a time per state folder: across threads (a lock) and processes (flock
+    on a file kept open)."""
+    with _LOCKS_GUARD:
+        held = _LOCKS.get(state)
+        if held is None or held[1] < 0:
+            os.makedirs(state, exist_ok=True)
+            path = os.path.join(state, "lock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            held = _LOCKS[state] = (threading.Lock(), fd)
+    lock, fd = held
+    with lock:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _apply(layers: Sequence[Layer]) -> None:

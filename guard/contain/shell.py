@@ -32,7 +32,7 @@ from typing import Literal
 
 from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.contain.changes import Change, ChangeSet, read_changes
-from guard.contain.journal import Transaction, recover
+from guard.contain.journal import Transaction, later, recover
 from guard.contain.observe import observed_effects
 from guard.contain.sandbox import ContainmentUnavailable, Limits, RunResult, probe, run_contained
 from guard.engine import Guard
@@ -162,6 +162,7 @@ class ContainedShell:
         self.contained = containment == "on"
         self._lock = threading.Lock()
         self._pending: dict[str, PendingRun] = {}
+        self._spare: Transaction | None = None
         root = guard.root
         default = os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.peerguard")
         self.state_dir = os.path.realpath(os.fspath(state_dir) if state_dir else default)
@@ -285,7 +286,7 @@ class ContainedShell:
         masks = self._masks(definite) if network else []
         command = str(call.args.get("command", ""))
         cwd = guard.effect_finder.cwd(call)[0]
-        tx = Transaction(self.state_dir, guard.roots)
+        tx = self._transaction()
         try:
             result = run_contained(
                 command, tx.layers, cwd=cwd, env=self._env(env), limits=self.limits,
@@ -336,9 +337,7 @@ class ContainedShell:
                 tx.commit()
                 committed = True
             finally:
-                guard.after(decision)
-                guard.assets.refresh(c.path for c in changes)
-                guard.hosts.invalidate()
+                guard.after(decision)  # re-indexes what the observed effects name
         finally:
             if not committed:
                 tx.discard()
@@ -374,6 +373,31 @@ class ContainedShell:
                 if not any(path == n or path.startswith(n.rstrip("/") + "/") for n in named):
                     out.append(path)
         return out
+
+    def _transaction(self) -> Transaction:
+        """A fresh transaction: the one made ahead of time, and the next one made now, off
+        the call's path (making its folders costs more than a millisecond)."""
+        roots = tuple(self.guard.roots)
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None or spare.roots != roots:
+            if spare is not None:
+                spare.discard()
+            spare = Transaction(self.state_dir, roots)
+        later(self._make_spare, roots)
+        return spare
+
+    def _make_spare(self, roots: tuple[str, ...]) -> None:
+        try:
+            made = Transaction(self.state_dir, roots)
+        except OSError:
+            return  # the next call makes its own
+        with self._lock:
+            kept = self._spare is None
+            if kept:
+                self._spare = made
+        if not kept:
+            made.discard()
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str] | None:
         chosen = env if env is not None else self.env
