@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from guard import Guard, Sink
-from guard.contain import ContainedShell, Layer, run_contained
+from guard.contain import ContainedShell, Overlay, run_contained
 from guard.contain.journal import Transaction
 
 AGENT = "agent-1"
@@ -73,7 +73,7 @@ def small(base: Path, repeat: int) -> None:
         a.append(_timed(lambda: _plain(plain_root, command)))
         b.append(_timed(lambda: shell.run(command, agent=AGENT)))
         tx = Transaction(str(base / "state"), [str(kept_root)])
-        layers = [Layer(x.root, x.upper, x.work) for x in tx.layers]
+        layers = [Overlay(x.root, x.upper, x.work) for x in tx.layers]
         c.append(_timed(functools.partial(run_contained, command, layers, cwd=str(kept_root))))
         tx.discard()
     pa, pb, pc = (statistics.median(x) * 1000 for x in (a, b, c))

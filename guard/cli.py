@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -272,6 +273,20 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if verdict.verified else 1
 
 
+def cmd_recover(args: argparse.Namespace, out: TextIO) -> int:
+    """``peerguard recover STATE_DIR``: apply every journaled commit to its end, remove the
+    rest; prints what it finished."""
+    from guard.contain import recover
+
+    if not os.path.isdir(args.state):
+        raise UsageError(f"{args.state}: no such folder (a contained shell's state_dir)")
+    done = recover(args.state)
+    for tx in done:
+        print(f"finished commit {tx}", file=out)
+    print(f"{len(done)} commit(s) finished; unfinished runs discarded", file=out)
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
     from guard.auditcheck import verify_log
 
@@ -487,6 +502,13 @@ def build_parser() -> argparse.ArgumentParser:
     averify.add_argument("--pubkey", help="public key: checkpoint signatures must verify")
     averify.add_argument("--json", action="store_true", help="print the report as JSON")
     averify.set_defaults(func=cmd_audit_verify)
+
+    rec = sub.add_parser(
+        "recover",
+        help="finish contained-shell commits a killed process left half done",
+    )
+    rec.add_argument("state", metavar="STATE_DIR", help="the contained shell's state folder")
+    rec.set_defaults(func=cmd_recover)
 
     watch = sub.add_parser(
         "watch", help="alert on unexplained changes to protected assets (foreground)"

@@ -9,6 +9,8 @@ The hierarchy::
     ├── CallBlocked                  a call was denied, or its confirmation was refused
     │   └── ApprovalTimeout          nobody answered a confirmation in time (denied)
     ├── AnalysisError                the guard could not work out what a call would do
+    ├── ContainmentError             a contained run could not be set up (nothing ran)
+    │   └── ContainmentUnavailable   this machine cannot contain commands (says what is missing)
     └── IntegrityError               a signed record, manifest or audit chain does not verify
 
 A :class:`CallBlocked` carries the :class:`~guard.types.Decision` that blocked the call, so an

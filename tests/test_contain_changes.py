@@ -188,3 +188,29 @@ def test_recover_discards_runs_that_were_never_committed(tmp_path: Path, real: P
     tx = contained(tmp_path, real, "echo x > new; rm a.txt")
     assert recover(str(tmp_path / "state")) == []
     assert not os.path.exists(tx.folder) and _tree(real) == before
+
+
+def test_peerguard_recover_finishes_a_commit_left_behind(
+    tmp_path: Path, real: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that died after its journal was written is finished by ``peerguard recover``."""
+    import io
+
+    from guard import cli
+    from guard.contain import journal
+
+    tx = contained(tmp_path, real, "echo one > one; echo two > two")
+
+    def dies(_layers: object) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(journal, "_apply", dies)
+    with pytest.raises(SystemExit):
+        tx.commit()
+    monkeypatch.undo()
+    assert not (real / "one").exists()
+    out = io.StringIO()
+    assert cli.main(["recover", str(tmp_path / "state")], out) == 0
+    assert f"finished commit {tx.id}" in out.getvalue()
+    assert (real / "one").read_text() == "one\n" and (real / "two").read_text() == "two\n"
+    assert cli.main(["recover", str(tmp_path / "nothing-here")], io.StringIO()) == 2

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from guard.contain import ContainmentError, Layer, Limits, probe, run_contained, sandbox
+from guard.contain import ContainmentError, Limits, Overlay, probe, run_contained, sandbox
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> tuple[Path, list[Layer]]:
+def tree(tmp_path: Path) -> tuple[Path, list[Overlay]]:
     """A real tree with two files, and a layer whose upper folder is outside it."""
     root = tmp_path / "root"
     root.mkdir()
@@ -29,11 +29,11 @@ def tree(tmp_path: Path) -> tuple[Path, list[Layer]]:
     upper, work = tmp_path / "tx" / "upper", tmp_path / "tx" / "work"
     upper.mkdir(parents=True)
     work.mkdir()
-    return root, [Layer(str(root), str(upper), str(work))]
+    return root, [Overlay(str(root), str(upper), str(work))]
 
 
 def run(
-    tree: tuple[Path, list[Layer]], command: str, *, network: bool = False
+    tree: tuple[Path, list[Overlay]], command: str, *, network: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command`` contained at the tree's root."""
     root, layers = tree
@@ -49,7 +49,7 @@ def test_this_machine_can_contain() -> None:
 
 
 def test_writes_deletes_and_renames_land_in_the_upper_layer_only(
-    tree: tuple[Path, list[Layer]],
+    tree: tuple[Path, list[Overlay]],
 ) -> None:
     """The command sees its own changes; the real tree is untouched; the upper layer has them."""
     root, layers = tree
@@ -64,7 +64,7 @@ def test_writes_deletes_and_renames_land_in_the_upper_layer_only(
 
 
 def test_the_rest_of_the_filesystem_is_read_only(
-    tree: tuple[Path, list[Layer]], tmp_path: Path
+    tree: tuple[Path, list[Overlay]], tmp_path: Path
 ) -> None:
     """Outside the overlays nothing can be written: not /etc, not the folder beside the root."""
     out = run(tree, f"touch /etc/peerguard-x; touch {tmp_path}/beside; echo $?")
@@ -73,7 +73,7 @@ def test_the_rest_of_the_filesystem_is_read_only(
     assert not (tmp_path / "beside").exists()
 
 
-def test_tmp_is_private_and_empty(tree: tuple[Path, list[Layer]]) -> None:
+def test_tmp_is_private_and_empty(tree: tuple[Path, list[Overlay]]) -> None:
     """/tmp is the command's own: the machine's files there are not visible, and what it
     writes there is gone with it."""
     marker = Path("/tmp") / f"peerguard-visible-{os.getpid()}"
@@ -86,7 +86,7 @@ def test_tmp_is_private_and_empty(tree: tuple[Path, list[Layer]]) -> None:
         marker.unlink()
 
 
-def test_the_mounts_cannot_be_undone(tree: tuple[Path, list[Layer]]) -> None:
+def test_the_mounts_cannot_be_undone(tree: tuple[Path, list[Overlay]]) -> None:
     """Root inside the sandbox cannot unmount an overlay, remount / writable, or see /proc of
     the machine: the mounts are locked by a second user namespace."""
     root, _layers = tree
@@ -97,7 +97,7 @@ def test_the_mounts_cannot_be_undone(tree: tuple[Path, list[Layer]]) -> None:
     assert out.returncode == 0
 
 
-def test_only_harmless_devices_exist(tree: tuple[Path, list[Layer]]) -> None:
+def test_only_harmless_devices_exist(tree: tuple[Path, list[Overlay]]) -> None:
     """/dev holds null, zero, urandom and kin, and no disk."""
     out = run(tree, "ls /dev; echo x > /dev/null && echo wrote-null; head -c 4 /dev/zero | wc -c")
     names = set(out.stdout.split())
@@ -116,14 +116,14 @@ def http_server() -> Iterator[int]:
     server.server_close()
 
 
-def test_no_network_unless_given(tree: tuple[Path, list[Layer]], http_server: int) -> None:
+def test_no_network_unless_given(tree: tuple[Path, list[Overlay]], http_server: int) -> None:
     """The same request reaches a loopback server with the network and fails without it."""
     cmd = f"exec 3<>/dev/tcp/127.0.0.1/{http_server} && echo reached"
     assert "reached" not in run(tree, cmd).stdout
     assert "reached" in run(tree, cmd, network=True).stdout
 
 
-def test_every_process_ends_with_the_call(tree: tuple[Path, list[Layer]]) -> None:
+def test_every_process_ends_with_the_call(tree: tuple[Path, list[Overlay]]) -> None:
     """Background jobs, nohup, setsid and double forks do not outlive the command."""
     tag = f"peerguard-bg-{os.getpid()}-{time.monotonic_ns()}"
     run(
@@ -137,7 +137,7 @@ def test_every_process_ends_with_the_call(tree: tuple[Path, list[Layer]]) -> Non
     assert not any(line.strip() in ("sleep 30", "sleep 31", "sleep 32") for line in ps.splitlines())
 
 
-def test_time_limit_kills_everything_and_says_so(tree: tuple[Path, list[Layer]]) -> None:
+def test_time_limit_kills_everything_and_says_so(tree: tuple[Path, list[Overlay]]) -> None:
     """A command past its time limit is killed, with every process it started; the result says so."""
     root, layers = tree
     started = time.monotonic()
@@ -148,7 +148,7 @@ def test_time_limit_kills_everything_and_says_so(tree: tuple[Path, list[Layer]])
     assert any("killed after 0.5 s" in c for c in res.cut)
 
 
-def test_output_limit_cuts_and_says_how_much(tree: tuple[Path, list[Layer]]) -> None:
+def test_output_limit_cuts_and_says_how_much(tree: tuple[Path, list[Overlay]]) -> None:
     """Output past the limit is dropped and counted; the command still finishes."""
     root, layers = tree
     res = run_contained("head -c 100000 /dev/zero; echo done >&2", layers, cwd=str(root),
@@ -157,7 +157,7 @@ def test_output_limit_cuts_and_says_how_much(tree: tuple[Path, list[Layer]]) -> 
     assert res.cut == ["standard output cut after 1000 bytes (99000 more dropped)"]
 
 
-def test_writing_past_the_size_limit_stops_the_command(tree: tuple[Path, list[Layer]]) -> None:
+def test_writing_past_the_size_limit_stops_the_command(tree: tuple[Path, list[Overlay]]) -> None:
     """A command that fills the upper layer past the limit is stopped and flagged."""
     root, layers = tree
     res = run_contained("while :; do head -c 1048576 /dev/zero >> big; done", layers,
@@ -175,7 +175,7 @@ def test_a_root_under_tmp_is_still_an_overlay(tmp_path: Path) -> None:
         (base / "root" / "f").write_text("real\n")
         (tmp_path / "u").mkdir()
         (tmp_path / "w").mkdir()
-        layer = Layer(str(base / "root"), str(tmp_path / "u"), str(tmp_path / "w"))
+        layer = Overlay(str(base / "root"), str(tmp_path / "u"), str(tmp_path / "w"))
         res = run_contained("cat f; echo changed > f", [layer], cwd=str(base / "root"))
         assert res.stdout == b"real\n" and res.exit_code == 0
         assert (base / "root" / "f").read_text() == "real\n"
@@ -187,7 +187,7 @@ def test_a_root_under_tmp_is_still_an_overlay(tmp_path: Path) -> None:
 def test_a_bad_layer_is_a_clear_error(tmp_path: Path) -> None:
     """An upper folder that does not exist fails with the step that failed, and nothing runs."""
     (tmp_path / "r").mkdir()
-    layer = Layer(str(tmp_path / "r"), str(tmp_path / "missing"), str(tmp_path / "w"))
+    layer = Overlay(str(tmp_path / "r"), str(tmp_path / "missing"), str(tmp_path / "w"))
     with pytest.raises(ContainmentError, match="mount overlay"):
         run_contained("touch ran", [layer], cwd=str(tmp_path / "r"))
     assert not (tmp_path / "r" / "ran").exists()
@@ -198,7 +198,7 @@ def test_a_path_overlayfs_cannot_take_is_refused(tmp_path: Path) -> None:
     odd = tmp_path / "a,b"
     odd.mkdir()
     with pytest.raises(ContainmentError, match="overlayfs cannot take"):
-        run_contained("true", [Layer(str(odd), str(tmp_path), str(tmp_path))], cwd=str(odd))
+        run_contained("true", [Overlay(str(odd), str(tmp_path), str(tmp_path))], cwd=str(odd))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become an unprivileged user")
@@ -218,7 +218,7 @@ def test_an_unprivileged_user_is_contained_too() -> None:
         for path in (base, *base.rglob("*")):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         base.chmod(0o755)
-        layer = Layer(str(base / "root"), str(base / "upper"), str(base / "work"))
+        layer = Overlay(str(base / "root"), str(base / "upper"), str(base / "work"))
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child becomes nobody and runs one contained command

@@ -10,11 +10,11 @@ from guard.contain.changes import Change, ChangeKind, ChangeSet, read_changes
 from guard.contain.journal import Transaction, recover
 from guard.contain.observe import observed_effects
 from guard.contain.sandbox import (
+    ContainedRun,
     ContainmentError,
     ContainmentUnavailable,
-    Layer,
     Limits,
-    RunResult,
+    Overlay,
     probe,
     run_contained,
 )
@@ -24,13 +24,13 @@ __all__ = [
     "Change",
     "ChangeKind",
     "ChangeSet",
+    "ContainedRun",
     "ContainedShell",
     "ContainmentError",
     "ContainmentUnavailable",
-    "Layer",
     "Limits",
+    "Overlay",
     "PendingRun",
-    "RunResult",
     "ShellResult",
     "Transaction",
     "observed_effects",

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from guard.contain.sandbox import Layer
+from guard.contain.sandbox import Overlay
 
 __all__ = ["Change", "ChangeKind", "ChangeSet", "read_changes"]
 
@@ -108,7 +108,7 @@ class ChangeSet:
     """
 
     changes: list[Change] = field(default_factory=list)
-    layers: tuple[Layer, ...] = ()
+    layers: tuple[Overlay, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -205,7 +205,7 @@ def _lower_files(path: str) -> Iterator[tuple[str, os.stat_result]]:
 
 
 def read_changes(
-    layers: Sequence[Layer], *, digest_if: Callable[[int], bool] | None = None
+    layers: Sequence[Overlay], *, digest_if: Callable[[int], bool] | None = None
 ) -> ChangeSet:
     """The :class:`ChangeSet` in the upper layers of ``layers``, against the real trees.
 
@@ -222,7 +222,7 @@ def read_changes(
     return ChangeSet(_pair_moves(found), tuple(layers))
 
 
-def _read_layer(layer: Layer, want: Callable[[int], bool]) -> Iterator[Change]:
+def _read_layer(layer: Overlay, want: Callable[[int], bool]) -> Iterator[Change]:
     # (upper folder, real folder, whether the real folder's content is hidden: opaque)
     stack: list[tuple[str, str, bool]] = [(layer.upper, layer.root, False)]
     while stack:
@@ -272,7 +272,7 @@ def _read_layer(layer: Layer, want: Callable[[int], bool]) -> Iterator[Change]:
 
 
 def _modified(
-    layer: Layer, real: str, upper: str, st: os.stat_result, old: os.stat_result,
+    layer: Overlay, real: str, upper: str, st: os.stat_result, old: os.stat_result,
     want: Callable[[int], bool],
 ) -> Change:  # fmt: skip
     if stat.S_ISLNK(st.st_mode):
@@ -284,7 +284,7 @@ def _modified(
 
 
 def _change(
-    kind: ChangeKind, layer: Layer, real: str, upper: str, st: os.stat_result,
+    kind: ChangeKind, layer: Overlay, real: str, upper: str, st: os.stat_result,
     old: os.stat_result | None, want: Callable[[int], bool],
 ) -> Change:  # fmt: skip
     regular = stat.S_ISREG(st.st_mode)
@@ -304,7 +304,7 @@ def _change(
 
 
 def _deleted(
-    layer: Layer, real: str, old: os.stat_result, *, recurse: bool = True
+    layer: Overlay, real: str, old: os.stat_result, *, recurse: bool = True
 ) -> Iterator[Change]:
     """A delete of ``real``; for a folder, also of everything in it (each file is a change:
     a protected file inside a deleted folder is deleted too)."""

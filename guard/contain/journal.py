@@ -36,7 +36,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
-from guard.contain.sandbox import Layer
+from guard.contain.sandbox import Overlay
 
 __all__ = ["Transaction", "discard", "later", "recover", "settled"]
 
@@ -64,8 +64,8 @@ class Transaction:
             upper, work = os.path.join(base, "upper"), os.path.join(base, "work")
             os.makedirs(upper)
             os.makedirs(work)
-            layers.append(Layer(root, upper, work))
-        self.layers: tuple[Layer, ...] = tuple(layers)
+            layers.append(Overlay(root, upper, work))
+        self.layers: tuple[Overlay, ...] = tuple(layers)
 
     def empty(self) -> bool:
         """Whether the run left nothing in any upper layer (nothing to commit)."""
@@ -192,7 +192,7 @@ def recover(state: str) -> list[str]:
                 continue
             with open(path) as fh:
                 record = json.load(fh)
-            _apply(tuple(Layer(*x) for x in record["layers"]))
+            _apply(tuple(Overlay(*x) for x in record["layers"]))
             os.unlink(path)
             done.append(str(record["id"]))
     tx = os.path.join(state, "tx")
@@ -225,7 +225,7 @@ def _locked(state: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _apply(layers: Sequence[Layer]) -> None:
+def _apply(layers: Sequence[Overlay]) -> None:
     for layer in layers:
         if os.path.isdir(layer.upper):
             same_fs = os.stat(layer.upper).st_dev == os.stat(layer.root).st_dev

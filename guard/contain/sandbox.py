@@ -49,11 +49,11 @@ from dataclasses import dataclass, field
 from guard.exceptions import GuardError
 
 __all__ = [
+    "ContainedRun",
     "ContainmentError",
     "ContainmentUnavailable",
-    "Layer",
     "Limits",
-    "RunResult",
+    "Overlay",
     "probe",
     "run_contained",
 ]
@@ -68,7 +68,7 @@ class ContainmentUnavailable(ContainmentError):
 
 
 @dataclass(frozen=True, slots=True)
-class Layer:
+class Overlay:
     """One protected root seen through an overlay: the real tree below, the upper layer above.
 
     Attributes:
@@ -106,7 +106,7 @@ class Limits:
 
 
 @dataclass(slots=True)
-class RunResult:
+class ContainedRun:
     """What a contained run gave back.
 
     Attributes:
@@ -129,7 +129,7 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _upper_bytes(layers: Sequence[Layer], limit: int) -> int:
+def _upper_bytes(layers: Sequence[Overlay], limit: int) -> int:
     """Bytes allocated in the upper layers, counted until past ``limit``."""
     total = 0
     stack = [layer.upper for layer in layers]
@@ -237,7 +237,7 @@ atexit.register(_ONLINE.close)
 
 def run_contained(
     command: str,
-    layers: Sequence[Layer],
+    layers: Sequence[Overlay],
     *,
     cwd: str,
     env: Mapping[str, str] | None = None,
@@ -245,12 +245,12 @@ def run_contained(
     network: bool = False,
     masks: Sequence[str] = (),
     bash: str = "bash",
-) -> RunResult:
+) -> ContainedRun:
     """Run ``bash -c command`` contained; its writes under each root stay in its upper layer.
 
     Args:
         command: The shell command line.
-        layers: One :class:`Layer` per protected root; the upper and work folders must
+        layers: One :class:`Overlay` per protected root; the upper and work folders must
             exist, be empty, and lie outside every root, on one filesystem per layer.
         cwd: The working directory (the path as the command sees it).
         env: The environment (``None``: this process's).
@@ -261,7 +261,7 @@ def run_contained(
         bash: The shell to run.
 
     Returns:
-        The run's :class:`RunResult`.
+        The run's :class:`ContainedRun`.
 
     Raises:
         ContainmentError: The sandbox could not be set up (the message says which step).
@@ -299,7 +299,7 @@ def run_contained(
     finally:
         for fd in (out_w, err_w, st_w):
             os.close(fd)
-    result = RunResult(exit_code=None)
+    result = ContainedRun(exit_code=None)
     try:
         _collect(out_r, err_r, st_r, result, layers, limits, started)
     finally:
@@ -328,7 +328,7 @@ def _clear(work: str) -> None:
 
 
 def _collect(
-    out: int, err: int, status: int, result: RunResult, layers: Sequence[Layer], limits: Limits,
+    out: int, err: int, status: int, result: ContainedRun, layers: Sequence[Overlay], limits: Limits,
     started: float,
 ) -> None:  # fmt: skip
     """Read output within bounds, enforce the time and size limits, wait for the status."""
@@ -441,7 +441,7 @@ def probe() -> str | None:
             os.mkdir(d)
         try:
             res = run_contained(
-                "echo ok > probe", [Layer(root, upper, work)], cwd=root, limits=Limits(timeout=20)
+                "echo ok > probe", [Overlay(root, upper, work)], cwd=root, limits=Limits(timeout=20)
             )
         except ContainmentError as exc:
             return _explain(str(exc))

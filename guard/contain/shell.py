@@ -34,7 +34,7 @@ from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.contain.changes import Change, ChangeSet, read_changes
 from guard.contain.journal import Transaction, later, recover
 from guard.contain.observe import observed_effects
-from guard.contain.sandbox import ContainmentUnavailable, Limits, RunResult, probe, run_contained
+from guard.contain.sandbox import ContainedRun, ContainmentUnavailable, Limits, probe, run_contained
 from guard.engine import Guard
 from guard.exceptions import CallBlocked, ConfigError
 from guard.types import Action, Alert, Decision, Effect, EffectKind, Severity, ToolCall
@@ -94,7 +94,7 @@ class PendingRun:
     call: ToolCall
     decision: Decision
     tx: Transaction
-    result: RunResult
+    result: ContainedRun
     changes: ChangeSet
     seconds: float
 
@@ -430,10 +430,10 @@ class ContainedShell:
                 stdin=subprocess.DEVNULL, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
-            out = RunResult(None, exc.stdout or b"", exc.stderr or b"", ["killed at the time limit"],
+            out = ContainedRun(None, exc.stdout or b"", exc.stderr or b"", ["killed at the time limit"],
                             timed_out=True)  # fmt: skip
         else:
-            out = RunResult(proc.returncode, proc.stdout, proc.stderr)
+            out = ContainedRun(proc.returncode, proc.stdout, proc.stderr)
         finally:
             guard.after(decision)
         res = _result(out, decision, ChangeSet(), committed=True)
@@ -447,7 +447,7 @@ def _denied(decision: Decision, rule: str, why: str) -> Decision:
 
 
 def _result(
-    run: RunResult, decision: Decision, changes: ChangeSet, *, committed: bool
+    run: ContainedRun, decision: Decision, changes: ChangeSet, *, committed: bool
 ) -> ShellResult:
     return ShellResult(
         exit_code=run.exit_code,
