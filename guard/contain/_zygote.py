@@ -10,9 +10,11 @@ costs a fraction of forking the guard's, and nothing here can hold a lock anothe
 A zygote started with ``offline`` first enters a network namespace with nothing in it, which
 every command it starts shares; the one for calls given the network does not.
 
-Status pipe, one line each: ``P<pid>`` (the process to kill at the time limit), then
-``X<code>`` (bash's exit status, 128+N for signal N) or ``E<message>`` (the sandbox could not
-be built; nothing ran).
+Status pipe, one line each: ``P<pid>`` (this child), ``Q<pid>`` (PID 1 of the command's
+namespace: killing it kills every process there), then ``X<code>`` (bash's exit status, 128+N for
+signal N), written only once PID 1 is reaped, which the kernel allows only after every other
+process of the namespace is gone; or ``E<message>`` (the sandbox could not be built; nothing
+ran).
 
 This file must not import :mod:`guard`: it runs without it, and is kept small so that it
 starts fast and forks cheaply.
@@ -47,7 +49,7 @@ MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (a new-style syscall)
 PR_SET_PDEATHSIG = 1
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEVICES = ("null", "zero", "full", "random", "urandom")  # no tty: no keystrokes to inject
 HEADER = struct.Struct("!I")
 MAX_FDS = 3
 
@@ -189,6 +191,7 @@ def child(plan: dict[str, Any], out: int, err: int, status: int) -> None:
         except BaseException as exc:
             os.write(2, f"peerguard sandbox: {type(exc).__name__}: {exc}\n".encode())
         os._exit(127)
+    os.write(status, b"Q%d\n" % pid)  # PID 1: what the guard kills at a limit
     os.close(out)
     os.close(err)
     while True:

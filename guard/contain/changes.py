@@ -54,7 +54,8 @@ class Change:
         root: The protected root it is under.
         upper: Where the new content is in the upper layer (``None`` for a delete).
         source: For a move, the real path the content came from.
-        type: ``"file"``, ``"dir"`` or ``"symlink"`` (for a delete: what was there).
+        type: ``"file"`` (regular), ``"dir"``, ``"symlink"`` or ``"special"`` (a FIFO or
+            socket; for a delete: what was there).
         size: Size of the new content in bytes (0 for a delete or a folder).
         digest: SHA-256 of the new content of a regular file, else ``None``.
         mode: The new mode bits (``None`` for a delete).
@@ -154,13 +155,18 @@ def _type(mode: int) -> str:
         return "dir"
     if stat.S_ISLNK(mode):
         return "symlink"
-    return "file"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "special"  # a FIFO or socket: never opened (a FIFO would block the reader)
 
 
 def sha256_of(path: str) -> str:
     """SHA-256 of a file, read without following a symlink."""
     h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"not a regular file: {path}")
     with os.fdopen(fd, "rb", buffering=0) as fh:
         buf = bytearray(1 << 20)
         view = memoryview(buf)
@@ -172,6 +178,8 @@ def sha256_of(path: str) -> str:
 def _same_content(a: str, b: str, size: int) -> bool:
     """Whether two regular files of ``size`` bytes hold the same bytes."""
     try:
+        if not (stat.S_ISREG(os.lstat(a).st_mode) and stat.S_ISREG(os.lstat(b).st_mode)):
+            return False
         with open(a, "rb") as fa, open(b, "rb") as fb:
             left = size
             while left > 0:
@@ -277,6 +285,8 @@ def _modified(
 ) -> Change:  # fmt: skip
     if stat.S_ISLNK(st.st_mode):
         same = os.readlink(upper) == os.readlink(real)
+    elif not stat.S_ISREG(st.st_mode):
+        same = False  # a FIFO or socket made again: never opened
     else:
         same = st.st_size == old.st_size and _same_content(upper, real, st.st_size)
     kind = ChangeKind.METADATA if same else ChangeKind.MODIFIED

@@ -36,7 +36,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
-from guard.contain.sandbox import Overlay
+from guard.contain.sandbox import ContainmentError, Overlay
 
 __all__ = ["Transaction", "discard", "later", "recover", "settled"]
 
@@ -66,17 +66,33 @@ class Transaction:
             os.makedirs(work)
             layers.append(Overlay(root, upper, work))
         self.layers: tuple[Overlay, ...] = tuple(layers)
+        self._sealed: list[tuple[str, int, int, int, int]] | None = None
 
     def empty(self) -> bool:
         """Whether the run left nothing in any upper layer (nothing to commit)."""
         return not any(os.listdir(layer.upper) for layer in self.layers)
+
+    def seal(self) -> None:
+        """Record the upper layers as they are now: what is judged. :meth:`commit` applies
+        them only if nothing in them changed since (no process of the run is left by then,
+        but a commit must not rest on that alone)."""
+        self._sealed = _signature(self.layers)
 
     def commit(self) -> None:
         """Apply every upper layer to its root (journaled), then remove the transaction.
 
         A run that changed one file (or nothing) is applied by one rename, or not at all,
         which is atomic by itself: it needs no journal.
+
+        Raises:
+            ContainmentError: The upper layers changed after :meth:`seal`: nothing is
+                applied, and the transaction is discarded.
         """
+        if self._sealed is not None and _signature(self.layers) != self._sealed:
+            self.discard()
+            raise ContainmentError(
+                "the run's changes were altered after they were judged; nothing was committed"
+            )
         steps = self._steps(limit=2)
         if steps == 0:
             self.discard()
@@ -223,6 +239,22 @@ def _locked(state: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _signature(layers: Sequence[Overlay]) -> list[tuple[str, int, int, int, int]]:
+    """Every entry of the upper layers: path, inode, size, modification time, mode."""
+    out: list[tuple[str, int, int, int, int]] = []
+    for layer in layers:
+        stack = [layer.upper]
+        while stack:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    st = entry.stat(follow_symlinks=False)
+                    out.append((entry.path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode))
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+    out.sort()
+    return out
 
 
 def _apply(layers: Sequence[Overlay]) -> None:

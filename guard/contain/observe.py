@@ -19,6 +19,7 @@ Content that could not be inspected (over the decoding budget, unreadable) is an
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 
 from guard.assets import AssetIndex
@@ -104,8 +105,13 @@ def _edit(change: Change) -> ConfigEdit | None:
         return None
     if change.size > MAX_CONFIG_BYTES:
         return ConfigEdit(op="unknown")
+    if change.type != "file":
+        return ConfigEdit(op="unknown")
     try:
-        with open(change.upper, "rb") as fh:
+        fd = os.open(change.upper, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ConfigEdit(op="unknown")
             data = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError:
         return ConfigEdit(op="unknown")

@@ -34,6 +34,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -92,17 +93,19 @@ class Limits:
             the rest is read and dropped.
         max_upper_bytes: Bytes the command may write into the upper layers; past it,
             the command is killed and its writes are discarded.
+        max_files: Entries (files, folders, deletions) it may leave there, likewise.
     """
 
     timeout: float = 60.0
     max_output: int = 1 << 20
     max_upper_bytes: int = 4 << 30
+    max_files: int = 100_000
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
             raise ValueError(f"timeout must be positive, got {self.timeout!r}")
-        if self.max_output < 0 or self.max_upper_bytes < 0:
-            raise ValueError("max_output and max_upper_bytes must not be negative")
+        if self.max_output < 0 or self.max_upper_bytes < 0 or self.max_files < 0:
+            raise ValueError("max_output, max_upper_bytes and max_files must not be negative")
 
 
 @dataclass(slots=True)
@@ -129,14 +132,15 @@ class ContainedRun:
     seconds: float = 0.0
 
 
-def _upper_bytes(layers: Sequence[Overlay], limit: int) -> int:
-    """Bytes allocated in the upper layers, counted until past ``limit``."""
-    total = 0
+def _upper_usage(layers: Sequence[Overlay], limits: Limits) -> tuple[int, int]:
+    """Bytes allocated and entries made in the upper layers, counted until past a limit."""
+    total = entries = 0
     stack = [layer.upper for layer in layers]
     while stack:
         try:
             with os.scandir(stack.pop()) as it:
                 for entry in it:
+                    entries += 1
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
@@ -146,12 +150,19 @@ def _upper_bytes(layers: Sequence[Overlay], limit: int) -> int:
                         stack.append(entry.path)
         except OSError:
             continue
-        if total > limit:
+        if total > limits.max_upper_bytes or entries > limits.max_files:
             break
-    return total
+    return total, entries
+
+
+def _over(layers: Sequence[Overlay], limits: Limits) -> bool:
+    total, entries = _upper_usage(layers, limits)
+    return total > limits.max_upper_bytes or entries > limits.max_files
 
 
 _SIZE_POLL = 0.1  # seconds between looks at the upper layers' size
+_REAP_WAIT = 10.0  # seconds after SIGKILL for the namespace to empty before giving up
+_QUOTED_PID1 = re.compile(rb"(?:^|\n)Q(\d+)\n")
 
 STARTER_PYTHON = sys.executable
 """The interpreter that runs the starter process: any Python 3.11 or later with its standard
@@ -186,6 +197,7 @@ class _Zygote:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 close_fds=True,
+                start_new_session=True,  # no controlling terminal for any command it starts
             )
         finally:
             theirs.close()
@@ -341,16 +353,21 @@ def _collect(
         sel.register(fd, selectors.EVENT_READ)
     deadline = started + limits.timeout
     next_size = time.monotonic() + _SIZE_POLL
-    pid: int | None = None
+    pid1: int | None = None
     killed = False
     while sel.get_map():
         now = time.monotonic()
         if not killed and now >= deadline:
-            result.timed_out = killed = _kill(pid)
+            result.timed_out = killed = _kill(pid1)
         if not killed and now >= next_size:
             next_size = now + _SIZE_POLL
-            if _upper_bytes(layers, limits.max_upper_bytes) > limits.max_upper_bytes:
-                result.over_size = killed = _kill(pid)
+            if _over(layers, limits):
+                result.over_size = killed = _kill(pid1)
+        if killed and now > deadline + _REAP_WAIT:
+            # PID 1 was sent SIGKILL and the namespace is still not empty: never judge or
+            # commit what processes may still be changing.
+            sel.close()
+            raise ContainmentError("the sandbox's processes did not end after SIGKILL")
         wait = max(0.0, min(deadline, next_size) - now) if not killed else 1.0
         for key, _ in sel.select(timeout=wait):
             fd = key.fd
@@ -363,16 +380,15 @@ def _collect(
                 continue
             if fd == status:
                 said += data
-                if pid is None and said.startswith(b"P") and b"\n" in said:
-                    pid = int(said[1 : said.index(b"\n")])
+                if pid1 is None:
+                    found = _QUOTED_PID1.search(bytes(said))
+                    pid1 = int(found.group(1)) if found else None
                 continue
             buf = kept[fd]
             room = limits.max_output - len(buf)
             if room > 0:
                 buf += data[:room]
             dropped[fd] += len(data) - max(0, min(room, len(data)))
-        if killed and time.monotonic() > deadline + 10:
-            break  # every process was sent SIGKILL: do not wait on a pipe for ever
     sel.close()
     lines = bytes(said).split(b"\n")
     code = next((ln[1:] for ln in lines if ln.startswith(b"X")), None)
@@ -381,7 +397,11 @@ def _collect(
         raise ContainmentError(
             f"the sandbox could not be set up: {failure.decode(errors='replace')}"
         )
-    if not killed and _upper_bytes(layers, limits.max_upper_bytes) > limits.max_upper_bytes:
+    if code is None:
+        # Only a reaped PID 1 says X, and only once its namespace is empty: without it, some
+        # process may still be writing. Fail closed: nothing of this run is kept.
+        raise ContainmentError("the sandbox ended without saying its processes were gone")
+    if not killed and _over(layers, limits):
         result.over_size = True
     result.exit_code = None if killed or code is None else int(code)
     result.stdout, result.stderr = bytes(kept[out]), bytes(kept[err])
@@ -394,14 +414,14 @@ def _collect(
         result.cut.append(f"killed after {limits.timeout:g} s, with every process it started")
     if result.over_size:
         result.cut.append(
-            f"stopped: it wrote more than {limits.max_upper_bytes} bytes into the "
-            "protected roots; its writes are discarded"
+            f"stopped: it wrote more than {limits.max_upper_bytes} bytes or "
+            f"{limits.max_files} entries into the protected roots; its writes are discarded"
         )
 
 
 def _kill(pid: int | None) -> bool:
-    """Kill the process outside the PID namespace; PID 1, and with it every process of the
-    command, dies with it (``PR_SET_PDEATHSIG``). True once it was sent."""
+    """Kill PID 1 of the command's namespace: the kernel then kills every process there, and
+    the starter reports ``X`` once they are all gone. True once it was sent."""
     if pid is None:
         return False
     with contextlib.suppress(ProcessLookupError):

@@ -292,6 +292,7 @@ class ContainedShell:
                 command, tx.layers, cwd=cwd, env=self._env(env), limits=self.limits,
                 network=network, masks=masks, bash=self.bash,
             )  # fmt: skip
+            tx.seal()  # what is judged below is what a commit may apply
             changes = read_changes(tx.layers, digest_if=guard.assets.has_size)
             observed = observed_effects(changes, guard.assets, guard.hosts)
             decision = guard.judge(call, definite + observed)
@@ -364,13 +365,18 @@ class ContainedShell:
         return f"peerguard blocked {decision.tool}: {decision.reason}.{did}"
 
     def _masks(self, definite: list[Effect]) -> list[str]:
-        """Protected files a call given the network may not read: every one its predicted
-        effects do not name (so a wrong prediction cannot send them)."""
-        named = [e.target.path for e in definite if e.target is not None and e.target.path]
+        """Protected files a call given the network may not read: every one but the content of
+        the transfers the prediction allowed (a read or a listing unmasks nothing), so that a
+        wrong prediction cannot send them."""
+        sent = [
+            e.target.path
+            for e in definite
+            if e.kind is EffectKind.TRANSFER and e.target is not None and e.target.path
+        ]
         out = []
         for root in self.guard.roots:
             for path, _info in self.guard.assets.under(root):
-                if not any(path == n or path.startswith(n.rstrip("/") + "/") for n in named):
+                if not any(path == n or path.startswith(n.rstrip("/") + "/") for n in sent):
                     out.append(path)
         return out
 
