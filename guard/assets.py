@@ -395,6 +395,10 @@ class AssetIndex:
         """Whether some protected file has exactly ``size`` bytes (worth hashing a file for)."""
         return size > 0 and size in self._sizes
 
+    def sizes_below(self, size: int) -> list[int]:
+        """Sizes of protected files smaller than ``size``, largest first."""
+        return sorted((s for s in self._sizes if s < size), reverse=True)
+
     def largest_size(self) -> int:
         """The size of the largest protected file (0 when none is indexed)."""
         return max(self._sizes, default=0)

@@ -18,6 +18,7 @@ Content that could not be inspected (over the decoding budget, unreadable) is an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Iterable
@@ -142,6 +143,12 @@ def _copies(
             seen.add(hit[0])
             yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
                          note="observed: the same content")  # fmt: skip
+    if change is not None and isinstance(source, str):
+        for path, how in _padded(source, size, assets):
+            if path not in seen:
+                seen.add(path)
+                yield Effect(kind=EffectKind.COPY, target=_loc(path, hosts), dest=dest, via=VIA,
+                             note=f"observed: its content, {how}")  # fmt: skip
     if change is not None and size > gate:
         return
     for layer in layers(source, budget):
@@ -157,6 +164,49 @@ def _copies(
             how = " in ".join(reversed(layer.how))
             yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
                          note=f"observed: its content, as {how}")  # fmt: skip
+
+
+_PAD = 1 << 16  # bytes of padding before or after a protected file's content still looked for
+_PAD_SIZES = 16  # protected file sizes tried per file, nearest first
+
+
+def _padded(path: str, size: int, assets: AssetIndex) -> list[tuple[str, str]]:
+    """Protected files whose whole content starts or ends a file a little larger than they
+    are (a byte or a header added before or after): (path, how)."""
+    sizes = [s for s in assets.sizes_below(size) if size - s <= _PAD][:_PAD_SIZES]
+    if not sizes:
+        return []
+    found: list[tuple[str, str]] = []
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        for want in sizes:
+            for offset, how in (
+                (0, "with bytes added after it"),
+                (size - want, "with bytes added before it"),
+            ):
+                hit = assets.by_digest(_range_digest(fd, offset, want))
+                if hit is not None:
+                    found.append((hit[0], how))
+    finally:
+        os.close(fd)
+    return found
+
+
+def _range_digest(fd: int, offset: int, length: int) -> str:
+    h = hashlib.sha256()
+    while length > 0:
+        chunk = os.pread(fd, min(length, 1 << 20), offset)
+        if not chunk:
+            break
+        h.update(chunk)
+        offset += len(chunk)
+        length -= len(chunk)
+    return h.hexdigest()
 
 
 def _split(
@@ -181,8 +231,6 @@ def _split(
 
 
 def _digest_all(paths: list[str]) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as fh:
