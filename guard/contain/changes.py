@@ -27,11 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from guard.contain.sandbox import Overlay
+from guard.contain.sandbox import Overlay, opaque_mark, walk, whiteout
 
 __all__ = ["Change", "ChangeKind", "ChangeSet", "read_changes"]
-
-_OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
 
 
 class ChangeKind(StrEnum):
@@ -136,20 +134,6 @@ class ChangeSet:
         return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no changes"
 
 
-def _opaque(path: str) -> bool:
-    for name in _OPAQUE_XATTRS:
-        try:
-            if os.getxattr(path, name, follow_symlinks=False) == b"y":
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def _whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
 def _type(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "dir"
@@ -194,24 +178,6 @@ def _same_content(a: str, b: str, size: int) -> bool:
         return False
 
 
-def _lower_files(path: str) -> Iterator[tuple[str, os.stat_result]]:
-    """Every entry below a real folder (what an opaque folder or a whiteout removes)."""
-    stack = [path]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                for entry in it:
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    yield entry.path, st
-                    if stat.S_ISDIR(st.st_mode):
-                        stack.append(entry.path)
-        except OSError:
-            continue
-
-
 def read_changes(
     layers: Sequence[Overlay], *, digest_if: Callable[[int], bool] | None = None
 ) -> ChangeSet:
@@ -246,13 +212,13 @@ def _read_layer(layer: Overlay, want: Callable[[int], bool]) -> Iterator[Change]
                 old = None if hidden else os.lstat(real)
             except OSError:
                 old = None
-            if _whiteout(st):
+            if whiteout(st):
                 if old is not None:
                     yield from _deleted(layer, real, old)
                 continue
             new_type = _type(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
-                opaque = _opaque(entry.path)
+                opaque = opaque_mark(entry.path) is not None
                 if old is None or not stat.S_ISDIR(old.st_mode):
                     if old is not None:
                         yield from _deleted(layer, real, old)
@@ -260,7 +226,7 @@ def _read_layer(layer: Overlay, want: Callable[[int], bool]) -> Iterator[Change]
                 elif opaque:
                     # The real folder was removed and made again: what it held is gone,
                     # unless the new one has it again (seen as created below).
-                    for sub, sub_st in _lower_files(real):
+                    for sub, sub_st in walk(real):
                         yield from _deleted(layer, sub, sub_st, recurse=False)
                 elif (
                     stat.S_IMODE(st.st_mode) != stat.S_IMODE(old.st_mode)
@@ -322,7 +288,7 @@ def _deleted(
     yield Change(ChangeKind.DELETED, real, layer.root, type=kind, old_mode=stat.S_IMODE(old.st_mode),
                  size=old.st_size if kind == "file" else 0)  # fmt: skip
     if kind == "dir" and recurse:
-        for sub, sub_st in _lower_files(real):
+        for sub, sub_st in walk(real):
             t = _type(sub_st.st_mode)
             yield Change(ChangeKind.DELETED, sub, layer.root, type=t,
                          old_mode=stat.S_IMODE(sub_st.st_mode),

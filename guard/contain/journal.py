@@ -36,7 +36,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
-from guard.contain.sandbox import ContainmentError, Overlay
+from guard.contain.sandbox import ContainmentError, Overlay, opaque_mark, walk, whiteout
 
 __all__ = ["Transaction", "discard", "later", "recover", "settled"]
 
@@ -116,21 +116,13 @@ class Transaction:
         """How many entries the upper layers hold, counted up to ``limit``; an opaque folder
         or a whiteout counts as ``limit``."""
         count = 0
-        stack = [layer.upper for layer in self.layers]
-        while stack:
-            with os.scandir(stack.pop()) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        if _opaque(entry.path) is not None:
-                            return limit
-                        stack.append(entry.path)
-                    else:
-                        st = entry.stat(follow_symlinks=False)
-                        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                            return limit
-                    count += 1
-                    if count >= limit:
-                        return count
+        for layer in self.layers:
+            for path, st in walk(layer.upper):
+                if whiteout(st) or (stat.S_ISDIR(st.st_mode) and opaque_mark(path) is not None):
+                    return limit
+                count += 1
+                if count >= limit:
+                    return count
         return count
 
     def discard(self, *, wait: bool = False) -> None:
@@ -243,16 +235,11 @@ def _locked(state: str) -> Iterator[None]:
 
 def _signature(layers: Sequence[Overlay]) -> list[tuple[str, int, int, int, int]]:
     """Every entry of the upper layers: path, inode, size, modification time, mode."""
-    out: list[tuple[str, int, int, int, int]] = []
-    for layer in layers:
-        stack = [layer.upper]
-        while stack:
-            with os.scandir(stack.pop()) as it:
-                for entry in it:
-                    st = entry.stat(follow_symlinks=False)
-                    out.append((entry.path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode))
-                    if stat.S_ISDIR(st.st_mode):
-                        stack.append(entry.path)
+    out = [
+        (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+        for layer in layers
+        for path, st in walk(layer.upper)
+    ]
     out.sort()
     return out
 
@@ -262,16 +249,6 @@ def _apply(layers: Sequence[Overlay]) -> None:
         if os.path.isdir(layer.upper):
             same_fs = os.stat(layer.upper).st_dev == os.stat(layer.root).st_dev
             _merge(layer.upper, layer.root, same_fs)
-
-
-def _opaque(path: str) -> str | None:
-    for name in ("user.overlay.opaque", "trusted.overlay.opaque"):
-        try:
-            if os.getxattr(path, name, follow_symlinks=False) == b"y":
-                return name
-        except OSError:
-            continue
-    return None
 
 
 def _clean_xattrs(path: str) -> None:
@@ -304,12 +281,12 @@ def _merge(upper_dir: str, real_dir: str, same_fs: bool) -> None:
         src = entry.path
         dst = os.path.join(real_dir, entry.name)
         st = entry.stat(follow_symlinks=False)
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # whiteout
+        if whiteout(st):
             _remove(dst)
             os.unlink(src)
             continue
         if stat.S_ISDIR(st.st_mode):
-            mark = _opaque(src)
+            mark = opaque_mark(src)
             try:
                 real = os.lstat(dst)
             except FileNotFoundError:
@@ -360,7 +337,7 @@ def _prepared(folder: str) -> bool:
                 st = os.lstat(path)
             except OSError:
                 continue
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            if whiteout(st):
                 return False
             _clean_xattrs(path)
     return True

@@ -39,12 +39,13 @@ import selectors
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from guard.exceptions import GuardError
@@ -132,26 +133,50 @@ class ContainedRun:
     seconds: float = 0.0
 
 
-def _upper_usage(layers: Sequence[Overlay], limits: Limits) -> tuple[int, int]:
-    """Bytes allocated and entries made in the upper layers, counted until past a limit."""
-    total = entries = 0
-    stack = [layer.upper for layer in layers]
+def walk(folder: str) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry below ``folder`` with its ``lstat``, depth first; what cannot be read is
+    left out."""
+    stack = [folder]
     while stack:
         try:
             with os.scandir(stack.pop()) as it:
                 for entry in it:
-                    entries += 1
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue
-                    total += st.st_blocks * 512
-                    if entry.is_dir(follow_symlinks=False):
+                    yield entry.path, st
+                    if stat.S_ISDIR(st.st_mode):
                         stack.append(entry.path)
         except OSError:
             continue
-        if total > limits.max_upper_bytes or entries > limits.max_files:
-            break
+
+
+def whiteout(st: os.stat_result) -> bool:
+    """Whether an upper-layer entry is overlayfs's mark of a deletion (a 0/0 device)."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def opaque_mark(path: str) -> str | None:
+    """The attribute that marks an upper-layer folder opaque (made again over a deleted one)."""
+    for name in ("user.overlay.opaque", "trusted.overlay.opaque"):
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def _upper_usage(layers: Sequence[Overlay], limits: Limits) -> tuple[int, int]:
+    """Bytes allocated and entries made in the upper layers, counted until past a limit."""
+    total = entries = 0
+    for layer in layers:
+        for _path, st in walk(layer.upper):
+            entries += 1
+            total += st.st_blocks * 512
+            if total > limits.max_upper_bytes or entries > limits.max_files:
+                return total, entries
     return total, entries
 
 
