@@ -125,12 +125,19 @@ def build(plan: dict[str, Any]) -> None:
         # An empty, unwritable file over content the call was not allowed to send.
         mount(b"/dev/null", os.fsencode(path), None, MS_BIND, "mask")
     devices = [os.open(b"/dev/" + name.encode(), os.O_PATH) for name in DEVICES]
-    mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, "mount /tmp", b"mode=1777")
-    for (point, _options), fd in zip(overlays, held, strict=True):
-        if not os.path.isdir(point):  # the private /tmp hid it: bind it back where it was
-            os.makedirs(point, exist_ok=True)
-            mount(b"/proc/self/fd/%d" % fd, point, None, MS_BIND | MS_REC, "bind overlay")
     mount(b"tmpfs", b"/dev", b"tmpfs", MS_NOSUID, "mount /dev", b"mode=755")
+    # /tmp: the machine's /tmp as it is (programs and files there stay readable), with the
+    # command's writes in a private layer that ends with it.
+    os.mkdir(b"/dev/.tmp", 0o700)
+    mount(b"tmpfs", b"/dev/.tmp", b"tmpfs", MS_NOSUID | MS_NODEV, "mount /tmp's layer")
+    os.mkdir(b"/dev/.tmp/upper", 0o1777)
+    os.mkdir(b"/dev/.tmp/work", 0o700)
+    tmp_options = b"lowerdir=/tmp,upperdir=/dev/.tmp/upper,workdir=/dev/.tmp/work,userxattr"
+    mount(b"overlay", b"/tmp", b"overlay", MS_NOSUID | MS_NODEV, "mount /tmp", tmp_options)
+    for (point, _options), fd in zip(overlays, held, strict=True):
+        if point == b"/tmp" or point.startswith(b"/tmp/"):
+            # the new /tmp covered it: bind the root's overlay back where it was
+            mount(b"/proc/self/fd/%d" % fd, point, None, MS_BIND | MS_REC, "bind overlay")
     for name, fd in zip(DEVICES, devices, strict=True):
         node = b"/dev/" + name.encode()
         os.close(os.open(node, os.O_CREAT | os.O_WRONLY, 0o666))

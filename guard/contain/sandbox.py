@@ -6,14 +6,18 @@ The child process, between ``fork`` and ``exec``, enters new user, mount, PID, I
 - every protected root is an **overlay** whose lower layer is the real tree and whose upper
   layer is a folder of the transaction, outside the roots: the command reads the real files;
   what it writes, deletes or renames lands in the upper layer only;
-- ``/tmp`` is a private tmpfs, ``/dev`` a tmpfs with only ``null``, ``zero``, ``full``,
-  ``random``, ``urandom`` and ``tty`` bound in, ``/run`` and ``/var/run`` private tmpfs
-  (no daemon socket is reachable), and every other mount is read-only and ``nosuid``;
+- ``/tmp`` is an overlay too, its upper layer a private tmpfs that ends with the command (the
+  machine's files there stay readable: a virtualenv in ``/tmp`` still runs); ``/dev`` is a
+  tmpfs with only ``null``, ``zero``, ``full``, ``random`` and ``urandom`` bound in (no tty);
+  ``/run`` and ``/var/run`` are private tmpfs (no daemon socket is reachable); every other
+  mount is read-only and ``nosuid``;
 - it then forks: the child is PID 1 of the new PID namespace, mounts a ``/proc`` that shows only
   the command's processes, and enters a second user and mount namespace, which locks every mount
   made so far: the command cannot unmount an overlay or make a mount writable again. When PID 1
   (the command's ``bash``) ends, or its parent is killed at the time limit, the kernel kills
-  every process left in the namespace: no background job, ``nohup`` or ``setsid`` survives.
+  every process left in the namespace: no background job, ``nohup`` or ``setsid`` survives,
+  and the guard looks at the change set only once the starter says PID 1 was reaped, which
+  the kernel allows only when no process of the namespace is left.
 
 The namespace calls are the kernel's own (``unshare(2)``, ``mount(2)``, ``mount_setattr(2)``)
 made through glibc with :mod:`ctypes`, in the forked child before it runs ``bash``, as util-linux
