@@ -207,3 +207,12 @@ def test_a_copy_with_a_few_bytes_added_is_still_a_copy(world: World, how: str, c
     with pytest.raises(CallBlocked, match="peer-weights-exfiltration"):
         shell.run(cmd, agent=AGENT)
     assert not (world.root / "scratch/p").exists(), how
+
+
+def test_the_guards_own_folders_are_empty_inside(world: World) -> None:
+    """Other runs' layers and the journal are not readable by a command (a discarded copy
+    waiting to be removed there must not be reachable)."""
+    shell = ContainedShell(world.guard(sinks=[MemorySink()]))
+    (Path(shell.state_dir) / "tx" / "leftover").mkdir(parents=True)
+    res = shell.run(f"ls -A {shell.state_dir} | wc -l", agent=AGENT)
+    assert res.stdout.strip() == "0"

@@ -138,6 +138,10 @@ def build(plan: dict[str, Any]) -> None:
         if point == b"/tmp" or point.startswith(b"/tmp/"):
             # the new /tmp covered it: bind the root's overlay back where it was
             mount(b"/proc/self/fd/%d" % fd, point, None, MS_BIND | MS_REC, "bind overlay")
+    for path in plan.get("hide", ()):
+        # The guard's own folders (transactions, the journal): empty to the command.
+        if os.path.isdir(path):
+            mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV, "hide", b"size=4k")
     for name, fd in zip(DEVICES, devices, strict=True):
         node = b"/dev/" + name.encode()
         os.close(os.open(node, os.O_CREAT | os.O_WRONLY, 0o666))

@@ -285,6 +285,7 @@ def run_contained(
     limits: Limits | None = None,
     network: bool = False,
     masks: Sequence[str] = (),
+    hide: Sequence[str] = (),
     bash: str = "bash",
 ) -> ContainedRun:
     """Run ``bash -c command`` contained; its writes under each root stay in its upper layer.
@@ -299,6 +300,7 @@ def run_contained(
         network: Give the command this machine's network (default: none at all).
         masks: Files to hide behind an empty file (protected content that a call given
             the network was not allowed to send).
+        hide: Folders shown empty (the guard's own state: other runs' layers, the journal).
         bash: The shell to run.
 
     Returns:
@@ -326,6 +328,7 @@ def run_contained(
         "env": dict(os.environ if env is None else env),
         "overlays": overlays,
         "masks": list(masks),
+        "hide": list(hide),
     }
     started = time.monotonic()
     out_r, out_w = os.pipe2(os.O_CLOEXEC)

@@ -290,7 +290,7 @@ class ContainedShell:
         try:
             result = run_contained(
                 command, tx.layers, cwd=cwd, env=self._env(env), limits=self.limits,
-                network=network, masks=masks, bash=self.bash,
+                network=network, masks=masks, hide=[self.state_dir], bash=self.bash,
             )  # fmt: skip
             tx.seal()  # what is judged below is what a commit may apply
             changes = read_changes(tx.layers, digest_if=guard.assets.has_size)
