@@ -198,6 +198,11 @@ class Guard:
         except Exception as exc:  # fail closed: an error inside the guard denies the call
             return self._internal_error(call, exc)
 
+    def fail_closed(self, call: ToolCall, exc: BaseException) -> Decision:
+        """The deny, with an enforcement-gap alert, for a call the guard could not finish
+        deciding on because of ``exc`` (what :meth:`check` returns when it fails)."""
+        return self._internal_error(call, exc)
+
     def _internal_error(self, call: ToolCall, exc: BaseException) -> Decision:
         message = f"the guard could not decide on {call.tool}: {type(exc).__name__}: {exc}; denied"
         return Decision(

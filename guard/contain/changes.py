@@ -59,6 +59,7 @@ class Change:
         mode: The new mode bits (``None`` for a delete).
         old_mode: The mode before (``None`` if it did not exist).
         mtime_ns: The new modification time.
+        xattrs: Names of the extended attributes it carries (overlayfs's own left out).
     """
 
     kind: ChangeKind
@@ -72,6 +73,7 @@ class Change:
     mode: int | None = None
     old_mode: int | None = None
     mtime_ns: int = 0
+    xattrs: tuple[str, ...] = ()
 
     @property
     def times_only(self) -> bool:
@@ -276,7 +278,16 @@ def _change(
         mode=stat.S_IMODE(st.st_mode),
         old_mode=stat.S_IMODE(old.st_mode) if old is not None else None,
         mtime_ns=st.st_mtime_ns,
+        xattrs=_xattrs(upper),
     )
+
+
+def _xattrs(path: str) -> tuple[str, ...]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return ()
+    return tuple(n for n in names if not n.startswith(("user.overlay.", "trusted.overlay.")))
 
 
 def _deleted(

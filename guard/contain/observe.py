@@ -10,7 +10,9 @@ the same policy and asset index judge it:
   switch is now off, or a score file whose score differs from the recomputed one, is seen as
   what it is; a change of mode only: a ``write`` of its metadata (``unreadable`` when the mode
   takes read access away: a switch nobody can read is a switch turned off);
-- a deleted file or folder: a ``delete``; a moved one: a ``move``.
+- a deleted file or folder: a ``delete``; a moved one: a ``move``;
+- extended attributes on a new or changed file, or a set-user-ID or set-group-ID program:
+  content or code the guard does not inspect (an *unseen* ``unknown``: a human decides).
 
 Content that could not be inspected (over the decoding budget, unreadable) is an uncertain
 ``unknown`` effect on the file: what cannot be looked at is not passed as harmless.
@@ -82,6 +84,15 @@ def _effects_of(
         yield Effect(kind=EffectKind.MOVE, target=_loc(change.source, hosts), dest=here, via=VIA,
                      note="observed")  # fmt: skip
         return
+    if change.xattrs:
+        # Bytes in extended attributes travel with the file and are not looked at.
+        yield Effect(kind=EffectKind.UNKNOWN, target=here, via=VIA, certain=False, unseen=True,
+                     note="observed: extended attributes the guard does not inspect "
+                     f"({', '.join(change.xattrs[:3])})")  # fmt: skip
+    if change.mode is not None and change.mode & (stat.S_ISUID | stat.S_ISGID):
+        yield Effect(kind=EffectKind.UNKNOWN, target=here, via=VIA, certain=False, unseen=True,
+                     note="observed: a set-user-ID or set-group-ID program, code that runs "
+                     "later with its owner's rights")  # fmt: skip
     if change.kind is ChangeKind.METADATA:
         unreadable = (
             change.old_mode is not None

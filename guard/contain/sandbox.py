@@ -173,14 +173,43 @@ def opaque_mark(path: str) -> str | None:
 
 
 def _upper_usage(layers: Sequence[Overlay], limits: Limits) -> tuple[int, int]:
-    """Bytes allocated and entries made in the upper layers, counted until past a limit."""
+    """Bytes allocated and entries made in the upper layers, counted until past a limit.
+
+    The walk goes by folder descriptors, not paths, so that no depth of folders hides what is
+    below it (a path may be too long to open whole).
+    """
     total = entries = 0
     for layer in layers:
-        for _path, st in walk(layer.upper):
-            entries += 1
-            total += st.st_blocks * 512
-            if total > limits.max_upper_bytes or entries > limits.max_files:
-                return total, entries
+        try:
+            stack = [os.open(layer.upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)]
+        except OSError:
+            continue
+        try:
+            while stack:
+                fd = stack.pop()
+                try:
+                    with os.scandir(fd) as it:
+                        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+                    for name, is_dir in names:
+                        entries += 1
+                        try:
+                            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                        except OSError:
+                            continue
+                        total += st.st_blocks * 512
+                        if total > limits.max_upper_bytes or entries > limits.max_files:
+                            return total, entries
+                        if is_dir:
+                            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                            try:
+                                stack.append(os.open(name, flags, dir_fd=fd))
+                            except OSError:
+                                continue
+                finally:
+                    os.close(fd)
+        finally:
+            for fd in stack:
+                os.close(fd)
     return total, entries
 
 

@@ -26,7 +26,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,7 +34,14 @@ from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.contain.changes import Change, ChangeSet, read_changes
 from guard.contain.journal import Transaction, later, recover
 from guard.contain.observe import observed_effects
-from guard.contain.sandbox import ContainedRun, ContainmentUnavailable, Limits, probe, run_contained
+from guard.contain.sandbox import (
+    ContainedRun,
+    ContainmentError,
+    ContainmentUnavailable,
+    Limits,
+    probe,
+    run_contained,
+)
 from guard.engine import Guard
 from guard.exceptions import CallBlocked, ConfigError
 from guard.types import Action, Alert, Decision, Effect, EffectKind, Severity, ToolCall
@@ -134,6 +141,9 @@ class ContainedShell:
             enforcement-gap alert now and marks every decision ``uncontained``.
         tool: The tool name calls are decided under (the policy's shell tool).
         bash: The shell to run.
+        hide: Folders shown empty to every command: secrets the commands must not read,
+            such as the folder of the guard's signing key (a command reads the machine as
+            the user the guard runs as; the guard's own state folder is always hidden).
 
     Raises:
         ContainmentUnavailable: Containment is on and this machine cannot do it (the
@@ -151,6 +161,7 @@ class ContainedShell:
         containment: Literal["on", "off"] = "on",
         tool: str = "shell",
         bash: str = "bash",
+        hide: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         if containment not in ("on", "off"):
             raise ConfigError(f"containment must be 'on' or 'off', not {containment!r}")
@@ -159,6 +170,7 @@ class ContainedShell:
         self.env = dict(env) if env is not None else None
         self.tool = tool
         self.bash = bash
+        self.hide = [os.path.realpath(os.fspath(h)) for h in hide]
         self.contained = containment == "on"
         self._lock = threading.Lock()
         self._pending: dict[str, PendingRun] = {}
@@ -220,8 +232,9 @@ class ContainedShell:
         Raises:
             CallBlocked: Denied before or after running, or its confirmation refused; the
                 message names the rule and what the command tried, and nothing it
-                wrote reached the real filesystem.
-            ContainmentError: The sandbox could not be set up (nothing ran).
+                wrote reached the real filesystem. A sandbox that could not be set up, or a
+                change set that could not be read whole, is a deny too (with an
+                enforcement-gap alert).
         """
         call = self.call(command, agent=agent, call_id=call_id, cwd=cwd)
         with self.guard.sinks.tool_span(call):
@@ -269,8 +282,8 @@ class ContainedShell:
 
         Raises:
             CallBlocked: The prediction or the observed effects deny the call (nothing is
-                kept), or it wrote past the size limit.
-            ContainmentError: The sandbox could not be set up.
+                kept), it wrote past a limit, or the sandbox or the change set failed (a deny
+                with an enforcement-gap alert).
         """
         guard = self.guard
         started = time.perf_counter()
@@ -290,7 +303,7 @@ class ContainedShell:
         try:
             result = run_contained(
                 command, tx.layers, cwd=cwd, env=self._env(env), limits=self.limits,
-                network=network, masks=masks, hide=[self.state_dir], bash=self.bash,
+                network=network, masks=masks, hide=[self.state_dir, *self.hide], bash=self.bash,
             )  # fmt: skip
             tx.seal()  # what is judged below is what a commit may apply
             changes = read_changes(tx.layers, digest_if=guard.assets.has_size)
@@ -302,6 +315,13 @@ class ContainedShell:
                 seconds = time.perf_counter() - started
                 decision = guard.record(decision, seconds=seconds, call=call)
                 raise CallBlocked(decision, self._blocked_message(decision, changes))
+        except (OSError, ContainmentError) as exc:
+            # The run or its change set could not be looked at whole: nothing of it is kept,
+            # and the call is denied with an enforcement-gap alert.
+            tx.discard()
+            failed = guard.fail_closed(call, exc)
+            failed = guard.record(failed, seconds=time.perf_counter() - started, call=call)
+            raise CallBlocked(failed) from exc
         except BaseException:
             tx.discard()
             raise
