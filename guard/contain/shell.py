@@ -292,7 +292,9 @@ class ContainedShell:
             guard.record(predicted, seconds=time.perf_counter() - started, call=call)
             raise CallBlocked(predicted)
         definite = [e for e in predicted.effects if _definite(e)]
-        network = any(
+        # The network only for a call the prediction allows outright: what a command sends
+        # cannot be taken back, so it never goes out before a human's answer.
+        network = predicted.action in (Action.ALLOW, Action.ALERT) and any(
             e.kind is EffectKind.TRANSFER and e.dest is not None and not e.dest.visible
             for e in definite
         )
