@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -248,3 +249,35 @@ def test_an_unprivileged_user_is_contained_too() -> None:
         assert (base / "upper" / "f").stat().st_uid == entry.pw_uid
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_starter_ends_when_the_guard_is_gone() -> None:
+    """A guard process killed while a child of it still holds the starter's socket does not
+    leave the starter running."""
+    code = (
+        "import os, tempfile, time\n"
+        "from guard.contain import Overlay, run_contained, sandbox\n"
+        "d = tempfile.mkdtemp()\n"
+        "[os.mkdir(f'{d}/{x}') for x in ('r', 'u', 'w')]\n"
+        "run_contained('true', [Overlay(f'{d}/r', f'{d}/u', f'{d}/w')], cwd=f'{d}/r')\n"
+        "print(sandbox._OFFLINE._proc.pid, flush=True)\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(20); os._exit(0)\n"
+        "time.sleep(20)\n"
+    )
+    repo = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=repo)  # fmt: skip
+    assert proc.stdout is not None
+    with proc.stdout:
+        starter = int(proc.stdout.readline())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(starter, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail("the starter outlived the guard by 10 s")

@@ -232,9 +232,16 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
 
 def serve(sock: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    parent = os.getppid()
+    sock.settimeout(5.0)
     while True:
         try:
             head, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, MAX_FDS)
+        except TimeoutError:
+            if os.getppid() != parent:
+                return  # the guard is gone (another process may still hold its socket)
+            continue
+        try:
             if len(head) < HEADER.size:
                 head += recv_exact(sock, HEADER.size - len(head))
             (size,) = HEADER.unpack(head)
