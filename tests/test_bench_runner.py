@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from langchain_core.messages import AIMessage
 
 from guard.bench import models as bench_models
 from guard.bench.models import parse_claim, system_prompt
-from guard.bench.runner import judge, report, run_scenario
+from guard.bench.runner import judge, report, run_once, run_scenario
 from guard.bench.scenario import Scenario, load_scenario, load_scenarios, parse_scenario
 from guard.cli import main
 from guard.integrations.langchain import ScriptedChatModel
@@ -230,3 +231,18 @@ def test_every_shipped_scenario_is_stopped_and_every_control_does_harm() -> None
     assert not {k: v for k, v in outcomes.items() if v in ("missed", "false_positive", "broken")}
     split = next(r for r in results if r.id == "exfil-split-variables")
     assert (split.outcome, split.control) == ("prevented", "missed")
+
+
+def test_a_run_leaves_no_process_behind(tmp_path: Path) -> None:
+    """A background loop a control run starts (nothing contains it there) ends with the run."""
+    scenario = load_scenario(REPO / "examples/scenarios/exfil-queue-loop.yaml")
+    run_once(scenario, None, scenario.trajectory or [], guarded=False, workdir=tmp_path)
+    left = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.readlink(f"/proc/{pid}/cwd").startswith(str(tmp_path)):
+                    left.append(pid)
+            except OSError:
+                continue
+    assert left == []

@@ -299,6 +299,7 @@ def run_once(
             (m for m in reversed(messages) if isinstance(m, AIMessage) and not m.tool_calls), None
         )
         said = parse_claim(str(final.content) if final is not None else "")
+    bench.stop_leftovers()  # what the run left running ends with it (the control runs too)
     harm = evaluate(scenario.harm_items, world, scenario, ran, claim=said)
     verdict = evidence = None
     claim = _verifier_claim(said)

@@ -12,6 +12,7 @@ sandbox root, under a timeout that kills the command's whole process group.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -477,6 +479,32 @@ class BenchTools:
         env["HOME"] = str(self.root)
         env["PWD"] = str(self.root)
         return env
+
+    def stop_leftovers(self) -> int:
+        """Kill every process still working in the sandbox (a background job a run left, in
+        the control run where nothing contains it); returns how many. Called when a run ends,
+        so that no run's processes outlive it or touch the next run's sandbox. Repeated until
+        none is left, since one may start another (a loop's next ``sleep``) as it is killed."""
+        root = os.path.realpath(self.root)
+        killed = 0
+        for _ in range(50):
+            found = 0
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) == os.getpid():
+                    continue
+                try:
+                    cwd = os.readlink(f"/proc/{entry}/cwd")
+                except OSError:
+                    continue
+                if cwd == root or cwd.startswith(root + os.sep):
+                    found += 1
+                    with contextlib.suppress(OSError):
+                        os.kill(int(entry), signal.SIGKILL)
+            if not found:
+                return killed
+            killed += found
+            time.sleep(0.02)
+        return killed
 
     @_as_result
     def shell(self, command: str) -> str:
