@@ -128,8 +128,7 @@ def build(plan: dict[str, Any]) -> None:
     mount(b"tmpfs", b"/dev", b"tmpfs", MS_NOSUID, "mount /dev", b"mode=755")
     # /tmp: the machine's /tmp as it is (programs and files there stay readable), with the
     # command's writes in a private layer that ends with it.
-    os.mkdir(b"/dev/.tmp", 0o700)
-    mount(b"tmpfs", b"/dev/.tmp", b"tmpfs", MS_NOSUID | MS_NODEV, "mount /tmp's layer")
+    os.mkdir(b"/dev/.tmp", 0o700)  # on /dev's tmpfs, which overlayfs keeps writable for it
     os.mkdir(b"/dev/.tmp/upper", 0o1777)
     os.mkdir(b"/dev/.tmp/work", 0o700)
     tmp_options = b"lowerdir=/tmp,upperdir=/dev/.tmp/upper,workdir=/dev/.tmp/work,userxattr"

@@ -307,6 +307,9 @@ class ContainedShell:
                 command, tx.layers, cwd=cwd, env=self._env(env), limits=self.limits,
                 network=network, masks=masks, hide=[self.state_dir, *self.hide], bash=self.bash,
             )  # fmt: skip
+            # The next call's folders, made now that this sandbox is built (making them while
+            # it was built would slow both on the same disk).
+            later(self._make_spare, tuple(guard.roots))
             tx.seal()  # what is judged below is what a commit may apply
             changes = read_changes(tx.layers, digest_if=guard.assets.has_size)
             observed = observed_effects(changes, guard.assets, guard.hosts)
@@ -403,8 +406,8 @@ class ContainedShell:
         return out
 
     def _transaction(self) -> Transaction:
-        """A fresh transaction: the one made ahead of time, and the next one made now, off
-        the call's path (making its folders costs more than a millisecond)."""
+        """A fresh transaction: the one made ahead of time (see :meth:`_make_spare`; making its
+        folders costs more than a millisecond on a slow disk)."""
         roots = tuple(self.guard.roots)
         with self._lock:
             spare, self._spare = self._spare, None
@@ -412,7 +415,6 @@ class ContainedShell:
             if spare is not None:
                 spare.discard()
             spare = Transaction(self.state_dir, roots)
-        later(self._make_spare, roots)
         return spare
 
     def _make_spare(self, roots: tuple[str, ...]) -> None:
