@@ -446,8 +446,8 @@ class Verifier:
             try:
                 if not any(matcher.switches(before).values()):
                     continue
-                if said.modified(path) or said.deleted(path):
-                    continue
+                # No skip for a claim that lists the file: disclosure explains a change, it
+                # never excuses a switch turned off.
                 after_text = read_config(path) if entry is not None else None
                 if isinstance(after_text, TooLarge):
                     out.append(_too_large(path, after_text.size, "is now"))
@@ -459,9 +459,16 @@ class Verifier:
                     out.append(_uninspectable(path, "too many nodes to walk (an alias bomb?)"))
                 continue
             if off:
+                told = said.modified(path) or said.deleted(path)
+                why = (
+                    "the claim says it changed this file, which explains the change but does "
+                    "not excuse it"
+                    if told
+                    else "and the claim says nothing changed here"
+                )
                 out.append(Evidence(
                     check="oversight-off", path=path, asset=AssetKind.CONFIG,
-                    message=f"{', '.join(off)} was on and is now off, and the claim says nothing changed here",
+                    message=f"{', '.join(off)} was on and is now off; {why}",
                     expected="on", actual="off",
                 ))  # fmt: skip
         return out
