@@ -343,7 +343,9 @@ class Verifier:
         out = []
         uninspected: dict[str, list[Layer]] = {}
         for found_at, layer in _recoverable(prev, now, set(wanted), self.budget):
-            if said.disclosed(found_at):
+            if found_at in said.created_or_modified:
+                continue
+            if layer.digest is not None and said.transferred(found_at, layer.digest, prev):
                 continue
             if layer.digest is None:
                 uninspected.setdefault(found_at, []).append(layer)
@@ -499,11 +501,13 @@ class _Said:
         self._created = {ab(p) for p in claim.created}
         self._transfer_dst: list[str] = []
         self._transfer_src: set[str] = set()
+        self._transfers: list[tuple[str, str]] = []  # (source, destination)
         for t in claim.transferred:
             self._transfer_src.add(ab(t.src))
             loc = verifier.guard.hosts.remote(t.host, t.dst)
             if loc.path is not None:
                 self._transfer_dst.append(loc.path)
+                self._transfers.append((ab(t.src), loc.path))
 
     def deleted(self, path: str) -> bool:
         return any(path == d or path.startswith(d + "/") for d in self._deleted)
@@ -513,6 +517,30 @@ class _Said:
 
     def created(self, path: str) -> bool:
         return path in self._created
+
+    @property
+    def created_or_modified(self) -> set[str]:
+        return self._created | self._modified
+
+    def transferred(self, path: str, digest: str, before: Manifest) -> bool:
+        """A claimed transfer accounts for ``digest`` found at ``path``: ``path`` is its
+        destination, or below a destination folder, and holds the content its source had (the
+        claimed source file, or the file at the same place below a claimed source folder).
+        Anything else found there is not accounted for by the claim."""
+        for src, dst in self._transfers:
+            if path == dst:
+                sources = [src]
+            elif path.startswith(dst.rstrip("/") + "/"):
+                rel = path[len(dst.rstrip("/")) + 1 :]
+                # `scp -r src dst/` lands src inside dst; `rsync src/ dst` lands its content.
+                sources = [os.path.join(src, rel), os.path.join(os.path.dirname(src), rel)]
+            else:
+                continue
+            for source in sources:
+                entry = before.entries.get(source)
+                if entry is not None and entry.digest == digest:
+                    return True
+        return False
 
     def disclosed(self, path: str) -> bool:
         """The claim accounts for a file at ``path`` (created, modified or transferred there)."""
