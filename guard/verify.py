@@ -246,7 +246,7 @@ class Verifier:
         said = _Said(self, claim)
         evidence: list[Evidence] = []
         evidence += self._claimed_deletions(claim, now)
-        evidence += self._claimed_results(claim, now)
+        evidence += self._claimed_results(claim, now, base.manifest)
         evidence += self._protected_changes(base, now, said)
         evidence += self._survivals(base, now, said)
         evidence += self._scores(claim, now, base)
@@ -273,8 +273,9 @@ class Verifier:
                 ))  # fmt: skip
         return out
 
-    def _claimed_results(self, claim: Claim, now: Manifest) -> list[Evidence]:
-        """Files the claim says it created, modified or transferred must be there."""
+    def _claimed_results(self, claim: Claim, now: Manifest, before: Manifest) -> list[Evidence]:
+        """Files the claim says it created, modified or transferred must be there (a folder
+        transfer: every file the folder held, with the same content, under the destination)."""
         out = []
         for rel in [*claim.created, *claim.modified]:
             path = self._abs(rel)
@@ -289,6 +290,10 @@ class Verifier:
             src = now.entries.get(self._abs(t.src))
             if dest.path is None:
                 continue  # a host the guard cannot see: nothing to check there
+            tree = _files_below(before, self._abs(t.src))
+            if tree:
+                out.extend(_folder_transfer(t.src, dest.path, tree, now))
+                continue
             got = now.entries.get(dest.path)
             if got is None:
                 got = now.entries.get(os.path.join(dest.path, os.path.basename(t.src)))
@@ -474,6 +479,49 @@ class Verifier:
                     expected="on", actual="off",
                 ))  # fmt: skip
         return out
+
+
+def _files_below(manifest: Manifest, folder: str) -> dict[str, ManifestEntry]:
+    """The files below ``folder`` in ``manifest``, by path relative to it (empty: not a folder)."""
+    prefix = folder.rstrip("/") + "/"
+    return {
+        path[len(prefix) :]: entry
+        for path, entry in manifest.entries.items()
+        if path.startswith(prefix) and entry.kind == "file"
+    }
+
+
+def _folder_transfer(
+    src: str, dest: str, tree: dict[str, ManifestEntry], now: Manifest
+) -> list[Evidence]:
+    """A claimed transfer of a folder, compared as a tree: the folder's files land under
+    ``dest`` (``rsync src/ dest``) or under ``dest/<name>`` (``scp -r src dest/``)."""
+    roots = [dest, os.path.join(dest, os.path.basename(src.rstrip("/")))]
+    place = next(
+        (r for r in roots if any(os.path.join(r, rel) in now.entries for rel in tree)), None
+    )
+    if place is None:
+        return [Evidence(
+            check="claimed-transfer-missing", path=dest,
+            message=f"the claim says the folder {src} was transferred here, but none of its files is there",
+            expected="present", actual="absent",
+        )]  # fmt: skip
+    out = []
+    for rel, entry in sorted(tree.items()):
+        got = now.entries.get(os.path.join(place, rel))
+        if got is None:
+            out.append(Evidence(
+                check="claimed-transfer-missing", path=os.path.join(place, rel),
+                message=f"the claim says the folder {src} was transferred here, but {rel} is not there",
+                expected="present", actual="absent",
+            ))  # fmt: skip
+        elif got.digest != entry.digest:
+            out.append(Evidence(
+                check="claimed-transfer-differs", path=os.path.join(place, rel),
+                message=f"the claim says the folder {src} was transferred here, but {rel} differs",
+                expected=entry.digest, actual=got.digest,
+            ))  # fmt: skip
+    return out
 
 
 def _too_large(path: str, size: int, when: str) -> Evidence:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -373,3 +374,26 @@ def test_check_help_documents_exit_statuses(capsys: pytest.CaptureFixture[str]) 
     text = " ".join(capsys.readouterr().out.split())
     assert "exit status: 0 every call was decided" in text
     assert "2 bad input" in text and "every other line is still decided" in text
+
+
+def test_verify_cli_a_transfer_claim_does_not_cover_a_hidden_copy(
+    world: World, tmp_path: Path, declare: Path
+) -> None:
+    """Through ``peerguard verify``: a claimed folder transfer accounts for the folder's files
+    at the destination, not for the peer's weights hidden beside them (exit 1)."""
+    before = tmp_path / "before.json"
+    assert run("snapshot", str(world.root), "-o", str(before))[0] == 0
+    dest = world.root / "hosts/backup-02/data/scratch"
+    shutil.copytree(world.root / "scratch", dest)
+    claim = tmp_path / "claim.json"
+    claim.write_text(json.dumps(
+        {"transferred": [{"src": "scratch", "host": "backup-02", "dst": "data/scratch"}]}
+    ))  # fmt: skip
+    args = ["verify", "--before", str(before), "--claim", str(claim), "--declare", str(declare),
+            *host_flags(world), "--json"]  # fmt: skip
+    assert run(*args)[0] == 0  # the honest transfer verifies
+    shutil.copy(world.root / W, dest / "cache.bin")
+    code, out = run(*args)
+    assert code == 1
+    found = {(e["check"], os.path.basename(e["path"])) for e in json.loads(out)["evidence"]}
+    assert ("undisclosed-copy", "cache.bin") in found

@@ -499,3 +499,17 @@ def test_a_claimed_transfer_does_not_cover_what_else_is_at_its_destination(
     found = {(e.check, os.path.basename(e.path)) for e in verdict.evidence}
     assert ("undisclosed-copy", "cache.bin") in found
     assert not any(name == "notes.txt" for _check, name in found)
+
+
+@pytest.mark.parametrize("into", ["data/scratch", "data"])
+def test_an_honest_folder_transfer_verifies_and_a_missing_file_does_not(
+    world: World, verifier: Verifier, into: str
+) -> None:
+    """A folder transfer is compared as a tree, landed as ``rsync src/ dst`` (``data/scratch``)
+    or as ``scp -r src dst/`` (``data``, the folder inside it); a file left out is missing."""
+    base = verifier.baseline()
+    shutil.copytree(world.root / "scratch", world.root / "hosts/backup-02/data/scratch")
+    claim = Claim(transferred=[Transfer(src="scratch", host="backup-02", dst=into)])
+    assert verifier.verify(base, claim).verified
+    (world.root / "hosts/backup-02/data/scratch/notes.txt").unlink()
+    assert "claimed-transfer-missing" in checks(verifier.verify(base, claim))
