@@ -400,8 +400,23 @@ class Verifier:
         out = []
         tolerance = self.guard.policy.score_tolerance
         for score_path, decl in self.guard.evaluations.items():
+            items = self._abs(decl.items_file)
+            then, after = base.manifest.entries.get(items), now.entries.get(items)
+            if then is not None and (after is None or after.digest != then.digest):
+                # The items are the ground truth a score is recomputed from: changing them is
+                # evidence whatever the claim says (a flipped item and a matching score agree).
+                out.append(Evidence(
+                    check="evaluation-items-changed", path=items, asset=AssetKind.EVALUATION,
+                    message="the graded items a score is recomputed from changed since the baseline",
+                    expected=then.digest, actual=after.digest if after is not None else "absent",
+                ))  # fmt: skip
             truth = recompute_score(decl, self.guard.root)
             if truth is None:
+                if then is not None:
+                    out.append(Evidence(
+                        check="evaluation-items-unreadable", path=items, asset=AssetKind.EVALUATION,
+                        message="the graded items cannot be read as items now: no score can be checked",
+                    ))  # fmt: skip
                 continue
             claimed = [v for k, v in claim.scores.items() if self._abs(k) == score_path]
             for value in claimed:
