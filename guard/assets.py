@@ -144,6 +144,26 @@ class GlobIndex:
         return best[1] if best else None
 
 
+def sha256_files(paths: Sequence[str]) -> str | None:
+    """SHA-256 of the files' content one after another (of one file, given one), streamed;
+    ``None`` when one cannot be read as a regular file (it is not opened through a symlink,
+    and a FIFO put in its place is never waited on)."""
+    digest = hashlib.sha256()
+    buf = bytearray(_HASH_CHUNK)
+    view = memoryview(buf)
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb", buffering=0) as fh:
+                if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+                    return None
+                while n := fh.readinto(buf):
+                    digest.update(view[:n])
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def sha256_file(path: str) -> str:
     """SHA-256 of a file's content, read in 1 MiB chunks."""
     h = hashlib.sha256()

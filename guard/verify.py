@@ -27,14 +27,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.assets import AssetIndex, AssetInfo
+from guard.assets import AssetIndex, AssetInfo, sha256_files
 from guard.configs import (
     MAX_CONFIG_BYTES,
     STRUCTURED_SUFFIXES,
@@ -635,23 +634,6 @@ def _decodings(
             yield layer
 
 
-def _digest_files(paths: list[str]) -> str | None:
-    """SHA-256 of the files' concatenation, streamed; ``None`` if one cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        for path in paths:
-            # Not through a symlink or into a FIFO swapped in since the snapshot.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    return None
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 def _recoverable(
     prev: Manifest, now: Manifest, wanted: set[str], budget: DecodeBudget
 ) -> Iterator[tuple[str, Layer]]:
@@ -692,7 +674,7 @@ def _recoverable(
         if len(parts) < 2 or total > 4 * max_size + (1 << 20):
             continue
         paths = [e.path for e in parts]
-        digest = _digest_files(paths)
+        digest = sha256_files(paths)
         if digest is not None and digest in wanted:
             yield folder, Layer((_CONCATENATED,), Outcome.DECODED, digest=digest, size=total)
         for layer in _decodings(paths, wanted, budget, budget.max_depth):

@@ -20,13 +20,13 @@ reads each file once, from the upper layer.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from guard.assets import sha256_files
 from guard.contain.sandbox import Overlay, opaque_mark, walk, whiteout
 
 __all__ = ["Change", "ChangeKind", "ChangeSet", "read_changes"]
@@ -147,18 +147,15 @@ def _type(mode: int) -> str:
 
 
 def sha256_of(path: str) -> str:
-    """SHA-256 of a file, read without following a symlink."""
-    h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(f"not a regular file: {path}")
-    with os.fdopen(fd, "rb", buffering=0) as fh:
-        buf = bytearray(1 << 20)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
+    """SHA-256 of a regular file, read without following a symlink.
+
+    Raises:
+        OSError: It cannot be read as a regular file.
+    """
+    digest = sha256_files([path])
+    if digest is None:
+        raise OSError(f"cannot be read as a regular file: {path}")
+    return digest
 
 
 def _same_content(a: str, b: str, size: int) -> bool:

@@ -36,7 +36,14 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
-from guard.contain.sandbox import ContainmentError, Overlay, opaque_mark, walk, whiteout
+from guard.contain.sandbox import (
+    ContainmentError,
+    Overlay,
+    opaque_mark,
+    remove_tree,
+    walk,
+    whiteout,
+)
 
 __all__ = ["Transaction", "discard", "later", "recover", "settled"]
 
@@ -166,21 +173,8 @@ def _work() -> None:
 
 
 def discard(folder: str) -> None:
-    """Remove a transaction's folder (its work folders may hold entries only root-in-namespace
-    could remove: their modes are opened up first)."""
-    if not os.path.lexists(folder):
-        return
-
-    def opened(func: object, path: str, _exc: object) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(path), 0o700)
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.chmod(path, 0o700)
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
-
-    shutil.rmtree(folder, onerror=opened)
+    """Remove a transaction's folder (see :func:`~guard.contain.sandbox.remove_tree`)."""
+    remove_tree(folder)
 
 
 def recover(state: str) -> list[str]:

@@ -25,7 +25,7 @@ import os
 import stat
 from collections.abc import Iterable
 
-from guard.assets import AssetIndex
+from guard.assets import AssetIndex, sha256_files
 from guard.configs import MAX_CONFIG_BYTES
 from guard.contain.changes import Change, ChangeKind, ChangeSet, sha256_of
 from guard.decoding import layers
@@ -230,21 +230,11 @@ def _split(
     ordered = sorted(parts, key=lambda p: p.path)
     paths = [p.upper for p in ordered if p.upper is not None]
     dest = _loc(folder, hosts)
-    try:
-        digest = _digest_all(paths)
-    except OSError:
+    digest = sha256_files(paths)
+    if digest is None:
         return
     hit = assets.by_digest(digest)
     if hit is not None:
         yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
                      note="observed: its content, split into the folder's new files")  # fmt: skip
     yield from _copies(paths, dest, None, assets, hosts, budget, gate)
-
-
-def _digest_all(paths: list[str]) -> str:
-    h = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-    return h.hexdigest()

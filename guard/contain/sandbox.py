@@ -382,6 +382,24 @@ def run_contained(
     return result
 
 
+def remove_tree(path: str) -> None:
+    """Remove a folder a sandbox used, even where overlayfs left entries whose modes shut
+    out everyone but root in its namespace (they are opened up as they are met)."""
+    if not os.path.lexists(path):
+        return
+
+    def opened(_func: object, failed: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(failed), 0o700)
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o700)
+                shutil.rmtree(failed, ignore_errors=True)
+            else:
+                os.unlink(failed)
+
+    shutil.rmtree(path, onerror=opened)
+
+
 def _clear(work: str) -> None:
     """Empty an overlay work folder: a volatile mount leaves a mark there that refuses the
     next mount (the upper layer is whole: the run that used it ended before this one)."""
@@ -390,14 +408,7 @@ def _clear(work: str) -> None:
     except FileNotFoundError:
         return
     for name in names:
-        path = os.path.join(work, name)
-        for dirpath, dirs, _files in os.walk(path):
-            for d in dirs:
-                with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(dirpath, d), 0o700)
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o700)
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(os.path.join(work, name))
 
 
 def _collect(
