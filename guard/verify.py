@@ -594,8 +594,14 @@ class _Said:
                 sources = [src]
             elif path.startswith(dst.rstrip("/") + "/"):
                 rel = path[len(dst.rstrip("/")) + 1 :]
-                # `scp -r src dst/` lands src inside dst; `rsync src/ dst` lands its content.
-                sources = [os.path.join(src, rel), os.path.join(os.path.dirname(src), rel)]
+                # `rsync src/ dst` lands src's content in dst; `scp -r src dst/` (or a file
+                # copied into a folder) lands src itself, under its own name, inside dst.
+                sources = [os.path.join(src, rel)]
+                name = os.path.basename(src.rstrip("/"))
+                if rel == name:
+                    sources.append(src)
+                elif rel.startswith(name + "/"):
+                    sources.append(os.path.join(src, rel[len(name) + 1 :]))
             else:
                 continue
             for source in sources:
