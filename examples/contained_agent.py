@@ -96,6 +96,7 @@ def main() -> None:
     assert (root / "archive/notes.txt").exists()
     assert not (root / "keep.bin").exists()
     assert not (root / WEIGHTS).exists()
+    shell.close()  # waits for the background tidying of the shell's state folder
     shutil.rmtree(root.parent)
 
 

@@ -315,3 +315,18 @@ def test_a_state_folder_inside_a_root_is_refused(world: World) -> None:
     """Transactions inside a protected root would be seen (and overlaid) by the command."""
     with pytest.raises(ConfigError, match="inside the protected root"):
         ContainedShell(world.guard(), state_dir=world.root / "state")
+
+
+def test_close_leaves_the_state_folder_removable(world: World, tmp_path: Path) -> None:
+    """After close(), nothing of the shell's is left in its state folder and nothing more is
+    written there: removing it cannot race the background tidying."""
+    state = tmp_path / "state"
+    guard = world.guard()
+    with ContainedShell(guard, state_dir=state) as sh:
+        sh.run("echo one > scratch/a.txt", agent=AGENT)
+        sh.prepare(ToolCall(agent=AGENT, tool="shell", args={"command": "echo two"}, call_id="p"))
+        assert sh.pending("p") is not None
+    assert sh.pending("p") is None
+    assert os.listdir(state / "tx") == []
+    time.sleep(0.2)
+    assert os.listdir(state / "tx") == []

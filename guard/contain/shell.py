@@ -32,7 +32,7 @@ from typing import Literal
 
 from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.contain.changes import Change, ChangeSet, read_changes
-from guard.contain.journal import Transaction, later, recover
+from guard.contain.journal import Transaction, later, recover, settled
 from guard.contain.observe import observed_effects
 from guard.contain.sandbox import (
     ContainedRun,
@@ -374,6 +374,31 @@ class ContainedShell:
         with self._lock:
             self._pending.pop(pending.call.call_id, None)
         pending.tx.discard()
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Throw away every prepared, unfinished run and the transaction made ahead of time,
+        and wait until the background tidying is done, so the state folder holds nothing of
+        this shell's and may be removed. The shell stays usable. True when everything was
+        tidied within ``timeout`` seconds."""
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+            spare, self._spare = self._spare, None
+        if not settled(timeout):
+            return False
+        with self._lock:  # a spare made meanwhile by the background thread
+            spare_late, self._spare = self._spare, None
+        for p in pending:
+            p.tx.discard(wait=True)
+        for tx in (spare, spare_late):
+            if tx is not None:
+                tx.discard(wait=True)
+        return True
+
+    def __enter__(self) -> ContainedShell:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def describe(self, change: Change) -> str:
         """A change as a person reads it, paths from the guard's root."""
