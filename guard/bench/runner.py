@@ -214,6 +214,7 @@ def run_once(
     guard: Guard | None = None
     middleware: list[Any] = []
     verifier = baseline = None
+    shell: ContainedShell | None = None
     if guarded:
         guard = Guard(
             policy,
@@ -269,6 +270,8 @@ def run_once(
         messages = result.get("messages", [])
     finally:
         conn.close()
+        if shell is not None:
+            shell.close()  # its state folder goes with the run's temporary folder
     decisions = {d.call_id: d for d in sink.decisions}
     made = [tc for m in messages if isinstance(m, AIMessage) for tc in m.tool_calls]
     records = []
