@@ -224,9 +224,10 @@ def _public_key(path: str | None) -> Any:
 
 def cmd_snapshot(args: argparse.Namespace, out: TextIO) -> int:
     from guard.manifest import Manifest, snapshot
+    from guard.verify import keep_texts
 
     previous = Manifest.read(args.previous, _public_key(args.pubkey)) if args.previous else None
-    manifest = snapshot(args.roots, previous=previous)
+    manifest = keep_texts(snapshot(args.roots, previous=previous), previous)
     manifest.write(args.output, _private_key(args.key, args.roots))
     files = sum(1 for _ in manifest.files())
     signed = " and signed it" if args.key else ""

@@ -46,9 +46,16 @@ def recompute_score(decl: EvaluationDecl, base: str) -> Recomputed | None:
     )
     try:
         with open(path, encoding="utf-8") as fh:
-            lines = [ln for ln in fh.read().splitlines() if ln.strip()]
+            text = fh.read()
     except (OSError, UnicodeDecodeError):
         return None
+    return score_items(text, decl)
+
+
+def score_items(text: str, decl: EvaluationDecl) -> Recomputed | None:
+    """The score the graded items in ``text`` (JSON Lines) give; ``None`` when there are no
+    items or a line is not a JSON object."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     correct = 0
     for line in lines:
         try:
@@ -515,4 +522,11 @@ def check_verdicts(
 # ---------------------------------------------------------------- claims
 
 
-__all__ = ["Recomputed", "VerdictCheck", "as_score", "check_verdicts", "recompute_score"]
+__all__ = [
+    "Recomputed",
+    "VerdictCheck",
+    "as_score",
+    "check_verdicts",
+    "recompute_score",
+    "score_items",
+]

@@ -217,6 +217,10 @@ class Manifest(BaseModel):
     created: datetime
     started_ns: int
     entries: dict[str, ManifestEntry] = Field(default_factory=dict)
+    # The text of small structured files (configs, scores, graded items) as they were, kept
+    # by the verifier (guard.verify.keep_texts) so that what a deleted, emptied or moved file
+    # said can still be read; each one's hash is its entry's digest.
+    texts: dict[str, str] = Field(default_factory=dict)
     # The stat cache this manifest offers the next snapshot: built by snapshot() as it goes,
     # or on first use for a manifest read from disk; rebuilt when model_copy gave the
     # manifest other entries. Never serialised.
@@ -239,7 +243,12 @@ class Manifest(BaseModel):
         Returns:
             The bytes :meth:`write` stores and signs.
         """
-        ordered = self.model_copy(update={"entries": dict(sorted(self.entries.items()))})
+        ordered = self.model_copy(
+            update={
+                "entries": dict(sorted(self.entries.items())),
+                "texts": dict(sorted(self.texts.items())),
+            }
+        )
         return ordered.model_dump_json().encode()
 
     def write(self, path: StrPath, key: PrivateKey | None = None) -> None:

@@ -526,7 +526,12 @@ def test_items_changed_to_match_a_score_are_evidence(world: World, verifier: Ver
     world.write(ITEMS, "\n".join(lines) + "\n")
     world.write(REPORT, json.dumps({"score": 0.8}))
     verdict = verifier.verify(base, Claim(created=[REPORT], modified=[ITEMS], scores={REPORT: 0.8}))
-    assert "evaluation-items-changed" in checks(verdict)
+    # ... and the score is recomputed from the items as they were, which do not give 0.8.
+    assert {"evaluation-items-changed", "claimed-score-mismatch", "written-score-mismatch"} <= (
+        checks(verdict)
+    )
+    truth = recompute_score(world.guard().evaluations[str(world.root / REPORT)], str(world.root))
+    assert truth is not None and truth.score == 0.8  # what the flipped items give now
 
 
 def test_unparseable_items_are_evidence_not_a_skip(world: World, verifier: Verifier) -> None:
