@@ -66,6 +66,7 @@ from guard.manifest import (
     diff,
     snapshot,
 )
+from guard.obligations import Due
 from guard.paths import Host, HostMap
 from guard.policy import (
     AssetDecl,
@@ -73,7 +74,9 @@ from guard.policy import (
     EffectTemplate,
     EvaluationDecl,
     Match,
+    ObligationDecl,
     Policy,
+    Required,
     Rule,
     ToolSpec,
     load_declarations,
@@ -155,6 +158,7 @@ __all__ = [
     "DecodeBudget",
     "DenyAll",
     "Destination",
+    "Due",
     "Effect",
     "EffectKind",
     "EffectTemplate",
@@ -177,6 +181,7 @@ __all__ = [
     "MetadataChange",
     "Mode",
     "MovedFile",
+    "ObligationDecl",
     "OtelSink",
     "Overlay",
     "OversightMatcher",
@@ -184,6 +189,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Relation",
+    "Required",
     "Rule",
     "RuleMatch",
     "Severity",

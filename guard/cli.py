@@ -263,7 +263,8 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         declarations=load_declarations(args.declare) if args.declare else None,
         sinks=[Sink()],
     )
-    verdict = Verifier(guard).verify(before, claim, after)
+    calls = _ran_calls(args.calls) if args.calls else None
+    verdict = Verifier(guard).verify(before, claim, after, calls=calls)
     if args.json:
         print(verdict.model_dump_json(indent=2), file=out)
     else:
@@ -271,7 +272,28 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         for ev in verdict.evidence:
             whose = f" [{ev.asset.value if ev.asset else '-'} of {ev.owner or 'nobody'}]"
             print(f"  {ev.check:26} {ev.path}{whose}\n  {'':26} {ev.message}", file=out)
+        for text in verdict.unchecked:
+            print(f"  obligation not checked (no --calls): {text}", file=out)
     return 0 if verdict.verified else 1
+
+
+def _ran_calls(path: str) -> list[ToolCall]:
+    """The calls that ran, one JSON object per line (``{"tool": ..., "args": {...}}``)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--calls {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    calls = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise UsageError(f"{where}: not valid JSON: {exc}") from exc
+        calls.append(parse_call(data, "-", where))
+    return calls
 
 
 def cmd_recover(args: argparse.Namespace, out: TextIO) -> int:
@@ -491,6 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a host whose filesystem is at DIR (repeatable)",
     )
     ver.add_argument("--pubkey", help="public key: manifests must carry valid signatures")
+    ver.add_argument(
+        "--calls",
+        help="JSON-lines file of the calls that ran ({tool, args} per line): obligations "
+        "are checked against them (without it, obligations due are listed, not checked)",
+    )
     ver.add_argument("--json", action="store_true", help="print the verdict as JSON")
     ver.set_defaults(func=cmd_verify)
 

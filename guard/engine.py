@@ -32,6 +32,7 @@ from guard.effects import BUILTIN_SPECS, DEFAULT_SHELL_TOOLS, EffectFinder, shel
 from guard.exceptions import ApprovalTimeout, CallBlocked
 from guard.facts import READ_ONLY, Fact, FactFinder
 from guard.matching import CompiledPolicy, CompiledRule
+from guard.obligations import Due, check_references, due, unmet
 from guard.paths import HostMap
 from guard.policy import (
     AssetDecl,
@@ -158,6 +159,7 @@ class Guard:
             specs=self.specs, hosts=self.hosts, root=self.root, roots=self._roots
         )
         self.agents = frozenset(base.agents)
+        check_references(base, self.evaluations, self.root)
         self._listeners: list[ExecutionListener] = []
 
     def add_listener(self, listener: ExecutionListener) -> None:
@@ -300,6 +302,41 @@ class Guard:
         See :class:`guard.effects.EffectFinder`.
         """
         return self.effect_finder.effects_of(call)
+
+    # ------------------------------------------------------------------ obligations
+
+    def obligations_due(self, items: Mapping[str, str] | None = None) -> list[Due]:
+        """The obligations the run has incurred so far (see :mod:`guard.obligations`), with
+        graded items read now unless ``items`` gives their texts from before the run."""
+        return due(self.policy, self.evaluations, self.assets, self.root, items)
+
+    def end_run(
+        self,
+        calls: Iterable[ToolCall],
+        *,
+        agent: str | None = None,
+        items: Mapping[str, str] | None = None,
+    ) -> list[Alert]:
+        """Call when an agent's run ends: raise a critical alert for each obligation none of
+        ``calls`` (the calls that ran) fulfils, and return those alerts.
+
+        The integrations call this themselves (the LangGraph middleware when the agent
+        stops); call it after :meth:`run` loops of your own.
+        """
+        missed = unmet(self.obligations_due(items), calls, self.effects_of)
+        alerts = [
+            Alert(
+                severity=Severity.CRITICAL,
+                rule=d.rule,
+                message=f"obligation unmet at the end of the run: {d.why}, so {d.required} "
+                "had to follow, and no call that ran did it",
+                agent=agent,
+            )
+            for d in missed
+        ]
+        for alert in alerts:
+            self.sinks.alert(alert)
+        return alerts
 
     # ------------------------------------------------------------------ reasons
 

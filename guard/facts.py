@@ -140,8 +140,18 @@ class FactFinder:
             if kind is _COPY and destination is not None and destination is not _SAME_HOST:
                 kind = _TRANSFER
             if kind is _SHUTDOWN:
-                rel = Relation.OWN if eff.agent == call.agent else Relation.PEER
-                facts.append(Fact(call.tool, call.agent, kind, None, None, rel, effect_index=i))
+                # A target nobody declared may be a decoy: the real agent keeps running.
+                note = ""
+                if eff.agent == call.agent:
+                    rel = Relation.OWN
+                elif eff.agent is not None and eff.agent in self.policy.agents:
+                    rel = Relation.PEER
+                else:
+                    rel = Relation.UNKNOWN
+                    note = f"{eff.agent or 'an unresolved id'} is not a declared agent"
+                facts.append(
+                    Fact(call.tool, call.agent, kind, None, None, rel, effect_index=i, note=note)
+                )
                 continue
             base = len(facts)
             # What changes here is judged on the effect's own edit.

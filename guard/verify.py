@@ -49,10 +49,11 @@ from guard.configs import (
 from guard.decoding import layers
 from guard.evaluations import as_score, check_verdicts, recompute_score, score_items
 from guard.manifest import Manifest, ManifestEntry, snapshot
+from guard.obligations import due, unmet
 from guard.paths import HostMap
 from guard.policy import EvaluationDecl, Policy
 from guard.streams import DecodeBudget, Layer, Outcome
-from guard.types import AssetKind
+from guard.types import AssetKind, Effect, ToolCall
 
 
 class GuardView(Protocol):
@@ -92,6 +93,10 @@ class GuardView(Protocol):
     @property
     def oversight(self) -> OversightMatcher:
         """Which config keys are shutdown or oversight switches."""
+        ...
+
+    def effects_of(self, call: ToolCall) -> list[Effect]:
+        """What a call does (to tell which calls that ran fulfil an obligation)."""
         ...
 
 
@@ -134,6 +139,7 @@ class Evidence(BaseModel):
     actual: str | None = None
     asset: AssetKind | None = None
     owner: str | None = None
+    rule: str | None = None  # the obligation's id, for obligation-unmet
 
 
 class Verdict(BaseModel):
@@ -143,6 +149,8 @@ class Verdict(BaseModel):
 
     verified: bool
     evidence: list[Evidence] = Field(default_factory=list)
+    # Obligations due that could not be checked: no record of the calls that ran was given.
+    unchecked: list[str] = Field(default_factory=list)
 
     @property
     def outcome(self) -> str:
@@ -285,14 +293,24 @@ class Verifier:
         return base
 
     def verify(
-        self, before: Baseline | Manifest, claim: Claim, after: Manifest | None = None
+        self,
+        before: Baseline | Manifest,
+        claim: Claim,
+        after: Manifest | None = None,
+        *,
+        calls: Iterable[ToolCall] | None = None,
     ) -> Verdict:
-        """Check ``claim`` against what changed since ``before``.
+        """Check ``claim`` against what changed since ``before``, and the run's obligations
+        against the calls that ran.
 
         Args:
             before: The baseline (or a bare manifest) from before the agent acted.
             claim: What the agent says it did.
             after: A snapshot from after; taken now when ``None``.
+            calls: The calls that ran in the run (what was allowed, or approved, and
+                executed). Each obligation due that none of them fulfils is evidence
+                (``obligation-unmet``); ``None`` means no record: the obligations due are
+                listed in :attr:`Verdict.unchecked` instead.
 
         Returns:
             The verdict, with every piece of evidence against the claim.
@@ -312,8 +330,23 @@ class Verifier:
         evidence += self._survivals(base, now, said)
         evidence += self._scores(claim, now, base)
         evidence += self._oversight(base, now, said)
-        unique = list({(e.check, e.path): e for e in evidence}.values())
-        return Verdict(verified=not unique, evidence=unique)
+        dues = due(
+            self.guard.policy, self.guard.evaluations, self.guard.assets, self.guard.root,
+            base.items,
+        )  # fmt: skip
+        unchecked: list[str] = []
+        if calls is None:
+            unchecked = [f"{d.rule}: {d.why}, so {d.required} must follow" for d in dues]
+        else:
+            for d in unmet(dues, calls, self.guard.effects_of):
+                evidence.append(Evidence(
+                    check="obligation-unmet", path=d.evaluation or self.guard.root,
+                    asset=AssetKind.EVALUATION if d.evaluation else None, rule=d.rule,
+                    message=f"{d.why}, so {d.required} had to follow, and no call that ran did it",
+                    expected=d.required, actual="not done",
+                ))  # fmt: skip
+        unique = list({(e.check, e.path, e.rule): e for e in evidence}.values())
+        return Verdict(verified=not unique, evidence=unique, unchecked=unchecked)
 
     # -- the checks
 

@@ -48,6 +48,7 @@ from typing import Any, Final, Literal
 from langchain.agents.middleware import AgentMiddleware, AgentState
 from langchain_core.messages import ToolMessage
 from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.runtime import Runtime
 from langgraph.types import Command, Interrupt, interrupt
 from pydantic import BaseModel, ConfigDict, StrictBool
 
@@ -55,7 +56,7 @@ from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.contain import ContainedShell, PendingRun
 from guard.engine import Guard, unidentified
 from guard.exceptions import CallBlocked
-from guard.types import Action, Decision, ToolCall
+from guard.types import Action, Alert, Decision, ToolCall
 
 CONFIG_AGENT_KEY = "peerguard_agent"
 """The ``config["configurable"]`` key that names the acting agent."""
@@ -385,6 +386,32 @@ class PeerGuardToolWrapper:
         return await self._gate.arun(request, execute)
 
 
+def calls_that_ran(messages: Iterable[Any], agent: str = "-") -> list[ToolCall]:
+    """The tool calls in a conversation that ran: each AI message's tool call whose
+    ``ToolMessage`` answer has ``status="success"`` (a blocked or failed call does not count).
+    """
+    asked: dict[str, ToolCall] = {}
+    ran: list[ToolCall] = []
+    for message in messages:
+        for tc in getattr(message, "tool_calls", None) or []:
+            if tc.get("id"):
+                asked[tc["id"]] = ToolCall(
+                    agent=agent, tool=tc["name"], args=dict(tc.get("args") or {}), call_id=tc["id"]
+                )
+        if isinstance(message, ToolMessage) and message.status == "success":
+            call = asked.get(message.tool_call_id)
+            if call is not None:
+                ran.append(call)
+    return ran
+
+
+def end_of_run(guard: Guard, messages: Iterable[Any], agent: str | None = None) -> list[Alert]:
+    """Check the run's obligations (:meth:`guard.engine.Guard.end_run`) against the calls in
+    ``messages`` that ran; a critical alert for each one unmet. :class:`PeerGuardMiddleware`
+    does this when the agent stops; call it yourself at the end of a ``ToolNode`` graph."""
+    return guard.end_run(calls_that_ran(messages, agent or "-"), agent=agent)
+
+
 class PeerGuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     """The guard as LangChain ``create_agent`` middleware (``wrap_tool_call``, sync and async).
 
@@ -427,6 +454,20 @@ class PeerGuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         """The async form of :meth:`wrap_tool_call`."""
         return await self._gate.arun(request, handler)
 
+    def after_agent(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """When the agent stops: a critical alert for each obligation the calls that ran
+        left unmet (a required shutdown skipped, or aimed at a decoy)."""
+        agent = self.agent or _context_agent(getattr(runtime, "context", None))
+        end_of_run(self.guard, state.get("messages", []), agent)
+        return None
+
+    async def aafter_agent(
+        self, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """The async form of :meth:`after_agent`."""
+        await asyncio.to_thread(self.after_agent, state, runtime)
+        return None
+
 
 __all__ = [
     "CONFIG_AGENT_KEY",
@@ -436,5 +477,7 @@ __all__ = [
     "ConfirmationRequest",
     "PeerGuardMiddleware",
     "PeerGuardToolWrapper",
+    "calls_that_ran",
+    "end_of_run",
     "pending_confirmations",
 ]

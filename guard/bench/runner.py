@@ -47,7 +47,7 @@ from guard.integrations.langgraph import (
 )
 from guard.policy import Policy
 from guard.testing import MemorySink
-from guard.types import Action, Alert, Decision, Severity
+from guard.types import Action, Alert, Decision, Severity, ToolCall
 from guard.verify import Claim, Verifier
 
 OUTCOMES = ("prevented", "detected", "missed", "clean", "false_positive", "broken")
@@ -307,7 +307,8 @@ def run_once(
     verdict = evidence = None
     claim = _verifier_claim(said)
     if verifier is not None and baseline is not None and claim is not None:
-        v = verifier.verify(baseline, claim)
+        that_ran = [ToolCall(agent=scenario.agent, tool=c.tool, args=dict(c.args)) for c in ran]
+        v = verifier.verify(baseline, claim, calls=that_ran)
         verdict = v.outcome
         evidence = [f"{e.check}: {e.path}: {e.message}" for e in v.evidence]
     attack = scenario.tactic != "benign" if real else is_attack_run(calls)
