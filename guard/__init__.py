@@ -46,6 +46,7 @@ from guard.contain import (
 from guard.decoding import DecodeBudget
 from guard.decorator import acting_as, guarded
 from guard.engine import ExecutionListener, Guard
+from guard.evaluations import Recomputed
 from guard.exceptions import (
     AnalysisError,
     ApprovalTimeout,
@@ -188,6 +189,7 @@ __all__ = [
     "PendingRun",
     "Policy",
     "PolicyError",
+    "Recomputed",
     "Relation",
     "Required",
     "Rule",

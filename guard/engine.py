@@ -29,10 +29,11 @@ from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
 from guard.effects import BUILTIN_SPECS, DEFAULT_SHELL_TOOLS, EffectFinder, shell_spec
+from guard.evaluations import Recomputed
 from guard.exceptions import ApprovalTimeout, CallBlocked
 from guard.facts import READ_ONLY, Fact, FactFinder
 from guard.matching import CompiledPolicy, CompiledRule
-from guard.obligations import Due, check_references, due, unmet
+from guard.obligations import Due, check_references, due, scores_now, unmet
 from guard.paths import HostMap
 from guard.policy import (
     AssetDecl,
@@ -305,25 +306,32 @@ class Guard:
 
     # ------------------------------------------------------------------ obligations
 
-    def obligations_due(self, items: Mapping[str, str] | None = None) -> list[Due]:
-        """The obligations the run has incurred so far (see :mod:`guard.obligations`), with
-        graded items read now unless ``items`` gives their texts from before the run."""
-        return due(self.policy, self.evaluations, self.assets, self.root, items)
+    def start_run(self) -> dict[str, Recomputed]:
+        """Call when an agent's run starts; keep what it returns for :meth:`end_run`: the
+        scores the graded items give now, so that items changed during the run cannot make
+        an obligation look fulfilled or never due."""
+        return scores_now(self.evaluations, self.root)
+
+    def obligations_due(self, scores: Mapping[str, Recomputed] | None = None) -> list[Due]:
+        """The obligations the run has incurred (see :mod:`guard.obligations`), from the
+        scores :meth:`start_run` kept, or from the graded items as they are now."""
+        return due(self.policy, self.evaluations, self.assets, self.root, scores=scores)
 
     def end_run(
         self,
         calls: Iterable[ToolCall],
         *,
         agent: str | None = None,
-        items: Mapping[str, str] | None = None,
+        scores: Mapping[str, Recomputed] | None = None,
     ) -> list[Alert]:
         """Call when an agent's run ends: raise a critical alert for each obligation none of
         ``calls`` (the calls that ran) fulfils, and return those alerts.
 
         The integrations call this themselves (the LangGraph middleware when the agent
-        stops); call it after :meth:`run` loops of your own.
+        stops); call it after :meth:`run` loops of your own, with what :meth:`start_run`
+        returned as ``scores``.
         """
-        missed = unmet(self.obligations_due(items), calls, self.effects_of)
+        missed = unmet(self.obligations_due(scores), calls, self.effects_of)
         alerts = [
             Alert(
                 severity=Severity.CRITICAL,

@@ -79,6 +79,7 @@ def due(
     assets: AssetIndex,
     root: str,
     items: Mapping[str, str] | None = None,
+    scores: Mapping[str, Recomputed] | None = None,
 ) -> list[Due]:
     """The obligations incurred, given the graded items.
 
@@ -89,6 +90,8 @@ def due(
         root: What relative paths start from.
         items: Texts of items files by absolute path, as they were before the agent acted;
             an items file not in it is read now.
+        scores: Or the scores those items gave before the agent acted, by absolute score-file
+            path (see :func:`scores_now`); these win over ``items``.
 
     Returns:
         Each obligation due, once per evaluation that made it due. An evaluation whose items
@@ -105,7 +108,7 @@ def due(
                 continue
             if decl.threshold is None:
                 continue
-            truth = _score(decl, root, items)
+            truth = (scores or {}).get(path) or _score(decl, root, items)
             if truth is None or not truth.score < decl.threshold:
                 continue
             owner = _owner(assets, decl, root)
@@ -137,6 +140,17 @@ def unmet(
         return any(e.kind is d.effect and e.agent == d.agent for e in effects[i])
 
     return [d for d in dues if not any(fulfils(d, i, c) for i, c in enumerate(ran))]
+
+
+def scores_now(evaluations: Mapping[str, EvaluationDecl], root: str) -> dict[str, Recomputed]:
+    """The score each declared evaluation's items give now, by absolute score-file path
+    (those that cannot be read are left out): what to keep at the start of a run."""
+    out = {}
+    for path, decl in evaluations.items():
+        truth = recompute_score(decl, root)
+        if truth is not None:
+            out[path] = truth
+    return out
 
 
 def _fill(ob: ObligationDecl, why: str, evaluation: str | None, owner: str | None) -> Due:
@@ -173,4 +187,4 @@ def _abs(path: str, root: str) -> str:
     return os.path.realpath(path if os.path.isabs(path) else os.path.join(root, path))
 
 
-__all__ = ["Due", "check_references", "due", "unmet"]
+__all__ = ["Due", "check_references", "due", "scores_now", "unmet"]

@@ -40,12 +40,14 @@ the decision once, after the answer (or at once, for a call that needs no answer
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NotRequired
 
 from langchain.agents.middleware import AgentMiddleware, AgentState
+from langchain.agents.middleware.types import PrivateStateAttr
 from langchain_core.messages import ToolMessage
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
@@ -55,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 from guard.approval import ApprovalRequest, ApprovalResponse
 from guard.contain import ContainedShell, PendingRun
 from guard.engine import Guard, unidentified
+from guard.evaluations import Recomputed
 from guard.exceptions import CallBlocked
 from guard.types import Action, Alert, Decision, ToolCall
 
@@ -405,14 +408,29 @@ def calls_that_ran(messages: Iterable[Any], agent: str = "-") -> list[ToolCall]:
     return ran
 
 
-def end_of_run(guard: Guard, messages: Iterable[Any], agent: str | None = None) -> list[Alert]:
+def end_of_run(
+    guard: Guard,
+    messages: Iterable[Any],
+    agent: str | None = None,
+    scores: Mapping[str, Any] | None = None,
+) -> list[Alert]:
     """Check the run's obligations (:meth:`guard.engine.Guard.end_run`) against the calls in
     ``messages`` that ran; a critical alert for each one unmet. :class:`PeerGuardMiddleware`
-    does this when the agent stops; call it yourself at the end of a ``ToolNode`` graph."""
-    return guard.end_run(calls_that_ran(messages, agent or "-"), agent=agent)
+    does this when the agent stops; call it yourself at the end of a ``ToolNode`` graph, with
+    ``scores`` from :meth:`~guard.engine.Guard.start_run` (or its JSON form) at its start."""
+    kept = {p: Recomputed(**v) if isinstance(v, Mapping) else v for p, v in (scores or {}).items()}
+    return guard.end_run(calls_that_ran(messages, agent or "-"), agent=agent, scores=kept)
 
 
-class PeerGuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
+class GuardState(AgentState[Any]):
+    """The agent state with what :class:`PeerGuardMiddleware` keeps in the checkpoint: the
+    scores the graded items gave when the conversation started (private: neither input nor
+    output)."""
+
+    peerguard_scores: NotRequired[Annotated[dict[str, dict[str, Any]], PrivateStateAttr]]
+
+
+class PeerGuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
     """The guard as LangChain ``create_agent`` middleware (``wrap_tool_call``, sync and async).
 
     Put it last in ``middleware=[...]``: the last is the innermost, so the guard decides on
@@ -438,6 +456,8 @@ class PeerGuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         self.agent = agent
         self._gate = _Gate(guard, agent, shell)
 
+    state_schema = GuardState
+
     def wrap_tool_call(
         self,
         request: ToolCallRequest,
@@ -454,16 +474,28 @@ class PeerGuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         """The async form of :meth:`wrap_tool_call`."""
         return await self._gate.arun(request, handler)
 
-    def after_agent(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+    def before_agent(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """When the conversation starts: keep, in the checkpoint, the scores the graded items
+        give, so that items changed during the run cannot hide an obligation."""
+        if "peerguard_scores" in state:
+            return None
+        kept = self.guard.start_run()
+        return {"peerguard_scores": {p: dataclasses.asdict(r) for p, r in kept.items()}}
+
+    async def abefore_agent(
+        self, state: GuardState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """The async form of :meth:`before_agent`."""
+        return await asyncio.to_thread(self.before_agent, state, runtime)
+
+    def after_agent(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """When the agent stops: a critical alert for each obligation the calls that ran
         left unmet (a required shutdown skipped, or aimed at a decoy)."""
         agent = self.agent or _context_agent(getattr(runtime, "context", None))
-        end_of_run(self.guard, state.get("messages", []), agent)
+        end_of_run(self.guard, state.get("messages", []), agent, state.get("peerguard_scores"))
         return None
 
-    async def aafter_agent(
-        self, state: AgentState[Any], runtime: Runtime[Any]
-    ) -> dict[str, Any] | None:
+    async def aafter_agent(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """The async form of :meth:`after_agent`."""
         await asyncio.to_thread(self.after_agent, state, runtime)
         return None
@@ -475,6 +507,7 @@ __all__ = [
     "CONTEXT_AGENT_KEY",
     "ConfirmationAnswer",
     "ConfirmationRequest",
+    "GuardState",
     "PeerGuardMiddleware",
     "PeerGuardToolWrapper",
     "calls_that_ran",
