@@ -53,7 +53,9 @@ class DecodeBudget:
     whose files are read as one). Whatever would go over one is reported, not skipped.
 
     Attributes:
-        max_depth: Layers followed one inside another: gzip of base64 is two.
+        max_depth: Layers followed one inside another: gzip of base64 is two. A tar right
+            inside a compressed stream (``.tar.gz``) is one. A payload at this depth that
+            holds one more layer is reported (over budget), not ignored.
         max_layer_bytes: The most one layer may decode to: one decompressed stream, one
             archive member, one base64 payload. Also the largest member size an archive may
             declare.
@@ -67,7 +69,7 @@ class DecodeBudget:
             its dictionary size; ``xz -9`` needs 65 MiB.
     """
 
-    max_depth: int = 3
+    max_depth: int = 4
     max_layer_bytes: int = 256 * MIB
     max_total_bytes: int = 1024 * MIB
     max_held_bytes: int = 32 * MIB
