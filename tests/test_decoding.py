@@ -499,6 +499,29 @@ def test_a_split_of_four_layers_is_found_from_its_folder(tmp_path: Path) -> None
     assert not [layer for _, layer in result if layer.uninspected]
 
 
+def test_a_file_ten_times_the_original_holding_it_is_found(tmp_path: Path) -> None:
+    """No guess from sizes: a tar ten times the original's size, holding it, is looked into."""
+    from guard.manifest import snapshot
+    from guard.verify import _recoverable
+
+    root = tmp_path / "root"
+    data = weights(300_000)
+    original = root / "data" / "w.bin"
+    original.parent.mkdir(parents=True)
+    original.write_bytes(data)
+    prev = snapshot([root], workers=1)
+    bundle = root / "scratch" / "bundle.tar"
+    bundle.parent.mkdir()
+    bundle.write_bytes(tar_of({"filler.bin": os.urandom(9 * len(data)), "w.bin": data}))
+    assert bundle.stat().st_size > 10 * len(data)
+    original.unlink()
+    now = snapshot([root], previous=prev, workers=1)
+    result = list(_recoverable(prev, now, {sha(data)}, DecodeBudget()))
+    assert [(path, layer.how) for path, layer in result if layer.digest == sha(data)] == [
+        (str(bundle.resolve()), ("tar member w.bin",))
+    ]
+
+
 def _fake_local_header() -> bytes:
     """A zip local header any writer could have made, for data that is not deflate at all."""
     name = b"w.bin"
