@@ -2,12 +2,19 @@
 
 tar members are read as a stream through :mod:`tarfile` over a bounded reader; zip members
 through :mod:`zipfile`, once the central directory, read here without :mod:`zipfile` within a
-bound (:func:`zip_directory`, :func:`zip_names`), says the archive is worth opening. A member the
-budget refuses (declared too big, encrypted, an unknown method) is reported as ``Refused``.
+bound (:func:`zip_directory`, :func:`zip_names`), says the archive is worth opening. As
+``unzip`` does, a zip may have bytes in front of it (a shell script, a self-extractor): its
+directory's offsets are taken as relative to where the archive starts. A zip with no usable
+central directory (none, or cut off, or a payload that can only be streamed, or one found at
+an offset) is read as a stream through its local headers, one member after another, as
+streaming unzippers do. A member the budget refuses (declared too big, encrypted, an unknown
+method) is reported as ``Refused``.
 """
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import functools
 import io
 import lzma
@@ -16,7 +23,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -25,6 +32,8 @@ from guard.streams import (
     KIB,
     MIB,
     DecodeBudget,
+    Extent,
+    Inflate,
     Member,
     Meter,
     NotThisFormat,
@@ -33,6 +42,7 @@ from guard.streams import (
     Skip,
     Source,
     Stop,
+    at_offset,
     bunzip2,
     pump,
     size_text,
@@ -113,9 +123,10 @@ def _tar_open(reader: _Reader) -> tarfile.TarFile:
 
 
 def _tar_entries(
-    src: Source,
+    src: Source, extent: Extent | None = None
 ) -> Iterator[tuple[tarfile.TarFile, _Reader, tarfile.TarInfo]]:
-    """Every header of the tar in ``src``, read as a stream; a corrupt tail ends it."""
+    """Every header of the tar in ``src``, read as a stream; a corrupt tail ends it. At the
+    end, the bytes up to the last member's end are added to ``extent``."""
     reader = _Reader(src.open())
     reader.allow(_MAX_TAR_HEADER + _TAR_SLACK)
     with _tar_open(reader) as archive:
@@ -123,8 +134,10 @@ def _tar_entries(
             try:
                 info = archive.next()
             except _TAR_ERRORS:
-                return  # a corrupt or cut-off tail: the members before it stand
+                info = None  # a corrupt or cut-off tail: the members before it stand
             if info is None:
+                if extent is not None:
+                    extent.add(0, archive.offset)
                 return
             yield archive, reader, info
             blocks = -(-info.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
@@ -146,9 +159,9 @@ def _tar_read(
         raise Skip from None
 
 
-def tar_members(src: Source, meter: Meter) -> Iterator[Member | Refused]:
+def tar_members(src: Source, meter: Meter, extent: Extent) -> Iterator[Member | Refused]:
     budget = meter.budget
-    for count, (archive, reader, info) in enumerate(_tar_entries(src), 1):
+    for count, (archive, reader, info) in enumerate(_tar_entries(src, extent), 1):
         if count > budget.max_members:
             raise Stop(
                 Outcome.OVER_BUDGET,
@@ -282,7 +295,12 @@ def zip_names(file: IO[bytes], directory: ZipDirectory, max_bytes: int) -> Itera
 
 
 def _zip_archive(fh: IO[bytes], budget: DecodeBudget) -> zipfile.ZipFile:
-    """Open the zip in ``fh`` once its directory is known to be within the budget."""
+    """Open the zip in ``fh`` once its directory is known to be within the budget.
+
+    Raises:
+        NotThisFormat: It has no central directory, or :mod:`zipfile` cannot read it.
+        Stop: The directory lists more members than the budget allows.
+    """
     directory = zip_directory(fh)
     if directory is None:
         raise NotThisFormat
@@ -301,29 +319,50 @@ def _zip_archive(fh: IO[bytes], budget: DecodeBudget) -> zipfile.ZipFile:
         raise NotThisFormat from None
 
 
-def zip_members(src: Source, meter: Meter) -> Iterator[Member | Refused]:
+def zip_members(src: Source, meter: Meter, extent: Extent) -> Iterator[Member | Refused]:
+    """The members of a zip, by its central directory when it has a usable one (whatever
+    is in front of it), else by its local headers from the start of ``src``."""
     budget = meter.budget
     with src.file() as fh:
-        if fh is None:
-            raise Stop(
-                Outcome.OVER_BUDGET,
-                f"it is a zip of {size_text(src.size or 0)}, over {size_text(budget.max_held_bytes)} "
-                "(max_held_bytes), and a zip cannot be read as a stream",
-            )
-        with _zip_archive(fh, budget) as archive:
+        archive = None
+        if fh is not None:
+            with contextlib.suppress(NotThisFormat):
+                archive = _zip_archive(fh, budget)
+        if fh is None or archive is None:
+            extent.add(0, 1)  # a local header at 0 is read here: not a place of its own
+            yield from zip_local_members(src, meter, extent)
+            return
+        with archive:
             infos = archive.infolist()
             if len(infos) > budget.max_members:
                 raise Stop(Outcome.OVER_BUDGET, f"the zip has over {budget.max_members} members")
+            start = min((info.header_offset for info in infos), default=0)
+            place = (f"zip at offset {start}",) if start > 0 else ()
+            for info in infos:
+                extent.add(*_zip_span(fh, info))
             for index, info in enumerate(infos):
                 if info.is_dir():
                     continue
                 label = f"zip member {info.filename}"
                 refusal = _zip_refusal(info, budget)
                 if refusal is not None:
-                    yield Refused(label, refusal)
+                    yield Refused(label, refusal, place)
                     continue
                 again = functools.partial(_zip_member, src, index, meter)
-                yield Member(label, again, _zip_read(archive, info, src, meter))
+                yield Member(label, again, _zip_read(archive, info, src, meter), place)
+
+
+def _zip_span(fh: IO[bytes], info: zipfile.ZipInfo) -> tuple[int, int]:
+    """Where a member's local header and data are; nothing when its header is not there."""
+    fh.seek(info.header_offset)
+    header = fh.read(_LOCAL.size)
+    if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
+        return (0, 0)
+    fields = _LOCAL.unpack(header)
+    end = info.header_offset + _LOCAL.size + fields[-2] + fields[-1] + info.compress_size
+    if info.flag_bits & _SIZES_AFTER:
+        end += 16  # the data descriptor, as most writers make it
+    return (info.header_offset, end)
 
 
 def _zip_refusal(info: zipfile.ZipInfo, budget: DecodeBudget) -> Stop | None:
@@ -414,3 +453,270 @@ def _zip_lzma(raw: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
     decoder = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma1])
     # Without an end marker the stream ends with the member's stored bytes.
     yield from pump(decoder, data[end:], source, meter, to_end=False)
+
+
+# ---------------------------------------------------------------- zip, by its local headers
+
+
+_ENCRYPTED = 0x1  # general purpose flags
+_SIZES_AFTER = 0x8  # sizes and CRC are in a data descriptor after the data
+_UTF8 = 0x800
+
+
+_ZIP64_EXTRA = 0x0001
+
+
+_UNKNOWN = 0xFFFFFFFF  # a size given in the zip64 extra field instead
+
+
+# Methods some zip writer uses: a local header with another is taken for chance bytes.
+_ZIP_KNOWN_METHODS = frozenset(
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 14, 18, 19, 20, 93, 95, 96, 97, 98, 99}
+)
+
+
+def zip_local_start(data: bytes) -> bool:
+    """A zip local header that a zip writer could have made: a version to extract, a
+    method and a name. A signature alone is four bytes that any large file holds somewhere."""
+    if len(data) < _LOCAL.size or data[:4] != b"PK\x03\x04":
+        return False
+    fields = _LOCAL.unpack_from(data)
+    return (fields[1] & 0xFF) <= 63 and fields[3] in _ZIP_KNOWN_METHODS and fields[9] > 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Local:
+    """A member's local header."""
+
+    name: str
+    flags: int
+    method: int
+    crc: int
+    csize: int
+    usize: int
+    zip64: bool
+
+    @property
+    def streamed(self) -> bool:
+        """Its data ends where its compressed stream does: its size comes after it."""
+        return bool(self.flags & _SIZES_AFTER) and self.method in (
+            zipfile.ZIP_DEFLATED,
+            zipfile.ZIP_BZIP2,
+        )
+
+
+class _Cursor:
+    """Chunks read as one stream of bytes, a few at a time, with bytes read too far given back."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+        self._at = 0
+        self.pos = 0
+
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                self._buf = self._buf[self._at :] + chunk
+                self._at = 0
+                return True
+        return False
+
+    def read(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer at the end)."""
+        while len(self._buf) - self._at < n and self._more():
+            pass
+        out = self._buf[self._at : self._at + n]
+        self._at += len(out)
+        self.pos += len(out)
+        return out
+
+    def pieces(self, n: int | None = None) -> Iterator[bytes]:
+        """The next ``n`` bytes (all the rest when ``None``), a chunk at a time."""
+        while n is None or n > 0:
+            if self._at >= len(self._buf) and not self._more():
+                return
+            piece = self._buf[self._at : self._at + (CHUNK if n is None else min(n, CHUNK))]
+            self._at += len(piece)
+            self.pos += len(piece)
+            if n is not None:
+                n -= len(piece)
+            yield piece
+
+    def unread(self, data: bytes) -> None:
+        """Give back ``data``, the last bytes read."""
+        if data:
+            self._buf = data + self._buf[self._at :]
+            self._at = 0
+            self.pos -= len(data)
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int] | None:
+    """The sizes from a local header's zip64 extra field, or ``None`` when it has none."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, size = struct.unpack_from("<HH", extra, at)
+        data = extra[at + 4 : at + 4 + size]
+        at += 4 + size
+        if kind != _ZIP64_EXTRA:
+            continue
+        if len(data) >= 16:  # a local header's zip64 field holds both sizes
+            wide_usize, wide_csize = struct.unpack_from("<QQ", data)
+            return (
+                wide_usize if usize == _UNKNOWN else usize,
+                wide_csize if csize == _UNKNOWN else csize,
+            )
+        values = [v for (v,) in struct.iter_unpack("<Q", data[: len(data) // 8 * 8])]
+        if usize == _UNKNOWN and values:
+            usize = values.pop(0)
+        if csize == _UNKNOWN and values:
+            csize = values.pop(0)
+        return usize, csize
+    return None
+
+
+def _local_header(cursor: _Cursor) -> _Local | None:
+    header = cursor.read(_LOCAL.size)
+    if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
+        return None
+    _, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = _LOCAL.unpack(header)
+    raw = cursor.read(name_len)
+    extra = cursor.read(extra_len)
+    if len(raw) < name_len or len(extra) < extra_len:
+        return None
+    sizes = _zip64_sizes(extra, usize, csize)
+    if sizes is not None:
+        usize, csize = sizes
+    elif _UNKNOWN in (usize, csize) and not flags & _SIZES_AFTER:
+        return None
+    # As zipfile names members: cut at a NUL, UTF-8 when flagged so, else cp437.
+    name = raw.split(b"\0", 1)[0].decode("utf-8" if flags & _UTF8 else "cp437", "replace")
+    return _Local(name, flags, method, crc, csize, usize, sizes is not None)
+
+
+def _local_refusal(local: _Local, budget: DecodeBudget) -> Stop | None:
+    if local.flags & _ENCRYPTED:
+        return Stop(Outcome.UNREADABLE, "it is encrypted")
+    if local.method not in _ZIP_METHODS:
+        return Stop(
+            Outcome.UNREADABLE,
+            f"it is compressed with zip method {local.method}, which the guard does not decode",
+        )
+    if local.flags & _SIZES_AFTER and not local.streamed and local.csize in (0, _UNKNOWN):
+        return Stop(
+            Outcome.UNREADABLE,
+            "its size is given only after its data, and without the zip's central directory "
+            "its end cannot be found",
+        )
+    if not local.flags & _SIZES_AFTER and local.usize > budget.max_layer_bytes:
+        return _declared_too_big(local.usize, budget)
+    return None
+
+
+def _descriptor(cursor: _Cursor, local: _Local) -> int:
+    """Read the data descriptor after a member's data; its CRC."""
+    crc = cursor.read(4)
+    if crc == b"PK\x07\x08":  # its signature, which most writers put there
+        crc = cursor.read(4)
+    wide = 16 if local.zip64 else 8
+    if len(crc) < 4 or len(cursor.read(wide)) < wide:
+        raise NotThisFormat
+    return int.from_bytes(crc, "little")
+
+
+def _local_decoded(cursor: _Cursor, local: _Local, meter: Meter) -> Iterator[bytes]:
+    if local.streamed:
+        decoder: Inflate | bz2.BZ2Decompressor = (
+            Inflate(-zlib.MAX_WBITS)
+            if local.method == zipfile.ZIP_DEFLATED
+            else bz2.BZ2Decompressor()
+        )
+        cursor.unread((yield from pump(decoder, b"", cursor.pieces(), meter)))
+        return
+    raw = cursor.pieces(local.csize)
+    if local.method == zipfile.ZIP_STORED:
+        left = local.csize
+        for piece in raw:
+            left -= len(piece)
+            meter.spend(len(piece))
+            yield piece
+        if left:
+            raise NotThisFormat  # cut off
+    elif local.method == zipfile.ZIP_DEFLATED:
+        yield from pump(Inflate(-zlib.MAX_WBITS), b"", raw, meter)
+    elif local.method == zipfile.ZIP_BZIP2:
+        yield from bunzip2(raw, meter)
+    else:
+        yield from _zip_lzma(raw, meter)
+
+
+def _local_data(
+    cursor: _Cursor, local: _Local, meter: Meter, done: list[bool]
+) -> Generator[bytes, None, None]:
+    """A member's bytes, decoded from the stream at its data, and its CRC checked (after its
+    data descriptor, when it has one). ``done`` is set once all of its data was read."""
+    crc = 0
+    try:
+        for chunk in _local_decoded(cursor, local, meter):
+            crc = zlib.crc32(chunk, crc)
+            yield chunk
+        expected = _descriptor(cursor, local) if local.flags & _SIZES_AFTER else local.crc
+    except (NotThisFormat, lzma.LZMAError, *_ZIP_ERRORS):
+        raise Skip from None
+    done[0] = True
+    if crc != expected:
+        raise Skip
+
+
+def zip_local_members(src: Source, meter: Meter, extent: Extent) -> Iterator[Member | Refused]:
+    """A zip's members read through their local headers from the start of ``src``, one after
+    another, as a stream; for a zip whose central directory cannot be used.
+
+    Raises:
+        NotThisFormat: ``src`` does not start with a local header.
+        Stop: There are more members than ``max_members``.
+    """
+    budget = meter.budget
+    cursor = _Cursor(src.open())
+    count = 0
+    while True:
+        start = cursor.pos
+        local = _local_header(cursor)
+        if local is None:
+            if not count:
+                raise NotThisFormat
+            return
+        count += 1
+        if count > budget.max_members:
+            raise Stop(
+                Outcome.OVER_BUDGET,
+                f"the zip has over {budget.max_members} members (max_members); "
+                "the rest were not inspected",
+            )
+        data_at = cursor.pos
+        done = [False]
+        refusal = _local_refusal(local, budget)
+        if refusal is not None:
+            yield Refused(f"zip member {local.name}", refusal)
+        elif not local.name.endswith("/"):
+            again = functools.partial(_zip_local_member, src, start, meter)
+            data = _local_data(cursor, local, meter, done)
+            yield Member(f"zip member {local.name}", again, data)
+            data.close()
+        if not done[0]:
+            if local.streamed:  # its end is where its stream ends, which was not reached
+                extent.add(start, cursor.pos)
+                return
+            for _ in cursor.pieces(max(data_at + local.csize - cursor.pos, 0)):
+                meter.tick()
+            if local.flags & _SIZES_AFTER:
+                with contextlib.suppress(NotThisFormat):
+                    _descriptor(cursor, local)
+        extent.add(start, cursor.pos)
+
+
+def _zip_local_member(src: Source, start: int, meter: Meter) -> Iterator[bytes]:
+    cursor = _Cursor(at_offset(src, start, meter).open())
+    local = _local_header(cursor)
+    if local is not None:
+        yield from _local_data(cursor, local, meter, [False])

@@ -1,10 +1,14 @@
 """The parts of :mod:`guard.decoding` that every format shares: the budget, byte sources and streams.
 
-A :class:`DecodeBudget` bounds one walk; a ``Meter`` counts bytes, members and time against it
-and raises ``Exhausted`` when one runs out. A ``Source`` is where a payload's bytes come from
-(files read again on demand, or bytes held in memory). The stream decoders here (gzip, bzip2,
-xz and legacy lzma, base64) take chunks and give back at most a chunk at a time, so no payload
-is ever decoded whole. The archive formats, whose members are payloads of their own, are in
+A :class:`DecodeBudget` bounds one walk; a ``Meter`` counts bytes, members, places tried and
+time against it and raises ``Exhausted`` when one runs out. A ``Source`` is where a payload's
+bytes come from (files read again on demand, or bytes held in memory), from any offset on. A
+:class:`Tap` is what another component gives :func:`guard.decoding.layers` to see every
+payload's bytes as they stream. An ``Extent`` is what one format's decoding accounted for of
+its source, so that a format's signature inside a stream or archive already decoded is not
+tried again as a start of its own. The stream decoders here (gzip, bzip2, xz and legacy lzma,
+base64) take chunks and give back at most a chunk at a time, so no payload is ever decoded
+whole. The archive formats, whose members are payloads of their own, are in
 :mod:`guard.members`.
 """
 
@@ -53,7 +57,10 @@ class DecodeBudget:
     whose files are read as one). Whatever would go over one is reported, not skipped.
 
     Attributes:
-        max_depth: Layers followed one inside another: gzip of base64 is two.
+        max_depth: Layers followed one inside another: gzip of base64 is two, and so is a
+            gzip found at an offset in a base64 payload. A tar right inside a compressed
+            stream (``.tar.gz``) is one. A payload at this depth that holds one more layer is
+            reported (over budget), not ignored.
         max_layer_bytes: The most one layer may decode to: one decompressed stream, one
             archive member, one base64 payload. Also the largest member size an archive may
             declare.
@@ -65,15 +72,22 @@ class DecodeBudget:
         max_seconds: Wall time.
         max_decoder_memory: The most memory an xz or lzma decoder may take. The file chooses
             its dictionary size; ``xz -9`` needs 65 MiB.
+        max_candidates: The most places found by a signature (where an archive or a
+            compressed stream may start after a payload's first byte) that are tried, over
+            the whole call. Places inside a stream or archive already decoded are not tried,
+            and do not count. Each try costs at least a seek and a header: a file full of
+            fake signatures is reported once this many were tried, rather than tried to the
+            end.
     """
 
-    max_depth: int = 3
+    max_depth: int = 4
     max_layer_bytes: int = 256 * MIB
     max_total_bytes: int = 1024 * MIB
     max_held_bytes: int = 32 * MIB
     max_members: int = 1000
     max_seconds: float = 10.0
     max_decoder_memory: int = 128 * MIB
+    max_candidates: int = 64
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -107,6 +121,11 @@ class Layer:
         digest: SHA-256 (hex) of the decoded payload; ``None`` unless decoded.
         size: Bytes the payload decoded to; 0 unless decoded.
         reason: Why the layer could not be inspected; empty when decoded.
+        found: What a fresh :class:`Tap` returned (:meth:`Tap.result`) after every byte of
+            this payload went through it, in order; empty without a tap, or when the payload
+            did not stream through whole. Set on each decoded layer, on the file itself
+            (``how`` empty) and on a payload decoded only to tell that it is a layer deeper
+            than ``max_depth`` allows (that layer is over budget, yet its bytes were seen).
     """
 
     how: tuple[str, ...]
@@ -114,11 +133,32 @@ class Layer:
     digest: str | None = None
     size: int = 0
     reason: str = ""
+    found: tuple[object, ...] = ()
 
     @property
     def uninspected(self) -> bool:
         """Whether something here could not be inspected (over budget or unreadable)."""
         return self.outcome in (Outcome.OVER_BUDGET, Outcome.UNREADABLE)
+
+
+class Tap(Protocol):
+    """Sees one payload's bytes as :func:`guard.decoding.layers` streams them.
+
+    :func:`~guard.decoding.layers` makes a fresh tap (with the factory it is given) for every
+    payload whose bytes stream through its walk: the file itself, and each decoded payload
+    at every depth. The tap is fed every byte of that payload once, in order, in chunks of
+    at most a mebibyte; then its :meth:`result` goes into :attr:`Layer.found`. A payload is
+    never fed twice to one tap, and nothing is decoded again for a tap (but one case: a
+    payload whose later compressed streams turn out corrupt is cut back to its last
+    complete stream, and a fresh tap is fed the cut-back payload). Time spent in a tap counts
+    against ``max_seconds``; an exception from it makes the payload unreadable.
+    """
+
+    def update(self, data: bytes) -> None:
+        """Take the next bytes of the payload."""
+
+    def result(self) -> tuple[object, ...]:
+        """What the tap found in the bytes it was fed; empty for nothing."""
 
 
 class DecodeSignal(GuardError):
@@ -168,6 +208,7 @@ class Meter:
     def __init__(self, budget: DecodeBudget) -> None:
         self.budget = budget
         self.spent = 0
+        self.candidates = 0
         self._deadline = time.monotonic() + budget.max_seconds
 
     def spend(self, produced: int) -> None:
@@ -184,6 +225,42 @@ class Meter:
         """Check the time."""
         if time.monotonic() > self._deadline:
             raise Exhausted(f"decoding it took over {self.budget.max_seconds:g} s (max_seconds)")
+
+    def candidate(self) -> None:
+        """Count one more place tried where a format's signature is (and the time).
+
+        Raises:
+            Stop: More than ``max_candidates`` were tried.
+        """
+        self.candidates += 1
+        if self.candidates > self.budget.max_candidates:
+            raise Stop(
+                Outcome.OVER_BUDGET,
+                "it has more places where an archive or a compressed stream may start than "
+                f"max_candidates ({self.budget.max_candidates}) allows trying",
+            )
+        self.tick()
+
+
+_EVERYTHING = 1 << 62  # an end past any payload's
+
+
+class Extent:
+    """The spans of a source that one format's decoding accounted for, relative to where the
+    format starts: a complete stream, an archive's headers and members. A signature inside
+    one is not a start of its own (what it holds is found through the payloads decoded)."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, int]] = []
+
+    def add(self, start: int, end: int) -> None:
+        if end > start:
+            self.spans.append((start, end))
+
+    def rest(self) -> None:
+        """Everything from the start on: what stopped there may reach anywhere after it, and
+        it is reported already."""
+        self.spans.append((0, _EVERYTHING))
 
 
 _Opener = Callable[[], Iterator[bytes]]  # a fresh pass over a payload's bytes, in chunks
@@ -232,17 +309,47 @@ class Source:
             yield None
 
 
-def _slices(data: bytes) -> Iterator[bytes]:
-    for at in range(0, len(data), CHUNK):
+def _slices(data: bytes, start: int = 0) -> Iterator[bytes]:
+    for at in range(start, len(data), CHUNK):
         yield data[at : at + CHUNK]
 
 
-def _read(paths: Sequence[str], meter: Meter) -> Iterator[bytes]:
+def _read(paths: Sequence[str], meter: Meter, start: int = 0) -> Iterator[bytes]:
     for path in paths:
         with _open(path) as fh:
+            if start:
+                start -= fh.seek(min(start, os.fstat(fh.fileno()).st_size))
+            if start:  # all of this file is before the offset
+                continue
             while chunk := fh.read(CHUNK):
                 meter.tick()
                 yield chunk
+
+
+def _after(again: _Opener, offset: int) -> Iterator[bytes]:
+    """A stream's bytes from ``offset`` on; those before are read (decoded) and dropped."""
+    for chunk in again():
+        if offset >= len(chunk):
+            offset -= len(chunk)
+            continue
+        yield chunk[offset:] if offset else chunk
+        offset = 0
+
+
+def at_offset(src: Source, offset: int, meter: Meter) -> Source:
+    """The bytes of ``src`` from ``offset`` on, as a stream (never a seekable file: what is
+    read at an offset is read as a stream, and a zip there through its local headers).
+
+    Held bytes are sliced a chunk at a time and files are read from the offset; a payload
+    that is decoded again has its bytes before the offset decoded and dropped (counted, as
+    every pass is).
+    """
+    size = None if src.size is None else max(src.size - offset, 0)
+    if src.data is not None:
+        return Source(functools.partial(_slices, src.data, offset), size=size)
+    if src.path is not None:
+        return Source(functools.partial(_read, [src.path], meter, offset), size=size)
+    return Source(functools.partial(_after, src.open, offset), size=size)
 
 
 def cut_back(again: _Opener, size: int) -> Iterator[bytes]:
@@ -289,7 +396,7 @@ class _Decompressor(Protocol):
     def decompress(self, data: bytes, max_length: int, /) -> bytes: ...
 
 
-class _Inflate:
+class Inflate:
     """zlib's decompressor behind the interface bz2's and lzma's share."""
 
     def __init__(self, wbits: int) -> None:
@@ -362,21 +469,32 @@ def _fill(data: bytes, source: Iterator[bytes], padding: bytes) -> bytes:
         data += more
 
 
+def _counted(chunks: Iterator[bytes], taken: list[int]) -> Iterator[bytes]:
+    for chunk in chunks:
+        if chunk:
+            taken[0] += len(chunk)
+            yield chunk
+
+
 def _streams(
     chunks: Iterator[bytes],
     new: Callable[[], _Decompressor],
     starts: Callable[[bytes], bool],
     meter: Meter,
     padding: bytes = b"",
+    extent: Extent | None = None,
 ) -> Iterator[bytes]:
     """Decode concatenated compressed streams; an empty chunk marks the end of each.
+
+    Each complete stream's input bytes are added to ``extent``.
 
     Raises:
         NotThisFormat: The first stream is missing or corrupt.
         CutBack: A later stream is corrupt: the payload ends at the last mark.
         Stop: The decoder would need more memory than the budget allows.
     """
-    source = (c for c in chunks if c)
+    taken = [0]  # input bytes taken from ``chunks``
+    source = _counted(chunks, taken)
     data = b""
     complete = 0
     while True:
@@ -385,6 +503,7 @@ def _streams(
             if complete:
                 return  # the end, or trailing bytes that start no stream: ignored
             raise NotThisFormat
+        begin = taken[0] - len(data)
         try:
             data = yield from pump(new(), data, source, meter)
         except _STREAM_ERRORS as exc:
@@ -396,6 +515,8 @@ def _streams(
                 ) from None
             raise (CutBack() if complete else NotThisFormat()) from None
         complete += 1
+        if extent is not None:
+            extent.add(begin, taken[0] - len(data))
         yield b""
 
 
@@ -436,20 +557,21 @@ def _lzma_alone_start(data: bytes) -> bool:
     return size == (1 << 64) - 1 or size < (1 << 38)
 
 
-def gunzip(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
+def gunzip(chunks: Iterator[bytes], meter: Meter, extent: Extent | None = None) -> Iterator[bytes]:
     # gzip members may be separated and followed by zero padding, as gzip.decompress allows.
-    return _streams(chunks, lambda: _Inflate(16 + zlib.MAX_WBITS), gzip_start, meter, b"\0")
+    new = functools.partial(Inflate, 16 + zlib.MAX_WBITS)
+    return _streams(chunks, new, gzip_start, meter, b"\0", extent)
 
 
-def bunzip2(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
-    return _streams(chunks, bz2.BZ2Decompressor, bzip2_start, meter)
+def bunzip2(chunks: Iterator[bytes], meter: Meter, extent: Extent | None = None) -> Iterator[bytes]:
+    return _streams(chunks, bz2.BZ2Decompressor, bzip2_start, meter, extent=extent)
 
 
-def unxz(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
-    limit = meter.budget.max_decoder_memory
-    return _streams(
-        chunks, lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO, memlimit=limit), xz_start, meter
+def unxz(chunks: Iterator[bytes], meter: Meter, extent: Extent | None = None) -> Iterator[bytes]:
+    new = functools.partial(
+        lzma.LZMADecompressor, lzma.FORMAT_AUTO, memlimit=meter.budget.max_decoder_memory
     )
+    return _streams(chunks, new, xz_start, meter, extent=extent)
 
 
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
@@ -463,8 +585,13 @@ def base64_start(head: bytes) -> bool:
     return bool(text) and _BASE64.fullmatch(text) is not None
 
 
-def unbase64(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
-    """Standard base64, whitespace anywhere ignored; what ``b64decode(validate=True)`` takes."""
+def unbase64(
+    chunks: Iterator[bytes], meter: Meter, extent: Extent | None = None
+) -> Iterator[bytes]:
+    """Standard base64, whitespace anywhere ignored; what ``b64decode(validate=True)`` takes.
+
+    Its ``extent`` is left empty: base64 text holds no other format's binary signature.
+    """
     carry = b""
     total = 0
     padding = 0
@@ -494,11 +621,16 @@ def unbase64(chunks: Iterator[bytes], meter: Meter) -> Iterator[bytes]:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A payload an archive (or a stream) holds: ``first`` reads it now, ``again`` later."""
+    """A payload an archive (or a stream) holds: ``first`` reads it now, ``again`` later.
+
+    ``place`` says where the archive is when that is not where it was looked for (a zip
+    behind a prefix, found by its central directory).
+    """
 
     label: str
     again: _Opener
     first: Iterator[bytes]
+    place: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,18 +639,23 @@ class Refused:
 
     label: str
     stop: Stop
+    place: tuple[str, ...] = ()
 
 
-Members = Callable[[Source, Meter], Iterator[Member | Refused]]
+Members = Callable[[Source, Meter, Extent], Iterator[Member | Refused]]
+"""A format's members in ``Source``; the first pass adds what it accounted for to the extent."""
 
 
-def one_member(name: str, decode: Callable[[Iterator[bytes], Meter], Iterator[bytes]]) -> Members:
+Decode = Callable[[Iterator[bytes], Meter, Extent | None], Iterator[bytes]]
+
+
+def one_member(name: str, decode: Decode) -> Members:
     """The members of a format that holds exactly one payload (compression, base64)."""
 
-    def members(src: Source, meter: Meter) -> Iterator[Member | Refused]:
+    def members(src: Source, meter: Meter, extent: Extent) -> Iterator[Member | Refused]:
         def again() -> Iterator[bytes]:
-            return decode(src.open(), meter)
+            return decode(src.open(), meter, None)
 
-        yield Member(name, again, again())
+        yield Member(name, again, decode(src.open(), meter, extent))
 
     return members

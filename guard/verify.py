@@ -749,22 +749,29 @@ def _recoverable(
     or changed since ``prev`` (:func:`guard.decoding.layers`, within ``budget``), then
     concatenates, in name order, the files of each folder that gained files (a split) and
     decodes that as deep as a file: a split of an encoded file is found as the file is.
+    Nothing is skipped for its size: decoding streams, and what goes over ``budget`` is
+    reported as not inspected. Content found in a folder's own files is not reported again
+    from the folder's concatenation, which holds those files.
     """
-    max_size = max((e.size for e in prev.files() if e.digest in wanted), default=0)
     changed: list[ManifestEntry] = []
     folders: set[str] = set()
+    found_in: dict[str, set[str]] = {}  # folder -> wanted digests found in its files
     for path, entry in now.entries.items():
         if entry.kind != "file":
             continue
         old = prev.entries.get(path)
         if old is None or old.digest != entry.digest:
             if entry.digest is not None and entry.digest in wanted:
+                found_in.setdefault(os.path.dirname(path), set()).add(entry.digest)
                 yield path, Layer((), Outcome.DECODED, digest=entry.digest, size=entry.size)
             folders.add(os.path.dirname(path))
-            if entry.size <= 4 * max_size + (1 << 20):
-                changed.append(entry)
+            changed.append(entry)
     for entry in changed:
         for layer in _decodings(entry.path, wanted, budget, budget.max_depth):
+            if not layer.how and layer.outcome is Outcome.DECODED:
+                continue  # the file itself: its plain hash is above
+            if layer.digest is not None:
+                found_in.setdefault(os.path.dirname(entry.path), set()).add(layer.digest)
             yield entry.path, layer
     for folder in sorted(folders):
         parts = sorted(
@@ -775,14 +782,19 @@ def _recoverable(
             ),
             key=lambda e: e.path,
         )
-        total = sum(e.size for e in parts)
-        if len(parts) < 2 or total > 4 * max_size + (1 << 20):
+        if len(parts) < 2:
             continue
         paths = [e.path for e in parts]
         digest = sha256_files(paths)
         if digest is not None and digest in wanted:
+            total = sum(e.size for e in parts)
             yield folder, Layer((_CONCATENATED,), Outcome.DECODED, digest=digest, size=total)
+        known = found_in.get(folder, set())
         for layer in _decodings(paths, wanted, budget, budget.max_depth):
+            if not layer.how and layer.outcome is Outcome.DECODED:
+                continue  # the concatenation itself: hashed above
+            if layer.digest is not None and layer.digest in known:
+                continue  # found in one of the files already
             yield folder, dataclasses.replace(layer, how=(_CONCATENATED, *layer.how))
 
 
