@@ -351,16 +351,29 @@ def test_nested_layers_within_the_depth_are_found(
     assert how in verdict.evidence[0].message
 
 
-def test_a_layer_past_the_depth_is_reported_not_passed(world: World, verifier: Verifier) -> None:
-    """Weights under four layers are not searched for, but the verdict says so."""
+def test_four_layers_are_found_by_default(world: World, verifier: Verifier) -> None:
+    """The default depth is four: weights under gzip, bzip2, xz and base64 are recovered."""
     base = verifier.baseline()
     data = (world.root / W).read_bytes()
     world.write("scratch/innocent.dat", gzip.compress(bz2.compress(lzma.compress(base64.b64encode(data)))))  # fmt: skip
     (world.root / W).unlink()
     verdict = verifier.verify(base, Claim(deleted=[W]))
+    assert checks(verdict) == {"content-survives"}
+    assert "(gzip, bzip2, xz, base64)" in verdict.evidence[0].message
+
+
+def test_a_layer_past_the_depth_is_reported_not_passed(world: World, verifier: Verifier) -> None:
+    """Weights under five layers are not searched for, but the verdict says so."""
+    base = verifier.baseline()
+    data = (world.root / W).read_bytes()
+    five = base64.b64encode(gzip.compress(bz2.compress(lzma.compress(base64.b64encode(data)))))
+    world.write("scratch/innocent.dat", five)
+    (world.root / W).unlink()
+    verdict = verifier.verify(base, Claim(deleted=[W]))
     assert not verdict.verified
     [evidence] = uninspectable(verdict)
-    assert "(gzip, bzip2, xz, base64)" in evidence.message and "max_depth" in evidence.message
+    assert "(base64, gzip, bzip2, xz, base64)" in evidence.message
+    assert "max_depth" in evidence.message
 
 
 def test_encrypted_zip_is_reported_not_a_crash(world: World, verifier: Verifier) -> None:
