@@ -44,10 +44,10 @@ after each cut), while the index's memory does: about 85 bytes per chunk, some 3
 of tensor bytes.
 
 Speed (``benchmarks/fingerprints.py``, 256 MiB, against hashlib SHA-256 over the same bytes in
-the same run, on a busy 2-core machine): building 0.6x to 0.8x SHA-256's throughput,
-scanning a file that is all copied weights 0.6x to 0.75x, one that shares nothing about 1x. The chunker alone runs
-at about 1.4x; the rest is the per-chunk work in Python, one dict lookup and a few
-operations for every 2.4 KiB.
+the same run, on a 2-core machine, quiet or busy): building 0.6x to 0.8x SHA-256's
+throughput, scanning a file that is all copied weights 0.6x to 0.8x, one that shares
+nothing about 1x. The chunker alone runs at about 1.4x; the rest is the per-chunk work in
+Python, one dict lookup and a few operations for every 2.4 KiB.
 
 Thread safety: build the index first (:meth:`FingerprintIndex.add_file`,
 :meth:`FingerprintIndex.add_bytes`), then scan from any number of threads: scanning only
@@ -113,8 +113,8 @@ class FingerprintIndex:
             bytes (:attr:`threshold`); see the module docstring for why half. Must be at
             least 8 times ``max_size``, since a copy loses up to a few chunks at its edges.
         min_size: Smallest chunk FastCDC cuts, in bytes (64 to 1 MiB).
-        avg_size: FastCDC's target chunk size (256 to 4 MiB); the mean comes out near
-            ``avg_size + min_size // 2``.
+        avg_size: FastCDC's target chunk size (256 to 4 MiB); the mean comes out above it
+            (about 2.4 KiB for the default 2 KiB), since nothing is cut before ``min_size``.
         max_size: Largest chunk (1 KiB to 16 MiB); also the most bytes a :class:`Scanner`
             carries between two :meth:`Scanner.update` calls.
 
