@@ -43,6 +43,7 @@ from guard.contain import (
     ShellResult,
     Transaction,
 )
+from guard.content import ContentIndex, Found, Hit
 from guard.decoding import DecodeBudget
 from guard.decorator import acting_as, guarded
 from guard.engine import ExecutionListener, Guard
@@ -56,7 +57,9 @@ from guard.exceptions import (
     GuardError,
     IntegrityError,
     PolicyError,
+    ResultWithheld,
 )
+from guard.fingerprints import FingerprintIndex, Scanner
 from guard.manifest import (
     CopiedFile,
     Manifest,
@@ -85,6 +88,7 @@ from guard.policy import (
 )
 from guard.signing import generate_keypair, load_private_key, load_public_key
 from guard.sinks import LoggingSink, Sink
+from guard.streams import Tap
 from guard.telemetry import OtelSink
 from guard.types import (
     Action,
@@ -152,6 +156,7 @@ __all__ = [
     "ContainedShell",
     "ContainmentError",
     "ContainmentUnavailable",
+    "ContentIndex",
     "CopiedFile",
     "Decision",
     "DeclarationError",
@@ -166,9 +171,12 @@ __all__ = [
     "EvaluationDecl",
     "Evidence",
     "ExecutionListener",
+    "FingerprintIndex",
+    "Found",
     "Guard",
     "GuardError",
     "GuardView",
+    "Hit",
     "Host",
     "HostMap",
     "IntegrityError",
@@ -192,11 +200,14 @@ __all__ = [
     "Recomputed",
     "Relation",
     "Required",
+    "ResultWithheld",
     "Rule",
     "RuleMatch",
+    "Scanner",
     "Severity",
     "ShellResult",
     "Sink",
+    "Tap",
     "TimeoutApprover",
     "ToolCall",
     "ToolSpec",

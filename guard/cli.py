@@ -223,11 +223,26 @@ def _public_key(path: str | None) -> Any:
 
 
 def cmd_snapshot(args: argparse.Namespace, out: TextIO) -> int:
-    from guard.manifest import Manifest, snapshot
-    from guard.verify import keep_texts
+    from guard.engine import Guard
+    from guard.manifest import Manifest
+    from guard.policy import load_declarations, load_policy
+    from guard.sinks import Sink
+    from guard.verify import Verifier
 
     previous = Manifest.read(args.previous, _public_key(args.pubkey)) if args.previous else None
-    manifest = keep_texts(snapshot(args.roots, previous=previous), previous)
+    for root in args.roots:
+        if not os.path.exists(root):
+            raise UsageError(f"{root}: no such file or folder")
+    # A guard over the roots says which files are protected: their texts and fingerprints
+    # go into the manifest, so a verification from it alone still has them.
+    guard = Guard(
+        load_policy(args.policy) if args.policy else load_policy(),
+        root=args.roots[0],
+        roots=args.roots,
+        declarations=load_declarations(args.declare) if args.declare else None,
+        sinks=[Sink()],
+    )
+    manifest = Verifier(guard).snapshot(previous)
     manifest.write(args.output, _private_key(args.key, args.roots))
     files = sum(1 for _ in manifest.files())
     signed = " and signed it" if args.key else ""
@@ -491,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("-o", "--output", required=True, help="manifest file to write")
     snap.add_argument("--key", help="private key: sign the manifest")
     snap.add_argument("--previous", help="an earlier manifest of the same roots (stat cache)")
+    snap.add_argument(
+        "--declare", help="YAML file of agents, assets and evaluations (what is protected)"
+    )
+    snap.add_argument("--policy", help="policy file")
     snap.add_argument("--pubkey", help="public key to check --previous with")
     snap.set_defaults(func=cmd_snapshot)
 

@@ -22,15 +22,16 @@ import inspect
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
+from guard.content import MIN_PAYLOAD, ContentIndex, Hit, describe
 from guard.effects import BUILTIN_SPECS, DEFAULT_SHELL_TOOLS, EffectFinder, shell_spec
 from guard.evaluations import Recomputed
-from guard.exceptions import ApprovalTimeout, CallBlocked
+from guard.exceptions import ApprovalTimeout, CallBlocked, ResultWithheld
 from guard.facts import READ_ONLY, Fact, FactFinder
 from guard.matching import CompiledPolicy, CompiledRule
 from guard.obligations import Due, check_references, due, scores_now, unmet
@@ -50,6 +51,8 @@ from guard.types import (
     AssetRef,
     Decision,
     Effect,
+    EffectKind,
+    Location,
     Mode,
     RuleMatch,
     Severity,
@@ -73,6 +76,7 @@ class ExecutionListener(Protocol):
 INTERNAL_ERROR_RULE = "guard-internal-error"
 UNIDENTIFIED_AGENT_RULE = "unidentified-agent"
 REFUSED_RULE = "confirmation-refused"
+WITHHELD_RULE = "protected-content-in-result"
 
 # Members the hot path compares against, as module constants: a global load stays cheap when
 # an agent framework's work has evicted the interpreter's attribute caches, a class attribute
@@ -302,7 +306,38 @@ class Guard:
         A tool with no spec yields one uncertain effect: the guard cannot tell what it does.
         See :class:`guard.effects.EffectFinder`.
         """
-        return self.effect_finder.effects_of(call)
+        effects = self.effect_finder.effects_of(call)
+        for eff in effects:
+            edit = eff.edit
+            if (
+                edit is not None
+                and edit.content is not None
+                and len(edit.content) >= MIN_PAYLOAD
+                and eff.kind is EffectKind.WRITE
+            ):
+                return [*effects, *self._carried(eff, edit.content)]
+        return effects
+
+    def _carried(self, write: Effect, content: str) -> list[Effect]:
+        """A ``copy`` from each protected weights file whose tensor bytes the content a
+        call writes holds (raw, base64, hex, compressed: :class:`ContentIndex`); an uncertain
+        effect where the content could not be looked into."""
+        found = self.content.find(content)
+        out = [
+            Effect(kind=EffectKind.COPY, target=Location(raw=h.path, path=h.path,
+                   host=self.hosts.host_of(h.path)), dest=write.target, via=write.via,
+                   note=f"its content: {describe(h, self.root)}")
+            for h in found.hits
+        ]  # fmt: skip
+        for why in found.uninspected[:1]:
+            out.append(Effect(kind=EffectKind.UNKNOWN, target=write.target, via=write.via,
+                              certain=False, note=f"content that could not be inspected: {why}"))  # fmt: skip
+        return out
+
+    @functools.cached_property
+    def content(self) -> ContentIndex:
+        """Fingerprints of the protected weights, for content an agent carries itself."""
+        return ContentIndex(self.assets, self.roots)
 
     # ------------------------------------------------------------------ obligations
 
@@ -507,6 +542,51 @@ class Guard:
             [INTERNAL_ERROR_RULE], None, decision.effects, decision.assets, [alert], message,
         )  # fmt: skip
 
+    def screen(self, call: ToolCall, result: T, decision: Decision | None = None) -> T:
+        """Let ``result`` reach the agent only if it carries no one else's weights.
+
+        Output that holds a substantial part of another model's (or an unowned) protected
+        weights file, raw, in base64 or hex, or compressed (see :class:`ContentIndex`), or
+        that cannot be looked into within the decoding budget, is withheld: a critical
+        alert, then :class:`ResultWithheld`, whose message is the notice the agent sees. In
+        shadow mode only the alert. Strings, bytes and those inside lists, tuples and dicts
+        are looked at; a result under :data:`MIN_PAYLOAD` bytes costs one length check.
+
+        Raises:
+            ResultWithheld: The result was withheld (enforce mode).
+        """
+        payloads = [p for p in _payloads(result, 0) if len(p) >= MIN_PAYLOAD]
+        if not payloads:
+            return result
+        hits: list[Hit] = []
+        gaps: list[str] = []
+        for payload in payloads:
+            found = self.content.find(payload)
+            hits.extend(h for h in found.hits if h.asset.owner != call.agent)
+            gaps.extend(found.uninspected)
+        if not hits and not gaps:
+            return result
+        what = (
+            "; ".join(describe(h, self.root) for h in hits[:3])
+            if hits
+            else f"content that could not be inspected ({gaps[0]})"
+        )
+        message = (
+            f"the result of {call.tool} was withheld: it holds {what}, which is not the "
+            "agent's to carry"
+        )
+        alert = Alert(Severity.CRITICAL, WITHHELD_RULE, message, call.agent, call.tool,
+                      call.call_id, enforcement_gap=not hits)  # fmt: skip
+        self.sinks.alert(alert)
+        if self.mode is not _ENFORCE:
+            return result
+        base = decision if decision is not None else self.check(call)
+        withheld = Decision(
+            Action.DENY, call.agent, call.tool, call.call_id, base.args_hash, None, self.mode,
+            [WITHHELD_RULE], None, base.effects, base.assets, [alert], message,
+        )  # fmt: skip
+        raise ResultWithheld(withheld, f"peerguard withheld the result of {call.tool}: {message}")
+
     def run(self, call: ToolCall, execute: Callable[[ToolCall], T]) -> T:
         """Decide, ask for confirmation when needed, execute, and record.
 
@@ -531,9 +611,10 @@ class Guard:
             self.settle(call, decision, response)
             self.before(decision)
             try:
-                return execute(call)
+                result = execute(call)
             finally:
                 self.after(decision)
+            return self.screen(call, result, decision)
 
     async def arun(self, call: ToolCall, execute: Callable[[ToolCall], Awaitable[T]]) -> T:
         """The async form of :meth:`run`; an approver with ``aask`` is awaited.
@@ -558,12 +639,21 @@ class Guard:
             self.settle(call, decision, response)
             self.before(decision)
             try:
-                result = execute(call)
-                if inspect.isawaitable(result):
-                    return await result
-                return result
+                ran = execute(call)
+                result: T = await ran if inspect.isawaitable(ran) else ran
             finally:
                 await asyncio.to_thread(self.after, decision)
+            return await asyncio.to_thread(self.screen, call, result, decision)
+
+
+def _payloads(value: object, depth: int) -> Iterator[str | bytes]:
+    """The strings and bytes in a tool's result (inside lists, tuples and dicts too)."""
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        yield value if isinstance(value, str | bytes) else bytes(value)
+    elif depth < 8 and isinstance(value, list | tuple | dict):
+        items = value.values() if isinstance(value, dict) else value
+        for item in items:
+            yield from _payloads(item, depth + 1)
 
 
 def unidentified(

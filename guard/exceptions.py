@@ -80,6 +80,11 @@ class CallBlocked(GuardError):
         super().__init__(message or f"peerguard blocked {decision.tool}: {decision.reason}")
 
 
+class ResultWithheld(CallBlocked):
+    """The call ran, but what it returned holds a substantial part of another model's
+    weights: the agent is given this notice instead (see :meth:`guard.engine.Guard.screen`)."""
+
+
 class ApprovalTimeout(CallBlocked):
     """A confirmation was not answered in time; the call was denied."""
 
@@ -101,4 +106,5 @@ __all__ = [
     "GuardError",
     "IntegrityError",
     "PolicyError",
+    "ResultWithheld",
 ]

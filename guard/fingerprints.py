@@ -63,11 +63,13 @@ other tensor bytes and can match between unrelated models.
 
 from __future__ import annotations
 
+import array
 import errno
 import io
 import os
 import stat
 import struct
+import sys
 from dataclasses import dataclass
 from typing import IO, Final
 
@@ -76,7 +78,7 @@ from pyfastcdc import FastCDC
 
 from guard.formats import WeightFormat, sniff_bytes
 
-__all__ = ["PERIOD", "FingerprintIndex", "Match", "Scanner", "tensor_offset"]
+__all__ = ["PERIOD", "FingerprintIndex", "Match", "ScanTap", "Scanner", "tensor_offset"]
 
 Bytes = bytes | bytearray | memoryview
 
@@ -236,6 +238,40 @@ class FingerprintIndex:
         scanner = Scanner(self)
         scanner.update(data)
         return scanner.matches()
+
+    def export(self, key: str) -> bytes:
+        """The chunk hashes indexed under ``key``, packed (8 bytes each, sorted), to keep
+        beside a manifest and add to another index with :meth:`add_exported` once the file
+        itself is gone. Empty when ``key`` is unknown."""
+        kid = self._key_ids.get(key)
+        if kid is None:
+            return b""
+        sets = self._sets
+        found = array.array("Q", sorted(d for d, sid in self._chunks.items() if kid in sets[sid]))
+        if sys.byteorder == "big":
+            found.byteswap()  # little-endian on every machine
+        return found.tobytes()
+
+    def add_exported(self, data: bytes, key: str) -> int:
+        """Add chunk hashes :meth:`export` packed, under ``key``; the number added.
+
+        Raises:
+            ValueError: ``data`` is not a whole number of 8-byte hashes.
+        """
+        if len(data) % 8:
+            raise ValueError(f"exported chunk hashes are 8 bytes each, not {len(data)} bytes")
+        sid = self._key_set(key)
+        kid = self._sets[sid][0]
+        chunks, sets = self._chunks, self._sets
+        hashes = array.array("Q")
+        hashes.frombytes(data)
+        if sys.byteorder == "big":
+            hashes.byteswap()
+        for digest in hashes:
+            held = chunks.setdefault(digest, sid)
+            if held != sid and kid not in sets[held]:
+                chunks[digest] = self._intern(tuple(sorted((*sets[held], kid))))
+        return len(hashes)
 
     def _key_set(self, key: str) -> int:
         """The set number of ``(key,)``, registering the key if new."""
@@ -419,6 +455,24 @@ class Scanner(_Stream):
             if sid not in first:
                 first[sid] = base + chunk.offset
         return used
+
+
+class ScanTap:
+    """A tap for :func:`guard.decoding.layers` that scans each payload as it streams: its
+    ``result()`` is the payload's matches (``Layer.found``)."""
+
+    __slots__ = ("scanner",)
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+
+    def update(self, data: bytes) -> None:
+        """Scan the next piece of the payload."""
+        self.scanner.update(data)
+
+    def result(self) -> tuple[object, ...]:
+        """The payload's matches, largest first."""
+        return tuple(self.scanner.matches())
 
 
 def _repetitive(chunk: memoryview) -> bool:

@@ -221,6 +221,10 @@ class Manifest(BaseModel):
     # by the verifier (guard.verify.keep_texts) so that what a deleted, emptied or moved file
     # said can still be read; each one's hash is its entry's digest.
     texts: dict[str, str] = Field(default_factory=dict)
+    # Chunk fingerprints of protected weights files by content digest (base64 of packed
+    # 8-byte hashes; guard.verify.keep_fingerprints), to find a part of one copied elsewhere
+    # after the file itself is gone.
+    chunks: dict[str, str] = Field(default_factory=dict)
     # The stat cache this manifest offers the next snapshot: built by snapshot() as it goes,
     # or on first use for a manifest read from disk; rebuilt when model_copy gave the
     # manifest other entries. Never serialised.
@@ -247,6 +251,7 @@ class Manifest(BaseModel):
             update={
                 "entries": dict(sorted(self.entries.items())),
                 "texts": dict(sorted(self.texts.items())),
+                "chunks": dict(sorted(self.chunks.items())),
             }
         )
         return ordered.model_dump_json().encode()

@@ -27,10 +27,13 @@ correctness field.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,11 +52,12 @@ from guard.configs import (
 )
 from guard.decoding import layers
 from guard.evaluations import as_score, check_verdicts, recompute_score, score_items
+from guard.fingerprints import FingerprintIndex, Match, ScanTap
 from guard.manifest import Manifest, ManifestEntry, snapshot
 from guard.obligations import due, unmet
 from guard.paths import HostMap
 from guard.policy import EvaluationDecl, Policy
-from guard.streams import DecodeBudget, Layer, Outcome
+from guard.streams import DecodeBudget, Layer, Outcome, Tap
 from guard.types import AssetKind, Effect, ToolCall
 
 
@@ -175,6 +179,7 @@ class Baseline:
     configs: dict[str, str] = field(default_factory=dict)
     large: set[str] = field(default_factory=set)
     items: dict[str, str] = field(default_factory=dict)
+    fingerprints: FingerprintIndex = field(default_factory=FingerprintIndex)
 
 
 #: Files whose text a manifest keeps for the verifier: configs, score files, graded items.
@@ -253,7 +258,8 @@ class Verifier:
         """A manifest of the roots that keeps the texts a later verification needs (see
         :func:`keep_texts`): what ``peerguard snapshot`` writes."""
         manifest = snapshot(self.guard.roots, previous=previous, workers=self.workers)
-        return keep_texts(manifest, previous, also=self._items_files())
+        manifest = keep_texts(manifest, previous, also=self._items_files())
+        return keep_fingerprints(manifest, self)
 
     def _items_files(self) -> list[str]:
         return [self._abs(d.items_file) for d in self.guard.evaluations.values()]
@@ -274,12 +280,15 @@ class Verifier:
             return text
 
         items = set(self._items_files())
+        weights: dict[str, str] = {}  # digest -> path, for the fingerprints
         for path, entry in manifest.entries.items():
             if entry.kind != "file":
                 continue
             info = self._classify(path, entry.digest)
             if info is not None and entry.digest is not None:
                 base.protected.setdefault(entry.digest, (path, info))
+                if info.kind is AssetKind.WEIGHTS:
+                    weights.setdefault(entry.digest, path)
             if path in items:
                 text = text_of(path, entry)
                 if isinstance(text, str):
@@ -291,6 +300,7 @@ class Verifier:
                         base.large.add(path)
                 elif text is not None:
                     base.configs[path] = text
+        base.fingerprints = _fingerprints(manifest, weights)
         return base
 
     def verify(
@@ -442,7 +452,21 @@ class Verifier:
             return []
         out = []
         uninspected: dict[str, list[Layer]] = {}
-        for found_at, layer in _recoverable(prev, now, set(wanted), self.budget):
+        index = base.fingerprints
+        tap = (lambda: ScanTap(index.scanner())) if len(index) else None
+        whole: dict[str, set[str]] = {}  # where -> digests found whole there
+        parts: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {}  # where -> key -> part
+        for found_at, layer in _recoverable(prev, now, set(wanted), self.budget, tap):
+            if layer.digest is not None:
+                whole.setdefault(found_at, set()).add(layer.digest)
+            for m in layer.found:
+                if (
+                    isinstance(m, Match)
+                    and m.matched_bytes > parts.get(found_at, {}).get(m.key, (0, ()))[0]
+                ):
+                    parts.setdefault(found_at, {})[m.key] = (m.matched_bytes, layer.how)
+            if layer.digest is None and not layer.uninspected:
+                continue  # only a part of something: judged below
             if found_at in said.created_or_modified:
                 continue
             if layer.digest is not None and said.transferred(found_at, layer.digest, prev):
@@ -467,6 +491,24 @@ class Verifier:
                 message=f"{what} ({original}) is recoverable here{how} and the claim does not say so",
                 expected=f"no copy of {original}", actual=digest,
             ))  # fmt: skip
+        # A part of a protected model's weights (min_bytes of its tensor bytes, at any
+        # offset, under any encoding) in a new or changed file is evidence, claimed or not:
+        # disclosure explains a change, it never excuses a copy. A place that holds the
+        # whole file is judged above, as a copy.
+        for found_at, keys in parts.items():
+            for key, (matched, where) in keys.items():
+                if key in whole.get(found_at, set()) or key not in base.protected:
+                    continue
+                source, source_info = base.protected[key]
+                if found_at == source:
+                    continue
+                out.append(Evidence(
+                    check="partial-copy", path=found_at, asset=source_info.kind,
+                    owner=source_info.owner,
+                    message=f"{matched // 1024} KiB of the tensor bytes of {source} are "
+                    f"here{_how(where)}: a part of a protected model's weights, copied",
+                    expected=f"no part of {source}", actual=f"{matched} bytes",
+                ))  # fmt: skip
         # A folder's concatenation begins with its first file, so whatever stops one of its
         # files (or is in a file the claim accounts for) stops the concatenation too: only
         # what stops the concatenation alone, such as a split bomb, is news.
@@ -593,6 +635,47 @@ class Verifier:
                     expected="on", actual="off",
                 ))  # fmt: skip
         return out
+
+
+def _fingerprints(manifest: Manifest, weights: dict[str, str]) -> FingerprintIndex:
+    """Fingerprints of the protected weights (by digest): kept in the manifest (see
+    :func:`keep_fingerprints`), or taken now from a file still as the manifest saw it."""
+    index = FingerprintIndex()
+    for digest, path in weights.items():
+        kept = manifest.chunks.get(digest)
+        if kept is not None:
+            with contextlib.suppress(ValueError, binascii.Error):
+                index.add_exported(base64.b64decode(kept), digest)
+                continue
+        entry = manifest.entries[path]
+        try:
+            st = os.stat(path)
+            if (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
+                continue  # changed or gone since: its old chunks cannot be read any more
+            index.add_file(path, digest)
+        except OSError:
+            continue
+    return index
+
+
+def keep_fingerprints(manifest: Manifest, verifier: Verifier) -> Manifest:
+    """``manifest`` with the chunk fingerprints of every protected weights file in it, so
+    that a verifier given only this manifest finds a part of one copied elsewhere after the
+    file itself was deleted (about 8 bytes per 2.4 KiB of tensor bytes)."""
+    chunks: dict[str, str] = {}
+    index = FingerprintIndex()
+    for path, entry in manifest.entries.items():
+        if entry.kind != "file" or entry.digest is None or entry.digest in chunks:
+            continue
+        info = verifier._classify(path, entry.digest)
+        if info is None or info.kind is not AssetKind.WEIGHTS:
+            continue
+        try:
+            index.add_file(path, entry.digest)
+        except OSError:
+            continue
+        chunks[entry.digest] = base64.b64encode(index.export(entry.digest)).decode("ascii")
+    return manifest.model_copy(update={"chunks": chunks})
 
 
 def _files_below(manifest: Manifest, folder: str) -> dict[str, ManifestEntry]:
@@ -731,17 +814,29 @@ def _joined(layer: Layer) -> bool:
 
 
 def _decodings(
-    source: str | list[str], wanted: set[str], budget: DecodeBudget, depth: int
+    source: str | list[str],
+    wanted: set[str],
+    budget: DecodeBudget,
+    depth: int,
+    tap: Callable[[], Tap] | None = None,
 ) -> Iterator[Layer]:
-    """The layers of ``source`` that matter: payloads with a wanted digest, and every place
-    that could not be inspected (never dropped: what cannot be looked at does not verify)."""
-    for layer in layers(source, budget, depth=depth):
+    """The layers of ``source`` that matter: payloads with a wanted digest (their ``digest``
+    kept), payloads holding a part of a fingerprinted file (``found``, digest dropped), and
+    every place that could not be inspected (never dropped: what cannot be looked at does
+    not verify)."""
+    for layer in layers(source, budget, depth=depth, tap=tap):
         if layer.uninspected or (layer.outcome is Outcome.DECODED and layer.digest in wanted):
             yield layer
+        elif layer.found:
+            yield dataclasses.replace(layer, digest=None)
 
 
 def _recoverable(
-    prev: Manifest, now: Manifest, wanted: set[str], budget: DecodeBudget
+    prev: Manifest,
+    now: Manifest,
+    wanted: set[str],
+    budget: DecodeBudget,
+    tap: Callable[[], Tap] | None = None,
 ) -> Iterator[tuple[str, Layer]]:
     """``(path, layer)`` for every place a wanted content can be recovered from ``now``, and
     every place that could not be fully inspected for it (``layer.digest`` is then ``None``).
@@ -767,12 +862,18 @@ def _recoverable(
                 yield path, Layer((), Outcome.DECODED, digest=entry.digest, size=entry.size)
             folders.add(os.path.dirname(path))
             changed.append(entry)
+    parts_in: dict[str, set[object]] = {}  # folder -> fingerprint keys found in its files
     for entry in changed:
-        for layer in _decodings(entry.path, wanted, budget, budget.max_depth):
+        for layer in _decodings(entry.path, wanted, budget, budget.max_depth, tap):
             if not layer.how and layer.outcome is Outcome.DECODED:
-                continue  # the file itself: its plain hash is above
+                if not layer.found:
+                    continue  # the file itself: its plain hash is above
+                layer = dataclasses.replace(layer, digest=None)  # only its parts are news
             if layer.digest is not None:
                 found_in.setdefault(os.path.dirname(entry.path), set()).add(layer.digest)
+            parts_in.setdefault(os.path.dirname(entry.path), set()).update(
+                m.key for m in layer.found if isinstance(m, Match)
+            )
             yield entry.path, layer
     for folder in sorted(folders):
         parts = sorted(
@@ -791,12 +892,20 @@ def _recoverable(
             total = sum(e.size for e in parts)
             yield folder, Layer((_CONCATENATED,), Outcome.DECODED, digest=digest, size=total)
         known = found_in.get(folder, set())
-        for layer in _decodings(paths, wanted, budget, budget.max_depth):
+        known_parts = parts_in.get(folder, set())
+        for layer in _decodings(paths, wanted, budget, budget.max_depth, tap):
+            fresh = tuple(
+                m for m in layer.found if isinstance(m, Match) and m.key not in known_parts
+            )
             if not layer.how and layer.outcome is Outcome.DECODED:
-                continue  # the concatenation itself: hashed above
+                if not fresh:
+                    continue  # the concatenation itself: hashed above
+                layer = dataclasses.replace(layer, digest=None)
             if layer.digest is not None and layer.digest in known:
                 continue  # found in one of the files already
-            yield folder, dataclasses.replace(layer, how=(_CONCATENATED, *layer.how))
+            if layer.digest is None and not layer.uninspected and not fresh:
+                continue  # parts already found in one of the files
+            yield folder, dataclasses.replace(layer, how=(_CONCATENATED, *layer.how), found=fresh)
 
 
 __all__ = [
@@ -808,5 +917,6 @@ __all__ = [
     "Transfer",
     "Verdict",
     "Verifier",
+    "keep_fingerprints",
     "keep_texts",
 ]

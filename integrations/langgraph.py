@@ -133,6 +133,12 @@ def pending_confirmations(interrupts: Iterable[Interrupt]) -> dict[str, Confirma
     return found
 
 
+def _command_messages(result: Any) -> list[ToolMessage]:
+    update = getattr(result, "update", None)
+    found = update.get("messages", []) if isinstance(update, Mapping) else []
+    return [m for m in found if isinstance(m, ToolMessage)]
+
+
 def _context_agent(context: Any) -> str | None:
     if context is None:
         return None
@@ -248,9 +254,24 @@ class _Gate:
         if isinstance(decision, ToolMessage):
             return decision
         try:
-            return execute(request)
+            result = execute(request)
         finally:
             self.guard.after(decision)
+        return self.screened(request, call, decision, result)
+
+    def screened(
+        self, request: ToolCallRequest, call: ToolCall, decision: Decision, result: ToolResult
+    ) -> ToolResult:
+        """``result``, or the notice that replaces it when it carries another model's weights
+        (:meth:`guard.engine.Guard.screen`): the content, the artifact, and the messages of
+        a ``Command``."""
+        messages = [result] if isinstance(result, ToolMessage) else _command_messages(result)
+        try:
+            for message in messages:
+                self.guard.screen(call, (message.content, message.artifact), decision)
+        except CallBlocked as error:
+            return self.blocked(request, error)
+        return result
 
     async def arun(
         self,
@@ -282,9 +303,10 @@ class _Gate:
         if isinstance(decision, ToolMessage):
             return decision
         try:
-            return await execute(request)
+            result = await execute(request)
         finally:
             await asyncio.to_thread(self.guard.after, decision)
+        return await asyncio.to_thread(self.screened, request, call, decision, result)
 
     # -- the contained shell: the command runs first, contained; a human sees what it did
 

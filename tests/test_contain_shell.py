@@ -63,7 +63,7 @@ def observed_action(guard: Guard, command: str) -> Action:
     try:
         run_contained(command, tx.layers, cwd=guard.root)
         changes = read_changes(tx.layers)
-        effects = observed_effects(changes, guard.assets, guard.hosts)
+        effects = observed_effects(changes, guard.assets, guard.hosts, content=guard.content)
         call = ToolCall(agent=AGENT, tool="shell", args={"command": command})
         return guard.judge(call, effects).action
     finally:

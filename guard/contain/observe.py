@@ -4,8 +4,9 @@ Each change becomes the effects a call that made it would have been predicted to
 the same policy and asset index judge it:
 
 - a created or modified file whose content is a protected file's (by hash), or holds it under
-  gzip, bzip2, xz, base64, tar or zip (:func:`guard.decoding.layers`), or whose folder's new
-  files hold it when read in name order (a split): a ``copy`` of that file to it;
+  gzip, bzip2, xz, base64, tar or zip (:func:`guard.decoding.layers`), or holds a part of a
+  protected weights file's tensor bytes at any offset (:mod:`guard.fingerprints`), or whose
+  folder's new files hold it when read in name order (a split): a ``copy`` of that file to it;
 - a modified file: a ``write`` with the new content (``replace``), so that a config whose
   switch is now off, or a score file whose score differs from the recomputed one, is seen as
   what it is; a change of mode only: a ``write`` of its metadata (``unreadable`` when the mode
@@ -23,15 +24,17 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from guard.assets import AssetIndex, sha256_files
 from guard.configs import MAX_CONFIG_BYTES
 from guard.contain.changes import Change, ChangeKind, ChangeSet, sha256_of
+from guard.content import ContentIndex, describe
 from guard.decoding import layers
+from guard.fingerprints import Match
 from guard.paths import HostMap
 from guard.shell.perms import takes_access
-from guard.streams import DecodeBudget, Outcome
+from guard.streams import DecodeBudget, Outcome, Tap
 from guard.types import ConfigEdit, Effect, EffectKind, Location
 
 __all__ = ["observed_effects"]
@@ -45,6 +48,7 @@ def observed_effects(
     hosts: HostMap,
     *,
     budget: DecodeBudget | None = None,
+    content: ContentIndex | None = None,
 ) -> list[Effect]:
     """The effects ``changes`` had, for the policy to judge.
 
@@ -52,20 +56,23 @@ def observed_effects(
         changes: What a contained command changed.
         assets: The guard's asset index (protected files, their hashes and sizes).
         hosts: The guard's hosts (a path under a host's folder is on that host).
-        budget: Limits for looking through encodings (defaults apply when ``None``).
+        budget: Limits for looking through encodings (defaults apply when ``None``); no
+            file is skipped for its size, what goes over the budget is an uncertain effect.
+        content: Fingerprints of the protected weights: a new file holding a part of one
+            (at any offset, under any encoding) is a copy of it.
     """
     budget = budget or DecodeBudget()
+    tap = content.tap() if content is not None and len(content) else None
     effects: list[Effect] = []
-    gate = 4 * assets.largest_size() + (1 << 20)  # as the verifier: encodings add little
     folders: dict[str, list[Change]] = {}
     for change in changes:
         if change.times_only:
             continue  # a folder's time stamps: nothing to judge
-        effects.extend(_effects_of(change, assets, hosts, budget, gate))
+        effects.extend(_effects_of(change, assets, hosts, budget, tap, content))
         if change.kind in (ChangeKind.CREATED, ChangeKind.MODIFIED) and change.type == "file":
             folders.setdefault(os.path.dirname(change.path), []).append(change)
     for folder, parts in folders.items():
-        effects.extend(_split(folder, parts, assets, hosts, budget, gate))
+        effects.extend(_split(folder, parts, assets, hosts, budget, tap, content))
     return effects
 
 
@@ -74,7 +81,12 @@ def _loc(path: str, hosts: HostMap) -> Location:
 
 
 def _effects_of(
-    change: Change, assets: AssetIndex, hosts: HostMap, budget: DecodeBudget, gate: int
+    change: Change,
+    assets: AssetIndex,
+    hosts: HostMap,
+    budget: DecodeBudget,
+    tap: Callable[[], Tap] | None,
+    content: ContentIndex | None,
 ) -> Iterable[Effect]:
     here = _loc(change.path, hosts)
     if change.kind is ChangeKind.DELETED:
@@ -108,7 +120,7 @@ def _effects_of(
         return
     yield Effect(kind=EffectKind.WRITE, target=here, via=VIA, edit=_edit(change),
                  note="observed")  # fmt: skip
-    yield from _copies(change.upper, here, change, assets, hosts, budget, gate)
+    yield from _copies(change.upper, here, change, assets, hosts, budget, tap, content)
 
 
 def _edit(change: Change) -> ConfigEdit | None:
@@ -140,9 +152,11 @@ def _copies(
     assets: AssetIndex,
     hosts: HostMap,
     budget: DecodeBudget,
-    gate: int,
+    tap: Callable[[], Tap] | None,
+    content: ContentIndex | None,
 ) -> Iterable[Effect]:
-    """A ``copy`` from each protected file whose content ``source`` holds."""
+    """A ``copy`` from each protected file whose content ``source`` holds, whole or a part
+    of its tensor bytes (:mod:`guard.fingerprints`)."""
     seen: set[str] = set()
     digest = change.digest if change is not None else None
     size = change.size if change is not None else 0
@@ -160,13 +174,16 @@ def _copies(
                 seen.add(path)
                 yield Effect(kind=EffectKind.COPY, target=_loc(path, hosts), dest=dest, via=VIA,
                              note=f"observed: its content, {how}")  # fmt: skip
-    if change is not None and size > gate:
-        return
-    for layer in layers(source, budget):
+    parts: dict[str, str] = {}  # protected path -> how a part of it was found
+    for layer in layers(source, budget, tap=tap):
         if layer.uninspected:
             yield Effect(kind=EffectKind.UNKNOWN, target=dest, via=VIA, certain=False,
                          note=f"observed content that could not be inspected: {layer.reason}")  # fmt: skip
-            continue
+        if content is not None:
+            for m in layer.found:
+                hit_part = content.hit(m, layer.how) if isinstance(m, Match) else None
+                if hit_part is not None and hit_part.path not in parts:
+                    parts[hit_part.path] = describe(hit_part, os.path.dirname(hit_part.path))
         if layer.outcome is not Outcome.DECODED or not layer.how or layer.digest is None:
             continue
         hit = assets.by_digest(layer.digest)
@@ -175,6 +192,10 @@ def _copies(
             how = " in ".join(reversed(layer.how))
             yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
                          note=f"observed: its content, as {how}")  # fmt: skip
+    for path, what in parts.items():
+        if path not in seen:
+            yield Effect(kind=EffectKind.COPY, target=_loc(path, hosts), dest=dest, via=VIA,
+                         note=f"observed: a part of its content, {what}")  # fmt: skip
 
 
 _PAD = 1 << 16  # bytes of padding before or after a protected file's content still looked for
@@ -222,10 +243,10 @@ def _range_digest(fd: int, offset: int, length: int) -> str:
 
 def _split(
     folder: str, parts: list[Change], assets: AssetIndex, hosts: HostMap, budget: DecodeBudget,
-    gate: int,
+    tap: Callable[[], Tap] | None, content: ContentIndex | None,
 ) -> Iterable[Effect]:  # fmt: skip
     """A folder's new files read in name order as one (``split`` and ``cat`` them back)."""
-    if len(parts) < 2 or sum(p.size for p in parts) > gate:
+    if len(parts) < 2:
         return
     ordered = sorted(parts, key=lambda p: p.path)
     paths = [p.upper for p in ordered if p.upper is not None]
@@ -237,4 +258,4 @@ def _split(
     if hit is not None:
         yield Effect(kind=EffectKind.COPY, target=_loc(hit[0], hosts), dest=dest, via=VIA,
                      note="observed: its content, split into the folder's new files")  # fmt: skip
-    yield from _copies(paths, dest, None, assets, hosts, budget, gate)
+    yield from _copies(paths, dest, None, assets, hosts, budget, tap, content)

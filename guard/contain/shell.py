@@ -312,7 +312,7 @@ class ContainedShell:
             later(self._make_spare, tuple(guard.roots))
             tx.seal()  # what is judged below is what a commit may apply
             changes = read_changes(tx.layers, digest_if=guard.assets.has_size)
-            observed = observed_effects(changes, guard.assets, guard.hosts)
+            observed = observed_effects(changes, guard.assets, guard.hosts, content=guard.content)
             decision = guard.judge(call, definite + observed)
             if result.over_size:
                 decision = _denied(decision, "size-limit", "; ".join(result.cut))
@@ -367,7 +367,10 @@ class ContainedShell:
         finally:
             if not committed:
                 tx.discard()
-        return _result(pending.result, decision, changes, committed=committed)
+        result = _result(pending.result, decision, changes, committed=committed)
+        # What it printed reaches the agent only if it carries no one else's weights.
+        guard.screen(call, (result.stdout, result.stderr), decision)
+        return result
 
     def discard(self, pending: PendingRun) -> None:
         """Throw a prepared run away without deciding on it further."""
@@ -493,6 +496,7 @@ class ContainedShell:
             guard.after(decision)
         res = _result(out, decision, ChangeSet(), committed=True)
         res.contained = False
+        guard.screen(call, (res.stdout, res.stderr), decision)
         return res
 
 
