@@ -180,20 +180,24 @@ def _views(payload: bytes | str) -> Iterator[tuple[bytes, tuple[str, ...]]]:
     else:
         raw = bytes(payload)
         yield raw, ()
+    # A run may begin with a few characters of a word before the encoded text ("data:" is
+    # not in the alphabet, "dataQUJD..." is): every alignment is decoded, as the run's
+    # start cannot tell which one is the payload's.
     for m in _HEX_RUN.finditer(raw):
         digits = m.group().translate(None, b"\r\n")
-        yield (
-            bytes.fromhex(digits[: len(digits) // 2 * 2].decode("ascii")),
-            (f"hex at offset {m.start()}",),
-        )
+        for shift in (0, 1):
+            usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
+            yield bytes.fromhex(usable.decode("ascii")), (f"hex at offset {m.start() + shift}",)
     for m in _B64_RUN.finditer(raw):
         run = m.group().translate(_URLSAFE, b"\r\n")
-        try:
-            decoded = binascii.a2b_base64(run, strict_mode=False)
-        except (binascii.Error, ValueError):
-            continue  # not base64 after all (a hex run is, but decodes to nothing useful)
-        if len(decoded) >= MIN_PAYLOAD:
-            yield decoded, (f"base64 at offset {m.start()}",)
+        for shift in range(4):
+            usable = run[shift : shift + (len(run) - shift) // 4 * 4]
+            try:
+                decoded = binascii.a2b_base64(usable, strict_mode=False)
+            except (binascii.Error, ValueError):
+                continue  # padding in the middle: not one payload at this alignment
+            if len(decoded) >= MIN_PAYLOAD:
+                yield decoded, (f"base64 at offset {m.start() + shift}",)
 
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
