@@ -230,14 +230,23 @@ class Verifier:
         budget: How much decoding one new or changed file may take while looking for the
             content of deleted or protected files in it; :class:`DecodeBudget` defaults when
             ``None``. What goes over it is evidence (``content-uninspectable``), not a pass.
+        fingerprints: Keep chunk fingerprints of the protected weights in baselines and look
+            for parts of them (``partial-copy``); off, only whole copies are found (for
+            comparison: ``benchmarks/verify_tree.py``).
     """
 
     def __init__(
-        self, guard: GuardView, *, workers: int | None = None, budget: DecodeBudget | None = None
+        self,
+        guard: GuardView,
+        *,
+        workers: int | None = None,
+        budget: DecodeBudget | None = None,
+        fingerprints: bool = True,
     ) -> None:
         self.guard = guard
         self.workers = workers
         self.budget = budget if budget is not None else DecodeBudget()
+        self.fingerprints = fingerprints
 
     def _abs(self, rel: str) -> str:
         return os.path.realpath(rel if os.path.isabs(rel) else os.path.join(self.guard.root, rel))
@@ -259,7 +268,7 @@ class Verifier:
         :func:`keep_texts`): what ``peerguard snapshot`` writes."""
         manifest = snapshot(self.guard.roots, previous=previous, workers=self.workers)
         manifest = keep_texts(manifest, previous, also=self._items_files())
-        return keep_fingerprints(manifest, self)
+        return keep_fingerprints(manifest, self) if self.fingerprints else manifest
 
     def _items_files(self) -> list[str]:
         return [self._abs(d.items_file) for d in self.guard.evaluations.values()]
@@ -300,7 +309,8 @@ class Verifier:
                         base.large.add(path)
                 elif text is not None:
                     base.configs[path] = text
-        base.fingerprints = _fingerprints(manifest, weights)
+        if self.fingerprints:
+            base.fingerprints = _fingerprints(manifest, weights)
         return base
 
     def verify(
