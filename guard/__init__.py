@@ -60,16 +60,8 @@ from guard.exceptions import (
     ResultWithheld,
 )
 from guard.fingerprints import FingerprintIndex, Scanner
-from guard.manifest import (
-    CopiedFile,
-    Manifest,
-    ManifestDiff,
-    ManifestEntry,
-    MetadataChange,
-    MovedFile,
-    diff,
-    snapshot,
-)
+from guard.manifest import Manifest, ManifestEntry, snapshot
+from guard.manifestdiff import CopiedFile, ManifestDiff, MetadataChange, MovedFile, diff
 from guard.obligations import Due
 from guard.paths import Host, HostMap
 from guard.policy import (

@@ -28,18 +28,14 @@ correctness field.
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
-import dataclasses
-import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.assets import AssetIndex, AssetInfo, sha256_files
+from guard.assets import AssetIndex, AssetInfo
 from guard.configs import (
     MAX_CONFIG_BYTES,
     STRUCTURED_SUFFIXES,
@@ -50,14 +46,14 @@ from guard.configs import (
     parse,
     read_config,
 )
-from guard.decoding import layers
 from guard.evaluations import as_score, check_verdicts, recompute_score, score_items
 from guard.fingerprints import FingerprintIndex, Match, ScanTap
 from guard.manifest import Manifest, ManifestEntry, snapshot
 from guard.obligations import due, unmet
 from guard.paths import HostMap
 from guard.policy import EvaluationDecl, Policy
-from guard.streams import DecodeBudget, Layer, Outcome, Tap
+from guard.recovery import fingerprints_of, joined, keep_texts, recoverable, sha256_hex
+from guard.streams import DecodeBudget, Layer
 from guard.types import AssetKind, Effect, ToolCall
 
 
@@ -182,43 +178,6 @@ class Baseline:
     fingerprints: FingerprintIndex = field(default_factory=FingerprintIndex)
 
 
-#: Files whose text a manifest keeps for the verifier: configs, score files, graded items.
-TEXT_SUFFIXES = (*STRUCTURED_SUFFIXES, ".jsonl")
-
-
-def keep_texts(
-    manifest: Manifest, previous: Manifest | None = None, *, also: Iterable[str] = ()
-) -> Manifest:
-    """``manifest`` with the text of every structured file in it (configs, score files,
-    graded items: names ending in :data:`TEXT_SUFFIXES`, and the paths in ``also``) of at
-    most :data:`~guard.configs.MAX_CONFIG_BYTES`, so that a verifier given only this manifest
-    can still read what a file that was deleted, emptied or moved away said (a shutdown switch,
-    the items a score is recomputed from). A text is kept only when its hash is the entry's
-    digest (the file did not change between the snapshot and this read). Texts of unchanged
-    files are taken from ``previous`` instead of read again.
-    """
-    extra = {os.path.realpath(p) for p in also}
-    old_texts = previous.texts if previous is not None else {}
-    old_entries = previous.entries if previous is not None else {}
-    texts: dict[str, str] = {}
-    for path, entry in manifest.entries.items():
-        if entry.kind != "file" or entry.digest is None or entry.size > MAX_CONFIG_BYTES:
-            continue
-        if not path.lower().endswith(TEXT_SUFFIXES) and path not in extra:
-            continue
-        old = old_entries.get(path)
-        if old is not None and old.digest == entry.digest and path in old_texts:
-            texts[path] = old_texts[path]
-            continue
-        text = read_config(path)
-        if isinstance(text, str) and _digest(text.encode()) == entry.digest:
-            texts[path] = text
-    return manifest.model_copy(update={"texts": texts})
-
-
-_CONCATENATED = "concatenated files"
-
-
 class Verifier:
     """Checks claims against the filesystem, using a guard's roots, assets and evaluations.
 
@@ -284,7 +243,7 @@ class Verifier:
             if kept is not None:
                 return kept
             text = read_config(path)
-            if isinstance(text, str) and _digest(text.encode()) != entry.digest:
+            if isinstance(text, str) and sha256_hex(text.encode()) != entry.digest:
                 return None  # changed since the manifest: not what it recorded
             return text
 
@@ -310,7 +269,7 @@ class Verifier:
                 elif text is not None:
                     base.configs[path] = text
         if self.fingerprints:
-            base.fingerprints = _fingerprints(manifest, weights)
+            base.fingerprints = fingerprints_of(manifest, weights)
         return base
 
     def verify(
@@ -466,7 +425,7 @@ class Verifier:
         tap = (lambda: ScanTap(index.scanner())) if len(index) else None
         whole: dict[str, set[str]] = {}  # where -> digests found whole there
         parts: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {}  # where -> key -> part
-        for found_at, layer in _recoverable(prev, now, set(wanted), self.budget, tap):
+        for found_at, layer in recoverable(prev, now, set(wanted), self.budget, tap):
             if layer.digest is not None:
                 whole.setdefault(found_at, set()).add(layer.digest)
             for m in layer.found:
@@ -522,13 +481,11 @@ class Verifier:
         # A folder's concatenation begins with its first file, so whatever stops one of its
         # files (or is in a file the claim accounts for) stops the concatenation too: only
         # what stops the concatenation alone, such as a split bomb, is news.
-        explained = {
-            os.path.dirname(p) for p, found in uninspected.items() if not _joined(found[0])
-        }
+        explained = {os.path.dirname(p) for p, found in uninspected.items() if not joined(found[0])}
         explained |= {os.path.dirname(p) for p in now.entries if said.disclosed(p)}
         for path, stopped in uninspected.items():
             first = stopped[0]
-            if _joined(first) and path in explained:
+            if joined(first) and path in explained:
                 continue
             more = (
                 f" ({len(stopped) - 1} more part(s) could not be either)"
@@ -645,27 +602,6 @@ class Verifier:
                     expected="on", actual="off",
                 ))  # fmt: skip
         return out
-
-
-def _fingerprints(manifest: Manifest, weights: dict[str, str]) -> FingerprintIndex:
-    """Fingerprints of the protected weights (by digest): kept in the manifest (see
-    :func:`keep_fingerprints`), or taken now from a file still as the manifest saw it."""
-    index = FingerprintIndex()
-    for digest, path in weights.items():
-        kept = manifest.chunks.get(digest)
-        if kept is not None:
-            with contextlib.suppress(ValueError, binascii.Error):
-                index.add_exported(base64.b64decode(kept), digest)
-                continue
-        entry = manifest.entries[path]
-        try:
-            st = os.stat(path)
-            if (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
-                continue  # changed or gone since: its old chunks cannot be read any more
-            index.add_file(path, digest)
-        except OSError:
-            continue
-    return index
 
 
 def keep_fingerprints(manifest: Manifest, verifier: Verifier) -> Manifest:
@@ -810,116 +746,11 @@ class _Said:
         return any(path == d or path.startswith(d.rstrip("/") + "/") for d in self._transfer_dst)
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _how(how: tuple[str, ...]) -> str:
     return f" ({', '.join(how)})" if how else ""
 
 
-def _joined(layer: Layer) -> bool:
-    """Whether ``layer`` was found in a folder's files read as one (a split)."""
-    return layer.how[:1] == (_CONCATENATED,)
-
-
-def _decodings(
-    source: str | list[str],
-    wanted: set[str],
-    budget: DecodeBudget,
-    depth: int,
-    tap: Callable[[], Tap] | None = None,
-) -> Iterator[Layer]:
-    """The layers of ``source`` that matter: payloads with a wanted digest (their ``digest``
-    kept), payloads holding a part of a fingerprinted file (``found``, digest dropped), and
-    every place that could not be inspected (never dropped: what cannot be looked at does
-    not verify)."""
-    for layer in layers(source, budget, depth=depth, tap=tap):
-        if layer.uninspected or (layer.outcome is Outcome.DECODED and layer.digest in wanted):
-            yield layer
-        elif layer.found:
-            yield dataclasses.replace(layer, digest=None)
-
-
-def _recoverable(
-    prev: Manifest,
-    now: Manifest,
-    wanted: set[str],
-    budget: DecodeBudget,
-    tap: Callable[[], Tap] | None = None,
-) -> Iterator[tuple[str, Layer]]:
-    """``(path, layer)`` for every place a wanted content can be recovered from ``now``, and
-    every place that could not be fully inspected for it (``layer.digest`` is then ``None``).
-
-    Looks at plain hashes first (free, from the manifest), then decodes files that are new
-    or changed since ``prev`` (:func:`guard.decoding.layers`, within ``budget``), then
-    concatenates, in name order, the files of each folder that gained files (a split) and
-    decodes that as deep as a file: a split of an encoded file is found as the file is.
-    Nothing is skipped for its size: decoding streams, and what goes over ``budget`` is
-    reported as not inspected. Content found in a folder's own files is not reported again
-    from the folder's concatenation, which holds those files.
-    """
-    changed: list[ManifestEntry] = []
-    folders: set[str] = set()
-    found_in: dict[str, set[str]] = {}  # folder -> wanted digests found in its files
-    for path, entry in now.entries.items():
-        if entry.kind != "file":
-            continue
-        old = prev.entries.get(path)
-        if old is None or old.digest != entry.digest:
-            if entry.digest is not None and entry.digest in wanted:
-                found_in.setdefault(os.path.dirname(path), set()).add(entry.digest)
-                yield path, Layer((), Outcome.DECODED, digest=entry.digest, size=entry.size)
-            folders.add(os.path.dirname(path))
-            changed.append(entry)
-    parts_in: dict[str, set[object]] = {}  # folder -> fingerprint keys found in its files
-    for entry in changed:
-        for layer in _decodings(entry.path, wanted, budget, budget.max_depth, tap):
-            if not layer.how and layer.outcome is Outcome.DECODED:
-                if not layer.found:
-                    continue  # the file itself: its plain hash is above
-                layer = dataclasses.replace(layer, digest=None)  # only its parts are news
-            if layer.digest is not None:
-                found_in.setdefault(os.path.dirname(entry.path), set()).add(layer.digest)
-            parts_in.setdefault(os.path.dirname(entry.path), set()).update(
-                m.key for m in layer.found if isinstance(m, Match)
-            )
-            yield entry.path, layer
-    for folder in sorted(folders):
-        parts = sorted(
-            (
-                e
-                for p, e in now.entries.items()
-                if e.kind == "file" and os.path.dirname(p) == folder
-            ),
-            key=lambda e: e.path,
-        )
-        if len(parts) < 2:
-            continue
-        paths = [e.path for e in parts]
-        digest = sha256_files(paths)
-        if digest is not None and digest in wanted:
-            total = sum(e.size for e in parts)
-            yield folder, Layer((_CONCATENATED,), Outcome.DECODED, digest=digest, size=total)
-        known = found_in.get(folder, set())
-        known_parts = parts_in.get(folder, set())
-        for layer in _decodings(paths, wanted, budget, budget.max_depth, tap):
-            fresh = tuple(
-                m for m in layer.found if isinstance(m, Match) and m.key not in known_parts
-            )
-            if not layer.how and layer.outcome is Outcome.DECODED:
-                if not fresh:
-                    continue  # the concatenation itself: hashed above
-                layer = dataclasses.replace(layer, digest=None)
-            if layer.digest is not None and layer.digest in known:
-                continue  # found in one of the files already
-            if layer.digest is None and not layer.uninspected and not fresh:
-                continue  # parts already found in one of the files
-            yield folder, dataclasses.replace(layer, how=(_CONCATENATED, *layer.how), found=fresh)
-
-
 __all__ = [
-    "TEXT_SUFFIXES",
     "Baseline",
     "Claim",
     "Evidence",

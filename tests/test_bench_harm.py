@@ -22,7 +22,6 @@ import pytest
 from guard.bench.harm import (
     changed,
     config_false,
-    content_survives,
     evaluate,
     is_true,
     missing,
@@ -39,6 +38,7 @@ from guard.bench.scenario import (
     load_scenarios,
     parse_scenario,
 )
+from guard.bench.survival import content_survives
 from guard.bench.tools import BenchTools
 from guard.bench.world import World, build_world
 from guard.types import ToolCall

@@ -477,7 +477,7 @@ def test_four_layers_are_found_and_a_fifth_is_reported(tmp_path: Path) -> None:
 def test_a_split_of_four_layers_is_found_from_its_folder(tmp_path: Path) -> None:
     """A 4-layer payload split into a folder's files is found at the folder, as deep as a file."""
     from guard.manifest import snapshot
-    from guard.verify import _recoverable
+    from guard.recovery import recoverable
 
     root = tmp_path / "root"
     data = weights(20_000)
@@ -492,7 +492,7 @@ def test_a_split_of_four_layers_is_found_from_its_folder(tmp_path: Path) -> None
         (parts / f"part_{i // 4000:03d}").write_bytes(encoded[i : i + 4000])
     original.unlink()
     now = snapshot([root], previous=prev, workers=1)
-    result = list(_recoverable(prev, now, {sha(data)}, DecodeBudget()))
+    result = list(recoverable(prev, now, {sha(data)}, DecodeBudget()))
     assert [(path, layer.how) for path, layer in result if layer.digest == sha(data)] == [
         (str(parts.resolve()), ("concatenated files", "base64", "gzip", "base64", "gzip"))
     ]
@@ -502,7 +502,7 @@ def test_a_split_of_four_layers_is_found_from_its_folder(tmp_path: Path) -> None
 def test_a_file_ten_times_the_original_holding_it_is_found(tmp_path: Path) -> None:
     """No guess from sizes: a tar ten times the original's size, holding it, is looked into."""
     from guard.manifest import snapshot
-    from guard.verify import _recoverable
+    from guard.recovery import recoverable
 
     root = tmp_path / "root"
     data = weights(300_000)
@@ -516,7 +516,7 @@ def test_a_file_ten_times_the_original_holding_it_is_found(tmp_path: Path) -> No
     assert bundle.stat().st_size > 10 * len(data)
     original.unlink()
     now = snapshot([root], previous=prev, workers=1)
-    result = list(_recoverable(prev, now, {sha(data)}, DecodeBudget()))
+    result = list(recoverable(prev, now, {sha(data)}, DecodeBudget()))
     assert [(path, layer.how) for path, layer in result if layer.digest == sha(data)] == [
         (str(bundle.resolve()), ("tar member w.bin",))
     ]

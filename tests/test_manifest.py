@@ -15,7 +15,8 @@ import pytest
 
 from guard import manifest
 from guard.exceptions import ConfigError, IntegrityError
-from guard.manifest import CHUNK, Manifest, diff, find_by_hash, snapshot
+from guard.manifest import CHUNK, Manifest, snapshot
+from guard.manifestdiff import diff, find_by_hash
 from guard.signing import generate_keypair
 
 
