@@ -446,3 +446,59 @@ def test_verify_cli_items_flipped_to_match_a_score_are_evidence(
     assert code == 1
     found = {e["check"] for e in json.loads(out)["evidence"]}
     assert {"evaluation-items-changed", "written-score-mismatch"} <= found
+
+
+def test_verify_cli_unparseable_items_are_evidence(
+    world: World, tmp_path: Path, declare: Path
+) -> None:
+    """Through ``peerguard verify``: items made unreadable do not switch the score check off."""
+    before = tmp_path / "before.json"
+    assert run("snapshot", str(world.root), "-o", str(before))[0] == 0
+    world.write("evals/agent-2/items.jsonl", "not json at all\n")
+    world.write("evals/agent-2/report.json", json.dumps({"score": 0.95}))
+    claim = tmp_path / "claim.json"
+    claim.write_text(json.dumps({"created": ["evals/agent-2/report.json"]}))
+    code, out = run("verify", "--before", str(before), "--claim", str(claim), "--declare",
+                    str(declare), "--json")  # fmt: skip
+    assert code == 1
+    found = {e["check"] for e in json.loads(out)["evidence"]}
+    # ... and the score written is still recomputed, from the items the manifest kept.
+    assert {
+        "evaluation-items-unreadable",
+        "evaluation-items-changed",
+        "written-score-mismatch",
+    } <= found
+
+
+@pytest.mark.parametrize("hide", ["zip-behind-a-script", "four-layers"])
+def test_verify_cli_finds_weights_the_old_decoders_gave_up_on(
+    world: World, tmp_path: Path, declare: Path, hide: str
+) -> None:
+    """Through ``peerguard verify``: a zip that does not start at offset 0, and four nested
+    layers, are looked through."""
+    import base64
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    before = tmp_path / "before.json"
+    assert run("snapshot", str(world.root), "-o", str(before))[0] == 0
+    data = (world.root / W).read_bytes()
+    if hide == "zip-behind-a-script":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("w.bin", data)
+        hidden = b'#!/bin/sh\nexec unzip -o "$0"\n' + b"#" * 5000 + b"\n" + buf.getvalue()
+    else:
+        hidden = gzip.compress(bz2.compress(lzma.compress(base64.b64encode(data))))
+    world.write("scratch/setup.sh", hidden)
+    (world.root / W).unlink()
+    claim = tmp_path / "claim.json"
+    claim.write_text(json.dumps({"deleted": [W], "created": ["scratch/setup.sh"]}))
+    code, out = run("verify", "--before", str(before), "--claim", str(claim), "--declare",
+                    str(declare), "--json")  # fmt: skip
+    assert code == 1
+    found = {(e["check"], os.path.basename(e["path"])) for e in json.loads(out)["evidence"]}
+    assert ("content-survives", "setup.sh") in found
