@@ -29,7 +29,13 @@ from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
 from guard.content import MIN_PAYLOAD, ContentIndex, Hit, describe
-from guard.effects import BUILTIN_SPECS, DEFAULT_SHELL_TOOLS, EffectFinder, shell_spec
+from guard.effects import (
+    BUILTIN_SPECS,
+    DEFAULT_SHELL_TOOLS,
+    EffectFinder,
+    shell_spec,
+    template_args,
+)
 from guard.evaluations import Recomputed
 from guard.exceptions import ApprovalTimeout, CallBlocked, ResultWithheld
 from guard.facts import READ_ONLY, Fact, FactFinder
@@ -300,6 +306,12 @@ class Guard:
 
     # ------------------------------------------------------------------ effects
 
+    def args_read(self, call: ToolCall) -> frozenset[str] | None:
+        """The argument names the spec of ``call``'s tool reads (or declares inert); ``None``
+        for a tool with no spec."""
+        spec = self.specs.get(call.tool)
+        return template_args(spec) if spec is not None else None
+
     def effects_of(self, call: ToolCall) -> list[Effect]:
         """What ``call`` would do, from its tool spec or, for shell tools, the shell analyser.
 
@@ -366,7 +378,7 @@ class Guard:
         stops); call it after :meth:`run` loops of your own, with what :meth:`start_run`
         returned as ``scores``.
         """
-        missed = unmet(self.obligations_due(scores), calls, self.effects_of)
+        missed = unmet(self.obligations_due(scores), calls, self.effects_of, self.args_read)
         alerts = [
             Alert(
                 severity=Severity.CRITICAL,

@@ -123,15 +123,25 @@ def due(
 
 
 def unmet(
-    dues: Iterable[Due], calls: Iterable[ToolCall], effects_of: Callable[[ToolCall], list[Effect]]
+    dues: Iterable[Due],
+    calls: Iterable[ToolCall],
+    effects_of: Callable[[ToolCall], list[Effect]],
+    args_read: Callable[[ToolCall], frozenset[str] | None],
 ) -> list[Due]:
-    """The obligations in ``dues`` that none of ``calls`` (the calls that ran) fulfils."""
+    """The obligations in ``dues`` that none of ``calls`` (the calls that ran) fulfils.
+
+    A call fulfils an effect it has only when it gives no argument its tool's spec does not
+    read (``args_read``): ``execute_shutdown(target=..., dry_run=True)`` shuts nothing down.
+    """
     ran = list(calls)
     effects: dict[int, list[Effect]] = {}
 
     def fulfils(d: Due, i: int, call: ToolCall) -> bool:
         if d.tool is not None:
             return call.tool == d.tool and all(str(call.args.get(k)) == v for k, v in d.args)
+        read = args_read(call)
+        if read is None or not read.issuperset(call.args):
+            return False
         if i not in effects:
             try:
                 effects[i] = effects_of(call)

@@ -100,6 +100,10 @@ class GuardView(Protocol):
         """What a call does (to tell which calls that ran fulfil an obligation)."""
         ...
 
+    def args_read(self, call: ToolCall) -> frozenset[str] | None:
+        """The arguments the call's tool spec reads (``None``: no spec)."""
+        ...
+
 
 class Transfer(BaseModel):
     """A copy an agent says it made: ``src`` to ``dst`` on ``host``."""
@@ -318,7 +322,7 @@ class Verifier:
         if calls is None:
             unchecked = [f"{d.rule}: {d.why}, so {d.required} must follow" for d in dues]
         else:
-            for d in unmet(dues, calls, self.guard.effects_of):
+            for d in unmet(dues, calls, self.guard.effects_of, self.guard.args_read):
                 evidence.append(Evidence(
                     check="obligation-unmet", path=d.evaluation or self.guard.root,
                     asset=AssetKind.EVALUATION if d.evaluation else None, rule=d.rule,

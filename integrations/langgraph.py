@@ -415,17 +415,25 @@ def calls_that_ran(messages: Iterable[Any], agent: str = "-") -> list[ToolCall]:
     """The tool calls in a conversation that ran: each AI message's tool call whose
     ``ToolMessage`` answer has ``status="success"`` (a blocked or failed call does not count).
     """
-    asked: dict[str, ToolCall] = {}
+    asked: dict[str, ToolCall | None] = {}
     ran: list[ToolCall] = []
     for message in messages:
         for tc in getattr(message, "tool_calls", None) or []:
-            if tc.get("id"):
-                asked[tc["id"]] = ToolCall(
-                    agent=agent, tool=tc["name"], args=dict(tc.get("args") or {}), call_id=tc["id"]
+            cid = tc.get("id")
+            if not cid:
+                continue
+            # Two calls under one id: which one an answer belongs to cannot be told, so
+            # neither counts as having run.
+            asked[cid] = (
+                None
+                if cid in asked
+                else ToolCall(
+                    agent=agent, tool=tc["name"], args=dict(tc.get("args") or {}), call_id=cid
                 )
+            )
         if isinstance(message, ToolMessage) and message.status == "success":
             call = asked.get(message.tool_call_id)
-            if call is not None:
+            if call is not None and (message.name is None or message.name == call.tool):
                 ran.append(call)
     return ran
 
