@@ -189,18 +189,33 @@ def _views(payload: bytes | str) -> Iterator[tuple[bytes, tuple[str, ...]]]:
             usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
             yield bytes.fromhex(usable.decode("ascii")), (f"hex at offset {m.start() + shift}",)
     for m in _B64_RUN.finditer(raw):
-        run = m.group().translate(_URLSAFE, b"\r\n")
+        # Padding ends a payload: pieces joined after it (rows of one cut-up text, blocks)
+        # are decoded each from its own start, and given as one stream.
         for shift in range(4):
-            usable = run[shift : shift + (len(run) - shift) // 4 * 4]
-            try:
-                decoded = binascii.a2b_base64(usable, strict_mode=False)
-            except (binascii.Error, ValueError):
-                continue  # padding in the middle: not one payload at this alignment
+            decoded = b"".join(
+                _unbase64(piece[shift:])
+                for piece in _PADDING.split(m.group().translate(_URLSAFE, b"\r\n"))
+            )
             if len(decoded) >= MIN_PAYLOAD:
                 yield decoded, (f"base64 at offset {m.start() + shift}",)
+        # Lines each decoded from their own start, short ones (a key, a block's "text"
+        # tag between the pieces of a cut-up payload) left out.
+        lines = m.group().translate(_URLSAFE, b"\r").split(b"\n")
+        decoded = b"".join(_unbase64(line) for line in lines if len(line) >= 16)
+        if len(decoded) >= MIN_PAYLOAD:
+            yield decoded, (f"base64 lines from offset {m.start()}",)
 
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
+_PADDING = re.compile(rb"=+")
+
+
+def _unbase64(piece: bytes) -> bytes:
+    usable = piece[: len(piece) // 4 * 4]
+    try:
+        return binascii.a2b_base64(usable, strict_mode=False)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _latin1(text: str) -> bytes | None:

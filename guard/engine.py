@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
-from guard.content import MIN_PAYLOAD, ContentIndex, Hit, describe
+from guard.content import MIN_PAYLOAD, ContentIndex, describe
 from guard.effects import (
     BUILTIN_SPECS,
     DEFAULT_SHELL_TOOLS,
@@ -567,15 +567,15 @@ class Guard:
         Raises:
             ResultWithheld: The result was withheld (enforce mode).
         """
-        payloads = [p for p in _payloads(result, 0) if len(p) >= MIN_PAYLOAD]
-        if not payloads:
+        # One stream of everything the result holds: a part cut into rows, blocks or fields
+        # under the minimum each is still a part.
+        pieces = [p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p
+                  for p in _payloads(result)]  # fmt: skip
+        if sum(len(p) for p in pieces) < MIN_PAYLOAD:
             return result
-        hits: list[Hit] = []
-        gaps: list[str] = []
-        for payload in payloads:
-            found = self.content.find(payload)
-            hits.extend(h for h in found.hits if h.asset.owner != call.agent)
-            gaps.extend(found.uninspected)
+        found = self.content.find(b"\n".join(pieces))
+        hits = [h for h in found.hits if h.asset.owner != call.agent]
+        gaps = found.uninspected
         if not hits and not gaps:
             return result
         what = (
@@ -624,9 +624,22 @@ class Guard:
             self.before(decision)
             try:
                 result = execute(call)
+            except Exception as exc:
+                self._screen_error(call, exc, decision)
+                raise
             finally:
                 self.after(decision)
             return self.screen(call, result, decision)
+
+    def _screen_error(self, call: ToolCall, exc: Exception, decision: Decision) -> None:
+        """Raise :class:`ResultWithheld` in place of an error whose message carries someone
+        else's weights (an agent framework shows the message to the model)."""
+        if isinstance(exc, CallBlocked):
+            return
+        try:
+            self.screen(call, exc, decision)
+        except ResultWithheld as withheld:
+            raise withheld from None
 
     async def arun(self, call: ToolCall, execute: Callable[[ToolCall], Awaitable[T]]) -> T:
         """The async form of :meth:`run`; an approver with ``aask`` is awaited.
@@ -653,19 +666,55 @@ class Guard:
             try:
                 ran = execute(call)
                 result: T = await ran if inspect.isawaitable(ran) else ran
+            except Exception as exc:
+                await asyncio.to_thread(self._screen_error, call, exc, decision)
+                raise
             finally:
                 await asyncio.to_thread(self.after, decision)
             return await asyncio.to_thread(self.screen, call, result, decision)
 
 
-def _payloads(value: object, depth: int) -> Iterator[str | bytes]:
-    """The strings and bytes in a tool's result (inside lists, tuples and dicts too)."""
-    if isinstance(value, str | bytes | bytearray | memoryview):
-        yield value if isinstance(value, str | bytes) else bytes(value)
-    elif depth < 8 and isinstance(value, list | tuple | dict):
-        items = value.values() if isinstance(value, dict) else value
-        for item in items:
-            yield from _payloads(item, depth + 1)
+def _payloads(value: object, budget: int = 100_000) -> Iterator[str | bytes]:
+    """The strings and bytes in a tool's result, wherever they are: inside lists, tuples,
+    sets and dicts (keys too), dataclasses, pydantic models and other objects' attributes,
+    an exception's message and arguments. At most ``budget`` values are visited; past it the
+    rest is given as one ``repr`` (still screened, never skipped)."""
+    stack: list[object] = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            yield item
+            continue
+        if isinstance(item, bytearray | memoryview):
+            yield bytes(item)
+            continue
+        if item is None or isinstance(item, bool | int | float) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        budget -= 1
+        if budget < 0:
+            yield repr(stack)  # what is left, in one piece
+            return
+        # Pushed in reverse, so that what is popped comes in the result's own order (rows
+        # of one text cut up are screened joined as they were).
+        if isinstance(item, dict):
+            for k, v in reversed(list(item.items())):
+                stack.extend((v, k))
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(reversed(list(item)))
+        elif isinstance(item, BaseException):
+            yield str(item)
+            stack.extend(reversed(item.args))
+        elif hasattr(item, "__dict__") or hasattr(item, "__slots__"):
+            fields = getattr(item, "__dict__", None) or {
+                name: getattr(item, name, None)
+                for cls in type(item).__mro__
+                for name in getattr(cls, "__slots__", ())
+            }
+            stack.extend(reversed(list(fields.values())))
+        else:
+            yield repr(item)
 
 
 def unidentified(

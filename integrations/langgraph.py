@@ -133,12 +133,6 @@ def pending_confirmations(interrupts: Iterable[Interrupt]) -> dict[str, Confirma
     return found
 
 
-def _command_messages(result: Any) -> list[ToolMessage]:
-    update = getattr(result, "update", None)
-    found = update.get("messages", []) if isinstance(update, Mapping) else []
-    return [m for m in found if isinstance(m, ToolMessage)]
-
-
 def _context_agent(context: Any) -> str | None:
     if context is None:
         return None
@@ -265,10 +259,12 @@ class _Gate:
         """``result``, or the notice that replaces it when it carries another model's weights
         (:meth:`guard.engine.Guard.screen`): the content, the artifact, and the messages of
         a ``Command``."""
-        messages = [result] if isinstance(result, ToolMessage) else _command_messages(result)
+        # A Command's whole update (any message type, any key), or the message's content and
+        # artifact.
+        shown = getattr(result, "update", None) if not isinstance(result, ToolMessage) else (
+            result.content, result.artifact)  # fmt: skip
         try:
-            for message in messages:
-                self.guard.screen(call, (message.content, message.artifact), decision)
+            self.guard.screen(call, shown, decision)
         except CallBlocked as error:
             return self.blocked(request, error)
         return result

@@ -310,12 +310,6 @@ def test_a_whole_copy_in_a_file_the_claim_lists_as_created_is_evidence(
 # ================================================================ holes: tool results
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: Guard.screen scans each string of a result on its own and skips those under "
-    "MIN_PAYLOAD (4096): rows of 4000 characters, or of 30000 (each under the 32 KiB "
-    "threshold), carry 160 KiB of tensor bytes to the agent",
-)
 @pytest.mark.parametrize("row", [4000, 30000])
 def test_a_result_split_into_rows_is_withheld(world: World, big: bytes, row: int) -> None:
     text = base64.b64encode(piece(big)).decode()
@@ -328,11 +322,6 @@ class _Row:
     data: str
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: _payloads stops at depth 8, reads dict values but not keys, and skips sets "
-    "and objects (a dataclass); the framework serialises all of them for the model",
-)
 @pytest.mark.parametrize(
     "wrap",
     [
@@ -352,12 +341,6 @@ def test_a_result_in_a_structure_is_withheld(
         guard.run(read_call(), lambda c: wrap(leak))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: _Gate.screened screens only ToolMessage instances in a Command's "
-    "update['messages'] (a dict message or a HumanMessage there is added to the "
-    "conversation unscreened), and content blocks of under 4096 characters each",
-)
 @pytest.mark.parametrize(
     ("form", "kind"),
     [("dict-message", "middleware"), ("human-message", "toolnode"), ("blocks", "middleware")],
@@ -390,11 +373,6 @@ def test_langgraph_results_in_commands_and_blocks_are_withheld(
     assert WITHHELD_RULE in [a.rule for a in sink.alerts]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: an exception's message is never screened: guard_tool's handle_tool_error "
-    "hands a ToolException's text to the model, and Guard.run lets any exception through",
-)
 def test_an_error_message_carrying_a_part_is_withheld(world: World, big: bytes) -> None:
     guard = world.guard()
     leak = base64.b64encode(piece(big)).decode()
