@@ -40,7 +40,6 @@ MIN_PAYLOAD = 4096
 # Runs of base64 or hex (line breaks allowed, as base64 and xxd -p wrap) long enough to be
 # worth decoding. One character class each: matching is linear, whatever the text.
 _B64_RUN = re.compile(rb"[A-Za-z0-9+/=_\-\r\n]{1024,}")
-_HEX_RUN = re.compile(rb"[0-9a-fA-F\r\n]{4096,}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,90 @@ class Found:
 
     hits: list[Hit] = field(default_factory=list)
     uninspected: list[str] = field(default_factory=list)
+
+
+# Base64 alphabet (both flavours, padding, line breaks) mapped to "A", the rest to NUL: a
+# run is then found by bytes.find in C, whatever the payload holds.
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-\r\n"
+_RUN_MAP = bytes(0x41 if c in _ALPHABET else 0 for c in range(256))
+_RUN_MIN = 256  # characters: shorter runs decode to under 192 bytes, a fraction of a chunk
+_RUN_NEEDLE = b"A" * _RUN_MIN
+_RUN_MAX = 16 << 20  # a run held before it is decoded; a longer one is decoded in pieces
+_HEX = frozenset(b"0123456789abcdefABCDEF\r\n")
+
+
+class PayloadTap:
+    """A tap for :func:`guard.decoding.layers` that scans a payload for fingerprints as it
+    streams, and the base64 and hex runs in it decoded (a part in a line of a log, a Python
+    string literal, ``xxd -p`` output: text the decoders do not take as a whole). Its
+    ``result()`` is the matches, the best per protected file."""
+
+    __slots__ = ("_best", "_carry", "_index", "_raw")
+
+    def __init__(self, index: FingerprintIndex) -> None:
+        self._index = index
+        self._raw = index.scanner()
+        self._carry = b""
+        self._best: dict[str, Match] = {}
+
+    def update(self, data: bytes) -> None:
+        """Scan the next piece of the payload."""
+        self._raw.update(data)
+        buf = self._carry + bytes(data) if self._carry else bytes(data)
+        mapped = buf.translate(_RUN_MAP)
+        pos = 0
+        while (i := mapped.find(_RUN_NEEDLE, pos)) >= 0:
+            start = mapped.rfind(b"\0", pos, i) + 1 or pos
+            end = mapped.find(b"\0", i)
+            if end < 0:  # the run goes on in the next piece
+                if len(buf) - start >= _RUN_MAX:
+                    self._decode(buf[start:])
+                    self._carry = b""
+                else:
+                    self._carry = buf[start:]
+                return
+            self._decode(buf[start:end])
+            pos = end
+        last = mapped.rfind(b"\0") + 1
+        self._carry = buf[max(last, pos) :] if len(buf) - max(last, pos) < _RUN_MIN else b""
+
+    def _decode(self, run: bytes) -> None:
+        for decoded, _how in _decoded_runs(run):
+            scanner = self._index.scanner()
+            scanner.update(decoded)
+            self._keep(scanner.matches())
+
+    def _keep(self, matches: list[Match]) -> None:
+        for m in matches:
+            best = self._best.get(m.key)
+            if best is None or best.matched_bytes < m.matched_bytes:
+                self._best[m.key] = m
+
+    def result(self) -> tuple[object, ...]:
+        """The matches of the payload and of its runs, the best per key, largest first."""
+        if len(self._carry) >= _RUN_MIN:
+            self._decode(self._carry)
+        self._carry = b""
+        self._keep(self._raw.matches())
+        return tuple(sorted(self._best.values(), key=lambda m: -m.matched_bytes))
+
+
+def _decoded_runs(run: bytes) -> Iterator[tuple[bytes, tuple[str, ...]]]:
+    """What one run of base64-alphabet characters decodes to: as hex (when it is hex), and
+    as base64 at every alignment, restarting after padding and at each line."""
+    if _HEX.issuperset(run):
+        digits = run.translate(None, b"\r\n")
+        for shift in (0, 1):
+            usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
+            yield bytes.fromhex(usable.decode("ascii")), ("hex",)
+    for shift in range(4):
+        decoded = b"".join(
+            _unbase64(piece[shift:]) for piece in _PADDING.split(run.translate(_URLSAFE, b"\r\n"))
+        )
+        yield decoded, ("base64",)
+    lines = run.translate(_URLSAFE, b"\r").split(b"\n")
+    if len(lines) > 1:
+        yield b"".join(_unbase64(line) for line in lines if len(line) >= 16), ("base64 lines",)
 
 
 class ContentIndex:
@@ -125,7 +208,7 @@ class ContentIndex:
         """A tap factory for :func:`guard.decoding.layers`: each payload's
         :attr:`~guard.streams.Layer.found` holds its :class:`~guard.fingerprints.Match` es."""
         index = self.index()
-        return lambda: ScanTap(index.scanner())
+        return lambda: PayloadTap(index)
 
     def hit(self, match: Match, how: tuple[str, ...] = ()) -> Hit | None:
         """The :class:`Hit` a match of this index stands for."""
@@ -183,27 +266,10 @@ def _views(payload: bytes | str) -> Iterator[tuple[bytes, tuple[str, ...]]]:
     # A run may begin with a few characters of a word before the encoded text ("data:" is
     # not in the alphabet, "dataQUJD..." is): every alignment is decoded, as the run's
     # start cannot tell which one is the payload's.
-    for m in _HEX_RUN.finditer(raw):
-        digits = m.group().translate(None, b"\r\n")
-        for shift in (0, 1):
-            usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
-            yield bytes.fromhex(usable.decode("ascii")), (f"hex at offset {m.start() + shift}",)
     for m in _B64_RUN.finditer(raw):
-        # Padding ends a payload: pieces joined after it (rows of one cut-up text, blocks)
-        # are decoded each from its own start, and given as one stream.
-        for shift in range(4):
-            decoded = b"".join(
-                _unbase64(piece[shift:])
-                for piece in _PADDING.split(m.group().translate(_URLSAFE, b"\r\n"))
-            )
+        for decoded, how in _decoded_runs(m.group()):
             if len(decoded) >= MIN_PAYLOAD:
-                yield decoded, (f"base64 at offset {m.start() + shift}",)
-        # Lines each decoded from their own start, short ones (a key, a block's "text"
-        # tag between the pieces of a cut-up payload) left out.
-        lines = m.group().translate(_URLSAFE, b"\r").split(b"\n")
-        decoded = b"".join(_unbase64(line) for line in lines if len(line) >= 16)
-        if len(decoded) >= MIN_PAYLOAD:
-            yield decoded, (f"base64 lines from offset {m.start()}",)
+                yield decoded, (f"{how[0]} at offset {m.start()}",)
 
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -232,4 +298,47 @@ def describe(hit: Hit, root: str) -> str:
     return f"{hit.matched_bytes // 1024} KiB of the tensor bytes of {shown}{where}"
 
 
-__all__ = ["MIN_PAYLOAD", "ContentIndex", "Found", "Hit", "describe"]
+__all__ = ["MIN_PAYLOAD", "ContentIndex", "Found", "Hit", "PayloadTap", "describe", "strings_in"]
+
+
+def strings_in(value: object, budget: int = 100_000) -> Iterator[str | bytes]:
+    """The strings and bytes in a tool's result, wherever they are: inside lists, tuples,
+    sets and dicts (keys too), dataclasses, pydantic models and other objects' attributes,
+    an exception's message and arguments. At most ``budget`` values are visited; past it the
+    rest is given as one ``repr`` (still screened, never skipped)."""
+    stack: list[object] = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            yield item
+            continue
+        if isinstance(item, bytearray | memoryview):
+            yield bytes(item)
+            continue
+        if item is None or isinstance(item, bool | int | float) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        budget -= 1
+        if budget < 0:
+            yield repr(stack)  # what is left, in one piece
+            return
+        # Pushed in reverse, so that what is popped comes in the result's own order (rows
+        # of one text cut up are screened joined as they were).
+        if isinstance(item, dict):
+            for k, v in reversed(list(item.items())):
+                stack.extend((v, k))
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(reversed(list(item)))
+        elif isinstance(item, BaseException):
+            yield str(item)
+            stack.extend(reversed(item.args))
+        elif hasattr(item, "__dict__") or hasattr(item, "__slots__"):
+            fields = getattr(item, "__dict__", None) or {
+                name: getattr(item, name, None)
+                for cls in type(item).__mro__
+                for name in getattr(cls, "__slots__", ())
+            }
+            stack.extend(reversed(list(fields.values())))
+        else:
+            yield repr(item)

@@ -22,13 +22,13 @@ import inspect
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
-from guard.content import MIN_PAYLOAD, ContentIndex, describe
+from guard.content import MIN_PAYLOAD, ContentIndex, describe, strings_in
 from guard.effects import (
     BUILTIN_SPECS,
     DEFAULT_SHELL_TOOLS,
@@ -570,7 +570,7 @@ class Guard:
         # One stream of everything the result holds: a part cut into rows, blocks or fields
         # under the minimum each is still a part.
         pieces = [p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p
-                  for p in _payloads(result)]  # fmt: skip
+                  for p in strings_in(result)]  # fmt: skip
         if sum(len(p) for p in pieces) < MIN_PAYLOAD:
             return result
         found = self.content.find(b"\n".join(pieces))
@@ -672,49 +672,6 @@ class Guard:
             finally:
                 await asyncio.to_thread(self.after, decision)
             return await asyncio.to_thread(self.screen, call, result, decision)
-
-
-def _payloads(value: object, budget: int = 100_000) -> Iterator[str | bytes]:
-    """The strings and bytes in a tool's result, wherever they are: inside lists, tuples,
-    sets and dicts (keys too), dataclasses, pydantic models and other objects' attributes,
-    an exception's message and arguments. At most ``budget`` values are visited; past it the
-    rest is given as one ``repr`` (still screened, never skipped)."""
-    stack: list[object] = [value]
-    seen: set[int] = set()
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str | bytes):
-            yield item
-            continue
-        if isinstance(item, bytearray | memoryview):
-            yield bytes(item)
-            continue
-        if item is None or isinstance(item, bool | int | float) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        budget -= 1
-        if budget < 0:
-            yield repr(stack)  # what is left, in one piece
-            return
-        # Pushed in reverse, so that what is popped comes in the result's own order (rows
-        # of one text cut up are screened joined as they were).
-        if isinstance(item, dict):
-            for k, v in reversed(list(item.items())):
-                stack.extend((v, k))
-        elif isinstance(item, list | tuple | set | frozenset):
-            stack.extend(reversed(list(item)))
-        elif isinstance(item, BaseException):
-            yield str(item)
-            stack.extend(reversed(item.args))
-        elif hasattr(item, "__dict__") or hasattr(item, "__slots__"):
-            fields = getattr(item, "__dict__", None) or {
-                name: getattr(item, name, None)
-                for cls in type(item).__mro__
-                for name in getattr(cls, "__slots__", ())
-            }
-            stack.extend(reversed(list(fields.values())))
-        else:
-            yield repr(item)
 
 
 def unidentified(

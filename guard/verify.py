@@ -46,8 +46,9 @@ from guard.configs import (
     parse,
     read_config,
 )
+from guard.content import PayloadTap
 from guard.evaluations import as_score, check_verdicts, recompute_score, score_items
-from guard.fingerprints import FingerprintIndex, Match, ScanTap
+from guard.fingerprints import FingerprintIndex, Match
 from guard.manifest import Manifest, ManifestEntry, snapshot
 from guard.obligations import due, unmet
 from guard.paths import HostMap
@@ -426,7 +427,7 @@ class Verifier:
         out = []
         uninspected: dict[str, list[Layer]] = {}
         index = base.fingerprints
-        tap = (lambda: ScanTap(index.scanner())) if len(index) else None
+        tap = (lambda: PayloadTap(index)) if len(index) else None
         whole: dict[str, set[str]] = {}  # where -> digests found whole there
         parts: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {}  # where -> key -> part
         for found_at, layer in recoverable(prev, now, set(wanted), self.budget, tap):

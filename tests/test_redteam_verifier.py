@@ -192,12 +192,6 @@ CHEAP_TRANSFORMS: dict[str, Callable[[bytes], bytes]] = {
 # ================================================================ holes: partial copies
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the verifier (and the contained shell's observation) never decode hex, and "
-    "find base64 only when a file's first 4 KiB are pure standard base64; ContentIndex.find "
-    "decodes such runs for content arguments and tool results, guard.decoding.layers does not",
-)
 @pytest.mark.parametrize(
     "encode",
     [
