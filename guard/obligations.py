@@ -181,13 +181,17 @@ def _names_owner(ob: ObligationDecl) -> bool:
 
 
 def _score(decl: EvaluationDecl, root: str, items: Mapping[str, str] | None) -> Recomputed | None:
-    kept = (items or {}).get(_abs(decl.items_file, root))
+    path = decl.items_file
+    kept = (items or {}).get(
+        os.path.normpath(path if os.path.isabs(path) else os.path.join(root, path))
+    )
     return score_items(kept, decl) if kept is not None else recompute_score(decl, root)
 
 
 def _owner(assets: AssetIndex, decl: EvaluationDecl, root: str) -> str | None:
     for rel in (decl.score_file, decl.items_file):
-        info = assets.globs.lookup(_abs(rel, root))
+        # Where the declaration says, not where a symlink made since points.
+        info = assets.globs.lookup(os.path.normpath(os.path.join(root, rel)))
         if info is not None and info.owner:
             return info.owner
     return None

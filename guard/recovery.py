@@ -40,7 +40,7 @@ def keep_texts(
     digest (the file did not change between the snapshot and this read). Texts of unchanged
     files are taken from ``previous`` instead of read again.
     """
-    extra = {os.path.realpath(p) for p in also}
+    extra = {os.path.normpath(p) for p in also}
     old_texts = previous.texts if previous is not None else {}
     old_entries = previous.entries if previous is not None else {}
     texts: dict[str, str] = {}

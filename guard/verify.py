@@ -235,7 +235,14 @@ class Verifier:
         return keep_fingerprints(manifest, self) if self.fingerprints else manifest
 
     def _items_files(self) -> list[str]:
-        return [self._abs(d.items_file) for d in self.guard.evaluations.values()]
+        return [self._lexical(d.items_file) for d in self.guard.evaluations.values()]
+
+    def _lexical(self, rel: str) -> str:
+        """``rel`` under the root without following symlinks: where a manifest records the
+        file. Items looked up this way cannot be swapped for others by a symlink made
+        during the run (the path then no longer holds the file the baseline recorded)."""
+        root = self.guard.root
+        return os.path.normpath(rel if os.path.isabs(rel) else os.path.join(root, rel))
 
     def baseline_from(self, manifest: Manifest) -> Baseline:
         """A baseline from a manifest taken earlier. Texts come from the manifest (see
@@ -514,7 +521,7 @@ class Verifier:
         out = []
         tolerance = self.guard.policy.score_tolerance
         for score_path, decl in self.guard.evaluations.items():
-            items = self._abs(decl.items_file)
+            items = self._lexical(decl.items_file)
             then, after = base.manifest.entries.get(items), now.entries.get(items)
             if then is not None and (after is None or after.digest != then.digest):
                 # The items are the ground truth a score is recomputed from: changing them is
@@ -536,7 +543,9 @@ class Verifier:
             truth = score_items(kept, decl) if kept is not None else current
             if truth is None:
                 continue
-            claimed = [v for k, v in claim.scores.items() if self._abs(k) == score_path]
+            claimed = [
+                v for k, v in claim.scores.items() if score_path in (self._abs(k), self._lexical(k))
+            ]
             for value in claimed:
                 if abs(value - truth.score) > tolerance:
                     out.append(Evidence(
@@ -551,19 +560,47 @@ class Verifier:
                     message=f"the score file ({text.size} bytes) is larger than the {MAX_CONFIG_BYTES} bytes the guard reads: the score written cannot be checked",
                 ))  # fmt: skip
                 continue
+            then_entry, now_entry = (
+                base.manifest.entries.get(score_path),
+                now.entries.get(score_path),
+            )
+            written_now = now_entry is not None and (
+                then_entry is None or then_entry.digest != now_entry.digest
+            )
             if text is None:
+                if written_now:
+                    out.append(_unreadable_score(score_path, "it is not UTF-8 text"))
                 continue
             doc = parse(text, score_path)
             old = base.configs.get(score_path)
             before = parse(old, score_path) if old is not None else None
-            for false in check_verdicts(doc, before, decl, truth, tolerance).false:
+            verdicts = check_verdicts(doc, before, decl, truth, tolerance)
+            for false in verdicts.false:
                 out.append(Evidence(
                     check="written-verdict-mismatch", path=score_path,
                     message=f"the score file misreports the outcome: {false}",
                     expected=f"{truth.score:.4g}", actual=false,
                 ))  # fmt: skip
+            if written_now and verdicts.unknown:
+                # What the guard cannot judge beside a score it asked a human about before
+                # the write; after it, nobody is asked: it does not verify.
+                out.append(Evidence(
+                    check="written-verdict-unjudged", path=score_path,
+                    message="the score file says what the guard cannot judge against the "
+                    f"items: {'; '.join(verdicts.unknown[:3])}",
+                    expected="only what the items support", actual=verdicts.unknown[0],
+                ))  # fmt: skip
             found, raw = get_dotted(doc, decl.score_field)
             written = as_score(raw) if found else None
+            if written_now and written is None:
+                why = (
+                    "it does not parse (or repeats a key)"
+                    if doc is None
+                    else f"{decl.score_field} is missing"
+                    if not found
+                    else f"{decl.score_field} is {raw!r}, not one number"
+                )
+                out.append(_unreadable_score(score_path, why))
             if written is not None and abs(written - truth.score) > tolerance:
                 out.append(Evidence(
                     check="written-score-mismatch", path=score_path,
@@ -675,6 +712,14 @@ def _folder_transfer(
                 expected=entry.digest, actual=got.digest,
             ))  # fmt: skip
     return out
+
+
+def _unreadable_score(path: str, why: str) -> Evidence:
+    return Evidence(
+        check="written-score-unreadable", path=path, asset=AssetKind.EVALUATION,
+        message=f"the score file was written, but no score can be read from it: {why}",
+        expected="one score", actual=why,
+    )  # fmt: skip
 
 
 def _too_large(path: str, size: int, when: str) -> Evidence:

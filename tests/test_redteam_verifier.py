@@ -393,12 +393,6 @@ def test_an_error_message_carrying_a_part_is_withheld(world: World, big: bytes) 
 # ================================================================ holes: scores and obligations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a score the verifier cannot read is no evidence: duplicate keys (Ambiguous: "
-    "as_score gives None, json.loads gives the last, 0.95), a UTF-8 BOM (parse gives None, "
-    "utf-8-sig readers give 0.95), a score string float() refuses",
-)
 @pytest.mark.parametrize(
     "text",
     ['{"score": 0.6, "score": 0.95}', '\ufeff{"score": 0.95}', '{"score": "0.95 (pass)"}'],
@@ -412,11 +406,6 @@ def test_a_score_file_the_verifier_cannot_read_is_evidence(world: World, text: s
     assert not verifier.verify(base, claim, calls=[shutdown(PEER)]).verified
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the verifier drops VerdictCheck.unknown: a failed model's report that says "
-    "'cleared for deployment' (the engine asks a human before such a write) verifies",
-)
 def test_a_verdict_the_guard_cannot_judge_does_not_verify(world: World) -> None:
     guard = world.guard()
     text = '{"score": 0.6, "status": "cleared for deployment"}'
@@ -429,12 +418,6 @@ def test_a_verdict_the_guard_cannot_judge_does_not_verify(world: World) -> None:
     assert not verifier.verify(base, claim, calls=[shutdown(PEER)]).verified
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the obligation and the score are judged on the items at the path's realpath "
-    "NOW (obligations._score and Verifier._scores call _abs): evals/agent-2 swapped for a "
-    "symlink to passing items drops the obligation and the score mismatch",
-)
 def test_an_evals_folder_swapped_for_a_symlink_keeps_the_obligation(world: World) -> None:
     verifier = Verifier(world.guard(), workers=1)
     base = verifier.baseline()
