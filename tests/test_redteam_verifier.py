@@ -272,12 +272,6 @@ def test_zlib_and_zstd_of_real_looking_weights_are_found(world: World, bf16: byt
     assert guard.check(write).action is Action.DENY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: splits are only looked for in one folder's files read in name order; 16 KiB "
-    "shards in ten folders (each under the 32 KiB threshold) are never put together "
-    "(verify.py _recoverable, contain/observe.py _split)",
-)
 def test_a_part_split_across_folders_is_found(world: World, big: bytes) -> None:
     verifier = Verifier(world.guard(), workers=1)
     base = verifier.baseline()
