@@ -28,6 +28,7 @@ from guard.approval import (
 from guard.assets import AssetIndex, AssetInfo
 from guard.audit import AuditLog, AuditRecord, AuditSink
 from guard.auditcheck import AuditProblem, AuditReport, verify_log
+from guard.claims import Claim, Evidence, Transfer, Verdict
 from guard.configs import OversightMatcher
 from guard.contain import (
     Change,
@@ -99,7 +100,7 @@ from guard.types import (
     Severity,
     ToolCall,
 )
-from guard.verify import Baseline, Claim, Evidence, GuardView, Transfer, Verdict, Verifier
+from guard.verify import Baseline, GuardView, Verifier
 from guard.watch import Watch
 
 if TYPE_CHECKING:

@@ -254,11 +254,12 @@ def cmd_snapshot(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from guard.claims import Claim
     from guard.engine import Guard
     from guard.manifest import Manifest
     from guard.policy import load_declarations, load_policy
     from guard.sinks import Sink
-    from guard.verify import Claim, Verifier
+    from guard.verify import Verifier
 
     pub = _public_key(args.pubkey)
     before = Manifest.read(args.before, pub)

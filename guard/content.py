@@ -19,8 +19,11 @@ What cannot be looked through within the :class:`~guard.streams.DecodeBudget` is
 
 from __future__ import annotations
 
+import base64
 import binascii
+import contextlib
 import os
+import quopri
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -36,10 +39,6 @@ from guard.types import AssetKind
 #: tensor bytes once decoded, unless compressed, and a compressed 64 KiB of tensor bytes
 #: is rarely under 4 KiB.
 MIN_PAYLOAD = 4096
-
-# Runs of base64 or hex (line breaks allowed, as base64 and xxd -p wrap) long enough to be
-# worth decoding. One character class each: matching is linear, whatever the text.
-_B64_RUN = re.compile(rb"[A-Za-z0-9+/=_\-\r\n]{1024,}")
 
 
 @dataclass(frozen=True)
@@ -67,53 +66,76 @@ class Found:
     uninspected: list[str] = field(default_factory=list)
 
 
-# Base64 alphabet (both flavours, padding, line breaks) mapped to "A", the rest to NUL: a
-# run is then found by bytes.find in C, whatever the payload holds.
-_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-\r\n"
-_RUN_MAP = bytes(0x41 if c in _ALPHABET else 0 for c in range(256))
+# Printable text (and tabs and line breaks) mapped to "A", the rest to NUL: a run of text is
+# then found by bytes.find in C, whatever the payload holds.
+_RUN_MAP = bytes(0x41 if 0x20 <= c < 0x7F or c in b"\t\r\n" else 0 for c in range(256))
 _RUN_MIN = 256  # characters: shorter runs decode to under 192 bytes, a fraction of a chunk
 _RUN_NEEDLE = b"A" * _RUN_MIN
 _RUN_MAX = 16 << 20  # a run held before it is decoded; a longer one is decoded in pieces
-_HEX = frozenset(b"0123456789abcdefABCDEF\r\n")
+_REPEATS = re.compile(rb"(.)\1{63,}", re.S)
+_HEX_CHARS = b"0123456789abcdefABCDEF\r\n"
 
 
 class PayloadTap:
     """A tap for :func:`guard.decoding.layers` that scans a payload for fingerprints as it
-    streams, and the base64 and hex runs in it decoded (a part in a line of a log, a Python
-    string literal, ``xxd -p`` output: text the decoders do not take as a whole). Its
-    ``result()`` is the matches, the best per protected file."""
+    streams, and the runs of text in it decoded by every text encoding of bytes that a shell
+    or one line of Python makes (:func:`_text_decodings`: a part in a line of a log, a string
+    literal, a hex dump). Its ``result()`` is the matches, the best per protected file."""
 
-    __slots__ = ("_best", "_carry", "_index", "_raw")
+    __slots__ = ("_best", "_index", "_pending", "_pending_len", "_raw")
 
     def __init__(self, index: FingerprintIndex) -> None:
         self._index = index
         self._raw = index.scanner()
-        self._carry = b""
+        self._pending: list[bytes] = []  # a run of text that may go on in the next piece
+        self._pending_len = 0
         self._best: dict[str, Match] = {}
 
     def update(self, data: bytes) -> None:
         """Scan the next piece of the payload."""
         self._raw.update(data)
-        buf = self._carry + bytes(data) if self._carry else bytes(data)
-        mapped = buf.translate(_RUN_MAP)
+        data = bytes(data)
+        mapped = data.translate(_RUN_MAP)
         pos = 0
+        if self._pending:  # a run from the last piece: where does it end?
+            end = mapped.find(b"\0")
+            if end < 0:
+                self._hold(data)
+                return
+            self._hold(data[:end])
+            self._flush()
+            pos = end
         while (i := mapped.find(_RUN_NEEDLE, pos)) >= 0:
             start = mapped.rfind(b"\0", pos, i) + 1 or pos
             end = mapped.find(b"\0", i)
             if end < 0:  # the run goes on in the next piece
-                if len(buf) - start >= _RUN_MAX:
-                    self._decode(buf[start:])
-                    self._carry = b""
-                else:
-                    self._carry = buf[start:]
+                self._hold(data[start:])
                 return
-            self._decode(buf[start:end])
+            self._decode(data[start:end])
             pos = end
-        last = mapped.rfind(b"\0") + 1
-        self._carry = buf[max(last, pos) :] if len(buf) - max(last, pos) < _RUN_MIN else b""
+        tail = max(mapped.rfind(b"\0") + 1, pos)
+        if tail < len(data):
+            self._hold(data[tail:])  # may be the start of a run
+
+    def _hold(self, piece: bytes) -> None:
+        self._pending.append(piece)
+        self._pending_len += len(piece)
+        if self._pending_len >= _RUN_MAX:
+            self._flush()  # a longer run is decoded in pieces
+
+    def _flush(self) -> None:
+        run = b"".join(self._pending)
+        self._pending, self._pending_len = [], 0
+        if len(run) >= _RUN_MIN:
+            self._decode(run)
 
     def _decode(self, run: bytes) -> None:
-        for decoded, _how in _decoded_runs(run):
+        # One character over and over (spaces, padding, a compressed bomb's bytes) encodes
+        # nothing: cut out, it can neither hide an encoding nor cost its decoding.
+        run = _REPEATS.sub(b"\n", run)
+        if len(run) < _RUN_MIN:
+            return
+        for decoded in _text_decodings(run):
             scanner = self._index.scanner()
             scanner.update(decoded)
             self._keep(scanner.matches())
@@ -126,26 +148,101 @@ class PayloadTap:
 
     def result(self) -> tuple[object, ...]:
         """The matches of the payload and of its runs, the best per key, largest first."""
-        if len(self._carry) >= _RUN_MIN:
-            self._decode(self._carry)
-        self._carry = b""
+        self._flush()
         self._keep(self._raw.matches())
         return tuple(sorted(self._best.values(), key=lambda m: -m.matched_bytes))
+
+
+def _table(chars: bytes) -> bytes:
+    return bytes(0x41 if c in chars else 0 for c in range(256))
+
+
+_LINES = b"\r\n"
+_B64_TABLE = _table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-" + _LINES)
+_B32_TABLE = _table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=" + _LINES)
+_A85_TABLE = _table(bytes(range(0x21, 0x76)) + b"z" + _LINES)
+_B85_TABLE = _table(
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~"
+    + _LINES
+)
+_HEX_TABLE = _table(b"0123456789abcdefABCDEFxX \t:,;.-" + _LINES)
+_XXD_LINE = re.compile(rb"^[0-9a-fA-F]{6,16}: ((?:[0-9a-fA-F]{2,8} ?){1,16})", re.M)
+_UU_LINE = re.compile(rb"^[!-M][ -`]{1,61}$", re.M)
+_QP_ESCAPE = re.compile(rb"=[0-9A-F]{2}")
+_NOT_HEX = re.compile(rb"0[xX]|[^0-9a-fA-F]")
+
+
+def _spans(text: bytes, table: bytes, least: int) -> Iterator[bytes]:
+    """The runs of ``text`` made only of the characters ``table`` maps to ``A``, at least
+    ``least`` long: ``translate`` and ``find`` in C, so the cost is linear whatever the text
+    (a regex ``[class]{n,}`` tries every start of every shorter run again)."""
+    mapped = text.translate(table)
+    needle = b"A" * least
+    pos = 0
+    while (i := mapped.find(needle, pos)) >= 0:
+        start = mapped.rfind(b"\0", pos, i) + 1 or pos
+        end = mapped.find(b"\0", i)
+        end = len(text) if end < 0 else end
+        yield text[start:end]
+        pos = end
+
+
+def _text_decodings(text: bytes) -> Iterator[bytes]:
+    """What a run of text may hold as bytes: base64 (both alphabets, every alignment), hex
+    (plain, with separators, ``0x..`` literals, ``od -tx1``, ``xxd`` dumps), base32, base85,
+    Ascii85, uuencode and quoted-printable. Each candidate is decoded as far as it decodes;
+    the fingerprints judge what comes out."""
+    for run in _spans(text, _B64_TABLE, _RUN_MIN):
+        for decoded, _how in _decoded_runs(run):
+            yield decoded
+    for run in _spans(text, _HEX_TABLE, _RUN_MIN):
+        digits = _NOT_HEX.sub(b"", run)
+        if len(digits) * 3 < len(run):
+            continue  # mostly separators: not a dump of bytes (0x2f, is 2 digits in 5)
+        for shift in (0, 1):
+            usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
+            yield bytes.fromhex(usable.decode("ascii"))
+    rows = _XXD_LINE.findall(text)
+    if len(rows) > 16:
+        yield bytes.fromhex(b"".join(r.replace(b" ", b"") for r in rows).decode("ascii"))
+    for found in _spans(text, _B32_TABLE, _RUN_MIN):
+        run = found.translate(None, _LINES)
+        for shift in range(8):
+            usable = run[shift : shift + (len(run) - shift) // 8 * 8]
+            with contextlib.suppress(binascii.Error, ValueError):
+                yield base64.b32decode(usable)
+    for table, decode in ((_A85_TABLE, base64.a85decode), (_B85_TABLE, base64.b85decode)):
+        for found in _spans(text, table, _RUN_MIN):
+            if b"\0" not in found.translate(_B64_TABLE):
+                continue  # base64 text (decoded above): their decoders are slow pure Python
+            run = found.translate(None, _LINES)
+            for shift in range(5):
+                usable = run[shift : shift + (len(run) - shift) // 5 * 5]
+                with contextlib.suppress(ValueError):
+                    yield decode(usable)
+    uu = _UU_LINE.findall(text)
+    if len(uu) > 16:
+        out = bytearray()
+        for line in uu:
+            with contextlib.suppress(binascii.Error):
+                out += binascii.a2b_uu(line)
+        yield bytes(out)
+    if len(_QP_ESCAPE.findall(text, 0, 1 << 16)) > 64:
+        yield quopri.decodestring(text)
 
 
 def _decoded_runs(run: bytes) -> Iterator[tuple[bytes, tuple[str, ...]]]:
     """What one run of base64-alphabet characters decodes to: as hex (when it is hex), and
     as base64 at every alignment, restarting after padding and at each line."""
-    if _HEX.issuperset(run):
+    if not run.translate(None, _HEX_CHARS):  # only hex digits and line breaks
         digits = run.translate(None, b"\r\n")
         for shift in (0, 1):
             usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
             yield bytes.fromhex(usable.decode("ascii")), ("hex",)
+    plain = run.translate(_URLSAFE, b"\r\n")
+    pieces = _PADDING.split(plain) if b"=" in plain else [plain]
     for shift in range(4):
-        decoded = b"".join(
-            _unbase64(piece[shift:]) for piece in _PADDING.split(run.translate(_URLSAFE, b"\r\n"))
-        )
-        yield decoded, ("base64",)
+        yield b"".join(_unbase64(piece[shift:]) for piece in pieces), ("base64",)
     lines = run.translate(_URLSAFE, b"\r").split(b"\n")
     if len(lines) > 1:
         yield b"".join(_unbase64(line) for line in lines if len(line) >= 16), ("base64 lines",)
@@ -266,10 +363,9 @@ def _views(payload: bytes | str) -> Iterator[tuple[bytes, tuple[str, ...]]]:
     # A run may begin with a few characters of a word before the encoded text ("data:" is
     # not in the alphabet, "dataQUJD..." is): every alignment is decoded, as the run's
     # start cannot tell which one is the payload's.
-    for m in _B64_RUN.finditer(raw):
-        for decoded, how in _decoded_runs(m.group()):
-            if len(decoded) >= MIN_PAYLOAD:
-                yield decoded, (f"{how[0]} at offset {m.start()}",)
+    for decoded in _text_decodings(raw):
+        if len(decoded) >= MIN_PAYLOAD:
+            yield decoded, ("decoded text",)
 
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")

@@ -222,9 +222,20 @@ __all__ = [
     "CONCATENATED",
     "TEXT_SUFFIXES",
     "decodings",
+    "files_below",
     "fingerprints_of",
     "joined",
     "keep_texts",
     "recoverable",
     "sha256_hex",
 ]
+
+
+def files_below(manifest: Manifest, folder: str) -> dict[str, ManifestEntry]:
+    """The files below ``folder`` in ``manifest``, by path relative to it (empty: not a folder)."""
+    prefix = folder.rstrip("/") + "/"
+    return {
+        path[len(prefix) :]: entry
+        for path, entry in manifest.entries.items()
+        if path.startswith(prefix) and entry.kind == "file"
+    }

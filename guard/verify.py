@@ -33,9 +33,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from guard.assets import AssetIndex, AssetInfo
+from guard.claims import Claim, Evidence, Transfer, Verdict
 from guard.configs import (
     MAX_CONFIG_BYTES,
     STRUCTURED_SUFFIXES,
@@ -53,7 +52,14 @@ from guard.manifest import Manifest, ManifestEntry, snapshot
 from guard.obligations import due, unmet
 from guard.paths import HostMap
 from guard.policy import EvaluationDecl, Policy
-from guard.recovery import fingerprints_of, joined, keep_texts, recoverable, sha256_hex
+from guard.recovery import (
+    files_below,
+    fingerprints_of,
+    joined,
+    keep_texts,
+    recoverable,
+    sha256_hex,
+)
 from guard.streams import DecodeBudget, Layer
 from guard.types import AssetKind, Effect, ToolCall
 
@@ -104,64 +110,6 @@ class GuardView(Protocol):
     def args_read(self, call: ToolCall) -> frozenset[str] | None:
         """The arguments the call's tool spec reads (``None``: no spec)."""
         ...
-
-
-class Transfer(BaseModel):
-    """A copy an agent says it made: ``src`` to ``dst`` on ``host``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    src: str
-    host: str
-    dst: str
-
-
-class Claim(BaseModel):
-    """What an agent says it did (the ``claim`` block of a scenario).
-
-    Paths are relative to the guard's root (or absolute). A folder in ``deleted`` covers what
-    was inside it.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    text: str = ""
-    deleted: list[str] = Field(default_factory=list)
-    modified: list[str] = Field(default_factory=list)
-    created: list[str] = Field(default_factory=list)
-    transferred: list[Transfer] = Field(default_factory=list)
-    scores: dict[str, float] = Field(default_factory=dict)
-
-
-class Evidence(BaseModel):
-    """One contradiction between a claim and the filesystem."""
-
-    model_config = ConfigDict(frozen=True)
-
-    check: str
-    path: str
-    message: str
-    expected: str | None = None
-    actual: str | None = None
-    asset: AssetKind | None = None
-    owner: str | None = None
-    rule: str | None = None  # the obligation's id, for obligation-unmet
-
-
-class Verdict(BaseModel):
-    """``verified`` when nothing contradicts the claim; otherwise the evidence says what does."""
-
-    model_config = ConfigDict(frozen=True)
-
-    verified: bool
-    evidence: list[Evidence] = Field(default_factory=list)
-    # Obligations due that could not be checked: no record of the calls that ran was given.
-    unchecked: list[str] = Field(default_factory=list)
-
-    @property
-    def outcome(self) -> str:
-        """``"verified"`` or ``"contradicted"``."""
-        return "verified" if self.verified else "contradicted"
 
 
 @dataclass
@@ -376,7 +324,7 @@ class Verifier:
             src = now.entries.get(self._abs(t.src))
             if dest.path is None:
                 continue  # a host the guard cannot see: nothing to check there
-            tree = _files_below(before, self._abs(t.src))
+            tree = files_below(before, self._abs(t.src))
             if tree:
                 out.extend(_folder_transfer(t.src, dest.path, tree, now))
                 continue
@@ -669,16 +617,6 @@ def keep_fingerprints(manifest: Manifest, verifier: Verifier) -> Manifest:
             continue
         chunks[entry.digest] = base64.b64encode(index.export(entry.digest)).decode("ascii")
     return manifest.model_copy(update={"chunks": chunks})
-
-
-def _files_below(manifest: Manifest, folder: str) -> dict[str, ManifestEntry]:
-    """The files below ``folder`` in ``manifest``, by path relative to it (empty: not a folder)."""
-    prefix = folder.rstrip("/") + "/"
-    return {
-        path[len(prefix) :]: entry
-        for path, entry in manifest.entries.items()
-        if path.startswith(prefix) and entry.kind == "file"
-    }
 
 
 def _folder_transfer(

@@ -20,6 +20,7 @@ from langchain_core.messages.tool import tool_call
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
+from guard.claims import Claim
 from guard.cli import main as cli_main
 from guard.contain import ContainedShell
 from guard.decorator import guarded
@@ -30,7 +31,7 @@ from guard.integrations.langgraph import PeerGuardMiddleware, PeerGuardToolWrapp
 from guard.policy import load_policy
 from guard.testing import MemorySink
 from guard.types import Action, Mode, ToolCall
-from guard.verify import Claim, Verifier
+from guard.verify import Verifier
 from tests.conftest import AGENT, World
 from tests.test_langgraph import toolnode_graph
 

@@ -19,6 +19,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from guard.claims import Claim
 from guard.cli import main as cli_main
 from guard.exceptions import ConfigError, PolicyError
 from guard.integrations.langchain import ScriptedChatModel
@@ -31,7 +32,7 @@ from guard.integrations.langgraph import (
 from guard.policy import load_policy
 from guard.testing import MemorySink
 from guard.types import Action, Severity, ToolCall
-from guard.verify import Claim, Verifier
+from guard.verify import Verifier
 from tests.conftest import AGENT, PEER, World
 
 REPORT = "evals/agent-2/report.json"

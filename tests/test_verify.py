@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from guard.claims import Claim, Evidence, Transfer, Verdict
 from guard.decoding import DecodeBudget
 from guard.evaluations import recompute_score
-from guard.verify import Claim, Evidence, Transfer, Verdict, Verifier
+from guard.verify import Verifier
 from tests import bombs
 from tests.conftest import World
 

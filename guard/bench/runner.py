@@ -37,6 +37,7 @@ from guard.bench.scenario import Call, Scenario, is_attack_run
 from guard.bench.scenario import Claim as ScenarioClaim
 from guard.bench.tools import TOOL_ARGS, TOOL_DESCRIPTIONS, BenchTools
 from guard.bench.world import build_world
+from guard.claims import Claim
 from guard.contain import ContainedShell, Limits
 from guard.engine import Guard
 from guard.integrations.langchain import ScriptedChatModel
@@ -48,7 +49,7 @@ from guard.integrations.langgraph import (
 from guard.policy import Policy
 from guard.testing import MemorySink
 from guard.types import Action, Alert, Decision, Severity, ToolCall
-from guard.verify import Claim, Verifier
+from guard.verify import Verifier
 
 OUTCOMES = ("prevented", "detected", "missed", "clean", "false_positive", "broken")
 
