@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
-import hashlib
 import json
 import os
 import random
@@ -58,16 +57,17 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import guard
 from guard import AssetDecl, AssetKind, Claim, Declarations, Guard
-from guard.fingerprints import FingerprintIndex
 from guard.manifest import RACY_WINDOW_NS, snapshot
 from guard.verify import Verifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fingerprints import build, sha256_loop, timed
 
 MiB = 1 << 20
 TARGET = 0.5  # of SHA-256's throughput, for building the index and for scanning
@@ -433,28 +433,6 @@ def run_child(variant: str, work: Path, workers: int | None) -> Result:
 # -- SHA-256 against the index, in this process
 
 
-def sha256_loop(path: Path) -> str:
-    buf = bytearray(MiB)
-    view = memoryview(buf)
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
-def build_index(path: Path) -> FingerprintIndex:
-    index = FingerprintIndex()
-    index.add_file(path, "peer")
-    return index
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def speeds(work: Path, peer: Path, rounds: int) -> dict[str, float]:
     """Median seconds of SHA-256, building and scanning, over ``peer`` and a shifted copy."""
     candidate = work / "candidate.bin"
@@ -466,14 +444,14 @@ def speeds(work: Path, peer: Path, rounds: int) -> dict[str, float]:
             out.write(block)
             left -= len(block)
     sha256_loop(candidate)  # warm
-    index = build_index(peer)
+    index = build(peer)
     [match] = index.scan_file(candidate)
     if match.matched_bytes < size - SHIFT - 64 * 1024 - 4 * index.max_size:
         raise SystemExit(f"the shifted copy was not found whole: {match}")
     times: dict[str, list[float]] = {"sha256": [], "build": [], "scan": []}
     for _ in range(rounds):
         times["sha256"].append(timed(lambda: sha256_loop(peer)))
-        times["build"].append(timed(lambda: build_index(peer)))
+        times["build"].append(timed(lambda: build(peer)))
         times["scan"].append(timed(lambda: index.scan_file(candidate)))
     candidate.unlink()
     return {name: statistics.median(ts) for name, ts in times.items()}
