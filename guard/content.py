@@ -130,11 +130,6 @@ class PayloadTap:
             self._decode(run)
 
     def _decode(self, run: bytes) -> None:
-        # One character over and over (spaces, padding, a compressed bomb's bytes) encodes
-        # nothing: cut out, it can neither hide an encoding nor cost its decoding.
-        run = _REPEATS.sub(b"\n", run)
-        if len(run) < _RUN_MIN:
-            return
         for decoded in _text_decodings(run):
             scanner = self._index.scanner()
             scanner.update(decoded)
@@ -183,7 +178,13 @@ def _spans(text: bytes, table: bytes, least: int) -> Iterator[bytes]:
         start = mapped.rfind(b"\0", pos, i) + 1 or pos
         end = mapped.find(b"\0", i)
         end = len(text) if end < 0 else end
-        yield text[start:end]
+        span = text[start:end]
+        if len(set(span[:256])) < 8:
+            # One character over and over (padding, a compressed bomb's bytes) encodes
+            # nothing: cut out, it can neither hide an encoding nor cost its decoding.
+            span = _REPEATS.sub(b"\n", span)
+        if len(span) >= least:
+            yield span
         pos = end
 
 
@@ -202,7 +203,9 @@ def _text_decodings(text: bytes) -> Iterator[bytes]:
         for shift in (0, 1):
             usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
             yield bytes.fromhex(usable.decode("ascii"))
-    rows = _XXD_LINE.findall(text)
+    # Dumps of lines (xxd, uuencode) are looked for only where such lines can be at all:
+    # counting in C first spares ordinary text a regex over every line.
+    rows = _XXD_LINE.findall(text) if text.count(b": ") > 16 else []
     if len(rows) > 16:
         yield bytes.fromhex(b"".join(r.replace(b" ", b"") for r in rows).decode("ascii"))
     for found in _spans(text, _B32_TABLE, _RUN_MIN):
@@ -220,7 +223,7 @@ def _text_decodings(text: bytes) -> Iterator[bytes]:
                 usable = run[shift : shift + (len(run) - shift) // 5 * 5]
                 with contextlib.suppress(ValueError):
                     yield decode(usable)
-    uu = _UU_LINE.findall(text)
+    uu = _UU_LINE.findall(text) if text.count(b"\nM") > 16 else []
     if len(uu) > 16:
         out = bytearray()
         for line in uu:
