@@ -269,7 +269,6 @@ class ContentIndex:
         self.roots = list(roots)
         self.min_bytes = min_bytes
         self._lock = threading.Lock()
-        self._state: frozenset[tuple[str, str | None]] | None = None
         self._index = FingerprintIndex(min_bytes=min_bytes)
         self._by_key: dict[str, tuple[str, AssetInfo]] = {}
 
@@ -280,23 +279,27 @@ class ContentIndex:
         return out
 
     def index(self) -> FingerprintIndex:
-        """The fingerprint index, rebuilt first when the protected weights changed."""
+        """The fingerprint index, brought up to date first: the content of a protected
+        weights file not fingerprinted yet is added (a new file, or one that changed); a copy
+        of content already in costs nothing. Fingerprints of content no longer held by any
+        protected file are dropped by a rebuild once they are most of the index."""
         weights = self._weights()
-        state = frozenset((p, self.assets.digest(p)) for p, _i in weights)
         with self._lock:
-            if state != self._state:
-                index = FingerprintIndex(min_bytes=self.min_bytes)
-                by_key: dict[str, tuple[str, AssetInfo]] = {}
-                for path, info in weights:
-                    key = self.assets.digest(path) or path
-                    if key in by_key:
-                        continue
-                    try:
-                        index.add_file(path, key)
-                    except OSError:
-                        continue  # gone or unreadable: nothing to find of it
-                    by_key[key] = (path, info)
-                self._index, self._by_key, self._state = index, by_key, state
+            held: dict[str, tuple[str, AssetInfo]] = {}
+            for path, info in weights:
+                held.setdefault(self.assets.digest(path) or path, (path, info))
+            stale = self._by_key.keys() - held.keys()
+            if stale and len(stale) * 2 > len(self._by_key):
+                self._index, self._by_key = FingerprintIndex(min_bytes=self.min_bytes), {}
+            for key, (path, info) in held.items():
+                if key in self._by_key:
+                    self._by_key[key] = (path, info)  # still there, perhaps under a new name
+                    continue
+                try:
+                    self._index.add_file(path, key)
+                except OSError:
+                    continue  # gone or unreadable: nothing to find of it
+                self._by_key[key] = (path, info)
             return self._index
 
     def __len__(self) -> int:

@@ -174,6 +174,10 @@ def _copies(
                 seen.add(path)
                 yield Effect(kind=EffectKind.COPY, target=_loc(path, hosts), dest=dest, via=VIA,
                              note=f"observed: its content, {how}")  # fmt: skip
+    if digest is not None and assets.by_digest(digest) is not None:
+        return  # a protected file's own bytes: decoding them finds that file, seen above
+    if assets.largest_size() == 0:
+        return  # no protected file's content exists to be found in anything
     parts: dict[str, str] = {}  # protected path -> how a part of it was found
     for layer in layers(source, budget, tap=tap):
         if layer.uninspected:
