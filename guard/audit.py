@@ -137,9 +137,23 @@ class AuditRecord(BaseModel):
             IntegrityError: The line is not a well-formed record.
         """
         try:
-            return cls.model_validate_json(line)
+            data = json.loads(line, object_pairs_hook=_unique_keys)
+            return cls.model_validate(data)
+        except RecursionError:
+            raise IntegrityError("not an audit record: nested too deeply") from None
         except ValueError as exc:
             raise IntegrityError(f"not an audit record: {exc}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different. A key given twice is read as its last
+    value by one reader and its first by another: the record would not say one thing."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} is given twice in one object")
+        out[key] = value
+    return out
 
 
 def iter_records(path: StrPath) -> Iterator[AuditRecord]:

@@ -500,3 +500,21 @@ def test_sink_keeps_distinct_records_for_one_call(log_path: Path) -> None:
     counts = Counter(r.kind for r in iter_records(log_path))
     assert counts["alert"] == 4  # alerts without a call_id are never merged
     assert counts["decision"] == 2
+
+
+def test_a_duplicate_key_in_a_record_is_corrupt(
+    sealed: Path, keys: tuple[PrivateKey, PublicKey]
+) -> None:
+    """A record with a key given twice hashes as its last value but reads as its first to a
+    reader that keeps the first: it is named corrupt, whatever the hash says."""
+    raw = sealed.read_text().splitlines()
+    [at] = [n for n, line in enumerate(raw) if json.loads(line)["payload"] == {"i": 7}]
+    # The hash covers {"i": 7}; a first-key reader sees {"i": 999}.
+    edited = raw[at].replace('"payload": {"i": 7}', '"payload": {"i": 999, "i": 7}')
+    edited = edited.replace('"payload":{"i":7}', '"payload":{"i":999,"i":7}')
+    assert edited != raw[at]
+    raw[at] = edited
+    sealed.write_text("".join(line + "\n" for line in raw))
+    report = verify_log(sealed, keys[1])
+    assert ("corrupt", at + 1) in [(p.kind, p.line) for p in report.problems]
+    assert "given twice" in " ".join(p.message for p in report.problems)
