@@ -473,6 +473,8 @@ ProblemKind = Literal[
     "unsigned-checkpoint",
     "forged-signature",
     "checkpoint-file",
+    "unsealed",
+    "empty",
 ]
 
 

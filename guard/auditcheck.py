@@ -127,15 +127,28 @@ def _check_checkpoint(
     return True
 
 
-def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditReport:
+def verify_log(
+    path: StrPath,
+    public_key: PublicKey | None = None,
+    *,
+    allow_unsealed: int = 0,
+    allow_empty: bool = False,
+) -> AuditReport:
     """Check a log's chain, order, completeness and checkpoints; name everything wrong.
 
     Without ``public_key`` only the chain's internal consistency is checked, which someone who
-    rewrites the whole file can fake; with it, every checkpoint must carry a valid signature.
+    rewrites the whole file can fake; with it, every checkpoint must carry a valid signature,
+    and records that no valid signature covers are a problem (``unsealed``): re-chaining a
+    log with every deny turned into allow and every checkpoint removed needs no key.
 
     Args:
         path: The log file (its ``.checkpoint`` file is read from beside it).
         public_key: The checkpoint signer's public key.
+        allow_unsealed: With a key, how many records after the last signed checkpoint are
+            accepted (the tail of a log still being written: at most the writer's
+            ``checkpoint_every``).
+        allow_empty: Accept a log with no record (otherwise an empty or missing log is a
+            problem: deleting the log must not verify).
 
     Returns:
         A report; ``report.ok`` is False when anything is wrong (see ``report.problems``).
@@ -237,6 +250,21 @@ def verify_log(path: StrPath, public_key: PublicKey | None = None) -> AuditRepor
     sealed = [s for s in good_checkpoints if first_broken is None or s < first_broken]
     sealed_through = sealed[-1] if sealed else None
     unsealed = max_seq - (sealed_through if sealed_through is not None else -1)
+    # A log that fails already fails; an unsealed tail is news when nothing else is wrong.
+    if public_key is not None and unsealed > allow_unsealed and not problems:
+        after = f"after seq {sealed_through}" if sealed_through is not None else "in the log"
+        problems.append(
+            AuditProblem(
+                kind="unsealed",
+                seq=(sealed_through + 1) if sealed_through is not None else 0,
+                message=f"{unsealed} record(s) {after} are covered by no valid signature "
+                f"(accepted: {allow_unsealed}); anyone can write such records",
+            )
+        )
+    if not hashes and not allow_empty:
+        problems.append(
+            AuditProblem(kind="empty", message="the log holds no record: emptied or deleted?")
+        )
     problems.sort(key=lambda p: (p.seq if p.seq is not None else -1, p.line or 0))
     return AuditReport(
         path=log_path,

@@ -329,7 +329,12 @@ def cmd_recover(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
     from guard.auditcheck import verify_log
 
-    report = verify_log(args.log, _public_key(args.pubkey))
+    report = verify_log(
+        args.log,
+        _public_key(args.pubkey),
+        allow_unsealed=args.allow_unsealed,
+        allow_empty=args.allow_empty,
+    )
     if args.json:
         print(report.model_dump_json(indent=2), file=out)
     else:
@@ -547,7 +552,19 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check an audit log's hash chain and signed checkpoints"
     )
     averify.add_argument("log")
-    averify.add_argument("--pubkey", help="public key: checkpoint signatures must verify")
+    averify.add_argument(
+        "--pubkey",
+        help="public key: checkpoint signatures must verify, and every record be covered by one",
+    )
+    averify.add_argument(
+        "--allow-unsealed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --pubkey, accept up to N records after the last signed checkpoint (a log "
+        "still being written)",
+    )
+    averify.add_argument("--allow-empty", action="store_true", help="accept a log with no record")
     averify.add_argument("--json", action="store_true", help="print the report as JSON")
     averify.set_defaults(func=cmd_audit_verify)
 

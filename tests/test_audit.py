@@ -24,6 +24,7 @@ from guard.audit import (
     iter_records,
 )
 from guard.auditcheck import AuditReport, verify_log
+from guard.cli import main as cli_main
 from guard.exceptions import ConfigError, IntegrityError
 from guard.signing import (
     PrivateKey,
@@ -122,10 +123,40 @@ def test_close_adds_one_final_checkpoint(log_path: Path) -> None:
 
 
 def test_empty_log_has_no_checkpoint(log_path: Path) -> None:
-    """Closing a log nothing was written to leaves it empty, and it verifies."""
+    """Closing a log nothing was written to leaves it empty; it verifies only when an empty
+    log is accepted in so many words (deleting every record must not verify)."""
     AuditLog(log_path).close()
     assert log_path.read_bytes() == b""
-    assert verify_log(log_path).ok
+    assert verify_log(log_path, allow_empty=True).ok
+    assert kinds(verify_log(log_path)) == {"empty"}
+
+
+def test_a_forgery_without_checkpoints_fails_with_a_key(
+    sealed: Path, keys: tuple[PrivateKey, PublicKey], tmp_path: Path
+) -> None:
+    """Re-chain every record with its payload changed, drop every checkpoint and the
+    checkpoint file: the chain is whole, but no signature covers a record. With the key that
+    is a failure; a tail up to --allow-unsealed is accepted for a log still being written."""
+    forged: list[dict[str, Any]] = []
+    prev = GENESIS
+    for record in lines(sealed):
+        if record["kind"] == CHECKPOINT:
+            continue
+        body = {k: v for k, v in record.items() if k != "hash"}
+        body.update(seq=len(forged), prev=prev, payload={"i": -1})
+        forged.append(rehash(body))
+        prev = forged[-1]["hash"]
+    write_lines(sealed, forged)
+    Path(str(sealed) + ".checkpoint").unlink()
+    assert verify_log(sealed).ok  # without the key, only the chain is checked
+    report = verify_log(sealed, keys[1])
+    assert kinds(report) == {"unsealed"} and report.unsealed == 23
+    assert verify_log(sealed, keys[1], allow_unsealed=23).ok
+    pub = str(tmp_path / "keys" / "audit.pub")
+    assert cli_main(["audit", "verify", str(sealed), "--pubkey", pub]) == 1
+    assert (
+        cli_main(["audit", "verify", str(sealed), "--pubkey", pub, "--allow-unsealed", "23"]) == 0
+    )
 
 
 def test_bad_input_is_refused_without_writing(log_path: Path) -> None:
