@@ -307,10 +307,13 @@ class ContentIndex:
         self.index()
         return len(self._by_key)
 
-    def tap(self) -> Callable[[], Tap]:
+    def tap(self) -> Callable[[], Tap] | None:
         """A tap factory for :func:`guard.decoding.layers`: each payload's
-        :attr:`~guard.streams.Layer.found` holds its :class:`~guard.fingerprints.Match` es."""
+        :attr:`~guard.streams.Layer.found` holds its :class:`~guard.fingerprints.Match` es;
+        ``None`` when no protected weights are fingerprinted (nothing to look for)."""
         index = self.index()
+        if not self._by_key:
+            return None
         return lambda: PayloadTap(index)
 
     def hit(self, match: Match, how: tuple[str, ...] = ()) -> Hit | None:

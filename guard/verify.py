@@ -604,13 +604,13 @@ def keep_fingerprints(manifest: Manifest, verifier: Verifier) -> Manifest:
     that a verifier given only this manifest finds a part of one copied elsewhere after the
     file itself was deleted (about 8 bytes per 2.4 KiB of tensor bytes)."""
     chunks: dict[str, str] = {}
-    index = FingerprintIndex()
     for path, entry in manifest.entries.items():
         if entry.kind != "file" or entry.digest is None or entry.digest in chunks:
             continue
         info = verifier._classify(path, entry.digest)
         if info is None or info.kind is not AssetKind.WEIGHTS:
             continue
+        index = FingerprintIndex()  # one per file: exporting a key walks the whole index
         try:
             index.add_file(path, entry.digest)
         except OSError:

@@ -62,7 +62,7 @@ def observed_effects(
             (at any offset, under any encoding) is a copy of it.
     """
     budget = budget or DecodeBudget()
-    tap = content.tap() if content is not None and len(content) else None
+    tap = content.tap() if content is not None else None  # one look at the weights
     effects: list[Effect] = []
     folders: dict[str, list[Change]] = {}
     for change in changes:
