@@ -7,7 +7,9 @@ Each line is one record::
 
 ``hash`` is the SHA-256 of the record's canonical JSON without ``hash`` (sorted keys, no
 spaces), and ``prev`` chains it to the record before, so editing, deleting or reordering a
-record breaks the chain where it happened. A chain alone proves nothing against someone who
+record breaks the chain where it happened. The verifier hashes the exact bytes on disk (the
+line with its ``hash`` field cut off), not a re-encoding of what it parsed, so a record means
+the same to every reader: reformatting one is an edit, and a key given twice is corrupt. A chain alone proves nothing against someone who
 rewrites the whole file, so every ``checkpoint_every`` records, and on :meth:`AuditLog.close`
 and :meth:`AuditLog.checkpoint`, a ``checkpoint`` record seals the chain: it names the head
 hash and count and carries an Ed25519 signature of them when the log has a key. The log is
@@ -17,8 +19,14 @@ cutting records off the end shows as a log that ends before its checkpoint file 
 
 Limits, stated plainly: records after the last checkpoint are not signed yet (the report counts
 them as ``unsealed``); and whoever can replace both the log and its checkpoint file with an
-older signed pair rolls the log back undetected, unless the checkpoints also go somewhere the
-agent cannot write (telemetry, a remote store).
+older signed pair rolls the log back, unless the checkpoints also go somewhere the agent cannot
+write: a *witness* file in another folder (``witness=``), or any store reached by ``on_seal``
+(telemetry, a remote service). :func:`guard.auditcheck.verify_log` holds the log against it.
+
+A record that cannot be written (a full disk) is not lost silently: the log counts what it
+could not write and, as soon as writing works again, writes a ``gap`` record (how many, of
+which kinds, between which times, and the error) before the next record, and tells
+``on_gap``.
 
 Many writers, threads and processes, can share one log: each append takes an exclusive
 ``flock`` on the file, reads only what other writers appended since its last look, chains to
@@ -32,10 +40,12 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -49,7 +59,7 @@ from guard.signing import (
     sign,
 )
 from guard.sinks import Sink
-from guard.types import Alert, Decision
+from guard.types import Alert, Decision, Severity
 
 StrPath = str | os.PathLike[str]
 
@@ -58,6 +68,15 @@ GENESIS = "0" * 64
 
 CHECKPOINT = "checkpoint"
 """The record kind reserved for checkpoints."""
+
+GAP = "gap"
+"""The record kind reserved for gap markers: records that could not be written."""
+
+AUDIT_GAP_RULE = "audit-gap"
+"""The rule of the alert :class:`AuditSink` raises once a gap is marked."""
+
+_RESERVED = frozenset({CHECKPOINT, GAP})
+_HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n?\Z')
 
 _TAIL_BYTES = 4 << 20  # how far back a writer looks the first time, for recent dedup keys
 _NO_KEY = b'{"key":null,'  # every line starts with its key: sorted keys put "key" first
@@ -137,12 +156,40 @@ class AuditRecord(BaseModel):
             IntegrityError: The line is not a well-formed record.
         """
         try:
-            data = json.loads(line, object_pairs_hook=_unique_keys)
+            data = json.loads(line, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
             return cls.model_validate(data)
         except RecursionError:
             raise IntegrityError("not an audit record: nested too deeply") from None
         except ValueError as exc:
             raise IntegrityError(f"not an audit record: {exc}") from None
+
+
+def exact_digest(line: bytes) -> str:
+    """The SHA-256 of the bytes a stored record's ``hash`` covers.
+
+    That is the line exactly as stored, without its trailing ``,"hash":"..."`` field: the
+    writer appends the field to the canonical body, so for an untouched record this equals
+    ``hash``. Any other byte sequence (spaces, another key order, an escaped character) is
+    an edit, even when it parses to the same values.
+
+    Args:
+        line: One log line, with or without its newline.
+
+    Returns:
+        The hex digest.
+
+    Raises:
+        IntegrityError: The line does not end with a ``hash`` field.
+    """
+    found = _HASH_TAIL.search(line)
+    if found is None:
+        raise IntegrityError('not an audit record: the line does not end with its "hash" field')
+    return hashlib.sha256(line[: found.start()] + b"}").hexdigest()
+
+
+def _no_constant(name: str) -> Any:
+    # Python reads NaN and Infinity, other JSON readers refuse them: a record must parse alike.
+    raise ValueError(f"{name} is not JSON")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -186,9 +233,17 @@ class AuditLog:
             only a verifier without a key accepts.
         checkpoint_every: Write a checkpoint after this many records.
         window: How many recent dedup keys to remember (see ``key`` in :meth:`append`).
+        witness: A file outside the log's folder that receives every checkpoint, newest
+            only; ``verify_log(..., witness=...)`` then detects a log cut back to an older
+            signed state. Put it where the agent cannot write.
+        on_seal: Called with each checkpoint once it is durable (ship the signed head to
+            telemetry or a remote store; a failure here is the caller's to report).
+        on_gap: Called with each ``gap`` record once written (raise an alert, count a
+            metric).
 
     Raises:
-        ConfigError: A bad ``checkpoint_every`` or ``window``, or the file cannot be opened.
+        ConfigError: A bad ``checkpoint_every`` or ``window``, a witness inside the log's
+            folder, or the file cannot be opened.
     """
 
     def __init__(
@@ -198,6 +253,9 @@ class AuditLog:
         *,
         checkpoint_every: int = 100,
         window: int = 1000,
+        witness: StrPath | None = None,
+        on_seal: Callable[[AuditRecord], None] | None = None,
+        on_gap: Callable[[AuditRecord], None] | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ConfigError(f"checkpoint_every must be at least 1, not {checkpoint_every}")
@@ -205,6 +263,14 @@ class AuditLog:
             raise ConfigError(f"window must not be negative, not {window}")
         self.path = os.fspath(path)
         self.checkpoint_path = self.path + ".checkpoint"
+        self.witness_path = None if witness is None else os.fspath(witness)
+        if self.witness_path is not None:
+            _check_witness_outside(self.witness_path, self.path)
+        #: Called with each checkpoint once durable; add your own.
+        self.seal_listeners: list[Callable[[AuditRecord], None]] = [on_seal] if on_seal else []
+        #: Called with each ``gap`` record once written; add your own.
+        self.gap_listeners: list[Callable[[AuditRecord], None]] = [on_gap] if on_gap else []
+        self._loss: _Loss | None = None
         self._key = key
         self._key_id = key_id(key) if key is not None else None
         self._every = checkpoint_every
@@ -224,6 +290,7 @@ class AuditLog:
         self._pid = os.getpid()
         self._ino = os.fstat(self._fd).st_ino
         self._lock = threading.Lock()  # flock does not exclude threads sharing a descriptor
+        self._loss_lock = threading.Lock()
         self._end = -1  # bytes of the file already read; -1: not yet looked
         self._head: tuple[int, str] | None = None  # (seq, hash) of the last record
         self._last_line = b""
@@ -249,21 +316,63 @@ class AuditLog:
             ConfigError: Reserved or empty kind, payload not JSON, or the log is closed.
             IntegrityError: The log was replaced, shrank, or its last record was altered.
         """
-        if not kind or kind == CHECKPOINT:
+        if not kind or kind in _RESERVED:
             raise ConfigError(f"record kind {kind!r} is empty or reserved")
-        self._acquire()
+        gap: AuditRecord | None = None
+        try:
+            self._acquire()
+        except OSError as exc:
+            self._lose(kind, exc)
+            raise
         try:
             if key is not None:
                 existing = self._recent.get(key)
                 if existing is not None:
                     return AuditRecord.from_line(existing)
-            record = self._write(kind, payload, key)
+            try:
+                gap = self._write_gap()
+                record = self._write(kind, payload, key)
+            except OSError as exc:
+                self._lose(kind, exc)
+                raise
             sealing = self._checkpoint() if (record.seq + 1) % self._every == 0 else None
         finally:
             self._release()
+            # A marker written just before a record that did not fit is news all the same.
+            if gap is not None:
+                for listener in self.gap_listeners:
+                    listener(gap)
         if sealing is not None:
             self._seal(sealing)
         return record
+
+    @property
+    def lost(self) -> int:
+        """Records this writer could not write and has not yet marked with a ``gap`` record."""
+        loss = self._loss
+        return 0 if loss is None else loss.count
+
+    def _lose(self, kind: str, error: OSError) -> None:
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        with self._loss_lock:
+            if self._loss is None:
+                self._loss = _Loss(first=now)
+            self._loss.add(kind, now, error)
+
+    def _write_gap(self) -> AuditRecord | None:
+        """Write the gap marker for what could not be written before (holding the lock)."""
+        with self._loss_lock:
+            loss, self._loss = self._loss, None
+        if loss is None:
+            return None
+        try:
+            return self._write(GAP, loss.payload(), None)
+        except OSError:
+            with self._loss_lock:  # still not written: keep counting from where it was
+                if self._loss is not None:
+                    loss.merge(self._loss)
+                self._loss = loss
+            raise
 
     def checkpoint(self) -> AuditRecord | None:
         """Seal the log now: write a checkpoint (signed when there is a key) and fsync.
@@ -364,7 +473,7 @@ class AuditLog:
                         self._remember(found, line)
         if lines:
             last = AuditRecord.from_line(lines[-1])
-            if last.computed_hash() != last.hash:
+            if exact_digest(lines[-1]) != last.hash:
                 raise IntegrityError(
                     f"audit log {self.path}: the last record (seq {last.seq}) was altered"
                 )
@@ -448,6 +557,75 @@ class AuditLog:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        if self.witness_path is not None:
+            self._witness(self.witness_path, line)
+        for listener in self.seal_listeners:
+            listener(checkpoint)
+
+    @staticmethod
+    def _witness(path: str, line: bytes) -> None:
+        """Copy the checkpoint to the witness file, never over a newer one."""
+        seq = json.loads(line)["seq"]
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".witness-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(line + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+            # The witness may be shared by writers of several processes: its own lock file.
+            lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if _mirrored_seq(path) < seq:
+                    os.replace(tmp, path)
+            finally:
+                os.close(lock)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+@dataclass
+class _Loss:
+    """Records one writer could not write, not yet marked in the log."""
+
+    first: str
+    last: str = ""
+    count: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def add(self, kind: str, when: str, error: OSError) -> None:
+        self.count += 1
+        self.last = when
+        self.kinds[kind] += 1
+        self.errors[error.strerror or repr(error)] += 1
+
+    def merge(self, later: _Loss) -> None:
+        self.count += later.count
+        self.last = later.last
+        self.kinds.update(later.kinds)
+        self.errors.update(later.errors)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "lost": self.count,
+            "first": self.first,
+            "last": self.last,
+            "kinds": dict(sorted(self.kinds.items())),
+            "errors": dict(sorted(self.errors.items())),
+        }
+
+
+def _check_witness_outside(witness: str, log: str) -> None:
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(log)))
+    real = os.path.realpath(witness)
+    if real == folder or real.startswith(folder.rstrip("/") + "/"):
+        raise ConfigError(
+            f"audit witness {witness} is inside the log's folder {folder}: whoever can roll the "
+            "log back can roll the witness back with it; keep it elsewhere"
+        )
 
 
 def _mirrored_seq(path: str) -> int:
@@ -475,6 +653,7 @@ ProblemKind = Literal[
     "checkpoint-file",
     "unsealed",
     "empty",
+    "rolled-back",
 ]
 
 
@@ -492,7 +671,10 @@ class AuditSink(Sink):
     with the same call id, and each must be kept.
 
     The sink is *required* by default: a call whose decision cannot be written to the log
-    does not run (it is denied with an enforcement-gap alert on the other sinks).
+    does not run (it is denied with an enforcement-gap alert on the other sinks). When the
+    log can write again after such a loss (a full disk), it marks the gap in the log, and the
+    sink raises an ``audit-gap`` alert on the other sinks, with the number lost in its
+    ``lost`` detail (telemetry counts it in ``peerguard.audit.records_lost``).
 
     Args:
         log: The log to write to.
@@ -506,6 +688,27 @@ class AuditSink(Sink):
         self._remember = remember
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+        self._report: Callable[[Alert], None] | None = None
+        log.gap_listeners.append(self._on_gap)
+
+    def attach(self, report: Callable[[Alert], None]) -> None:
+        """Keep the fanout's way to the other sinks, for ``audit-gap`` alerts."""
+        self._report = report
+
+    def _on_gap(self, gap: AuditRecord) -> None:
+        p = gap.payload
+        errors = ", ".join(sorted(p.get("errors", {}))) or "unknown error"
+        alert = Alert(
+            severity=Severity.ERROR,
+            rule=AUDIT_GAP_RULE,
+            message=f"audit log {self.log.path} could not record {p.get('lost')} record(s) "
+            f"between {p.get('first')} and {p.get('last')} ({errors}); the gap is marked at "
+            f"seq {gap.seq}",
+            enforcement_gap=True,
+            details=(("lost", int(p.get("lost", 0))), ("seq", gap.seq), ("log", self.log.path)),
+        )
+        if self._report is not None:
+            self._report(alert)
 
     def on_decision(self, decision: Decision) -> None:
         """AuditRecord a decision."""
@@ -542,12 +745,15 @@ class AuditSink(Sink):
 
 
 __all__ = [
+    "AUDIT_GAP_RULE",
     "CHECKPOINT",
+    "GAP",
     "GENESIS",
     "AuditLog",
     "AuditRecord",
     "AuditSink",
     "canonical",
     "checkpoint_statement",
+    "exact_digest",
     "iter_records",
 ]

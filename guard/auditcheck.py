@@ -9,11 +9,24 @@ a finding, not an exception (``AuditReport.raise_for_problems`` turns it into on
 
 from __future__ import annotations
 
+import heapq
 import os
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.audit import CHECKPOINT, GENESIS, AuditRecord, ProblemKind, StrPath, checkpoint_statement
+from guard.audit import (
+    CHECKPOINT,
+    GAP,
+    GENESIS,
+    AuditRecord,
+    ProblemKind,
+    StrPath,
+    checkpoint_statement,
+    exact_digest,
+)
 from guard.exceptions import ConfigError, IntegrityError
 from guard.signing import (
     PublicKey,
@@ -33,12 +46,28 @@ class AuditProblem(BaseModel):
     line: int | None = None
 
 
+class AuditGap(BaseModel):
+    """A ``gap`` record: records a writer could not write (a full disk), and when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    lost: int
+    first: str
+    last: str
+    kinds: dict[str, int] = Field(default_factory=dict)
+    errors: dict[str, int] = Field(default_factory=dict)
+
+
 class AuditReport(BaseModel):
     """The result of :func:`verify_log`.
 
     ``sealed_through`` is the seq of the last checkpoint that verified (signature included
     when a public key was given); ``unsealed`` counts the records after it, which nothing
-    signed covers yet.
+    signed covers yet. ``gaps`` lists the log's own gap markers: records its writers could
+    not write. A gap is not tampering (the log says so itself, under the chain), so it is
+    not a problem, but nothing in the log shows what those records said. ``first_time`` and
+    ``last_time`` are the times of the first and last record.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -52,6 +81,15 @@ class AuditReport(BaseModel):
     unsealed: int
     signatures_checked: bool
     problems: list[AuditProblem] = Field(default_factory=list)
+    gaps: list[AuditGap] = Field(default_factory=list)
+    first_time: str | None = None
+    last_time: str | None = None
+    witnessed_through: int | None = None
+
+    @property
+    def lost(self) -> int:
+        """Records the writers could not write, summed over every gap marker."""
+        return sum(gap.lost for gap in self.gaps)
 
     @property
     def ok(self) -> bool:
@@ -132,7 +170,10 @@ def verify_log(
     public_key: PublicKey | None = None,
     *,
     allow_unsealed: int = 0,
+    unsealed_max_age: float | None = None,
     allow_empty: bool = False,
+    witness: StrPath | None = None,
+    head: tuple[int, str] | None = None,
 ) -> AuditReport:
     """Check a log's chain, order, completeness and checkpoints; name everything wrong.
 
@@ -147,8 +188,14 @@ def verify_log(
         allow_unsealed: With a key, how many records after the last signed checkpoint are
             accepted (the tail of a log still being written: at most the writer's
             ``checkpoint_every``).
+        unsealed_max_age: With a key, also accept an unsealed tail of any length whose
+            first record is at most this many seconds old.
         allow_empty: Accept a log with no record (otherwise an empty or missing log is a
             problem: deleting the log must not verify).
+        witness: The writer's witness file (``AuditLog(witness=...)``), kept outside the
+            log's folder: the log must still hold the checkpoint it names.
+        head: A signed head known from elsewhere, as ``(seq, hash)`` of a checkpoint (from
+            telemetry, or an earlier run of this check): the log must still hold it.
 
     Returns:
         A report; ``report.ok`` is False when anything is wrong (see ``report.problems``).
@@ -160,6 +207,8 @@ def verify_log(
     problems: list[AuditProblem] = []
     hashes: dict[int, str] = {}
     prevs: list[tuple[int, str, int]] = []  # (seq, prev, line) in file order
+    times: dict[int, str] = {}
+    gaps: list[AuditGap] = []
     checkpoints = 0
     good_checkpoints: list[int] = []
     max_seq = -1
@@ -186,14 +235,18 @@ def verify_log(
             except IntegrityError as exc:
                 problems.append(AuditProblem(kind="corrupt", line=lineno, message=str(exc)))
                 continue
-            if rec.computed_hash() != rec.hash:
+            try:
+                digest = exact_digest(raw)
+            except IntegrityError:
+                digest = None  # rewritten in another form: the hash field is not last
+            if digest != rec.hash:
                 problems.append(
                     AuditProblem(
                         kind="edited",
                         seq=rec.seq,
                         line=lineno,
                         message=f"record seq {rec.seq} (line {lineno}) does not match its hash: "
-                        "its content was edited",
+                        "its bytes were edited",
                     )
                 )
             if rec.seq in hashes:
@@ -218,8 +271,13 @@ def verify_log(
                 )
             max_seq = max(max_seq, rec.seq)
             hashes[rec.seq] = rec.hash
+            times[rec.seq] = rec.time
             prevs.append((rec.seq, rec.prev, lineno))
-            if rec.kind == CHECKPOINT:
+            if rec.kind == GAP:
+                gap = _gap(rec, lineno, problems)
+                if gap is not None:
+                    gaps.append(gap)
+            elif rec.kind == CHECKPOINT:
                 checkpoints += 1
                 if _check_checkpoint(rec, lineno, public_key, problems):
                     good_checkpoints.append(rec.seq)
@@ -243,6 +301,9 @@ def verify_log(
                 )
             )
     _check_checkpoint_file(log_path, hashes, max_seq, checkpoints > 0, public_key, problems)
+    witnessed = _check_head(
+        log_path, witness, head, hashes, max_seq, public_key, problems, checkpoints > 0
+    )
 
     # Only a checkpoint with an intact chain up to it seals anything.
     broken = [p.seq for p in problems if p.seq is not None and p.kind != "checkpoint-file"]
@@ -251,7 +312,12 @@ def verify_log(
     sealed_through = sealed[-1] if sealed else None
     unsealed = max_seq - (sealed_through if sealed_through is not None else -1)
     # A log that fails already fails; an unsealed tail is news when nothing else is wrong.
-    if public_key is not None and unsealed > allow_unsealed and not problems:
+    young = (
+        unsealed_max_age is not None
+        and unsealed > 0
+        and _age(times.get(max_seq - unsealed + 1)) <= unsealed_max_age
+    )
+    if public_key is not None and unsealed > allow_unsealed and not young and not problems:
         after = f"after seq {sealed_through}" if sealed_through is not None else "in the log"
         problems.append(
             AuditProblem(
@@ -276,7 +342,130 @@ def verify_log(
         unsealed=unsealed,
         signatures_checked=public_key is not None,
         problems=problems,
+        gaps=gaps,
+        first_time=times.get(min(times)) if times else None,
+        last_time=times.get(max_seq),
+        witnessed_through=witnessed,
     )
+
+
+_CLOCK_SKEW = 5.0  # seconds a writer's clock may run ahead of the checker's
+
+
+def _age(time: str | None) -> float:
+    """Seconds since an ISO time stamp; infinite for a missing or unreadable one."""
+    if time is None:
+        return float("inf")
+    try:
+        then = datetime.fromisoformat(time)
+    except ValueError:
+        return float("inf")
+    if then.tzinfo is None:
+        return float("inf")
+    age = (datetime.now(UTC) - then).total_seconds()
+    # A time stamp from the future is not young: it is wrong, and anyone can write one.
+    return age if age >= -_CLOCK_SKEW else float("inf")
+
+
+def _gap(rec: AuditRecord, lineno: int, problems: list[AuditProblem]) -> AuditGap | None:
+    try:
+        return AuditGap.model_validate({"seq": rec.seq, **rec.payload})
+    except ValueError as exc:
+        problems.append(
+            AuditProblem(
+                kind="corrupt",
+                seq=rec.seq,
+                line=lineno,
+                message=f"gap record at seq {rec.seq} is malformed: {exc}".splitlines()[0],
+            )
+        )
+        return None
+
+
+def _read_checkpoint(
+    path: str, public_key: PublicKey | None, what: str, problems: list[AuditProblem]
+) -> AuditRecord | None:
+    """An intact (and, with a key, validly signed) checkpoint record stored alone in ``path``."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        problems.append(
+            AuditProblem(kind="rolled-back", message=f"{what} {path} cannot be read: {exc}")
+        )
+        return None
+    try:
+        rec = AuditRecord.from_line(data)
+        intact = exact_digest(data) == rec.hash and rec.kind == CHECKPOINT
+    except IntegrityError as exc:
+        problems.append(AuditProblem(kind="rolled-back", message=f"{what} {path}: {exc}"))
+        return None
+    if intact and public_key is not None:
+        sig = rec.payload.get("sig")
+        try:
+            if not isinstance(sig, str):
+                raise IntegrityError("unsigned")
+            statement = checkpoint_statement(rec.seq, rec.prev)
+            verify_signature(statement, decode_signature(sig), public_key)
+        except IntegrityError:
+            intact = False
+    if not intact:
+        problems.append(
+            AuditProblem(
+                kind="rolled-back",
+                message=f"{what} {path} is not an intact checkpoint"
+                + (" signed with the given key" if public_key is not None else ""),
+            )
+        )
+        return None
+    return rec
+
+
+def _check_head(
+    log_path: str,
+    witness: StrPath | None,
+    head: tuple[int, str] | None,
+    hashes: dict[int, str],
+    max_seq: int,
+    public_key: PublicKey | None,
+    problems: list[AuditProblem],
+    sealed_once: bool,
+) -> int | None:
+    """Hold the log against heads kept elsewhere; returns the highest one it still holds.
+
+    A witness that does not exist is a problem once the log holds a checkpoint (the writer
+    wrote one with it); before that, nothing was witnessed yet.
+    """
+    known: list[tuple[int, str, str]] = []
+    if witness is not None and (sealed_once or os.path.exists(witness)):
+        rec = _read_checkpoint(os.fspath(witness), public_key, "witness", problems)
+        if rec is not None:
+            known.append((rec.seq, rec.hash, f"the witness {os.fspath(witness)}"))
+    if head is not None:
+        known.append((head[0], head[1], "the given head"))
+    held: int | None = None
+    for seq, digest, source in known:
+        if seq > max_seq:
+            problems.append(
+                AuditProblem(
+                    kind="rolled-back",
+                    seq=max_seq + 1,
+                    message=f"the log ends at seq {max_seq}, but {source} records a checkpoint "
+                    f"at seq {seq}: the log was cut back to an earlier state",
+                )
+            )
+        elif hashes.get(seq) != digest:
+            problems.append(
+                AuditProblem(
+                    kind="rolled-back",
+                    seq=seq,
+                    message=f"the log's record at seq {seq} is not the checkpoint {source} "
+                    f"records: {log_path} was replaced by another chain",
+                )
+            )
+        else:
+            held = seq if held is None else max(held, seq)
+    return held
 
 
 def _check_checkpoint_file(
@@ -304,10 +493,11 @@ def _check_checkpoint_file(
         return
     try:
         rec = AuditRecord.from_line(data)
+        digest = exact_digest(data)
     except IntegrityError as exc:
         problems.append(AuditProblem(kind="checkpoint-file", message=f"{side}: {exc}"))
         return
-    if rec.kind != CHECKPOINT or rec.computed_hash() != rec.hash:
+    if rec.kind != CHECKPOINT or digest != rec.hash:
         problems.append(
             AuditProblem(
                 kind="checkpoint-file", message=f"{side} is not an intact checkpoint record"
@@ -348,3 +538,173 @@ def _check_checkpoint_file(
                 "file records: the log was rewritten",
             )
         )
+
+
+class AuditSetReport(BaseModel):
+    """The result of :func:`verify_logs`: one report per log, and how the logs interleave.
+
+    ``overlapping`` names the pairs of logs whose writers were active at the same time
+    (their first-to-last record spans overlap): read them together, with :func:`interleave`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    reports: list[AuditReport]
+    overlapping: list[tuple[str, str]] = Field(default_factory=list)
+    problems: list[AuditProblem] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every log verified and the set itself is sound."""
+        return not self.problems and all(r.ok for r in self.reports)
+
+    @property
+    def records(self) -> int:
+        """Records over every log."""
+        return sum(r.records for r in self.reports)
+
+    @property
+    def first_time(self) -> str | None:
+        """The time of the earliest record of any log."""
+        times = [r.first_time for r in self.reports if r.first_time is not None]
+        return min(times, key=_when) if times else None
+
+    @property
+    def last_time(self) -> str | None:
+        """The time of the latest record of any log."""
+        times = [r.last_time for r in self.reports if r.last_time is not None]
+        return max(times, key=_when) if times else None
+
+
+def log_files(paths: Iterable[StrPath]) -> list[str]:
+    """The log files named by ``paths``: files as given, folders as their ``*.jsonl`` files.
+
+    Raises:
+        ConfigError: A path does not exist, or a folder holds no log.
+    """
+    out: list[str] = []
+    for given in paths:
+        path = os.fspath(given)
+        if os.path.isdir(path):
+            found = sorted(
+                os.path.join(path, name) for name in os.listdir(path) if name.endswith(".jsonl")
+            )
+            if not found:
+                raise ConfigError(f"{path}: a folder with no audit log (*.jsonl) in it")
+            out += found
+        elif os.path.exists(path) or os.path.exists(path + ".checkpoint"):
+            out.append(path)
+        else:
+            raise ConfigError(f"no audit log at {path}")
+    return out
+
+
+def witness_for(log: StrPath, witness: StrPath | None) -> str | None:
+    """The witness of ``log``: ``witness`` itself when a file, ``<witness>/<log name>.witness``
+    when a folder (one witness folder for many writers' logs)."""
+    if witness is None:
+        return None
+    witness = os.fspath(witness)
+    if os.path.isdir(witness):
+        return os.path.join(witness, os.path.basename(os.fspath(log)) + ".witness")
+    return witness
+
+
+def verify_logs(
+    paths: Iterable[StrPath],
+    public_key: PublicKey | None = None,
+    *,
+    witness: StrPath | None = None,
+    **options: Any,
+) -> AuditSetReport:
+    """Check a set of logs, one per writer (or shared), with :func:`verify_log` each.
+
+    Many processes on one host may share a log (appends take a ``flock``); across hosts,
+    or where ``flock`` is unreliable (network filesystems), give each writer its own log.
+    Either way the set is checked here: each log's own chain, and that no log is another's
+    copy (the same chain counted twice).
+
+    Args:
+        paths: Log files, or folders of ``*.jsonl`` logs.
+        public_key: The checkpoint signer's public key (see :func:`verify_log`).
+        witness: A witness folder holding ``<log name>.witness`` for each log, or, for a
+            single log, its witness file.
+        **options: Passed to :func:`verify_log` (``allow_unsealed``, ``unsealed_max_age``,
+            ``allow_empty``, ``head``).
+
+    Returns:
+        One report per log and how they interleave.
+
+    Raises:
+        ConfigError: A path names no log.
+    """
+    files = log_files(paths)
+    if witness is not None and len(files) > 1 and not os.path.isdir(os.fspath(witness)):
+        raise ConfigError(f"{os.fspath(witness)}: several logs need a witness folder, not a file")
+    reports = [verify_log(f, public_key, witness=witness_for(f, witness), **options) for f in files]
+    problems: list[AuditProblem] = []
+    firsts: dict[str, str] = {}
+    for path in files:
+        first = _first_hash(path)
+        if first is not None and first in firsts:
+            problems.append(
+                AuditProblem(
+                    kind="duplicate",
+                    message=f"{path} holds the same chain as {firsts[first]}: one writer's log "
+                    "counted twice",
+                )
+            )
+        elif first is not None:
+            firsts[first] = path
+    spans = [
+        (r.path, _when(r.first_time), _when(r.last_time))
+        for r in reports
+        if r.first_time is not None and r.last_time is not None
+    ]
+    overlapping = [
+        (a, b)
+        for i, (a, a0, a1) in enumerate(spans)
+        for (b, b0, b1) in spans[i + 1 :]
+        if a0 <= b1 and b0 <= a1
+    ]
+    return AuditSetReport(reports=reports, overlapping=overlapping, problems=problems)
+
+
+def interleave(paths: Iterable[StrPath]) -> Iterator[tuple[str, AuditRecord]]:
+    """Every record of a set of logs, merged by time (each log's own order kept).
+
+    Reads each log once, lazily. A line that is not a record is skipped here: run
+    :func:`verify_logs` to hear about it.
+
+    Yields:
+        ``(log path, record)`` pairs, earliest first.
+    """
+    streams = [_timed(f) for f in log_files(paths)]
+    for _when_at, _n, path, rec in heapq.merge(*streams):
+        yield path, rec
+
+
+def _timed(path: str) -> Iterator[tuple[datetime, int, str, AuditRecord]]:
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f):
+            try:
+                rec = AuditRecord.from_line(raw)
+            except IntegrityError:
+                continue
+            yield _when(rec.time), n, path, rec
+
+
+def _first_hash(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return AuditRecord.from_line(f.readline()).hash
+    except (OSError, IntegrityError):
+        return None
+
+
+def _when(time: str | None) -> datetime:
+    try:
+        then = datetime.fromisoformat(time or "")
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return then if then.tzinfo is not None else then.replace(tzinfo=UTC)

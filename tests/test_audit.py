@@ -63,8 +63,15 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def stored(record: dict[str, Any]) -> bytes:
+    """A record as the writer stores it: canonical body, then its (possibly stale) hash."""
+    body = canonical({k: v for k, v in record.items() if k != "hash"})
+    return body[:-1] + b',"hash":' + json.dumps(record["hash"]).encode() + b"}"
+
+
 def write_lines(path: Path, records: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    """Write records in the stored form, as an attacker who knows the format would."""
+    path.write_bytes(b"".join(stored(r) + b"\n" for r in records))
 
 
 def rehash(record: dict[str, Any]) -> dict[str, Any]:
