@@ -27,7 +27,15 @@ from guard.approval import (
 )
 from guard.assets import AssetIndex, AssetInfo
 from guard.audit import AuditLog, AuditRecord, AuditSink
-from guard.auditcheck import AuditProblem, AuditReport, verify_log
+from guard.auditcheck import (
+    AuditGap,
+    AuditProblem,
+    AuditReport,
+    AuditSetReport,
+    interleave,
+    verify_log,
+    verify_logs,
+)
 from guard.claims import Claim, Evidence, Transfer, Verdict
 from guard.configs import OversightMatcher
 from guard.contain import (
@@ -130,10 +138,12 @@ __all__ = [
     "AssetInfo",
     "AssetKind",
     "AssetRef",
+    "AuditGap",
     "AuditLog",
     "AuditProblem",
     "AuditRecord",
     "AuditReport",
+    "AuditSetReport",
     "AuditSink",
     "Baseline",
     "CallBlocked",
@@ -215,10 +225,12 @@ __all__ = [
     "generate_keypair",
     "guard_tool",
     "guarded",
+    "interleave",
     "load_declarations",
     "load_policy",
     "load_private_key",
     "load_public_key",
     "snapshot",
     "verify_log",
+    "verify_logs",
 ]

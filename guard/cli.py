@@ -327,28 +327,89 @@ def cmd_recover(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
-    from guard.auditcheck import verify_log
+    from guard.auditcheck import verify_logs
 
-    report = verify_log(
+    head = _head(args.head) if args.head is not None else None
+    if head is not None and len(args.log) > 1:
+        raise UsageError("--head names one log's checkpoint: give one log with it")
+    result = verify_logs(
         args.log,
         _public_key(args.pubkey),
+        witness=args.witness,
         allow_unsealed=args.allow_unsealed,
+        unsealed_max_age=args.unsealed_max_age,
         allow_empty=args.allow_empty,
+        head=head,
     )
     if args.json:
-        print(report.model_dump_json(indent=2), file=out)
-    else:
-        state = "ok" if report.ok else "TAMPERED"
+        data = result.model_dump(mode="json") if len(result.reports) > 1 else None
         print(
-            f"{args.log}: {state}: {report.records} records, {report.checkpoints} checkpoints, "
-            f"sealed through seq {report.sealed_through}, {report.unsealed} unsealed",
+            json.dumps(data, indent=2)
+            if data is not None
+            else result.reports[0].model_dump_json(indent=2),
             file=out,
         )
+        return 0 if result.ok else 1
+    for report in result.reports:
+        state = "ok" if report.ok else "TAMPERED"
+        print(
+            f"{report.path}: {state}: {report.records} records, {report.checkpoints} "
+            f"checkpoints, sealed through seq {report.sealed_through}, {report.unsealed} unsealed"
+            + (
+                f", witnessed through seq {report.witnessed_through}"
+                if report.witnessed_through is not None
+                else ""
+            ),
+            file=out,
+        )
+        if report.gaps:
+            print(
+                f"  {report.lost} record(s) lost in {len(report.gaps)} gap(s) the log marked "
+                "itself (a full disk?); a required audit sink let no such call run",
+                file=out,
+            )
+        for gap in report.gaps:
+            print(
+                f"  gap at seq {gap.seq}: {gap.lost} record(s) could not be written between "
+                f"{gap.first} and {gap.last} ({', '.join(gap.errors) or 'unknown error'})",
+                file=out,
+            )
         for problem in report.problems:
             where = f" at seq {problem.seq}" if problem.seq is not None else ""
             where += f" (line {problem.line})" if problem.line is not None else ""
             print(f"  {problem.kind}{where}: {problem.message}", file=out)
-    return 0 if report.ok else 1
+    if len(result.reports) > 1:
+        state = "ok" if result.ok else "TAMPERED"
+        print(
+            f"{len(result.reports)} logs: {state}: {result.records} records from "
+            f"{result.first_time} to {result.last_time}; {len(result.overlapping)} pair(s) of "
+            "writers active at the same time (peerguard audit timeline merges them)",
+            file=out,
+        )
+        for problem in result.problems:
+            print(f"  {problem.kind}: {problem.message}", file=out)
+    return 0 if result.ok else 1
+
+
+def _head(text: str) -> tuple[int, str]:
+    seq, sep, digest = text.partition(":")
+    if not sep or not seq.isdigit() or len(digest) != 64:
+        raise UsageError(f"--head {text!r}: expected SEQ:HASH (a checkpoint's seq and its hash)")
+    return int(seq), digest.lower()
+
+
+def cmd_audit_timeline(args: argparse.Namespace, out: TextIO) -> int:
+    from guard.auditcheck import interleave
+
+    for path, rec in interleave(args.log):
+        if args.json:
+            print(json.dumps({"log": path, **rec.model_dump(mode="json")}), file=out)
+            continue
+        p = rec.payload
+        what = p.get("action") or p.get("rule") or ""
+        call = p.get("call_id") or ""
+        print(f"{rec.time}  {path}  seq {rec.seq}  {rec.kind}  {what}  {call}".rstrip(), file=out)
+    return 0
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
@@ -551,7 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     averify = audit_sub.add_parser(
         "verify", help="check an audit log's hash chain and signed checkpoints"
     )
-    averify.add_argument("log")
+    averify.add_argument(
+        "log", nargs="+", help="log files, or folders of *.jsonl logs (one per writer)"
+    )
     averify.add_argument(
         "--pubkey",
         help="public key: checkpoint signatures must verify, and every record be covered by one",
@@ -564,9 +627,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --pubkey, accept up to N records after the last signed checkpoint (a log "
         "still being written)",
     )
+    averify.add_argument(
+        "--unsealed-max-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --pubkey, also accept an unsealed tail whose first record is this young",
+    )
     averify.add_argument("--allow-empty", action="store_true", help="accept a log with no record")
+    averify.add_argument(
+        "--witness",
+        metavar="PATH",
+        help="the writer's witness file (or a folder of <log name>.witness files): a log cut "
+        "back to an earlier signed state fails",
+    )
+    averify.add_argument(
+        "--head",
+        metavar="SEQ:HASH",
+        help="a checkpoint known from elsewhere (telemetry): the log must still hold it",
+    )
     averify.add_argument("--json", action="store_true", help="print the report as JSON")
     averify.set_defaults(func=cmd_audit_verify)
+    timeline = audit_sub.add_parser(
+        "timeline", help="every record of a set of logs, merged by time"
+    )
+    timeline.add_argument(
+        "log", nargs="+", help="log files, or folders of *.jsonl logs (one per writer)"
+    )
+    timeline.add_argument("--json", action="store_true", help="one JSON object per record")
+    timeline.set_defaults(func=cmd_audit_timeline)
 
     rec = sub.add_parser(
         "recover",

@@ -11,6 +11,7 @@ enforcement-gap alert). A telemetry exporter that is down is not required: it ra
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -49,6 +50,15 @@ class Sink:
     def tool_span(self, call: ToolCall) -> AbstractContextManager[object]:
         """A context around the whole guarded call (telemetry opens a span here)."""
         return contextlib.nullcontext()
+
+    def attach(self, report: Callable[[Alert], None]) -> None:
+        """Called by the :class:`Fanout` that holds this sink.
+
+        Args:
+            report: Sends an alert to every *other* sink of that fanout: how a sink tells
+                the ops team about trouble it found on its own (records it lost), through
+                channels that do not depend on it.
+        """
 
 
 class LoggingSink(Sink):
@@ -91,6 +101,16 @@ class Fanout:
         }
         #: True when some sink opens a context around calls (``tool_span`` is not a no-op).
         self.spans = bool(self._hooks["tool_span"])
+        for sink in self.sinks:
+            if getattr(sink.attach, "__func__", None) is not Sink.attach:
+                sink.attach(functools.partial(self._others, sink))
+
+    def _others(self, origin: Sink, alert: Alert) -> None:
+        for sink in self.sinks:
+            if sink is not origin:
+                # Reporting must not recurse into more failure reports.
+                with contextlib.suppress(Exception):
+                    sink.on_alert(alert)
 
     def _each(self, name: str, *args: object) -> list[tuple[Sink, BaseException]] | None:
         failures: list[tuple[Sink, BaseException]] | None = None
@@ -113,12 +133,7 @@ class Fanout:
                 message=f"{type(failed).__name__}.{name} failed: {error!r}; records may be missing",
                 enforcement_gap=True,
             )
-            for sink in self.sinks:
-                if sink is failed:
-                    continue
-                # Reporting a failure must not recurse into more failure reports.
-                with contextlib.suppress(Exception):
-                    sink.on_alert(alert)
+            self._others(failed, alert)
             log.error("%s", alert.message)
 
     def decision(self, decision: Decision) -> list[str]:

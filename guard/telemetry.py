@@ -104,6 +104,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from guard._version import __version__
+from guard.audit import AUDIT_GAP_RULE
 from guard.exceptions import ApprovalTimeout, CallBlocked, ConfigError
 from guard.sinks import Sink
 from guard.types import Action, Alert, Decision, Severity, ToolCall
@@ -212,6 +213,12 @@ class OtelSink(Sink):
             "peerguard.confirmations.pending",
             unit="{confirmation}",
             description="Confirmations asked and not yet answered.",
+        )
+        self._records_lost = meter.create_counter(
+            "peerguard.audit.records_lost",
+            unit="{record}",
+            description="Audit records that could not be written (a full disk), counted once "
+            "the log marks the gap.",
         )
         self._max = max_tracked
         self._lock = threading.Lock()
@@ -514,6 +521,9 @@ class OtelSink(Sink):
 
     def _alert(self, alert: Alert, span: Span | None) -> None:
         attributes = _alert_attributes(alert)
+        lost = alert.detail("lost") if alert.rule == AUDIT_GAP_RULE else None
+        if isinstance(lost, int) and lost > 0:
+            self._records_lost.add(lost, {"peerguard.audit.log": str(alert.detail("log"))})
         if alert.call_id is None:
             log_first, event_first = True, True  # nothing to tell repeats apart by
         else:
@@ -599,6 +609,8 @@ def _alert_attributes(alert: Alert) -> Attributes:
         attributes["gen_ai.tool.name"] = alert.tool
     if alert.call_id is not None:
         attributes["gen_ai.tool.call.id"] = alert.call_id
+    for name, value in alert.details:
+        attributes[f"peerguard.{name}"] = value
     return attributes
 
 

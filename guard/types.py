@@ -313,6 +313,15 @@ class Alert(_Value):
     call_id: str | None = None
     # The guard could not decide (it fell back to deny) or could not see what will run.
     enforcement_gap: bool = False
+    # Machine-readable facts behind the message, as (name, value) pairs: e.g. ("lost", 12).
+    details: tuple[tuple[str, str | int | float | bool], ...] = ()
+
+    def detail(self, name: str) -> str | int | float | bool | None:
+        """The value of one of :attr:`details`, or ``None``."""
+        for key, value in self.details:
+            if key == name:
+                return value
+        return None
 
 
 @dataclass(slots=True, unsafe_hash=True)
