@@ -39,6 +39,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -62,6 +63,8 @@ from guard.sinks import Sink
 from guard.types import Alert, Decision, Severity
 
 StrPath = str | os.PathLike[str]
+
+_log = logging.getLogger("peerguard.audit")
 
 GENESIS = "0" * 64
 """The ``prev`` of the first record."""
@@ -237,7 +240,8 @@ class AuditLog:
             only; ``verify_log(..., witness=...)`` then detects a log cut back to an older
             signed state. Put it where the agent cannot write.
         on_seal: Called with each checkpoint once it is durable (ship the signed head to
-            telemetry or a remote store; a failure here is the caller's to report).
+            telemetry or a remote store). A listener that raises is logged (logger
+            ``peerguard.audit``); the append still succeeds.
         on_gap: Called with each ``gap`` record once written (raise an alert, count a
             metric).
 
@@ -340,8 +344,7 @@ class AuditLog:
             self._release()
             # A marker written just before a record that did not fit is news all the same.
             if gap is not None:
-                for listener in self.gap_listeners:
-                    listener(gap)
+                _tell(self.gap_listeners, gap)
         if sealing is not None:
             self._seal(sealing)
         return record
@@ -559,8 +562,7 @@ class AuditLog:
                 os.unlink(tmp)
         if self.witness_path is not None:
             self._witness(self.witness_path, line)
-        for listener in self.seal_listeners:
-            listener(checkpoint)
+        _tell(self.seal_listeners, checkpoint)
 
     @staticmethod
     def _witness(path: str, line: bytes) -> None:
@@ -584,6 +586,16 @@ class AuditLog:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def _tell(listeners: list[Callable[[AuditRecord], None]], record: AuditRecord) -> None:
+    """Call each listener; one that fails is logged and never fails the append (the record
+    is written: refusing the call now would report a loss that did not happen)."""
+    for listener in listeners:
+        try:
+            listener(record)
+        except Exception:
+            _log.exception("audit log listener %r failed on seq %d", listener, record.seq)
 
 
 @dataclass

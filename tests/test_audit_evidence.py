@@ -489,3 +489,18 @@ def test_a_set_with_one_log_copied_twice_or_tampered_fails(
     )
     assert code == 1
     assert "rolled-back" in listing.getvalue() and "2 logs: TAMPERED" in listing.getvalue()
+
+
+def test_a_failing_seal_listener_is_logged_and_fails_no_append(
+    logs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A head shipper that is down must not turn written records into refused calls."""
+
+    def down(_record: object) -> None:
+        raise ConnectionError("telemetry is down")
+
+    with AuditLog(logs / "a.jsonl", checkpoint_every=2, on_seal=down) as log:
+        for i in range(4):
+            log.append("event", {"i": i})
+    assert [r.kind for r in iter_records(logs / "a.jsonl")].count("event") == 4
+    assert "telemetry is down" in caplog.text
