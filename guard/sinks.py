@@ -5,7 +5,8 @@ reported as an alert on the other sinks and never turns a deny into an allow. A 
 sink (the audit log, by default) must record every decision: when it cannot, the call does
 not run (:meth:`guard.engine.Guard.record` turns the decision into a deny with an
 enforcement-gap alert). A telemetry exporter that is down is not required: it raises the
-``sink-failure`` alert and the calls go on.
+``sink-failure`` alert and the calls go on. A sink that fails outside its hooks (an export on a
+background thread) reports through the function :meth:`Sink.attach` gave it.
 """
 
 from __future__ import annotations
@@ -52,12 +53,11 @@ class Sink:
         return contextlib.nullcontext()
 
     def attach(self, report: Callable[[Alert], None]) -> None:
-        """Called by the :class:`Fanout` that holds this sink.
+        """Joined a :class:`Fanout`: ``report`` sends an alert to its *other* sinks.
 
-        Args:
-            report: Sends an alert to every *other* sink of that fanout: how a sink tells
-                the ops team about trouble it found on its own (records it lost), through
-                channels that do not depend on it.
+        For trouble no hook sees, found by the sink on its own: a telemetry export failing on
+        a background thread, audit records lost to a full disk. ``report`` never raises and
+        never calls this sink back.
         """
 
 
@@ -102,15 +102,10 @@ class Fanout:
         #: True when some sink opens a context around calls (``tool_span`` is not a no-op).
         self.spans = bool(self._hooks["tool_span"])
         for sink in self.sinks:
-            if getattr(sink.attach, "__func__", None) is not Sink.attach:
-                sink.attach(functools.partial(self._others, sink))
-
-    def _others(self, origin: Sink, alert: Alert) -> None:
-        for sink in self.sinks:
-            if sink is not origin:
-                # Reporting must not recurse into more failure reports.
-                with contextlib.suppress(Exception):
-                    sink.on_alert(alert)
+            try:
+                sink.attach(functools.partial(self._tell_others, sink))
+            except Exception as exc:
+                self._report("attach", [(sink, exc)])
 
     def _each(self, name: str, *args: object) -> list[tuple[Sink, BaseException]] | None:
         failures: list[tuple[Sink, BaseException]] | None = None
@@ -133,8 +128,17 @@ class Fanout:
                 message=f"{type(failed).__name__}.{name} failed: {error!r}; records may be missing",
                 enforcement_gap=True,
             )
-            self._others(failed, alert)
-            log.error("%s", alert.message)
+            self._tell_others(failed, alert)
+
+    def _tell_others(self, source: Sink, alert: Alert) -> None:
+        """Send ``alert`` about ``source`` to every other sink, and to the ``peerguard`` logger."""
+        for sink in self.sinks:
+            if sink is source:
+                continue
+            # Reporting a failure must not recurse into more failure reports.
+            with contextlib.suppress(Exception):
+                sink.on_alert(alert)
+        log.log(LoggingSink._LEVELS[alert.severity], "%s", alert.message)
 
     def decision(self, decision: Decision) -> list[str]:
         """Record a decision and emit its alerts.

@@ -46,6 +46,20 @@ severity maps ``info``/``warning``/``error``/``critical`` to ``INFO``/``WARN``/`
 ``gen_ai.tool.call.id`` and ``peerguard.enforcement_gap``. They carry the call's trace
 context, and are also added as a ``peerguard.alert`` event to the call's span while it is open.
 
+When the endpoint is down
+-------------------------
+
+The SDK exports on background threads and only logs a failed export to its own logger. The
+exporters :meth:`OtelSink.from_env` and :meth:`OtelSink.from_exporters` build on are watched
+(:mod:`guard.telemetry_export`): when a signal's export fails, a ``sink-failure`` alert
+(ERROR, ``enforcement_gap``) goes to the guard's *other* sinks (console, audit log), once per
+outage; an INFO one says how many records were dropped when an export succeeds again; and the
+counter ``peerguard.telemetry.dropped`` (by ``peerguard.signal``: ``logs``, ``spans``,
+``metrics``) counts them, reaching the Collector with the first metric export that gets through.
+:meth:`OtelSink.shutdown` and :meth:`OtelSink.force_flush` return within ``shutdown_timeout``
+seconds (3 by default) even when the endpoint never answers; a shutdown that gives up says on
+the other sinks how many alerts were never sent.
+
 Recording twice
 ---------------
 
@@ -84,14 +98,15 @@ when nothing was harmed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import importlib
+import functools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import (
@@ -106,8 +121,16 @@ from opentelemetry.util.types import AttributeValue
 from guard._version import __version__
 from guard.audit import AUDIT_GAP_RULE
 from guard.exceptions import ApprovalTimeout, CallBlocked, ConfigError
-from guard.sinks import Sink
+from guard.sinks import LoggingSink, Sink
 from guard.types import Action, Alert, Decision, Severity, ToolCall
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from guard.telemetry_export import ExportHealth
 
 SCOPE: Final = "peerguard"
 """Instrumentation scope name of every tracer, meter and logger the sink uses."""
@@ -143,7 +166,8 @@ _DURATION_BUCKETS: Final = (
     1.0,
     2.5,
 )
-_SIGNALS: Final = ("traces", "metrics", "logs")
+DEFAULT_SHUTDOWN_TIMEOUT: Final = 3.0
+"""Seconds :meth:`OtelSink.shutdown` and :meth:`OtelSink.force_flush` wait at most by default."""
 
 Attributes = dict[str, AttributeValue]
 V = TypeVar("V")
@@ -177,12 +201,24 @@ class _Open:
 class OtelSink(Sink):
     """Telemetry for every guarded call: spans, metrics and alert logs.
 
+    Build it with :meth:`from_env` (OTLP from the ``OTEL_*`` variables) or
+    :meth:`from_exporters` (exporters you configured) and the exports are watched: when the
+    endpoint is down, the guard's other sinks get a ``sink-failure`` alert (once per outage,
+    and an INFO one with the count of dropped records when exports resume), and the counter
+    ``peerguard.telemetry.dropped`` reports the drops once the endpoint is back. Providers
+    passed to the constructor are used as they are: their exporters are not watched.
+
     Args:
         tracer_provider: Where spans go; the global provider when ``None``.
         meter_provider: Where metrics go; the global provider when ``None``.
         logger_provider: Where alert logs go; the global provider when ``None``.
         max_tracked: How many recorded ``(call id, event)`` keys to remember for dropping
             repeats (and how many pending confirmations to track).
+        shutdown_timeout: Seconds :meth:`shutdown` (and :meth:`force_flush`, unless given a
+            timeout) wait at most, however dead the endpoint.
+
+    Raises:
+        ConfigError: ``shutdown_timeout`` is not positive.
     """
 
     def __init__(
@@ -192,11 +228,17 @@ class OtelSink(Sink):
         meter_provider: metrics.MeterProvider | None = None,
         logger_provider: LoggerProvider | None = None,
         max_tracked: int = 10_000,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
+        if not shutdown_timeout > 0:
+            raise ConfigError(f"shutdown_timeout must be positive, not {shutdown_timeout!r}")
+        self.shutdown_timeout = shutdown_timeout
         self.tracer_provider = tracer_provider or trace.get_tracer_provider()
         self.meter_provider = meter_provider or metrics.get_meter_provider()
         self.logger_provider = logger_provider or get_logger_provider()
-        self._owned: list[Any] = []  # providers from_env built, shut down by shutdown()
+        self._owned: list[tuple[str, Any]] = []  # (signal, provider) built here, for shutdown()
+        self._health: ExportHealth | None = None  # watches the exporters built here
+        self._report: Callable[[Alert], None] | None = None  # the last guard's other sinks
         self._tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._logger = self.logger_provider.get_logger(SCOPE, __version__)
         meter = self.meter_provider.get_meter(SCOPE, __version__)
@@ -230,7 +272,13 @@ class OtelSink(Sink):
     # ------------------------------------------------------------------ configuration
 
     @classmethod
-    def from_env(cls, *, service_name: str = "peerguard", max_tracked: int = 10_000) -> OtelSink:
+    def from_env(
+        cls,
+        *,
+        service_name: str = "peerguard",
+        max_tracked: int = 10_000,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> OtelSink:
         """A sink exporting over OTLP to where the standard ``OTEL_*`` variables say.
 
         A signal (traces, metrics, logs) is exported only when
@@ -241,11 +289,13 @@ class OtelSink(Sink):
         ``OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL`` picks ``http/protobuf`` (the default) or
         ``grpc`` (needs ``opentelemetry-exporter-otlp-proto-grpc``). The resource comes from
         ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``, with ``service_name`` when
-        neither names the service. Call :meth:`shutdown` at exit to flush.
+        neither names the service. The exporters are watched as :meth:`from_exporters` says.
+        Call :meth:`shutdown` at exit to flush (it runs at interpreter exit otherwise).
 
         Args:
             service_name: ``service.name`` when the environment gives none.
             max_tracked: As for the constructor.
+            shutdown_timeout: As for the constructor.
 
         Returns:
             The sink, owning the providers it built.
@@ -253,81 +303,142 @@ class OtelSink(Sink):
         Raises:
             ConfigError: An unsupported protocol, or the exporter package is missing.
         """
-        env = os.environ
-        if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-            return cls(
-                tracer_provider=trace.NoOpTracerProvider(),
-                meter_provider=metrics.NoOpMeterProvider(),
-                logger_provider=NoOpLoggerProvider(),
-                max_tracked=max_tracked,
-            )
-        wanted = {s: _exporter_class(s) for s in _SIGNALS if _signal_configured(env, s)}
+        from guard.telemetry_export import exporters_from_env
+
+        wanted = exporters_from_env(os.environ)
         if not wanted:
             return cls(
                 tracer_provider=trace.NoOpTracerProvider(),
                 meter_provider=metrics.NoOpMeterProvider(),
                 logger_provider=NoOpLoggerProvider(),
                 max_tracked=max_tracked,
+                shutdown_timeout=shutdown_timeout,
             )
-
-        from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
-        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-        from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        resource = Resource.create()
-        if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-            resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-
-        owned: list[Any] = []
-        tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
-        meter_provider: metrics.MeterProvider = metrics.NoOpMeterProvider()
-        logger_provider: LoggerProvider = NoOpLoggerProvider()
-        if "traces" in wanted:
-            tp = SdkTracerProvider(resource=resource)
-            tp.add_span_processor(BatchSpanProcessor(wanted["traces"]()))
-            tracer_provider = tp
-            owned.append(tp)
-        if "metrics" in wanted:
-            reader = PeriodicExportingMetricReader(wanted["metrics"]())
-            mp = SdkMeterProvider(resource=resource, metric_readers=[reader])
-            meter_provider = mp
-            owned.append(mp)
-        if "logs" in wanted:
-            lp = SdkLoggerProvider(resource=resource)
-            lp.add_log_record_processor(BatchLogRecordProcessor(wanted["logs"]()))
-            logger_provider = lp
-            owned.append(lp)
-        sink = cls(
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            logger_provider=logger_provider,
+        return cls.from_exporters(
+            span_exporter=wanted["traces"]() if "traces" in wanted else None,
+            metric_exporter=wanted["metrics"]() if "metrics" in wanted else None,
+            log_exporter=wanted["logs"]() if "logs" in wanted else None,
+            service_name=service_name,
             max_tracked=max_tracked,
+            shutdown_timeout=shutdown_timeout,
         )
-        sink._owned = owned
-        return sink
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything buffered now (SDK providers only; others are skipped).
+    @classmethod
+    def from_exporters(
+        cls,
+        *,
+        span_exporter: SpanExporter | None = None,
+        metric_exporter: MetricExporter | None = None,
+        log_exporter: LogRecordExporter | None = None,
+        resource: Resource | None = None,
+        service_name: str = "peerguard",
+        max_tracked: int = 10_000,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> OtelSink:
+        """A sink exporting through these exporters, on SDK providers of its own.
+
+        Spans and alert logs go through batch processors, metrics through a periodic reader
+        (every ``OTEL_METRIC_EXPORT_INTERVAL`` ms, 60 s by default); a signal with no exporter
+        is not exported. Each exporter is watched: a failed export (``FAILURE`` or an
+        exception) raises a ``sink-failure`` alert on the guard's other sinks, once per outage,
+        and is counted in ``peerguard.telemetry.dropped`` (see :mod:`guard.telemetry_export`).
+
+        Args:
+            span_exporter: Where spans go.
+            metric_exporter: Where metrics go, the dropped-records counter among them.
+            log_exporter: Where alert logs go.
+            resource: The resource; from ``OTEL_RESOURCE_ATTRIBUTES`` and
+                ``OTEL_SERVICE_NAME`` (else ``service_name``) when ``None``.
+            service_name: ``service.name`` when neither ``resource`` nor the environment
+                gives one.
+            max_tracked: As for the constructor.
+            shutdown_timeout: As for the constructor.
 
         Returns:
-            False when a provider did not finish in time.
+            The sink, owning the providers it built: :meth:`shutdown` flushes them (and runs at
+            interpreter exit if not called).
         """
-        done = True
-        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
-            flush = getattr(provider, "force_flush", None)
-            if flush is not None and flush(timeout_millis) is False:
-                done = False
-        return done
+        from guard.telemetry_export import ExportHealth, build_providers
+
+        health = ExportHealth()
+        built = build_providers(
+            health,
+            resource,
+            service_name,
+            span_exporter=span_exporter,
+            metric_exporter=metric_exporter,
+            log_exporter=log_exporter,
+        )
+        sink = cls(
+            tracer_provider=built.tracer_provider,
+            meter_provider=built.meter_provider,
+            logger_provider=built.logger_provider,
+            max_tracked=max_tracked,
+            shutdown_timeout=shutdown_timeout,
+        )
+        sink._owned = built.owned
+        sink._health = health
+        health.connect(sink._report_export, sink.meter_provider.get_meter(SCOPE, __version__))
+        if built.owned:  # the sink's bounded shutdown runs at exit, not the providers' own
+            atexit.register(sink.shutdown)
+        return sink
+
+    def attach(self, report: Callable[[Alert], None]) -> None:
+        """Send alerts about failed exports to ``report``: the other sinks of the guard joined last.
+
+        One guard's sinks are told, not every guard's: a sink shared by guards made one per
+        request would otherwise repeat each alert and keep every guard alive.
+        """
+        self._report = report
+
+    def _report_export(self, alert: Alert) -> None:
+        """An export failed or recovered: tell the guard's other sinks, or else the log."""
+        report = self._report
+        if report is None:
+            LoggingSink().on_alert(alert)  # in no guard: the peerguard logger is all there is
+            return
+        with contextlib.suppress(Exception):
+            report(alert)
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export everything buffered now (SDK providers only; others are skipped).
+
+        Waits ``timeout_millis`` at most (``shutdown_timeout`` when ``None``), however dead
+        the endpoint: a flush still running then goes on in the background.
+
+        Returns:
+            False when a provider did not finish in time or failed.
+        """
+        from guard.telemetry_export import run_bounded
+
+        seconds = self.shutdown_timeout if timeout_millis is None else timeout_millis / 1000
+        calls = [
+            (name, functools.partial(flush, max(int(seconds * 1000), 1)))
+            for name, provider in (
+                ("spans", self.tracer_provider),
+                ("metrics", self.meter_provider),
+                ("logs", self.logger_provider),
+            )
+            if (flush := getattr(provider, "force_flush", None)) is not None
+        ]
+        return not calls or not run_bounded(calls, seconds)
 
     def shutdown(self) -> None:
-        """Flush and shut down the providers :meth:`from_env` built (never ones passed in)."""
-        for provider in self._owned:
-            provider.shutdown()
-        self._owned = []
+        """Flush and shut down the providers this sink built (never ones passed in).
+
+        Returns within ``shutdown_timeout`` seconds: exports still running then are abandoned
+        and their exporters stopped, and a ``sink-failure`` alert on the guard's other sinks
+        says what was never exported (so does one for an outage still going on).
+        """
+        owned, self._owned = self._owned, []
+        if not owned:
+            return
+        atexit.unregister(self.shutdown)
+        from guard.telemetry_export import run_bounded
+
+        late = run_bounded([(name, p.shutdown) for name, p in owned], self.shutdown_timeout)
+        if self._health is not None:
+            self._health.close(late, self.shutdown_timeout)
 
     # ------------------------------------------------------------------ spans
 
@@ -534,6 +645,8 @@ class OtelSink(Sink):
         if span is not None and span.is_recording() and event_first:
             span.add_event(ALERT_EVENT, {**attributes, "peerguard.severity": alert.severity.value})
         if log_first:
+            if self._health is not None:
+                self._health.emit("logs")
             number = SEVERITY_NUMBERS[alert.severity]
             context = trace.set_span_in_context(span) if span is not None else None
             self._logger.emit(
@@ -636,65 +749,6 @@ def _bounded_put(store: OrderedDict[str, V], key: str, value: V, size: int) -> V
     if len(store) > size:
         return store.popitem(last=False)[1]
     return None
-
-
-def _signal_configured(env: Mapping[str, str], signal: str) -> bool:
-    upper = signal.upper()
-    if env.get(f"OTEL_{upper}_EXPORTER", "").strip().lower() == "none":
-        return False
-    return bool(
-        env.get(f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT", "").strip()
-        or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
-    )
-
-
-_EXPORTERS: Final = {
-    "http/protobuf": (
-        "opentelemetry-exporter-otlp-proto-http",
-        {
-            "traces": ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
-            "metrics": (
-                "opentelemetry.exporter.otlp.proto.http.metric_exporter",
-                "OTLPMetricExporter",
-            ),
-            "logs": ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"),
-        },
-    ),
-    "grpc": (
-        "opentelemetry-exporter-otlp-proto-grpc",
-        {
-            "traces": ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
-            "metrics": (
-                "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
-                "OTLPMetricExporter",
-            ),
-            "logs": ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"),
-        },
-    ),
-}
-
-
-def _exporter_class(signal: str) -> Any:
-    """The OTLP exporter class for ``signal`` under the configured protocol."""
-    env = os.environ
-    protocol = (
-        env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", "").strip()
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
-        or "http/protobuf"
-    )
-    if protocol not in _EXPORTERS:
-        raise ConfigError(
-            f"OTLP protocol {protocol!r} is not supported for {signal}; "
-            f"use one of {', '.join(sorted(_EXPORTERS))}"
-        )
-    package, modules = _EXPORTERS[protocol]
-    module, name = modules[signal]
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"exporting {signal} over OTLP {protocol} needs {package}: pip install {package}"
-        ) from exc
 
 
 __all__ = [

@@ -667,10 +667,10 @@ class _Collector(http.server.BaseHTTPRequestHandler):
 
 
 class _CollectorServer(http.server.ThreadingHTTPServer):
-    """A loopback OTLP/HTTP endpoint on a free port."""
+    """A loopback OTLP/HTTP endpoint on ``port`` (a free one by default)."""
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Collector)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Collector)
         self.lock = threading.Lock()
         self.received: dict[str, list[bytes]] = {}
 
