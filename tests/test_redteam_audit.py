@@ -414,3 +414,15 @@ def test_a_copied_log_is_still_named_with_a_record_put_before_its_first(
     copy = logs / "b.jsonl"
     copy.write_bytes(forged(-1, GENESIS, {"x": 1}) + copy.read_bytes())
     assert not verify_logs([logs], keys[1]).ok
+
+
+def test_a_payload_with_int_keys_is_stored_canonical_and_verifies(
+    logs: Path, vault: Path, keys: tuple[PrivateKey, PublicKey]
+) -> None:
+    """The writer stores what a reader parses back in canonical form ({2:..,10:..} reads as
+    {"10":..,"2":..}), so the verifier's canonical-form check never fails an honest record."""
+    log_path = logs / "w.jsonl"
+    with AuditLog(log_path, keys[0], witness=vault / "w.witness") as log:
+        rec = log.append("decision", {"counts": {2: "two", 10: "ten"}})
+    assert rec.payload == {"counts": {"10": "ten", "2": "two"}}
+    assert verify_log(log_path, keys[1], witness=vault / "w.witness").ok
