@@ -36,12 +36,14 @@ the real head, and writes one line with one ``write`` on an ``O_APPEND`` descrip
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
+import stat
 import tempfile
 import threading
 from collections import Counter, OrderedDict
@@ -82,7 +84,11 @@ _RESERVED = frozenset({CHECKPOINT, GAP})
 _HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n?\Z')
 
 _TAIL_BYTES = 4 << 20  # how far back a writer looks the first time, for recent dedup keys
-_NO_KEY = b'{"key":null,'  # every line starts with its key: sorted keys put "key" first
+MAX_RECORD_BYTES = 16 << 20
+"""The longest line a record may take: the writer refuses longer ones, the verifier stops at
+one (a 10 GB file with no newline is not read into memory)."""
+_ANCHOR_BYTES = 64 << 20  # how far back a new writer looks for its witness's checkpoint
+_SMALL_FILE = 64 << 10  # a checkpoint file or witness holds one short line
 _CHECKPOINT_PREFIX = b'{"key":null,"kind":"checkpoint",'
 
 
@@ -126,9 +132,10 @@ def checkpoint_statement(count: int, head: str) -> bytes:
 class AuditRecord(BaseModel):
     """One audit record, as stored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: a seq of true, 3.0 or "3" is not the integer 3 to every reader.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    seq: int
+    seq: int = Field(ge=0)
     time: str
     kind: str
     key: str | None = None
@@ -188,6 +195,37 @@ def exact_digest(line: bytes) -> str:
     if found is None:
         raise IntegrityError('not an audit record: the line does not end with its "hash" field')
     return hashlib.sha256(line[: found.start()] + b"}").hexdigest()
+
+
+def is_canonical(line: bytes, record: AuditRecord) -> bool:
+    """Whether ``line`` (before its ``hash`` field) is exactly the writer's canonical encoding
+    of ``record``: the only form the writer produces, and one every JSON reader reads alike (no
+    byte order mark, no raw lone surrogate, no ``3.0`` for ``3``)."""
+    found = _HASH_TAIL.search(line)
+    if found is None:
+        return False
+    try:
+        return line[: found.start()] + b"}" == canonical(record.body())
+    except ConfigError:  # a lone surrogate cannot be encoded
+        return False
+
+
+def read_small(path: StrPath, limit: int = _SMALL_FILE) -> bytes:
+    """The content of a small regular file, never blocking (a FIFO) or reading more than
+    ``limit`` bytes (a huge sparse file).
+
+    Raises:
+        OSError: Missing, not a regular file, or larger than ``limit``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+    return data
 
 
 def _no_constant(name: str) -> Any:
@@ -455,6 +493,15 @@ class AuditLog:
                 f"audit log {self.path} shrank from {self._end} to {size} bytes: records were cut"
             )
         continuing = self._end >= 0 and size - self._end <= _TAIL_BYTES
+        if continuing and self._last_line:
+            # Our own last line must still be where we wrote it: a tail rewritten in place
+            # and then appended to must not become the head we chain to and sign.
+            mine = self._last_line + b"\n"
+            if os.pread(self._fd, len(mine), self._end - len(mine)) != mine:
+                raise IntegrityError(f"audit log {self.path}: records were rewritten")
+        # A writer's first look holds the log against its witness: a log replaced by a forged
+        # chain (between two runs) must not be chained onto, signed and witnessed.
+        anchor = None if continuing or self.witness_path is None else _mirrored(self.witness_path)
         start = self._end if continuing else max(0, size - _TAIL_BYTES)
         while True:
             data = os.pread(self._fd, size - start, start)
@@ -465,26 +512,47 @@ class AuditLog:
             lines = data.split(b"\n")[:-1]
             if not continuing and start > 0:
                 lines = lines[1:]  # started mid-file: the first piece may be part of a line
-            if lines or start == 0:
+            records = [self._checked(line) for line in lines]
+            short = anchor is not None and (not records or records[0].seq > anchor[0])
+            if start == 0 or (records and not short):
                 break
-            start = max(0, start - _TAIL_BYTES)  # one record longer than the window
-        for line in lines:
-            if self._window and not line.startswith(_NO_KEY):
-                with contextlib.suppress(ValueError):
-                    found = json.loads(line).get("key")
-                    if isinstance(found, str):
-                        self._remember(found, line)
-        if lines:
-            last = AuditRecord.from_line(lines[-1])
-            if exact_digest(lines[-1]) != last.hash:
+            if size - start > (_ANCHOR_BYTES if short else _TAIL_BYTES + MAX_RECORD_BYTES):
                 raise IntegrityError(
-                    f"audit log {self.path}: the last record (seq {last.seq}) was altered"
+                    f"audit log {self.path}: no record, or not its witnessed checkpoint, in "
+                    f"the last {size - start} bytes"
                 )
+            start = max(0, start - _TAIL_BYTES)  # one record longer than the window
+        before = self._head if continuing else None
+        for line, rec in zip(lines, records, strict=True):
+            if before is not None and (rec.seq != before[0] + 1 or rec.prev != before[1]):
+                raise IntegrityError(
+                    f"audit log {self.path}: record seq {rec.seq} does not chain to the one "
+                    "before it: records were rewritten or forged"
+                )
+            before = (rec.seq, rec.hash)
+            if self._window and isinstance(rec.key, str):
+                self._remember(rec.key, line)
+        if anchor is not None:
+            held = {rec.seq: rec.hash for rec in records}
+            if not records or records[-1].seq < anchor[0] or held.get(anchor[0]) != anchor[1]:
+                raise IntegrityError(
+                    f"audit log {self.path} no longer holds the checkpoint at seq {anchor[0]} "
+                    f"its witness {self.witness_path} records: rolled back or replaced"
+                )
+        if records:
+            last = records[-1]
             if continuing and self._head is not None and last.seq <= self._head[0]:
                 raise IntegrityError(f"audit log {self.path}: records were rewritten")
             self._head = (last.seq, last.hash)
             self._last_line = lines[-1]
         self._end = size
+
+    def _checked(self, line: bytes) -> AuditRecord:
+        """A record read back from the log: intact and in the writer's canonical form."""
+        rec = AuditRecord.from_line(line)
+        if exact_digest(line) != rec.hash or not is_canonical(line, rec):
+            raise IntegrityError(f"audit log {self.path}: the record seq {rec.seq} was altered")
+        return rec
 
     def _remember(self, key: str, line: bytes) -> None:
         self._recent[key] = line
@@ -499,11 +567,18 @@ class AuditLog:
         body = canonical(
             {"key": key, "kind": kind, "payload": payload, "prev": prev, "seq": seq, "time": now}
         )
+        # Once more from what a reader parses: {1: "a"} reads back as {"1": "a"}, and
+        # int keys sort otherwise than str keys; the stored bytes must be canonical as read.
+        payload = json.loads(body)["payload"]
+        body = canonical(
+            {"key": key, "kind": kind, "payload": payload, "prev": prev, "seq": seq, "time": now}
+        )
         digest = hashlib.sha256(body).hexdigest()
-        # The stored line is the hashed body with "hash" added last; a verifier drops "hash"
-        # and re-canonicalises, so the order of keys on disk does not matter.
+        # The stored line is the hashed body with "hash" added last.
         line = body[:-1] + b',"hash":"' + digest.encode() + b'"}'
         data = line + b"\n"
+        if len(data) > MAX_RECORD_BYTES:
+            raise ConfigError(f"audit record of {len(data)} bytes: at most {MAX_RECORD_BYTES}")
         written = 0
         try:
             while written < len(data):
@@ -640,13 +715,21 @@ def _check_witness_outside(witness: str, log: str) -> None:
         )
 
 
-def _mirrored_seq(path: str) -> int:
+def _mirrored(path: str) -> tuple[int, str] | None:
+    """``(seq, hash)`` of the checkpoint stored alone in ``path``; ``None`` if none is."""
     try:
-        with open(path, "rb") as f:
-            seq = json.loads(f.read()).get("seq")
+        data = json.loads(read_small(path))
+        seq, digest = data.get("seq"), data.get("hash")
     except (OSError, ValueError, AttributeError):
-        return -1
-    return seq if isinstance(seq, int) else -1
+        return None
+    if type(seq) is not int or not isinstance(digest, str):
+        return None
+    return seq, digest
+
+
+def _mirrored_seq(path: str) -> int:
+    found = _mirrored(path)
+    return -1 if found is None else found[0]
 
 
 # --- verifying -----------------------------------------------------------------------------

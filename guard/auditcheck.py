@@ -9,8 +9,10 @@ a finding, not an exception (``AuditReport.raise_for_problems`` turns it into on
 
 from __future__ import annotations
 
+import errno
 import heapq
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +23,14 @@ from guard.audit import (
     CHECKPOINT,
     GAP,
     GENESIS,
+    MAX_RECORD_BYTES,
     AuditRecord,
     ProblemKind,
     StrPath,
     checkpoint_statement,
     exact_digest,
+    is_canonical,
+    read_small,
 )
 from guard.exceptions import ConfigError, IntegrityError
 from guard.signing import (
@@ -49,10 +54,10 @@ class AuditProblem(BaseModel):
 class AuditGap(BaseModel):
     """A ``gap`` record: records a writer could not write (a full disk), and when."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     seq: int
-    lost: int
+    lost: int = Field(ge=1)
     first: str
     last: str
     kinds: dict[str, int] = Field(default_factory=dict)
@@ -110,14 +115,33 @@ class AuditReport(BaseModel):
             raise IntegrityError(f"audit log {self.path} does not verify: {detail}")
 
 
-def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+def _missing(present: Iterable[int], last: int) -> list[tuple[int, int]]:
+    """The ranges of 0..last not in ``present``, found without counting to ``last`` (a forged
+    seq of 10**15 must not take forever)."""
     out: list[tuple[int, int]] = []
-    for n in numbers:
-        if out and n == out[-1][1] + 1:
-            out[-1] = (out[-1][0], n)
-        else:
-            out.append((n, n))
+    expected = 0
+    for n in sorted(present):
+        if n > expected:
+            out.append((expected, n - 1))
+        expected = n + 1
+    if last >= expected:
+        out.append((expected, last))
     return out
+
+
+def _open_log(path: str) -> Any:
+    """The log, opened for reading only if it is a regular file (a FIFO would block)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+_CHECKPOINT_FIELDS = frozenset({"count", "head", "key_id", "sig"})
 
 
 def _check_checkpoint(
@@ -125,7 +149,13 @@ def _check_checkpoint(
 ) -> bool:
     """Check one checkpoint record; returns True when it verifies."""
     p = rec.payload
-    if p.get("count") != rec.seq or p.get("head") != rec.prev:
+    # Exactly the writer's fields, and a count that is an int (True == 1 in Python only).
+    if (
+        set(p) != _CHECKPOINT_FIELDS
+        or type(p.get("count")) is not int
+        or p.get("count") != rec.seq
+        or p.get("head") != rec.prev
+    ):
         problems.append(
             AuditProblem(
                 kind="bad-checkpoint",
@@ -213,14 +243,29 @@ def verify_log(
     good_checkpoints: list[int] = []
     max_seq = -1
     try:
-        f = open(log_path, "rb")  # noqa: SIM115 - read in a loop below, closed by `with`
+        f = _open_log(log_path)
     except FileNotFoundError:
-        if not os.path.exists(log_path + ".checkpoint"):
+        if not os.path.lexists(log_path + ".checkpoint"):
             raise ConfigError(f"no audit log at {log_path}") from None
         f = open(os.devnull, "rb")  # noqa: SIM115 - the log is gone: verify as empty
         problems.append(AuditProblem(kind="truncated", message="the log file is missing"))
+    except OSError as exc:  # a folder, a FIFO, a device: nothing a writer makes
+        f = open(os.devnull, "rb")  # noqa: SIM115 - verify as empty
+        problems.append(
+            AuditProblem(kind="corrupt", message=f"the log {log_path} cannot be read: {exc}")
+        )
     with f:
-        for lineno, raw in enumerate(f, start=1):
+        for lineno, raw in enumerate(iter(lambda: f.readline(MAX_RECORD_BYTES + 1), b""), 1):
+            if len(raw) > MAX_RECORD_BYTES:
+                problems.append(
+                    AuditProblem(
+                        kind="corrupt",
+                        line=lineno,
+                        message=f"line {lineno} is longer than any record ({MAX_RECORD_BYTES} "
+                        "bytes): not read further",
+                    )
+                )
+                break
             if not raw.endswith(b"\n"):
                 problems.append(
                     AuditProblem(
@@ -239,6 +284,16 @@ def verify_log(
                 digest = exact_digest(raw)
             except IntegrityError:
                 digest = None  # rewritten in another form: the hash field is not last
+            if digest == rec.hash and not is_canonical(raw, rec):
+                problems.append(
+                    AuditProblem(
+                        kind="corrupt",
+                        seq=rec.seq,
+                        line=lineno,
+                        message=f"record seq {rec.seq} (line {lineno}) is not in the writer's "
+                        "canonical form: JSON readers may not read it alike",
+                    )
+                )
             if digest != rec.hash:
                 problems.append(
                     AuditProblem(
@@ -282,8 +337,7 @@ def verify_log(
                 if _check_checkpoint(rec, lineno, public_key, problems):
                     good_checkpoints.append(rec.seq)
 
-    missing = [n for n in range(max_seq + 1) if n not in hashes]
-    for first, last in _ranges(missing):
+    for first, last in _missing(hashes, max_seq):
         which = f"seq {first}" if first == last else f"seqs {first}-{last}"
         problems.append(
             AuditProblem(kind="deleted", seq=first, message=f"record {which} missing: deleted")
@@ -369,7 +423,9 @@ def _age(time: str | None) -> float:
 
 def _gap(rec: AuditRecord, lineno: int, problems: list[AuditProblem]) -> AuditGap | None:
     try:
-        return AuditGap.model_validate({"seq": rec.seq, **rec.payload})
+        if "seq" in rec.payload:
+            raise ValueError("its payload names a seq of its own")
+        return AuditGap.model_validate({**rec.payload, "seq": rec.seq})
     except ValueError as exc:
         problems.append(
             AuditProblem(
@@ -387,8 +443,7 @@ def _read_checkpoint(
 ) -> AuditRecord | None:
     """An intact (and, with a key, validly signed) checkpoint record stored alone in ``path``."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_small(path)
     except OSError as exc:
         problems.append(
             AuditProblem(kind="rolled-back", message=f"{what} {path} cannot be read: {exc}")
@@ -478,8 +533,7 @@ def _check_checkpoint_file(
 ) -> None:
     side = log_path + ".checkpoint"
     try:
-        with open(side, "rb") as f:
-            data = f.read()
+        data = read_small(side)
     except FileNotFoundError:
         # A log never sealed has no mirror yet (its records all count as unsealed); one that
         # holds a checkpoint had one, so its absence means it was removed.
@@ -490,6 +544,11 @@ def _check_checkpoint_file(
                     message=f"{side} is missing: a cut tail could not be detected",
                 )
             )
+        return
+    except OSError as exc:  # a folder, a FIFO, a 10 GB file: not the writer's mirror
+        problems.append(
+            AuditProblem(kind="checkpoint-file", message=f"{side} cannot be read: {exc}")
+        )
         return
     try:
         rec = AuditRecord.from_line(data)
@@ -638,11 +697,28 @@ def verify_logs(
     Raises:
         ConfigError: A path names no log.
     """
+    paths = list(paths)
     files = log_files(paths)
     if witness is not None and len(files) > 1 and not os.path.isdir(os.fspath(witness)):
         raise ConfigError(f"{os.fspath(witness)}: several logs need a witness folder, not a file")
     reports = [verify_log(f, public_key, witness=witness_for(f, witness), **options) for f in files]
     problems: list[AuditProblem] = []
+    folders = [os.fspath(p) for p in paths if os.path.isdir(os.fspath(p))]
+    if witness is not None and folders and os.path.isdir(os.fspath(witness)):
+        # A log deleted or renamed away, with its checkpoint file, leaves no trace in its
+        # folder; its witness remains. Every witness must name a log of the set.
+        names = {os.path.basename(f) for f in files}
+        for entry in sorted(os.listdir(os.fspath(witness))):
+            name = entry.removesuffix(".witness")
+            if entry.endswith(".witness") and name not in names:
+                problems.append(
+                    AuditProblem(
+                        kind="deleted",
+                        message=f"the witness folder holds {entry}, but no log {name} is in "
+                        f"{', '.join(folders)}: deleted or renamed (verify every folder its "
+                        "witnesses serve together)",
+                    )
+                )
     firsts: dict[str, str] = {}
     for path in files:
         first = _first_hash(path)
@@ -685,8 +761,12 @@ def interleave(paths: Iterable[StrPath]) -> Iterator[tuple[str, AuditRecord]]:
 
 
 def _timed(path: str) -> Iterator[tuple[datetime, int, str, AuditRecord]]:
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f):
+    try:
+        f = _open_log(path)
+    except OSError:
+        return  # not a log file (verify_logs says so)
+    with f:
+        for n, raw in enumerate(iter(lambda: f.readline(MAX_RECORD_BYTES + 1), b"")):
             try:
                 rec = AuditRecord.from_line(raw)
             except IntegrityError:
@@ -696,8 +776,8 @@ def _timed(path: str) -> Iterator[tuple[datetime, int, str, AuditRecord]]:
 
 def _first_hash(path: str) -> str | None:
     try:
-        with open(path, "rb") as f:
-            return AuditRecord.from_line(f.readline()).hash
+        with _open_log(path) as f:
+            return AuditRecord.from_line(f.readline(MAX_RECORD_BYTES + 1)).hash
     except (OSError, IntegrityError):
         return None
 
