@@ -80,7 +80,11 @@ GAP = "gap"
 AUDIT_GAP_RULE = "audit-gap"
 """The rule of the alert :class:`AuditSink` raises once a gap is marked."""
 
-_RESERVED = frozenset({CHECKPOINT, GAP})
+RESUMED = "resumed"
+"""The record kind reserved for the marker a writer leaves when it opens a log whose last
+records no checkpoint covers: it seals them, but cannot vouch that its predecessor wrote them."""
+
+_RESERVED = frozenset({CHECKPOINT, GAP, RESUMED})
 _HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n?\Z')
 
 _TAIL_BYTES = 4 << 20  # how far back a writer looks the first time, for recent dedup keys
@@ -263,10 +267,20 @@ def iter_records(path: StrPath) -> Iterator[AuditRecord]:
 
 
 class AuditLog:
-    """An append-only audit log file shared by any number of threads and processes.
+    """An append-only audit log file for one writer process (any number of threads), or,
+    with ``shared=True``, for several processes on one host.
 
     Close it (or use it as a context manager): records after the last checkpoint carry no
     signature until the next one, and :meth:`close` writes it.
+
+    A writer signs, at its next checkpoint, every record chained before it. On its own log
+    (the default), it refuses to go on when the log grows by lines it did not write: a record
+    someone appended, well formed and chained but unsigned, is never sealed as its own. A
+    shared log cannot tell another writer's record from such a forgery, so keep a shared log
+    where no agent can write. Either way, when a writer opens a log whose last records no
+    checkpoint covers (its predecessor was killed), it writes a ``resumed`` marker naming
+    them before sealing them: the verifier reports them as *adopted*, vouched for by no
+    writer.
 
     Args:
         path: The JSON-lines file (created with mode 0640 if missing).
@@ -282,6 +296,7 @@ class AuditLog:
             ``peerguard.audit``); the append still succeeds.
         on_gap: Called with each ``gap`` record once written (raise an alert, count a
             metric).
+        shared: Several processes write this log (appends take a ``flock``); see above.
 
     Raises:
         ConfigError: A bad ``checkpoint_every`` or ``window``, a witness inside the log's
@@ -298,6 +313,7 @@ class AuditLog:
         witness: StrPath | None = None,
         on_seal: Callable[[AuditRecord], None] | None = None,
         on_gap: Callable[[AuditRecord], None] | None = None,
+        shared: bool = False,
     ) -> None:
         if checkpoint_every < 1:
             raise ConfigError(f"checkpoint_every must be at least 1, not {checkpoint_every}")
@@ -313,6 +329,8 @@ class AuditLog:
         #: Called with each ``gap`` record once written; add your own.
         self.gap_listeners: list[Callable[[AuditRecord], None]] = [on_gap] if on_gap else []
         self._loss: _Loss | None = None
+        self.shared = shared
+        self._adopted: tuple[int, int] | None = None  # unsealed records found at first look
         self._key = key
         self._key_id = key_id(key) if key is not None else None
         self._every = checkpoint_every
@@ -372,6 +390,7 @@ class AuditLog:
                 if existing is not None:
                     return AuditRecord.from_line(existing)
             try:
+                self._write_resumed()
                 gap = self._write_gap()
                 record = self._write(kind, payload, key)
             except OSError as exc:
@@ -492,6 +511,12 @@ class AuditLog:
             raise IntegrityError(
                 f"audit log {self.path} shrank from {self._end} to {size} bytes: records were cut"
             )
+        if self._end >= 0 and not self.shared:
+            raise IntegrityError(
+                f"audit log {self.path} grew by {size - self._end} bytes this writer did not "
+                "write: someone appended to it (a log several processes write needs "
+                "shared=True, and a folder no agent can write)"
+            )
         continuing = self._end >= 0 and size - self._end <= _TAIL_BYTES
         if continuing and self._last_line:
             # Our own last line must still be where we wrote it: a tail rewritten in place
@@ -543,6 +568,10 @@ class AuditLog:
             last = records[-1]
             if continuing and self._head is not None and last.seq <= self._head[0]:
                 raise IntegrityError(f"audit log {self.path}: records were rewritten")
+            if not continuing and last.kind != CHECKPOINT:
+                sealed = [r.seq for r in records if r.kind == CHECKPOINT]
+                first = sealed[-1] + 1 if sealed else records[0].seq
+                self._adopted = (first, last.seq)
             self._head = (last.seq, last.hash)
             self._last_line = lines[-1]
         self._end = size
@@ -597,10 +626,19 @@ class AuditLog:
             seq=seq, time=now, kind=kind, key=key, payload=payload, prev=prev, hash=digest
         )
 
+    def _write_resumed(self) -> None:
+        """Name the unsealed records found at the first look, before sealing them."""
+        if self._adopted is None:
+            return
+        first, last = self._adopted
+        self._write(RESUMED, {"first": first, "last": last}, None)
+        self._adopted = None
+
     def _checkpoint(self) -> AuditRecord | None:
         """Write a checkpoint record (called holding the lock); :meth:`_seal` follows."""
         if self._head is None:
             return None
+        self._write_resumed()
         if self._last_line.startswith(_CHECKPOINT_PREFIX):
             return AuditRecord.from_line(self._last_line)  # already one: nothing new to cover
         count, head = self._head[0] + 1, self._head[1]
@@ -844,6 +882,7 @@ __all__ = [
     "CHECKPOINT",
     "GAP",
     "GENESIS",
+    "RESUMED",
     "AuditLog",
     "AuditRecord",
     "AuditSink",

@@ -24,6 +24,7 @@ from guard.audit import (
     GAP,
     GENESIS,
     MAX_RECORD_BYTES,
+    RESUMED,
     AuditRecord,
     ProblemKind,
     StrPath,
@@ -71,8 +72,11 @@ class AuditReport(BaseModel):
     when a public key was given); ``unsealed`` counts the records after it, which nothing
     signed covers yet. ``gaps`` lists the log's own gap markers: records its writers could
     not write. A gap is not tampering (the log says so itself, under the chain), so it is
-    not a problem, but nothing in the log shows what those records said. ``first_time`` and
-    ``last_time`` are the times of the first and last record.
+    not a problem, but nothing in the log shows what those records said. ``adopted`` lists
+    the ranges of records a writer found unsealed when it opened the log (its predecessor was
+    killed) and sealed without vouching for them: whoever could write the log's folder then
+    could have written them. ``first_time`` and ``last_time`` are the times of the first and
+    last record.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -90,6 +94,7 @@ class AuditReport(BaseModel):
     first_time: str | None = None
     last_time: str | None = None
     witnessed_through: int | None = None
+    adopted: list[tuple[int, int]] = Field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -239,6 +244,7 @@ def verify_log(
     prevs: list[tuple[int, str, int]] = []  # (seq, prev, line) in file order
     times: dict[int, str] = {}
     gaps: list[AuditGap] = []
+    adopted: list[tuple[int, int]] = []
     checkpoints = 0
     good_checkpoints: list[int] = []
     max_seq = -1
@@ -332,6 +338,10 @@ def verify_log(
                 gap = _gap(rec, lineno, problems)
                 if gap is not None:
                     gaps.append(gap)
+            elif rec.kind == RESUMED:
+                found = _adopted(rec, lineno, problems)
+                if found is not None:
+                    adopted.append(found)
             elif rec.kind == CHECKPOINT:
                 checkpoints += 1
                 if _check_checkpoint(rec, lineno, public_key, problems):
@@ -400,6 +410,7 @@ def verify_log(
         first_time=times.get(min(times)) if times else None,
         last_time=times.get(max_seq),
         witnessed_through=witnessed,
+        adopted=adopted,
     )
 
 
@@ -419,6 +430,26 @@ def _age(time: str | None) -> float:
     age = (datetime.now(UTC) - then).total_seconds()
     # A time stamp from the future is not young: it is wrong, and anyone can write one.
     return age if age >= -_CLOCK_SKEW else float("inf")
+
+
+def _adopted(rec: AuditRecord, lineno: int, problems: list[AuditProblem]) -> tuple[int, int] | None:
+    first, last = rec.payload.get("first"), rec.payload.get("last")
+    if (
+        set(rec.payload) == {"first", "last"}
+        and type(first) is int
+        and type(last) is int
+        and 0 <= first <= last < rec.seq
+    ):
+        return first, last
+    problems.append(
+        AuditProblem(
+            kind="corrupt",
+            seq=rec.seq,
+            line=lineno,
+            message=f"resumed record at seq {rec.seq} does not name a range of earlier records",
+        )
+    )
+    return None
 
 
 def _gap(rec: AuditRecord, lineno: int, problems: list[AuditProblem]) -> AuditGap | None:

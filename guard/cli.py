@@ -368,6 +368,12 @@ def cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
                 "itself (a full disk?); a required audit sink let no such call run",
                 file=out,
             )
+        for first, last in report.adopted:
+            print(
+                f"  adopted: seqs {first}-{last} were unsealed when a writer reopened the log; "
+                "sealed since, but vouched for by no writer",
+                file=out,
+            )
         for gap in report.gaps:
             print(
                 f"  gap at seq {gap.seq}: {gap.lost} record(s) could not be written between "

@@ -382,7 +382,8 @@ def test_writer_refuses_an_altered_or_torn_tail(log_path: Path) -> None:
 
 def test_two_writers_in_one_process_keep_one_chain(log_path: Path) -> None:
     """Two AuditLog objects on one file interleave appends into one consistent chain."""
-    a, b = AuditLog(log_path, checkpoint_every=7), AuditLog(log_path, checkpoint_every=7)
+    a = AuditLog(log_path, checkpoint_every=7, shared=True)
+    b = AuditLog(log_path, checkpoint_every=7, shared=True)
     for i in range(50):
         (a if i % 3 else b).append("event", {"i": i})
     a.close()
@@ -424,7 +425,7 @@ def test_eight_threads_lose_nothing(log_path: Path, keys: tuple[PrivateKey, Publ
 
 def process_writer(path: str, key_path: str, w: int, n: int) -> None:
     """Run in a spawned process: open the shared log and append n records."""
-    with AuditLog(path, load_private_key(key_path)) as log:
+    with AuditLog(path, load_private_key(key_path), shared=True) as log:
         for i in range(n):
             log.append("event", {"w": w, "i": i})
 
@@ -457,7 +458,7 @@ def forked_writer(log: AuditLog) -> None:
 
 def test_log_inherited_across_fork_keeps_locking(log_path: Path) -> None:
     """A child using the parent's AuditLog after fork gets its own lock, so no record is lost."""
-    log = AuditLog(log_path, checkpoint_every=10)
+    log = AuditLog(log_path, checkpoint_every=10, shared=True)
     log.append("event", {"w": 0, "i": -1})
     child = multiprocessing.get_context("fork").Process(target=forked_writer, args=(log,))
     child.start()

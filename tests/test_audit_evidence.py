@@ -21,7 +21,7 @@ from guard.audit import GAP, AuditLog, canonical, exact_digest, iter_records
 from guard.auditcheck import AuditReport, interleave, verify_log, verify_logs
 from guard.cli import main as cli_main
 from guard.exceptions import ConfigError
-from guard.signing import PrivateKey, PublicKey, generate_keypair
+from guard.signing import PrivateKey, PublicKey, generate_keypair, load_private_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -223,8 +223,8 @@ def test_a_witness_never_goes_back(
     newer one."""
     log = logs / "a.jsonl"
     witness = vault / "a.witness"
-    first = AuditLog(log, keys[0], checkpoint_every=1000, witness=witness)
-    second = AuditLog(log, keys[0], checkpoint_every=1000, witness=witness)
+    first = AuditLog(log, keys[0], checkpoint_every=1000, witness=witness, shared=True)
+    second = AuditLog(log, keys[0], checkpoint_every=1000, witness=witness, shared=True)
     first.append("event", {"i": 0})
     early = first.checkpoint()
     second.append("event", {"i": 1})
@@ -236,17 +236,18 @@ def test_a_witness_never_goes_back(
     second.close()
 
 
-def test_a_writer_killed_mid_run_verifies_with_its_tail_and_not_after_a_roll_back(
+def test_a_writer_killed_mid_run_leaves_an_adopted_tail_and_a_roll_back_still_fails(
     logs: Path, vault: Path, tmp_path: Path, keys: tuple[PrivateKey, PublicKey]
 ) -> None:
     """kill -9 leaves an unsealed tail of at most ``checkpoint_every`` records, which the flag
-    accepts; cutting the log back past the witness is still caught."""
+    accepts; the next writer seals it as adopted (vouched for by no writer); cutting the log
+    back past the witness is still caught."""
     log, witness = logs / "a.jsonl", vault / "a.witness"
     script = tmp_path / "writer.py"
     script.write_text(
         textwrap.dedent(
             f"""
-            import sys
+            import sys, time
             sys.path.insert(0, {str(ROOT)!r})
             from guard.audit import AuditLog
             from guard.signing import load_private_key
@@ -257,6 +258,7 @@ def test_a_writer_killed_mid_run_verifies_with_its_tail_and_not_after_a_roll_bac
                 log.append("event", {{"i": i}})
                 if i == 100:
                     print("ready", flush=True)
+                    time.sleep(60)  # killed here, with records no checkpoint covers
                 i += 1
             """
         )
@@ -269,6 +271,19 @@ def test_a_writer_killed_mid_run_verifies_with_its_tail_and_not_after_a_roll_bac
     report = verify_log(log, keys[1], witness=witness, allow_unsealed=10)
     assert report.ok, report.problems
     assert report.witnessed_through is not None and report.records > 100
+    # The next writer seals the dead one's tail, but says it cannot vouch for it.
+    assert report.sealed_through is not None and report.last_seq is not None
+    assert report.unsealed > 0
+    dead_tail = [(report.sealed_through + 1, report.last_seq)]
+    with AuditLog(log, load_private_key(tmp_path / "keys/audit.pem"), witness=witness) as again:
+        again.append("event", {"i": "after restart"})
+    resumed = verify_log(log, keys[1], witness=witness)
+    assert resumed.ok and resumed.unsealed == 0
+    assert resumed.adopted == dead_tail
+    listing = io.StringIO()
+    assert cli_main(["audit", "verify", str(log)], out=listing) == 0
+    for first, last in dead_tail:
+        assert f"adopted: seqs {first}-{last}" in listing.getvalue()
     # The agent cuts the log back to its first 50 records (a clean cut at a line).
     log.write_bytes(b"".join(raw_lines(log)[:50]))
     cut = verify_log(log, keys[1], witness=witness, allow_unsealed=10)
@@ -409,7 +424,8 @@ path, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 open(go + "." + name, "w").close()
 while not os.path.exists(go):  # start together
     time.sleep(0.005)
-with AuditLog(path, load_private_key({key!r}), checkpoint_every=7) as log:
+with AuditLog(path, load_private_key({key!r}), checkpoint_every=7,
+              shared=name.startswith("s")) as log:
     for i in range(n):
         log.append("event", {{"writer": name, "i": i}})
         time.sleep(0.001)

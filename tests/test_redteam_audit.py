@@ -265,8 +265,9 @@ def test_the_writer_does_not_chain_onto_its_own_tail_rewritten_in_place(
 def test_a_writer_does_not_seal_a_record_appended_by_someone_without_the_key(
     logs: Path, vault: Path, keys: tuple[PrivateKey, PublicKey]
 ) -> None:
-    """A record the agent appends to the shared log (well formed, chained to the head) is
-    not covered by the writer's next signed checkpoint as if a writer had written it."""
+    """A record the agent appends to a writer's log (well formed, chained to the head) is
+    not covered by the writer's next signed checkpoint as if the writer had written it: the
+    writer refuses to go on, and the record stays unsealed."""
     log_path = logs / "w.jsonl"
     witness = vault / "w.witness"
     log = AuditLog(log_path, keys[0], checkpoint_every=100, witness=witness)
@@ -274,8 +275,10 @@ def test_a_writer_does_not_seal_a_record_appended_by_someone_without_the_key(
     seq, head = head_of(log_path)
     with log_path.open("ab") as f:
         f.write(forged(seq + 1, head, {"call_id": "c1", "approved": True}))
-    log.append("decision", {"action": "allow", "call_id": "c2"})
-    log.close()
+    with pytest.raises(IntegrityError, match="did not write"):
+        log.append("decision", {"action": "allow", "call_id": "c2"})
+    with pytest.raises(IntegrityError, match="did not write"):
+        log.close()
     report = verify_log(log_path, keys[1], witness=witness)
     assert not report.ok, "a record the agent wrote verifies as sealed"
 
@@ -368,8 +371,10 @@ def test_a_gap_record_cannot_subtract_records_lost_elsewhere(
     gap = {"lost": -5, "first": "a", "last": "b", "kinds": {}, "errors": {}, "seq": 0}
     with log_path.open("ab") as f:
         f.write(forged(seq + 1, head, gap, kind="gap"))
-    log.append("decision", {"action": "deny"})
-    log.close()
+    with pytest.raises(IntegrityError, match="did not write"):
+        log.append("decision", {"action": "deny"})
+    with pytest.raises(IntegrityError, match="did not write"):
+        log.close()
     report = verify_log(log_path, keys[1], witness=witness)
     assert report.lost >= 0 and all(g.seq != 0 for g in report.gaps)
 
