@@ -64,6 +64,7 @@ try:
     from mcp.client.stdio import StdioServerParameters
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
+    from mcp.server.mcpserver import MCPServer
     from mcp.server.stdio import stdio_server
     from mcp.shared.exceptions import MCPError
     from mcp_types.version import is_version_at_least
@@ -72,8 +73,9 @@ except ImportError as exc:  # the `mcp` extra is not installed
         f"the MCP integration needs the MCP Python SDK ({exc}): pip install 'peerguard[mcp]'"
     ) from exc
 
-Upstream = StdioServerParameters | str
-"""How to reach the upstream server: a command to start (stdio), or a URL (streamable HTTP)."""
+Upstream = StdioServerParameters | str | Server[Any] | MCPServer
+"""How to reach the upstream server: a command to start (stdio), a URL (streamable HTTP), or
+an SDK server in this process."""
 
 APPROVE_FIELD = "approve"
 """The boolean field of the confirmation form: true approves the call."""
@@ -383,8 +385,9 @@ def proxy_server(guard: Guard, agent: str, upstream: Client, **options: Any) -> 
 async def guarded(
     guard: Guard, agent: str, upstream: Upstream, **options: Any
 ) -> AsyncIterator[Server[Any]]:
-    """Connect to ``upstream`` (start its command, or reach its URL) and yield the proxy
-    server in front of it; the upstream is closed (its process ended) on exit.
+    """Connect to ``upstream`` (start its command, reach its URL, or serve it in process)
+    and yield the proxy server in front of it; the upstream is closed (its process ended)
+    on exit.
 
     An upstream command runs in the guard's root, so that the guard and the server read a
     relative path in their command line alike.
