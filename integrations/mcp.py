@@ -45,7 +45,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from guard._version import __version__
 from guard.approval import ApprovalResponse
@@ -121,7 +121,11 @@ class GuardedTools:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         """The upstream's tool list, page by page, as the upstream gives it."""
-        request = types.ListToolsRequest(params=params)
+        # Only the page asked for: the client's own protocol fields are not the upstream's.
+        cursor = params.cursor if params is not None else None
+        request = types.ListToolsRequest(
+            params=types.PaginatedRequestParams(cursor=cursor) if cursor is not None else None
+        )
         try:
             return await self.upstream.session.send_request(request, types.ListToolsResult)
         except MCPError as error:
@@ -207,7 +211,7 @@ class GuardedTools:
         """The upstream's answer to the call, as it gave it; an error result when it is gone."""
         request = types.CallToolRequest(
             params=types.CallToolRequestParams(
-                name=params.name, arguments=params.arguments, _meta=params.meta
+                name=params.name, arguments=params.arguments, _meta=_forwarded(params.meta)
             )
         )
         try:
@@ -356,6 +360,22 @@ class StderrSink(Sink):
             {"peerguard": "approval", "call_id": decision.call_id, "tool": decision.tool,
              "approved": approved, "reason": reason}
         )  # fmt: skip
+
+
+def _forwarded(meta: types.RequestParamsMeta | None) -> types.RequestParamsMeta | None:
+    """The ``_meta`` of a call as it goes upstream: the caller's own keys, without the
+    protocol's (``io.modelcontextprotocol/*``, which the proxy's upstream session sets for
+    its own connection) and without a progress token (the proxy does not relay progress, so
+    the upstream is not asked for it)."""
+    if not meta:
+        return None
+    kept = {
+        k: v
+        for k, v in meta.items()
+        if k not in ("progressToken", "progress_token")
+        and not k.startswith("io.modelcontextprotocol/")
+    }
+    return cast("types.RequestParamsMeta", kept) if kept else None
 
 
 def _gone(error: BaseException) -> str:

@@ -19,7 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import mcp_types as types
@@ -31,6 +31,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 
 from guard.effects import BUILTIN_SPECS, MCP_FILESYSTEM_TOOLS, template_args
+from guard.policy import ToolSpec
 from guard.testing import MemorySink
 from tests.conftest import AGENT, World
 from tests.mcpnode import REPO, NodeMissing, filesystem_server
@@ -518,3 +519,49 @@ def test_a_streamable_http_upstream_is_guarded_too(world: World, tmp_path: Path)
         thread.join(timeout=10)
     assert moved.is_error and "peer-weights-exfiltration" in text(moved) and not dest.exists()
     assert not read.is_error and text(read) == "mine\n"
+
+
+def test_a_calls_own_meta_goes_upstream_but_not_the_clients_protocol_fields(
+    world: World,
+) -> None:
+    """The caller's ``_meta`` keys reach the upstream; its progress token and protocol fields
+    (client info, capabilities) stay with the proxy, whose own session sets them upstream."""
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+
+    from guard.integrations.mcp import guarded
+
+    seen: list[dict[str, Any]] = []
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[])
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        seen.append(dict(params.meta or {}))
+        return types.CallToolResult(content=[types.TextContent(text="ok")])
+
+    files = Server("files", on_list_tools=list_tools, on_call_tool=call_tool)
+    spec = {"effects": [{"kind": "list"}]}
+    policy = world.guard().policy.model_copy(
+        update={"tools": {"ping_files": ToolSpec.model_validate(spec)}}
+    )
+    meta = cast(types.RequestParamsMeta, {"progressToken": 7, "trace": "abc"})
+    me = types.Implementation(name="downstream-client", version="1")
+
+    async def main() -> types.CallToolResult:
+        async with (
+            guarded(world.guard(policy), AGENT, files) as server,
+            Client(server, client_info=me) as client,
+        ):
+            return await client.call_tool("ping_files", {}, meta=meta)
+
+    result = anyio.run(main)
+    assert not result.is_error and len(seen) == 1
+    assert seen[0]["trace"] == "abc"
+    assert "progressToken" not in seen[0] and "progress_token" not in seen[0]
+    info = seen[0].get(types.CLIENT_INFO_META_KEY, {})
+    assert info.get("name") != "downstream-client"
