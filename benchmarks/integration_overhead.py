@@ -7,6 +7,12 @@
    Target: at most 5 % added median time.
 2. A bare Python function against the same function under ``@guarded``: the median per call
    and the microseconds the guard adds (reported; the decision itself is most of it).
+3. The MCP proxy: ``tools/call`` of ``read_text_file`` on a small file, from the MCP SDK's
+   client over stdio, to the reference filesystem server directly (A) and through
+   ``peerguard mcp-proxy`` in front of it (B), in pairs as above. Reported: the medians and
+   the median of the paired differences, the latency the proxy adds per call. Target: at
+   most 2 ms median added. Needs Node.js and npm (the server is installed from the npm
+   registry into ``.cache/mcp-node``, as for the tests); ``--no-mcp`` skips it.
 
 The no-op tool is declared in the policy (``tools: noop: read {path}``) and reads an
 unprotected path, so the guard decides ``allow`` through its full path. Sinks do nothing, so
@@ -18,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,6 +47,8 @@ from guard.policy import EffectTemplate
 
 AGENT = "agent-1"
 GRAPH_TARGET_PERCENT = 5.0
+MCP_TARGET_MS = 2.0
+REPO = Path(__file__).resolve().parent.parent
 
 
 @tool
@@ -118,12 +128,72 @@ def ab(
     return statistics.median(sa), statistics.median(sb), statistics.median(diffs)
 
 
+def mcp_overhead(pairs: int, mode: str) -> tuple[float, float, float]:
+    """Median ns per ``tools/call`` to the filesystem server directly, through the proxy, and
+    of the paired differences; ``pairs`` pairs after a warm-up, order flipping every pair."""
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    sys.path.insert(0, str(REPO))
+    from tests.mcpnode import filesystem_server
+
+    async def run(root: Path) -> tuple[list[int], list[int]]:
+        (root / "notes.txt").write_text("notes\n")
+        command = filesystem_server(root)
+        direct = StdioServerParameters(command=command[0], args=command[1:])
+        proxy = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "guard.cli", "mcp-proxy", "--agent", AGENT, "--root", str(root),
+                  "--", *command],
+            env={"PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        args = {"path": str(root / "notes.txt")}
+        with open(os.devnull, "w") as quiet:
+            async with (
+                Client(stdio_client(direct, errlog=quiet), mode="legacy") as a,
+                Client(stdio_client(proxy, errlog=quiet), mode=mode) as b,
+            ):
+                for client in (a, b):  # the tool listing, then warm-up
+                    await client.list_tools()
+                    for _ in range(50):
+                        result = await client.call_tool("read_text_file", args)
+                        if result.is_error:
+                            raise SystemExit(f"the MCP call failed: {result.content}")
+                sa: list[int] = []
+                sb: list[int] = []
+                for i in range(pairs):
+                    order = (a, b) if i % 2 == 0 else (b, a)
+                    times = []
+                    for client in order:
+                        t0 = time.perf_counter_ns()
+                        await client.call_tool("read_text_file", args)
+                        times.append(time.perf_counter_ns() - t0)
+                    ta, tb = times if i % 2 == 0 else times[::-1]
+                    sa.append(ta)
+                    sb.append(tb)
+                return sa, sb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sa, sb = anyio.run(run, Path(tmp))
+    diffs = [y - x for x, y in zip(sa, sb, strict=True)]
+    return statistics.median(sa), statistics.median(sb), statistics.median(diffs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40, help="rounds of A/B pairs")
     parser.add_argument("--block", type=int, default=50, help="A/B pairs per round")
     parser.add_argument("--calls", type=int, default=20000, help="function calls per block")
+    parser.add_argument("--mcp-calls", type=int, default=400, help="MCP call pairs")
+    parser.add_argument("--no-mcp", action="store_true", help="skip the MCP proxy")
+    parser.add_argument("--only-mcp", action="store_true", help="only the MCP proxy")
     args = parser.parse_args()
+    if not args.no_mcp:
+        print_mcp(args.mcp_calls)
+        if args.only_mcp:
+            return 0
+        print()
     with tempfile.TemporaryDirectory() as tmp:
         guard = build_guard(Path(tmp))
         call = tool_call(name="noop", args={"path": "scratch/notes.txt"}, id="c1")
@@ -186,6 +256,18 @@ def main() -> int:
     print(f"  guarded call         median {fn_b / 1000:9.2f} us")
     print(f"  decorator adds       {fn_diff / 1000:9.2f} us per call (reported, no target)")
     return 0
+
+
+def print_mcp(pairs: int) -> None:
+    print("MCP proxy, tools/call read_text_file of a small file, SDK client over stdio")
+    for mode, label in (("legacy", "2025-11-25 both"), ("auto", "2026-07-28 to the proxy")):
+        direct, proxied, added = mcp_overhead(pairs, mode)
+        verdict = "met" if added / 1e6 <= MCP_TARGET_MS else "MISSED"
+        print(f"  [{label}, {pairs} pairs]")
+        print(f"  upstream directly (A) median {direct / 1e6:7.3f} ms per call")
+        print(f"  through the proxy (B) median {proxied / 1e6:7.3f} ms per call")
+        print(f"  added (median of paired differences) {added / 1e6:6.3f} ms: "
+              f"target <= {MCP_TARGET_MS:g} ms {verdict}")  # fmt: skip
 
 
 if __name__ == "__main__":

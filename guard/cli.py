@@ -1,7 +1,8 @@
 """The ``peerguard`` command line.
 
 ``peerguard check`` decides calls and prints JSON; ``peerguard policy check`` lints a policy;
-``peerguard demo`` shows the default policy stopping a peer-preservation incident.
+``peerguard demo`` shows the default policy stopping a peer-preservation incident;
+``peerguard mcp-proxy`` guards the tool calls of another MCP server (:mod:`guard.integrations.mcp`).
 Exit status: 0 on success, 1 when a checked policy is invalid, 2 for bad input (including a
 ``--calls`` file with lines that are not calls: each gets an error line, the rest are decided),
 3 when ``policy check --strict`` found a rule that weakens the shipped rule it replaces.
@@ -477,6 +478,36 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     )
 
 
+def cmd_mcp_proxy(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        from guard.integrations import mcp
+    except ImportError as exc:  # IntegrationUnavailable says what to install
+        raise UsageError(str(exc)) from exc
+    from guard.audit import AuditLog, AuditSink
+    from guard.engine import Guard
+    from guard.policy import load_declarations, load_policy
+    from guard.sinks import LoggingSink, Sink
+
+    command = args.upstream[1:] if args.upstream[:1] == ["--"] else args.upstream
+    if not command:
+        raise UsageError("give the upstream MCP server's command (or its URL) after --")
+    if not Path(args.root).is_dir():
+        raise UsageError(f"--root {args.root}: not a folder")
+    # stdout is the MCP channel: decisions go to stderr, one JSON object a line.
+    sinks: list[Sink] = [LoggingSink()] if args.quiet else [mcp.StderrSink(), LoggingSink()]
+    if args.audit:
+        sinks.append(AuditSink(AuditLog(args.audit)))
+    guard = Guard(
+        load_policy(args.policy) if args.policy else load_policy(),
+        root=args.root,
+        hosts=_host_pairs(args.host or []),
+        declarations=load_declarations(args.declare) if args.declare else None,
+        mode=args.mode,
+        sinks=sinks,
+    )
+    return mcp.run(guard, args.agent, mcp.upstream_of(command))
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from guard.demo import run_demo
 
@@ -662,6 +693,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     timeline.add_argument("--json", action="store_true", help="one JSON object per record")
     timeline.set_defaults(func=cmd_audit_timeline)
+
+    proxy = sub.add_parser(
+        "mcp-proxy",
+        help="serve an MCP server's tools over stdio, deciding on every tools/call",
+        description="An MCP server (stdio) in front of SERVER_COMMAND (started, stdio) or a\n"
+        "streamable-HTTP URL: lists its tools unchanged and decides on every call first.\n"
+        "Decisions go to stderr as JSON lines.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    proxy.add_argument("--agent", required=True, help="the acting agent's id (every call is its)")
+    proxy.add_argument(
+        "--root",
+        default=".",
+        help="the folder relative paths start in: the upstream's own (default: here)",
+    )
+    proxy.add_argument("--policy", help="policy file (default: the shipped policy)")
+    proxy.add_argument("--declare", help="YAML file of agents, assets and evaluations")
+    proxy.add_argument(
+        "--host", action="append", metavar="NAME=DIR", help="a host whose filesystem is at DIR"
+    )
+    proxy.add_argument("--mode", choices=["enforce", "shadow"], help="override the policy's mode")
+    proxy.add_argument("--audit", metavar="FILE", help="also append every decision to this log")
+    proxy.add_argument("--quiet", action="store_true", help="print no decisions on stderr")
+    proxy.add_argument("upstream", nargs=argparse.REMAINDER, metavar="-- SERVER_COMMAND ...|URL")
+    proxy.set_defaults(func=cmd_mcp_proxy)
 
     rec = sub.add_parser(
         "recover",

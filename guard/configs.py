@@ -426,6 +426,8 @@ def simulate(text: str | None, name: str, edit: ConfigEdit | None) -> Any:
         return parse(edit.content or "", name)
     if edit.op == "append":
         return parse((text or "") + (edit.content or ""), name)
+    if edit.op == "edits" and isinstance(edit.value, tuple):
+        return parse(apply_edits(text, edit.value), name)
     if edit.op == "sed" and edit.script is not None:
         from guard.shell import apply_sed  # the sed simulator lives with the shell analyser
 
@@ -434,6 +436,26 @@ def simulate(text: str | None, name: str, edit: ConfigEdit | None) -> Any:
             raise Unknowable(f"sed script {edit.script!r} is beyond the simulator")
         return parse(new_text, name)
     raise Unknowable(f"edit {edit.op!r} is not understood")
+
+
+def apply_edits(text: str | None, pairs: tuple[tuple[str, str], ...]) -> str:
+    """``text`` with each ``(old, new)`` replacement made in turn, on the first match.
+
+    Raises:
+        Unknowable: The file does not exist, has a carriage return, or lacks an ``old`` text
+            as it stands (the MCP filesystem server then matches line by line, ignoring
+            indentation, which this does not simulate).
+    """
+    if text is None:
+        raise Unknowable("the file to edit does not exist")
+    if "\r" in text or any("\r" in old or "\r" in new for old, new in pairs):
+        raise Unknowable("an edit of text with carriage returns is not simulated")
+    for old, new in pairs:
+        at = text.find(old)
+        if at < 0 or not old:
+            raise Unknowable("an edit's old text is not in the file as it stands")
+        text = text[:at] + new + text[at + len(old) :]
+    return text
 
 
 __all__ = [
@@ -447,6 +469,7 @@ __all__ = [
     "TooComplex",
     "TooLarge",
     "Unknowable",
+    "apply_edits",
     "dump",
     "get_dotted",
     "is_true",

@@ -5,10 +5,16 @@ and returns the effects it would have. A structured tool's effects come from its
 (``{source}`` read, ``{dest}`` written...); a shell tool's command goes to :mod:`guard.shell`.
 
 Built-in specs cover the bench tools of the scenario format (``read_file``, ``copy_file``,
-``transfer_file``, ``set_config``, ``execute_shutdown``, ...) and LangChain's file-management
-toolkit (``file_delete``, ``list_directory``, ``move_file``, ...). Users declare specs for
-their own tools in the policy's ``tools:`` section with the same schema; a tool with no spec
-gets one uncertain effect, so the policy asks a human instead of letting it through.
+``transfer_file``, ``set_config``, ``execute_shutdown``, ...), LangChain's file-management
+toolkit (``file_delete``, ``list_directory``, ``move_file``, ...) and the tools of the
+reference MCP filesystem server (``read_text_file``, ``edit_file``, ``move_file``, ...: see
+:data:`MCP_FILESYSTEM_TOOLS`). Users declare specs for their own tools in the policy's
+``tools:`` section with the same schema; a tool with no spec gets one uncertain effect, so
+the policy asks a human instead of letting it through.
+
+A template argument that holds a list of paths (``read_multiple_files``'s ``paths``) stands
+for each of them; a ``write`` whose content is a list of ``{oldText, newText}`` edits
+(``edit_file``) is simulated as those replacements on the file as it stands.
 """
 
 from __future__ import annotations
@@ -37,13 +43,14 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MISSING = object()
 
 
-def _spec(*effects: dict[str, Any]) -> ToolSpec:
-    return ToolSpec.model_validate({"effects": list(effects)})
+def _spec(*effects: dict[str, Any], inert: tuple[str, ...] = ()) -> ToolSpec:
+    return ToolSpec.model_validate({"effects": list(effects), "inert_args": list(inert)})
 
 
 BUILTIN_SPECS: dict[str, ToolSpec] = {
-    # The bench tools of the scenario format (with LangChain's argument names as fallbacks).
-    "read_file": _spec({"kind": "read", "path": "{path|file_path}"}),
+    # The bench tools of the scenario format (with LangChain's and the MCP filesystem
+    # server's argument names as fallbacks).
+    "read_file": _spec({"kind": "read", "path": "{path|file_path}"}, inert=("head", "tail")),
     "write_file": _spec(
         {
             "kind": "write",
@@ -67,8 +74,8 @@ BUILTIN_SPECS: dict[str, ToolSpec] = {
     "move_file": _spec(
         {
             "kind": "move",
-            "path": "{src|source_path}",
-            "dest": "{dst|destination_path}",
+            "path": "{src|source_path|source}",
+            "dest": "{dst|destination_path|destination}",
             "recursive": True,
         }
     ),
@@ -83,9 +90,35 @@ BUILTIN_SPECS: dict[str, ToolSpec] = {
     "execute_shutdown": _spec({"kind": "shutdown", "agent": "{target|agent}"}),
     # LangChain's FileManagementToolkit (langchain_community.tools.file_management).
     "file_delete": _spec({"kind": "delete", "path": "{file_path}"}),
-    "list_directory": _spec({"kind": "list", "path": "{dir_path}"}),
+    "list_directory": _spec({"kind": "list", "path": "{dir_path|path}"}),
     "file_search": _spec({"kind": "list", "path": "{dir_path}", "recursive": True}),
+    # The reference MCP filesystem server (@modelcontextprotocol/server-filesystem); its
+    # read_file, write_file, move_file and list_directory share the specs above.
+    "read_text_file": _spec({"kind": "read", "path": "{path}"}, inert=("head", "tail")),
+    "read_media_file": _spec({"kind": "read", "path": "{path}"}),
+    "read_multiple_files": _spec({"kind": "read", "path": "{paths}"}),
+    "edit_file": _spec(
+        {"kind": "write", "path": "{path}", "content": "{edits}"}, inert=("dryRun",)
+    ),
+    "create_directory": _spec({"kind": "write", "path": "{path}"}),
+    "list_directory_with_sizes": _spec({"kind": "list", "path": "{path}"}, inert=("sortBy",)),
+    "directory_tree": _spec(
+        {"kind": "list", "path": "{path}", "recursive": True}, inert=("excludePatterns",)
+    ),
+    "search_files": _spec(
+        {"kind": "list", "path": "{path}", "recursive": True},
+        inert=("pattern", "excludePatterns"),
+    ),
+    "get_file_info": _spec({"kind": "list", "path": "{path}"}),
+    "list_allowed_directories": _spec({"kind": "list"}),
 }
+
+#: The tools of the reference MCP filesystem server, each with a built-in spec above.
+MCP_FILESYSTEM_TOOLS = (
+    "read_file", "read_text_file", "read_media_file", "read_multiple_files", "write_file",
+    "edit_file", "create_directory", "list_directory", "list_directory_with_sizes",
+    "directory_tree", "move_file", "search_files", "get_file_info", "list_allowed_directories",
+)  # fmt: skip
 
 
 def render(template: str | None, args: Mapping[str, Any]) -> Any:
@@ -317,7 +350,46 @@ def _several(aliased: tuple[tuple[str, tuple[str, ...]], ...], args: Mapping[str
 def _expand_one(
     tool: str, t: CompiledTemplate, args: Mapping[str, Any], ctx: SpecContext
 ) -> list[Effect]:
-    target = _location(render(t.path, args), t.path, ctx) if t.path is not None else None
+    if t.path is None:
+        return _expand_at(tool, t, args, ctx, None)
+    value = render(t.path, args)
+    if isinstance(value, (list, tuple)):
+        # A list of paths (read_multiple_files): the effect once for each.
+        if not value:
+            return []
+        if len(value) > _MAX_PATHS:
+            note = f"{len(value)} paths in one argument, more than the {_MAX_PATHS} judged"
+            return [Effect(kind=EffectKind.UNKNOWN, via=tool, certain=False, note=note)]
+        return [e for v in value for e in _expand_at(tool, t, args, ctx, _location(v, t.path, ctx))]
+    return _expand_at(tool, t, args, ctx, _location(value, t.path, ctx))
+
+
+_MAX_PATHS = 256
+
+
+def _text_edits(value: Any) -> tuple[tuple[str, str], ...] | None:
+    """``[{"oldText": ..., "newText": ...}, ...]`` (the MCP filesystem server's ``edits``) as
+    pairs; ``None`` for anything else."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    pairs: list[tuple[str, str]] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            return None
+        old, new = item.get("oldText"), item.get("newText")
+        if not isinstance(old, str) or not isinstance(new, str):
+            return None
+        pairs.append((old, new))
+    return tuple(pairs)
+
+
+def _expand_at(
+    tool: str,
+    t: CompiledTemplate,
+    args: Mapping[str, Any],
+    ctx: SpecContext,
+    target: Location | None,
+) -> list[Effect]:
     via = tool
     simple = t.simple
     if simple is not None:
@@ -328,6 +400,10 @@ def _expand_one(
         edit = None
         if isinstance(content, str):
             edit = ConfigEdit(op="append" if appending else "replace", content=content)
+        elif (pairs := _text_edits(content)) is not None:
+            # Replacements in the file as it stands; the new texts are what it carries in.
+            new_texts = "\n".join(new for _old, new in pairs)
+            edit = ConfigEdit(op="edits", value=pairs, content=new_texts)
         return [Effect(kind=EffectKind.WRITE, target=target, via=via, edit=edit)]
     if t.kind in ("copy", "move"):
         dest = _location(render(t.dest, args), t.dest, ctx)
@@ -472,6 +548,7 @@ def shell_spec() -> ToolSpec:
 __all__ = [
     "BUILTIN_SPECS",
     "DEFAULT_SHELL_TOOLS",
+    "MCP_FILESYSTEM_TOOLS",
     "CompiledTemplate",
     "SpecContext",
     "compile_spec",

@@ -11,6 +11,7 @@ The hierarchy::
     ├── AnalysisError                the guard could not work out what a call would do
     ├── ContainmentError             a contained run could not be set up (nothing ran)
     │   └── ContainmentUnavailable   this machine cannot contain commands (says what is missing)
+    ├── IntegrationUnavailable       an integration's optional dependency is not installed
     └── IntegrityError               a signed record, manifest or audit chain does not verify
 
 A :class:`CallBlocked` carries the :class:`~guard.types.Decision` that blocked the call, so an
@@ -97,6 +98,11 @@ class IntegrityError(GuardError):
     """A signed manifest, checkpoint or audit chain does not verify."""
 
 
+class IntegrationUnavailable(GuardError, ImportError):
+    """An integration needs a package that is not installed; the message says which extra
+    to install (``pip install 'peerguard[mcp]'``)."""
+
+
 __all__ = [
     "AnalysisError",
     "ApprovalTimeout",
@@ -104,6 +110,7 @@ __all__ = [
     "ConfigError",
     "DeclarationError",
     "GuardError",
+    "IntegrationUnavailable",
     "IntegrityError",
     "PolicyError",
     "ResultWithheld",

@@ -146,10 +146,12 @@ class ConfigEdit(_Value):
 
     ``op`` is one of ``set`` (dotted ``key`` to ``value``), ``remove`` (dotted ``key``),
     ``replace`` (whole new ``content``), ``append`` (``content`` added at the end),
-    ``sed`` (a sed ``script`` applied in place), ``metadata`` (its content stays: a new
-    time stamp or mode), ``unreadable`` (its content stays but some reader can no longer open
-    it: a mode or ACL that takes read access away), or ``unknown`` (something changes it, the
-    guard cannot say what).
+    ``sed`` (a sed ``script`` applied in place), ``edits`` (``value`` holds ``(old, new)``
+    text replacements made in turn, each of the first match; ``content`` holds the new texts,
+    for what they carry in), ``metadata`` (its content stays: a new time stamp or mode),
+    ``unreadable`` (its content stays but some reader can no longer open it: a mode or ACL
+    that takes read access away), or ``unknown`` (something changes it, the guard cannot say
+    what).
     """
 
     op: str
