@@ -26,16 +26,10 @@ from guard.approval import (
     TimeoutApprover,
 )
 from guard.assets import AssetIndex, AssetInfo
-from guard.audit import AuditLog, AuditRecord, AuditSink
-from guard.auditcheck import (
-    AuditGap,
-    AuditProblem,
-    AuditReport,
-    AuditSetReport,
-    interleave,
-    verify_log,
-    verify_logs,
-)
+from guard.audit import AuditLog, AuditSink
+from guard.auditcheck import AuditGap, AuditProblem, AuditReport, verify_log
+from guard.auditrecord import AuditRecord
+from guard.auditset import AuditSetReport, interleave, verify_logs
 from guard.claims import Claim, Evidence, Transfer, Verdict
 from guard.configs import OversightMatcher
 from guard.contain import (
@@ -91,7 +85,6 @@ from guard.policy import (
 from guard.signing import generate_keypair, load_private_key, load_public_key
 from guard.sinks import LoggingSink, Sink
 from guard.streams import Tap
-from guard.telemetry import OtelSink
 from guard.types import (
     Action,
     Alert,
@@ -110,20 +103,30 @@ from guard.types import (
     ToolCall,
 )
 from guard.verify import Baseline, GuardView, Verifier
-from guard.watch import Watch
 
 if TYPE_CHECKING:
     from guard.integrations.langchain import guard_tool
+    from guard.telemetry import OtelSink
+    from guard.watch import Watch
+
+# Names whose module needs an extra: imported on first use, so that ``import guard`` needs
+# only the core install (and never imports LangChain, OpenTelemetry or watchdog).
+_LAZY = {
+    "guard_tool": "guard.integrations.langchain",
+    "OtelSink": "guard.telemetry",
+    "Watch": "guard.watch",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``guard.guard_tool`` lives with the LangChain integration: imported on first use, so
-    that ``import guard`` never imports LangChain."""
-    if name == "guard_tool":
-        from guard.integrations.langchain import guard_tool
+    """Import the names of :data:`_LAZY` on first use; a missing extra raises
+    :class:`IntegrationUnavailable` naming the ``pip install`` line."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'guard' has no attribute {name!r}")
+    import importlib
 
-        return guard_tool
-    raise AttributeError(f"module 'guard' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [

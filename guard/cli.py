@@ -328,7 +328,7 @@ def cmd_recover(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
-    from guard.auditcheck import verify_logs
+    from guard.auditset import verify_logs
 
     head = _head(args.head) if args.head is not None else None
     if head is not None and len(args.log) > 1:
@@ -406,7 +406,7 @@ def _head(text: str) -> tuple[int, str]:
 
 
 def cmd_audit_timeline(args: argparse.Namespace, out: TextIO) -> int:
-    from guard.auditcheck import interleave
+    from guard.auditset import interleave
 
     for path, rec in interleave(args.log):
         if args.json:

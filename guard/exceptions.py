@@ -103,6 +103,22 @@ class IntegrationUnavailable(GuardError, ImportError):
     to install (``pip install 'peerguard[mcp]'``)."""
 
 
+def missing_extra(extra: str, what: str, error: ImportError) -> IntegrationUnavailable:
+    """The error a module raises when the extra it needs is not installed.
+
+    Args:
+        extra: The extra that brings the missing package (``otel``, ``watch``, ...).
+        what: What needs it, for the message (``"OtelSink"``).
+        error: The original import error.
+
+    Returns:
+        An :class:`IntegrationUnavailable` naming the ``pip install`` line.
+    """
+    return IntegrationUnavailable(
+        f"{what} needs the '{extra}' extra ({error}): pip install 'peerguard[{extra}]'"
+    )
+
+
 __all__ = [
     "AnalysisError",
     "ApprovalTimeout",
@@ -114,4 +130,5 @@ __all__ = [
     "IntegrityError",
     "PolicyError",
     "ResultWithheld",
+    "missing_extra",
 ]

@@ -108,15 +108,20 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from opentelemetry import metrics, trace
-from opentelemetry._logs import (
-    LoggerProvider,
-    NoOpLoggerProvider,
-    SeverityNumber,
-    get_logger_provider,
-)
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
-from opentelemetry.util.types import AttributeValue
+from guard.exceptions import missing_extra
+
+try:
+    from opentelemetry import metrics, trace
+    from opentelemetry._logs import (
+        LoggerProvider,
+        NoOpLoggerProvider,
+        SeverityNumber,
+        get_logger_provider,
+    )
+    from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+    from opentelemetry.util.types import AttributeValue
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra("otel", "OtelSink", exc) from exc
 
 from guard._version import __version__
 from guard.audit import AUDIT_GAP_RULE

@@ -23,10 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingObserver
+from guard.exceptions import missing_extra
+
+try:
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+    from watchdog.observers.api import BaseObserver, ObservedWatch
+    from watchdog.observers.polling import PollingObserver
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra("watch", "Watch", exc) from exc
 
 from guard.assets import AssetInfo, sha256_file
 from guard.engine import Guard

@@ -23,12 +23,18 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables.config import var_child_runnable_config
-from langchain_core.tools import BaseTool, ToolException
+from guard.exceptions import missing_extra
+
+try:
+    from langchain_core.callbacks import CallbackManagerForLLMRun
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+    from langchain_core.runnables.config import var_child_runnable_config
+    from langchain_core.tools import BaseTool, ToolException
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra("langgraph", "the LangChain integration", exc) from exc
+
 
 from guard.decorator import AgentSource, current_agent_id, resolve_agent
 from guard.engine import Guard, unidentified

@@ -46,12 +46,17 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Annotated, Any, Final, Literal, NotRequired
 
-from langchain.agents.middleware import AgentMiddleware, AgentState
-from langchain.agents.middleware.types import PrivateStateAttr
-from langchain_core.messages import ToolMessage
-from langgraph.prebuilt.tool_node import ToolCallRequest
-from langgraph.runtime import Runtime
-from langgraph.types import Command, Interrupt, interrupt
+from guard.exceptions import missing_extra
+
+try:
+    from langchain.agents.middleware import AgentMiddleware, AgentState
+    from langchain.agents.middleware.types import PrivateStateAttr
+    from langchain_core.messages import ToolMessage
+    from langgraph.prebuilt.tool_node import ToolCallRequest
+    from langgraph.runtime import Runtime
+    from langgraph.types import Command, Interrupt, interrupt
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra("langgraph", "the LangGraph integration", exc) from exc
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from guard.approval import ApprovalRequest, ApprovalResponse

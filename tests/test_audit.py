@@ -13,17 +13,16 @@ from typing import Any
 
 import pytest
 
-from guard.audit import (
+from guard.audit import AuditLog, AuditSink
+from guard.auditcheck import AuditReport, verify_log
+from guard.auditrecord import (
     CHECKPOINT,
     GENESIS,
-    AuditLog,
     AuditRecord,
-    AuditSink,
     canonical,
     checkpoint_statement,
     iter_records,
 )
-from guard.auditcheck import AuditReport, verify_log
 from guard.cli import main as cli_main
 from guard.exceptions import ConfigError, IntegrityError
 from guard.signing import (

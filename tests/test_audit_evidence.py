@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from guard.audit import GAP, AuditLog, canonical, exact_digest, iter_records
-from guard.auditcheck import AuditReport, interleave, verify_log, verify_logs
+from guard.audit import AuditLog
+from guard.auditcheck import AuditReport, verify_log
+from guard.auditrecord import GAP, canonical, exact_digest, iter_records
+from guard.auditset import interleave, verify_logs
 from guard.cli import main as cli_main
 from guard.exceptions import ConfigError
 from guard.signing import PrivateKey, PublicKey, generate_keypair, load_private_key

@@ -101,3 +101,93 @@ def test_the_source_tree_shadowing_the_wheel_still_has_its_policies(
     out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=REPO, env=env)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 5
+
+
+def _readme_block(heading: str) -> str:
+    """The first Python block of the README under ``heading``."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index(heading) :]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("```", start)]
+
+
+def _fresh(wheel: Path, env_dir: Path, extras: str = "") -> Path:
+    """A fresh venv with the wheel and what it (with ``extras``) requires, from the registry."""
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    spec = f"{wheel}[{extras}]" if extras else str(wheel)
+    done = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", spec],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return py
+
+
+@pytest.mark.slow
+def test_the_bare_install_runs_the_decorator_quickstart_and_names_each_extra(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """``pip install peerguard`` brings only what the engine needs: the decorator quickstart
+    runs, no framework is installed, and each integration names the extra it needs."""
+    py = _fresh(wheel, tmp_path / "venv")
+    script = tmp_path / "quickstart.py"
+    script.write_text(_readme_block("## Quickstart: a decorator"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    ran = subprocess.run(
+        [str(py), str(script)], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert ran.returncode == 0, ran.stderr
+    probe = (
+        "import importlib, importlib.util, guard\n"
+        "for mod in ('langchain', 'langgraph', 'langchain_core', 'opentelemetry', 'watchdog',"
+        " 'mcp', 'psycopg'):\n"
+        "    assert importlib.util.find_spec(mod) is None, mod\n"
+        "for name, extra in [('guard.integrations.langgraph', 'langgraph'),"
+        " ('guard.integrations.langchain', 'langgraph'), ('guard.integrations.mcp', 'mcp'),"
+        " ('guard.telemetry', 'otel'), ('guard.watch', 'watch'), ('guard.bench.runner', 'langgraph')]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except guard.GuardError as exc:\n"
+        "        assert f\"pip install 'peerguard[{extra}]'\" in str(exc), (name, exc)\n"
+        "    else:\n"
+        "        raise AssertionError(name + ' imported without its extra')\n"
+        "for attr, extra in [('OtelSink', 'otel'), ('Watch', 'watch'), ('guard_tool', 'langgraph')]:\n"
+        "    try:\n"
+        "        getattr(guard, attr)\n"
+        "    except guard.GuardError as exc:\n"
+        "        assert f\"pip install 'peerguard[{extra}]'\" in str(exc), (attr, exc)\n"
+        "    else:\n"
+        "        raise AssertionError(attr + ' without its extra')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [str(py), "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert out.stdout.strip() == "ok", out.stderr
+    cli = subprocess.run(
+        [str(tmp_path / "venv/bin/peerguard"), "bench", str(REPO / "examples/scenarios")],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert cli.returncode != 0
+    assert cli.stderr.count("\n") == 1  # one line, no traceback
+    assert "pip install 'peerguard[langgraph]'" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+@pytest.mark.slow
+def test_the_all_extra_brings_every_integration(wheel: Path, tmp_path: Path) -> None:
+    """``pip install 'peerguard[all]'`` imports every integration and the optional sinks."""
+    py = _fresh(wheel, tmp_path / "venv", "all")
+    probe = (
+        "import guard, guard.integrations.langgraph, guard.integrations.langchain,"
+        " guard.integrations.mcp, guard.telemetry, guard.watch, guard.bench.runner\n"
+        "assert guard.OtelSink and guard.Watch and guard.guard_tool\n"
+        "import langgraph.checkpoint.postgres, psycopg\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [str(py), "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert out.stdout.strip() == "ok", out.stderr

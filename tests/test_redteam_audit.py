@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
-from guard.audit import GENESIS, AuditLog, canonical
-from guard.auditcheck import verify_log, verify_logs
+from guard.audit import AuditLog
+from guard.auditcheck import verify_log
+from guard.auditrecord import GENESIS, canonical
+from guard.auditset import verify_logs
 from guard.exceptions import IntegrityError
 from guard.signing import PrivateKey, PublicKey, generate_keypair
 

@@ -13,7 +13,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
+from guard.exceptions import missing_extra
+
+try:
+    from langchain_core.language_models import BaseChatModel
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra("langgraph", "peerguard bench", exc) from exc
+
 
 from guard.bench.scenario import Call, Claim, Scenario
 

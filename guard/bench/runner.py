@@ -23,12 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from langchain.agents import create_agent
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool
-from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.types import Command
+from guard.exceptions import missing_extra
+
+try:
+    from langchain.agents import create_agent
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.types import Command
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra("langgraph", "peerguard bench", exc) from exc
+
 from pydantic import BaseModel, Field, create_model
 
 from guard.bench.harm import evaluate
