@@ -26,6 +26,11 @@ through the three places the SDK documents for this:
 - a **tool output guardrail** screens what the call returned (:meth:`Guard.screen`): a result
   holding another model's weights is withheld and the model reads the notice instead.
 
+For a call whose arguments the SDK cannot inspect unchanged (a default filled in, a value
+converted), the SDK stops for a human without asking ``needs_approval`` at all; once approved,
+the call still meets the input guardrail, which decides on it as on any other (a deny stays a
+deny).
+
 The acting agent is, in order: the ``agent`` given here (an id, or a function returning the
 current one); the run context's ``agent_id`` (attribute or key of the ``context`` passed to
 ``Runner.run``); the id set with :func:`guard.decorator.acting_as`. With none the call is

@@ -421,6 +421,30 @@ def test_pre_approval_guardrails_deny_at_once_and_still_ask(world: World) -> Non
     assert h.decisions("c2") == [Action.CONFIRM]
 
 
+def test_a_call_the_sdk_stops_by_itself_is_still_decided(world: World) -> None:
+    """A call whose arguments the SDK cannot inspect unchanged (a default left out) stops for
+    a human without the guard being asked; approved, the guard still denies the copy."""
+    h = Harness(world, asynchronous=False)
+
+    @function_tool(strict_mode=False)
+    def copy_file(src: str, dst: str, overwrite: bool = False) -> str:
+        """Copy a file."""
+        (world.root / dst).write_bytes((world.root / src).read_bytes())
+        return "copied"
+
+    result = h.start(
+        script(turn(("copy_file", "c1", {"src": W, "dst": BACKUP}))), tools=[copy_file]
+    )
+    item = only(result.interruptions)
+    assert confirmation_request(item) is None  # not the guard's question
+    state = result.to_state()
+    approve(state, item)
+    h.run(state)
+    assert not (world.root / BACKUP).exists()
+    assert "peer-weights-exfiltration" in h.seen_by_model()["c1"]
+    assert h.decisions("c1") == [Action.DENY]
+
+
 def test_shadow_mode_records_the_confirm_and_runs(world: World) -> None:
     """In shadow mode a confirm is recorded, the run does not stop, and the call runs."""
     h = Harness(world, asynchronous=True, guard_mode=Mode.SHADOW)
