@@ -130,5 +130,4 @@ __all__ = [
     "IntegrityError",
     "PolicyError",
     "ResultWithheld",
-    "missing_extra",
 ]

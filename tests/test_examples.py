@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((REPO / "examples").glob("*.py"))
 
 
 def test_there_are_examples() -> None:
@@ -27,6 +28,14 @@ def test_example_runs(example: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
+        # This tree's guard, not whichever one an editable install points at (a worktree
+        # sharing another checkout's venv would otherwise run the examples against that).
+        env={
+            **os.environ,
+            "PYTHONWARNINGS": "error",
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        },
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -145,7 +145,7 @@ def test_the_bare_install_runs_the_decorator_quickstart_and_names_each_extra(
         "    assert importlib.util.find_spec(mod) is None, mod\n"
         "for name, extra in [('guard.integrations.langgraph', 'langgraph'),"
         " ('guard.integrations.langchain', 'langgraph'), ('guard.integrations.mcp', 'mcp'),"
-        " ('guard.telemetry', 'otel'), ('guard.watch', 'watch'), ('guard.bench.runner', 'langgraph')]:\n"
+        " ('guard.telemetry', 'otel'), ('guard.watch', 'watch'), ('guard.bench.runner', 'langgraph'), ('guard.integrations.openai_agents', 'openai-agents')]:\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except guard.GuardError as exc:\n"
@@ -181,7 +181,7 @@ def test_the_all_extra_brings_every_integration(wheel: Path, tmp_path: Path) -> 
     py = _fresh(wheel, tmp_path / "venv", "all")
     probe = (
         "import guard, guard.integrations.langgraph, guard.integrations.langchain,"
-        " guard.integrations.mcp, guard.telemetry, guard.watch, guard.bench.runner\n"
+        " guard.integrations.mcp, guard.integrations.openai_agents, guard.telemetry, guard.watch, guard.bench.runner\n"
         "assert guard.OtelSink and guard.Watch and guard.guard_tool\n"
         "import langgraph.checkpoint.postgres, psycopg\n"
         "print('ok')\n"

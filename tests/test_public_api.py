@@ -42,7 +42,7 @@ def test_version_in_one_place() -> None:
 def test_integration_names_are_pinned() -> None:
     """The names the README tells users to import from the integrations stay put."""
     from guard import decorator, testing
-    from guard.integrations import langchain, langgraph
+    from guard.integrations import langchain, langgraph, openai_agents
 
     assert set(langgraph.__all__) >= {
         "ConfirmationAnswer",
@@ -54,7 +54,10 @@ def test_integration_names_are_pinned() -> None:
     assert {"guarded", "acting_as"} <= set(decorator.__all__)
     assert {"MemorySink", "ScriptedApprover", "write_safetensors"} <= set(testing.__all__)
     assert {"guard_tool", "ScriptedChatModel"} <= set(langchain.__all__)
-    for module in (langchain, langgraph, decorator, testing):
+    assert {"PeerGuardTools", "approve", "confirmation_request", "guard_tools", "reject"} <= set(
+        openai_agents.__all__
+    )
+    for module in (langchain, langgraph, openai_agents, decorator, testing):
         assert module.__all__ == sorted(module.__all__, key=lambda n: (not n.isupper(), n))
 
 
