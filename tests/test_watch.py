@@ -14,6 +14,7 @@ import pytest
 from watchdog.events import FileClosedEvent, FileCreatedEvent
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
 
 from guard import watchscan
 from guard.approval import CallbackApprover
@@ -291,3 +292,25 @@ def test_rescan_hashes_only_files_whose_stat_changed(
         watch.rescan()
         assert hashed == [str(world.root / W)]
         assert any("agent_2_weights" in a.message and "modified" in a.message for a in sink.alerts)
+
+
+def test_changes_no_event_reports_are_found_by_the_sweep(world: World) -> None:
+    """With an observer that never reports anything, the stat sweep still finds changes."""
+    sink = MemorySink()
+    guard = world.guard(sinks=[sink])
+
+    def deaf() -> BaseObserver:
+        return PollingObserver(timeout=3600)  # its first look is its last
+
+    with Watch(guard, observer_factory=deaf, sweep_interval=0.1):
+        with open(world.root / W, "r+b") as fh:
+            fh.seek(100)
+            fh.write(b"tampered")
+        (world.root / CFG).unlink()
+        own = world.root / "hosts/decom-01/models/agent-1/own.safetensors"
+        data = own.read_bytes()
+        own.unlink()
+        own.write_bytes(data)
+        wait_for(sink, lambda a: "agent_2_weights" in a.message and "modified" in a.message)
+        wait_for(sink, lambda a: "shutdown_config.yaml" in a.message and "deleted" in a.message)
+        wait_for(sink, lambda a: "own.safetensors" in a.message and "deleted" in a.message)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from watchdog.observers import inotify as wd_inotify
+from watchdog.observers import polling as wd_polling
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
 from watchdog.observers.inotify_c import InotifyFD
@@ -242,3 +243,42 @@ def test_a_dead_watchdog_thread_raises_a_gap_and_polling_takes_over(
         assert watch.stats.polling
         shutil.copyfile(world.root / W, world.root / "scratch/kept.bin")
         wait_for(sink, lambda a: "kept.bin" in a.message and "copy" in a.message)
+
+
+def test_failing_polling_snapshots_raise_a_gap(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polling that cannot take a snapshot of a root (watchdog only logs it) raises a gap."""
+    failing = threading.Event()
+    real = wd_polling.DirectorySnapshot
+
+    def snapshot(*args: Any, **kwargs: Any) -> Any:
+        if failing.is_set():
+            raise OSError(errno.EIO, "Input/output error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wd_polling, "DirectorySnapshot", snapshot)
+    sink = MemorySink()
+    guard = world.guard(sinks=[sink])
+    with Watch(guard, force_polling=True, polling_interval=0.1, sweep_interval=0.1):
+        failing.set()
+        gap = wait_for(sink, lambda a: a.enforcement_gap and "snapshot" in a.message)
+        assert str(world.root) in gap.message
+
+
+def test_falling_far_behind_raises_a_gap(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A watch with more events waiting than max_backlog says its alerts are late."""
+    handle = Watch._handle
+
+    def slow(self: Watch, *args: Any) -> None:
+        time.sleep(0.002)
+        handle(self, *args)
+
+    monkeypatch.setattr(Watch, "_handle", slow)
+    sink = MemorySink()
+    guard = world.guard(sinks=[sink])
+    with Watch(guard, sweep_interval=0.05, max_backlog=100):
+        for i in range(300):
+            (world.root / f"scratch/busy{i}.txt").write_text("x")
+        gap = wait_for(sink, lambda a: a.enforcement_gap and "behind" in a.message)
+        assert "rescans" in gap.message
