@@ -83,6 +83,7 @@ def weights(path: Path, i: int) -> None:
 
 
 def setup(root: Path, rounds: int) -> None:
+    """The files ``rounds`` changes of each kind need, each changed once."""
     for folder in ("models", "config", "scratch/burst"):
         (root / folder).mkdir(parents=True)
     for i in range(rounds):
@@ -168,6 +169,7 @@ def measure(
 
 
 def _needle(root: Path, kind: str, i: int) -> str:
+    """The path the alert for change ``kind`` number ``i`` names."""
     paths: dict[str, Callable[[], Path]] = {
         "modify": lambda: root / f"models/m{i}.safetensors",
         "copy": lambda: root / f"scratch/copy{i}.bin",
@@ -186,6 +188,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    """Measure every backend and load; exit 1 when a p99 reaches 1 s or a change is missed."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200, help="changes of each kind")
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between changes")

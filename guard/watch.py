@@ -399,7 +399,7 @@ class Watch:
                 new.nlink,
             )
         if new.ident != old.ident:
-            how = "a file moved over it" if moved_over else "deleted and recreated, or replaced"
+            how = "a file moved over it" if moved_over else "deleted and recreated, or swapped"
             self._asset_alert(
                 info,
                 path,
