@@ -14,7 +14,9 @@ import pytest
 from watchdog.events import FileClosedEvent, FileCreatedEvent
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
 
+from guard import watchscan
 from guard.approval import CallbackApprover
 from guard.testing import MemorySink
 from guard.types import Alert, Severity, ToolCall
@@ -189,3 +191,126 @@ def test_copy_written_between_its_check_and_the_refresh_still_alerts(
     copies = [a for a in sink.alerts if "copy" in a.message]
     assert len(copies) == 1
     assert "late.bin" in copies[0].message
+
+
+def count(sink: MemorySink, pred: Callable[[Alert], bool]) -> int:
+    return sum(1 for a in list(sink.alerts) if pred(a))
+
+
+def wait_for_count(
+    sink: MemorySink, pred: Callable[[Alert], bool], n: int, timeout: float = 10.0
+) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and count(sink, pred) < n:
+        time.sleep(0.02)
+    assert count(sink, pred) >= n, [a.message for a in sink.alerts]
+
+
+def test_each_of_repeated_modifications_alerts_once(
+    watched: tuple[World, MemorySink, Watch],
+) -> None:
+    """Eight in-place modifications 0.3 s apart raise eight alerts, one for each."""
+    world, sink, _ = watched
+    for i in range(8):
+        with open(world.root / W, "r+b") as fh:
+            fh.seek(100)
+            fh.write(f"tampered {i}".encode())
+        time.sleep(0.3)
+    modified = lambda a: "agent_2_weights" in a.message and "modified" in a.message  # noqa: E731
+    wait_for_count(sink, modified, 8)
+    time.sleep(0.5)
+    assert count(sink, modified) == 8
+
+
+@pytest.mark.parametrize("polling", [False, True], ids=["inotify", "polling"])
+def test_delete_and_recreate_with_the_same_bytes_alerts(world: World, polling: bool) -> None:
+    """A protected file deleted and written back with the same bytes is reported as deleted.
+
+    It follows a modification of the same file by well under a second, which today's
+    de-duplication by path and first word took for the same change.
+    """
+    sink = MemorySink()
+    guard = world.guard(sinks=[sink])
+    with Watch(guard, force_polling=polling, polling_interval=0.1, sweep_interval=0.1):
+        with open(world.root / W, "r+b") as fh:
+            fh.seek(100)
+            fh.write(b"tampered")
+        wait_for(sink, lambda a: "agent_2_weights" in a.message and "modified" in a.message)
+        data = (world.root / W).read_bytes()
+        (world.root / W).unlink()
+        (world.root / W).write_bytes(data)
+        wait_for(sink, lambda a: "agent_2_weights" in a.message and "deleted" in a.message)
+
+
+def test_delete_recreate_delete_alerts_both_deletions(
+    watched: tuple[World, MemorySink, Watch],
+) -> None:
+    """A protected file deleted, recreated and deleted again raises two deletion alerts."""
+    world, sink, _ = watched
+    data = (world.root / W).read_bytes()
+    (world.root / W).unlink()
+    time.sleep(0.2)
+    (world.root / W).write_bytes(data)
+    time.sleep(0.2)
+    (world.root / W).unlink()
+    wait_for_count(sink, lambda a: "agent_2_weights" in a.message and "deleted" in a.message, 2)
+
+
+def test_modification_after_a_burst_of_creations_alerts(
+    watched: tuple[World, MemorySink, Watch],
+) -> None:
+    """An in-place change of a peer's weights right after 10,000 new files in the root alerts."""
+    world, sink, _ = watched
+    scratch = world.root / "scratch"
+    for i in range(10_000):
+        (scratch / f"burst{i}.txt").write_text("x")
+    with open(world.root / W, "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"tampered during a burst")
+    wait_for(sink, lambda a: "agent_2_weights" in a.message and "modified" in a.message, 30)
+
+
+def test_rescan_hashes_only_files_whose_stat_changed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rescan hashes the one protected file whose stat changed, and reports the change."""
+    sink = MemorySink()
+    guard = world.guard(sinks=[sink])
+    # Nothing but the explicit rescan looks at the files while the test runs.
+    with Watch(guard, force_polling=True, polling_interval=3600, sweep_interval=3600) as watch:
+        with open(world.root / W, "r+b") as fh:
+            fh.seek(100)
+            fh.write(b"tampered")
+        hashed: list[str] = []
+        real = watchscan.hash_file
+
+        def counting(path: str) -> str | None:
+            hashed.append(path)
+            return real(path)
+
+        monkeypatch.setattr(watchscan, "hash_file", counting)
+        watch.rescan()
+        assert hashed == [str(world.root / W)]
+        assert any("agent_2_weights" in a.message and "modified" in a.message for a in sink.alerts)
+
+
+def test_changes_no_event_reports_are_found_by_the_sweep(world: World) -> None:
+    """With an observer that never reports anything, the stat sweep still finds changes."""
+    sink = MemorySink()
+    guard = world.guard(sinks=[sink])
+
+    def deaf() -> BaseObserver:
+        return PollingObserver(timeout=3600)  # its first look is its last
+
+    with Watch(guard, observer_factory=deaf, sweep_interval=0.1):
+        with open(world.root / W, "r+b") as fh:
+            fh.seek(100)
+            fh.write(b"tampered")
+        (world.root / CFG).unlink()
+        own = world.root / "hosts/decom-01/models/agent-1/own.safetensors"
+        data = own.read_bytes()
+        own.unlink()
+        own.write_bytes(data)
+        wait_for(sink, lambda a: "agent_2_weights" in a.message and "modified" in a.message)
+        wait_for(sink, lambda a: "shutdown_config.yaml" in a.message and "deleted" in a.message)
+        wait_for(sink, lambda a: "own.safetensors" in a.message and "deleted" in a.message)
