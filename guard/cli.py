@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from guard._version import __version__
-from guard.exceptions import ConfigError, GuardError, IntegrityError
+from guard.exceptions import ConfigError, GuardError, IntegrationUnavailable, IntegrityError
 from guard.types import ToolCall
 
 _CALL_KEYS = {"tool", "args", "agent", "call_id", "host", "cwd"}
@@ -758,6 +758,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except IntegrityError as exc:
         print(f"peerguard: integrity error: {exc}", file=sys.stderr)
         return 1
+    except IntegrationUnavailable as exc:
+        print(f"peerguard: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -169,7 +169,7 @@ def test_the_bare_install_runs_the_decorator_quickstart_and_names_each_extra(
         [str(tmp_path / "venv/bin/peerguard"), "bench", str(REPO / "examples/scenarios")],
         capture_output=True, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
-    assert cli.returncode != 0
+    assert cli.returncode == 2
     assert cli.stderr.count("\n") == 1  # one line, no traceback
     assert "pip install 'peerguard[langgraph]'" in cli.stderr
     assert "Traceback" not in cli.stderr
