@@ -69,6 +69,14 @@ from guard.exceptions import (
     ResultWithheld,
 )
 from guard.fingerprints import FingerprintIndex, Scanner
+from guard.ledger import (
+    CallKey,
+    CallLedger,
+    LedgerEntry,
+    MemoryLedger,
+    PostgresLedger,
+    SqliteLedger,
+)
 from guard.manifest import Manifest, ManifestEntry, snapshot
 from guard.manifestdiff import CopiedFile, ManifestDiff, MetadataChange, MovedFile, diff
 from guard.obligations import Due
@@ -147,6 +155,8 @@ __all__ = [
     "AuditSink",
     "Baseline",
     "CallBlocked",
+    "CallKey",
+    "CallLedger",
     "CallbackApprover",
     "Change",
     "ChangeKind",
@@ -183,6 +193,7 @@ __all__ = [
     "Host",
     "HostMap",
     "IntegrityError",
+    "LedgerEntry",
     "Limits",
     "Location",
     "LoggingSink",
@@ -190,6 +201,7 @@ __all__ = [
     "ManifestDiff",
     "ManifestEntry",
     "Match",
+    "MemoryLedger",
     "MetadataChange",
     "Mode",
     "MovedFile",
@@ -200,6 +212,7 @@ __all__ = [
     "PendingRun",
     "Policy",
     "PolicyError",
+    "PostgresLedger",
     "Recomputed",
     "Relation",
     "Required",
@@ -210,6 +223,7 @@ __all__ = [
     "Severity",
     "ShellResult",
     "Sink",
+    "SqliteLedger",
     "Tap",
     "TimeoutApprover",
     "ToolCall",
