@@ -300,7 +300,12 @@ class _Gate:
                 if not answer.call_id:
                     return answer
                 run.answers.setdefault(answer.call_id, []).append(answer)
-                if answer.call_id == prompt.call_id and answer.ask_id != prompt.ask_id:
+                if answer.call_id != prompt.call_id:
+                    notes.append(
+                        f"an answer naming call {answer.call_id} is not this call's: it goes "
+                        "to that call, if that call is asked in this step"
+                    )
+                elif answer.ask_id != prompt.ask_id:
                     notes.append(
                         f"an answer for call {prompt.call_id} was set aside: it answers "
                         f"another question (ask_id {answer.ask_id or 'missing'}), not this one"

@@ -671,6 +671,31 @@ def test_an_old_answer_does_not_approve_a_later_call_with_the_same_arguments(
     assert lines(log) == [f"delete_file {PEER_WEIGHTS}"]
 
 
+@pytest.mark.parametrize("topology", ["toolnode", "middleware"])
+def test_an_answer_naming_another_call_leaves_the_question_open(
+    world: World, tmp_path: Path, topology: Topology
+) -> None:
+    """An approval that names another call, sent to this call's interrupt, approves nothing
+    and fails nothing: the question is asked again, saying why, and the file stays."""
+    log = tmp_path / "ran.log"
+    calls = plan(1)
+    prepare(world.root, calls)
+    graph = build(topology, model_for(calls), make_tools(world.root, log),
+                  world.guard(sinks=[MemorySink()]), InMemorySaver())  # fmt: skip
+    config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    first = graph.invoke(START_INPUT, config)
+    [(iid, asked)] = pending_confirmations(first["__interrupt__"]).items()
+    wrong = {**ConfirmationAnswer.to(asked, approve=True), "call_id": "c9"}
+    result = graph.invoke(Command(resume={iid: wrong}), config)
+    [(again_iid, again)] = pending_confirmations(result["__interrupt__"]).items()
+    assert again_iid != iid and again.call_id == asked.call_id
+    assert "an answer naming call c9 is not this call's" in again.note
+    assert (world.root / calls[0].args["path"]).exists() and lines(log) == []
+    right = ConfirmationAnswer.to(again, approve=True)
+    result = graph.invoke(Command(resume={again_iid: right}), config)
+    assert lines(log) == [calls[0].line]
+
+
 # ---------------------------------------------------------------- the ledger itself
 
 
