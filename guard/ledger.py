@@ -27,6 +27,9 @@ the call did not run (or wants it to run again anyway) clears it::
 or, in SQL, ``DELETE FROM peerguard_calls WHERE thread_id = ... AND call_id = ...
 AND done_at IS NULL``. The next run of the call's node then decides on it afresh.
 
+Entries are kept as long as their thread may be resumed or replayed: delete a thread's rows
+(``DELETE FROM peerguard_calls WHERE thread_id = ...``) when its checkpoints go.
+
 Three ledgers, one protocol (:class:`CallLedger`):
 
 - :class:`MemoryLedger`: in this process only;
@@ -181,7 +184,7 @@ class MemoryLedger:
             is not done is never forgotten).
     """
 
-    def __init__(self, keep: int = 100_000) -> None:
+    def __init__(self, keep: int = 10_000) -> None:
         self.keep = keep
         self._lock = threading.Lock()
         self._entries: OrderedDict[CallKey, LedgerEntry] = OrderedDict()
