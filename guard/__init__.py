@@ -64,6 +64,14 @@ from guard.exceptions import (
     ResultWithheld,
 )
 from guard.fingerprints import FingerprintIndex, Scanner
+from guard.ledger import (
+    CallKey,
+    CallLedger,
+    LedgerEntry,
+    MemoryLedger,
+    PostgresLedger,
+    SqliteLedger,
+)
 from guard.manifest import Manifest, ManifestEntry, snapshot
 from guard.manifestdiff import CopiedFile, ManifestDiff, MetadataChange, MovedFile, diff
 from guard.obligations import Due
@@ -151,6 +159,8 @@ __all__ = [
     "AuditSink",
     "Baseline",
     "CallBlocked",
+    "CallKey",
+    "CallLedger",
     "CallbackApprover",
     "Change",
     "ChangeKind",
@@ -188,6 +198,7 @@ __all__ = [
     "HostMap",
     "IntegrationUnavailable",
     "IntegrityError",
+    "LedgerEntry",
     "Limits",
     "Location",
     "LoggingSink",
@@ -195,6 +206,7 @@ __all__ = [
     "ManifestDiff",
     "ManifestEntry",
     "Match",
+    "MemoryLedger",
     "MetadataChange",
     "Mode",
     "MovedFile",
@@ -205,6 +217,7 @@ __all__ = [
     "PendingRun",
     "Policy",
     "PolicyError",
+    "PostgresLedger",
     "Recomputed",
     "Relation",
     "Required",
@@ -215,6 +228,7 @@ __all__ = [
     "Severity",
     "ShellResult",
     "Sink",
+    "SqliteLedger",
     "Tap",
     "TimeoutApprover",
     "ToolCall",

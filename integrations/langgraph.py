@@ -16,10 +16,14 @@ Two ways in, the same behaviour:
 A denied call never reaches the tool: the agent gets a ``ToolMessage`` with
 ``status="error"`` whose content says why. A call that needs confirmation pauses the graph
 with LangGraph's ``interrupt()``; its value is a :class:`ConfirmationRequest` (as a dict) and
-the graph resumes with ``Command(resume=...)`` carrying a :class:`ConfirmationAnswer`. The
-answer counts only if its ``args_hash`` is the hash of the call being resumed: an edited
-call needs a new approval. Pending confirmations live in the graph's checkpointer, so the
-process that asks and the one that answers need not be the same.
+the graph resumes with ``Command(resume=...)`` carrying a :class:`ConfirmationAnswer`. An
+answer is bound to one question of one call: it must name the request's ``call_id`` and
+``ask_id`` (the graph task that asked), and it approves only if its ``args_hash`` is the
+hash of the call being resumed, so an edited call needs a new approval and an old answer
+approves no later call. An answer naming another call does not answer this one (the
+question stays open); one naming no call approves nothing. Pending confirmations live in
+the graph's checkpointer, so the process that asks and the one that answers need not be the
+same.
 
 Several confirmations pending at once (one per tool call: ``create_agent`` and graphs that
 ``Send`` each tool call to the tool node) are answered by interrupt id::
@@ -28,13 +32,28 @@ Several confirmations pending at once (one per tool call: ``create_agent`` and g
       graph.invoke(Command(resume={iid: ConfirmationAnswer.to(req, approve=True)
                                    for iid, req in pending.items()}), config)
 
+A ``ToolNode`` given a whole AI message runs its calls side by side as one task, and LangGraph
+takes one answer per task per resume: its confirmations are asked one per resume, and each
+answer reaches the call it names, whichever call asks first.
+
 The acting agent is, in order: the wrapper's ``agent``; the graph config's
 ``config["configurable"]["peerguard_agent"]``; the runtime context's ``agent_id`` (attribute
 or key). With none, the call is denied.
 
-LangGraph runs a node again from its start when it resumes, so the code before
-``interrupt()`` runs twice: the guard only *checks* (a pure function) before it, and records
-the decision once, after the answer (or at once, for a call that needs no answer).
+Exactly once. LangGraph runs a node again from its start when it resumes (with every call of
+that node), time travel runs it again from an older checkpoint, and two processes may resume
+the same thread at once. Whatever runs the node, each tool call id runs at most once: after
+the decision (and the human's answer), right before the tool runs, the call is claimed in a
+ledger (:mod:`guard.ledger`), one atomic insert that one process wins; only the winner runs
+the call, and keeps what it returned there. A call id the ledger holds as done is answered
+from it, never decided or run again (a denial or refusal is kept too); one claimed and never
+done (its process died while it ran) is answered as "outcome unknown", never run again, until
+an operator clears it (:meth:`guard.ledger.CallLedger.release`). The ledger is, unless the
+wrapper or middleware is given one (``ledger=``), a ``peerguard_calls`` table in the
+checkpointer's own database (``SqliteSaver``, ``PostgresSaver``, and their async forms), or
+this process's memory for other checkpointers. Keys are the thread id, the node path and the
+tool call id; outside a thread (no ``thread_id``) no ledger is kept. The guard only *checks*
+(a pure function) before ``interrupt()``, and records the decision once, with the claim.
 """
 
 from __future__ import annotations
@@ -44,7 +63,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Annotated, Any, Final, Literal, NotRequired
+from typing import Annotated, Any, Final, Literal, NotRequired, cast
 
 from guard.exceptions import missing_extra
 
@@ -52,9 +71,10 @@ try:
     from langchain.agents.middleware import AgentMiddleware, AgentState
     from langchain.agents.middleware.types import PrivateStateAttr
     from langchain_core.messages import ToolMessage
+    from langgraph.errors import GraphBubbleUp, GraphInterrupt
     from langgraph.prebuilt.tool_node import ToolCallRequest
     from langgraph.runtime import Runtime
-    from langgraph.types import Command, Interrupt, interrupt
+    from langgraph.types import Interrupt, interrupt
 except ImportError as exc:  # the extra is not installed
     raise missing_extra("langgraph", "the LangGraph integration", exc) from exc
 from pydantic import BaseModel, ConfigDict, StrictBool
@@ -64,6 +84,18 @@ from guard.contain import ContainedShell, PendingRun
 from guard.engine import Guard, unidentified
 from guard.evaluations import Recomputed
 from guard.exceptions import CallBlocked
+from guard.integrations._once import (
+    CLAIM_WAIT,
+    Ledgers,
+    Run,
+    Slot,
+    ToolResult,
+    ask_id_of,
+    configurable_of,
+    key_of,
+    run_of,
+)
+from guard.ledger import CallLedger
 from guard.types import Action, Alert, Decision, ToolCall
 
 CONFIG_AGENT_KEY = "peerguard_agent"
@@ -75,8 +107,6 @@ CONTEXT_AGENT_KEY = "agent_id"
 CONFIRMATION_TYPE: Final = "peerguard.confirmation"
 """The ``type`` of a peerguard confirmation interrupt's value."""
 
-ToolResult = ToolMessage | Command[Any]
-
 
 class ConfirmationRequest(ApprovalRequest):
     """The value of the interrupt a ``confirm`` decision raises, as a dict in the interrupt.
@@ -84,22 +114,32 @@ class ConfirmationRequest(ApprovalRequest):
     ``type`` tells a client this interrupt is peerguard's. ``effects`` says in plain words
     what the call would do; ``assets`` lists each protected asset it touches with its owner
     and the agent's relation to it; ``rules`` and ``reason`` say why it needs a human.
+    ``call_id`` is the tool call's id and ``ask_id`` names this question (the graph task that
+    asks, and the call): an answer must echo both, as :meth:`ConfirmationAnswer.to` does.
     """
 
     type: Literal["peerguard.confirmation"] = CONFIRMATION_TYPE
+    ask_id: str = ""
+    note: str = ""
+    """Why the question is asked again, when an answer given for it was set aside."""
 
 
 class ConfirmationAnswer(BaseModel):
     """The resume value a confirmation expects: ``Command(resume=answer.model_dump())``.
 
-    ``args_hash`` must be the ``args_hash`` of the :class:`ConfirmationRequest` answered;
-    an approval naming another hash does not approve the call.
+    An answer is bound to one question of one call: ``call_id`` and ``ask_id`` must be the
+    :class:`ConfirmationRequest`'s, and an approval counts only when ``args_hash`` is the hash
+    of the call as it runs. An answer that names another call (or another question of the
+    same call id) does not answer this one, which stays open; one that names no call
+    approves nothing.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     approve: StrictBool  # "yes", 1 or "on" is not an approval
     args_hash: str
+    call_id: str = ""
+    ask_id: str = ""
     reason: str = ""
 
     @classmethod
@@ -116,12 +156,20 @@ class ConfirmationAnswer(BaseModel):
         Returns:
             The answer as the dict ``Command(resume=...)`` takes.
         """
-        hash_ = (
-            request.args_hash
-            if isinstance(request, ConfirmationRequest)
-            else str(request["args_hash"])
-        )
-        return cls(approve=approve, args_hash=hash_, reason=reason).model_dump()
+        asked = request.model_dump() if isinstance(request, ConfirmationRequest) else request
+        return cls(
+            approve=approve,
+            args_hash=str(asked["args_hash"]),
+            call_id=str(asked.get("call_id") or ""),
+            ask_id=str(asked.get("ask_id") or ""),
+            reason=reason,
+        ).model_dump()
+
+
+NAMES_NO_CALL = (
+    "the answer names no tool call (no call_id), so it may be for a different call: it "
+    "approves nothing; answer with ConfirmationAnswer.to(request, ...)"
+)
 
 
 def pending_confirmations(interrupts: Iterable[Interrupt]) -> dict[str, ConfirmationRequest]:
@@ -150,14 +198,27 @@ def _context_agent(context: Any) -> str | None:
 
 
 class _Gate:
-    """The decision steps shared by the ToolNode wrapper and the agent middleware."""
+    """The decision steps shared by the ToolNode wrapper and the agent middleware.
+
+    Each call id runs at most once: before deciding, a call its ledger already holds is
+    answered from it; after the decision (and a human's answer), the call is claimed in the
+    ledger right before it runs, and only the run that wins the claim runs it. Denials and
+    refusals are kept there too, so a node run again answers them the same way.
+    """
 
     def __init__(
-        self, guard: Guard, agent: str | None, shell: ContainedShell | None = None
+        self,
+        guard: Guard,
+        agent: str | None,
+        shell: ContainedShell | None = None,
+        ledger: CallLedger | None = None,
+        claim_wait: float = CLAIM_WAIT,
     ) -> None:
         self.guard = guard
         self.agent = agent
         self.shell = shell
+        self.ledgers = Ledgers(ledger)
+        self.claim_wait = claim_wait
 
     def agent_of(self, request: ToolCallRequest) -> str | None:
         if self.agent:
@@ -192,35 +253,106 @@ class _Gate:
             )
         return ToolCall(agent, name, args, call_id)  # it keeps its own copy of args
 
-    def enter(
-        self,
-        request: ToolCallRequest,
-        call: ToolCall,
-        checked: tuple[Decision, float] | None = None,
-    ) -> Decision | ToolMessage:
-        """Decide on the call: the decision when it may go on, else the refusal.
+    def _slot(
+        self, request: ToolCallRequest, call: ToolCall, ledger: CallLedger | None
+    ) -> Slot | None:
+        """The call's place in ``ledger``; ``None`` outside a thread or without a call id."""
+        key = key_of(configurable_of(request), call.call_id)
+        if ledger is None or key is None or not request.tool_call.get("id"):
+            return None
+        return Slot(ledger, key, call.args_hash, call.tool, self.claim_wait)
 
-        ``checked`` is the decision and its latency when already made (off the event loop).
+    def slot(self, request: ToolCallRequest, call: ToolCall) -> Slot | None:
+        configurable = configurable_of(request)
+        if key_of(configurable, call.call_id) is None:
+            return None
+        return self._slot(request, call, self.ledgers.of(configurable))
+
+    async def aslot(self, request: ToolCallRequest, call: ToolCall) -> Slot | None:
+        configurable = configurable_of(request)
+        if key_of(configurable, call.call_id) is None:
+            return None
+        return self._slot(request, call, await self.ledgers.aof(configurable))
+
+    # -- the human's answer
+
+    @staticmethod
+    def prompt(request: ToolCallRequest, asked: ApprovalRequest) -> ConfirmationRequest:
+        """The interrupt's value for ``asked``: bound to this question of this call."""
+        ask_id = ask_id_of(configurable_of(request), asked.call_id)
+        return ConfirmationRequest.model_validate({**asked.model_dump(), "ask_id": ask_id})
+
+    @staticmethod
+    def answer(prompt: ConfirmationRequest, run: Run) -> ConfirmationAnswer:
+        """The answer to ``prompt``, taken from the run's interrupts by the call it names.
+
+        The answers of a task come back in the order its calls ask, and calls run side by
+        side ask in no fixed order: each answer taken is filed under the call id it names,
+        and a call takes only its own. An answer naming no call goes to the call that took
+        it (it approves nothing). Raises GraphInterrupt when this call's answer is not there.
         """
-        if checked is None:
-            started = time.perf_counter()
-            decision = self.guard.check(call)
-            elapsed = time.perf_counter() - started
-        else:
-            decision, elapsed = checked
-        response: ApprovalResponse | None = None
+        notes: list[str] = []
+        with run.lock:
+            while True:
+                for found in run.answers.get(prompt.call_id, ()):
+                    if found.ask_id == prompt.ask_id:
+                        return cast(ConfirmationAnswer, found)
+                shown = prompt.model_copy(update={"note": "; ".join(notes)}) if notes else prompt
+                # Raises GraphInterrupt when the task has no answer left; else the next one.
+                answer = interrupt(
+                    shown.model_dump(mode="json"), response_schema=ConfirmationAnswer
+                )
+                if not answer.call_id:
+                    return answer
+                run.answers.setdefault(answer.call_id, []).append(answer)
+                if answer.call_id != prompt.call_id:
+                    notes.append(
+                        f"an answer naming call {answer.call_id} is not this call's: it goes "
+                        "to that call, if that call is asked in this step"
+                    )
+                elif answer.ask_id != prompt.ask_id:
+                    notes.append(
+                        f"an answer for call {prompt.call_id} was set aside: it answers "
+                        f"another question (ask_id {answer.ask_id or 'missing'}), not this one"
+                    )
+
+    async def aanswer(self, prompt: ConfirmationRequest, run: Run) -> ConfirmationAnswer:
+        try:
+            return self.answer(prompt, run)
+        except GraphInterrupt:
+            await run.park()
+            raise
+
+    @staticmethod
+    def response(answer: ConfirmationAnswer) -> ApprovalResponse:
+        if not answer.call_id:
+            return ApprovalResponse(approved=False, args_hash=answer.args_hash,
+                                    reason=NAMES_NO_CALL, approver="langgraph-interrupt")  # fmt: skip
+        return ApprovalResponse(
+            approved=answer.approve,
+            args_hash=answer.args_hash,
+            reason=answer.reason,
+            approver="langgraph-interrupt",
+        )
+
+    def asked(self, decision: Decision, call: ToolCall) -> bool:
+        """Whether ``decision`` waits for a human (told to the sinks, once per call id)."""
         if decision.enforced and decision.action is Action.CONFIRM:
             # Sinks drop the repeat when the node re-runs on resume (keyed by call id).
             self.guard.sinks.confirmation_requested(decision)
-            prompt = ConfirmationRequest.from_decision(decision, call.args)
-            # Raises GraphInterrupt the first time; returns the answer when resumed.
-            answer = interrupt(prompt.model_dump(mode="json"), response_schema=ConfirmationAnswer)
-            response = ApprovalResponse(
-                approved=answer.approve,
-                args_hash=answer.args_hash,
-                reason=answer.reason,
-                approver="langgraph-interrupt",
-            )
+            return True
+        return False
+
+    def admit(
+        self,
+        request: ToolCallRequest,
+        call: ToolCall,
+        decision: Decision,
+        elapsed: float,
+        response: ApprovalResponse | None,
+    ) -> Decision | ToolMessage:
+        """Record the decision and settle it: the decision when the call may run, else the
+        refusal. Runs once per call id (after its claim), so each is recorded once."""
         decision = self.guard.record(decision, seconds=elapsed, call=call)
         try:
             self.guard.settle(call, decision, response)
@@ -229,34 +361,63 @@ class _Gate:
         self.guard.before(decision)
         return decision
 
+    # -- the run: decide, ask, claim, run, keep
+
     def run(
         self, request: ToolCallRequest, execute: Callable[[ToolCallRequest], ToolResult]
     ) -> ToolResult:
         call = self.call_of(request)
         if not isinstance(call, ToolCall):  # the refusal (ToolCall is no ABC: a cheap test)
             return call
+        slot = self.slot(request, call)
+        if slot is not None and (before := slot.prior()) is not None:
+            return before
         if self.shell is not None and call.tool == self.shell.tool:
             with self.guard.sinks.tool_span(call):
-                return self._contained(request, call, self.shell)
+                return self._contained(request, call, self.shell, slot)
         if not self.guard.sinks.spans:
-            return self._run(request, call, execute)
+            return self._run(request, call, execute, slot)
         with self.guard.sinks.tool_span(call):
-            return self._run(request, call, execute)
+            return self._run(request, call, execute, slot)
 
     def _run(
         self,
         request: ToolCallRequest,
         call: ToolCall,
         execute: Callable[[ToolCallRequest], ToolResult],
+        slot: Slot | None,
     ) -> ToolResult:
-        decision = self.enter(request, call)
-        if isinstance(decision, ToolMessage):
-            return decision
+        started = time.perf_counter()
+        decision = self.guard.check(call)
+        elapsed = time.perf_counter() - started
+        response = None
+        if self.asked(decision, call):
+            prompt = self.prompt(request, ConfirmationRequest.from_decision(decision, call.args))
+            response = self.response(self.answer(prompt, run_of(configurable_of(request))))
+        if slot is not None and (other := slot.take()) is not None:
+            return other
+        try:
+            admitted = self.admit(request, call, decision, elapsed, response)
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
+        if isinstance(admitted, ToolMessage):
+            return slot.keep(admitted) if slot is not None else admitted
         try:
             result = execute(request)
+        except GraphBubbleUp:  # the tool asks a human itself: it runs again when answered
+            if slot is not None:
+                slot.release()
+            raise
+        except Exception as exc:
+            if slot is not None:
+                slot.failed(exc)
+            raise
         finally:
-            self.guard.after(decision)
-        return self.screened(request, call, decision, result)
+            self.guard.after(admitted)
+        result = self.screened(request, call, admitted, result)
+        return slot.keep(result) if slot is not None else result
 
     def screened(
         self, request: ToolCallRequest, call: ToolCall, decision: Decision, result: ToolResult
@@ -282,32 +443,66 @@ class _Gate:
         call = self.call_of(request)
         if not isinstance(call, ToolCall):  # the refusal (ToolCall is no ABC: a cheap test)
             return call
-        if self.shell is not None and call.tool == self.shell.tool:
+        # Counted before the first await: every call of a ToolNode's gather is counted before
+        # any of them can raise an interrupt (see Run.park).
+        run = run_of(configurable_of(request))
+        run.active += 1
+        try:
+            slot = await self.aslot(request, call)
+            if slot is not None and (before := await asyncio.to_thread(slot.prior)) is not None:
+                return before
+            if self.shell is not None and call.tool == self.shell.tool:
+                with self.guard.sinks.tool_span(call):
+                    return await self._acontained(request, call, self.shell, slot, run)
+            if not self.guard.sinks.spans:
+                return await self._arun(request, call, execute, slot, run)
             with self.guard.sinks.tool_span(call):
-                return await self._acontained(request, call, self.shell)
-        if not self.guard.sinks.spans:
-            return await self._arun(request, call, execute)
-        with self.guard.sinks.tool_span(call):
-            return await self._arun(request, call, execute)
+                return await self._arun(request, call, execute, slot, run)
+        finally:
+            run.active -= 1
 
     async def _arun(
         self,
         request: ToolCallRequest,
         call: ToolCall,
         execute: Callable[[ToolCallRequest], Awaitable[ToolResult]],
+        slot: Slot | None,
+        run: Run,
     ) -> ToolResult:
-        # Deciding (a shell analysis may read scripts) and the re-hash after the call (a copied
-        # weights file is hashed whole) run in a worker thread: the agent's loop goes on.
+        # Deciding (a shell analysis may read scripts), the ledger, and the re-hash after the
+        # call (a copied weights file is hashed whole) run in a worker thread: the agent's
+        # loop goes on.
         started = time.perf_counter()
-        made = await asyncio.to_thread(self.guard.check, call)
-        decision = self.enter(request, call, (made, time.perf_counter() - started))
-        if isinstance(decision, ToolMessage):
-            return decision
+        decision = await asyncio.to_thread(self.guard.check, call)
+        elapsed = time.perf_counter() - started
+        response = None
+        if self.asked(decision, call):
+            prompt = self.prompt(request, ConfirmationRequest.from_decision(decision, call.args))
+            response = self.response(await self.aanswer(prompt, run))
+        if slot is not None and (other := await asyncio.to_thread(slot.take)) is not None:
+            return other
+        try:
+            admitted = self.admit(request, call, decision, elapsed, response)
+        except BaseException:
+            if slot is not None:
+                await asyncio.to_thread(slot.release)
+            raise
+        if isinstance(admitted, ToolMessage):
+            return await asyncio.to_thread(slot.keep, admitted) if slot is not None else admitted
         try:
             result = await execute(request)
+        except GraphBubbleUp:  # the tool asks a human itself: it runs again when answered
+            if slot is not None:
+                await asyncio.to_thread(slot.release)
+            raise
+        except Exception as exc:
+            if slot is not None:
+                await asyncio.to_thread(slot.failed, exc)
+            raise
         finally:
-            await asyncio.to_thread(self.guard.after, decision)
-        return await asyncio.to_thread(self.screened, request, call, decision, result)
+            await asyncio.to_thread(self.guard.after, admitted)
+        result = await asyncio.to_thread(self.screened, request, call, admitted, result)
+        return await asyncio.to_thread(slot.keep, result) if slot is not None else result
 
     # -- the contained shell: the command runs first, contained; a human sees what it did
 
@@ -323,19 +518,13 @@ class _Gate:
         except CallBlocked as error:
             return self.blocked(request, error)
 
-    def _answer(self, pending: PendingRun, shell: ContainedShell) -> ApprovalResponse | None:
+    def _prompt(
+        self, request: ToolCallRequest, pending: PendingRun, shell: ContainedShell
+    ) -> ConfirmationRequest | None:
         if not pending.needs_approval:
             return None
         self.guard.sinks.confirmation_requested(pending.decision)
-        prompt = ConfirmationRequest.model_validate(pending.request(shell).model_dump())
-        # Raises GraphInterrupt the first time (the run is kept); returns the answer on resume.
-        answer = interrupt(prompt.model_dump(mode="json"), response_schema=ConfirmationAnswer)
-        return ApprovalResponse(
-            approved=answer.approve,
-            args_hash=answer.args_hash,
-            reason=answer.reason,
-            approver="langgraph-interrupt",
-        )
+        return self.prompt(request, pending.request(shell))
 
     def _finished(
         self, request: ToolCallRequest, shell: ContainedShell, pending: PendingRun,
@@ -352,22 +541,52 @@ class _Gate:
             status="success" if result.exit_code == 0 else "error",
         )
 
+    def _commit(
+        self, request: ToolCallRequest, shell: ContainedShell, pending: PendingRun,
+        response: ApprovalResponse | None, slot: Slot | None,
+    ) -> ToolResult:  # fmt: skip
+        """Claim the call, then commit its run (or refuse it): the claim's loser throws its
+        run away, so two runs of one call id never both commit."""
+        if slot is not None and (other := slot.take()) is not None:
+            shell.discard(pending)
+            return other
+        try:
+            message = self._finished(request, shell, pending, response)
+        except Exception as exc:
+            if slot is not None:
+                slot.failed(exc)
+            raise
+        return slot.keep(message) if slot is not None else message
+
     def _contained(
-        self, request: ToolCallRequest, call: ToolCall, shell: ContainedShell
+        self, request: ToolCallRequest, call: ToolCall, shell: ContainedShell, slot: Slot | None
     ) -> ToolResult:
         pending = self._prepared(request, call, shell)
-        if isinstance(pending, ToolMessage):
-            return pending
-        return self._finished(request, shell, pending, self._answer(pending, shell))
+        if isinstance(pending, ToolMessage):  # denied before or after its contained run
+            return self._kept(slot, pending)
+        prompt = self._prompt(request, pending, shell)
+        run = run_of(configurable_of(request))
+        response = None if prompt is None else self.response(self.answer(prompt, run))
+        return self._commit(request, shell, pending, response, slot)
 
     async def _acontained(
-        self, request: ToolCallRequest, call: ToolCall, shell: ContainedShell
-    ) -> ToolResult:
+        self, request: ToolCallRequest, call: ToolCall, shell: ContainedShell,
+        slot: Slot | None, run: Run,
+    ) -> ToolResult:  # fmt: skip
         pending = await asyncio.to_thread(self._prepared, request, call, shell)
         if isinstance(pending, ToolMessage):
-            return pending
-        response = self._answer(pending, shell)
-        return await asyncio.to_thread(self._finished, request, shell, pending, response)
+            return await asyncio.to_thread(self._kept, slot, pending)
+        prompt = self._prompt(request, pending, shell)
+        response = None if prompt is None else self.response(await self.aanswer(prompt, run))
+        return await asyncio.to_thread(self._commit, request, shell, pending, response, slot)
+
+    @staticmethod
+    def _kept(slot: Slot | None, message: ToolMessage) -> ToolResult:
+        """``message`` as the call's outcome, unless another run already has one."""
+        if slot is None:
+            return message
+        other = slot.take()
+        return other if other is not None else slot.keep(message)
 
 
 class PeerGuardToolWrapper:
@@ -375,8 +594,10 @@ class PeerGuardToolWrapper:
 
     Pass both methods: ``ToolNode(tools, wrap_tool_call=w.wrap_tool_call,
     awrap_tool_call=w.awrap_tool_call)``. Confirmations use ``interrupt()``, so the graph
-    needs a checkpointer; route each tool call to the node with its own ``Send`` when a
-    model turn may hold several calls that need confirming.
+    needs a checkpointer. A ToolNode given a whole AI message runs its calls as one task, and
+    LangGraph takes one answer per task per resume: its confirmations are asked one after
+    another, each answer reaching the call it names. Route each call to the node with its own
+    ``Send`` to have them all asked at once.
 
     Args:
         guard: The guard.
@@ -384,14 +605,25 @@ class PeerGuardToolWrapper:
             ``configurable.peerguard_agent`` or the runtime context's ``agent_id``.
         shell: A :class:`~guard.contain.ContainedShell`: calls of its tool name run through
             it (contained, judged on what they did) instead of the tool's own function.
+        ledger: Where each call id is claimed before it runs and its result kept
+            (:mod:`guard.ledger`); when ``None``, a table in the checkpointer's own database
+            (SQLite or PostgreSQL), or this process's memory for other checkpointers.
+        claim_wait: How long a call whose id another process is running waits for its
+            result before answering that its outcome is unknown, in seconds.
     """
 
     def __init__(
-        self, guard: Guard, agent: str | None = None, *, shell: ContainedShell | None = None
+        self,
+        guard: Guard,
+        agent: str | None = None,
+        *,
+        shell: ContainedShell | None = None,
+        ledger: CallLedger | None = None,
+        claim_wait: float = CLAIM_WAIT,
     ) -> None:
         self.guard = guard
         self.agent = agent
-        self._gate = _Gate(guard, agent, shell)
+        self._gate = _Gate(guard, agent, shell, ledger, claim_wait)
 
     def wrap_tool_call(
         self, request: ToolCallRequest, execute: Callable[[ToolCallRequest], ToolResult]
@@ -477,15 +709,26 @@ class PeerGuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         shell: A :class:`~guard.contain.ContainedShell`: calls of its tool name run through
             it (contained, judged on what they did) instead of the tool's own function; a
             confirmation shows the human the change set the run made.
+        ledger: Where each call id is claimed before it runs and its result kept
+            (:mod:`guard.ledger`); when ``None``, a table in the checkpointer's own database
+            (SQLite or PostgreSQL), or this process's memory for other checkpointers.
+        claim_wait: How long a call whose id another process is running waits for its
+            result before answering that its outcome is unknown, in seconds.
     """
 
     def __init__(
-        self, guard: Guard, agent: str | None = None, *, shell: ContainedShell | None = None
+        self,
+        guard: Guard,
+        agent: str | None = None,
+        *,
+        shell: ContainedShell | None = None,
+        ledger: CallLedger | None = None,
+        claim_wait: float = CLAIM_WAIT,
     ) -> None:
         super().__init__()
         self.guard = guard
         self.agent = agent
-        self._gate = _Gate(guard, agent, shell)
+        self._gate = _Gate(guard, agent, shell, ledger, claim_wait)
 
     state_schema = GuardState
 

@@ -448,6 +448,8 @@ def test_pending_confirmations_ignores_other_interrupts() -> None:
     assert ConfirmationAnswer.to(mine.model_dump(), approve=False) == {
         "approve": False,
         "args_hash": "h",
+        "call_id": "c",
+        "ask_id": "",
         "reason": "",
     }
 
