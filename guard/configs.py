@@ -439,23 +439,64 @@ def simulate(text: str | None, name: str, edit: ConfigEdit | None) -> Any:
 
 
 def apply_edits(text: str | None, pairs: tuple[tuple[str, str], ...]) -> str:
-    """``text`` with each ``(old, new)`` replacement made in turn, on the first match.
+    """``text`` with each ``(old, new)`` replacement made in turn, as the MCP filesystem
+    server's ``edit_file`` makes it: line endings as LF, then the first exact match of
+    ``old``, or else the first run of lines equal to ``old``'s with surrounding whitespace
+    ignored, replaced by ``new`` re-indented like that run (``applyFileEdits``).
 
     Raises:
-        Unknowable: The file does not exist, has a carriage return, or lacks an ``old`` text
-            as it stands (the MCP filesystem server then matches line by line, ignoring
-            indentation, which this does not simulate).
+        Unknowable: The file does not exist, a text has a carriage return outside a CRLF or
+            a lone surrogate (where JavaScript's strings and Python's differ), or an ``old``
+            text matches nowhere (the server then changes nothing and reports an error).
     """
     if text is None:
         raise Unknowable("the file to edit does not exist")
-    if "\r" in text or any("\r" in old or "\r" in new for old, new in pairs):
-        raise Unknowable("an edit of text with carriage returns is not simulated")
-    for old, new in pairs:
+    texts = [text, *(t for pair in pairs for t in pair)]
+    if any(_LONE_CR.search(t) or _SURROGATE.search(t) for t in texts):
+        raise Unknowable("an edit of text with lone carriage returns is not simulated")
+    text = text.replace("\r\n", "\n")
+    for raw_old, raw_new in pairs:
+        old, new = raw_old.replace("\r\n", "\n"), raw_new.replace("\r\n", "\n")
         at = text.find(old)
-        if at < 0 or not old:
-            raise Unknowable("an edit's old text is not in the file as it stands")
-        text = text[:at] + new + text[at + len(old) :]
+        if at >= 0:
+            text = text[:at] + new + text[at + len(old) :]
+            continue
+        text = _edit_lines(text, old, new)
     return text
+
+
+# JavaScript's whitespace (String.prototype.trim, /\s/), which the server's matching uses.
+_JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_LONE_CR = re.compile(r"\r(?!\n)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(_JS_SPACE))]
+
+
+def _edit_lines(text: str, old: str, new: str) -> str:
+    """The server's fallback: ``old``'s lines matched with whitespace trimmed."""
+    old_lines, lines = old.split("\n"), text.split("\n")
+    wanted = [line.strip(_JS_SPACE) for line in old_lines]
+    for i in range(len(lines) - len(old_lines) + 1):
+        if all(lines[i + j].strip(_JS_SPACE) == w for j, w in enumerate(wanted)):
+            first = _indent(lines[i])
+            new_lines = []
+            for j, line in enumerate(new.split("\n")):
+                if j == 0:
+                    new_lines.append(first + line.lstrip(_JS_SPACE))
+                    continue
+                old_indent = _indent(old_lines[j]) if j < len(old_lines) else ""
+                new_indent = _indent(line)
+                if old_indent and new_indent:
+                    shift = " " * max(0, len(new_indent) - len(old_indent))
+                    new_lines.append(first + shift + line.lstrip(_JS_SPACE))
+                else:
+                    new_lines.append(line)
+            lines[i : i + len(old_lines)] = new_lines
+            return "\n".join(lines)
+    raise Unknowable("an edit's old text is not in the file as it stands (the edit fails)")
 
 
 __all__ = [
