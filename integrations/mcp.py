@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import sys
 import time
+import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -116,6 +118,9 @@ class GuardedTools:
         # Confirmations asked on 2026-07-28 connections, by nonce: the call's args hash, its
         # call id, and when it was asked. An answer counts once, for exactly that call.
         self._asked: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        # Calls that may change something run one at a time; each one run counts.
+        self._changing = anyio.Lock()
+        self._changes = 0
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -156,11 +161,12 @@ class GuardedTools:
         call: ToolCall,
         asked: tuple[str, ApprovalResponse] | None,
     ) -> types.CallToolResult | types.InputRequiredResult:
+        seen = self._changes
         started = time.perf_counter()
         if self._quick(call):
-            decision = self.guard.check(call)
+            decision = self._check(call)
         else:  # a shell analysis or a content scan may take a while: off the event loop
-            decision = await anyio.to_thread.run_sync(self.guard.check, call)
+            decision = await anyio.to_thread.run_sync(self._check, call)
         elapsed = time.perf_counter() - started
         response: ApprovalResponse | None = None
         if decision.enforced and decision.action is Action.CONFIRM:
@@ -177,14 +183,32 @@ class GuardedTools:
             self.guard.settle(call, decision, response)
         except CallBlocked as blocked:
             return refusal(str(blocked))
-        self.guard.before(decision)
-        try:
-            result = await self._forward(params)
-        finally:
-            if all(e.kind in READ_ONLY for e in decision.effects):
+        if all(e.kind in READ_ONLY for e in decision.effects):
+            self.guard.before(decision)
+            try:
+                result = await self._forward(params)
+            finally:
                 self.guard.after(decision)  # nothing changed: nothing to look at again
-            else:  # what the call touched is hashed again
-                await anyio.to_thread.run_sync(self.guard.after, decision)
+        else:
+            # One changing call at a time; one decided before another changed something
+            # (while its user was asked, say) is decided again on what it would meet now.
+            async with self._changing:
+                if self._changes != seen:
+                    again = await anyio.to_thread.run_sync(self._check, call)
+                    if again.enforced and _worse(again, decision):
+                        again = self.guard.record(again, call=call)
+                        return refusal(
+                            f"peerguard: {call.tool} was not run: what it would do changed "
+                            f"after it was decided on (another call ran meanwhile): {again.reason}"
+                        )
+                self.guard.before(decision)
+                try:
+                    result = await self._forward(params)
+                finally:
+                    try:  # what the call touched is hashed again
+                        await anyio.to_thread.run_sync(self.guard.after, decision)
+                    finally:
+                        self._changes += 1
         try:
             # Everything the result holds is looked at, error text included.
             shown = result.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -195,6 +219,30 @@ class GuardedTools:
         except CallBlocked as withheld:
             return refusal(str(withheld))
         return result
+
+    def _check(self, call: ToolCall) -> Decision:
+        """The guard's decision, made a deny when a path the call names does not exist as
+        written but the upstream would take it for an existing entry by Unicode equivalence
+        (the filesystem server matches a missing name's NFC form against its folder's
+        entries): the guard judged a new, empty place, the server would use the existing one.
+        """
+        decision = self.guard.check(call)
+        if decision.action is Action.DENY:
+            return decision
+        for effect in decision.effects:
+            for loc in (effect.target, effect.dest):
+                twin = _unicode_twin(loc.path) if loc is not None and loc.path else None
+                if twin is not None:
+                    said = (
+                        f"{loc.raw if loc is not None else twin!r} does not exist as written, but "
+                        f"the MCP server would take it for {twin} (the same name by Unicode "
+                        "normalisation); write the name as it is on disk"
+                    )
+                    return decision.replace(
+                        action=Action.DENY, rules=[UNICODE_TWIN_RULE, *decision.rules],
+                        reason=f"deny by {UNICODE_TWIN_RULE}: {said}",
+                    )  # fmt: skip
+        return decision
 
     def _quick(self, call: ToolCall) -> bool:
         """Whether deciding on ``call`` is quick enough for the event loop: a tool that only
@@ -378,6 +426,42 @@ def _forwarded(meta: types.RequestParamsMeta | None) -> types.RequestParamsMeta 
     return cast("types.RequestParamsMeta", kept) if kept else None
 
 
+def _worse(again: Decision, first: Decision) -> bool:
+    """Whether a call decided ``again`` may not run on the strength of the ``first`` decision:
+    a more restrictive action, or a confirmation the user was shown other reasons for."""
+    if again.action.rank != first.action.rank:
+        return again.action.rank > first.action.rank
+    return again.action is Action.CONFIRM and again.reason != first.reason
+
+
+UNICODE_TWIN_RULE = "unicode-equivalent-path"
+"""The rule of a call refused for naming an existing entry by another Unicode spelling."""
+
+
+def _unicode_twin(path: str) -> str | None:
+    """The existing entry a missing absolute ``path`` names by Unicode equivalence, as the
+    filesystem server finds it (a missing component is matched by its NFC form against the
+    entries of the folder above); ``None`` when the path exists or has no such twin."""
+    if os.path.lexists(path):
+        return None
+    here = "/"
+    for part in path.split("/"):
+        if not part:
+            continue
+        step = os.path.join(here, part)
+        if os.path.lexists(step):
+            here = step
+            continue
+        try:
+            entries = os.listdir(here)
+        except OSError:
+            return None
+        wanted = unicodedata.normalize("NFC", part)
+        twins = [e for e in entries if unicodedata.normalize("NFC", e) == wanted]
+        return os.path.join(here, twins[0]) if twins else None
+    return None
+
+
 def _gone(error: BaseException) -> str:
     return f"the upstream MCP server is not reachable ({type(error).__name__}: {error})"
 
@@ -451,6 +535,7 @@ __all__ = [
     "APPROVE_FIELD",
     "CONFIRM_KEY",
     "FORM",
+    "UNICODE_TWIN_RULE",
     "GuardedTools",
     "StderrSink",
     "Upstream",
