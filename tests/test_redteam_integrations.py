@@ -197,3 +197,38 @@ def test_mcp_an_edit_approved_while_another_ran_is_judged_on_the_file_it_meets(
     assert not results["drop"].is_error
     assert "\nshutdown_enabled: true" in "\n" + path.read_text()
     assert results["flip"].is_error
+
+
+# -- LangGraph: a tool call whose id is empty
+
+
+def test_langgraph_a_call_with_an_empty_id_runs_at_most_once(world: World) -> None:
+    """A tool call whose id is the empty string, beside one that waits for a human in the
+    same AI message, does not run again when the node runs again on resume."""
+    from langchain_core.messages import AIMessage
+    from langchain_core.messages.tool import tool_call
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    from guard.integrations.langchain import ScriptedChatModel
+    from guard.integrations.langgraph import ConfirmationAnswer, pending_confirmations
+    from tests.test_langgraph_once import START_INPUT, build, lines, make_tools
+
+    log = world.root.parent / "executions.log"
+    path = "hosts/decom-01/data/agent_2_w1.safetensors"
+    world.write(path, safetensors_bytes(seed=1))
+    made = [
+        tool_call(name="write_file", args={"path": "scratch/a.txt"}, id=""),
+        tool_call(name="delete_file", args={"path": path}, id="c1"),
+    ]
+    model = ScriptedChatModel(turns=[AIMessage(content="", tool_calls=made)])
+    graph = build("toolnode", model, make_tools(world.root, log), world.guard(), InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "t-empty-id"}}
+    result = graph.invoke(START_INPUT, config)
+    for _ in range(3):
+        if "__interrupt__" not in result:
+            break
+        pending = pending_confirmations(result["__interrupt__"])
+        resume = {i: ConfirmationAnswer.to(r, approve=True) for i, r in pending.items()}
+        result = graph.invoke(Command(resume=resume), config)
+    assert lines(log).count("write_file scratch/a.txt") <= 1
