@@ -251,6 +251,16 @@ class _Gate:
             return self.blocked(
                 request, CallBlocked(unidentified(self.guard, name, dict(args), call_id))
             )
+        if not tool_call.get("id") and key_of(configurable_of(request), call_id) is not None:
+            # In a thread, a node runs again on resume and on replay: a call with no id has
+            # no place in the ledger, so nothing could hold it to running once.
+            return ToolMessage(
+                content=f"{name} refused: the tool call has no id, so it cannot be held to "
+                "running exactly once when the graph resumes; call it again with an id",
+                tool_call_id=tool_call.get("id") or "",
+                name=name,
+                status="error",
+            )
         return ToolCall(agent, name, args, call_id)  # it keeps its own copy of args
 
     def _slot(
