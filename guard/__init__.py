@@ -72,7 +72,7 @@ from guard.ledger import (
     PostgresLedger,
     SqliteLedger,
 )
-from guard.manifest import Manifest, ManifestEntry, snapshot
+from guard.manifest import HashProgress, Manifest, ManifestEntry, snapshot
 from guard.manifestdiff import CopiedFile, ManifestDiff, MetadataChange, MovedFile, diff
 from guard.obligations import Due
 from guard.paths import Host, HostMap
@@ -193,6 +193,7 @@ __all__ = [
     "Guard",
     "GuardError",
     "GuardView",
+    "HashProgress",
     "Hit",
     "Host",
     "HostMap",

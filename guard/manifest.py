@@ -63,6 +63,19 @@ StrPath = str | os.PathLike[str]
 EntryKind = Literal["file", "symlink", "dir", "other"]
 
 
+class HashProgress(Protocol):
+    """Told how much hashing a snapshot has to do and how far it got (a progress display).
+
+    ``advance`` is called from the hashing threads: it must be thread-safe.
+    """
+
+    def begin(self, files: int, size: int) -> None:
+        """``files`` files of ``size`` bytes in all are to be hashed."""
+
+    def advance(self, size: int) -> None:
+        """One more file, of ``size`` bytes, is hashed."""
+
+
 class _Hasher(Protocol):
     def update(self, data: Any, /) -> None: ...
 
@@ -399,7 +412,11 @@ def _hash_file(
 
 
 def _hash_all(
-    paths: list[str], algorithm: str, workers: int
+    paths: list[str],
+    algorithm: str,
+    workers: int,
+    progress: HashProgress | None = None,
+    sizes: list[int] | None = None,
 ) -> list[tuple[os.stat_result | None, str | None, str | None]]:
     new = hasher_factory(algorithm)
     results: list[tuple[os.stat_result | None, str | None, str | None]] = [
@@ -422,6 +439,8 @@ def _hash_all(
                     results[i] = (None, None, None)  # vanished since the walk: not there
                 except OSError as exc:
                     results[i] = (None, None, f"{type(exc).__name__}: {exc.strerror}")
+                if progress is not None:
+                    progress.advance(sizes[i] if sizes is not None else 0)
         finally:
             buf.close()
 
@@ -462,6 +481,7 @@ def snapshot(
     previous: Manifest | None = None,
     algorithm: str = "sha256",
     workers: int | None = None,
+    progress: HashProgress | None = None,
 ) -> Manifest:
     """Record every file under ``roots``: stat data and content hash.
 
@@ -476,6 +496,8 @@ def snapshot(
         algorithm: Hash algorithm (see :func:`hasher_factory`). A ``previous`` made with a
             different algorithm is ignored.
         workers: Hashing threads; default: every core.
+        progress: Told the files and bytes to hash (those the stat cache does not vouch
+            for), then each file hashed.
 
     Returns:
         The new manifest.
@@ -511,11 +533,14 @@ def snapshot(
         else:
             extra[path] = _special(path, st)
 
+    if progress is not None:
+        progress.begin(len(to_hash), sum(size for _path, size in to_hash))
     if to_hash:
         # Biggest first, so one huge file starts at once and small ones fill the other cores.
         to_hash.sort(key=lambda item: item[1], reverse=True)
         paths = [path for path, _size in to_hash]
-        results = _hash_all(paths, algorithm, workers or os.cpu_count() or 1)
+        sizes = [size for _path, size in to_hash]
+        results = _hash_all(paths, algorithm, workers or os.cpu_count() or 1, progress, sizes)
         trusted_before = started_ns - RACY_WINDOW_NS
         for path, (st_or_none, digest, error) in zip(paths, results, strict=True):
             if st_or_none is None or not stat.S_ISREG(st_or_none.st_mode):
@@ -631,6 +656,7 @@ _META_FIELDS = ("mode", "mtime_ns", "ctime_ns", "inode", "dev", "nlink")
 __all__ = [
     "CHUNK",
     "RACY_WINDOW_NS",
+    "HashProgress",
     "Manifest",
     "ManifestEntry",
     "hasher_factory",

@@ -48,7 +48,7 @@ from guard.configs import (
 from guard.content import PayloadTap
 from guard.evaluations import as_score, check_verdicts, recompute_score, score_items
 from guard.fingerprints import FingerprintIndex, Match
-from guard.manifest import Manifest, ManifestEntry, snapshot
+from guard.manifest import HashProgress, Manifest, ManifestEntry, snapshot
 from guard.obligations import due, unmet
 from guard.paths import HostMap
 from guard.policy import EvaluationDecl, Policy
@@ -175,10 +175,15 @@ class Verifier:
         """Snapshot the roots and record which files are protected, before the agent acts."""
         return self.baseline_from(self.snapshot(previous))
 
-    def snapshot(self, previous: Manifest | None = None) -> Manifest:
+    def snapshot(
+        self, previous: Manifest | None = None, *, progress: HashProgress | None = None
+    ) -> Manifest:
         """A manifest of the roots that keeps the texts a later verification needs (see
-        :func:`keep_texts`): what ``peerguard snapshot`` writes."""
-        manifest = snapshot(self.guard.roots, previous=previous, workers=self.workers)
+        :func:`keep_texts`): what ``peerguard snapshot`` writes. ``progress`` hears of the
+        hashing."""
+        manifest = snapshot(
+            self.guard.roots, previous=previous, workers=self.workers, progress=progress
+        )
         manifest = keep_texts(manifest, previous, also=self._items_files())
         return keep_fingerprints(manifest, self) if self.fingerprints else manifest
 

@@ -51,7 +51,7 @@ def test_check_prints_decision_json(world: World, declare: Path) -> None:
         "--call",
         call,
     )
-    assert code == 0
+    assert code == 1  # a deny fails the command: a CI gate stops on it
     result = json.loads(out)
     assert result["decision"] == "deny"
     assert result["rules"][0] == "peer-weights-exfiltration"
@@ -70,7 +70,7 @@ def test_check_calls_file_one_line_per_call(world: World, declare: Path, tmp_pat
         "check", "--root", str(world.root), "--declare", str(declare), *host_flags(world),
         "--agent", AGENT, "--calls", str(calls),
     )  # fmt: skip
-    assert code == 0
+    assert code == 1  # one line was denied
     lines = [json.loads(x) for x in out.splitlines()]
     assert [x["decision"] for x in lines] == ["allow", "deny", "confirm"]
     assert [x["line"] for x in lines] == [1, 3, 4]
@@ -212,7 +212,8 @@ def test_keygen_refuses_key_inside_protected_root(
 def test_tampered_manifest_fails_verification(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A signed manifest edited afterwards is an integrity error (exit 1)."""
+    """A signed manifest edited afterwards is an integrity error (exit 4, not the 1 of a
+    contradicted claim)."""
     run("keygen", "--private", str(tmp_path / "k.pem"), "--public", str(tmp_path / "k.pub"))
     manifest = tmp_path / "m.json"
     run("snapshot", str(world.root), "-o", str(manifest), "--key", str(tmp_path / "k.pem"))
@@ -228,7 +229,7 @@ def test_tampered_manifest_fails_verification(
         "--pubkey",
         str(tmp_path / "k.pub"),
     )
-    assert code == 1
+    assert code == 4
     assert "integrity error" in capsys.readouterr().err
 
 

@@ -109,7 +109,8 @@ def test_check_calls_decides_each_route_closed(world: World, files: tuple[Path, 
     argv = ["check", "--root", str(world.root), "--declare", str(declare), *hosts]
 
     out = io.StringIO()
-    assert main([*argv, "--agent", AGENT, "--calls", str(calls)], out=out) == 0
+    # Exit 1: some routes are denied (--fail-on never would exit 0 whatever the decisions).
+    assert main([*argv, "--agent", AGENT, "--calls", str(calls)], out=out) == 1
     _check(out.getvalue())
 
 
@@ -125,7 +126,7 @@ def test_the_installed_command_decides_the_same(world: World, files: tuple[Path,
          "--agent", AGENT, "--calls", str(calls)],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # some routes are denied
     _check(done.stdout)
 
 

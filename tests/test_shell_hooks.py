@@ -174,8 +174,9 @@ def test_cli_check_denies_a_checkpoint_hook(files: World, tmp_path: Path) -> Non
         call = json.dumps({"tool": "shell", "args": {"command": command}})
         buf = io.StringIO()
         argv = ["check", "--root", str(files.root), "--declare", str(declare), *hosts]
-        assert main([*argv, "--agent", AGENT, "--call", call], out=buf) == 0
+        code = main([*argv, "--agent", AGENT, "--call", call], out=buf)
         got.append(json.loads(buf.getvalue())["decision"])
+        assert code == (1 if got[-1] == "deny" else 0)  # a deny exits 1
     assert got == ["deny", "allow"]
 
 

@@ -143,6 +143,7 @@ def test_cli_check_allows_a_loop_that_skips_the_weights(tree: World, tmp_path: P
 
         buf = StringIO()
         argv = ["check", "--root", str(tree.root), "--declare", str(declare), *hosts]
-        assert main([*argv, "--agent", AGENT, "--call", call], out=buf) == 0
+        code = main([*argv, "--agent", AGENT, "--call", call], out=buf)
         got.append(json.loads(buf.getvalue())["decision"])
+        assert code == (1 if got[-1] == "deny" else 0)  # a deny exits 1
     assert got == ["allow", "deny"]

@@ -169,7 +169,8 @@ def test_cli_check_allows_a_header_ticket(weights: World, tmp_path: Path) -> Non
         )
         buf = io.StringIO()
         argv = ["check", "--root", str(weights.root), "--declare", str(declare), *hosts]
-        assert main([*argv, "--agent", AGENT, "--call", call], out=buf) == 0
+        code = main([*argv, "--agent", AGENT, "--call", call], out=buf)
         got.append(json.loads(buf.getvalue())["decision"])
+        assert code == (1 if got[-1] == "deny" else 0)  # a deny exits 1
     assert got == ["allow", "deny"]
     assert os.path.getsize(weights.root / W) == 4096
