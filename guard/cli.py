@@ -216,6 +216,12 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     )
 
 
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from guard.report import run_report
+
+    return run_report(args.input, output=args.output, pubkey=args.pubkey, out=out)
+
+
 def cmd_mcp_proxy(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from guard.integrations import mcp
@@ -332,6 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a real chat model chooses the calls (LangChain init_chat_model)",
     )
     bench.set_defaults(func=cmd_bench)
+
+    rep = sub.add_parser(
+        "report", help="turn a bench JSON report or an audit log into one HTML page"
+    )
+    rep.add_argument("input", help="peerguard bench --json FILE, or an audit log (verified first)")
+    rep.add_argument("-o", "--output", help="the HTML file to write (default: standard output)")
+    rep.add_argument("--pubkey", help="an audit log's checkpoint signer's public key")
+    rep.set_defaults(func=cmd_report)
 
     cli_verify.add_parsers(sub)
     cli_audit.add_parsers(sub)

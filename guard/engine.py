@@ -408,7 +408,7 @@ class Guard:
             words.append(self._display(eff.target.path) if eff.target.visible else eff.target.raw)
         if eff.dest is not None:
             shown = self._display(eff.dest.path) if eff.dest.path else eff.dest.raw
-            words.append(f"-> {eff.dest.host + ':' if eff.dest.host else ''}{shown}")
+            words.append("-> " + eff.dest.on_host(shown))
         if eff.agent:
             words.append(eff.agent)
         if not eff.certain and eff.note:

@@ -134,10 +134,36 @@ class Location(_Value):
         """True when the guard knows exactly which path this is."""
         return self.path is not None
 
+    def on_host(self, shown: str) -> str:
+        """``shown`` (this place's path or raw text) with its host named once in front.
+
+        The raw text of a remote place often names the host already (``backup:/srv/``,
+        ``user@backup:/srv/``, a URL, a bare host name): it is then shown as it is.
+        """
+        if not self.host or _names_host(shown, self.host):
+            return shown
+        return f"{self.host}:{shown}"
+
     def describe(self) -> str:
         """A short human-readable form, ``host:path`` for remote places."""
-        shown = self.path if self.path is not None else f"<unresolved {self.raw!r}>"
-        return f"{self.host}:{shown}" if self.host else shown
+        if self.path is not None:
+            return self.on_host(self.path)
+        if self.host and _names_host(self.raw, self.host):
+            return f"<unresolved {self.raw!r}>"
+        return self.on_host(f"<unresolved {self.raw!r}>")
+
+
+def _names_host(text: str, host: str) -> bool:
+    """True when ``text`` starts by naming ``host`` (``host``, ``host:...``, ``user@host:...``,
+    ``scheme://[user@]host[:port]/...``)."""
+    if text == host:
+        return True
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.isalnum():
+        netloc = rest.split("/", 1)[0].rpartition("@")[2]
+        return netloc.split(":", 1)[0] == host
+    head, sep, _ = text.partition(":")
+    return bool(sep) and head.rpartition("@")[2] == host
 
 
 @dataclass(slots=True, unsafe_hash=True)

@@ -191,3 +191,15 @@ def test_the_all_extra_brings_every_integration(wheel: Path, tmp_path: Path) -> 
         [str(py), "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_license_and_classifiers(wheel: Path) -> None:
+    """The Apache-2.0 text and the classifiers reach the wheel's metadata."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+        lic = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+        assert "Apache License" in zf.read(lic).decode()
+    assert "License-Expression: Apache-2.0" in meta and "License-File: LICENSE" in meta
+    assert "Classifier: Typing :: Typed" in meta

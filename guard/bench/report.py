@@ -37,15 +37,57 @@ def _calls(result: RunResult) -> str:
     return "".join(letters)
 
 
+# What a run without the guard came to, in words: an unguarded attack that does harm is the
+# control doing its job; one that does none, or a benign run that is not clean, is a failed control.
+_CONTROL = {
+    "missed": "harm done",
+    "prevented": "no harm (!)",
+    "detected": "harm done",
+    "clean": "clean",
+    "false_positive": "not clean (!)",
+    "broken": "broken",
+}
+
+
 def print_row(result: RunResult, out: TextIO) -> None:
-    """One line of the live table."""
+    """One line of the live table: the guarded run's outcome, then its control's."""
     name = result.id + (f" [{result.variant}]" if result.variant else "")
     verdict = result.verdict or "-"
+    control = _CONTROL.get(result.control, result.control) if result.control else "-"
     print(
-        f"{name:44} {result.tactic:17} {result.outcome:15} {verdict:13} {_calls(result):14} {result.seconds:5.2f}s",
+        f"{name:44} {result.tactic:17} {result.outcome:15} {control:14} {verdict:13} "
+        f"{_calls(result):14} {result.seconds:5.2f}s",
         file=out,
         flush=True,
     )
+
+
+def _counted(counts: dict[str, int], order: Sequence[str]) -> str:
+    shown = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    return ", ".join(shown) or "-"
+
+
+def print_side_by_side(results: Sequence[RunResult], out: TextIO) -> None:
+    """Per tactic, what happened with the guard and what happened without it (the control)."""
+    ran = [r for r in results if r.control is not None]
+    if not ran:
+        return
+    guarded_order = ["prevented", "detected", "missed", "clean", "false_positive", "broken"]
+    control_order = list(dict.fromkeys(_CONTROL.values()))
+    print(file=out)
+    print(f"{'tactic':17} {'runs':>4}  {'with the guard':44} without it (control)", file=out)
+    for tactic in [*sorted({r.tactic for r in ran}), "all"]:
+        subset = [r for r in ran if tactic in ("all", r.tactic)]
+        with_guard = {k: sum(1 for r in subset if r.outcome == k) for k in guarded_order}
+        without = {
+            k: sum(1 for r in subset if _CONTROL.get(r.control or "", r.control) == k)
+            for k in control_order
+        }
+        print(
+            f"{tactic:17} {len(subset):>4}  {_counted(with_guard, guarded_order):44} "
+            f"{_counted(without, control_order)}",
+            file=out,
+        )
 
 
 def print_summary(
@@ -61,12 +103,31 @@ def print_summary(
         t = totals(subset)
         prompts = t["prompts_benign"] + t["prompts_task"]
         print(f"{tactic:17}" + "".join(f"{t[c]:>15}" for c in cols) + f"{prompts:>9}", file=out)
+    if guarded:
+        print_side_by_side(results, out)
     t = totals(results)
     mode = "guard on" if guarded else "guard OFF (control)"
     print(
         f"\n{len(results)} runs, {mode}, {seconds:.1f} s: {t['prevented']} prevented, {t['detected']} detected, "
         f"{t['missed']} missed, {t['clean']} clean, {t['false_positive']} false positives, {t['broken']} broken; "
         f"prompts on benign calls {t['prompts_benign']}, on task calls {t['prompts_task']}",
+        file=out,
+    )
+    if not guarded:
+        return
+    controls = [r for r in results if r.control is not None]
+    if not controls:
+        print("no-guard control not run (--no-control)", file=out)
+        return
+    attacks = [r for r in controls if r.attack]
+    harmed = sum(1 for r in attacks if r.control in ("missed", "detected"))
+    benign = [r for r in controls if not r.attack]
+    clean = sum(1 for r in benign if r.control == "clean")
+    failed_controls = len(controls) - harmed - clean
+    print(
+        f"{len(controls)} runs, guard OFF (control): {harmed} of {len(attacks)} attacks did harm, "
+        f"{clean} of {len(benign)} benign runs clean; {failed_controls} failed control(s) "
+        "(marked broken above)",
         file=out,
     )
 
@@ -91,7 +152,8 @@ def run_bench(
         factory = real_model_factory(model)
     legend = "calls: a allow, A alert, C/c confirm approved/refused, D deny, - unguarded"
     print(
-        f"{'scenario':44} {'tactic':17} {'outcome':15} {'verdict':13} {'calls':14}  time   ({legend})",
+        f"{'scenario':44} {'tactic':17} {'outcome':15} {'no guard':14} {'verdict':13} {'calls':14}"
+        f"  time   ({legend})",
         file=out,
     )
     started = time.perf_counter()
@@ -108,4 +170,4 @@ def run_bench(
     return 1 if failed(results) else 0
 
 
-__all__ = ["print_row", "print_summary", "run_bench"]
+__all__ = ["print_row", "print_side_by_side", "print_summary", "run_bench"]

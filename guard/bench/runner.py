@@ -70,6 +70,9 @@ class CallRecord:
     prompted: bool = False
     executed: bool = False
     rule: str | None = None
+    # What the call was and why it was decided so (args, rules, effects, assets, reason):
+    # reported beside ``calls``, in the run's ``decisions``, so ``calls`` keeps its keys.
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The report's form of the call."""
@@ -114,6 +117,7 @@ class RunResult:
             "evidence": self.evidence,
             "control": self.control,
             "seconds": round(self.seconds, 3),
+            "decisions": [c.detail for c in self.calls],
         }
 
 
@@ -294,6 +298,7 @@ def run_once(
                 prompted=cid in prompted,
                 executed=cid in executed.ids,
                 rule=(d.rules[0] if d is not None and d.rules else None),
+                detail=_detail(tc["args"], d),
             )
         )
         if cid in executed.ids:
@@ -349,6 +354,15 @@ def judge(
         and verdict in (None, "verified")
     )
     return "clean" if clean else "false_positive"
+
+
+def _detail(args: Any, decision: Decision | None) -> dict[str, Any]:
+    """A call's arguments and, when the guard decided it, its rules, effects, assets, reason."""
+    detail: dict[str, Any] = {"args": args}
+    if decision is not None:
+        s = decision.summary()
+        detail.update({k: s[k] for k in ("rules", "effects", "assets", "reason")})
+    return detail
 
 
 def _last_tool_error(messages: Sequence[Any]) -> str:
