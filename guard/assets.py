@@ -23,7 +23,7 @@ import hashlib
 import os
 import re
 import stat as stat_mod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from guard import configs
@@ -228,7 +228,7 @@ class AssetIndex:
         self._probe_cache.clear()
         rest: list[str] = []
         for root in self.roots:
-            for path in _walk_files(root):
+            for path in walk_files(root):
                 info = self.globs.lookup(path)
                 if info is not None:
                     self._index_file(path, info)
@@ -334,7 +334,7 @@ class AssetIndex:
                 for sub, _info in self.under(path):
                     self._known.pop(sub, None)  # gone files are dropped, the rest come back
                     self._hash_of.pop(sub, None)
-                for sub in _walk_files(path):
+                for sub in walk_files(path):
                     self._index_file(sub)
                 covered = path.rstrip("/") + "/"
                 changed = True
@@ -428,8 +428,16 @@ class AssetIndex:
         return self._hash_of.get(path)
 
 
-def _walk_files(root: str) -> Iterable[str]:
-    stack = [root]
+def walk_files(*roots: str) -> Iterator[str]:
+    """Every regular file below ``roots``, symlinks not followed; unreadable folders skipped.
+
+    Args:
+        roots: Folders to walk.
+
+    Yields:
+        File paths.
+    """
+    stack = list(roots)
     while stack:
         folder = stack.pop()
         try:
@@ -446,4 +454,4 @@ def _walk_files(root: str) -> Iterable[str]:
             continue
 
 
-__all__ = ["AssetIndex", "AssetInfo", "GlobIndex", "sha256_file"]
+__all__ = ["AssetIndex", "AssetInfo", "GlobIndex", "sha256_file", "walk_files"]

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from guard import assets
 from guard.assets import sha256_files
 
 StatKey = tuple[int, int, int, int]
@@ -115,29 +116,8 @@ def read_state(path: str, st: os.stat_result | None = None) -> Tracked | None:
 
 
 def walk_files(roots: Sequence[str]) -> Iterator[str]:
-    """Every regular file below ``roots``, symlinks not followed.
-
-    Args:
-        roots: Folders to walk.
-
-    Yields:
-        File paths.
-    """
-    stack = list(roots)
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                for entry in it:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        elif entry.is_file(follow_symlinks=False):
-                            yield entry.path
-                    except OSError:
-                        continue
-        except OSError:
-            continue
+    """Every regular file below ``roots`` (see :func:`guard.assets.walk_files`)."""
+    return assets.walk_files(*roots)
 
 
 def under(path: str, roots: Sequence[str]) -> bool:

@@ -13,6 +13,7 @@ import pytest
 
 from guard.engine import Guard
 from guard.policy import AssetDecl, Declarations, EvaluationDecl, Policy
+from guard.signing import PrivateKey, PublicKey, generate_keypair
 from guard.testing import MemorySink
 from guard.types import AssetKind, Decision, ToolCall
 
@@ -105,3 +106,30 @@ def decide(world: World) -> Callable[..., Decision]:
         return guard.check(ToolCall(agent=agent, tool=tool, args=args))
 
     return _decide
+
+
+# --- audit logs: the agent controls the log's folder, not the key or the witness folder ----
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[PrivateKey, PublicKey]:
+    """A key pair kept outside the log's folder."""
+    keydir = tmp_path / "keys"
+    keydir.mkdir()
+    return generate_keypair(keydir / "audit.pem", keydir / "audit.pub")
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """The folder the agent controls: logs live here."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    """A folder the agent cannot reach: witnesses live here."""
+    folder = tmp_path / "vault"
+    folder.mkdir()
+    return folder

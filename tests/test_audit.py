@@ -37,14 +37,6 @@ from guard.types import Action, Alert, Decision, Severity
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> tuple[PrivateKey, PublicKey]:
-    """A key pair kept outside the log's folder."""
-    keydir = tmp_path / "keys"
-    keydir.mkdir()
-    return generate_keypair(keydir / "audit.pem", keydir / "audit.pub")
-
-
-@pytest.fixture
 def log_path(tmp_path: Path) -> Path:
     return tmp_path / "audit.jsonl"
 

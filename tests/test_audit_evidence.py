@@ -23,33 +23,9 @@ from guard.auditrecord import GAP, canonical, exact_digest, iter_records
 from guard.auditset import interleave, verify_logs
 from guard.cli import main as cli_main
 from guard.exceptions import ConfigError
-from guard.signing import PrivateKey, PublicKey, generate_keypair, load_private_key
+from guard.signing import PrivateKey, PublicKey, load_private_key
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> tuple[PrivateKey, PublicKey]:
-    """A key pair kept outside the log's folder."""
-    keydir = tmp_path / "keys"
-    keydir.mkdir()
-    return generate_keypair(keydir / "audit.pem", keydir / "audit.pub")
-
-
-@pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    """The folder the agent can reach: logs live here."""
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def vault(tmp_path: Path) -> Path:
-    """A folder the agent cannot reach: witnesses live here."""
-    folder = tmp_path / "vault"
-    folder.mkdir()
-    return folder
 
 
 def kinds(report: AuditReport) -> set[str]:

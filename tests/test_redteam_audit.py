@@ -20,33 +20,9 @@ from guard.auditcheck import verify_log
 from guard.auditrecord import GENESIS, canonical
 from guard.auditset import verify_logs
 from guard.exceptions import IntegrityError
-from guard.signing import PrivateKey, PublicKey, generate_keypair
+from guard.signing import PrivateKey, PublicKey
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> tuple[PrivateKey, PublicKey]:
-    """A key pair kept outside the log's folder."""
-    keydir = tmp_path / "keys"
-    keydir.mkdir()
-    return generate_keypair(keydir / "audit.pem", keydir / "audit.pub")
-
-
-@pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    """The folder the agent controls."""
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def vault(tmp_path: Path) -> Path:
-    """The witness folder, out of the agent's reach."""
-    folder = tmp_path / "vault"
-    folder.mkdir()
-    return folder
 
 
 def sealed_log(
