@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.types import Command
 
@@ -302,12 +302,17 @@ class Run:
     Attributes:
         lock: Held while a call looks for its answer or asks LangGraph for the next one.
         answers: Answers taken from the task's interrupts, by the call id they name.
+        asking: The ids of the calls that asked a human in this run.
+        notes: What every call of the run says when it asks (an answer it set aside that
+            could have been meant for any of them).
         active: Calls of the run in progress (async).
         parked: Of those, the ones waiting to raise their interrupt (async).
     """
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     answers: dict[str, list[Any]] = field(default_factory=dict)
+    asking: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
     active: int = 0
     parked: int = 0
 
@@ -320,6 +325,34 @@ class Run:
                 await asyncio.sleep(0.01)
         finally:
             self.parked -= 1
+
+
+PULL = "__pregel_pull"
+"""The first part of ``langgraph_path`` in a task's metadata when an edge (not a ``Send``)
+started it: a ``ToolNode`` started so runs every call of the last AI message, as one task."""
+
+
+def shares_task(request: Any) -> bool:
+    """Whether a tool call runs in one graph task with other calls (LangGraph then matches
+    the task's answers to its interrupts by order, and its calls ask in no fixed order).
+
+    A ``ToolNode`` reached by an edge runs the calls of its input's last AI message, side by
+    side; one reached by a ``Send`` runs what the ``Send`` carries (``create_agent`` sends
+    each call on its own). When the input cannot be read, the call is taken to share.
+    """
+    runtime = getattr(request, "runtime", None)
+    config = getattr(runtime, "config", None) or {}
+    path = (config.get("metadata") or {}).get("langgraph_path") or ()
+    if not path or path[0] != PULL:
+        return False
+    state = getattr(request, "state", None)
+    messages = state if isinstance(state, list) else (
+        state.get("messages") if isinstance(state, Mapping) else getattr(state, "messages", None))  # fmt: skip
+    if not isinstance(messages, list | tuple):
+        return True
+    last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+    ids = [c.get("id") for c in getattr(last, "tool_calls", None) or []]
+    return ids != [request.tool_call.get("id")]
 
 
 # By the scratchpad's identity: it compares by value, has no hash and takes no weak
@@ -357,4 +390,5 @@ __all__ = [
     "configurable_of",
     "key_of",
     "run_of",
+    "shares_task",
 ]

@@ -15,26 +15,40 @@ Two ways in, the same behaviour:
 
 A denied call never reaches the tool: the agent gets a ``ToolMessage`` with
 ``status="error"`` whose content says why. A call that needs confirmation pauses the graph
-with LangGraph's ``interrupt()``; its value is a :class:`ConfirmationRequest` (as a dict) and
-the graph resumes with ``Command(resume=...)`` carrying a :class:`ConfirmationAnswer`. An
-answer is bound to one question of one call: it must name the request's ``call_id`` and
-``ask_id`` (the graph task that asked), and it approves only if its ``args_hash`` is the
-hash of the call being resumed, so an edited call needs a new approval and an old answer
-approves no later call. An answer naming another call does not answer this one (the
-question stays open); one naming no call approves nothing. Pending confirmations live in
-the graph's checkpointer, so the process that asks and the one that answers need not be the
-same.
+with LangGraph's ``interrupt()``. Its value is LangChain's standard human review request (the
+``HITLRequest`` of ``HumanInTheLoopMiddleware``, which the Agent Chat UI and the Agent Inbox
+show, and its per-call ``ToolApprovalRequest``) for the one call, with peerguard's own fields
+(rules, reason, effects, assets, the args hash) under ``peerguard``
+(:mod:`guard.integrations.langgraph_review`). The graph resumes with ``Command(resume=...)``
+carrying a standard decision (``{"type": "approve"}``, ``{"type": "reject", "message":
+...}``, ``{"type": "edit", "edited_action": {"name": ..., "args": {...}}}``, or
+``{"decisions": [one of those]}``) or peerguard's :class:`ConfirmationAnswer`.
+
+A standard decision names no call: it answers the interrupt it is sent to (by interrupt id,
+or the one pending). peerguard's own answer is bound to one question of one call: it names
+the request's ``call_id`` and ``ask_id`` (the graph task that asked), and it approves only if
+its ``args_hash`` is the hash of the call being resumed, so an old answer approves no later
+call; one naming another call does not answer this one (the question stays open), and one
+naming no call approves nothing. An edit is a new call under the same tool call id: the guard
+decides on it from scratch, and it runs, is denied, or asks a human again; the call id still
+runs at most once, and its ``ToolMessage`` says that a human edited it. A rejection's message
+reaches the agent in the error ``ToolMessage``. An answer that cannot be read (an unknown
+type, two decisions, an edit naming another tool) approves nothing and fails nothing: the
+question is asked again, its note saying what was wrong. Pending confirmations live in the
+graph's checkpointer, so the process that asks and the one that answers need not be the same.
 
 Several confirmations pending at once (one per tool call: ``create_agent`` and graphs that
 ``Send`` each tool call to the tool node) are answered by interrupt id::
 
       pending = pending_confirmations(result["__interrupt__"])
-      graph.invoke(Command(resume={iid: ConfirmationAnswer.to(req, approve=True)
-                                   for iid, req in pending.items()}), config)
+      graph.invoke(Command(resume={iid: {"type": "approve"} for iid in pending}), config)
 
 A ``ToolNode`` given a whole AI message runs its calls side by side as one task, and LangGraph
 takes one answer per task per resume: its confirmations are asked one per resume, and each
-answer reaches the call it names, whichever call asks first.
+answer reaches the call it names, whichever call asks first. There an answer must name its
+call (``ConfirmationAnswer.to(request, ...)``): a standard decision, which names none, could
+reach another of the task's calls than the one the human saw, so it is set aside and the
+question asked again, saying so.
 
 The acting agent is, in order: the wrapper's ``agent``; the graph config's
 ``config["configurable"]["peerguard_agent"]``; the runtime context's ``agent_id`` (attribute
@@ -63,7 +77,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Annotated, Any, Final, Literal, NotRequired, cast
+from typing import Annotated, Any, NotRequired
 
 from guard.exceptions import missing_extra
 
@@ -74,12 +88,10 @@ try:
     from langgraph.errors import GraphBubbleUp, GraphInterrupt
     from langgraph.prebuilt.tool_node import ToolCallRequest
     from langgraph.runtime import Runtime
-    from langgraph.types import Interrupt, interrupt
 except ImportError as exc:  # the extra is not installed
     raise missing_extra("langgraph", "the LangGraph integration", exc) from exc
-from pydantic import BaseModel, ConfigDict, StrictBool
 
-from guard.approval import ApprovalRequest, ApprovalResponse
+from guard.approval import ApprovalResponse
 from guard.contain import ContainedShell, PendingRun
 from guard.engine import Guard, unidentified
 from guard.evaluations import Recomputed
@@ -90,10 +102,25 @@ from guard.integrations._once import (
     Run,
     Slot,
     ToolResult,
-    ask_id_of,
     configurable_of,
     key_of,
     run_of,
+)
+from guard.integrations.langgraph_review import (
+    CONFIRMATION_TYPE,
+    EDIT_BLOCKED,
+    NOT_EDITABLE,
+    REPLACED,
+    ConfirmationAnswer,
+    ConfirmationRequest,
+    Reply,
+    Verdict,
+    answer,
+    approval,
+    edited,
+    noted,
+    pending_confirmations,
+    question,
 )
 from guard.ledger import CallLedger
 from guard.types import Action, Alert, Decision, ToolCall
@@ -103,87 +130,6 @@ CONFIG_AGENT_KEY = "peerguard_agent"
 
 CONTEXT_AGENT_KEY = "agent_id"
 """The runtime context's attribute or key that names the acting agent."""
-
-CONFIRMATION_TYPE: Final = "peerguard.confirmation"
-"""The ``type`` of a peerguard confirmation interrupt's value."""
-
-
-class ConfirmationRequest(ApprovalRequest):
-    """The value of the interrupt a ``confirm`` decision raises, as a dict in the interrupt.
-
-    ``type`` tells a client this interrupt is peerguard's. ``effects`` says in plain words
-    what the call would do; ``assets`` lists each protected asset it touches with its owner
-    and the agent's relation to it; ``rules`` and ``reason`` say why it needs a human.
-    ``call_id`` is the tool call's id and ``ask_id`` names this question (the graph task that
-    asks, and the call): an answer must echo both, as :meth:`ConfirmationAnswer.to` does.
-    """
-
-    type: Literal["peerguard.confirmation"] = CONFIRMATION_TYPE
-    ask_id: str = ""
-    note: str = ""
-    """Why the question is asked again, when an answer given for it was set aside."""
-
-
-class ConfirmationAnswer(BaseModel):
-    """The resume value a confirmation expects: ``Command(resume=answer.model_dump())``.
-
-    An answer is bound to one question of one call: ``call_id`` and ``ask_id`` must be the
-    :class:`ConfirmationRequest`'s, and an approval counts only when ``args_hash`` is the hash
-    of the call as it runs. An answer that names another call (or another question of the
-    same call id) does not answer this one, which stays open; one that names no call
-    approves nothing.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    approve: StrictBool  # "yes", 1 or "on" is not an approval
-    args_hash: str
-    call_id: str = ""
-    ask_id: str = ""
-    reason: str = ""
-
-    @classmethod
-    def to(
-        cls, request: ConfirmationRequest | Mapping[str, Any], *, approve: bool, reason: str = ""
-    ) -> dict[str, Any]:
-        """The resume value answering ``request`` (a request or its dict form).
-
-        Args:
-            request: The confirmation being answered.
-            approve: True to let the call run.
-            reason: Why, recorded with the approval.
-
-        Returns:
-            The answer as the dict ``Command(resume=...)`` takes.
-        """
-        asked = request.model_dump() if isinstance(request, ConfirmationRequest) else request
-        return cls(
-            approve=approve,
-            args_hash=str(asked["args_hash"]),
-            call_id=str(asked.get("call_id") or ""),
-            ask_id=str(asked.get("ask_id") or ""),
-            reason=reason,
-        ).model_dump()
-
-
-NAMES_NO_CALL = (
-    "the answer names no tool call (no call_id), so it may be for a different call: it "
-    "approves nothing; answer with ConfirmationAnswer.to(request, ...)"
-)
-
-
-def pending_confirmations(interrupts: Iterable[Interrupt]) -> dict[str, ConfirmationRequest]:
-    """peerguard's confirmations among ``interrupts``, by interrupt id.
-
-    Pass ``result["__interrupt__"]`` of an interrupted ``invoke``, or
-    ``graph.get_state(config).interrupts``. Other interrupts are left out.
-    """
-    found: dict[str, ConfirmationRequest] = {}
-    for item in interrupts:
-        value = item.value
-        if isinstance(value, Mapping) and value.get("type") == CONFIRMATION_TYPE:
-            found[item.id] = ConfirmationRequest.model_validate(dict(value))
-    return found
 
 
 def _context_agent(context: Any) -> str | None:
@@ -286,64 +232,14 @@ class _Gate:
 
     # -- the human's answer
 
-    @staticmethod
-    def prompt(request: ToolCallRequest, asked: ApprovalRequest) -> ConfirmationRequest:
-        """The interrupt's value for ``asked``: bound to this question of this call."""
-        ask_id = ask_id_of(configurable_of(request), asked.call_id)
-        return ConfirmationRequest.model_validate({**asked.model_dump(), "ask_id": ask_id})
-
-    @staticmethod
-    def answer(prompt: ConfirmationRequest, run: Run) -> ConfirmationAnswer:
-        """The answer to ``prompt``, taken from the run's interrupts by the call it names.
-
-        The answers of a task come back in the order its calls ask, and calls run side by
-        side ask in no fixed order: each answer taken is filed under the call id it names,
-        and a call takes only its own. An answer naming no call goes to the call that took
-        it (it approves nothing). Raises GraphInterrupt when this call's answer is not there.
-        """
-        notes: list[str] = []
-        with run.lock:
-            while True:
-                for found in run.answers.get(prompt.call_id, ()):
-                    if found.ask_id == prompt.ask_id:
-                        return cast(ConfirmationAnswer, found)
-                shown = prompt.model_copy(update={"note": "; ".join(notes)}) if notes else prompt
-                # Raises GraphInterrupt when the task has no answer left; else the next one.
-                answer = interrupt(
-                    shown.model_dump(mode="json"), response_schema=ConfirmationAnswer
-                )
-                if not answer.call_id:
-                    return answer
-                run.answers.setdefault(answer.call_id, []).append(answer)
-                if answer.call_id != prompt.call_id:
-                    notes.append(
-                        f"an answer naming call {answer.call_id} is not this call's: it goes "
-                        "to that call, if that call is asked in this step"
-                    )
-                elif answer.ask_id != prompt.ask_id:
-                    notes.append(
-                        f"an answer for call {prompt.call_id} was set aside: it answers "
-                        f"another question (ask_id {answer.ask_id or 'missing'}), not this one"
-                    )
-
-    async def aanswer(self, prompt: ConfirmationRequest, run: Run) -> ConfirmationAnswer:
+    async def aanswer(
+        self, request: ToolCallRequest, prompt: ConfirmationRequest, run: Run
+    ) -> Reply:
         try:
-            return self.answer(prompt, run)
+            return answer(request, prompt, run)
         except GraphInterrupt:
             await run.park()
             raise
-
-    @staticmethod
-    def response(answer: ConfirmationAnswer) -> ApprovalResponse:
-        if not answer.call_id:
-            return ApprovalResponse(approved=False, args_hash=answer.args_hash,
-                                    reason=NAMES_NO_CALL, approver="langgraph-interrupt")  # fmt: skip
-        return ApprovalResponse(
-            approved=answer.approve,
-            args_hash=answer.args_hash,
-            reason=answer.reason,
-            approver="langgraph-interrupt",
-        )
 
     def asked(self, decision: Decision, call: ToolCall) -> bool:
         """Whether ``decision`` waits for a human (told to the sinks, once per call id)."""
@@ -353,21 +249,60 @@ class _Gate:
             return True
         return False
 
-    def admit(
-        self,
-        request: ToolCallRequest,
-        call: ToolCall,
-        decision: Decision,
-        elapsed: float,
-        response: ApprovalResponse | None,
-    ) -> Decision | ToolMessage:
+    def checked(self, call: ToolCall) -> tuple[Decision, float]:
+        """The guard's decision on ``call``, and how long it took (seconds)."""
+        started = time.perf_counter()
+        decision = self.guard.check(call)
+        return decision, time.perf_counter() - started
+
+    def decided(self, request: ToolCallRequest, call: ToolCall, run: Run) -> Verdict:
+        """The guard's decision on ``call`` and, when it waits for a human, their answer. A
+        human's edit is a new call, decided on from scratch (and asked about again)."""
+        decision, seconds = self.checked(call)
+        verdict = Verdict(call, decision, elapsed=seconds)
+        while self.asked(verdict.decision, verdict.call):
+            asked = ConfirmationRequest.from_decision(verdict.decision, verdict.call.args)
+            prompt = question(request, asked, edited=bool(verdict.replaced))
+            new, reply = edited(verdict.call, answer(request, prompt, run))
+            if new is None:
+                verdict.response = approval(reply, prompt)
+                break
+            verdict.replace(new, *self.checked(new))
+        return verdict
+
+    async def adecided(self, request: ToolCallRequest, call: ToolCall, run: Run) -> Verdict:
+        # Deciding (a shell analysis may read scripts) runs in a worker thread.
+        decision, seconds = await asyncio.to_thread(self.checked, call)
+        verdict = Verdict(call, decision, elapsed=seconds)
+        while self.asked(verdict.decision, verdict.call):
+            asked = ConfirmationRequest.from_decision(verdict.decision, verdict.call.args)
+            prompt = question(request, asked, edited=bool(verdict.replaced))
+            new, reply = edited(verdict.call, await self.aanswer(request, prompt, run))
+            if new is None:
+                verdict.response = approval(reply, prompt)
+                break
+            verdict.replace(new, *await asyncio.to_thread(self.checked, new))
+        return verdict
+
+    def admit(self, request: ToolCallRequest, verdict: Verdict) -> Decision | ToolMessage:
         """Record the decision and settle it: the decision when the call may run, else the
-        refusal. Runs once per call id (after its claim), so each is recorded once."""
-        decision = self.guard.record(decision, seconds=elapsed, call=call)
+        refusal. Runs once per call id (after its claim), so each is recorded once; so are
+        the decisions a human's edit replaced, each with the edit in its reason."""
+        why = f"a human edited the call: {REPLACED}"
+        for old_call, old in verdict.replaced:
+            try:
+                kept = old.replace(reason=f"{old.reason}; {why}")
+            except Exception:  # a reason that cannot be worked out: record() denies it
+                kept = old
+            self.guard.record(kept, call=old_call)
+            self.guard.sinks.approval(old, False, why)
+        call = verdict.call
+        decision = self.guard.record(verdict.decision, seconds=verdict.elapsed, call=call)
         try:
-            self.guard.settle(call, decision, response)
+            self.guard.settle(call, decision, verdict.response)
         except CallBlocked as error:
-            return self.blocked(request, error)
+            message = self.blocked(request, error)
+            return message if not verdict.replaced else noted(message, EDIT_BLOCKED)
         self.guard.before(decision)
         return decision
 
@@ -397,17 +332,12 @@ class _Gate:
         execute: Callable[[ToolCallRequest], ToolResult],
         slot: Slot | None,
     ) -> ToolResult:
-        started = time.perf_counter()
-        decision = self.guard.check(call)
-        elapsed = time.perf_counter() - started
-        response = None
-        if self.asked(decision, call):
-            prompt = self.prompt(request, ConfirmationRequest.from_decision(decision, call.args))
-            response = self.response(self.answer(prompt, run_of(configurable_of(request))))
+        verdict = self.decided(request, call, run_of(configurable_of(request)))
+        # Claimed with the agent's own call (an edit runs under its call id, at most once).
         if slot is not None and (other := slot.take()) is not None:
             return other
         try:
-            admitted = self.admit(request, call, decision, elapsed, response)
+            admitted = self.admit(request, verdict)
         except BaseException:
             if slot is not None:
                 slot.release()
@@ -415,7 +345,7 @@ class _Gate:
         if isinstance(admitted, ToolMessage):
             return slot.keep(admitted) if slot is not None else admitted
         try:
-            result = execute(request)
+            result = execute(verdict.request(request))
         except GraphBubbleUp:  # the tool asks a human itself: it runs again when answered
             if slot is not None:
                 slot.release()
@@ -426,7 +356,7 @@ class _Gate:
             raise
         finally:
             self.guard.after(admitted)
-        result = self.screened(request, call, admitted, result)
+        result = verdict.told(self.screened(request, verdict.call, admitted, result))
         return slot.keep(result) if slot is not None else result
 
     def screened(
@@ -479,20 +409,13 @@ class _Gate:
         slot: Slot | None,
         run: Run,
     ) -> ToolResult:
-        # Deciding (a shell analysis may read scripts), the ledger, and the re-hash after the
-        # call (a copied weights file is hashed whole) run in a worker thread: the agent's
-        # loop goes on.
-        started = time.perf_counter()
-        decision = await asyncio.to_thread(self.guard.check, call)
-        elapsed = time.perf_counter() - started
-        response = None
-        if self.asked(decision, call):
-            prompt = self.prompt(request, ConfirmationRequest.from_decision(decision, call.args))
-            response = self.response(await self.aanswer(prompt, run))
+        # Deciding, the ledger, and the re-hash after the call (a copied weights file is
+        # hashed whole) run in a worker thread: the agent's loop goes on.
+        verdict = await self.adecided(request, call, run)
         if slot is not None and (other := await asyncio.to_thread(slot.take)) is not None:
             return other
         try:
-            admitted = self.admit(request, call, decision, elapsed, response)
+            admitted = self.admit(request, verdict)
         except BaseException:
             if slot is not None:
                 await asyncio.to_thread(slot.release)
@@ -500,7 +423,7 @@ class _Gate:
         if isinstance(admitted, ToolMessage):
             return await asyncio.to_thread(slot.keep, admitted) if slot is not None else admitted
         try:
-            result = await execute(request)
+            result = await execute(verdict.request(request))
         except GraphBubbleUp:  # the tool asks a human itself: it runs again when answered
             if slot is not None:
                 await asyncio.to_thread(slot.release)
@@ -511,7 +434,8 @@ class _Gate:
             raise
         finally:
             await asyncio.to_thread(self.guard.after, admitted)
-        result = await asyncio.to_thread(self.screened, request, call, admitted, result)
+        result = await asyncio.to_thread(self.screened, request, verdict.call, admitted, result)
+        result = verdict.told(result)
         return await asyncio.to_thread(slot.keep, result) if slot is not None else result
 
     # -- the contained shell: the command runs first, contained; a human sees what it did
@@ -534,7 +458,7 @@ class _Gate:
         if not pending.needs_approval:
             return None
         self.guard.sinks.confirmation_requested(pending.decision)
-        return self.prompt(request, pending.request(shell))
+        return question(request, pending.request(shell), decisions=NOT_EDITABLE)
 
     def _finished(
         self, request: ToolCallRequest, shell: ContainedShell, pending: PendingRun,
@@ -576,7 +500,9 @@ class _Gate:
             return self._kept(slot, pending)
         prompt = self._prompt(request, pending, shell)
         run = run_of(configurable_of(request))
-        response = None if prompt is None else self.response(self.answer(prompt, run))
+        response = None
+        if prompt is not None:
+            response = approval(answer(request, prompt, run), prompt)
         return self._commit(request, shell, pending, response, slot)
 
     async def _acontained(
@@ -587,7 +513,9 @@ class _Gate:
         if isinstance(pending, ToolMessage):
             return await asyncio.to_thread(self._kept, slot, pending)
         prompt = self._prompt(request, pending, shell)
-        response = None if prompt is None else self.response(await self.aanswer(prompt, run))
+        response = None
+        if prompt is not None:
+            response = approval(await self.aanswer(request, prompt, run), prompt)
         return await asyncio.to_thread(self._commit, request, shell, pending, response, slot)
 
     @staticmethod

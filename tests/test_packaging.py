@@ -15,6 +15,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+NO_SOURCE_PATH = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+"""The environment for a fresh venv's pip: with the repository on ``PYTHONPATH``, the
+``peerguard.egg-info`` that building the wheel leaves in the source tree would tell pip that
+peerguard is already installed, and it would install nothing."""
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -49,7 +54,10 @@ def _install(wheel: Path, env_dir: Path) -> Path:
     """A fresh venv with the wheel installed; its python."""
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+        check=True, env=NO_SOURCE_PATH,
+    )  # fmt: skip
     # Dependencies come from the development environment, after the clean site-packages,
     # so that `guard` itself can only be the installed wheel (a .pth does not chain .pth files).
     clean_site = subprocess.run(
@@ -118,7 +126,7 @@ def _fresh(wheel: Path, env_dir: Path, extras: str = "") -> Path:
     spec = f"{wheel}[{extras}]" if extras else str(wheel)
     done = subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", spec],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env=NO_SOURCE_PATH,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return py
