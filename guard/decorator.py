@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar, cast
@@ -75,6 +75,30 @@ def resolve_agent(agent: AgentSource | None) -> str | None:
 
 
 # ---------------------------------------------------------------------- plain functions
+
+
+CONTEXT_AGENT_KEY = "agent_id"
+"""The attribute or key of a framework's run context that names the acting agent."""
+
+
+def context_agent(context: Any) -> str | None:
+    """The acting agent a framework's run context names (its ``agent_id``), if any.
+
+    Args:
+        context: A mapping or an object (LangGraph's runtime context, the OpenAI Agents SDK's
+            run context), or ``None``.
+
+    Returns:
+        The agent id, or ``None`` when the context names none.
+    """
+    if context is None:
+        return None
+    found = (
+        context.get(CONTEXT_AGENT_KEY)
+        if isinstance(context, Mapping)
+        else getattr(context, CONTEXT_AGENT_KEY, None)
+    )
+    return str(found) if found else None
 
 
 def _arguments(
@@ -154,8 +178,10 @@ def guarded(
 
 
 __all__ = [
+    "CONTEXT_AGENT_KEY",
     "AgentSource",
     "acting_as",
+    "context_agent",
     "current_agent",
     "current_agent_id",
     "guarded",

@@ -93,6 +93,7 @@ except ImportError as exc:  # the extra is not installed
 
 from guard.approval import ApprovalResponse
 from guard.contain import ContainedShell, PendingRun
+from guard.decorator import CONTEXT_AGENT_KEY, context_agent
 from guard.engine import Guard, unidentified
 from guard.evaluations import Recomputed
 from guard.exceptions import CallBlocked
@@ -128,20 +129,6 @@ from guard.types import Action, Alert, Decision, ToolCall
 CONFIG_AGENT_KEY = "peerguard_agent"
 """The ``config["configurable"]`` key that names the acting agent."""
 
-CONTEXT_AGENT_KEY = "agent_id"
-"""The runtime context's attribute or key that names the acting agent."""
-
-
-def _context_agent(context: Any) -> str | None:
-    if context is None:
-        return None
-    found = (
-        context.get(CONTEXT_AGENT_KEY)
-        if isinstance(context, Mapping)
-        else getattr(context, CONTEXT_AGENT_KEY, None)
-    )
-    return str(found) if found else None
-
 
 class _Gate:
     """The decision steps shared by the ToolNode wrapper and the agent middleware.
@@ -174,7 +161,7 @@ class _Gate:
         configured = (config.get("configurable") or {}).get(CONFIG_AGENT_KEY)
         if configured:
             return str(configured)
-        return _context_agent(getattr(runtime, "context", None))
+        return context_agent(getattr(runtime, "context", None))
 
     @staticmethod
     def blocked(request: ToolCallRequest, error: CallBlocked) -> ToolMessage:
@@ -703,7 +690,7 @@ class PeerGuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
     def after_agent(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """When the agent stops: a critical alert for each obligation the calls that ran
         left unmet (a required shutdown skipped, or aimed at a decoy)."""
-        agent = self.agent or _context_agent(getattr(runtime, "context", None))
+        agent = self.agent or context_agent(getattr(runtime, "context", None))
         end_of_run(self.guard, state.get("messages", []), agent, state.get("peerguard_scores"))
         return None
 

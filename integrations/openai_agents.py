@@ -83,13 +83,16 @@ except ImportError as exc:  # the extra is not installed
     raise missing_extra("openai-agents", "the OpenAI Agents SDK integration", exc) from exc
 
 from guard.approval import ApprovalRequest, ApprovalResponse
-from guard.decorator import AgentSource, current_agent_id, resolve_agent
+from guard.decorator import (
+    CONTEXT_AGENT_KEY,
+    AgentSource,
+    context_agent,
+    current_agent_id,
+    resolve_agent,
+)
 from guard.engine import Guard, unidentified
 from guard.exceptions import CallBlocked, ResultWithheld
 from guard.types import Action, Decision, ToolCall
-
-CONTEXT_AGENT_KEY = "agent_id"
-"""The run context's attribute or key that names the acting agent."""
 
 GUARDRAIL_NAME = "peerguard"
 """The name of the input and output guardrails, as the run's guardrail results show it."""
@@ -126,17 +129,6 @@ class _Recent(Generic[K, V]):
 
     def pop(self, key: K) -> V | None:
         return self._items.pop(key, None)
-
-
-def _context_agent(context: Any) -> str | None:
-    if context is None:
-        return None
-    found = (
-        context.get(CONTEXT_AGENT_KEY)
-        if isinstance(context, Mapping)
-        else getattr(context, CONTEXT_AGENT_KEY, None)
-    )
-    return str(found) if found else None
 
 
 def _arguments(raw: str | None) -> dict[str, Any] | None:
@@ -209,7 +201,7 @@ class _Gate:
         self._running: _Recent[str, tuple[ToolCall, Decision]] = _Recent()
 
     def agent_of(self, context: Any) -> str | None:
-        return resolve_agent(self.agent) or _context_agent(context) or current_agent_id()
+        return resolve_agent(self.agent) or context_agent(context) or current_agent_id()
 
     # -- needs_approval: does the run stop for this call?
 
