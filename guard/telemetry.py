@@ -671,6 +671,8 @@ class OtelSink(Sink):
         """
         with self._lock:
             self._asking.pop(decision.call_id, None)
+            # Reported from now on, as 0 once none wait, even by a process that never asked.
+            self._pending_keys.add((decision.agent, decision.rules[0] if decision.rules else ""))
         self.pending.remove(decision.call_id)
 
     def _observe_pending(self, options: CallbackOptions) -> Iterable[Observation]:
