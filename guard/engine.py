@@ -386,6 +386,7 @@ class Guard:
                 message=f"obligation unmet at the end of the run: {d.why}, so {d.required} "
                 "had to follow, and no call that ran did it",
                 agent=agent,
+                details=(("obligation", "unmet"),),
             )
             for d in missed
         ]

@@ -72,9 +72,7 @@ class Otel:
 
     def logs(self, event: str = "peerguard.alert") -> list[ReadableLogRecord]:
         return [
-            r
-            for r in self.log_exporter.get_finished_logs()
-            if r.log_record.event_name == event
+            r for r in self.log_exporter.get_finished_logs() if r.log_record.event_name == event
         ]
 
     def points(self, name: str) -> list[Any]:

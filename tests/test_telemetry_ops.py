@@ -3,11 +3,13 @@ events, and a pending-confirmations count that is right when another process ans
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,25 +107,26 @@ def _confirm_call(call_id: str) -> ToolCall:
     )
 
 
+def _slow(request: Any) -> bool:
+    time.sleep(5)
+    return True
+
+
 def test_confirmations_are_log_events(world: World, receiver: _CollectorServer) -> None:
     """Asking, approving, refusing and timing out each emit a peerguard.confirmation record."""
-    import time
-
     sink = OtelSink.from_env()
     answers = iter([True, False])
     guards = [
         world.guard(sinks=[sink], approver=CallbackApprover(lambda r: next(answers))),
         world.guard(sinks=[sink], approver=TimeoutApprover(
-            CallbackApprover(lambda r: time.sleep(5) or True), 0.2)),
+            CallbackApprover(_slow), 0.2)),
     ]  # fmt: skip
     decision = guards[0].check(_confirm_call("c-probe"))
     assert decision.action.value == "confirm", decision.reason
     try:
         for guard, call_id in ((guards[0], "c-yes"), (guards[0], "c-no"), (guards[1], "c-late")):
-            try:
+            with contextlib.suppress(CallBlocked):
                 guard.run(_confirm_call(call_id), lambda *a, **k: None)
-            except CallBlocked:
-                pass
         assert sink.force_flush(10_000)
     finally:
         sink.shutdown()
