@@ -37,7 +37,7 @@ def emitted() -> tuple[dict[str, str], set[str], dict[str, set[Any]]]:
     """What a sink emits for a deny, a confirm answered, the alert kinds and a failed export:
     metric name -> kind, log attribute keys, and every attribute's values (metrics and logs)."""
     reader = InMemoryMetricReader()
-    logs = InMemoryLogRecordExporter()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     lp = LoggerProvider()
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
     mp = MeterProvider(metric_readers=[reader])
@@ -71,7 +71,7 @@ def emitted() -> tuple[dict[str, str], set[str], dict[str, set[Any]]]:
     for rm in data.resource_metrics:
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
-                metrics[metric.name] = type(metric.data).__name__ + ":" + metric.unit
+                metrics[metric.name] = f"{type(metric.data).__name__}:{metric.unit or ''}"
                 for point in metric.data.data_points:
                     for key, value in (point.attributes or {}).items():
                         values.setdefault(key, set()).add(value)
