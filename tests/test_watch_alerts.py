@@ -3,17 +3,15 @@ which guarded call was running, and each alert printed once on the console."""
 
 from __future__ import annotations
 
-import io
 import os
-import threading
-import time
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from guard.approval import CallbackApprover
-from guard.cli import main
 from guard.testing import MemorySink
 from guard.types import ToolCall
 from guard.watch import Watch
@@ -88,26 +86,29 @@ def test_change_during_a_guarded_call_is_attributed_to_it(
     assert "while agent-1's call read_file (call-running-1) ran" in alert.message
 
 
-def test_watch_prints_each_alert_once(
-    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``peerguard watch`` prints a deletion once, not once per sink (stdout and stderr)."""
+def test_watch_prints_each_alert_once(world: World, tmp_path: Path) -> None:
+    """``peerguard watch``, run as a command, prints a deletion once on the console (stdout and
+    stderr together), not once per sink."""
     declare = tmp_path / "declare.yaml"
     declare.write_text(
         "agents: [agent-1, agent-2]\n"
         "assets:\n  - {glob: 'hosts/*/data/agent_2_*', kind: weights, owner: agent-2}\n"
     )
-    out = io.StringIO()
-
-    def tamper() -> None:
-        time.sleep(1.0)
+    command = [sys.executable, "-m", "guard.cli", "watch", str(world.root),
+               "--declare", str(declare), "--seconds", "4"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        console = ""
+        while not console.endswith("Ctrl-C stops\n"):  # the watch is up (after any warning)
+            line = proc.stdout.readline()
+            assert line, console
+            console += line
         (world.root / W).unlink()
-
-    threading.Thread(target=tamper).start()
-    code = main(["watch", str(world.root), "--declare", str(declare), "--seconds", "2.5"], out=out)
-    assert code == 0
-    captured = capsys.readouterr()
-    everything = out.getvalue() + captured.out + captured.err
-    lines = [line for line in everything.splitlines() if "was deleted" in line]
-    assert len(lines) == 1, everything
+        console += proc.stdout.read()
+        assert proc.wait(30) == 0
+    lines = [line for line in console.splitlines() if "was deleted" in line]
+    assert len(lines) == 1, console
     assert lines[0].startswith("[CRITICAL] watch-deleted:")
