@@ -93,9 +93,11 @@ from guard.policy import (
 from guard.signing import generate_keypair, load_private_key, load_public_key
 from guard.sinks import LoggingSink, Sink
 from guard.streams import Tap
+from guard.telemetry_pending import MemoryPending, PendingStore, SqlitePending
 from guard.types import (
     Action,
     Alert,
+    AlertAsset,
     AssetKind,
     AssetRef,
     ConfigEdit,
@@ -140,6 +142,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Action",
     "Alert",
+    "AlertAsset",
     "AnalysisError",
     "ApprovalRequest",
     "ApprovalResponse",
@@ -207,6 +210,7 @@ __all__ = [
     "ManifestEntry",
     "Match",
     "MemoryLedger",
+    "MemoryPending",
     "MetadataChange",
     "Mode",
     "MovedFile",
@@ -215,6 +219,7 @@ __all__ = [
     "Overlay",
     "OversightMatcher",
     "PendingRun",
+    "PendingStore",
     "Policy",
     "PolicyError",
     "PostgresLedger",
@@ -229,6 +234,7 @@ __all__ = [
     "ShellResult",
     "Sink",
     "SqliteLedger",
+    "SqlitePending",
     "Tap",
     "TimeoutApprover",
     "ToolCall",
