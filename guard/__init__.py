@@ -93,9 +93,11 @@ from guard.policy import (
 from guard.signing import generate_keypair, load_private_key, load_public_key
 from guard.sinks import LoggingSink, Sink
 from guard.streams import Tap
+from guard.telemetry_pending import MemoryPending, PendingStore, SqlitePending
 from guard.types import (
     Action,
     Alert,
+    AlertAsset,
     AssetKind,
     AssetRef,
     ConfigEdit,
@@ -140,6 +142,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Action",
     "Alert",
+    "AlertAsset",
     "AnalysisError",
     "ApprovalRequest",
     "ApprovalResponse",
@@ -208,6 +211,7 @@ __all__ = [
     "ManifestEntry",
     "Match",
     "MemoryLedger",
+    "MemoryPending",
     "MetadataChange",
     "Mode",
     "MovedFile",
@@ -216,6 +220,7 @@ __all__ = [
     "Overlay",
     "OversightMatcher",
     "PendingRun",
+    "PendingStore",
     "Policy",
     "PolicyError",
     "PostgresLedger",
@@ -230,6 +235,7 @@ __all__ = [
     "ShellResult",
     "Sink",
     "SqliteLedger",
+    "SqlitePending",
     "Tap",
     "TimeoutApprover",
     "ToolCall",

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from guard.types import AssetRef, Decision
 
+TIMED_OUT = "confirmation timed out"
+"""How the reason of a refusal for lack of an answer in time begins."""
+
 
 class ApprovalRequest(BaseModel):
     """What a human is shown: the exact call, what it would do, whose assets, which rule."""
@@ -244,7 +247,7 @@ class TimeoutApprover:
         return ApprovalResponse(
             approved=False,
             args_hash=request.args_hash,
-            reason=f"confirmation timed out after {self.seconds:g}s",
+            reason=f"{TIMED_OUT} after {self.seconds:g}s",
             approver="timeout",
         )
 
@@ -281,6 +284,7 @@ def _safe_ask(approver: Approver, request: ApprovalRequest) -> ApprovalResponse 
 
 
 __all__ = [
+    "TIMED_OUT",
     "ApprovalRequest",
     "ApprovalResponse",
     "Approver",

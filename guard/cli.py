@@ -160,7 +160,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
 
     from guard.engine import Guard
     from guard.policy import load_declarations, load_policy
-    from guard.sinks import LoggingSink, Sink
+    from guard.sinks import Sink
     from guard.types import Alert
     from guard.watch import Watch
 
@@ -172,7 +172,8 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
                 flush=True,
             )
 
-    sinks: list[Sink] = [Printer(), LoggingSink()]
+    # The printer is the console: a LoggingSink too would print each alert a second time.
+    sinks: list[Sink] = [Printer()]
     if args.otel:
         from guard.telemetry import OtelSink
 

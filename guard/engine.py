@@ -38,7 +38,7 @@ from guard.effects import (
 )
 from guard.evaluations import Recomputed
 from guard.exceptions import ApprovalTimeout, CallBlocked, ResultWithheld
-from guard.facts import READ_ONLY, Fact, FactFinder
+from guard.facts import READ_ONLY, Fact, FactFinder, alert_asset
 from guard.matching import CompiledPolicy, CompiledRule
 from guard.obligations import Due, check_references, due, scores_now, unmet
 from guard.paths import HostMap
@@ -297,7 +297,7 @@ class Guard:
                 # An alert about code the guard could not read is an enforcement gap.
                 alerts.append(
                     Alert(rule.alert_severity, rule.id, text, call.agent, call.tool, call.call_id,
-                          fact.unseen)
+                          fact.unseen, (), (alert_asset(asset, eff, fact.path),))
                 )  # fmt: skip
         return Decision(
             hits[0][0].action, call.agent, call.tool, call.call_id, hash_, call.args, self._mode,
@@ -386,6 +386,7 @@ class Guard:
                 message=f"obligation unmet at the end of the run: {d.why}, so {d.required} "
                 "had to follow, and no call that ran did it",
                 agent=agent,
+                details=(("obligation", "unmet"),),
             )
             for d in missed
         ]

@@ -10,6 +10,8 @@ their own. :class:`Fact` is what :mod:`guard.matching` compiles rules against.
 
 from __future__ import annotations
 
+import functools
+import socket
 from dataclasses import dataclass
 
 from guard import configs, formats
@@ -18,6 +20,7 @@ from guard.evaluations import as_score, check_verdicts, recompute_score
 from guard.paths import HostMap, runs_later
 from guard.policy import EvaluationDecl, Policy, ScoreCheck
 from guard.types import (
+    AlertAsset,
     AssetKind,
     AssetRef,
     ConfigEdit,
@@ -377,4 +380,40 @@ def _header_only(eff: Effect, asset: AssetRef) -> bool:
     )
 
 
-__all__ = ["READ_ONLY", "Fact", "FactFinder"]
+@functools.cache
+def this_host() -> str:
+    """This machine's name: the host of a local asset, in alerts."""
+    return socket.gethostname()
+
+
+def alert_asset(asset: AssetRef | None, eff: Effect | None, path: str | None) -> AlertAsset:
+    """What an alert says of the asset a rule matched (or of ``path`` when it matched none).
+
+    The host is where the effect's place that holds the asset is: the destination's for an
+    asset it overwrites, else the target's; this machine when the place is local.
+    """
+    where = path if asset is None else asset.path
+    host = None
+    if eff is not None:
+        dest = eff.dest
+        if (
+            dest is not None
+            and where is not None
+            and dest.path is not None
+            and (where == dest.path or where.startswith(dest.path.rstrip("/") + "/"))
+        ):
+            host = dest.host
+        elif eff.target is not None:
+            host = eff.target.host
+    if asset is None:
+        return AlertAsset(where, host or this_host())
+    return AlertAsset(
+        where,
+        host or this_host(),
+        asset.kind.value if asset.kind is not None else None,
+        asset.owner,
+        asset.relation.value,
+    )
+
+
+__all__ = ["READ_ONLY", "Fact", "FactFinder", "alert_asset", "this_host"]

@@ -36,15 +36,19 @@ paths: they are what the ops team needs to act on.
 
 Metrics: the counter ``peerguard.decisions`` and the histogram
 ``peerguard.decision.duration`` (seconds) carry ``peerguard.decision``, ``peerguard.rule``,
-``peerguard.mode`` and ``peerguard.agent``; the up-down counter
+``peerguard.mode`` and ``peerguard.agent``; the observable gauge
 ``peerguard.confirmations.pending`` counts confirmations asked and not yet answered, by
-``peerguard.agent`` and ``peerguard.rule``.
+``peerguard.agent`` and ``peerguard.rule``, from a store every process may share
+(:mod:`guard.telemetry_pending`: aggregate it across processes with ``max``).
 
 Alerts are log records (event name ``peerguard.alert``) whose body is the message and whose
 severity maps ``info``/``warning``/``error``/``critical`` to ``INFO``/``WARN``/``ERROR``/
-``FATAL``, with attributes ``peerguard.rule``, ``peerguard.agent``, ``gen_ai.tool.name``,
-``gen_ai.tool.call.id`` and ``peerguard.enforcement_gap``. They carry the call's trace
-context, and are also added as a ``peerguard.alert`` event to the call's span while it is open.
+``FATAL``. A confirmation asked, approved, refused or timed out is a log record too (event
+name ``peerguard.confirmation``, ``peerguard.confirmation.state``). Their structured
+attributes (rule, decision, agent, tool, call id, and each asset's path, host, kind, owner
+and relation) are listed in :mod:`guard.telemetry_attrs`. They carry the call's trace
+context, and alerts are also added as a ``peerguard.alert`` event to the call's span while
+it is open.
 
 When the endpoint is down
 -------------------------
@@ -104,7 +108,7 @@ import functools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -118,15 +122,25 @@ try:
         SeverityNumber,
         get_logger_provider,
     )
+    from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
-    from opentelemetry.util.types import AttributeValue
 except ImportError as exc:  # the extra is not installed
     raise missing_extra("otel", "OtelSink", exc) from exc
 
 from guard._version import __version__
+from guard.approval import TIMED_OUT
 from guard.audit import AUDIT_GAP_RULE
 from guard.exceptions import ApprovalTimeout, CallBlocked, ConfigError
 from guard.sinks import LoggingSink, Sink
+from guard.telemetry_attrs import (
+    Attributes,
+    alert_attributes,
+    call_attributes,
+    confirmation_attributes,
+    decision_attributes,
+    metric_attributes,
+)
+from guard.telemetry_pending import MemoryPending, PendingStore, SqlitePending
 from guard.types import Action, Alert, Decision, Severity, ToolCall
 
 if TYPE_CHECKING:
@@ -142,6 +156,7 @@ SCOPE: Final = "peerguard"
 
 OPERATION: Final = "execute_tool"
 ALERT_EVENT: Final = "peerguard.alert"
+CONFIRMATION_EVENT: Final = "peerguard.confirmation"
 APPROVAL_EVENT: Final = "peerguard.approval"
 ERROR_DENIED: Final = "peerguard.denied"
 ERROR_REFUSED: Final = "peerguard.confirmation_refused"
@@ -174,7 +189,6 @@ _DURATION_BUCKETS: Final = (
 DEFAULT_SHUTDOWN_TIMEOUT: Final = 3.0
 """Seconds :meth:`OtelSink.shutdown` and :meth:`OtelSink.force_flush` wait at most by default."""
 
-Attributes = dict[str, AttributeValue]
 V = TypeVar("V")
 
 
@@ -221,6 +235,10 @@ class OtelSink(Sink):
             repeats (and how many pending confirmations to track).
         shutdown_timeout: Seconds :meth:`shutdown` (and :meth:`force_flush`, unless given a
             timeout) wait at most, however dead the endpoint.
+        pending: Where ``peerguard.confirmations.pending`` is counted: a
+            :class:`~guard.telemetry_pending.PendingStore`, or the path of a SQLite file that
+            every process asking or answering confirmations shares; this process's memory
+            when ``None`` (see :mod:`guard.telemetry_pending`).
 
     Raises:
         ConfigError: ``shutdown_timeout`` is not positive.
@@ -234,6 +252,7 @@ class OtelSink(Sink):
         logger_provider: LoggerProvider | None = None,
         max_tracked: int = 10_000,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        pending: PendingStore | str | os.PathLike[str] | None = None,
     ) -> None:
         if not shutdown_timeout > 0:
             raise ConfigError(f"shutdown_timeout must be positive, not {shutdown_timeout!r}")
@@ -256,10 +275,17 @@ class OtelSink(Sink):
             description="Time the guard took to decide on a tool call.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
-        self._pending_counter = meter.create_up_down_counter(
+        if pending is None:
+            pending = MemoryPending(max_tracked)
+        elif not isinstance(pending, PendingStore):
+            pending = SqlitePending(pending)
+        self.pending: PendingStore = pending
+        self._pending_keys: set[tuple[str, str]] = set()  # reported once: 0 when none wait
+        meter.create_observable_gauge(
             "peerguard.confirmations.pending",
+            callbacks=[self._observe_pending],
             unit="{confirmation}",
-            description="Confirmations asked and not yet answered.",
+            description="Confirmations asked and not yet answered (in the pending store).",
         )
         self._records_lost = meter.create_counter(
             "peerguard.audit.records_lost",
@@ -271,8 +297,9 @@ class OtelSink(Sink):
         self._lock = threading.Lock()
         self._seen = _Seen(max_tracked)
         self._open: dict[str, _Open] = {}
-        self._pending: OrderedDict[str, Attributes] = OrderedDict()
+        self._asked: _Seen = _Seen(max_tracked)  # call ids this process asked about
         self._suspended: OrderedDict[str, trace.SpanContext] = OrderedDict()
+        self._asking: OrderedDict[str, None] = OrderedDict()  # asked here, not yet answered
 
     # ------------------------------------------------------------------ configuration
 
@@ -283,6 +310,7 @@ class OtelSink(Sink):
         service_name: str = "peerguard",
         max_tracked: int = 10_000,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        pending: PendingStore | str | os.PathLike[str] | None = None,
     ) -> OtelSink:
         """A sink exporting over OTLP to where the standard ``OTEL_*`` variables say.
 
@@ -301,6 +329,7 @@ class OtelSink(Sink):
             service_name: ``service.name`` when the environment gives none.
             max_tracked: As for the constructor.
             shutdown_timeout: As for the constructor.
+            pending: As for the constructor.
 
         Returns:
             The sink, owning the providers it built.
@@ -318,6 +347,7 @@ class OtelSink(Sink):
                 logger_provider=NoOpLoggerProvider(),
                 max_tracked=max_tracked,
                 shutdown_timeout=shutdown_timeout,
+                pending=pending,
             )
         return cls.from_exporters(
             span_exporter=wanted["traces"]() if "traces" in wanted else None,
@@ -326,6 +356,7 @@ class OtelSink(Sink):
             service_name=service_name,
             max_tracked=max_tracked,
             shutdown_timeout=shutdown_timeout,
+            pending=pending,
         )
 
     @classmethod
@@ -339,6 +370,7 @@ class OtelSink(Sink):
         service_name: str = "peerguard",
         max_tracked: int = 10_000,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        pending: PendingStore | str | os.PathLike[str] | None = None,
     ) -> OtelSink:
         """A sink exporting through these exporters, on SDK providers of its own.
 
@@ -358,6 +390,7 @@ class OtelSink(Sink):
                 gives one.
             max_tracked: As for the constructor.
             shutdown_timeout: As for the constructor.
+            pending: As for the constructor.
 
         Returns:
             The sink, owning the providers it built: :meth:`shutdown` flushes them (and runs at
@@ -380,6 +413,7 @@ class OtelSink(Sink):
             logger_provider=built.logger_provider,
             max_tracked=max_tracked,
             shutdown_timeout=shutdown_timeout,
+            pending=pending,
         )
         sink._owned = built.owned
         sink._health = health
@@ -487,7 +521,7 @@ class OtelSink(Sink):
             first = self._seen.add((call.call_id, "span"))
             if earlier is None and not first:
                 return None
-            attributes = _call_attributes(call.tool, call.call_id, call.agent)
+            attributes = call_attributes(call.tool, call.call_id, call.agent)
             links = None
             if earlier is not None:
                 attributes["peerguard.resumed"] = True
@@ -505,7 +539,7 @@ class OtelSink(Sink):
     def _failed(self, call_id: str, opened: _Open, exc: BaseException) -> None:
         span = opened.span
         with self._lock:
-            suspended = call_id in self._pending
+            suspended = call_id in self._asking
             if suspended:
                 _bounded_put(self._suspended, call_id, span.get_span_context(), self._max)
         if suspended:
@@ -540,18 +574,18 @@ class OtelSink(Sink):
         """
         opened = self._open_for(decision.call_id, span)
         if span.is_recording():
-            span.set_attributes(_decision_attributes(decision))
+            span.set_attributes(decision_attributes(decision))
             if decision.enforced and decision.action is Action.DENY:
                 rule = decision.rules[0] if decision.rules else "policy"
                 _set_error(span, opened, ERROR_DENIED, f"denied by {rule}")
         with self._lock:
             first = self._seen.add((decision.call_id, "decision"))
         if first:
-            self._decisions.add(1, _metric_attributes(decision))
+            self._decisions.add(1, metric_attributes(decision))
             if decision.enforced and decision.action is Action.CONFIRM:
                 self.confirmation_started(decision)
         for alert in decision.alerts:
-            self._alert(alert, span)
+            self._alert(alert, span, decision)
 
     # ------------------------------------------------------------------ sink hooks
 
@@ -569,7 +603,7 @@ class OtelSink(Sink):
         span = self._tracer.start_span(
             f"{OPERATION} {decision.tool}",
             kind=SpanKind.INTERNAL,
-            attributes=_call_attributes(decision.tool, decision.call_id, decision.agent),
+            attributes=call_attributes(decision.tool, decision.call_id, decision.agent),
         )
         try:
             self.record_decision(span, decision)
@@ -588,6 +622,11 @@ class OtelSink(Sink):
         if not first:
             return
         self.confirmation_finished(decision)
+        if approved:
+            state = "approved"
+        else:
+            state = "timed_out" if reason.startswith(TIMED_OUT) else "refused"
+        self._confirmation_log(decision, state, reason)
         opened = self._open_for(decision.call_id)
         if opened is None:
             return
@@ -612,31 +651,67 @@ class OtelSink(Sink):
         with self._lock:
             first = self._seen.add((decision.call_id, "latency"))
         if first:
-            self._duration.record(seconds, _metric_attributes(decision))
+            self._duration.record(seconds, metric_attributes(decision))
 
     def confirmation_started(self, decision: Decision) -> None:
-        """A confirmation was asked: ``peerguard.confirmations.pending`` goes up (once)."""
-        attributes = _pending_attributes(decision)
+        """A confirmation was asked: into the pending store, and a ``requested`` log (once)."""
         with self._lock:
             if not self._seen.add((decision.call_id, "confirmation")):
                 return
-            evicted = _bounded_put(self._pending, decision.call_id, attributes, self._max)
-        self._pending_counter.add(1, attributes)
-        if evicted is not None:
-            # Too many unanswered confirmations to track: forget the oldest rather than grow.
-            self._pending_counter.add(-1, evicted)
+            _bounded_put(self._asking, decision.call_id, None, self._max)
+        rule = decision.rules[0] if decision.rules else ""
+        self.pending.add(decision.call_id, decision.agent, rule)
+        self._confirmation_log(decision, "requested")
 
     def confirmation_finished(self, decision: Decision) -> None:
-        """The confirmation was answered (or abandoned): the pending count goes down."""
+        """The confirmation was answered (or abandoned): out of the pending store.
+
+        The store is shared when it is a :class:`SqlitePending`, so a process that answers a
+        confirmation another one asked takes it out of everyone's count.
+        """
         with self._lock:
-            attributes = self._pending.pop(decision.call_id, None)
-        if attributes is not None:
-            self._pending_counter.add(-1, attributes)
+            self._asking.pop(decision.call_id, None)
+            # Reported from now on, as 0 once none wait, even by a process that never asked.
+            self._pending_keys.add((decision.agent, decision.rules[0] if decision.rules else ""))
+        self.pending.remove(decision.call_id)
+
+    def _observe_pending(self, options: CallbackOptions) -> Iterable[Observation]:
+        counts = self.pending.counts()
+        with self._lock:
+            self._pending_keys.update(counts)
+            keys = sorted(self._pending_keys)
+        for agent, rule in keys:
+            attributes: Attributes = {"peerguard.agent": agent}
+            if rule:
+                attributes["peerguard.rule"] = rule
+            yield Observation(counts.get((agent, rule), 0), attributes)
+
+    def _confirmation_log(self, decision: Decision, state: str, reason: str = "") -> None:
+        number = SeverityNumber.INFO if state in ("requested", "approved") else SeverityNumber.WARN
+        opened = self._open_for(decision.call_id)
+        context = trace.set_span_in_context(opened.span) if opened is not None else None
+        if self._health is not None:
+            self._health.emit("logs")
+        words = {
+            "requested": "asked for",
+            "approved": "approved",
+            "refused": "refused",
+            "timed_out": "timed out",
+        }
+        self._logger.emit(
+            severity_number=number,
+            severity_text=number.name,
+            body=f"confirmation of {decision.tool} by {decision.agent} {words[state]}"
+            + (f": {reason}" if reason and state != "approved" else ""),
+            attributes=confirmation_attributes(decision, state, reason),
+            event_name=CONFIRMATION_EVENT,
+            context=context,
+        )
 
     # ------------------------------------------------------------------ alerts
 
-    def _alert(self, alert: Alert, span: Span | None) -> None:
-        attributes = _alert_attributes(alert)
+    def _alert(self, alert: Alert, span: Span | None, decision: Decision | None = None) -> None:
+        attributes = alert_attributes(alert, decision)
         lost = alert.detail("lost") if alert.rule == AUDIT_GAP_RULE else None
         if isinstance(lost, int) and lost > 0:
             self._records_lost.add(lost, {"peerguard.audit.log": str(alert.detail("log"))})
@@ -648,7 +723,7 @@ class OtelSink(Sink):
                 log_first = self._seen.add((*key, "log"))
                 event_first = span is not None and span.is_recording() and self._seen.add(key)
         if span is not None and span.is_recording() and event_first:
-            span.add_event(ALERT_EVENT, {**attributes, "peerguard.severity": alert.severity.value})
+            span.add_event(ALERT_EVENT, attributes)
         if log_first:
             if self._health is not None:
                 self._health.emit("logs")
@@ -665,71 +740,6 @@ class OtelSink(Sink):
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _call_attributes(tool: str, call_id: str, agent: str) -> Attributes:
-    return {
-        "gen_ai.operation.name": OPERATION,
-        "gen_ai.tool.name": tool,
-        "gen_ai.tool.call.id": call_id,
-        "peerguard.agent": agent,
-    }
-
-
-def _unique(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _decision_attributes(decision: Decision) -> Attributes:
-    attributes = _call_attributes(decision.tool, decision.call_id, decision.agent)
-    attributes.update(
-        {
-            "peerguard.decision": decision.action.value,
-            "peerguard.mode": decision.mode.value,
-            "peerguard.rules": list(decision.rules),
-            "peerguard.asset.kinds": sorted({a.kind.value for a in decision.assets if a.kind}),
-            "peerguard.asset.owners": sorted({a.owner for a in decision.assets if a.owner}),
-            "peerguard.effects": _unique([e.kind.value for e in decision.effects]),
-            "peerguard.args_hash": decision.args_hash,
-        }
-    )
-    if decision.rules:
-        attributes["peerguard.rule"] = decision.rules[0]
-    return attributes
-
-
-def _metric_attributes(decision: Decision) -> Attributes:
-    attributes: Attributes = {
-        "peerguard.decision": decision.action.value,
-        "peerguard.mode": decision.mode.value,
-        "peerguard.agent": decision.agent,
-    }
-    if decision.rules:
-        attributes["peerguard.rule"] = decision.rules[0]
-    return attributes
-
-
-def _pending_attributes(decision: Decision) -> Attributes:
-    attributes: Attributes = {"peerguard.agent": decision.agent}
-    if decision.rules:
-        attributes["peerguard.rule"] = decision.rules[0]
-    return attributes
-
-
-def _alert_attributes(alert: Alert) -> Attributes:
-    attributes: Attributes = {
-        "peerguard.rule": alert.rule,
-        "peerguard.enforcement_gap": alert.enforcement_gap,
-    }
-    if alert.agent is not None:
-        attributes["peerguard.agent"] = alert.agent
-    if alert.tool is not None:
-        attributes["gen_ai.tool.name"] = alert.tool
-    if alert.call_id is not None:
-        attributes["gen_ai.tool.call.id"] = alert.call_id
-    for name, value in alert.details:
-        attributes[f"peerguard.{name}"] = value
-    return attributes
 
 
 def _set_error(span: Span, opened: _Open | None, error: str, description: str | None) -> None:
@@ -759,6 +769,7 @@ def _bounded_put(store: OrderedDict[str, V], key: str, value: V, size: int) -> V
 __all__ = [
     "ALERT_EVENT",
     "APPROVAL_EVENT",
+    "CONFIRMATION_EVENT",
     "ERROR_DENIED",
     "ERROR_REFUSED",
     "OPERATION",

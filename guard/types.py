@@ -330,6 +330,22 @@ class ToolCall:
 
 
 @dataclass(slots=True, unsafe_hash=True)
+class AlertAsset(_Value):
+    """A protected asset an alert is about, as the on-call engineer needs it.
+
+    ``host`` is the host the file is on (this machine's name for a local file); ``relation``
+    is how the acting agent stands to the owner (``peer``, ``own``, ...), ``None`` when no
+    agent acted (a change the watch saw).
+    """
+
+    path: str | None
+    host: str | None = None
+    kind: str | None = None
+    owner: str | None = None
+    relation: str | None = None
+
+
+@dataclass(slots=True, unsafe_hash=True)
 class Alert(_Value):
     """Something the ops team must hear about."""
 
@@ -343,6 +359,8 @@ class Alert(_Value):
     enforcement_gap: bool = False
     # Machine-readable facts behind the message, as (name, value) pairs: e.g. ("lost", 12).
     details: tuple[tuple[str, str | int | float | bool], ...] = ()
+    # The protected assets the alert is about (telemetry emits them as peerguard.asset.*).
+    assets: tuple[AlertAsset, ...] = ()
 
     def detail(self, name: str) -> str | int | float | bool | None:
         """The value of one of :attr:`details`, or ``None``."""
@@ -566,6 +584,7 @@ def _dump(value: object, *, exclude_none: bool = False) -> dict[str, Any]:
 __all__ = [
     "Action",
     "Alert",
+    "AlertAsset",
     "AssetKind",
     "AssetRef",
     "ConfigEdit",

@@ -49,10 +49,13 @@ except ImportError as exc:  # the extra is not installed
 from guard import watchscan
 from guard.assets import AssetInfo
 from guard.engine import Guard
-from guard.types import Alert, AssetKind, Decision, Severity
+from guard.facts import this_host
+from guard.types import Alert, AlertAsset, AssetKind, Decision, Severity
 from guard.watchscan import Tracked, stat_key
 
 WATCH_RULE = "watch"
+"""What every watch alert's rule id begins with (``watch-modified``, ...: see
+:data:`guard.watchscan.FINDINGS`)."""
 _LIMIT_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE, errno.ENFILE})
 _GONE = "gone"
 _MEMORY = 10_000  # paths whose last alert is remembered, to drop its repeats
@@ -63,6 +66,8 @@ class _Expected:
     paths: frozenset[str]
     folders: tuple[str, ...]
     until: float = float("inf")
+    agent: str = ""
+    tool: str = ""
 
 
 @dataclass
@@ -132,6 +137,7 @@ class Watch:
         self._tracked: dict[str, Tracked] = {}
         self._pending: set[str] = set()
         self._last: dict[str, tuple[str, object]] = {}
+        self._configs: dict[str, object] = {}  # parsed content of config assets, last seen
         self._roots: dict[str, tuple[int, int] | None] = {}
         self._observer: BaseObserver | None = None
         self._watches: dict[str, ObservedWatch] = {}
@@ -244,7 +250,9 @@ class Watch:
                 if eff.recursive or os.path.isdir(loc.path):
                     folders.append(loc.path)
         with self._lock:
-            self._expected[decision.call_id] = _Expected(frozenset(paths), tuple(folders))
+            self._expected[decision.call_id] = _Expected(
+                frozenset(paths), tuple(folders), agent=decision.agent, tool=decision.tool
+            )
 
     def after_execute(self, decision: Decision) -> None:
         """The call ended: keep expecting its events for the grace period.
@@ -256,6 +264,12 @@ class Watch:
             exp = self._expected.get(decision.call_id)
             if exp is not None:
                 exp.until = time.monotonic() + self.grace
+
+    def _running(self) -> tuple[str, _Expected] | None:
+        """The guarded call running now (the latest to start), if any."""
+        with self._lock:
+            running = [(c, e) for c, e in self._expected.items() if e.until == float("inf")]
+        return running[-1] if running else None
 
     def _attributed(self, path: str) -> bool:
         now = time.monotonic()
@@ -343,14 +357,12 @@ class Watch:
         info = self._known(path)
         if info is not None:
             # Even when a file is back at the path by now: a delete is an event of its own.
-            self._asset_alert(info, path, "was deleted outside any approved call", "deleted", _GONE)
+            self._asset_alert(info, path, "was deleted", "deleted", _GONE)
 
     def _on_moved(self, src: str, dest: str) -> None:
         info = self._known(src)
         if info is not None:
-            self._asset_alert(
-                info, src, f"was moved to {dest} outside any approved call", "moved", dest
-            )
+            self._asset_alert(info, src, f"was moved to {dest}", "moved", dest)
 
     def _on_folder_event(self, kind: str, src: str, dest: str) -> None:
         if kind not in ("deleted", "moved"):
@@ -360,11 +372,9 @@ class Watch:
             if kind == "moved":
                 moved_to = dest + path[len(src) :]
                 what = f"was moved with its folder to {dest}"
-                self._asset_alert(
-                    info, path, what + " outside any approved call", "moved", moved_to
-                )
+                self._asset_alert(info, path, what + "", "moved", moved_to)
             else:
-                what = "was deleted with its folder outside any approved call"
+                what = "was deleted with its folder"
                 self._asset_alert(info, path, what, "deleted", _GONE)
         gone = [path for path, _info in inside]
         self.guard.assets.refresh(gone)
@@ -403,18 +413,21 @@ class Watch:
                 "link",
                 new.nlink,
             )
-        if new.ident != old.ident:
-            how = "a file moved over it" if moved_over else "deleted and recreated, or swapped"
-            self._asset_alert(
-                info,
-                path,
-                f"was replaced ({how}) outside any approved call",
-                "replaced",
-                (new.ident, new.digest),
-            )
+        off: list[str] = []
+        if path in self._configs and (new.ident != old.ident or new.digest != old.digest):
+            matcher = self.guard.fact_finder.oversight
+            off = watchscan.switched_off(matcher, self._configs[path], path)
+            self._configs[path] = watchscan.config_state(path)
+        how = "a file moved over it" if moved_over else "deleted and recreated, or swapped"
+        if off:
+            by = f"replaced the file ({how})" if new.ident != old.ident else "changed it in place"
+            what = f"had oversight switched off ({', '.join(off)}) by an edit that {by}"
+            self._asset_alert(info, path, what, "oversight-off", (new.ident, new.digest))
+        elif new.ident != old.ident:
+            what = f"was replaced ({how})"
+            self._asset_alert(info, path, what, "replaced", (new.ident, new.digest))
         elif new.digest != old.digest:
-            what = "was modified outside any approved call"
-            self._asset_alert(info, path, what, "modified", new.digest)
+            self._asset_alert(info, path, "was modified", "modified", new.digest)
 
     def _check_new(self, path: str) -> bool:
         """Alert if ``path``, not tracked yet, is a copy or new weights; True if it alerted."""
@@ -425,9 +438,9 @@ class Watch:
 
     def _alert_new(self, info: AssetInfo, path: str) -> bool:
         if info.source.startswith(("same content", "hard link")):
-            what = f"appeared as a copy ({info.source}) outside any approved call"
+            what = f"appeared as a copy ({info.source})"
         elif info.kind is AssetKind.WEIGHTS and info.source.startswith("content:"):
-            what = "new weights file appeared outside any approved call"
+            what = "new weights file appeared"
         else:
             return False
         self._asset_alert(info, path, what, "copy", info.source, copy=True)
@@ -467,13 +480,15 @@ class Watch:
         self._pending.clear()
         index = self.guard.assets
         for root in self.guard.roots:
-            for path, _info in index.under(root):
+            for path, info in index.under(root):
                 try:
                     st = os.lstat(path)
                 except OSError:
                     continue
                 ident = (st.st_ino, watchscan.generation(path))
                 self._tracked[path] = Tracked(stat_key(st), ident, st.st_nlink, index.digest(path))
+                if info.kind is AssetKind.CONFIG:
+                    self._configs[path] = watchscan.config_state(path)
 
     def _recheck(self, path: str, tracked: Tracked, st: os.stat_result | None) -> None:
         """Judge a tracked file whose stat moved, from the file itself (no event needed)."""
@@ -484,7 +499,7 @@ class Watch:
         if self._attributed(path):
             self._last.pop(path, None)
         elif st is None:
-            self._asset_alert(info, path, "was deleted outside any approved call", "deleted", _GONE)
+            self._asset_alert(info, path, "was deleted", "deleted", _GONE)
         else:
             new = watchscan.read_state(path, st)
             if new is None:
@@ -550,11 +565,18 @@ class Watch:
             with self._work:
                 self._roots[root] = now_id
                 if now_id is None:
-                    self._emit(Severity.CRITICAL, f"protected root {root} was deleted")
+                    self._emit(
+                        Severity.CRITICAL,
+                        f"protected root {root} was deleted",
+                        finding="deleted",
+                        assets=(AlertAsset(root, this_host()),),
+                    )
                     continue
                 self._emit(
                     Severity.CRITICAL,
                     f"protected root {root} was replaced; the watch is re-established on it",
+                    finding="replaced",
+                    assets=(AlertAsset(root, this_host()),),
                 )
                 if self._observer is not None:
                     old = self._watches.pop(root, None)
@@ -683,10 +705,36 @@ class Watch:
             del self._last[next(iter(self._last))]
         whose = f"{info.owner}'s" if info.owner else "unowned"
         severity = Severity.CRITICAL if copy or info.kind is not AssetKind.OTHER else Severity.ERROR
-        self._emit(severity, f"{whose} {info.kind.value} {path} {what}")
+        running = self._running()
+        if running is None:
+            when, agent, tool, call_id = "outside any guarded call", None, None, None
+        else:
+            call_id, exp = running
+            agent, tool = exp.agent, exp.tool
+            when = f"while {agent}'s call {tool} ({call_id}) ran, which does not explain it"
+        asset = AlertAsset(path, this_host(), info.kind.value, info.owner)
+        self._emit(
+            severity,
+            f"{whose} {info.kind.value} {path} {what} {when}",
+            finding=kind,
+            call=(agent, tool, call_id),
+            assets=(asset,),
+        )
 
-    def _emit(self, severity: Severity, message: str, *, gap: bool = False) -> None:
-        alert = Alert(severity=severity, rule=WATCH_RULE, message=message, enforcement_gap=gap)
+    def _emit(
+        self,
+        severity: Severity,
+        message: str,
+        *,
+        gap: bool = False,
+        finding: str = "gap",
+        call: tuple[str | None, str | None, str | None] = (None, None, None),
+        assets: tuple[AlertAsset, ...] = (),
+    ) -> None:
+        alert = Alert(
+            severity, watchscan.FINDINGS[finding], message, *call, gap,
+            (("watch.finding", finding),), assets,
+        )  # fmt: skip
         self.stats.alerts += 1
         self.stats.gaps += gap
         self.stats.recent.append(alert)

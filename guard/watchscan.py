@@ -21,8 +21,9 @@ import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
-from guard import assets
+from guard import assets, configs
 from guard.assets import sha256_files
 
 StatKey = tuple[int, int, int, int]
@@ -202,13 +203,45 @@ class LogTap(logging.Handler):
                 _saved_levels.clear()
 
 
+FINDINGS: Final = {
+    "modified": "watch-modified",
+    "replaced": "watch-replaced",
+    "oversight-off": "watch-oversight-off",
+    "deleted": "watch-deleted",
+    "moved": "watch-moved",
+    "copy": "watch-copied",
+    "link": "watch-linked",
+    "gap": "watch-gap",
+}
+"""The watch's kinds of finding and the rule id each alert of that kind carries."""
+
+
+def config_state(path: str) -> Any:
+    """The parsed content of a config file (``None`` when unreadable or not structured)."""
+    text = configs.read_text(path)
+    return configs.parse(text, path) if text is not None else None
+
+
+def switched_off(matcher: configs.OversightMatcher, before: Any, path: str) -> list[str]:
+    """The oversight switches on in ``before`` that the file at ``path`` now has off."""
+    if before is None:
+        return []
+    try:
+        return matcher.turned_off(before, config_state(path))
+    except configs.TooComplex:
+        return []
+
+
 __all__ = [
+    "FINDINGS",
     "LogTap",
     "Tracked",
+    "config_state",
     "generation",
     "hash_file",
     "read_state",
     "stat_key",
+    "switched_off",
     "under",
     "walk_files",
 ]

@@ -70,8 +70,10 @@ class Otel:
         (only,) = self.spans()
         return only
 
-    def logs(self) -> list[ReadableLogRecord]:
-        return list(self.log_exporter.get_finished_logs())
+    def logs(self, event: str = "peerguard.alert") -> list[ReadableLogRecord]:
+        return [
+            r for r in self.log_exporter.get_finished_logs() if r.log_record.event_name == event
+        ]
 
     def points(self, name: str) -> list[Any]:
         data = self.reader.get_metrics_data()
@@ -441,7 +443,10 @@ def test_alert_is_a_log_record_with_mapped_severity(
     assert log.event_name == "peerguard.alert"
     assert attrs(record) == {
         "peerguard.rule": "peer-weights-exfiltration",
+        "peerguard.severity": severity.value,
         "peerguard.agent": AGENT,
+        "gen_ai.agent.id": AGENT,
+        "gen_ai.agent.name": AGENT,
         "gen_ai.tool.name": "copy_file",
         "gen_ai.tool.call.id": "call-1",
         "peerguard.enforcement_gap": False,
@@ -479,6 +484,7 @@ def test_alerts_without_a_call_are_never_dropped_as_repeats(otel: Otel) -> None:
     assert len(otel.logs()) == 2
     assert attrs(otel.logs()[0]) == {
         "peerguard.rule": "sink-failure",
+        "peerguard.severity": "error",
         "peerguard.enforcement_gap": True,
     }
 

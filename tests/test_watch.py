@@ -53,7 +53,7 @@ def test_modification_alerts(watched: tuple[World, MemorySink, Watch]) -> None:
         fh.seek(100)
         fh.write(b"tampered")
     alert = wait_for(sink, lambda a: "modified" in a.message)
-    assert alert.rule == WATCH_RULE
+    assert alert.rule == "watch-modified"
     assert alert.severity is Severity.CRITICAL
     assert "agent-2" in alert.message
 
@@ -131,7 +131,7 @@ def test_unprotected_changes_are_quiet(watched: tuple[World, MemorySink, Watch])
     (world.root / "scratch/notes.txt").write_text("more notes")
     (world.root / "scratch/new.txt").write_text("new")
     time.sleep(0.6)
-    assert [a for a in sink.alerts if a.rule == WATCH_RULE] == []
+    assert [a for a in sink.alerts if a.rule.startswith(WATCH_RULE)] == []
     assert watch.stats.events > 0
 
 
@@ -141,7 +141,7 @@ def test_approved_call_is_attributed(watched: tuple[World, MemorySink, Watch]) -
     call = ToolCall(agent=AGENT, tool="delete_file", args={"path": W})
     watch.guard.run(call, lambda c: (world.root / W).unlink())
     time.sleep(0.8)
-    assert [a for a in sink.alerts if a.rule == WATCH_RULE] == []
+    assert [a for a in sink.alerts if a.rule.startswith(WATCH_RULE)] == []
     assert watch.stats.attributed > 0
 
 
