@@ -142,6 +142,10 @@ def test_watch_limit_reached_at_runtime_falls_back_to_polling(
 ) -> None:
     """New folders past the inotify watch limit raise a gap; polling then finds a copy in one."""
     folders = sum(1 for _ in os.walk(world.root))
+    machine_limits = [
+        Path(p).read_text()
+        for p in ("/proc/sys/fs/inotify/max_user_watches", "/proc/sys/user/max_inotify_watches")
+    ]
     # A user namespace of its own has its own inotify limits: lower them there only.
     child = child_factory(
         world,
@@ -155,6 +159,11 @@ def test_watch_limit_reached_at_runtime_falls_back_to_polling(
     assert "scratch/a/b" in gap["message"]
     shutil.copyfile(world.root / W, deep / "kept.bin")
     child.wait_for(lambda a: "kept.bin" in a["message"] and "copy" in a["message"])
+    # The machine's own limits are untouched: lowering them would starve every other watch.
+    assert [
+        Path(p).read_text()
+        for p in ("/proc/sys/fs/inotify/max_user_watches", "/proc/sys/user/max_inotify_watches")
+    ] == machine_limits
 
 
 def test_unable_to_watch_a_new_folder_falls_back_to_polling(

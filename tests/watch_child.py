@@ -2,8 +2,9 @@
 
 Usage: ``python -m tests.watch_child SPEC``, where SPEC is JSON with ``root``, ``hosts``,
 ``declarations`` and optionally ``max_user_watches`` (written to
-``/proc/sys/fs/inotify/max_user_watches`` first: run it in a user namespace of its own, where
-that limit is private). Prints one JSON line once watching (``{"ready": true, ...}``), then one
+``/proc/sys/user/max_inotify_watches`` first: the limit of the user namespace the child runs
+in, so run it in one of its own. Not ``/proc/sys/fs/inotify/max_user_watches``: for a child
+of real root that is the machine's own limit, and lowering it starves every other watch). Prints one JSON line once watching (``{"ready": true, ...}``), then one
 per alert, and runs until its standard input closes.
 """
 
@@ -41,7 +42,10 @@ def main() -> int:
     """
     spec = json.loads(sys.argv[1])
     if spec.get("max_user_watches"):
-        with open("/proc/sys/fs/inotify/max_user_watches", "w") as fh:
+        with open("/proc/self/uid_map") as fh:
+            if fh.read().split() == ["0", "0", "4294967295"]:  # the machine's own namespace
+                raise SystemExit("max_user_watches needs a user namespace of its own")
+        with open("/proc/sys/user/max_inotify_watches", "w") as fh:
             fh.write(str(spec["max_user_watches"]))
     guard = Guard(
         root=spec["root"],
