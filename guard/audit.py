@@ -44,7 +44,8 @@ import os
 import tempfile
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -478,48 +479,49 @@ class AuditLog:
         """
         os.fsync(self._fd)  # covers every line written before it, the checkpoint included
         line = canonical(checkpoint.body())[:-1] + b',"hash":"' + checkpoint.hash.encode() + b'"}'
-        directory = os.path.dirname(os.path.abspath(self.checkpoint_path))
-        fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(line + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
-            self._acquire(sync=False)
-            try:
-                if _mirrored_seq(self.checkpoint_path) < checkpoint.seq:
-                    os.replace(tmp, self.checkpoint_path)
-            finally:
-                self._release()
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        _publish(self.checkpoint_path, line, checkpoint.seq, self._locked())
         if self.witness_path is not None:
-            self._witness(self.witness_path, line)
+            # The witness may be shared by writers of several processes: its own lock file.
+            _publish(self.witness_path, line, checkpoint.seq, _flocked(self.witness_path + ".lock"))
         _tell(self.seal_listeners, checkpoint)
 
-    @staticmethod
-    def _witness(path: str, line: bytes) -> None:
-        """Copy the checkpoint to the witness file, never over a newer one."""
-        seq = json.loads(line)["seq"]
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".witness-", dir=directory)
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The log's own lock, without catching up with other writers."""
+        self._acquire(sync=False)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(line + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
-            # The witness may be shared by writers of several processes: its own lock file.
-            lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if _mirrored_seq(path) < seq:
-                    os.replace(tmp, path)
-            finally:
-                os.close(lock)
+            yield
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            self._release()
+
+
+def _publish(path: str, line: bytes, seq: int, lock: AbstractContextManager[None]) -> None:
+    """Store the checkpoint ``line`` alone in ``path`` (a mirror or a witness), never over a
+    newer one: written and fsynced beside it, then renamed over it under ``lock``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + "-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(line + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        with lock:
+            if _mirrored_seq(path) < seq:
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _flocked(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on the lock file ``path`` (created if missing)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _tell(listeners: list[Callable[[AuditRecord], None]], record: AuditRecord) -> None:

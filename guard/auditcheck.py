@@ -14,7 +14,7 @@ import os
 import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -172,31 +172,41 @@ def _check_checkpoint(
         return False
     if public_key is None:
         return True
-    sig = p.get("sig")
-    if not isinstance(sig, str):
+    wrong = _signature_problem(rec, public_key)
+    if wrong == "unsigned-checkpoint":
         problems.append(
             AuditProblem(
-                kind="unsigned-checkpoint",
+                kind=wrong,
                 seq=rec.seq,
                 line=lineno,
                 message=f"checkpoint at seq {rec.seq} carries no signature",
             )
         )
-        return False
-    try:
-        verify_signature(checkpoint_statement(rec.seq, rec.prev), decode_signature(sig), public_key)
-    except IntegrityError:
+    elif wrong == "forged-signature":
         problems.append(
             AuditProblem(
-                kind="forged-signature",
+                kind=wrong,
                 seq=rec.seq,
                 line=lineno,
                 message=f"checkpoint at seq {rec.seq}: signature does not verify with the "
                 "given key (forged, or the chain before it was rewritten)",
             )
         )
-        return False
-    return True
+    return wrong is None
+
+
+def _signature_problem(
+    rec: AuditRecord, public_key: PublicKey
+) -> Literal["unsigned-checkpoint", "forged-signature"] | None:
+    """What is wrong with a checkpoint's signature under ``public_key``; ``None`` if nothing."""
+    sig = rec.payload.get("sig")
+    if not isinstance(sig, str):
+        return "unsigned-checkpoint"
+    try:
+        verify_signature(checkpoint_statement(rec.seq, rec.prev), decode_signature(sig), public_key)
+    except IntegrityError:
+        return "forged-signature"
+    return None
 
 
 def verify_log(
@@ -469,35 +479,39 @@ def _gap(rec: AuditRecord, lineno: int, problems: list[AuditProblem]) -> AuditGa
 
 
 def _read_checkpoint(
-    path: str, public_key: PublicKey | None, what: str, problems: list[AuditProblem]
+    path: str,
+    public_key: PublicKey | None,
+    what: str,
+    kind: ProblemKind,
+    problems: list[AuditProblem],
+    *,
+    missing_ok: bool = False,
 ) -> AuditRecord | None:
-    """An intact (and, with a key, validly signed) checkpoint record stored alone in ``path``."""
+    """An intact (and, with a key, validly signed) checkpoint record stored alone in ``path``
+    (the log's ``.checkpoint`` mirror, or its witness); else a ``kind`` problem and ``None``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist and ``missing_ok`` (the caller decides).
+    """
     try:
         data = read_small(path)
-    except OSError as exc:
-        problems.append(
-            AuditProblem(kind="rolled-back", message=f"{what} {path} cannot be read: {exc}")
-        )
+    except OSError as exc:  # a folder, a FIFO, a 10 GB file: not a checkpoint the writer wrote
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            raise
+        problems.append(AuditProblem(kind=kind, message=f"{what} {path} cannot be read: {exc}"))
         return None
     try:
         rec = AuditRecord.from_line(data)
         intact = exact_digest(data) == rec.hash and rec.kind == CHECKPOINT
     except IntegrityError as exc:
-        problems.append(AuditProblem(kind="rolled-back", message=f"{what} {path}: {exc}"))
+        problems.append(AuditProblem(kind=kind, message=f"{what} {path}: {exc}"))
         return None
     if intact and public_key is not None:
-        sig = rec.payload.get("sig")
-        try:
-            if not isinstance(sig, str):
-                raise IntegrityError("unsigned")
-            statement = checkpoint_statement(rec.seq, rec.prev)
-            verify_signature(statement, decode_signature(sig), public_key)
-        except IntegrityError:
-            intact = False
+        intact = _signature_problem(rec, public_key) is None
     if not intact:
         problems.append(
             AuditProblem(
-                kind="rolled-back",
+                kind=kind,
                 message=f"{what} {path} is not an intact checkpoint"
                 + (" signed with the given key" if public_key is not None else ""),
             )
@@ -523,7 +537,7 @@ def _check_head(
     """
     known: list[tuple[int, str, str]] = []
     if witness is not None and (sealed_once or os.path.exists(witness)):
-        rec = _read_checkpoint(os.fspath(witness), public_key, "witness", problems)
+        rec = _read_checkpoint(os.fspath(witness), public_key, "witness", "rolled-back", problems)
         if rec is not None:
             known.append((rec.seq, rec.hash, f"the witness {os.fspath(witness)}"))
     if head is not None:
@@ -563,7 +577,9 @@ def _check_checkpoint_file(
 ) -> None:
     side = log_path + ".checkpoint"
     try:
-        data = read_small(side)
+        rec = _read_checkpoint(
+            side, public_key, "checkpoint file", "checkpoint-file", problems, missing_ok=True
+        )
     except FileNotFoundError:
         # A log never sealed has no mirror yet (its records all count as unsealed); one that
         # holds a checkpoint had one, so its absence means it was removed.
@@ -575,40 +591,8 @@ def _check_checkpoint_file(
                 )
             )
         return
-    except OSError as exc:  # a folder, a FIFO, a 10 GB file: not the writer's mirror
-        problems.append(
-            AuditProblem(kind="checkpoint-file", message=f"{side} cannot be read: {exc}")
-        )
+    if rec is None:
         return
-    try:
-        rec = AuditRecord.from_line(data)
-        digest = exact_digest(data)
-    except IntegrityError as exc:
-        problems.append(AuditProblem(kind="checkpoint-file", message=f"{side}: {exc}"))
-        return
-    if rec.kind != CHECKPOINT or digest != rec.hash:
-        problems.append(
-            AuditProblem(
-                kind="checkpoint-file", message=f"{side} is not an intact checkpoint record"
-            )
-        )
-        return
-    if public_key is not None:
-        sig = rec.payload.get("sig")
-        try:
-            if not isinstance(sig, str):
-                raise IntegrityError("unsigned")
-            verify_signature(
-                checkpoint_statement(rec.seq, rec.prev), decode_signature(sig), public_key
-            )
-        except IntegrityError:
-            problems.append(
-                AuditProblem(
-                    kind="checkpoint-file",
-                    message=f"{side}: signature missing or invalid for the given key",
-                )
-            )
-            return
     if rec.seq > max_seq:
         problems.append(
             AuditProblem(
