@@ -353,6 +353,9 @@ def _expand_one(
     if t.path is None:
         return _expand_at(tool, t, args, ctx, None)
     value = render(t.path, args)
+    if t.simple is not None and type(value) is str:
+        # The common case (read, delete, list...) without the general path's layers.
+        return [Effect(t.simple, _location(value, t.path, ctx), None, t.recursive, tool)]
     if isinstance(value, (list, tuple)):
         # A list of paths (read_multiple_files): the effect once for each.
         if not value:
@@ -594,6 +597,8 @@ class EffectFinder:
                 frozenset[str],
             ],
         ] = {}
+        # The context of a call that names no host and no folder (most calls), made once.
+        self._root_ctx = SpecContext(root, hosts, None)
 
     def cwd(self, call: ToolCall) -> tuple[str, str | None]:
         """The working directory and home of the shell or tool ``call`` runs in.
@@ -634,13 +639,17 @@ class EffectFinder:
                     note=f"no tool spec for {call.tool!r}; declare one in the policy's tools:",
                 )
             ]
-        # Most calls name no host and no folder: skip the call into _cwd for them.
-        cwd, home = (self.root, None) if call.host is None and call.cwd is None else self.cwd(call)
+        # Most calls name no host and no folder: skip the call into cwd() for them.
+        if call.host is None and call.cwd is None:
+            ctx = self._root_ctx
+            cwd, home = ctx.cwd, None
+        else:
+            cwd, home = self.cwd(call)
+            ctx = SpecContext(cwd, self.hosts, home)
         split = self._split.get(call.tool)
         if split is None or split[0] is not spec:
             split = self._split[call.tool] = (spec, *compile_spec(spec), template_args(spec))
         _spec, structured, shells, known = split
-        ctx = SpecContext(cwd, self.hosts, home)
         effects: list[Effect] = []
         for template in structured:
             effects += expand_one(call.tool, template, call.args, ctx)

@@ -406,7 +406,8 @@ class Guard:
     def _show_effect(self, eff: Effect) -> str:
         words: list[str] = [eff.kind]  # a StrEnum is its value
         if eff.target is not None:
-            words.append(self._display(eff.target.path) if eff.target.visible else eff.target.raw)
+            path = eff.target.path
+            words.append(self._display(path) if path is not None else eff.target.raw)
         if eff.dest is not None:
             shown = self._display(eff.dest.path) if eff.dest.path else eff.dest.raw
             words.append("-> " + eff.dest.on_host(shown))
@@ -424,7 +425,9 @@ class Guard:
         """``said`` (the effect in words) with what the fact adds: whose asset, what changes."""
         if asset is not None and asset.kind is not None:
             whose = f"of {asset.owner}" if asset.owner else "with no declared owner"
-            said += f" [{self._display(asset.path)}: {asset.kind} {whose}, {asset.relation}]"
+            # ``_value_``: the members' text without Enum's formatting (this is the hot path).
+            kind, relation = asset.kind._value_, asset.relation._value_
+            said += f" [{self._display(asset.path)}: {kind} {whose}, {relation}]"
         if fact.oversight_off:
             said += " [turns oversight off]"
         if fact.note:

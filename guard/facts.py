@@ -400,6 +400,8 @@ def alert_asset(asset: AssetRef | None, eff: Effect | None, path: str | None) ->
             dest is not None
             and where is not None
             and dest.path is not None
+            # Cheap test first: most alerts are about a source, not the destination.
+            and where.startswith(dest.path)
             and (where == dest.path or where.startswith(dest.path.rstrip("/") + "/"))
         ):
             host = dest.host
@@ -407,12 +409,15 @@ def alert_asset(asset: AssetRef | None, eff: Effect | None, path: str | None) ->
             host = eff.target.host
     if asset is None:
         return AlertAsset(where, host or this_host())
+    # ``_value_`` is the member's value as a plain attribute; ``.value`` is a property, and
+    # this runs on every alert of the decision path.
+    kind = asset.kind
     return AlertAsset(
         where,
         host or this_host(),
-        asset.kind.value if asset.kind is not None else None,
+        kind._value_ if kind is not None else None,
         asset.owner,
-        asset.relation.value,
+        asset.relation._value_,
     )
 
 

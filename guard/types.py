@@ -158,6 +158,8 @@ def _names_host(text: str, host: str) -> bool:
     ``scheme://[user@]host[:port]/...``)."""
     if text == host:
         return True
+    if ":" not in text:  # the common case, a plain path: no host part to compare
+        return False
     scheme, sep, rest = text.partition("://")
     if sep and scheme.isalnum():
         netloc = rest.split("/", 1)[0].rpartition("@")[2]
