@@ -1,16 +1,20 @@
 """The process that starts contained commands: small, single-threaded, standard library only.
 
-Started once per guard process (``python -S -I _zygote.py FD``), it reads requests from the
+Started once per guard process (``python -S -I _zygote.py FD``), it serves requests on the
 socket ``FD``: a JSON plan with, attached, the descriptors for the command's standard output,
-standard error and a status pipe. For each it forks; the child builds the sandbox (see
-:mod:`guard.contain.sandbox` for what it holds) and forks again: PID 1 of the new PID namespace
-runs ``bash``, and the child waits for it and writes its status. Forking this small process
-costs a fraction of forking the guard's, and nothing here can hold a lock another thread took.
+standard error and a status pipe. It keeps one *standby* child ready ahead of the next request:
+the standby has entered the new namespaces and forked PID 1 of the new PID namespace. PID 1
+takes the next request itself, tells the starter (which makes the next standby at once, while
+this command runs), builds the sandbox (see :mod:`guard.contain.sandbox` for what it holds) and
+runs ``bash``; the standby waits for it and writes its status. Two forks and the namespace
+entries, most of a sandbox's set-up time, are so made before the request rather than after
+it. Forking this small process costs a fraction of forking the guard's, and nothing here can
+hold a lock another thread took.
 
 A zygote started with ``offline`` first enters a network namespace with nothing in it, which
 every command it starts shares; the one for calls given the network does not.
 
-Status pipe, one line each: ``P<pid>`` (this child), ``Q<pid>`` (PID 1 of the command's
+Status pipe, one line each: ``Q<pid>`` (PID 1 of the command's
 namespace: killing it kills every process there), then ``X<code>`` (bash's exit status, 128+N for
 signal N), written only once PID 1 is reaped, which the kernel allows only after every other
 process of the namespace is gone; or ``E<message>`` (the sandbox could not be built; nothing
@@ -25,11 +29,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import signal
 import socket
 import struct
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -107,8 +112,8 @@ def setattr_(path: bytes, attr_set: int, attr_clr: int, recursive: bool) -> None
     check(res, f"mount_setattr {path.decode(errors='replace')}")
 
 
-def build(plan: dict[str, Any]) -> None:
-    """Enter the namespaces and build the command's view of the filesystem (see sandbox)."""
+def enter() -> None:
+    """Enter new user, mount, PID, IPC and UTS namespaces (the next child forked is PID 1)."""
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     uid, gid = os.geteuid(), os.getegid()
     check(LIBC.unshare(flags), "unshare")
@@ -116,6 +121,10 @@ def build(plan: dict[str, Any]) -> None:
     write_file("/proc/self/uid_map", b"0 %d 1" % uid)
     write_file("/proc/self/gid_map", b"0 %d 1" % gid)
     mount(b"none", b"/", None, MS_REC | MS_PRIVATE, "make / private")
+
+
+def build(plan: dict[str, Any]) -> None:
+    """Build the command's view of the filesystem in the namespaces entered (see sandbox)."""
     overlays = [(os.fsencode(p), o.encode()) for p, o in plan["overlays"]]
     held = []
     for point, options in overlays:
@@ -172,50 +181,119 @@ def lock() -> None:
     write_file("/proc/self/gid_map", b"0 0 1")
 
 
-def child(plan: dict[str, Any], out: int, err: int, status: int) -> None:
-    """The forked child: build, fork PID 1, report its status. Never returns."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.write(status, b"P%d\n" % os.getpid())
+def warm() -> None:
+    """Touch, ahead of the request, what PID 1 will need: a forked child pays for each page
+    it first writes, and a request should not wait for that."""
+    json.loads(json.dumps({"argv": ["bash"], "env": dict(os.environ), "overlays": [["/", "x"]]}))
+    LIBC.mount(None, b"/nonexistent/peerguard", None, 0, None)  # fails; warms the call path
+
+
+def init(sock: socket.socket, taken: int, chan: socket.socket) -> NoReturn:
+    """PID 1 of the command's namespace, forked ahead of its request: take one request from
+    ``sock`` (saying so on ``taken``), build the sandbox, lock it and run ``bash``. Its
+    standby learns the status descriptor through ``chan``, and any failure to build.
+    Never returns."""
     try:
+        # Armed before anything else; a standby that died even earlier closed its end of
+        # ``chan``, and the read below ends at once.
+        check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
+        me = int(recv_exact(chan, 12))  # this process's number outside its namespace
+        warm()
+        request = take(sock, taken)
+    except BaseException:  # nothing to report to: the standby sees the exit
+        os._exit(125)
+    if request is None:
+        os.write(taken, b"q")  # the guard is gone, or spoke nonsense: the starter ends
+        os._exit(0)
+    os.write(taken, b"t")
+    sock.close()
+    payload, (out, err, status) = request
+    try:
+        os.write(status, b"Q%d\n" % me)  # PID 1: what the guard kills at a limit
+        socket.send_fds(chan, [b"S"], [status])  # for the standby, to say the exit status
+        plan = json.loads(payload)
         build(plan)
+        lock()
+        # Python ignores SIGPIPE and SIGXFSZ; a shell expects them fatal (yes | head).
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
         os.chdir(str(plan["cwd"]))
     except BaseException as exc:
-        os.write(status, b"E" + f"{type(exc).__name__}: {exc}".encode(errors="replace")[:4000])
+        # Told to the standby, which says it instead of an exit status: nothing ran.
+        chan.sendall(b"E" + f"{type(exc).__name__}: {exc}".encode(errors="replace")[:4000])
         os._exit(126)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            lock()
-            # Python ignores SIGPIPE and SIGXFSZ; a shell expects them fatal (yes | head).
-            for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-                signal.signal(sig, signal.SIG_DFL)
-            os.chdir(str(plan["cwd"]))
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
-            os.dup2(out, 1)
-            os.dup2(err, 2)
-            os.closerange(3, 65536)
-            env = {str(k): str(v) for k, v in plan["env"].items()}
-            argv = [str(a) for a in plan["argv"]]
-            os.execvpe(argv[0], argv, env)  # noqa: S606 - bash, as the caller asked
-        except BaseException as exc:
-            os.write(2, f"peerguard sandbox: {type(exc).__name__}: {exc}\n".encode())
-        os._exit(127)
-    os.write(status, b"Q%d\n" % pid)  # PID 1: what the guard kills at a limit
-    os.close(out)
-    os.close(err)
+    try:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.closerange(3, 65536)
+        env = {str(k): str(v) for k, v in plan["env"].items()}
+        argv = [str(a) for a in plan["argv"]]
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - bash, as the caller asked
+    except BaseException as exc:
+        os.write(2, f"peerguard sandbox: {type(exc).__name__}: {exc}\n".encode())
+    os._exit(127)
+
+
+def standby(sock: socket.socket, taken: int) -> NoReturn:
+    """A child of the starter made ahead of its request: it enters the namespaces and forks
+    PID 1 (the slow part, a few hundred microseconds each, is then off the call's path),
+    which takes the next request itself. The standby waits for PID 1 and says its exit status
+    (``X``) or why the sandbox could not be built (``E``); if it could not even enter the
+    namespaces, it takes the request itself to say why. Never returns."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        enter()
+        chan, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            chan.close()
+            init(sock, taken, theirs)
+        theirs.close()
+    except BaseException as exc:  # said to the request that comes
+        fail(sock, taken, f"{type(exc).__name__}: {exc}")
+    sock.close()
+    chan.sendall(b"%12d" % pid)
     while True:
         try:
             _, code = os.waitpid(pid, 0)
             break
         except InterruptedError:
             continue
+    try:
+        said, fds, _flags, _addr = socket.recv_fds(chan, 4096, 1)
+        if said.startswith(b"S") and len(fds) == 1:
+            said = said[1:]
+            if not said:
+                chan.setblocking(False)
+                said = chan.recv(4096)
+    except OSError:
+        fds, said = [], b""
+    if not fds:
+        os._exit(0)  # PID 1 ended before it took a request (the guard is gone)
+    status = fds[0]
+    if said.startswith(b"E"):
+        os.write(status, said)
+        os._exit(126)
     if os.WIFEXITED(code):
         result = os.WEXITSTATUS(code)
     else:
         result = 128 + os.WTERMSIG(code) if os.WIFSIGNALED(code) else 125
     os.write(status, b"X%d\n" % result)
     os._exit(0)
+
+
+def fail(sock: socket.socket, taken: int, why: str) -> NoReturn:
+    """No PID 1 could be made: take the next request and say why. Never returns."""
+    request = take(sock, taken)
+    if request is None:
+        os.write(taken, b"q")
+        os._exit(0)
+    os.write(taken, b"t")
+    status = request[1][2]
+    os.write(status, b"E" + why.encode(errors="replace")[:4000])
+    os._exit(126)
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -229,37 +307,78 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
     return b"".join(parts)
 
 
-def serve(sock: socket.socket) -> None:
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    parent = os.getppid()
+def take(sock: socket.socket, taken: int | None) -> tuple[bytes, list[int]] | None:
+    """One request from the guard: its plan (JSON bytes) and its three descriptors; ``None``
+    when the guard or the starter is gone, or the request cannot be read. ``taken`` is the
+    pipe to the starter (``None`` in the starter itself)."""
     sock.settimeout(5.0)
+    starter = select.poll()
+    if taken is not None:
+        starter.register(taken, select.POLLOUT)
+    parent = os.getppid()
     while True:
         try:
             head, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, MAX_FDS)
+            break
         except TimeoutError:
-            if os.getppid() != parent:
-                return  # the guard is gone (another process may still hold its socket)
+            if any(ev & select.POLLERR for _fd, ev in starter.poll(0)):
+                return None  # the starter is gone: no one reads ``taken`` any more
+            if taken is None and os.getppid() != parent:
+                return None  # the guard is gone
             continue
-        try:
-            if len(head) < HEADER.size:
-                head += recv_exact(sock, HEADER.size - len(head))
-            (size,) = HEADER.unpack(head)
-            plan = json.loads(recv_exact(sock, size))
-        except (EOFError, OSError, ValueError, struct.error):
-            return
-        if len(fds) != MAX_FDS:
-            for fd in fds:
-                os.close(fd)
-            continue
-        pid = os.fork()
-        if pid == 0:
-            try:
-                sock.close()
-                child(plan, *fds)
-            finally:
-                os._exit(125)
+        except OSError:
+            return None
+    try:
+        if len(head) < HEADER.size:
+            head += recv_exact(sock, HEADER.size - len(head))
+        (size,) = HEADER.unpack(head)
+        payload = recv_exact(sock, size)
+    except (EOFError, OSError, ValueError, struct.error):
         for fd in fds:
             os.close(fd)
+        return None
+    if len(fds) != MAX_FDS:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return payload, fds
+
+
+def serve(sock: socket.socket) -> None:
+    """Keep one standby child ready; when it takes a request, make the next."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    parent = os.getppid()
+    while True:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                standby(sock, w)
+            finally:
+                os._exit(125)
+        os.close(w)
+        if not wait(r, parent, pid):
+            return
+        said = os.read(r, 1)
+        os.close(r)
+        if said != b"t":
+            return  # the guard closed its socket, or sent what cannot be read
+        # The next standby is made at once, while this command runs: on another processor
+        # when there is one (made after the command, it was late for calls that follow
+        # closely).
+
+
+def wait(r: int, parent: int, standby: int) -> bool:
+    """Wait until ``r`` can be read; False when the guard is gone (its process ended, though
+    another may still hold its socket), after killing ``standby``."""
+    while True:
+        ready, _, _ = select.select([r], [], [], 5.0)
+        if ready:
+            return True
+        if os.getppid() != parent:
+            os.kill(standby, signal.SIGKILL)
+            return False
 
 
 def offline() -> None:
@@ -273,11 +392,21 @@ def offline() -> None:
     write_file("/proc/self/gid_map", b"0 %d 1" % gid)
 
 
+def refuse(sock: socket.socket, why: str) -> None:
+    """Answer every request with why no sandbox can be made, until the guard is gone."""
+    while (request := take(sock, None)) is not None:
+        _payload, (out, err, status) = request
+        os.write(status, b"E" + why.encode(errors="replace")[:4000])
+        for fd in (out, err, status):
+            os.close(fd)
+
+
 if __name__ == "__main__":
     listener = socket.socket(fileno=int(sys.argv[1]))
     if sys.argv[2:] == ["offline"]:
         try:
             offline()
-        except OSError:
-            sys.exit(3)  # the guard reports it: containment is unavailable
+        except OSError as exc:
+            refuse(listener, f"{type(exc).__name__}: {exc}")
+            sys.exit(0)
     serve(listener)

@@ -464,7 +464,11 @@ def _collect(
     sel.close()
     lines = bytes(said).split(b"\n")
     code = next((ln[1:] for ln in lines if ln.startswith(b"X")), None)
-    failure = bytes(said).partition(b"\nE")[2] if b"\nE" in said else None
+    said_ = bytes(said)
+    if said_.startswith(b"E"):  # the starter could not make the sandbox at all
+        failure: bytes | None = said_[1:]
+    else:
+        failure = said_.partition(b"\nE")[2] if b"\nE" in said_ else None
     if failure is not None:
         raise ContainmentError(
             f"the sandbox could not be set up: {failure.decode(errors='replace')}"
