@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from guard.assets import AssetIndex, AssetInfo
 from guard.decoding import layers
-from guard.fingerprints import FingerprintIndex, Match, ScanTap
+from guard.fingerprints import FingerprintIndex, Match, Scanner, ScanTap
 from guard.streams import DecodeBudget, Tap
 from guard.types import AssetKind
 
@@ -234,6 +234,32 @@ def _text_decodings(text: bytes) -> Iterator[bytes]:
         yield quopri.decodestring(text)
 
 
+def may_carry_bytes(text: bytes) -> bool:
+    """Whether ``text`` holds bytes that are not text, or a run of base64 or hex long enough
+    to decode to something (base64, base32, hex, Ascii85 or base85): what a piece of a file
+    looks like when printed. Prose, lists of names and tables of numbers do not."""
+    if b"\0" in text.translate(_RUN_MAP):
+        return True
+    return any(
+        next(_spans(text, table, _RUN_MIN), None) is not None
+        for table in (_B64_TABLE, _HEX_TABLE, _A85_TABLE)
+    )
+
+
+def text_runs(text: bytes) -> Iterator[bytes]:
+    """What the base64 and hex runs of ``text`` decode to (every alignment): the two ways
+    a shell prints bytes as text, the cheap subset of :func:`_text_decodings`."""
+    for run in _spans(text, _B64_TABLE, _RUN_MIN):
+        for decoded, _how in _decoded_runs(run):
+            yield decoded
+    for run in _spans(text, _HEX_TABLE, _RUN_MIN):
+        digits = _NOT_HEX.sub(b"", run)
+        if len(digits) * 3 >= len(run):
+            for shift in (0, 1):
+                usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
+                yield bytes.fromhex(usable.decode("ascii"))
+
+
 def _decoded_runs(run: bytes) -> Iterator[tuple[bytes, tuple[str, ...]]]:
     """What one run of base64-alphabet characters decodes to: as hex (when it is hex), and
     as base64 at every alignment, restarting after padding and at each line."""
@@ -323,7 +349,14 @@ class ContentIndex:
             return None
         return Hit(known[0], known[1], match.matched_bytes, how)
 
-    def find(self, payload: bytes | str, budget: DecodeBudget | None = None) -> Found:
+    def find(
+        self,
+        payload: bytes | str,
+        budget: DecodeBudget | None = None,
+        *,
+        least: int = MIN_PAYLOAD,
+        shared: dict[int, tuple[tuple[str, ...], int]] | None = None,
+    ) -> Found:
         """Protected weights in ``payload``, raw, in base64 or hex runs, or under encodings.
 
         Args:
@@ -331,16 +364,27 @@ class ContentIndex:
                 characters past U+007F: bytes an agent carried in a str).
             budget: Decoding limits (defaults when ``None``); what goes over them is
                 reported in :attr:`Found.uninspected`.
+            least: Payloads, and decoded runs, shorter than this are not looked at.
+            shared: When given, every indexed chunk found whole, in any view or layer, is
+                added to it (see :meth:`~guard.fingerprints.Scanner.shared`), whether or not
+                the payload reaches the threshold on its own.
         """
         found = Found()
-        if len(payload) < MIN_PAYLOAD:
+        if len(payload) < least:
             return found
         index = self.index()
         if not self._by_key:
             return found
         seen: dict[str, Hit] = {}
-        for data, how in _views(payload):
-            for layer in layers(data, budget, tap=lambda: ScanTap(index.scanner())):
+        scanners: list[Scanner] = []
+
+        def tap() -> ScanTap:
+            scanner = index.scanner()
+            scanners.append(scanner)
+            return ScanTap(scanner)
+
+        for data, how in _views(payload, least):
+            for layer in layers(data, budget, tap=tap):
                 if layer.uninspected:
                     found.uninspected.append(
                         f"{' in '.join(reversed((*how, *layer.how))) or 'the payload'}: "
@@ -354,10 +398,19 @@ class ContentIndex:
                         ):
                             seen[hit.path] = hit
         found.hits = sorted(seen.values(), key=lambda h: -h.matched_bytes)
+        if shared is not None:
+            for scanner in scanners:
+                shared.update(scanner.shared())
         return found
 
+    def asset_of(self, key: str) -> tuple[str, AssetInfo] | None:
+        """The protected file (path, asset) a fingerprint key stands for."""
+        return self._by_key.get(key)
 
-def _views(payload: bytes | str) -> Iterator[tuple[bytes, tuple[str, ...]]]:
+
+def _views(
+    payload: bytes | str, least: int = MIN_PAYLOAD
+) -> Iterator[tuple[bytes, tuple[str, ...]]]:
     """The byte strings to scan: the payload itself, then each base64 and hex run decoded."""
     if isinstance(payload, str):
         raw = payload.encode("utf-8", "surrogatepass")
@@ -373,7 +426,7 @@ def _views(payload: bytes | str) -> Iterator[tuple[bytes, tuple[str, ...]]]:
     # not in the alphabet, "dataQUJD..." is): every alignment is decoded, as the run's
     # start cannot tell which one is the payload's.
     for decoded in _text_decodings(raw):
-        if len(decoded) >= MIN_PAYLOAD:
+        if len(decoded) >= least:
             yield decoded, ("decoded text",)
 
 
@@ -382,7 +435,10 @@ _PADDING = re.compile(rb"=+")
 
 
 def _unbase64(piece: bytes) -> bytes:
-    usable = piece[: len(piece) // 4 * 4]
+    # A piece cut at its padding ends in a partial group of 2 or 3 characters, which holds 1
+    # or 2 bytes: padded back, not dropped (pieces of a stream encoded one by one join up).
+    extra = len(piece) % 4
+    usable = piece + b"=" * (4 - extra) if extra > 1 else piece[: len(piece) - extra]
     try:
         return binascii.a2b_base64(usable, strict_mode=False)
     except (binascii.Error, ValueError):
@@ -403,7 +459,17 @@ def describe(hit: Hit, root: str) -> str:
     return f"{hit.matched_bytes // 1024} KiB of the tensor bytes of {shown}{where}"
 
 
-__all__ = ["MIN_PAYLOAD", "ContentIndex", "Found", "Hit", "PayloadTap", "describe", "strings_in"]
+__all__ = [
+    "MIN_PAYLOAD",
+    "ContentIndex",
+    "Found",
+    "Hit",
+    "PayloadTap",
+    "describe",
+    "may_carry_bytes",
+    "strings_in",
+    "text_runs",
+]
 
 
 def strings_in(value: object, budget: int = 100_000) -> Iterator[str | bytes]:

@@ -28,7 +28,8 @@ from typing import Any, Protocol, TypeVar
 from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
-from guard.content import MIN_PAYLOAD, ContentIndex, describe, strings_in
+from guard.carry import CarryLedger, file_end
+from guard.content import ContentIndex, describe, strings_in
 from guard.effects import (
     BUILTIN_SPECS,
     DEFAULT_SHELL_TOOLS,
@@ -55,6 +56,7 @@ from guard.types import (
     Alert,
     AssetKind,
     AssetRef,
+    ConfigEdit,
     Decision,
     Effect,
     EffectKind,
@@ -321,20 +323,23 @@ class Guard:
         effects = self.effect_finder.effects_of(call)
         for eff in effects:
             edit = eff.edit
-            if (
-                edit is not None
-                and edit.content is not None
-                and len(edit.content) >= MIN_PAYLOAD
-                and eff.kind is EffectKind.WRITE
-            ):
-                return [*effects, *self._carried(eff, edit.content)]
+            if edit is not None and edit.content is not None and eff.kind is EffectKind.WRITE:
+                return [*effects, *self._carried(call.agent, eff, edit)]
         return effects
 
-    def _carried(self, write: Effect, content: str) -> list[Effect]:
+    def _carried(self, agent: str, write: Effect, edit: ConfigEdit) -> list[Effect]:
         """A ``copy`` from each protected weights file whose tensor bytes the content a
-        call writes holds (raw, base64, hex, compressed: :class:`ContentIndex`); an uncertain
-        effect where the content could not be looked into."""
-        found = self.content.find(content)
+        call writes holds (raw, base64, hex, compressed: :class:`ContentIndex`), alone, with
+        what the agent sent before, or, for an append, with the end of the file it extends
+        (:class:`CarryLedger`); an uncertain effect where the content could not be looked
+        into."""
+        content = edit.content or ""
+        before = b""
+        if edit.op == "append" and write.target is not None and write.target.path is not None:
+            before = file_end(write.target.path)
+        found = self.carry.carried(
+            agent, "out", content.encode("utf-8", "surrogatepass"), before=before
+        )
         out = [
             Effect(kind=EffectKind.COPY, target=Location(raw=h.path, path=h.path,
                    host=self.hosts.host_of(h.path)), dest=write.target, via=write.via,
@@ -350,6 +355,11 @@ class Guard:
     def content(self) -> ContentIndex:
         """Fingerprints of the protected weights, for content an agent carries itself."""
         return ContentIndex(self.assets, self.roots)
+
+    @functools.cached_property
+    def carry(self) -> CarryLedger:
+        """What each agent has carried of protected weights so far (see :mod:`guard.carry`)."""
+        return CarryLedger(self.content)
 
     # ------------------------------------------------------------------ obligations
 
@@ -566,7 +576,8 @@ class Guard:
         that cannot be looked into within the decoding budget, is withheld: a critical
         alert, then :class:`ResultWithheld`, whose message is the notice the agent sees. In
         shadow mode only the alert. Strings, bytes and those inside lists, tuples and dicts
-        are looked at; a result under :data:`MIN_PAYLOAD` bytes costs one length check.
+        are looked at, as the continuation of what the agent received before: a part read a
+        few KB at a time is withheld once the pieces add up to one (:mod:`guard.carry`).
 
         Raises:
             ResultWithheld: The result was withheld (enforce mode).
@@ -575,9 +586,11 @@ class Guard:
         # under the minimum each is still a part.
         pieces = [p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p
                   for p in strings_in(result)]  # fmt: skip
-        if sum(len(p) for p in pieces) < MIN_PAYLOAD:
+        if not pieces:
             return result
-        found = self.content.find(b"\n".join(pieces))
+        # Added to what the agent received before (CarryLedger): a part read a few KB at a
+        # time is a part too.
+        found = self.carry.carried(call.agent, "in", b"\n".join(pieces))
         hits = [h for h in found.hits if h.asset.owner != call.agent]
         gaps = found.uninspected
         if not hits and not gaps:

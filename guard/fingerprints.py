@@ -392,11 +392,23 @@ class Scanner(_Stream):
 
     def __init__(self, index: FingerprintIndex) -> None:
         super().__init__(index)
-        self._seen: set[int] = set()
+        # Indexed chunks seen so far: digest -> (key set, length). Only shared chunks are
+        # kept, so ordinary data costs nothing here.
+        self._seen: dict[int, tuple[int, int]] = {}
         # Counted per set of keys (what the index maps a chunk to), spread over the keys in
         # matches(): one dict update per shared chunk, however many keys share it.
         self._matched: dict[int, int] = {}  # key set -> shared bytes
         self._first: dict[int, int] = {}  # key set -> stream offset of its first chunk
+
+    def shared(self) -> dict[int, tuple[tuple[str, ...], int]]:
+        """Every indexed chunk the stream held in whole (the unfinished last one aside):
+        its digest -> (the keys it belongs to, its length). What
+        :class:`guard.carry.CarryLedger` adds up across streams."""
+        index = self._index
+        return {
+            digest: (tuple(index._keys[kid] for kid in index._sets[sid]), length)
+            for digest, (sid, length) in self._seen.items()
+        }
 
     def matches(self) -> list[Match]:
         """Keys whose shared bytes reach the index's ``threshold``, largest first.
@@ -450,7 +462,7 @@ class Scanner(_Stream):
             sid = get(digest)
             if sid is None or digest in seen:
                 continue
-            seen.add(digest)
+            seen[digest] = (sid, length)
             matched[sid] = matched.get(sid, 0) + length
             if sid not in first:
                 first[sid] = base + chunk.offset

@@ -1,0 +1,188 @@
+"""What each agent has carried of protected weights so far, across calls.
+
+One tool result, or one content argument, is screened on its own by
+:meth:`~guard.content.ContentIndex.find`: a part of a peer's weights is found when that one
+payload holds ``min_bytes // 2`` of its tensor bytes (32 KiB by default). An agent that reads
+the weights 3 KB at a time (``dd bs=3000 skip=N count=1 ... | base64``, call after call), or
+writes them out in many small ``append_file`` calls, never sends one payload that large.
+
+:class:`CarryLedger` adds the pieces up. For each agent, and for each direction (what reaches
+it: results; what it sends: content arguments), it keeps:
+
+- every indexed chunk of protected tensor bytes seen whole in any of its payloads (digest,
+  length, the files it belongs to): a set, so a piece seen twice counts once;
+- the end of its last payload, put in front of the next one, so that pieces read in order
+  join into the chunks a single copy would have (a chunk cut in two by a call boundary is
+  whole again).
+
+A payload is *carrying* a protected file when it adds at least one new chunk of it and the
+agent's total for that file, in that direction, then reaches the threshold. The guard treats
+that payload as it treats one that holds the part alone: a result is withheld, a content
+argument is a copy. Each direction therefore lets at most about one threshold's worth of a
+file's tensor bytes through before it stops the agent.
+
+What it does not do: pieces smaller than a chunk (512 bytes at least, 2.4 KiB on average)
+taken out of order never form a whole chunk, and are not counted; the ledger lives in one
+process (several workers each keep their own); and it is not persisted.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from dataclasses import dataclass, field
+
+from guard.content import MIN_PAYLOAD, ContentIndex, Found, Hit, may_carry_bytes, text_runs
+
+__all__ = ["CarryLedger", "file_end"]
+
+#: New bytes (one payload, or several small ones) that make the ledger look again: fewer hold
+#: no whole chunk (the smallest is 512 bytes) in any encoding.
+LEAST = 512
+#: The end of an agent's stream put in front of what comes next: a chunk is at most 8 KiB,
+#: which base64 makes about 11 KiB and a plain hex dump 16 KiB.
+TAIL = 16 << 10
+#: How much on each side of a boundary says whether a piece may go on across it.
+SIDE = 1024
+#: How much of the end of a file an append is read with: a part (64 KiB of tensor bytes by
+#: default) as a hex dump.
+APPEND_WINDOW = 256 << 10
+#: Chunks kept per agent and direction; past it the oldest half is forgotten.
+MAX_CHUNKS = 1 << 16
+
+
+@dataclass
+class _Account:
+    chunks: dict[int, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+    tail: bytes = b""  # the end of the stream so far
+    fresh: int = 0  # bytes of the tail not yet looked at
+
+
+class CarryLedger:
+    """Per agent, the protected tensor bytes it has carried so far (see the module's notes).
+
+    Args:
+        content: The fingerprint index of the protected weights.
+    """
+
+    def __init__(self, content: ContentIndex) -> None:
+        self.content = content
+        self._lock = threading.Lock()
+        self._accounts: dict[tuple[str, str], _Account] = {}
+
+    def carried(self, agent: str, direction: str, payload: bytes, *, before: bytes = b"") -> Found:
+        """Screen ``payload``, what ``agent`` receives (``direction="in"``) or sends
+        (``"out"``), on its own and as the continuation of what it carried before; record it.
+
+        Args:
+            agent: The agent.
+            direction: ``"in"`` (tool results) or ``"out"`` (content it writes or sends).
+            payload: The bytes.
+            before: Bytes the payload continues on disk (the end of the file an append
+                extends): a part the payload makes larger there is a hit.
+
+        Returns:
+            The hits of the payload alone (as :meth:`ContentIndex.find` gives them) and of
+            the agent's running total, one per file, and what could not be inspected.
+        """
+        key = (agent, direction)
+        extends = self._extends(before, payload) if before else []
+        with self._lock:
+            account = self._accounts.setdefault(key, _Account())
+            tail = account.tail
+            account.tail = (account.tail + payload)[-TAIL:]
+            account.fresh += len(payload)
+            if account.fresh < LEAST:
+                return Found(extends)  # too little new to hold a whole chunk: looked at later
+            account.fresh = 0
+        shared: dict[int, tuple[tuple[str, ...], int]] = {}
+        # The payload alone decides its own hits; the end of the stream before it only adds
+        # the chunks that a call boundary cut in two.
+        # Under MIN_PAYLOAD, text that cannot hold printed bytes is not looked at (prose).
+        small = len(payload) < MIN_PAYLOAD
+        if small and not may_carry_bytes(payload):
+            alone = Found()
+        else:
+            alone = self.content.find(payload, least=LEAST, shared=shared)
+        # Only where the stream may go on across the boundary: printed bytes on either side.
+        if tail and (may_carry_bytes(tail[-SIDE:]) or may_carry_bytes(payload[:SIDE])):
+            self._seam(tail + payload[:TAIL], shared)
+        with self._lock:
+            account = self._accounts.setdefault(key, _Account())
+            new = {d: v for d, v in shared.items() if d not in account.chunks}
+            if len(account.chunks) + len(new) > MAX_CHUNKS:
+                kept = list(account.chunks.items())[len(account.chunks) // 2 :]
+                account.chunks = dict(kept)
+            account.chunks.update(new)
+            totals = _totals(account.chunks, {k for keys, _n in new.values() for k in keys})
+        return self._merge(alone, totals, extends)
+
+    def _seam(self, seam: bytes, shared: dict[int, tuple[tuple[str, ...], int]]) -> None:
+        """Add the chunks of ``seam`` (the stream's end and the payload's start) as raw bytes
+        and as the base64 or hex a piece is printed in: what a chunk cut by a call boundary
+        was carried as. (Archives and other encodings do not join across calls.)"""
+        index = self.content.index()
+        candidates = [seam, *text_runs(seam)]
+        for data in candidates:
+            scanner = index.scanner()
+            scanner.update(data)
+            shared.update(scanner.shared())
+
+    def _extends(self, before: bytes, payload: bytes) -> list[Hit]:
+        """Parts that appending ``payload`` to a file ending in ``before`` makes larger:
+        the end of the file is read with the payload, and a part counts only where the
+        payload adds to it (a part already there is not this call's doing)."""
+        end = before[-APPEND_WINDOW:]
+        joined = self.content.find(end + payload).hits
+        if not joined:
+            return []
+        prior = {h.path: h.matched_bytes for h in self.content.find(end).hits}
+        return [
+            Hit(h.path, h.asset, h.matched_bytes, ("the end of the file it extends", *h.how))
+            for h in joined
+            if h.matched_bytes > prior.get(h.path, 0)
+        ]
+
+    def _merge(self, alone: Found, totals: dict[str, int], extends: list[Hit]) -> Found:
+        threshold = self.content.index().threshold
+        hits = {h.path: h for h in alone.hits}
+        for h in extends:
+            if h.path not in hits or hits[h.path].matched_bytes < h.matched_bytes:
+                hits[h.path] = h
+        for fkey, total in totals.items():
+            known = self.content.asset_of(fkey)
+            if total < threshold or known is None:
+                continue
+            path, info = known
+            if path not in hits or hits[path].matched_bytes < total:
+                hits[path] = Hit(path, info, total, ("pieces carried across calls",))
+        return Found(sorted(hits.values(), key=lambda h: -h.matched_bytes), alone.uninspected)
+
+
+def _totals(chunks: dict[int, tuple[tuple[str, ...], int]], keys: set[str]) -> dict[str, int]:
+    """Bytes of distinct chunks per file, for the files in ``keys``."""
+    totals = dict.fromkeys(keys, 0)
+    for owners, length in chunks.values():
+        for k in owners:
+            if k in totals:
+                totals[k] += length
+    return totals
+
+
+def file_end(path: str) -> bytes:
+    """The last :data:`APPEND_WINDOW` bytes of the regular file at ``path`` (empty when there is none
+    or it cannot be read): what an append continues."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return b""
+        return os.pread(fd, APPEND_WINDOW, max(0, st.st_size - APPEND_WINDOW))
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
