@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -160,3 +162,85 @@ def tree_root(tmp_path: Path) -> Path:
     root = tmp_path / "r"
     root.mkdir()
     return root
+
+
+_HOG_WORLD = r'''
+import os, tempfile, threading, time
+with open("/proc/sys/user/max_user_namespaces", "w") as fh:
+    fh.write("12")  # this private user namespace's own limit, not the machine's
+from guard.contain import ContainmentError, Limits, Overlay, run_contained
+d = tempfile.mkdtemp()
+r = os.path.join(d, "r")
+os.mkdir(r)
+uppers = []
+def layer():
+    u, w = os.path.join(d, f"u{len(uppers)}"), os.path.join(d, f"w{len(uppers)}")
+    os.mkdir(u); os.mkdir(w); uppers.append(u)
+    return [Overlay(r, u, w)]
+HOG = """python3 -c "
+import os, ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+made = 0
+while made < 64:
+    rd, wr = os.pipe()
+    if os.fork() == 0:
+        ok = libc.unshare(0x10000000) == 0
+        os.write(wr, b'1' if ok else b'0')
+        if ok:
+            time.sleep(60)
+        os._exit(0)
+    if os.read(rd, 1) != b'1':
+        break
+    made += 1
+print('held', made, flush=True)
+time.sleep(2)
+" """
+out = {}
+def hog():
+    out["hog"] = run_contained(HOG, layer(), cwd=r, limits=Limits(timeout=30)).stdout.decode()
+t = threading.Thread(target=hog)
+t.start()
+time.sleep(1.5)
+for i in range(3):
+    try:
+        print("during", run_contained(f"touch during{i}", layer(), cwd=r).exit_code)
+    except ContainmentError as exc:
+        print("during refused:", "No space left on device" in str(exc))
+t.join()
+print("hog", out["hog"].strip())
+time.sleep(0.5)
+for i in range(2):
+    try:
+        print("after", run_contained(f"touch after{i}", layer(), cwd=r).exit_code)
+    except ContainmentError as exc:
+        print("after refused:", exc)
+print("real:", sorted(os.listdir(r)))
+print("kept:", sorted(n for u in uppers for n in os.listdir(u)))
+'''
+
+
+def test_a_command_that_holds_every_namespace_fails_others_closed_then_not_at_all(
+    tmp_path: Path,
+) -> None:
+    """A command that takes every user namespace its limit allows (in a private user namespace
+    with a low limit, so the machine's own is untouched) makes the calls during it fail closed,
+    saying why, with nothing run outside; the first call after it ends works (the standby made
+    during it tries again when its request comes, rather than answering with a stale error)."""
+    limit = Path("/proc/sys/user/max_user_namespaces")
+    before = limit.read_text()
+    repo = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        ["unshare", "--user", "--map-root-user", sys.executable, "-c", _HOG_WORLD],
+        capture_output=True, text=True, cwd=repo, timeout=120, check=True,
+    )  # fmt: skip
+    lines = out.stdout.splitlines()
+    during = [ln for ln in lines if ln.startswith("during")]
+    assert "during refused: True" in during, out  # the limit was reached: it failed closed
+    assert all(ln in ("during 0", "during refused: True") for ln in during), out
+    assert any(ln.startswith("hog held ") for ln in lines), out
+    assert [ln for ln in lines if ln.startswith("after")] == ["after 0", "after 0"], out
+    assert "real: []" in lines, out
+    kept = next(ln for ln in lines if ln.startswith("kept:"))
+    ran = [n for n in ("during0", "during1", "during2") if n in kept]
+    assert len(ran) == during.count("during 0"), out  # only the calls that ran wrote
+    assert limit.read_text() == before

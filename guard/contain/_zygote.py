@@ -236,24 +236,27 @@ def warm() -> None:
     LIBC.mount(None, b"/nonexistent/peerguard", None, 0, None)  # fails; warms the call path
 
 
-def init(sock: socket.socket, taken: int, chan: socket.socket) -> NoReturn:
+def init(
+    sock: socket.socket, taken: int, chan: socket.socket, request: tuple[bytes, list[int]] | None
+) -> NoReturn:
     """PID 1 of the command's namespace, forked ahead of its request: take one request from
-    ``sock`` (saying so on ``taken``), build the sandbox, lock it and run ``bash``. Its
-    standby learns the status descriptor through ``chan``, and any failure to build.
-    Never returns."""
+    ``sock`` (saying so on ``taken``), unless its standby took it already, build the sandbox,
+    lock it and run ``bash``. Its standby learns the status descriptor through ``chan``, and
+    any failure to build. Never returns."""
     try:
         # Armed before anything else; a standby that died even earlier closed its end of
         # ``chan``, and the read below ends at once.
         check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
         me = int(recv_exact(chan, 12))  # this process's number outside its namespace
-        warm()
-        request = take(sock, taken)
+        if request is None:
+            warm()
+            request = take(sock, taken)
+            if request is None:
+                os.write(taken, b"q")  # the guard is gone, or spoke nonsense: the starter ends
+                os._exit(0)
+            os.write(taken, b"t")
     except BaseException:  # nothing to report to: the standby sees the exit
         os._exit(125)
-    if request is None:
-        os.write(taken, b"q")  # the guard is gone, or spoke nonsense: the starter ends
-        os._exit(0)
-    os.write(taken, b"t")
     sock.close()
     payload, (out, err, status) = request
     try:
@@ -290,19 +293,37 @@ def standby(sock: socket.socket, taken: int, own_network: bool) -> NoReturn:
     PID 1 (the slow part, a few hundred microseconds each, is then off the call's path),
     which takes the next request itself. The standby waits for PID 1 and says its exit status
     (``X``) or why the sandbox could not be built (``E``); if it could not even enter the
-    namespaces, it takes the request itself to say why. Never returns."""
+    namespaces, it takes the request itself, tries once more, and if that fails too, says
+    why. Never returns."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    request = None
     try:
-        enter(own_network)
-        chan, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            chan.close()
-            init(sock, taken, theirs)
-        theirs.close()
-    except BaseException as exc:  # said to the request that comes
-        fail(sock, taken, f"{type(exc).__name__}: {exc}")
+        chan, theirs, pid = begin(own_network)
+    except BaseException as exc:
+        # Made ahead of its request, what failed may have passed when the request comes (a
+        # command that held every namespace allowed has ended): try again for it, once.
+        request = take(sock, taken)
+        if request is None:
+            os.write(taken, b"q")
+            os._exit(0)
+        os.write(taken, b"t")
+        status = request[1][2]
+        try:
+            if os.readlink("/proc/self/ns/pid_for_children") != os.readlink("/proc/self/ns/pid"):
+                raise exc  # entered them, then failed: no second try from in there
+            chan, theirs, pid = begin(own_network)
+        except BaseException as again:  # said to the request: nothing ran
+            os.write(
+                status, b"E" + f"{type(again).__name__}: {again}".encode(errors="replace")[:4000]
+            )
+            os._exit(126)
+    if pid == 0:
+        chan.close()
+        init(sock, taken, theirs, request)
+    theirs.close()
     sock.close()
+    for fd in request[1] if request is not None else ():
+        os.close(fd)  # PID 1 holds them, and hands the status descriptor back
     chan.sendall(b"%12d" % pid)
     while True:
         try:
@@ -333,16 +354,12 @@ def standby(sock: socket.socket, taken: int, own_network: bool) -> NoReturn:
     os._exit(0)
 
 
-def fail(sock: socket.socket, taken: int, why: str) -> NoReturn:
-    """No PID 1 could be made: take the next request and say why. Never returns."""
-    request = take(sock, taken)
-    if request is None:
-        os.write(taken, b"q")
-        os._exit(0)
-    os.write(taken, b"t")
-    status = request[1][2]
-    os.write(status, b"E" + why.encode(errors="replace")[:4000])
-    os._exit(126)
+def begin(own_network: bool) -> tuple[socket.socket, socket.socket, int]:
+    """Enter the namespaces and fork PID 1: the standby's end of the channel to it, PID 1's,
+    and what ``fork`` returned."""
+    enter(own_network)
+    chan, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return chan, theirs, os.fork()
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:

@@ -304,6 +304,8 @@ class _Zygote:
 
 _OFFLINE = _Zygote(offline=True)
 _ONLINE = _Zygote(offline=False)
+atexit.register(_OFFLINE.close)
+atexit.register(_ONLINE.close)
 _ONLINE_ALONE = threading.Lock()
 
 
@@ -316,8 +318,6 @@ def _scoped() -> bool:
         return int(libc.syscall(444, None, 0, 1)) >= 6  # landlock_create_ruleset: ABI version
     except (OSError, AttributeError):
         return False
-atexit.register(_OFFLINE.close)
-atexit.register(_ONLINE.close)
 
 
 def run_contained(
