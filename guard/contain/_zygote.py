@@ -11,8 +11,13 @@ entries, most of a sandbox's set-up time, are so made before the request rather 
 it. Forking this small process costs a fraction of forking the guard's, and nothing here can
 hold a lock another thread took.
 
-A zygote started with ``offline`` first enters a network namespace with nothing in it, which
-every command it starts shares; the one for calls given the network does not.
+A zygote started with ``offline`` first enters a network namespace with nothing in it, and
+each of its standbys enters one more of its own: two commands running at once share no abstract
+unix socket (over which one could hand the other a descriptor of a file it wrote, to be written
+through after the guard judged and committed that file). The one for calls given the network
+shares the machine's; there, where the kernel has Landlock scopes (Linux 6.12), each command's
+PID 1 confines its abstract unix sockets and signals to its own processes (the guard runs calls
+given the network one at a time where it has not).
 
 Status pipe, one line each: ``Q<pid>`` (PID 1 of the command's
 namespace: killing it kills every process there), then ``X<code>`` (bash's exit status, 128+N for
@@ -27,6 +32,7 @@ starts fast and forks cheaply.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import select
@@ -54,6 +60,14 @@ MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (a new-style syscall)
 PR_SET_PDEATHSIG = 1
+SYS_LANDLOCK_CREATE_RULESET = 444  # new-style syscalls: the same number on every architecture
+SYS_LANDLOCK_RESTRICT_SELF = 446
+LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET = 0x1
+LANDLOCK_SCOPE_SIGNAL = 0x2
+# The machine-wide files of /proc: they check only that the writer is the machine's user 0, which
+# a command of a guard running as root is (inside its own user namespace); read-only to it.
+PROC_READONLY = (b"sys", b"sysrq-trigger", b"irq", b"bus", b"fs", b"mtrr", b"acpi", b"scsi",
+                 b"driver")  # fmt: skip
 DEVICES = ("null", "zero", "full", "random", "urandom")  # no tty: no keystrokes to inject
 HEADER = struct.Struct("!I")
 MAX_FDS = 3
@@ -65,6 +79,14 @@ class MountAttr(ctypes.Structure):
         ("attr_clr", ctypes.c_uint64),
         ("propagation", ctypes.c_uint64),
         ("userns_fd", ctypes.c_uint64),
+    )
+
+
+class RulesetAttr(ctypes.Structure):
+    _fields_ = (
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
     )
 
 
@@ -112,9 +134,12 @@ def setattr_(path: bytes, attr_set: int, attr_clr: int, recursive: bool) -> None
     check(res, f"mount_setattr {path.decode(errors='replace')}")
 
 
-def enter() -> None:
-    """Enter new user, mount, PID, IPC and UTS namespaces (the next child forked is PID 1)."""
+def enter(own_network: bool) -> None:
+    """Enter new user, mount, PID, IPC and UTS namespaces, and with ``own_network`` a network
+    namespace (the next child forked is PID 1)."""
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if own_network:
+        flags |= CLONE_NEWNET
     uid, gid = os.geteuid(), os.getegid()
     check(LIBC.unshare(flags), "unshare")
     write_file("/proc/self/setgroups", b"deny")
@@ -175,10 +200,33 @@ def lock() -> None:
     every mount made so far (no unmounting an overlay, no making a mount writable)."""
     check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
     mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mount /proc")
+    for name in PROC_READONLY:
+        # Locked read-only below like every mount; a /proc with locked mounts over its folders
+        # is also not one the kernel lets a nested namespace mount afresh.
+        path = b"/proc/" + name
+        if LIBC.mount(path, path, None, MS_BIND, None) != 0:
+            if ctypes.get_errno() == errno.ENOENT:
+                continue  # not in this kernel
+            check(-1, f"bind /proc/{name.decode()}")
+        setattr_(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, False)
     check(LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare (lock)")
     write_file("/proc/self/setgroups", b"deny")
     write_file("/proc/self/uid_map", b"0 0 1")
     write_file("/proc/self/gid_map", b"0 0 1")
+
+
+def scope() -> None:
+    """Where the kernel has Landlock scopes, confine this process and all it starts: no
+    abstract unix socket made outside them can be reached, no process outside signalled."""
+    if LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, 1) < 6:  # its ABI version
+        return  # no Landlock, or one without scopes (the guard knows: see sandbox._scoped)
+    attr = RulesetAttr(0, 0, LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL)
+    fd = LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
+    check(0 if fd >= 0 else -1, "landlock_create_ruleset")
+    try:
+        check(LIBC.syscall(SYS_LANDLOCK_RESTRICT_SELF, fd, 0), "landlock_restrict_self")
+    finally:
+        os.close(fd)
 
 
 def warm() -> None:
@@ -188,24 +236,27 @@ def warm() -> None:
     LIBC.mount(None, b"/nonexistent/peerguard", None, 0, None)  # fails; warms the call path
 
 
-def init(sock: socket.socket, taken: int, chan: socket.socket) -> NoReturn:
+def init(
+    sock: socket.socket, taken: int, chan: socket.socket, request: tuple[bytes, list[int]] | None
+) -> NoReturn:
     """PID 1 of the command's namespace, forked ahead of its request: take one request from
-    ``sock`` (saying so on ``taken``), build the sandbox, lock it and run ``bash``. Its
-    standby learns the status descriptor through ``chan``, and any failure to build.
-    Never returns."""
+    ``sock`` (saying so on ``taken``), unless its standby took it already, build the sandbox,
+    lock it and run ``bash``. Its standby learns the status descriptor through ``chan``, and
+    any failure to build. Never returns."""
     try:
         # Armed before anything else; a standby that died even earlier closed its end of
         # ``chan``, and the read below ends at once.
         check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
         me = int(recv_exact(chan, 12))  # this process's number outside its namespace
-        warm()
-        request = take(sock, taken)
+        if request is None:
+            warm()
+            request = take(sock, taken)
+            if request is None:
+                os.write(taken, b"q")  # the guard is gone, or spoke nonsense: the starter ends
+                os._exit(0)
+            os.write(taken, b"t")
     except BaseException:  # nothing to report to: the standby sees the exit
         os._exit(125)
-    if request is None:
-        os.write(taken, b"q")  # the guard is gone, or spoke nonsense: the starter ends
-        os._exit(0)
-    os.write(taken, b"t")
     sock.close()
     payload, (out, err, status) = request
     try:
@@ -214,6 +265,7 @@ def init(sock: socket.socket, taken: int, chan: socket.socket) -> NoReturn:
         plan = json.loads(payload)
         build(plan)
         lock()
+        scope()
         # Python ignores SIGPIPE and SIGXFSZ; a shell expects them fatal (yes | head).
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
@@ -236,24 +288,42 @@ def init(sock: socket.socket, taken: int, chan: socket.socket) -> NoReturn:
     os._exit(127)
 
 
-def standby(sock: socket.socket, taken: int) -> NoReturn:
+def standby(sock: socket.socket, taken: int, own_network: bool) -> NoReturn:
     """A child of the starter made ahead of its request: it enters the namespaces and forks
     PID 1 (the slow part, a few hundred microseconds each, is then off the call's path),
     which takes the next request itself. The standby waits for PID 1 and says its exit status
     (``X``) or why the sandbox could not be built (``E``); if it could not even enter the
-    namespaces, it takes the request itself to say why. Never returns."""
+    namespaces, it takes the request itself, tries once more, and if that fails too, says
+    why. Never returns."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    request = None
     try:
-        enter()
-        chan, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            chan.close()
-            init(sock, taken, theirs)
-        theirs.close()
-    except BaseException as exc:  # said to the request that comes
-        fail(sock, taken, f"{type(exc).__name__}: {exc}")
+        chan, theirs, pid = begin(own_network)
+    except BaseException as exc:
+        # Made ahead of its request, what failed may have passed when the request comes (a
+        # command that held every namespace allowed has ended): try again for it, once.
+        request = take(sock, taken)
+        if request is None:
+            os.write(taken, b"q")
+            os._exit(0)
+        os.write(taken, b"t")
+        status = request[1][2]
+        try:
+            if os.readlink("/proc/self/ns/pid_for_children") != os.readlink("/proc/self/ns/pid"):
+                raise exc  # entered them, then failed: no second try from in there
+            chan, theirs, pid = begin(own_network)
+        except BaseException as again:  # said to the request: nothing ran
+            os.write(
+                status, b"E" + f"{type(again).__name__}: {again}".encode(errors="replace")[:4000]
+            )
+            os._exit(126)
+    if pid == 0:
+        chan.close()
+        init(sock, taken, theirs, request)
+    theirs.close()
     sock.close()
+    for fd in request[1] if request is not None else ():
+        os.close(fd)  # PID 1 holds them, and hands the status descriptor back
     chan.sendall(b"%12d" % pid)
     while True:
         try:
@@ -284,16 +354,12 @@ def standby(sock: socket.socket, taken: int) -> NoReturn:
     os._exit(0)
 
 
-def fail(sock: socket.socket, taken: int, why: str) -> NoReturn:
-    """No PID 1 could be made: take the next request and say why. Never returns."""
-    request = take(sock, taken)
-    if request is None:
-        os.write(taken, b"q")
-        os._exit(0)
-    os.write(taken, b"t")
-    status = request[1][2]
-    os.write(status, b"E" + why.encode(errors="replace")[:4000])
-    os._exit(126)
+def begin(own_network: bool) -> tuple[socket.socket, socket.socket, int]:
+    """Enter the namespaces and fork PID 1: the standby's end of the channel to it, PID 1's,
+    and what ``fork`` returned."""
+    enter(own_network)
+    chan, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return chan, theirs, os.fork()
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -344,8 +410,9 @@ def take(sock: socket.socket, taken: int | None) -> tuple[bytes, list[int]] | No
     return payload, fds
 
 
-def serve(sock: socket.socket) -> None:
-    """Keep one standby child ready; when it takes a request, make the next."""
+def serve(sock: socket.socket, offline: bool) -> None:
+    """Keep one standby child ready; when it takes a request, make the next. An ``offline``
+    starter's standbys each enter a network namespace of their own."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     parent = os.getppid()
     while True:
@@ -354,7 +421,7 @@ def serve(sock: socket.socket) -> None:
         if pid == 0:
             os.close(r)
             try:
-                standby(sock, w)
+                standby(sock, w, offline)
             finally:
                 os._exit(125)
         os.close(w)
@@ -409,4 +476,4 @@ if __name__ == "__main__":
         except OSError as exc:
             refuse(listener, f"{type(exc).__name__}: {exc}")
             sys.exit(0)
-    serve(listener)
+    serve(listener, sys.argv[2:] == ["offline"])

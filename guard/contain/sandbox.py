@@ -12,7 +12,9 @@ The child process, between ``fork`` and ``exec``, enters new user, mount, PID, I
   ``/run`` and ``/var/run`` are private tmpfs (no daemon socket is reachable); every other
   mount is read-only and ``nosuid``;
 - it then forks: the child is PID 1 of the new PID namespace, mounts a ``/proc`` that shows only
-  the command's processes, and enters a second user and mount namespace, which locks every mount
+  the command's processes (its machine-wide files, ``/proc/sys``, ``/proc/irq``..., read-only:
+  they check only that the writer is the machine's user 0, which a command of a guard running
+  as root is), and enters a second user and mount namespace, which locks every mount
   made so far: the command cannot unmount an overlay or make a mount writable again. When PID 1
   (the command's ``bash``) ends, or its parent is killed at the time limit, the kernel kills
   every process left in the namespace: no background job, ``nohup`` or ``setsid`` survives,
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import functools
 import json
 import os
@@ -303,6 +306,18 @@ _OFFLINE = _Zygote(offline=True)
 _ONLINE = _Zygote(offline=False)
 atexit.register(_OFFLINE.close)
 atexit.register(_ONLINE.close)
+_ONLINE_ALONE = threading.Lock()
+
+
+@functools.cache
+def _scoped() -> bool:
+    """Whether the kernel has Landlock scopes (ABI 6, Linux 6.12): then each command's PID 1
+    keeps its abstract unix sockets and signals to its own processes (see the starter)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.syscall(444, None, 0, 1)) >= 6  # landlock_create_ruleset: ABI version
+    except (OSError, AttributeError):
+        return False
 
 
 def run_contained(
@@ -359,6 +374,18 @@ def run_contained(
         "masks": list(masks),
         "hide": list(hide),
     }
+    # Calls given the network share the machine's network namespace, so its abstract unix
+    # sockets: without Landlock scopes to keep each command's to itself, one at a time, or one
+    # could hand another a descriptor of a file it wrote, to write through once that file is
+    # judged harmless and committed. (Calls without it each have a network namespace.)
+    alone = _ONLINE_ALONE if network and not _scoped() else contextlib.nullcontext()
+    with alone:
+        return _run(plan, layers, limits, network)
+
+
+def _run(
+    plan: dict[str, object], layers: Sequence[Overlay], limits: Limits, network: bool
+) -> ContainedRun:
     started = time.monotonic()
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
