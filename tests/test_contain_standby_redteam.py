@@ -11,11 +11,12 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from guard.contain import ContainedShell, Limits, Transaction, run_contained
+from guard.contain import ContainedShell, Limits, Transaction, run_contained, sandbox
 from guard.exceptions import CallBlocked
 from guard.testing import MemorySink
 from tests.conftest import AGENT, World
@@ -76,7 +77,26 @@ print('sent')
 """
 
 
-def test_a_descriptor_handed_to_another_call_cannot_write_after_the_commit(world: World) -> None:
+@pytest.fixture(params=["scopes", "no-scopes"])
+def scopes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """With the kernel's Landlock scopes (when it has them), and with what stands in for them
+    where it has not (a network namespace per offline call, calls given the network one at a
+    time): the starters are restarted to read the setting."""
+    if request.param == "no-scopes":
+        monkeypatch.setenv("PEERGUARD_SANDBOX_SCOPES", "off")
+    for zygote in (sandbox._OFFLINE, sandbox._ONLINE):
+        zygote.close()
+    sandbox._scoped.cache_clear()
+    yield request.param
+    monkeypatch.undo()
+    for zygote in (sandbox._OFFLINE, sandbox._ONLINE):
+        zygote.close()
+    sandbox._scoped.cache_clear()
+
+
+def test_a_descriptor_handed_to_another_call_cannot_write_after_the_commit(
+    world: World, scopes: str
+) -> None:
     """Two calls at once (two threads of one agent) share no channel: a descriptor one call
     hands the other over an abstract unix socket would let the second write the peer's weights
     into the first's file after the guard judged it harmless and committed it (a commit is a
@@ -102,7 +122,7 @@ def test_a_descriptor_handed_to_another_call_cannot_write_after_the_commit(world
 
 
 def test_a_descriptor_handed_between_calls_given_the_network_cannot_write_after_the_commit(
-    tmp_path: Path,
+    tmp_path: Path, scopes: str
 ) -> None:
     """The same with two calls given the network (they share the machine's network namespace,
     so its abstract unix sockets): the first call's run is judged, sealed and committed while

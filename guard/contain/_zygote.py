@@ -11,13 +11,13 @@ entries, most of a sandbox's set-up time, are so made before the request rather 
 it. Forking this small process costs a fraction of forking the guard's, and nothing here can
 hold a lock another thread took.
 
-A zygote started with ``offline`` first enters a network namespace with nothing in it, and
-each of its standbys enters one more of its own: two commands running at once share no abstract
-unix socket (over which one could hand the other a descriptor of a file it wrote, to be written
-through after the guard judged and committed that file). The one for calls given the network
-shares the machine's; there, where the kernel has Landlock scopes (Linux 6.12), each command's
-PID 1 confines its abstract unix sockets and signals to its own processes (the guard runs calls
-given the network one at a time where it has not).
+A zygote started with ``offline`` first enters a network namespace with nothing in it. Two
+commands running at once must share no abstract unix socket (over which one could hand the
+other a descriptor of a file it wrote, to be written through after the guard judged and
+committed that file): where the kernel has Landlock scopes (Linux 6.12), each command's PID 1
+confines its abstract unix sockets and signals to its own processes; where it has not, each
+offline standby enters a network namespace of its own, and the guard runs calls given the
+network (which share the machine's) one at a time.
 
 Status pipe, one line each: ``Q<pid>`` (PID 1 of the command's
 namespace: killing it kills every process there), then ``X<code>`` (bash's exit status, 128+N for
@@ -189,16 +189,17 @@ def build(plan: dict[str, Any]) -> None:
         if os.path.isdir(run) and not os.path.islink(run):
             mount(b"tmpfs", run, b"tmpfs", MS_NOSUID | MS_NODEV, "mask /run")
     setattr_(b"/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, True)
-    for point in (b"/tmp", b"/dev/shm", *(p for p, _o in overlays)):
+    # /proc (mounted by PID 1 before) stays writable as a plain /proc is; the machine-wide
+    # folders bound over it stay read-only.
+    for point in (b"/tmp", b"/dev/shm", b"/proc", *(p for p, _o in overlays)):
         setattr_(point, 0, MOUNT_ATTR_RDONLY, False)
     for fd in held:
         os.close(fd)
 
 
-def lock() -> None:
-    """In PID 1: a /proc of its own, then a user and mount namespace of its own, which locks
-    every mount made so far (no unmounting an overlay, no making a mount writable)."""
-    check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
+def proc() -> None:
+    """In PID 1, before its request comes (nothing here depends on it): a /proc of its own,
+    that shows only the command's processes, with its machine-wide files read-only."""
     mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mount /proc")
     for name in PROC_READONLY:
         # Locked read-only below like every mount; a /proc with locked mounts over its folders
@@ -209,16 +210,29 @@ def lock() -> None:
                 continue  # not in this kernel
             check(-1, f"bind /proc/{name.decode()}")
         setattr_(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, False)
+
+
+def lock() -> None:
+    """In PID 1: a user and mount namespace of its own, which locks every mount made so far
+    (no unmounting an overlay, no making a mount writable)."""
     check(LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare (lock)")
     write_file("/proc/self/setgroups", b"deny")
     write_file("/proc/self/uid_map", b"0 0 1")
     write_file("/proc/self/gid_map", b"0 0 1")
 
 
+def scoped() -> bool:
+    """Whether the kernel has Landlock scopes (ABI 6, Linux 6.12), unless the environment
+    says ``PEERGUARD_SANDBOX_SCOPES=off`` (to use, and test, what stands in for them)."""
+    if os.environ.get("PEERGUARD_SANDBOX_SCOPES") == "off":
+        return False
+    return bool(LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, 1) >= 6)  # its ABI version
+
+
 def scope() -> None:
     """Where the kernel has Landlock scopes, confine this process and all it starts: no
     abstract unix socket made outside them can be reached, no process outside signalled."""
-    if LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, 1) < 6:  # its ABI version
+    if not scoped():
         return  # no Landlock, or one without scopes (the guard knows: see sandbox._scoped)
     attr = RulesetAttr(0, 0, LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL)
     fd = LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
@@ -248,6 +262,11 @@ def init(
         # ``chan``, and the read below ends at once.
         check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
         me = int(recv_exact(chan, 12))  # this process's number outside its namespace
+        try:
+            proc()
+            unready: BaseException | None = None
+        except OSError as exc:
+            unready = exc  # said to the request, below
         if request is None:
             warm()
             request = take(sock, taken)
@@ -262,6 +281,8 @@ def init(
     try:
         os.write(status, b"Q%d\n" % me)  # PID 1: what the guard kills at a limit
         socket.send_fds(chan, [b"S"], [status])  # for the standby, to say the exit status
+        if unready is not None:
+            raise unready
         plan = json.loads(payload)
         build(plan)
         lock()
@@ -476,4 +497,6 @@ if __name__ == "__main__":
         except OSError as exc:
             refuse(listener, f"{type(exc).__name__}: {exc}")
             sys.exit(0)
-    serve(listener, sys.argv[2:] == ["offline"])
+    # Landlock scopes keep each command's abstract unix sockets to itself; without them, an
+    # offline command gets a network namespace of its own for that (about 0.3 ms a call).
+    serve(listener, sys.argv[2:] == ["offline"] and not scoped())

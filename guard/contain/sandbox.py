@@ -312,7 +312,10 @@ _ONLINE_ALONE = threading.Lock()
 @functools.cache
 def _scoped() -> bool:
     """Whether the kernel has Landlock scopes (ABI 6, Linux 6.12): then each command's PID 1
-    keeps its abstract unix sockets and signals to its own processes (see the starter)."""
+    keeps its abstract unix sockets and signals to its own processes (see the starter).
+    ``PEERGUARD_SANDBOX_SCOPES=off`` in the environment says no, as the starter reads it."""
+    if os.environ.get("PEERGUARD_SANDBOX_SCOPES") == "off":
+        return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return int(libc.syscall(444, None, 0, 1)) >= 6  # landlock_create_ruleset: ABI version
