@@ -277,14 +277,18 @@ class Guard:
             )  # fmt: skip
         if len(hits) > 1:
             hits.sort(key=_rank_of_hit, reverse=True)
+        rules: list[str] = []
         matches: list[RuleMatch] = []
         alerts: list[Alert] = []
         said: list[str] = []
         shown_effects: dict[int, str] = {}
+        n_effects = len(effects)
         for rule, fact in hits:
             i = fact.effect_index
-            eff = effects[i] if i < len(effects) else None
-            asset = assets[fact.asset_index] if fact.asset_index is not None else None
+            eff = effects[i] if i < n_effects else None
+            k = fact.asset_index
+            asset = assets[k] if k is not None else None
+            rules.append(rule.id)
             matches.append(RuleMatch(rule.id, rule.action, rule.description, eff, asset))
             if eff is None:
                 text = fact.effect.value
@@ -303,7 +307,7 @@ class Guard:
                 )  # fmt: skip
         return Decision(
             hits[0][0].action, call.agent, call.tool, call.call_id, hash_, call.args, self._mode,
-            [m.rule for m in matches], matches, effects, assets, alerts, "; ".join(said),
+            rules, matches, effects, assets, alerts, said[0] if len(said) == 1 else "; ".join(said),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ effects
@@ -414,18 +418,25 @@ class Guard:
         return "." if path == self.root else path
 
     def _show_effect(self, eff: Effect) -> str:
-        words: list[str] = [eff.kind]  # a StrEnum is its value
-        if eff.target is not None:
-            path = eff.target.path
-            words.append(self._display(path) if path is not None else eff.target.raw)
-        if eff.dest is not None:
-            shown = self._display(eff.dest.path) if eff.dest.path else eff.dest.raw
-            words.append("-> " + eff.dest.on_host(shown))
+        # On every deny's path: attributes read once, the common cases without a call.
+        text: str = eff.kind  # a StrEnum is its value
+        target, dest = eff.target, eff.dest
+        if target is not None:
+            path = target.path
+            text += " " + (self._display(path) if path is not None else target.raw)
+        if dest is not None:
+            path = dest.path
+            shown = self._display(path) if path else dest.raw
+            host = dest.host
+            if host and ":" not in shown and shown != host:
+                text += f" -> {host}:{shown}"  # what on_host gives for a plain path
+            else:
+                text += " -> " + dest.on_host(shown)
         if eff.agent:
-            words.append(eff.agent)
+            text += " " + eff.agent
         if not eff.certain and eff.note:
-            words.append(f"({eff.note})")
-        return " ".join(words)
+            text += f" ({eff.note})"
+        return text
 
     def _unmatched(self, effects: list[Effect]) -> str:
         shown = ", ".join([self._show_effect(e) for e in effects]) or "no effect"
