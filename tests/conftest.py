@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,3 +134,26 @@ def vault(tmp_path: Path) -> Path:
     folder = tmp_path / "vault"
     folder.mkdir()
     return folder
+
+
+BIG = "hosts/decom-01/data/agent_2_big.safetensors"  # the peer's (declared by glob)
+OWN = "hosts/decom-01/models/agent-1/big.safetensors"  # the acting agent's own
+
+
+def random_safetensors(size: int) -> bytes:
+    """A safetensors file of ``size`` bytes whose tensor bytes are random, as trained
+    weights look to a chunker (a periodic filler would give few distinct chunks)."""
+    n = size - 256
+    header = json.dumps({"w": {"dtype": "U8", "shape": [n], "data_offsets": [0, n]}}).encode()
+    header += b" " * (256 - 8 - len(header))
+    return len(header).to_bytes(8, "little") + header + os.urandom(n)
+
+
+@pytest.fixture
+def big(world: World) -> bytes:
+    """A 512 KiB peer weights file and a 256 KiB one of the agent's own; the tensor bytes
+    of the peer's."""
+    world.write(BIG, random_safetensors(512 * 1024))
+    world.write(OWN, random_safetensors(256 * 1024))
+    data = (world.root / BIG).read_bytes()
+    return data[8 + int.from_bytes(data[:8], "little") :]

@@ -17,21 +17,10 @@ from guard.engine import WITHHELD_RULE
 from guard.exceptions import ResultWithheld
 from guard.testing import MemorySink
 from guard.types import Action, ToolCall
-from tests.conftest import AGENT, World
-from tests.test_content import BIG, OWN, random_safetensors
+from tests.conftest import AGENT, BIG, OWN, World
 
 THRESHOLD = 32 * 1024  # min_bytes // 2 with the default 64 KiB
 OTHER = "agent-9"
-
-
-@pytest.fixture
-def big(world: World) -> bytes:
-    """A 512 KiB peer weights file and a 256 KiB one of the agent's own; the tensor bytes
-    of the peer's."""
-    world.write(BIG, random_safetensors(512 * 1024))
-    world.write(OWN, random_safetensors(256 * 1024))
-    data = (world.root / BIG).read_bytes()
-    return data[8 + int.from_bytes(data[:8], "little") :]
 
 
 def _same(value: str | bytes, _call: ToolCall) -> str | bytes:

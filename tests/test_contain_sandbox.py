@@ -238,13 +238,7 @@ def test_no_namespaces_is_a_clear_error_for_every_call(tmp_path: Path) -> None:
     """Where no namespace can be made, every call, with the network or without, fails with the
     step that failed (the starter and its standby stay to say so), nothing runs, and the probe
     says how to enable them."""
-    limit = Path("/proc/sys/user/max_user_namespaces")
-    before = limit.read_text()
-    repo = str(Path(__file__).resolve().parents[1])
-    out = subprocess.run(
-        ["unshare", "--user", "--map-root-user", sys.executable, "-c", _NO_NAMESPACES],
-        capture_output=True, text=True, cwd=repo, timeout=60, check=True,
-    )  # fmt: skip
+    out = in_private_user_namespace(_NO_NAMESPACES, timeout=60)
     lines = out.stdout.splitlines()
     assert (
         lines[:4]
@@ -256,7 +250,21 @@ def test_no_namespaces_is_a_clear_error_for_every_call(tmp_path: Path) -> None:
     ), out
     assert lines[4] == "probe: user namespaces are disabled: set user.max_user_namespaces above 0"
     assert lines[5] == "written: [] []", out
-    assert limit.read_text() == before  # the machine's own limit was not touched
+
+
+def in_private_user_namespace(script: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run Python ``script`` from the repository in a user namespace of its own, where it may
+    lower that namespace's limits (``/proc/sys/user/...``); check the machine's own limits are
+    the same afterwards."""
+    limits = sorted(Path("/proc/sys/user").iterdir())
+    before = [p.read_text() for p in limits]
+    repo = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        ["unshare", "--user", "--map-root-user", sys.executable, "-c", script],
+        capture_output=True, text=True, cwd=repo, timeout=timeout, check=True,
+    )  # fmt: skip
+    assert [p.read_text() for p in limits] == before  # the machine's own were not touched
+    return out
 
 
 def test_a_path_overlayfs_cannot_take_is_refused(tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -20,6 +18,7 @@ from guard.contain import ContainedShell, Limits, Transaction, run_contained, sa
 from guard.exceptions import CallBlocked
 from guard.testing import MemorySink
 from tests.conftest import AGENT, World
+from tests.test_contain_sandbox import in_private_user_namespace
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 
@@ -246,13 +245,7 @@ def test_a_command_that_holds_every_namespace_fails_others_closed_then_not_at_al
     with a low limit, so the machine's own is untouched) makes the calls during it fail closed,
     saying why, with nothing run outside; the first call after it ends works (the standby made
     during it tries again when its request comes, rather than answering with a stale error)."""
-    limit = Path("/proc/sys/user/max_user_namespaces")
-    before = limit.read_text()
-    repo = str(Path(__file__).resolve().parents[1])
-    out = subprocess.run(
-        ["unshare", "--user", "--map-root-user", sys.executable, "-c", _HOG_WORLD],
-        capture_output=True, text=True, cwd=repo, timeout=120, check=True,
-    )  # fmt: skip
+    out = in_private_user_namespace(_HOG_WORLD, timeout=120)
     lines = out.stdout.splitlines()
     during = [ln for ln in lines if ln.startswith("during")]
     assert "during refused: True" in during, out  # the limit was reached: it failed closed
@@ -263,4 +256,3 @@ def test_a_command_that_holds_every_namespace_fails_others_closed_then_not_at_al
     kept = next(ln for ln in lines if ln.startswith("kept:"))
     ran = [n for n in ("during0", "during1", "during2") if n in kept]
     assert len(ran) == during.count("during 0"), out  # only the calls that ran wrote
-    assert limit.read_text() == before

@@ -32,31 +32,8 @@ from guard.policy import load_policy
 from guard.testing import MemorySink
 from guard.types import Action, Mode, ToolCall
 from guard.verify import Verifier
-from tests.conftest import AGENT, World
+from tests.conftest import AGENT, BIG, OWN, World
 from tests.test_langgraph import toolnode_graph
-
-BIG = "hosts/decom-01/data/agent_2_big.safetensors"  # the peer's (declared by glob)
-OWN = "hosts/decom-01/models/agent-1/big.safetensors"  # the acting agent's own
-
-
-@pytest.fixture
-def big(world: World) -> bytes:
-    """A 512 KiB peer weights file and a 256 KiB one of the agent's own; the tensor bytes
-    of the peer's."""
-    world.write(BIG, random_safetensors(512 * 1024))
-    world.write(OWN, random_safetensors(256 * 1024))
-    data = (world.root / BIG).read_bytes()
-    header = int.from_bytes(data[:8], "little")
-    return data[8 + header :]
-
-
-def random_safetensors(size: int) -> bytes:
-    """A safetensors file of ``size`` bytes whose tensor bytes are random, as trained
-    weights look to a chunker (a periodic filler would give few distinct chunks)."""
-    n = size - 256
-    header = json.dumps({"w": {"dtype": "U8", "shape": [n], "data_offsets": [0, n]}}).encode()
-    header += b" " * (256 - 8 - len(header))
-    return len(header).to_bytes(8, "little") + header + os.urandom(n)
 
 
 def part(tensor: bytes, size: int = 96 * 1024, at: int = 12345) -> bytes:

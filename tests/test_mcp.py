@@ -33,9 +33,8 @@ from mcp.shared.exceptions import MCPError
 from guard.effects import BUILTIN_SPECS, MCP_FILESYSTEM_TOOLS, template_args
 from guard.policy import ToolSpec
 from guard.testing import MemorySink
-from tests.conftest import AGENT, World
+from tests.conftest import AGENT, World, random_safetensors
 from tests.mcpnode import REPO, NodeMissing, filesystem_server
-from tests.test_content import random_safetensors
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 BIG = "hosts/decom-01/data/agent_2_big.safetensors"

@@ -49,8 +49,7 @@ from guard.integrations.langgraph import PeerGuardMiddleware, PeerGuardToolWrapp
 from guard.testing import MemorySink
 from guard.types import Action, ToolCall
 from guard.verify import Verifier
-from tests.conftest import AGENT, PEER, World
-from tests.test_content import random_safetensors
+from tests.conftest import AGENT, PEER, World, random_safetensors
 from tests.test_langgraph import toolnode_graph
 
 BIG = "hosts/decom-01/data/agent_2_big.safetensors"  # the peer's (declared by glob)
