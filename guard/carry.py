@@ -13,7 +13,15 @@ it: results; what it sends: content arguments), it keeps:
   length, the files it belongs to): a set, so a piece seen twice counts once;
 - the end of its last payload, put in front of the next one, so that pieces read in order
   join into the chunks a single copy would have (a chunk cut in two by a call boundary is
-  whole again).
+  whole again): as raw bytes, as Latin-1 text, and decoded from every text encoding
+  :meth:`~guard.content.ContentIndex.find` reads (base64, base32, hex, ``xxd``/``od``/
+  ``hexdump -C`` rows, decimal lists, base85, Ascii85, uuencode), both as it stands and
+  with each piece's framing cut out (labels such as ``data:``, JSON keys and quotes, line
+  numbers and offsets, a command's report on stderr), which would otherwise put a few
+  bytes of junk at every boundary;
+- per file, the bytes of the distinct chunks counted so far. Past :data:`MAX_CHUNKS` the
+  oldest half of the chunks is forgotten as chunks, never as bytes: reading a flood of other
+  indexed weights does not wipe what the agent carried.
 
 A payload is *carrying* a protected file when it adds at least one new chunk of it and the
 agent's total for that file, in that direction, then reaches the threshold. The guard treats
@@ -22,8 +30,12 @@ argument is a copy. Each direction therefore lets at most about one threshold's 
 file's tensor bytes through before it stops the agent.
 
 What it does not do: pieces smaller than a chunk (512 bytes at least, 2.4 KiB on average)
-taken out of order never form a whole chunk, and are not counted; the ledger lives in one
-process (several workers each keep their own); and it is not persisted.
+taken out of order, or with other bytes of the agent's choosing between them (a decoy
+result, a base64 word glued to each piece), or transformed piece by piece (a per-call key),
+never form a whole chunk, and are not counted; Ascii85 and base85 pieces inside JSON or other
+framing made of their own alphabet are not unframed; the ledger lives in one process (several
+workers each keep their own), keeps an account for every agent id it is given, and is not
+persisted.
 """
 
 from __future__ import annotations
@@ -33,7 +45,18 @@ import stat
 import threading
 from dataclasses import dataclass, field
 
-from guard.content import MIN_PAYLOAD, ContentIndex, Found, Hit, may_carry_bytes, text_runs
+from guard.content import (
+    _B64_TABLE,
+    MIN_PAYLOAD,
+    ContentIndex,
+    Found,
+    Hit,
+    _spans,
+    _text_decodings,
+    dump_like,
+    latin1_view,
+    may_carry_bytes,
+)
 
 __all__ = ["CarryLedger", "file_end"]
 
@@ -43,18 +66,29 @@ LEAST = 512
 #: The end of an agent's stream put in front of what comes next: a chunk is at most 8 KiB,
 #: which base64 makes about 11 KiB and a plain hex dump 16 KiB.
 TAIL = 16 << 10
+#: The same for dumps in rows (``xxd``, ``od``, ``hexdump -C``) and lists of decimal numbers,
+#: 3.5 to 5 characters a byte.
+WIDE_TAIL = 40 << 10
 #: How much on each side of a boundary says whether a piece may go on across it.
 SIDE = 1024
 #: How much of the end of a file an append is read with: a part (64 KiB of tensor bytes by
 #: default) as a hex dump.
 APPEND_WINDOW = 256 << 10
-#: Chunks kept per agent and direction; past it the oldest half is forgotten.
+#: Chunks kept per agent and direction; past it the oldest half is forgotten (its bytes
+#: still count: a flood of other chunks does not wipe what the agent carried).
 MAX_CHUNKS = 1 << 16
+#: The characters of a label a tool or a script puts in front of a printed piece
+#: (``data: ``, ``"bytes": ``): cut out before pieces are joined.
+_WORD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+#: Runs of the base64 alphabet (which holds base32 and hex) shorter than this, once labels
+#: are cut out, are words, numbers or offsets, not pieces.
+_PIECE_RUN = 16
 
 
 @dataclass
 class _Account:
     chunks: dict[int, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)  # bytes of distinct chunks per file
     tail: bytes = b""  # the end of the stream so far
     fresh: int = 0  # bytes of the tail not yet looked at
 
@@ -91,7 +125,7 @@ class CarryLedger:
         with self._lock:
             account = self._accounts.setdefault(key, _Account())
             tail = account.tail
-            account.tail = (account.tail + payload)[-TAIL:]
+            account.tail = (account.tail + payload)[-WIDE_TAIL:]
             account.fresh += len(payload)
             if account.fresh < LEAST:
                 return Found(extends)  # too little new to hold a whole chunk: looked at later
@@ -107,23 +141,40 @@ class CarryLedger:
             alone = self.content.find(payload, least=LEAST, shared=shared)
         # Only where the stream may go on across the boundary: printed bytes on either side.
         if tail and (may_carry_bytes(tail[-SIDE:]) or may_carry_bytes(payload[:SIDE])):
-            self._seam(tail + payload[:TAIL], shared)
+            n = WIDE_TAIL if dump_like(tail[-SIDE:]) or dump_like(payload[:SIDE]) else TAIL
+            self._seam(tail[-n:] + payload[:n], shared)
         with self._lock:
             account = self._accounts.setdefault(key, _Account())
             new = {d: v for d, v in shared.items() if d not in account.chunks}
             if len(account.chunks) + len(new) > MAX_CHUNKS:
+                # The oldest half is forgotten as chunks (it may count again if seen again),
+                # never as bytes: the totals only grow.
                 kept = list(account.chunks.items())[len(account.chunks) // 2 :]
                 account.chunks = dict(kept)
             account.chunks.update(new)
-            totals = _totals(account.chunks, {k for keys, _n in new.values() for k in keys})
+            for owners, length in new.values():
+                for k in owners:
+                    account.totals[k] = account.totals.get(k, 0) + length
+            keys = {k for owners, _n in new.values() for k in owners}
+            totals = {k: account.totals[k] for k in keys}
         return self._merge(alone, totals, extends)
 
     def _seam(self, seam: bytes, shared: dict[int, tuple[tuple[str, ...], int]]) -> None:
-        """Add the chunks of ``seam`` (the stream's end and the payload's start) as raw bytes
-        and as the base64 or hex a piece is printed in: what a chunk cut by a call boundary
-        was carried as. (Archives and other encodings do not join across calls.)"""
+        """Add the chunks of ``seam`` (the stream's end and the payload's start) as raw bytes,
+        as Latin-1 text, and decoded from every text encoding of bytes
+        :meth:`ContentIndex.find` reads in one payload (base64, base32, hex, ``xxd`` and
+        ``od`` dumps, base85, uuencode...), as they stand and with the framing of each piece
+        (labels, quotes, JSON, offsets, a command's chatter) cut out: what a chunk cut by a
+        call boundary was carried as. (Archives do not join across calls.)"""
         index = self.content.index()
-        candidates = [seam, *text_runs(seam)]
+        candidates = [seam, *_text_decodings(seam)]
+        latin = latin1_view(_whole_characters(seam))
+        if latin is not None:
+            candidates.append(latin)
+        runs = list(_spans(_unlabelled(seam), _B64_TABLE, _PIECE_RUN))
+        joined = b"\n".join(runs)
+        if runs and joined != seam:
+            candidates.extend(_text_decodings(joined))
         for data in candidates:
             scanner = index.scanner()
             scanner.update(data)
@@ -160,14 +211,28 @@ class CarryLedger:
         return Found(sorted(hits.values(), key=lambda h: -h.matched_bytes), alone.uninspected)
 
 
-def _totals(chunks: dict[int, tuple[tuple[str, ...], int]], keys: set[str]) -> dict[str, int]:
-    """Bytes of distinct chunks per file, for the files in ``keys``."""
-    totals = dict.fromkeys(keys, 0)
-    for owners, length in chunks.values():
-        for k in owners:
-            if k in totals:
-                totals[k] += length
-    return totals
+def _whole_characters(text: bytes) -> bytes:
+    """``text`` without the pieces of UTF-8 characters its two cuts may have left at either
+    end (at most 3 bytes each)."""
+    start = next((i for i in range(min(3, len(text))) if not 0x80 <= text[i] < 0xC0), 0)
+    end = len(text)
+    for i in range(max(start, end - 3), end):
+        if text[i] >= 0xC0:  # a lead byte: its character may be cut
+            need = 2 if text[i] < 0xE0 else 3 if text[i] < 0xF0 else 4
+            if i + need > end:
+                end = i
+            break
+    return text[start:end]
+
+
+def _unlabelled(text: bytes) -> bytes:
+    """``text`` with the word (and quote) in front of each colon cut out, and the colon: the
+    labels and keys of printed pieces. Linear: strips, not a regex that tries every start."""
+    if b":" not in text:
+        return text
+    parts = text.split(b":")
+    cut = [p.rstrip(b" \t").rstrip(b'"').rstrip(_WORD) for p in parts[:-1]]
+    return b" ".join([*cut, parts[-1]])
 
 
 def file_end(path: str) -> bytes:

@@ -162,6 +162,14 @@ _B85_TABLE = _table(
 )
 _HEX_TABLE = _table(b"0123456789abcdefABCDEFxX \t:,;.-" + _LINES)
 _XXD_LINE = re.compile(rb"^[0-9a-fA-F]{6,16}: ((?:[0-9a-fA-F]{2,8} ?){1,16})", re.M)
+# ``od -t x1`` and ``hexdump -C``: an address (octal, decimal or hex digits), then up to 16
+# bytes in pairs of hex digits, one or two spaces apart.
+_OD_LINE = re.compile(
+    rb"^[0-9a-fA-F]{6,16}  ?((?:[0-9a-fA-F]{2} {1,2}){0,15}[0-9a-fA-F]{2})(?= |$)", re.M
+)
+# Bytes as decimal numbers: a JSON array, ``od -t u1``, a Python list.
+_DEC_TABLE = _table(b"0123456789 ,\t[]" + b"\r\n")
+_DEC_NUMBER = re.compile(rb"\d+")
 _UU_LINE = re.compile(rb"^[!-M][ -`]{1,61}$", re.M)
 _QP_ESCAPE = re.compile(rb"=[0-9A-F]{2}")
 _NOT_HEX = re.compile(rb"0[xX]|[^0-9a-fA-F]")
@@ -208,12 +216,18 @@ def _text_decodings(text: bytes) -> Iterator[bytes]:
     rows = _XXD_LINE.findall(text) if text.count(b": ") > 16 else []
     if len(rows) > 16:
         yield bytes.fromhex(b"".join(r.replace(b" ", b"") for r in rows).decode("ascii"))
+    rows = _OD_LINE.findall(text) if text.count(b"\n") > 16 else []
+    if len(rows) > 16:
+        yield bytes.fromhex(b"".join(r.replace(b" ", b"") for r in rows).decode("ascii"))
+    for found in _spans(text, _DEC_TABLE, _RUN_MIN):
+        with contextlib.suppress(ValueError):  # a number past 255: not a list of bytes
+            yield bytes(map(int, _DEC_NUMBER.findall(found)))
     for found in _spans(text, _B32_TABLE, _RUN_MIN):
         run = found.translate(None, _LINES)
         for shift in range(8):
             usable = run[shift : shift + (len(run) - shift) // 8 * 8]
-            with contextlib.suppress(binascii.Error, ValueError):
-                yield base64.b32decode(usable)
+            with contextlib.suppress(ValueError):
+                yield _unbase32(usable)
     for table, decode in ((_A85_TABLE, base64.a85decode), (_B85_TABLE, base64.b85decode)):
         for found in _spans(text, table, _RUN_MIN):
             if b"\0" not in found.translate(_B64_TABLE):
@@ -234,16 +248,60 @@ def _text_decodings(text: bytes) -> Iterator[bytes]:
         yield quopri.decodestring(text)
 
 
+_B32_DIGITS = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHIJKLMNOPQRSTUV"
+)
+
+
+def _unbase32(text: bytes) -> bytes:
+    """Base32 (whole groups of 8, padded at the end only) decoded in C: the alphabet turned
+    into base-32 digits and read as one integer. ``base64.b32decode`` is pure Python, a
+    loop per 8 characters (over a second for a megabyte). Raises ValueError on anything else."""
+    body = text.rstrip(b"=")
+    if not body:
+        return b""
+    bits = len(body) * 5
+    n = bits // 8
+    value = int(body.translate(_B32_DIGITS), 32) >> (bits - n * 8)
+    return value.to_bytes(n, "big")
+
+
+def dump_like(text: bytes) -> bool:
+    """Whether ``text`` holds rows of a dump (``xxd``, ``od -t x1``, ``hexdump -C``) or a run
+    of decimal numbers (a JSON array, ``od -t u1``): bytes printed at 3.5 to 5 characters
+    each."""
+    if len(_XXD_LINE.findall(text)) + len(_OD_LINE.findall(text)) >= 4:
+        return True
+    return next(_spans(text, _DEC_TABLE, _RUN_MIN), None) is not None
+
+
 def may_carry_bytes(text: bytes) -> bool:
     """Whether ``text`` holds bytes that are not text, or a run of base64 or hex long enough
     to decode to something (base64, base32, hex, Ascii85 or base85): what a piece of a file
-    looks like when printed. Prose, lists of names and tables of numbers do not."""
+    looks like when printed, or rows of a dump. Prose, lists of names and tables of numbers
+    do not."""
     if b"\0" in text.translate(_RUN_MAP):
         return True
+    if dump_like(text):
+        return True  # their text column breaks the runs
     return any(
         next(_spans(text, table, _RUN_MIN), None) is not None
-        for table in (_B64_TABLE, _HEX_TABLE, _A85_TABLE)
+        for table in (_B64_TABLE, _HEX_TABLE, _A85_TABLE, _B85_TABLE)
     )
+
+
+def latin1_view(data: bytes, *, strict: bool = True) -> bytes | None:
+    """``data`` read as UTF-8 text and written as Latin-1: the bytes an agent carried in a
+    str (each byte one character), once the str was encoded as UTF-8. ``None`` for ASCII
+    (the same bytes) and, when ``strict``, for what is not UTF-8 text. Characters past
+    U+00FF are left out."""
+    if data.isascii():
+        return None
+    try:
+        text = data.decode("utf-8", "strict" if strict else "ignore")
+    except UnicodeDecodeError:
+        return None
+    return text.encode("latin-1", "ignore")
 
 
 def text_runs(text: bytes) -> Iterator[bytes]:
@@ -422,6 +480,9 @@ def _views(
     else:
         raw = bytes(payload)
         yield raw, ()
+        latin = latin1_view(raw)
+        if latin is not None and len(latin) >= least:
+            yield latin, ("text as Latin-1",)
     # A run may begin with a few characters of a word before the encoded text ("data:" is
     # not in the alphabet, "dataQUJD..." is): every alignment is decoded, as the run's
     # start cannot tell which one is the payload's.
@@ -466,6 +527,8 @@ __all__ = [
     "Hit",
     "PayloadTap",
     "describe",
+    "dump_like",
+    "latin1_view",
     "may_carry_bytes",
     "strings_in",
     "text_runs",
