@@ -46,16 +46,15 @@ import threading
 from dataclasses import dataclass, field
 
 from guard.content import (
-    _B64_TABLE,
     MIN_PAYLOAD,
     ContentIndex,
     Found,
     Hit,
-    _spans,
-    _text_decodings,
+    alphabet_runs,
     dump_like,
     latin1_view,
     may_carry_bytes,
+    text_decodings,
 )
 
 __all__ = ["CarryLedger", "file_end"]
@@ -167,14 +166,14 @@ class CarryLedger:
         (labels, quotes, JSON, offsets, a command's chatter) cut out: what a chunk cut by a
         call boundary was carried as. (Archives do not join across calls.)"""
         index = self.content.index()
-        candidates = [seam, *_text_decodings(seam)]
+        candidates = [seam, *text_decodings(seam)]
         latin = latin1_view(_whole_characters(seam))
         if latin is not None:
             candidates.append(latin)
-        runs = list(_spans(_unlabelled(seam), _B64_TABLE, _PIECE_RUN))
+        runs = list(alphabet_runs(_unlabelled(seam), _PIECE_RUN))
         joined = b"\n".join(runs)
         if runs and joined != seam:
-            candidates.extend(_text_decodings(joined))
+            candidates.extend(text_decodings(joined))
         for data in candidates:
             scanner = index.scanner()
             scanner.update(data)

@@ -304,18 +304,16 @@ def latin1_view(data: bytes, *, strict: bool = True) -> bytes | None:
     return text.encode("latin-1", "ignore")
 
 
-def text_runs(text: bytes) -> Iterator[bytes]:
-    """What the base64 and hex runs of ``text`` decode to (every alignment): the two ways
-    a shell prints bytes as text, the cheap subset of :func:`_text_decodings`."""
-    for run in _spans(text, _B64_TABLE, _RUN_MIN):
-        for decoded, _how in _decoded_runs(run):
-            yield decoded
-    for run in _spans(text, _HEX_TABLE, _RUN_MIN):
-        digits = _NOT_HEX.sub(b"", run)
-        if len(digits) * 3 >= len(run):
-            for shift in (0, 1):
-                usable = digits[shift : shift + (len(digits) - shift) // 2 * 2]
-                yield bytes.fromhex(usable.decode("ascii"))
+def text_decodings(text: bytes) -> Iterator[bytes]:
+    """What ``text`` may hold as bytes, in every text encoding this module reads (see
+    :func:`_text_decodings`)."""
+    return _text_decodings(text)
+
+
+def alphabet_runs(text: bytes, least: int) -> Iterator[bytes]:
+    """The runs of ``text`` made of the base64 alphabet (which holds base32 and hex), at
+    least ``least`` long."""
+    return _spans(text, _B64_TABLE, least)
 
 
 def _decoded_runs(run: bytes) -> Iterator[tuple[bytes, tuple[str, ...]]]:
@@ -526,12 +524,13 @@ __all__ = [
     "Found",
     "Hit",
     "PayloadTap",
+    "alphabet_runs",
     "describe",
     "dump_like",
     "latin1_view",
     "may_carry_bytes",
     "strings_in",
-    "text_runs",
+    "text_decodings",
 ]
 
 

@@ -325,11 +325,12 @@ class Guard:
         See :class:`guard.effects.EffectFinder`.
         """
         effects = self.effect_finder.effects_of(call)
+        carried: list[Effect] = []
         for eff in effects:
             edit = eff.edit
             if edit is not None and edit.content is not None and eff.kind is EffectKind.WRITE:
-                return [*effects, *self._carried(call.agent, eff, edit)]
-        return effects
+                carried += self._carried(call.agent, eff, edit)  # every write, not the first
+        return [*effects, *carried] if carried else effects
 
     def _carried(self, agent: str, write: Effect, edit: ConfigEdit) -> list[Effect]:
         """A ``copy`` from each protected weights file whose tensor bytes the content a

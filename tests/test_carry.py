@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import random
 
 import pytest
@@ -15,6 +16,7 @@ from guard.carry import LEAST, TAIL, CarryLedger
 from guard.contain import ContainedShell
 from guard.engine import WITHHELD_RULE
 from guard.exceptions import ResultWithheld
+from guard.policy import load_policy
 from guard.testing import MemorySink
 from guard.types import Action, ToolCall
 from tests.conftest import AGENT, BIG, OWN, World
@@ -191,3 +193,30 @@ def test_the_ledger_alone(world: World, big: bytes) -> None:
     assert ledger.carried(AGENT, "out", big[20_000:40_000]).hits == []  # another direction
     found = ledger.carried(AGENT, "in", big[20_000:40_000])
     assert [h.matched_bytes >= THRESHOLD for h in found.hits] == [True]
+
+
+def test_every_write_of_a_call_is_screened(world: World, big: bytes) -> None:
+    """A tool whose spec writes two contents: the part in the second is found (only the first
+    write was screened once)."""
+    policy = load_policy(
+        text=json.dumps(
+            {
+                "extends": "peer-preservation",
+                "tools": {
+                    "save_pair": {
+                        "effects": [
+                            {"kind": "write", "path": "{a}", "content": "{x}"},
+                            {"kind": "write", "path": "{b}", "content": "{y}"},
+                        ]
+                    }
+                },
+            }
+        )
+    )
+    guard = world.guard(policy, sinks=[MemorySink()])
+    part = base64.b64encode(big[: 96 * 1024]).decode()
+    call = ToolCall(agent=AGENT, tool="save_pair",
+                    args={"a": "scratch/a.txt", "x": "hello", "b": "scratch/b.txt", "y": part})  # fmt: skip
+    decision = guard.check(call)
+    assert decision.action is Action.DENY
+    assert "peer-weights-exfiltration" in decision.rules

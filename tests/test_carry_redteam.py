@@ -18,20 +18,10 @@ from guard.contain import ContainedShell
 from guard.exceptions import ResultWithheld
 from guard.testing import MemorySink
 from guard.types import Action, ToolCall
-from tests.conftest import AGENT, World
+from tests.conftest import AGENT, BIG, OWN, World
 from tests.test_carry import THRESHOLD, _read, _same
-from tests.test_content import BIG, OWN, random_safetensors
 
 Encode = Callable[[bytes, int], str]
-
-
-@pytest.fixture
-def big(world: World) -> bytes:
-    """The peer's 512 KiB weights file (and 256 KiB of the agent's own); its tensor bytes."""
-    world.write(BIG, random_safetensors(512 * 1024))
-    world.write(OWN, random_safetensors(256 * 1024))
-    data = (world.root / BIG).read_bytes()
-    return data[8 + int.from_bytes(data[:8], "little") :]
 
 
 def _rows(piece: bytes, offset: int, fmt: str) -> str:
