@@ -34,8 +34,8 @@ taken out of order, or with other bytes of the agent's choosing between them (a 
 result, a base64 word glued to each piece), or transformed piece by piece (a per-call key),
 never form a whole chunk, and are not counted; Ascii85 and base85 pieces inside JSON or other
 framing made of their own alphabet are not unframed; the ledger lives in one process (several
-workers each keep their own), keeps an account for every agent id it is given, and is not
-persisted.
+workers each keep their own), keeps accounts for the 1,024 agents that used it last (ids come
+from the caller), and is not persisted.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from guard.content import (
@@ -76,6 +77,9 @@ APPEND_WINDOW = 256 << 10
 #: Chunks kept per agent and direction; past it the oldest half is forgotten (its bytes
 #: still count: a flood of other chunks does not wipe what the agent carried).
 MAX_CHUNKS = 1 << 16
+#: Accounts kept (agents times two directions): each holds up to ``WIDE_TAIL`` bytes of
+#: stream end, so at most about 80 MiB of them; past it the least recently used is dropped.
+MAX_ACCOUNTS = 2048
 #: The characters of a label a tool or a script puts in front of a printed piece
 #: (``data: ``, ``"bytes": ``): cut out before pieces are joined.
 _WORD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
@@ -102,7 +106,8 @@ class CarryLedger:
     def __init__(self, content: ContentIndex) -> None:
         self.content = content
         self._lock = threading.Lock()
-        self._accounts: dict[tuple[str, str], _Account] = {}
+        # Least recently used first; at most MAX_ACCOUNTS (agent ids come from the caller).
+        self._accounts: OrderedDict[tuple[str, str], _Account] = OrderedDict()
 
     def carried(self, agent: str, direction: str, payload: bytes, *, before: bytes = b"") -> Found:
         """Screen ``payload``, what ``agent`` receives (``direction="in"``) or sends
@@ -122,7 +127,7 @@ class CarryLedger:
         key = (agent, direction)
         extends = self._extends(before, payload) if before else []
         with self._lock:
-            account = self._accounts.setdefault(key, _Account())
+            account = self._account(key)
             tail = account.tail
             account.tail = (account.tail + payload)[-WIDE_TAIL:]
             account.fresh += len(payload)
@@ -143,7 +148,7 @@ class CarryLedger:
             n = WIDE_TAIL if dump_like(tail[-SIDE:]) or dump_like(payload[:SIDE]) else TAIL
             self._seam(tail[-n:] + payload[:n], shared)
         with self._lock:
-            account = self._accounts.setdefault(key, _Account())
+            account = self._account(key)
             new = {d: v for d, v in shared.items() if d not in account.chunks}
             if len(account.chunks) + len(new) > MAX_CHUNKS:
                 # The oldest half is forgotten as chunks (it may count again if seen again),
@@ -157,6 +162,18 @@ class CarryLedger:
             keys = {k for owners, _n in new.values() for k in owners}
             totals = {k: account.totals[k] for k in keys}
         return self._merge(alone, totals, extends)
+
+    def _account(self, key: tuple[str, str]) -> _Account:
+        """The account of ``key``, made if new; the least recently used one is dropped past
+        :data:`MAX_ACCOUNTS` (its agent starts again from nothing)."""
+        account = self._accounts.get(key)
+        if account is None:
+            account = self._accounts[key] = _Account()
+            while len(self._accounts) > MAX_ACCOUNTS:
+                self._accounts.popitem(last=False)
+        else:
+            self._accounts.move_to_end(key)
+        return account
 
     def _seam(self, seam: bytes, shared: dict[int, tuple[tuple[str, ...], int]]) -> None:
         """Add the chunks of ``seam`` (the stream's end and the payload's start) as raw bytes,

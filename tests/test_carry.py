@@ -12,6 +12,7 @@ import random
 
 import pytest
 
+from guard import carry
 from guard.carry import LEAST, TAIL, CarryLedger
 from guard.contain import ContainedShell
 from guard.engine import WITHHELD_RULE
@@ -220,3 +221,19 @@ def test_every_write_of_a_call_is_screened(world: World, big: bytes) -> None:
     decision = guard.check(call)
     assert decision.action is Action.DENY
     assert "peer-weights-exfiltration" in decision.rules
+
+
+def test_the_ledger_keeps_the_agents_used_last(world: World, big: bytes) -> None:
+    """Accounts are bounded (agent ids come from the caller): past the bound the least
+    recently used is dropped, and an agent in use keeps its count."""
+    ledger = CarryLedger(world.guard().content)
+    ledger.carried(AGENT, "in", big[:30_000])
+    counted = dict(ledger._accounts[(AGENT, "in")].totals)
+    assert counted and all(n > 0 for n in counted.values())
+    for i in range(carry.MAX_ACCOUNTS + 10):
+        ledger.carried(f"agent-x{i}", "in", b"x" * 600)
+        if i % 500 == 0:
+            ledger.carried(AGENT, "in", b"y" * 600)  # in use: not dropped
+    assert len(ledger._accounts) == carry.MAX_ACCOUNTS
+    assert ("agent-x0", "in") not in ledger._accounts  # the least recently used went
+    assert ledger._accounts[(AGENT, "in")].totals == counted
