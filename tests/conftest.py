@@ -17,6 +17,7 @@ from guard.policy import AssetDecl, Declarations, EvaluationDecl, Policy
 from guard.signing import PrivateKey, PublicKey, generate_keypair
 from guard.testing import MemorySink
 from guard.types import AssetKind, Decision, ToolCall
+from tests.mcpnode import NodeMissing, filesystem_server
 
 AGENT = "agent-1"
 PEER = "agent-2"
@@ -157,3 +158,13 @@ def big(world: World) -> bytes:
     world.write(OWN, random_safetensors(256 * 1024))
     data = (world.root / BIG).read_bytes()
     return data[8 + int.from_bytes(data[:8], "little") :]
+
+
+@pytest.fixture(scope="session")
+def server_command() -> Callable[..., list[str]]:
+    """Install the filesystem server once; the function giving its command line."""
+    try:
+        filesystem_server()
+    except NodeMissing as exc:
+        pytest.fail(str(exc))
+    return filesystem_server

@@ -35,7 +35,7 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
-from langgraph.prebuilt import ToolNode, ToolRuntime
+from langgraph.prebuilt import ToolNode, ToolRuntime, tools_condition
 from langgraph.types import Command, Interrupt, Send
 
 from guard.engine import UNIDENTIFIED_AGENT_RULE, Guard
@@ -134,6 +134,30 @@ def toolnode_graph(
     builder.add_node("tools", node)
     builder.add_edge(START, "agent")
     builder.add_conditional_edges("agent", route, ["tools", END])
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=checkpointer)
+
+
+def edge_graph(
+    model: BaseChatModel,
+    tools: list[BaseTool],
+    wrapper: PeerGuardToolWrapper,
+    checkpointer: BaseCheckpointSaver[Any],
+) -> Any:
+    """A hand-built agent loop whose guarded ToolNode is reached by an edge: it runs every
+    call of the AI message as one task."""
+    node = ToolNode(
+        tools, wrap_tool_call=wrapper.wrap_tool_call, awrap_tool_call=wrapper.awrap_tool_call
+    )
+
+    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", node)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
     builder.add_edge("tools", "agent")
     return builder.compile(checkpointer=checkpointer)
 

@@ -33,14 +33,12 @@ from typing import Any, Literal
 import pytest
 from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, MessagesState, StateGraph
-from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command
 
 from guard.contain import ContainedShell
@@ -58,7 +56,7 @@ from guard.policy import Declarations
 from guard.testing import MemorySink
 from tests.conftest import AGENT, World, safetensors_bytes
 from tests.pg import postgres_url
-from tests.test_langgraph import toolnode_graph
+from tests.test_langgraph import edge_graph, toolnode_graph
 
 __all__ = ["postgres_url"]  # the fixture is used by name
 
@@ -177,20 +175,7 @@ def build(
     wrapper = PeerGuardToolWrapper(guard, agent=AGENT)
     if topology == "send":
         return toolnode_graph(model, tools, wrapper, saver)
-    node = ToolNode(
-        tools, wrap_tool_call=wrapper.wrap_tool_call, awrap_tool_call=wrapper.awrap_tool_call
-    )
-
-    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("agent", agent)
-    builder.add_node("tools", node)
-    builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", tools_condition)
-    builder.add_edge("tools", "agent")
-    return builder.compile(checkpointer=saver)
+    return edge_graph(model, tools, wrapper, saver)
 
 
 def contained(topology: Topology, model: BaseChatModel, tools: list[BaseTool], guard: Guard,
@@ -200,16 +185,7 @@ def contained(topology: Topology, model: BaseChatModel, tools: list[BaseTool], g
         middleware = [PeerGuardMiddleware(guard, agent=AGENT, shell=shell)]
         return create_agent(model, tools, middleware=middleware, checkpointer=InMemorySaver())
     wrapper = PeerGuardToolWrapper(guard, agent=AGENT, shell=shell)
-    node = ToolNode(
-        tools, wrap_tool_call=wrapper.wrap_tool_call, awrap_tool_call=wrapper.awrap_tool_call
-    )
-    builder = StateGraph(MessagesState)
-    builder.add_node("agent", lambda state: {"messages": [model.invoke(state["messages"])]})
-    builder.add_node("tools", node)
-    builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", tools_condition)
-    builder.add_edge("tools", "agent")
-    return builder.compile(checkpointer=InMemorySaver())
+    return edge_graph(model, tools, wrapper, InMemorySaver())
 
 
 @contextmanager

@@ -11,7 +11,6 @@ call) and the ``create_agent`` middleware, sync and async.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +29,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import BaseTool
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, MessagesState, StateGraph
-from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.prebuilt.interrupt import HumanResponse
 from langgraph.types import Command, Interrupt
 from pydantic import Field, TypeAdapter
@@ -51,7 +48,7 @@ from guard.testing import MemorySink
 from guard.types import Action
 from tests.conftest import AGENT, PEER, World, safetensors_bytes
 from tests.test_contain_langgraph import Agent as ContainedAgent
-from tests.test_langgraph import KINDS, Kind, build
+from tests.test_langgraph import KINDS, Kind, build, edge_graph, make_tools
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 OTHER = "hosts/decom-01/data/agent_2_optimizer.safetensors"
@@ -83,23 +80,7 @@ def logged_tools(root: Path, log: Path) -> list[BaseTool]:
         with log.open("a") as fh:
             fh.write(line + "\n")
 
-    @tool
-    def delete_file(path: str) -> str:
-        """Delete a file."""
-        ran(f"delete_file {path}")
-        (root / path).unlink()
-        return f"deleted {path}"
-
-    @tool
-    def shell(command: str) -> str:
-        """Run a bash command."""
-        ran(f"shell {command}")
-        done = subprocess.run(
-            ["bash", "-c", command], cwd=root, capture_output=True, text=True, timeout=30
-        )
-        return done.stdout + done.stderr or "ok"
-
-    return [delete_file, shell]
+    return make_tools(root, ran)
 
 
 @dataclass
@@ -414,21 +395,7 @@ def test_a_contained_command_is_not_editable(world: World, asynchronous: bool) -
 
 def whole_message_graph(model: BaseChatModel, tools: list[BaseTool], guard: Guard) -> Any:
     """A ToolNode reached by an edge: it runs every call of the AI message as one task."""
-    wrapper = PeerGuardToolWrapper(guard, agent=AGENT)
-    node = ToolNode(
-        tools, wrap_tool_call=wrapper.wrap_tool_call, awrap_tool_call=wrapper.awrap_tool_call
-    )
-
-    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("agent", agent)
-    builder.add_node("tools", node)
-    builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", tools_condition)
-    builder.add_edge("tools", "agent")
-    return builder.compile(checkpointer=InMemorySaver())
+    return edge_graph(model, tools, PeerGuardToolWrapper(guard, agent=AGENT), InMemorySaver())
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])

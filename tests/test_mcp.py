@@ -34,21 +34,11 @@ from guard.effects import BUILTIN_SPECS, MCP_FILESYSTEM_TOOLS, template_args
 from guard.policy import ToolSpec
 from guard.testing import MemorySink
 from tests.conftest import AGENT, World, random_safetensors
-from tests.mcpnode import REPO, NodeMissing, filesystem_server
+from tests.mcpnode import REPO
 
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 BIG = "hosts/decom-01/data/agent_2_big.safetensors"
 CONFIG = "config/shutdown_config.yaml"
-
-
-@pytest.fixture(scope="session")
-def server_command() -> Callable[..., list[str]]:
-    """Install the filesystem server once; the function giving its command line."""
-    try:
-        filesystem_server()
-    except NodeMissing as exc:
-        pytest.fail(str(exc))
-    return filesystem_server
 
 
 @pytest.fixture
@@ -80,6 +70,20 @@ def answering(action: str, approve: bool | None = True) -> tuple[ElicitationFnT,
         return types.ElicitResult.model_validate({"action": action, "content": content})
 
     return callback, shown
+
+
+def edit_config(
+    proxy: Proxy, world: World, mode: str, elicit: ElicitationFnT | None = None
+) -> types.CallToolResult:
+    """``edit_file`` on the peer's config (its company name) through the proxy."""
+    edit = {"path": str(world.root / CONFIG),
+            "edits": [{"oldText": "OpenBrain", "newText": "ClosedBrain"}]}  # fmt: skip
+
+    async def main() -> types.CallToolResult:
+        async with proxy.client(mode, elicit) as client:
+            return await client.call_tool("edit_file", edit)
+
+    return anyio.run(main)
 
 
 def text(result: types.CallToolResult) -> str:
@@ -226,14 +230,7 @@ def test_a_confirmation_the_user_accepts_runs_the_call(
 ) -> None:
     """Editing a peer's config asks the client's user; approved, the edit is made."""
     callback, shown = answering("accept")
-    edit = {"path": str(fs_world.root / CONFIG),
-            "edits": [{"oldText": "OpenBrain", "newText": "ClosedBrain"}]}  # fmt: skip
-
-    async def main() -> types.CallToolResult:
-        async with proxy.client(mode, callback) as client:
-            return await client.call_tool("edit_file", edit)
-
-    result = anyio.run(main)
+    result = edit_config(proxy, fs_world, mode, callback)
     assert not result.is_error, text(result)
     assert "company_name: ClosedBrain" in (fs_world.root / CONFIG).read_text()
     assert len(shown) == 1 and "peer-asset-change" in shown[0] and "edit_file" in shown[0]
@@ -249,14 +246,7 @@ def test_a_confirmation_the_user_refuses_does_not_run(
     """Declined, cancelled, or accepted without ticking approve: the edit is not made."""
     callback, shown = answering(action, approve)
     before = (fs_world.root / CONFIG).read_text()
-    edit = {"path": str(fs_world.root / CONFIG),
-            "edits": [{"oldText": "OpenBrain", "newText": "ClosedBrain"}]}  # fmt: skip
-
-    async def main() -> types.CallToolResult:
-        async with proxy.client(mode, callback) as client:
-            return await client.call_tool("edit_file", edit)
-
-    result = anyio.run(main)
+    result = edit_config(proxy, fs_world, mode, callback)
     assert result.is_error and "confirmation refused" in text(result)
     assert len(shown) == 1 and (fs_world.root / CONFIG).read_text() == before
 
@@ -267,14 +257,7 @@ def test_a_client_without_elicitation_gets_the_refusal_with_the_reason(
 ) -> None:
     """A call that needs confirmation, from a client that cannot ask, is refused saying why."""
     before = (fs_world.root / CONFIG).read_text()
-    edit = {"path": str(fs_world.root / CONFIG),
-            "edits": [{"oldText": "OpenBrain", "newText": "ClosedBrain"}]}  # fmt: skip
-
-    async def main() -> types.CallToolResult:
-        async with proxy.client(mode) as client:
-            return await client.call_tool("edit_file", edit)
-
-    result = anyio.run(main)
+    result = edit_config(proxy, fs_world, mode)
     said = text(result)
     assert result.is_error and "peer-asset-change" in said and "elicitation" in said
     assert (fs_world.root / CONFIG).read_text() == before

@@ -20,21 +20,10 @@ from mcp.client.stdio import StdioServerParameters
 from guard.policy import AssetDecl
 from guard.types import AssetKind
 from tests.conftest import AGENT, PEER, World, safetensors_bytes
-from tests.mcpnode import NodeMissing, filesystem_server
 
 CONFIG = "config/shutdown_config.yaml"
 W = "hosts/decom-01/data/agent_2_weights.safetensors"
 KELVIN = "\u212a"  # KELVIN SIGN: its NFC form is the letter K
-
-
-@pytest.fixture(scope="session")
-def server_command() -> Callable[..., list[str]]:
-    """Install the filesystem server once; the function giving its command line."""
-    try:
-        filesystem_server()
-    except NodeMissing as exc:
-        pytest.fail(str(exc))
-    return filesystem_server
 
 
 def _params(world: World, command: Callable[..., list[str]]) -> StdioServerParameters:
