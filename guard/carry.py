@@ -109,7 +109,9 @@ class CarryLedger:
         # Least recently used first; at most MAX_ACCOUNTS (agent ids come from the caller).
         self._accounts: OrderedDict[tuple[str, str], _Account] = OrderedDict()
 
-    def carried(self, agent: str, direction: str, payload: bytes, *, before: bytes = b"") -> Found:
+    def carried(
+        self, agent: str, direction: str, payload: bytes, *, append_to: str | None = None
+    ) -> Found:
         """Screen ``payload``, what ``agent`` receives (``direction="in"``) or sends
         (``"out"``), on its own and as the continuation of what it carried before; record it.
 
@@ -117,15 +119,15 @@ class CarryLedger:
             agent: The agent.
             direction: ``"in"`` (tool results) or ``"out"`` (content it writes or sends).
             payload: The bytes.
-            before: Bytes the payload continues on disk (the end of the file an append
-                extends): a part the payload makes larger there is a hit.
+            append_to: The file the payload is appended to: a part the payload makes
+                larger at its end is a hit.
 
         Returns:
             The hits of the payload alone (as :meth:`ContentIndex.find` gives them) and of
             the agent's running total, one per file, and what could not be inspected.
         """
         key = (agent, direction)
-        extends = self._extends(before, payload) if before else []
+        extends = self._extends(append_to, payload) if append_to else []
         with self._lock:
             account = self._account(key)
             tail = account.tail
@@ -196,11 +198,17 @@ class CarryLedger:
             scanner.update(data)
             shared.update(scanner.shared())
 
-    def _extends(self, before: bytes, payload: bytes) -> list[Hit]:
-        """Parts that appending ``payload`` to a file ending in ``before`` makes larger:
-        the end of the file is read with the payload, and a part counts only where the
-        payload adds to it (a part already there is not this call's doing)."""
-        end = before[-APPEND_WINDOW:]
+    def _extends(self, path: str, payload: bytes) -> list[Hit]:
+        """Parts that appending ``payload`` to the file at ``path`` makes larger: the end of
+        the file is read with the payload, and a part counts only where the payload adds to
+        it (a part already there is not this call's doing). Where neither the payload nor the
+        file's last bytes hold printed bytes (a line of prose added to a log), no chunk of
+        tensor bytes can form across the two, and the file's end is not read whole."""
+        if not may_carry_bytes(file_end(path, SIDE) + payload):
+            return []
+        end = file_end(path, APPEND_WINDOW)
+        if not end:
+            return []
         joined = self.content.find(end + payload).hits
         if not joined:
             return []
@@ -251,9 +259,9 @@ def _unlabelled(text: bytes) -> bytes:
     return b" ".join([*cut, parts[-1]])
 
 
-def file_end(path: str) -> bytes:
-    """The last :data:`APPEND_WINDOW` bytes of the regular file at ``path`` (empty when there is none
-    or it cannot be read): what an append continues."""
+def file_end(path: str, size: int = APPEND_WINDOW) -> bytes:
+    """The last ``size`` bytes of the regular file at ``path`` (empty when there is none or it
+    cannot be read): what an append continues."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -262,7 +270,7 @@ def file_end(path: str) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
             return b""
-        return os.pread(fd, APPEND_WINDOW, max(0, st.st_size - APPEND_WINDOW))
+        return os.pread(fd, size, max(0, st.st_size - size))
     except OSError:
         return b""
     finally:

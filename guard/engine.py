@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from guard import configs
 from guard.approval import ApprovalRequest, ApprovalResponse, Approver, DenyAll
 from guard.assets import AssetIndex
-from guard.carry import CarryLedger, file_end
+from guard.carry import CarryLedger
 from guard.content import ContentIndex, describe, strings_in
 from guard.effects import (
     BUILTIN_SPECS,
@@ -339,11 +339,11 @@ class Guard:
         (:class:`CarryLedger`); an uncertain effect where the content could not be looked
         into."""
         content = edit.content or ""
-        before = b""
+        append_to = None
         if edit.op == "append" and write.target is not None and write.target.path is not None:
-            before = file_end(write.target.path)
+            append_to = write.target.path
         found = self.carry.carried(
-            agent, "out", content.encode("utf-8", "surrogatepass"), before=before
+            agent, "out", content.encode("utf-8", "surrogatepass"), append_to=append_to
         )
         out = [
             Effect(kind=EffectKind.COPY, target=Location(raw=h.path, path=h.path,
